@@ -1,0 +1,114 @@
+//! The analytics seam: ClickHouse, where raw events, rollups and usage live. This module owns
+//! the client settings and the connection; [`migrations`] owns the schema.
+//!
+//! Tally supports ClickHouse from 18.16 on, so every client here has schema validation off
+//! (18.16 lacks `RowBinaryWithNamesAndTypes`) and the SQL keeps to what old and new servers
+//! share.
+
+pub mod migrations;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// ClickHouse settings (`[clickhouse]` in the config).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    /// HTTP interface URL, such as `http://127.0.0.1:8123`.
+    pub url: String,
+    /// Database holding Tally's tables; `tally migrate` creates it.
+    pub database: String,
+    /// User name.
+    pub user: String,
+    /// Password (empty for none).
+    pub password: SecretString,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8123".to_owned(),
+            database: "tally".to_owned(),
+            user: "default".to_owned(),
+            password: SecretString::from(""),
+        }
+    }
+}
+
+impl ClickHouseConfig {
+    /// Checks the settings' form, naming the offending key.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(Error::Invalid(format!(
+                "clickhouse.url must be an http:// URL of ClickHouse's HTTP interface, got {:?}",
+                self.url
+            )));
+        }
+        let mut chars = self.database.chars();
+        let starts_well = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        if !starts_well || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Error::Invalid(format!(
+                "clickhouse.database must be an identifier (letters, digits, '_'), got {:?}",
+                self.database
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A handle on Tally's ClickHouse database; cheap to clone.
+#[derive(Clone)]
+pub struct Analytics {
+    /// Client bound to Tally's database.
+    client: clickhouse::Client,
+    /// Client bound to no database, for creating Tally's.
+    server: clickhouse::Client,
+    database: String,
+}
+
+impl Analytics {
+    /// Builds the clients; this does not contact the server yet.
+    pub fn new(config: &ClickHouseConfig) -> Self {
+        let server = clickhouse::Client::default()
+            .with_url(&config.url)
+            .with_user(&config.user)
+            .with_password(config.password.expose_secret())
+            .with_validation(false);
+        Self {
+            client: server.clone().with_database(&config.database),
+            server,
+            database: config.database.clone(),
+        }
+    }
+
+    /// Returns the client bound to Tally's database.
+    pub fn client(&self) -> &clickhouse::Client {
+        &self.client
+    }
+
+    /// Returns the name of Tally's database.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// Checks that the server answers and Tally's database exists.
+    pub async fn ping(&self) -> Result<()> {
+        let exists: u64 = self
+            .server
+            .query("SELECT count() FROM system.databases WHERE name = ?")
+            .bind(&self.database)
+            .fetch_one()
+            .await?;
+        if exists == 0 {
+            return Err(Error::NotFound(format!(
+                "clickhouse database {} (run `tally migrate`)",
+                self.database
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,246 @@
+//! API keys: random secrets that authenticate a caller as one tenant with one scope. The secret
+//! is shown once, when created, and stored only as a SHA-256 hash (the secret has ~238 bits of
+//! entropy, so a fast hash is enough); a revoked key, or any key of a suspended tenant, no
+//! longer authenticates.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::catalog::Pool;
+use crate::ids::{ApiKeyId, TenantId};
+use crate::{Error, Result};
+
+/// What every key starts with, so that leaked keys are easy to recognise and scan for.
+const KEY_MARKER: &str = "tly_";
+/// Random characters after the marker.
+const SECRET_LENGTH: usize = 40;
+/// Characters of the key kept in clear, to tell keys apart in listings.
+const PREFIX_LENGTH: usize = KEY_MARKER.len() + 8;
+
+/// What a key is allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Send events.
+    Ingest,
+    /// Read the tenant's data.
+    Read,
+    /// Read, and manage the tenant's meters, quotas and keys.
+    Admin,
+}
+
+impl Scope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Ingest => "ingest",
+            Self::Read => "read",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+impl FromStr for Scope {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "ingest" => Ok(Self::Ingest),
+            "read" => Ok(Self::Read),
+            "admin" => Ok(Self::Admin),
+            other => Err(Error::Invalid(format!(
+                "key scope must be ingest, read or admin, got {other:?}"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// A key as stored in the catalog: everything but the secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiKey {
+    /// Stable identifier, used to revoke the key.
+    pub id: ApiKeyId,
+    /// The tenant the key authenticates as.
+    pub tenant_id: TenantId,
+    /// What the key may do.
+    pub scope: Scope,
+    /// The first characters of the key, to tell keys apart.
+    pub prefix: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A freshly created key together with its secret, which is not stored anywhere.
+#[derive(Debug)]
+pub struct CreatedKey {
+    /// The stored part.
+    pub key: ApiKey,
+    /// The full key to hand to the caller, once.
+    pub secret: SecretString,
+}
+
+/// Who a valid key says the caller is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal {
+    /// The caller's tenant: the only tenant its requests may touch.
+    pub tenant_id: TenantId,
+    /// The key used.
+    pub key_id: ApiKeyId,
+    /// What the key may do.
+    pub scope: Scope,
+}
+
+#[derive(sqlx::FromRow)]
+struct ApiKeyRow {
+    id: ApiKeyId,
+    tenant_id: TenantId,
+    scope: String,
+    prefix: String,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<ApiKeyRow> for ApiKey {
+    type Error = Error;
+
+    fn try_from(row: ApiKeyRow) -> Result<Self> {
+        Ok(Self {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            scope: row.scope.parse()?,
+            prefix: row.prefix,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
+        })
+    }
+}
+
+fn hash_secret(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+fn generate_secret() -> String {
+    let random: String = rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(SECRET_LENGTH)
+        .map(char::from)
+        .collect();
+    format!("{KEY_MARKER}{random}")
+}
+
+/// Creates a key for a tenant and returns it with its secret; the tenant must exist.
+pub async fn create(pool: &Pool, tenant: TenantId, scope: Scope) -> Result<CreatedKey> {
+    let secret = generate_secret();
+    let row: ApiKeyRow = sqlx::query_as(
+        "INSERT INTO api_keys (id, tenant_id, scope, prefix, secret_hash)
+         VALUES ($1, $2, $3, $4, $5)
+         RETURNING id, tenant_id, scope, prefix, created_at, revoked_at",
+    )
+    .bind(ApiKeyId::generate())
+    .bind(tenant)
+    .bind(scope.as_str())
+    .bind(&secret[..PREFIX_LENGTH])
+    .bind(hash_secret(&secret))
+    .fetch_one(pool)
+    .await
+    .map_err(|error| match &error {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            Error::NotFound(format!("tenant {tenant}"))
+        }
+        _ => Error::Postgres(error),
+    })?;
+    Ok(CreatedKey {
+        key: row.try_into()?,
+        secret: SecretString::from(secret),
+    })
+}
+
+/// Lists a tenant's keys, revoked ones included, oldest first.
+pub async fn list(pool: &Pool, tenant: TenantId) -> Result<Vec<ApiKey>> {
+    let rows: Vec<ApiKeyRow> = sqlx::query_as(
+        "SELECT id, tenant_id, scope, prefix, created_at, revoked_at
+         FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id",
+    )
+    .bind(tenant)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(ApiKey::try_from).collect()
+}
+
+/// Revokes one of a tenant's keys. Revoking a revoked key is a no-op; a key that does not exist
+/// or belongs to another tenant is [`Error::NotFound`].
+pub async fn revoke(pool: &Pool, tenant: TenantId, key: ApiKeyId) -> Result<ApiKey> {
+    let row: Option<ApiKeyRow> = sqlx::query_as(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+         WHERE tenant_id = $1 AND id = $2
+         RETURNING id, tenant_id, scope, prefix, created_at, revoked_at",
+    )
+    .bind(tenant)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    row.ok_or_else(|| Error::NotFound(format!("API key {key} of tenant {tenant}")))?
+        .try_into()
+}
+
+/// Finds the tenant and scope a presented key grants, or `None` when the key is unknown,
+/// revoked, or belongs to a suspended tenant.
+pub async fn authenticate(pool: &Pool, presented: &SecretString) -> Result<Option<Principal>> {
+    let presented = presented.expose_secret();
+    if !presented.starts_with(KEY_MARKER) || presented.len() != KEY_MARKER.len() + SECRET_LENGTH {
+        return Ok(None);
+    }
+    let row: Option<(ApiKeyId, TenantId, String)> = sqlx::query_as(
+        "SELECT k.id, k.tenant_id, k.scope
+         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+         WHERE k.secret_hash = $1 AND k.revoked_at IS NULL AND t.status = 'active'",
+    )
+    .bind(hash_secret(presented))
+    .fetch_optional(pool)
+    .await?;
+    row.map(|(key_id, tenant_id, scope)| {
+        Ok(Principal {
+            tenant_id,
+            key_id,
+            scope: scope.parse()?,
+        })
+    })
+    .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_marked_long_and_distinct() {
+        let first = generate_secret();
+        let second = generate_secret();
+        assert!(first.starts_with(KEY_MARKER));
+        assert_eq!(first.len(), KEY_MARKER.len() + SECRET_LENGTH);
+        assert_ne!(first, second);
+        assert_ne!(hash_secret(&first), hash_secret(&second));
+    }
+
+    #[test]
+    fn scopes_parse_their_names_only() {
+        for scope in [Scope::Ingest, Scope::Read, Scope::Admin] {
+            assert_eq!(scope.to_string().parse::<Scope>().ok(), Some(scope));
+        }
+        assert!("write".parse::<Scope>().is_err());
+    }
+}

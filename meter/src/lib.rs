@@ -1,0 +1,18 @@
+//! Tally's domain core, shared by every other crate: identifiers, tenants and API keys, and the
+//! three narrow seams where domain logic meets storage:
+//!
+//! - the **catalog** ([`catalog`]): control-plane records in PostgreSQL (tenants, API keys, …);
+//! - the **bus** ([`bus`]): the Kafka-protocol event log (append, consume, commit);
+//! - the **analytics** store ([`analytics`]): ClickHouse tables for raw events and rollups.
+//!
+//! Nothing here speaks HTTP; the ingest, api and web crates build on these types.
+
+pub mod analytics;
+pub mod api_key;
+pub mod bus;
+pub mod catalog;
+mod error;
+pub mod ids;
+pub mod tenant;
+
+pub use error::{Error, Result};

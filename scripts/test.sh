@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs Tally's whole test suite on this machine, fresh or not: installs what is missing,
+# checks formatting and lints, starts throwaway PostgreSQL, ClickHouse and Kafka-protocol
+# instances, runs every test against them, and stops them again, even on failure.
+# Build outputs and tools are cached under $TALLY_CACHE (default ~/.cache/tally).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TALLY_CACHE="${TALLY_CACHE:-$HOME/.cache/tally}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$TALLY_CACHE/target}"
+export CARGO_TERM_QUIET=true
+
+scripts/install.sh
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+services=$(mktemp -d "${TMPDIR:-/tmp}/tally-test.XXXXXX")
+trap 'scripts/services.sh stop "$services"' EXIT
+scripts/services.sh start "$services"
+# shellcheck source=/dev/null
+source "$services/env"
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --profile ci --no-tests=fail
+else
+  cargo test --workspace
+fi

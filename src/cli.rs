@@ -1,0 +1,132 @@
+//! The command line: `tally serve | migrate | tenant … | key …`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tally_meter::api_key::Scope;
+use tally_meter::ids::{ApiKeyId, Region, TenantName};
+use tally_meter::tenant::TenantRef;
+
+/// Tally: multi-tenant usage metering, billing and observability.
+#[derive(Debug, Parser)]
+#[command(name = "tally", version, about)]
+pub struct Cli {
+    /// Config file (TOML). Without it, `tally.toml` in the working directory is read if present.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Tally's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run Tally's services until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+    /// Apply pending PostgreSQL and ClickHouse migrations and create Kafka topics.
+    Migrate,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// Arguments of `tally serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Roles this process plays, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "ingest,meter,api,alerting"
+    )]
+    pub roles: Vec<Role>,
+}
+
+/// A part of Tally that `tally serve` can run; every role scales out on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Role {
+    /// Event intake over HTTP and OTLP.
+    Ingest,
+    /// Aggregators from Kafka into ClickHouse.
+    Meter,
+    /// The GraphQL API, REST exports and web UI.
+    Api,
+    /// Alert rule evaluation and notifications.
+    Alerting,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Self::Ingest => "ingest",
+            Self::Meter => "meter",
+            Self::Api => "api",
+            Self::Alerting => "alerting",
+        };
+        f.pad(name)
+    }
+}
+
+/// `tally tenant …`
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant and print its id.
+    Create {
+        /// Unique name: a-z, 0-9, '-' and '_'.
+        #[arg(long)]
+        name: TenantName,
+        /// Region its data lives in.
+        #[arg(long, default_value = "default")]
+        region: Region,
+    },
+    /// List every tenant.
+    List,
+    /// Show one tenant and its keys.
+    Show {
+        /// Tenant id or name.
+        tenant: TenantRef,
+    },
+    /// Suspend a tenant: none of its keys authenticate until it is activated again.
+    Suspend {
+        /// Tenant id or name.
+        tenant: TenantRef,
+    },
+    /// Activate a suspended tenant.
+    Activate {
+        /// Tenant id or name.
+        tenant: TenantRef,
+    },
+}
+
+/// `tally key …`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a key and print it, once, on standard output.
+    Create {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// What the key may do: ingest, read or admin.
+        #[arg(long)]
+        scope: Scope,
+    },
+    /// List a tenant's keys (never their secrets).
+    List {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+    },
+    /// Revoke a key: it stops authenticating at once.
+    Revoke {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The key's id, as `tally key list` shows it.
+        key: ApiKeyId,
+    },
+}

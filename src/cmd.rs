@@ -1,0 +1,20 @@
+//! The one-shot administrative commands: `migrate`, `tenant …` and `key …`.
+
+pub mod key;
+pub mod migrate;
+pub mod tenant;
+
+use anyhow::Context;
+use tally_meter::catalog::{self, Pool};
+
+use crate::config::Config;
+
+/// Connects to the catalog, saying where it tried when it cannot.
+pub async fn connect_catalog(config: &Config) -> anyhow::Result<Pool> {
+    catalog::connect(&config.postgres).await.with_context(|| {
+        format!(
+            "cannot reach postgres at {}",
+            config.postgres.display_target()
+        )
+    })
+}

@@ -1,0 +1,65 @@
+//! `tally tenant create | list | show | suspend | activate`.
+
+use tally_meter::api_key;
+use tally_meter::tenant::{self, Tenant, TenantStatus};
+
+use crate::cli::TenantCommand;
+use crate::cmd::{connect_catalog, key::print_keys};
+use crate::config::Config;
+
+/// Runs one tenant command, printing its result on standard output.
+pub async fn run(config: &Config, command: TenantCommand) -> anyhow::Result<()> {
+    let pool = connect_catalog(config).await?;
+    match command {
+        TenantCommand::Create { name, region } => {
+            let tenant = tenant::create(&pool, &name, &region).await?;
+            println!("{}", tenant.id);
+            eprintln!("created tenant {} in region {}", tenant.name, tenant.region);
+        }
+        TenantCommand::List => {
+            let tenants = tenant::list(&pool).await?;
+            if tenants.is_empty() {
+                eprintln!("no tenants yet: create one with `tally tenant create --name NAME`");
+            } else {
+                print_tenants(&tenants);
+            }
+        }
+        TenantCommand::Show { tenant } => {
+            let tenant = tenant::find(&pool, &tenant).await?;
+            print_tenants(std::slice::from_ref(&tenant));
+            println!();
+            print_keys(&api_key::list(&pool, tenant.id).await?);
+        }
+        TenantCommand::Suspend { tenant } => {
+            let tenant = tenant::find(&pool, &tenant).await?;
+            tenant::set_status(&pool, tenant.id, TenantStatus::Suspended).await?;
+            eprintln!(
+                "suspended tenant {}: its keys no longer authenticate",
+                tenant.name
+            );
+        }
+        TenantCommand::Activate { tenant } => {
+            let tenant = tenant::find(&pool, &tenant).await?;
+            tenant::set_status(&pool, tenant.id, TenantStatus::Active).await?;
+            eprintln!("activated tenant {}", tenant.name);
+        }
+    }
+    Ok(())
+}
+
+fn print_tenants(tenants: &[Tenant]) {
+    println!(
+        "{:<36}  {:<24}  {:<9}  {:<12}  CREATED",
+        "ID", "NAME", "STATUS", "REGION"
+    );
+    for tenant in tenants {
+        println!(
+            "{:<36}  {:<24}  {:<9}  {:<12}  {}",
+            tenant.id,
+            tenant.name,
+            tenant.status,
+            tenant.region,
+            tenant.created_at.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! Liveness and readiness: `/healthz` answers as long as the process serves HTTP; `/readyz`
+//! checks every dependency of the roles this process runs and says, in JSON, which are down.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tally_meter::analytics::Analytics;
+use tally_meter::bus::BusProbe;
+use tally_meter::catalog::{self, Pool};
+
+/// How long one dependency check may take before it counts as down.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The dependencies of this process's roles; `None` for one no role needs.
+#[derive(Clone, Default)]
+pub struct Dependencies {
+    /// The catalog.
+    pub postgres: Option<Pool>,
+    /// The analytics store.
+    pub clickhouse: Option<Analytics>,
+    /// The event bus.
+    pub kafka: Option<BusProbe>,
+}
+
+impl Dependencies {
+    /// Checks every present dependency concurrently; each maps to `Ok` or the reason it is down.
+    pub async fn check(&self) -> BTreeMap<&'static str, Result<(), String>> {
+        let postgres = self.postgres.as_ref().map(catalog::ping);
+        let clickhouse = self.clickhouse.as_ref().map(Analytics::ping);
+        let kafka = self.kafka.as_ref().map(|probe| probe.ping(CHECK_TIMEOUT));
+        let (postgres, clickhouse, kafka) =
+            tokio::join!(bounded(postgres), bounded(clickhouse), bounded(kafka));
+        [
+            ("postgres", postgres),
+            ("clickhouse", clickhouse),
+            ("kafka", kafka),
+        ]
+        .into_iter()
+        .filter_map(|(name, outcome)| Some((name, outcome?)))
+        .collect()
+    }
+}
+
+/// Runs an optional check under [`CHECK_TIMEOUT`].
+async fn bounded(
+    check: Option<impl Future<Output = tally_meter::Result<()>>>,
+) -> Option<Result<(), String>> {
+    let check = check?;
+    Some(match tokio::time::timeout(CHECK_TIMEOUT, check).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
+    })
+}
+
+/// Returns the `/healthz` and `/readyz` routes.
+pub fn router(dependencies: Dependencies) -> Router {
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
+        .route("/readyz", get(readyz))
+        .with_state(dependencies)
+}
+
+async fn readyz(State(dependencies): State<Dependencies>) -> (StatusCode, Json<Value>) {
+    let outcomes = dependencies.check().await;
+    let mut report = serde_json::Map::new();
+    for (name, outcome) in &outcomes {
+        let status = match outcome {
+            Ok(()) => "up",
+            Err(reason) => {
+                tracing::warn!(dependency = name, reason, "dependency is down");
+                "down"
+            }
+        };
+        report.insert((*name).to_owned(), json!(status));
+    }
+    let ready = outcomes.values().all(Result::is_ok);
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "dependencies": report,
+    });
+    (status, Json(body))
+}

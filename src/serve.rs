@@ -1,0 +1,73 @@
+//! `tally serve`: connects to the dependencies of the chosen roles (failing fast, with a clear
+//! message, when one cannot be reached), serves HTTP, and drains on SIGINT or SIGTERM.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use tally_meter::analytics::Analytics;
+use tally_meter::bus::BusProbe;
+use tokio_util::task::TaskTracker;
+
+use crate::cli::Role;
+use crate::cmd::connect_catalog;
+use crate::config::Config;
+use crate::health::{self, Dependencies};
+use crate::shutdown;
+
+/// How long `tally serve` waits for the brokers at start.
+const KAFKA_START_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs the given roles until a shutdown signal arrives.
+pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
+    let mut roles = roles.to_vec();
+    roles.sort();
+    roles.dedup();
+    let dependencies = connect(config, &roles).await?;
+    let shutdown = shutdown::on_signal().context("cannot install signal handlers")?;
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
+    let address = listener.local_addr()?;
+    let role_names: Vec<String> = roles.iter().map(Role::to_string).collect();
+    tracing::info!(%address, roles = %role_names.join(","), "tally is serving");
+
+    let tasks = TaskTracker::new();
+    let app = health::router(dependencies);
+    let server_shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(server_shutdown.cancelled_owned())
+            .await
+    });
+    tasks.close();
+    shutdown.cancelled().await;
+    tasks.wait().await;
+    tracing::info!("tally stopped");
+    Ok(())
+}
+
+/// Connects to what the roles need and checks each answers.
+async fn connect(config: &Config, roles: &[Role]) -> anyhow::Result<Dependencies> {
+    let needs = |wanted: &[Role]| roles.iter().any(|role| wanted.contains(role));
+    let mut dependencies = Dependencies::default();
+    if needs(&[Role::Ingest, Role::Meter, Role::Api, Role::Alerting]) {
+        dependencies.postgres = Some(connect_catalog(config).await?);
+    }
+    if needs(&[Role::Meter, Role::Api, Role::Alerting]) {
+        let analytics = Analytics::new(&config.clickhouse);
+        analytics
+            .ping()
+            .await
+            .with_context(|| format!("cannot reach clickhouse at {}", config.clickhouse.url))?;
+        dependencies.clickhouse = Some(analytics);
+    }
+    if needs(&[Role::Ingest, Role::Meter]) {
+        let probe = BusProbe::new(&config.kafka)?;
+        probe
+            .ping(KAFKA_START_TIMEOUT)
+            .await
+            .with_context(|| format!("cannot reach kafka at {}", config.kafka.brokers))?;
+        dependencies.kafka = Some(probe);
+    }
+    Ok(dependencies)
+}

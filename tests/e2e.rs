@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `tally` binary and Tally's store code against real PostgreSQL,
+//! ClickHouse and a Kafka-protocol broker, started by `scripts/test.sh`. Every test makes its
+//! own database, ClickHouse database and topic prefix, so tests run in parallel.
+
+mod e2e {
+    pub mod cli;
+    pub mod serve;
+    pub mod stores;
+    pub mod support;
+}

@@ -1,0 +1,165 @@
+//! The one-shot commands, run as a user would: migrate, tenants, keys, and the errors a person
+//! sees for a bad config or an unreachable dependency.
+
+use secrecy::SecretString;
+use tally_meter::api_key;
+
+use super::support::{TestEnv, run_bounded};
+
+fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn migrate_twice_is_a_no_op() {
+    let env = TestEnv::new().await;
+    let first = env.run_ok(&["migrate"]).await;
+    assert!(first.contains("postgres: applied 1 migration"), "{first}");
+    assert!(first.contains("clickhouse: applied 1 migration"), "{first}");
+    assert!(first.contains("kafka: created "), "{first}");
+    let second = env.run_ok(&["migrate"]).await;
+    assert_eq!(
+        second,
+        "postgres: up to date\nclickhouse: up to date\nkafka: all 3 topics exist\n"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_migrations_are_safe() {
+    let env = TestEnv::new().await;
+    let mut first = env.tally();
+    let mut second = env.tally();
+    let (first, second) = tokio::join!(
+        run_bounded(first.arg("migrate")),
+        run_bounded(second.arg("migrate"))
+    );
+    assert!(first.status.success(), "first: {}", stderr_of(&first));
+    assert!(second.status.success(), "second: {}", stderr_of(&second));
+    assert_eq!(
+        env.analytics().applied_versions().await.expect("reads"),
+        [1]
+    );
+    let pool = env.catalog().await;
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .expect("reads");
+    assert_eq!(applied, 1);
+}
+
+#[tokio::test]
+async fn tenants_and_keys_are_managed_from_the_command_line() {
+    let env = TestEnv::new().await;
+    env.run_ok(&["migrate"]).await;
+
+    let tenant_id = env
+        .run_ok(&["tenant", "create", "--name", "acme", "--region", "eu-west"])
+        .await;
+    let tenant_id = tenant_id.trim();
+    assert_eq!(tenant_id.len(), 36, "prints the tenant id: {tenant_id}");
+    let duplicate = env.run(&["tenant", "create", "--name", "acme"]).await;
+    assert_eq!(duplicate.status.code(), Some(1));
+    assert!(stderr_of(&duplicate).contains("a tenant named acme already exists"));
+
+    let listing = env.run_ok(&["tenant", "list"]).await;
+    assert!(
+        listing.contains(tenant_id) && listing.contains("eu-west"),
+        "{listing}"
+    );
+
+    let key = env
+        .run_ok(&["key", "create", "--tenant", "acme", "--scope", "ingest"])
+        .await;
+    let key = key.trim().to_owned();
+    assert!(key.starts_with("tly_"), "prints the key alone: {key}");
+    let pool = env.catalog().await;
+    let secret = SecretString::from(key.clone());
+    let principal = api_key::authenticate(&pool, &secret)
+        .await
+        .expect("queries")
+        .expect("the printed key authenticates");
+    assert_eq!(principal.tenant_id.to_string(), tenant_id);
+
+    let keys = env.run_ok(&["key", "list", "--tenant", tenant_id]).await;
+    let key_id = principal.key_id.to_string();
+    assert!(
+        keys.contains(&key_id) && keys.contains(&key[..12]),
+        "{keys}"
+    );
+    assert!(
+        !keys.contains(&key),
+        "listings never show the secret: {keys}"
+    );
+    let shown = env.run_ok(&["tenant", "show", "acme"]).await;
+    assert!(shown.contains(&key_id), "{shown}");
+
+    env.run_ok(&["key", "revoke", "--tenant", "acme", &key_id])
+        .await;
+    assert_eq!(
+        api_key::authenticate(&pool, &secret)
+            .await
+            .expect("queries"),
+        None
+    );
+
+    let bad_scope = env
+        .run(&["key", "create", "--tenant", "acme", "--scope", "write"])
+        .await;
+    assert_eq!(bad_scope.status.code(), Some(2));
+    assert!(stderr_of(&bad_scope).contains("key scope must be ingest, read or admin"));
+    let unknown = env.run(&["key", "list", "--tenant", "nobody"]).await;
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr_of(&unknown).contains("tenant nobody not found"));
+}
+
+#[tokio::test]
+async fn a_bad_config_value_is_one_line_naming_the_key() {
+    let env = TestEnv::new().await;
+    let output = run_bounded(
+        env.tally()
+            .env("TALLY__POSTGRES__MAX_CONNECTIONS", "plenty")
+            .arg("migrate"),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr_of(&output);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("postgres.max_connections"), "{stderr}");
+    assert!(stderr.contains("expected u32"), "{stderr}");
+    assert!(
+        stderr.contains("TALLY__POSTGRES__MAX_CONNECTIONS"),
+        "{stderr}"
+    );
+
+    let output = run_bounded(
+        env.tally()
+            .env("TALLY__KAFKA__PARTITION", "3")
+            .arg("migrate"),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr_of(&output).contains("unknown field"),
+        "{}",
+        stderr_of(&output)
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_dependency_is_a_clear_error() {
+    let env = TestEnv::new().await;
+    let output = run_bounded(
+        env.tally()
+            .env("TALLY__POSTGRES__URL", "postgres://tally@127.0.0.1:1/tally")
+            .arg("migrate"),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("cannot reach postgres at 127.0.0.1:1/tally"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

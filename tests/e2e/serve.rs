@@ -1,0 +1,135 @@
+//! `tally serve` as an operator runs it: ready with every dependency up, honest about a
+//! dependency going down, quick to stop on SIGTERM, and clear when it cannot start.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::process::Child;
+
+use super::support::{TestEnv, free_port, run_bounded};
+
+/// Starts `tally serve` on a free port and waits until `/healthz` answers.
+async fn start_serve(env: &TestEnv, roles: &str) -> (Child, String) {
+    let port = free_port();
+    let child = env
+        .tally()
+        .env("TALLY__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+        .args(["serve", "--roles", roles])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts tally serve");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
+            return (child, base);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tally serve did not answer within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn readyz(base: &str) -> (u16, Value) {
+    let response = reqwest::get(format!("{base}/readyz"))
+        .await
+        .expect("answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON body"))
+}
+
+fn sigterm(child: &Child) {
+    let pid = child.id().expect("still running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("runs kill");
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn serve_is_ready_and_exits_within_five_seconds_of_sigterm() {
+    let env = TestEnv::new().await;
+    env.run_ok(&["migrate"]).await;
+    let (mut child, base) = start_serve(&env, "ingest,meter,api,alerting").await;
+
+    let (status, body) = readyz(&base).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({
+            "status": "ready",
+            "dependencies": { "clickhouse": "up", "kafka": "up", "postgres": "up" }
+        })
+    );
+
+    sigterm(&child);
+    let stopped_at = Instant::now();
+    let exit = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("exits within 5 s of SIGTERM")
+        .expect("waits");
+    assert!(exit.success(), "exit status {exit}");
+    assert!(stopped_at.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn readyz_names_the_dependency_that_is_down() {
+    let env = TestEnv::new().await;
+    env.run_ok(&["migrate"]).await;
+    let (_child, base) = start_serve(&env, "api").await;
+    assert_eq!(readyz(&base).await.0, 200);
+
+    // Take the api role's analytics database away under it.
+    env.analytics()
+        .client()
+        .query(&format!("DROP DATABASE {}", env.clickhouse.database))
+        .execute()
+        .await
+        .expect("drops the test database");
+    let (status, body) = readyz(&base).await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        body,
+        json!({
+            "status": "unavailable",
+            "dependencies": { "clickhouse": "down", "postgres": "up" }
+        })
+    );
+}
+
+#[tokio::test]
+async fn serve_refuses_to_start_without_its_dependencies() {
+    let env = TestEnv::new().await;
+    env.run_ok(&["migrate"]).await;
+    let output = run_bounded(
+        env.tally()
+            .env("TALLY__CLICKHOUSE__URL", "http://127.0.0.1:1")
+            .args(["serve", "--roles", "api"]),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot reach clickhouse at http://127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let output = run_bounded(
+        env.tally()
+            .env("TALLY__KAFKA__BROKERS", "127.0.0.1:1")
+            .args(["serve", "--roles", "ingest"]),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot reach kafka at 127.0.0.1:1"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,237 @@
+//! Each store round-trips through Tally's own code: tenants and keys in PostgreSQL, records on
+//! the broker, rows in ClickHouse.
+
+use std::time::Duration;
+
+use rdkafka::Message;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use tally_meter::Error;
+use tally_meter::api_key::{self, Scope};
+use tally_meter::bus::{self, TopicOutcome};
+use tally_meter::catalog;
+use tally_meter::ids::{Region, TenantName};
+use tally_meter::tenant::{self, TenantRef, TenantStatus};
+
+use super::support::TestEnv;
+
+#[tokio::test]
+async fn tenants_and_keys_round_trip_through_postgres() {
+    let env = TestEnv::new().await;
+    let pool = env.catalog().await;
+    assert_eq!(catalog::migrate(&pool).await.expect("migrates"), 1);
+
+    let name = TenantName::parse("acme").expect("valid name");
+    let acme = tenant::create(&pool, &name, &Region::default())
+        .await
+        .expect("creates tenant");
+    assert_eq!(acme.status, TenantStatus::Active);
+    assert_eq!(acme.region.as_str(), "default");
+    let by_name = tenant::find(&pool, &TenantRef::Name(name.clone()))
+        .await
+        .expect("finds by name");
+    let by_id = tenant::find(&pool, &TenantRef::Id(acme.id))
+        .await
+        .expect("finds by id");
+    assert_eq!((by_name.id, by_id.name), (acme.id, name.clone()));
+    assert!(matches!(
+        tenant::create(&pool, &name, &Region::default()).await,
+        Err(Error::Conflict(_))
+    ));
+
+    let created = api_key::create(&pool, acme.id, Scope::Ingest)
+        .await
+        .expect("creates key");
+    assert!(
+        created
+            .secret
+            .expose_secret()
+            .starts_with(&created.key.prefix)
+    );
+    let principal = api_key::authenticate(&pool, &created.secret)
+        .await
+        .expect("queries")
+        .expect("a fresh key authenticates");
+    assert_eq!(
+        (principal.tenant_id, principal.key_id, principal.scope),
+        (acme.id, created.key.id, Scope::Ingest)
+    );
+    let stored_hash: Vec<u8> = sqlx::query_scalar("SELECT secret_hash FROM api_keys")
+        .fetch_one(&pool)
+        .await
+        .expect("reads hash");
+    assert_ne!(stored_hash, created.secret.expose_secret().as_bytes());
+
+    // Another tenant can neither see nor revoke acme's key.
+    let other = tenant::create(
+        &pool,
+        &TenantName::parse("other").expect("valid"),
+        &Region::default(),
+    )
+    .await
+    .expect("creates tenant");
+    assert!(
+        api_key::list(&pool, other.id)
+            .await
+            .expect("lists")
+            .is_empty()
+    );
+    assert!(matches!(
+        api_key::revoke(&pool, other.id, created.key.id).await,
+        Err(Error::NotFound(_))
+    ));
+
+    // A suspended tenant's keys stop authenticating, and work again once it is active.
+    tenant::set_status(&pool, acme.id, TenantStatus::Suspended)
+        .await
+        .expect("suspends");
+    assert_eq!(
+        api_key::authenticate(&pool, &created.secret)
+            .await
+            .expect("queries"),
+        None
+    );
+    tenant::set_status(&pool, acme.id, TenantStatus::Active)
+        .await
+        .expect("activates");
+    assert!(
+        api_key::authenticate(&pool, &created.secret)
+            .await
+            .expect("queries")
+            .is_some()
+    );
+
+    // A revoked key no longer authenticates; unknown and malformed keys never do.
+    let revoked = api_key::revoke(&pool, acme.id, created.key.id)
+        .await
+        .expect("revokes");
+    assert!(revoked.revoked_at.is_some());
+    assert_eq!(
+        api_key::authenticate(&pool, &created.secret)
+            .await
+            .expect("queries"),
+        None
+    );
+    for presented in ["", "tly_", "nonsense", &format!("tly_{}", "a".repeat(40))] {
+        let presented = SecretString::from(presented);
+        assert_eq!(
+            api_key::authenticate(&pool, &presented)
+                .await
+                .expect("queries"),
+            None
+        );
+    }
+}
+
+#[tokio::test]
+async fn records_round_trip_through_the_broker() {
+    let env = TestEnv::new().await;
+    let outcomes = bus::ensure_topics(&env.kafka)
+        .await
+        .expect("creates topics");
+    assert_eq!(outcomes.len(), 3);
+    assert!(
+        outcomes
+            .iter()
+            .all(|(_, outcome)| *outcome == TopicOutcome::Created)
+    );
+    let again = bus::ensure_topics(&env.kafka).await.expect("finds topics");
+    assert!(
+        again
+            .iter()
+            .all(|(_, outcome)| *outcome == TopicOutcome::Existed)
+    );
+
+    let topic = env.kafka.topics().events;
+    let producer: FutureProducer = env.kafka.producer_config().create().expect("producer");
+    let payload = format!("hello from {}", env.id);
+    let delivery = producer
+        .send(
+            FutureRecord::to(&topic).key("tenant-a").payload(&payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("the broker acknowledges the record");
+
+    let consumer: StreamConsumer = env
+        .kafka
+        .consumer_config(&format!("test-{}", env.id))
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[&topic]).expect("subscribes");
+    let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+        .await
+        .expect("a record arrives in time")
+        .expect("reads a record");
+    assert_eq!(message.payload(), Some(payload.as_bytes()));
+    assert_eq!(message.key(), Some(&b"tenant-a"[..]));
+    assert_eq!(
+        (message.partition(), message.offset()),
+        (delivery.partition, delivery.offset)
+    );
+    consumer
+        .commit_message(&message, CommitMode::Sync)
+        .expect("commits the offset");
+}
+
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+struct RawEvent {
+    tenant_id: String,
+    ingest_date: u16,
+    ingest_time_ms: i64,
+    event_time_ms: i64,
+    id: String,
+    source: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    subject: String,
+    data: String,
+}
+
+#[tokio::test]
+async fn rows_round_trip_through_clickhouse() {
+    let env = TestEnv::new().await;
+    let analytics = env.analytics();
+    assert!(
+        analytics.ping().await.is_err(),
+        "the database does not exist yet"
+    );
+    assert_eq!(analytics.migrate().await.expect("migrates"), 1);
+    assert_eq!(analytics.migrate().await.expect("migrates again"), 0);
+    assert_eq!(analytics.applied_versions().await.expect("reads"), [1]);
+    analytics.ping().await.expect("answers once migrated");
+
+    let rows: Vec<RawEvent> = (0..3)
+        .map(|index| RawEvent {
+            tenant_id: "tenant-a".to_owned(),
+            ingest_date: 20_000,
+            ingest_time_ms: 1_728_000_000_000 + index,
+            event_time_ms: 1_728_000_000_000 - index,
+            id: format!("event-{index}"),
+            source: "sensor-7".to_owned(),
+            event_type: "reading".to_owned(),
+            subject: "room-1".to_owned(),
+            data: format!(r#"{{"celsius":{index}}}"#),
+        })
+        .collect();
+    let mut insert = analytics
+        .client()
+        .insert::<RawEvent>("events_raw")
+        .await
+        .expect("starts insert");
+    for row in &rows {
+        insert.write(row).await.expect("writes row");
+    }
+    insert.end().await.expect("ends insert");
+
+    let read: Vec<RawEvent> = analytics
+        .client()
+        .query("SELECT ?fields FROM events_raw WHERE tenant_id = ? ORDER BY ingest_time_ms")
+        .bind("tenant-a")
+        .fetch_all()
+        .await
+        .expect("selects rows");
+    assert_eq!(read, rows);
+}

@@ -1,0 +1,141 @@
+//! What every end-to-end test needs: the services' addresses, a private namespace in each
+//! store, and a way to run the `tally` binary against it.
+
+use std::process::Output;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tally_meter::analytics::{Analytics, ClickHouseConfig};
+use tally_meter::bus::KafkaConfig;
+use tally_meter::catalog::{self, Pool, PostgresConfig};
+use tokio::process::Command;
+use uuid::Uuid;
+
+/// Upper bound for one run of a one-shot command.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn service_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with scripts/test.sh, which starts the services")
+    })
+}
+
+/// A private namespace in each store for one test: a PostgreSQL database, a ClickHouse
+/// database and a Kafka topic prefix, all with random names.
+pub struct TestEnv {
+    /// Unique suffix of every name.
+    pub id: String,
+    /// Catalog settings pointing at the test's own database.
+    pub postgres: PostgresConfig,
+    /// Analytics settings pointing at the test's own database.
+    pub clickhouse: ClickHouseConfig,
+    /// Bus settings with the test's own topic prefix.
+    pub kafka: KafkaConfig,
+}
+
+impl TestEnv {
+    /// Creates the test's PostgreSQL database; the other stores are created on first use.
+    pub async fn new() -> Self {
+        let id = Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let admin_url = service_env("TALLY_TEST_POSTGRES_ADMIN_URL");
+        let admin = catalog::connect(&PostgresConfig {
+            url: SecretString::from(admin_url.clone()),
+            ..PostgresConfig::default()
+        })
+        .await
+        .expect("the test PostgreSQL server answers");
+        let database = format!("tally_test_{id}");
+        sqlx::query(&format!("CREATE DATABASE {database}"))
+            .execute(&admin)
+            .await
+            .expect("can create a test database");
+        admin.close().await;
+        let (server, _) = admin_url
+            .rsplit_once('/')
+            .expect("admin url ends with /DATABASE");
+        Self {
+            postgres: PostgresConfig {
+                url: SecretString::from(format!("{server}/{database}")),
+                ..PostgresConfig::default()
+            },
+            clickhouse: ClickHouseConfig {
+                url: service_env("TALLY__CLICKHOUSE__URL"),
+                database: format!("tally_test_{id}"),
+                ..ClickHouseConfig::default()
+            },
+            kafka: KafkaConfig {
+                brokers: service_env("TALLY__KAFKA__BROKERS"),
+                topic_prefix: format!("test-{id}."),
+                partitions: 3,
+                ..KafkaConfig::default()
+            },
+            id,
+        }
+    }
+
+    /// Connects to the test's catalog database.
+    pub async fn catalog(&self) -> Pool {
+        catalog::connect(&self.postgres)
+            .await
+            .expect("test database answers")
+    }
+
+    /// Returns a handle on the test's ClickHouse database.
+    pub fn analytics(&self) -> Analytics {
+        Analytics::new(&self.clickhouse)
+    }
+
+    /// Returns a `tally` command configured for this test's namespace only.
+    pub fn tally(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tally"));
+        command
+            .current_dir(std::env::temp_dir())
+            .env(
+                "TALLY__POSTGRES__URL",
+                secrecy::ExposeSecret::expose_secret(&self.postgres.url),
+            )
+            .env("TALLY__CLICKHOUSE__URL", &self.clickhouse.url)
+            .env("TALLY__CLICKHOUSE__DATABASE", &self.clickhouse.database)
+            .env("TALLY__KAFKA__BROKERS", &self.kafka.brokers)
+            .env("TALLY__KAFKA__TOPIC_PREFIX", &self.kafka.topic_prefix)
+            .env(
+                "TALLY__KAFKA__PARTITIONS",
+                self.kafka.partitions.to_string(),
+            )
+            .env("TALLY__LOG__FORMAT", "json")
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Runs `tally ARGS…` to completion and returns what it printed.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        run_bounded(self.tally().args(args)).await
+    }
+
+    /// Runs `tally ARGS…`, insisting that it succeeds, and returns its standard output.
+    pub async fn run_ok(&self, args: &[&str]) -> String {
+        let output = self.run(args).await;
+        assert!(
+            output.status.success(),
+            "tally {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("output is UTF-8")
+    }
+}
+
+/// Runs a command to completion under [`COMMAND_TIMEOUT`].
+pub async fn run_bounded(command: &mut Command) -> Output {
+    tokio::time::timeout(COMMAND_TIMEOUT, command.output())
+        .await
+        .expect("command finished in time")
+        .expect("command started")
+}
+
+/// Returns a loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("can bind a loopback port")
+}
