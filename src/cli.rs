@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tally_meter::api_key::Scope;
 use tally_meter::ids::{ApiKeyId, Region, TenantName};
+use tally_meter::quota::QuotaMode;
 use tally_meter::tenant::TenantRef;
 
 /// Tally: multi-tenant usage metering, billing and observability.
@@ -33,6 +34,12 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Manage tenants' ingest limits.
+    #[command(subcommand)]
+    Quota(QuotaCommand),
+    /// Manage tenants' registered event types.
+    #[command(subcommand, name = "event-type")]
+    EventType(EventTypeCommand),
 }
 
 /// Arguments of `tally serve`.
@@ -99,6 +106,70 @@ pub enum TenantCommand {
     /// Activate a suspended tenant.
     Activate {
         /// Tenant id or name.
+        tenant: TenantRef,
+    },
+    /// Change a tenant's settings.
+    Update {
+        /// Tenant id or name.
+        tenant: TenantRef,
+        /// Key the tenant's events by tenant and subject, spreading them over partitions.
+        #[arg(long)]
+        hot: Option<bool>,
+    },
+}
+
+/// `tally quota …`
+#[derive(Debug, Subcommand)]
+pub enum QuotaCommand {
+    /// Set a tenant's limits; every node applies them within `ingest.refresh_secs`.
+    Set {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// Sustained events per second.
+        #[arg(long)]
+        rate: u64,
+        /// Events allowed at once above the rate (default: the rate).
+        #[arg(long)]
+        burst: Option<u64>,
+        /// Events per calendar month (UTC); omit for no monthly quota.
+        #[arg(long)]
+        monthly: Option<u64>,
+        /// What happens past the monthly quota: hard (refuse) or soft (accept and warn).
+        #[arg(long, default_value = "hard")]
+        mode: QuotaMode,
+    },
+    /// Show a tenant's limits and this month's consumption.
+    Show {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+    },
+}
+
+/// `tally event-type …`
+#[derive(Debug, Subcommand)]
+pub enum EventTypeCommand {
+    /// Register a type; once a tenant has any, events of other types are quarantined.
+    Register {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The CloudEvents `type`.
+        event_type: String,
+    },
+    /// Remove a registered type.
+    Unregister {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The CloudEvents `type`.
+        event_type: String,
+    },
+    /// List a tenant's registered types.
+    List {
+        /// Tenant id or name.
+        #[arg(long)]
         tenant: TenantRef,
     },
 }

@@ -1,7 +1,10 @@
-//! The one-shot administrative commands: `migrate`, `tenant …` and `key …`.
+//! The one-shot administrative commands: `migrate`, `tenant …`, `key …`, `quota …` and
+//! `event-type …`.
 
+pub mod event_type;
 pub mod key;
 pub mod migrate;
+pub mod quota;
 pub mod tenant;
 
 use anyhow::Context;

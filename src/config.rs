@@ -7,7 +7,7 @@
 //! | key | env var | default |
 //! |---|---|---|
 //! | `log.format` | `TALLY__LOG__FORMAT` | `pretty` (or `json`) |
-//! | `log.filter` | `TALLY__LOG__FILTER` | `info` |
+//! | `log.filter` | `TALLY__LOG__FILTER` | `info,sqlx=warn` |
 //! | `http.listen` | `TALLY__HTTP__LISTEN` | `127.0.0.1:8080` |
 //! | `postgres.url` | `TALLY__POSTGRES__URL` | `postgres://postgres@127.0.0.1:5432/tally` |
 //! | `postgres.max_connections` | `TALLY__POSTGRES__MAX_CONNECTIONS` | `16` |
@@ -21,6 +21,7 @@
 //! | `kafka.partitions` | `TALLY__KAFKA__PARTITIONS` | `12` |
 //! | `kafka.replication_factor` | `TALLY__KAFKA__REPLICATION_FACTOR` | `1` |
 //! | `kafka.options` | TOML only | none (extra librdkafka properties) |
+//! | `ingest.*` | `TALLY__INGEST__*` | see [`IngestConfig`] and the README |
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -28,6 +29,7 @@ use std::path::Path;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
+use tally_ingest::IngestConfig;
 use tally_meter::analytics::ClickHouseConfig;
 use tally_meter::bus::KafkaConfig;
 use tally_meter::catalog::PostgresConfig;
@@ -51,6 +53,8 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     /// The event bus.
     pub kafka: KafkaConfig,
+    /// The ingest role.
+    pub ingest: IngestConfig,
 }
 
 /// How log lines look.
@@ -78,7 +82,7 @@ impl Default for LogConfig {
     fn default() -> Self {
         Self {
             format: LogFormat::Pretty,
-            filter: "info".to_owned(),
+            filter: "info,sqlx=warn".to_owned(),
         }
     }
 }
@@ -143,6 +147,7 @@ impl Config {
                 "kafka.partitions and kafka.replication_factor must be at least 1".to_owned(),
             ));
         }
+        self.ingest.validate().map_err(ConfigError::Invalid)?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.filter).is_err() {
             return Err(ConfigError::Invalid(format!(
                 "log.filter must be a tracing filter such as `info` or `info,tally_meter=debug`, got {:?}",

@@ -1,5 +1,6 @@
-//! Liveness and readiness: `/healthz` answers as long as the process serves HTTP; `/readyz`
-//! checks every dependency of the roles this process runs and says, in JSON, which are down.
+//! Liveness, readiness and metrics: `/healthz` answers as long as the process serves HTTP;
+//! `/readyz` checks every dependency of the roles this process runs and says, in JSON, which
+//! are down; `/metrics` renders every role's Prometheus metrics.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -9,6 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
 use tally_meter::analytics::Analytics;
 use tally_meter::bus::BusProbe;
@@ -59,8 +61,8 @@ async fn bounded(
     })
 }
 
-/// Returns the `/healthz` and `/readyz` routes.
-pub fn router(dependencies: Dependencies) -> Router {
+/// Returns the `/healthz`, `/readyz` and `/metrics` (Prometheus text format) routes.
+pub fn router(dependencies: Dependencies, metrics: PrometheusHandle) -> Router {
     Router::new()
         .route(
             "/healthz",
@@ -68,6 +70,10 @@ pub fn router(dependencies: Dependencies) -> Router {
         )
         .route("/readyz", get(readyz))
         .with_state(dependencies)
+        .route(
+            "/metrics",
+            get(move || std::future::ready(metrics.render())),
+        )
 }
 
 async fn readyz(State(dependencies): State<Dependencies>) -> (StatusCode, Json<Value>) {

@@ -41,6 +41,8 @@ fn main() -> ExitCode {
             Command::Migrate => cmd::migrate::run(&config).await,
             Command::Tenant(command) => cmd::tenant::run(&config, command).await,
             Command::Key(command) => cmd::key::run(&config, command).await,
+            Command::Quota(command) => cmd::quota::run(&config, command).await,
+            Command::EventType(command) => cmd::event_type::run(&config, command).await,
         }
     });
     match outcome {

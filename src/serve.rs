@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use tally_ingest::Ingest;
 use tally_meter::analytics::Analytics;
 use tally_meter::bus::BusProbe;
 use tokio_util::task::TaskTracker;
@@ -14,6 +16,11 @@ use crate::config::Config;
 use crate::health::{self, Dependencies};
 use crate::shutdown;
 
+/// Histogram buckets of request latencies, in seconds.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// How long `tally serve` waits for the brokers at start.
 const KAFKA_START_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -23,6 +30,11 @@ pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
     roles.sort();
     roles.dedup();
     let dependencies = connect(config, &roles).await?;
+    let metrics = PrometheusBuilder::new()
+        .set_buckets(LATENCY_BUCKETS)
+        .context("invalid latency buckets")?
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
     let shutdown = shutdown::on_signal().context("cannot install signal handlers")?;
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
@@ -32,7 +44,23 @@ pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
     tracing::info!(%address, roles = %role_names.join(","), "tally is serving");
 
     let tasks = TaskTracker::new();
-    let app = health::router(dependencies);
+    let mut app = health::router(dependencies.clone(), metrics);
+    if roles.contains(&Role::Ingest) {
+        let pool = dependencies
+            .postgres
+            .clone()
+            .context("ingest needs postgres")?;
+        let ingest = Ingest::start(
+            &config.ingest,
+            pool,
+            &config.kafka,
+            shutdown.clone(),
+            &tasks,
+        )
+        .await
+        .context("cannot start the ingest role")?;
+        app = app.merge(tally_ingest::router(ingest));
+    }
     let server_shutdown = shutdown.clone();
     tasks.spawn(async move {
         axum::serve(listener, app)

@@ -4,6 +4,7 @@
 
 mod e2e {
     pub mod cli;
+    pub mod ingest;
     pub mod serve;
     pub mod stores;
     pub mod support;

@@ -1,4 +1,116 @@
-//! Tally's ingest tier: the HTTP and OTLP receivers that authenticate each request to a tenant,
-//! throttle it, validate and quarantine bad events, and acknowledge only what Kafka holds.
+//! Tally's ingest tier: the HTTP receivers that authenticate each request to a tenant, throttle
+//! it, validate and quarantine bad events, and answer 2xx only once Kafka holds the events.
 //!
-//! Nothing lives here yet; the foundation only provides the shared domain core in `tally-meter`.
+//! - [`http`]: the routes (`POST /v1/events` for CloudEvents; OTLP/HTTP under `/v1/{metrics,
+//!   logs,traces}`), body limits and gzip;
+//! - [`cloudevents`], [`otlp`]: decoders that turn a body into [`Candidate`]s;
+//! - the pipeline (`Ingest::submit`): rate limit, per-event validation, monthly quota,
+//!   produce with acks, metering;
+//! - [`policy`]: per-tenant limits, registered types and quota consumption, reloaded from the
+//!   catalog every few seconds; [`auth`]: API keys with a short cache.
+
+mod auth;
+mod candidate;
+pub mod cloudevents;
+mod config;
+mod error;
+mod http;
+mod metering;
+pub mod otlp;
+mod pipeline;
+pub mod policy;
+mod producer;
+pub mod telemetry;
+mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tally_meter::bus::KafkaConfig;
+use tally_meter::catalog::Pool;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use crate::candidate::Candidate;
+pub use crate::config::IngestConfig;
+pub use crate::error::IngestError;
+pub use crate::http::router;
+pub use crate::pipeline::{Outcome, Rejection};
+
+use crate::auth::Authenticator;
+use crate::metering::Metering;
+use crate::policy::Policy;
+use crate::producer::Producer;
+
+/// How long shutdown waits for queued Kafka records.
+const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A running ingest tier: shared by every request of this process.
+pub struct Ingest {
+    config: IngestConfig,
+    rules: validate::Rules,
+    auth: Authenticator,
+    policy: Policy,
+    producer: Producer,
+    metering: Metering,
+}
+
+impl Ingest {
+    /// Loads the policy, creates the producer, and starts the background loops (policy refresh
+    /// and metering) on `tasks`; they stop, after a last metering send, when `shutdown` fires.
+    pub async fn start(
+        config: &IngestConfig,
+        pool: Pool,
+        kafka: &KafkaConfig,
+        shutdown: CancellationToken,
+        tasks: &TaskTracker,
+    ) -> tally_meter::Result<Arc<Self>> {
+        let refresh = Duration::from_secs(config.refresh_secs);
+        let to_ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let ingest = Arc::new(Self {
+            config: config.clone(),
+            rules: validate::Rules {
+                max_event_bytes: config.max_event_bytes,
+                max_age_ms: to_ms(config.max_event_age_secs),
+                max_future_ms: to_ms(config.max_event_future_secs),
+            },
+            auth: Authenticator::new(pool.clone(), refresh),
+            policy: Policy::load(pool, config.default_rate_per_sec, config.default_burst).await?,
+            producer: Producer::new(kafka, Duration::from_millis(config.produce_timeout_ms))?,
+            metering: Metering::new(format!("ingest-{}", uuid::Uuid::new_v4().simple())),
+        });
+        tasks.spawn(Arc::clone(&ingest).refresh_policy(refresh, shutdown.clone()));
+        tasks.spawn(Arc::clone(&ingest).send_metering(shutdown));
+        Ok(ingest)
+    }
+
+    async fn refresh_policy(self: Arc<Self>, every: Duration, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = shutdown.cancelled() => break,
+            }
+            if let Err(error) = self.policy.refresh(Utc::now()).await {
+                tracing::warn!(%error, "cannot refresh ingest policy; keeping the last one");
+            }
+        }
+        if let Err(error) = self.policy.refresh(Utc::now()).await {
+            tracing::warn!(%error, "cannot record quota usage at shutdown");
+        }
+    }
+
+    async fn send_metering(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => self.metering.send(&self.producer, false).await,
+                () = shutdown.cancelled() => break,
+            }
+        }
+        self.metering.send(&self.producer, true).await;
+        self.producer.flush(SHUTDOWN_FLUSH_TIMEOUT);
+    }
+}

@@ -12,7 +12,10 @@ pub mod api_key;
 pub mod bus;
 pub mod catalog;
 mod error;
+pub mod event;
+pub mod event_type;
 pub mod ids;
+pub mod quota;
 pub mod tenant;
 
 pub use error::{Error, Result};

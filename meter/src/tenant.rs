@@ -61,6 +61,8 @@ pub struct Tenant {
     pub status: TenantStatus,
     /// Region its data lives in.
     pub region: Region,
+    /// Whether its events are spread over partitions by subject, for very large tenants.
+    pub hot: bool,
     /// When it was created.
     pub created_at: DateTime<Utc>,
 }
@@ -102,6 +104,7 @@ struct TenantRow {
     name: String,
     status: String,
     region: String,
+    hot: bool,
     created_at: DateTime<Utc>,
 }
 
@@ -114,12 +117,13 @@ impl TryFrom<TenantRow> for Tenant {
             name: TenantName::parse(&row.name)?,
             status: row.status.parse()?,
             region: Region::parse(&row.region)?,
+            hot: row.hot,
             created_at: row.created_at,
         })
     }
 }
 
-const TENANT_COLUMNS: &str = "id, name, status, region, created_at";
+const TENANT_COLUMNS: &str = "id, name, status, region, hot, created_at";
 
 /// Creates an active tenant; a name already taken is a [`Error::Conflict`].
 pub async fn create(pool: &Pool, name: &TenantName, region: &Region) -> Result<Tenant> {
@@ -174,4 +178,24 @@ pub async fn set_status(pool: &Pool, tenant: TenantId, status: TenantStatus) -> 
         return Err(Error::NotFound(format!("tenant {tenant}")));
     }
     Ok(())
+}
+
+/// Marks a tenant hot or not: a hot tenant's events are keyed by tenant and subject on the bus.
+pub async fn set_hot(pool: &Pool, tenant: TenantId, hot: bool) -> Result<()> {
+    let result = sqlx::query("UPDATE tenants SET hot = $2 WHERE id = $1")
+        .bind(tenant)
+        .bind(hot)
+        .execute(pool)
+        .await?;
+    if result.rows_affected() == 0 {
+        return Err(Error::NotFound(format!("tenant {tenant}")));
+    }
+    Ok(())
+}
+
+/// Returns the ids of every hot tenant.
+pub async fn hot_tenants(pool: &Pool) -> Result<Vec<TenantId>> {
+    Ok(sqlx::query_scalar("SELECT id FROM tenants WHERE hot")
+        .fetch_all(pool)
+        .await?)
 }

@@ -43,22 +43,34 @@ pub async fn run(config: &Config, command: TenantCommand) -> anyhow::Result<()> 
             tenant::set_status(&pool, tenant.id, TenantStatus::Active).await?;
             eprintln!("activated tenant {}", tenant.name);
         }
+        TenantCommand::Update { tenant, hot } => {
+            let tenant = tenant::find(&pool, &tenant).await?;
+            if let Some(hot) = hot {
+                tenant::set_hot(&pool, tenant.id, hot).await?;
+                eprintln!(
+                    "tenant {} is {}hot",
+                    tenant.name,
+                    if hot { "" } else { "not " }
+                );
+            }
+        }
     }
     Ok(())
 }
 
 fn print_tenants(tenants: &[Tenant]) {
     println!(
-        "{:<36}  {:<24}  {:<9}  {:<12}  CREATED",
-        "ID", "NAME", "STATUS", "REGION"
+        "{:<36}  {:<24}  {:<9}  {:<12}  {:<3}  CREATED",
+        "ID", "NAME", "STATUS", "REGION", "HOT"
     );
     for tenant in tenants {
         println!(
-            "{:<36}  {:<24}  {:<9}  {:<12}  {}",
+            "{:<36}  {:<24}  {:<9}  {:<12}  {:<3}  {}",
             tenant.id,
             tenant.name,
             tenant.status,
             tenant.region,
+            if tenant.hot { "yes" } else { "no" },
             tenant.created_at.format("%Y-%m-%d %H:%M:%S UTC")
         );
     }

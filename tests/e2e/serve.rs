@@ -1,38 +1,12 @@
 //! `tally serve` as an operator runs it: ready with every dependency up, honest about a
 //! dependency going down, quick to stop on SIGTERM, and clear when it cannot start.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::process::Child;
 
-use super::support::{TestEnv, free_port, run_bounded};
-
-/// Starts `tally serve` on a free port and waits until `/healthz` answers.
-async fn start_serve(env: &TestEnv, roles: &str) -> (Child, String) {
-    let port = free_port();
-    let child = env
-        .tally()
-        .env("TALLY__HTTP__LISTEN", format!("127.0.0.1:{port}"))
-        .args(["serve", "--roles", roles])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starts tally serve");
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if reqwest::get(format!("{base}/healthz")).await.is_ok() {
-            return (child, base);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "tally serve did not answer within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use super::support::{TestEnv, run_bounded};
 
 async fn readyz(base: &str) -> (u16, Value) {
     let response = reqwest::get(format!("{base}/readyz"))
@@ -55,7 +29,8 @@ fn sigterm(child: &Child) {
 async fn serve_is_ready_and_exits_within_five_seconds_of_sigterm() {
     let env = TestEnv::new().await;
     env.run_ok(&["migrate"]).await;
-    let (mut child, base) = start_serve(&env, "ingest,meter,api,alerting").await;
+    let mut serve = env.serve("ingest,meter,api,alerting", &[]).await;
+    let base = serve.base.clone();
 
     let (status, body) = readyz(&base).await;
     assert_eq!(status, 200, "{body}");
@@ -67,9 +42,9 @@ async fn serve_is_ready_and_exits_within_five_seconds_of_sigterm() {
         })
     );
 
-    sigterm(&child);
+    sigterm(&serve.child);
     let stopped_at = Instant::now();
-    let exit = tokio::time::timeout(Duration::from_secs(5), child.wait())
+    let exit = tokio::time::timeout(Duration::from_secs(5), serve.child.wait())
         .await
         .expect("exits within 5 s of SIGTERM")
         .expect("waits");
@@ -81,7 +56,8 @@ async fn serve_is_ready_and_exits_within_five_seconds_of_sigterm() {
 async fn readyz_names_the_dependency_that_is_down() {
     let env = TestEnv::new().await;
     env.run_ok(&["migrate"]).await;
-    let (_child, base) = start_serve(&env, "api").await;
+    let serve = env.serve("api", &[]).await;
+    let base = serve.base.clone();
     assert_eq!(readyz(&base).await.0, 200);
 
     // Take the api role's analytics database away under it.

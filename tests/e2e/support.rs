@@ -1,14 +1,19 @@
 //! What every end-to-end test needs: the services' addresses, a private namespace in each
 //! store, and a way to run the `tally` binary against it.
 
-use std::process::Output;
-use std::time::Duration;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use secrecy::SecretString;
 use tally_meter::analytics::{Analytics, ClickHouseConfig};
+use tally_meter::api_key::{self, Scope};
 use tally_meter::bus::KafkaConfig;
 use tally_meter::catalog::{self, Pool, PostgresConfig};
-use tokio::process::Command;
+use tally_meter::ids::{Region, TenantId, TenantName};
+use tally_meter::tenant;
+use tokio::process::{Child, Command};
 use uuid::Uuid;
 
 /// Upper bound for one run of a one-shot command.
@@ -138,4 +143,109 @@ pub fn free_port() -> u16 {
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
         .expect("can bind a loopback port")
+}
+
+/// A `tally serve` process started by a test; killed when dropped, even if the test fails.
+pub struct Serve {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl TestEnv {
+    /// Migrates the test's namespace with `tally migrate`.
+    pub async fn migrate(&self) {
+        self.run_ok(&["migrate"]).await;
+    }
+
+    /// Creates a tenant with a random name and a key of the given scope; returns both.
+    pub async fn tenant_with_key(&self, scope: Scope) -> (TenantId, String) {
+        let pool = self.catalog().await;
+        let name = format!("t-{}", &Uuid::new_v4().simple().to_string()[..10]);
+        let created = tenant::create(
+            &pool,
+            &TenantName::parse(&name).expect("valid"),
+            &Region::default(),
+        )
+        .await
+        .expect("creates tenant");
+        let key = api_key::create(&pool, created.id, scope)
+            .await
+            .expect("creates key");
+        (
+            created.id,
+            secrecy::ExposeSecret::expose_secret(&key.secret).to_owned(),
+        )
+    }
+
+    /// Starts `tally serve --roles ROLES` with extra env vars on a free port and waits until
+    /// `/healthz` answers.
+    pub async fn serve(&self, roles: &str, env: &[(&str, &str)]) -> Serve {
+        let port = free_port();
+        let mut command = self.tally();
+        command
+            .env("TALLY__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+            .args(["serve", "--roles", roles])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command.spawn().expect("starts tally serve");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if reqwest::get(format!("{base}/healthz")).await.is_ok() {
+                return Serve { child, base };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tally serve did not answer within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Reads records from the start of `topic` until `expected` arrived, then `settle` longer to
+/// catch any extra; panics if fewer arrive within `timeout`. Returns (key, payload) pairs.
+pub async fn read_topic(
+    kafka: &KafkaConfig,
+    topic: &str,
+    expected: usize,
+    timeout: Duration,
+) -> Vec<(String, Vec<u8>)> {
+    let consumer: StreamConsumer = kafka
+        .consumer_config(&format!("reader-{}", Uuid::new_v4().simple()))
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribes");
+    let mut records = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let mut settle_until: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        let until = settle_until.unwrap_or(deadline);
+        if now >= until {
+            break;
+        }
+        match tokio::time::timeout(until - now, consumer.recv()).await {
+            Ok(Ok(message)) => {
+                let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
+                records.push((key, message.payload().unwrap_or_default().to_vec()));
+                if records.len() >= expected && settle_until.is_none() {
+                    settle_until = Some(Instant::now() + Duration::from_secs(1));
+                }
+            }
+            Ok(Err(error)) => panic!("cannot read {topic}: {error}"),
+            Err(_) => break,
+        }
+    }
+    assert!(
+        records.len() >= expected,
+        "only {} of {expected} records arrived on {topic} within {timeout:?}",
+        records.len()
+    );
+    records
 }

@@ -1,0 +1,163 @@
+//! Every way an ingest request can fail as a whole, mapped to its HTTP status, a stable code
+//! and a message a person can act on. Per-event problems are not errors: they are listed in
+//! the 202 response and quarantined.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// A request refused as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// No key in the `Authorization: Bearer` header.
+    #[error("missing API key: send `Authorization: Bearer <key>`")]
+    MissingKey,
+    /// The key is unknown, revoked, or its tenant is suspended.
+    #[error("invalid API key: it is unknown, revoked, or its tenant is suspended")]
+    InvalidKey,
+    /// The key may not send events.
+    #[error("this key has scope {scope}; sending events needs a key with scope ingest")]
+    WrongScope {
+        /// The key's scope.
+        scope: String,
+    },
+    /// The body is larger than allowed.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The body cannot be decoded at all.
+    #[error("{0}")]
+    Undecodable(String),
+    /// The content type is not one this endpoint reads.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Every event of the request was rejected; the body lists why.
+    #[error(
+        "no event was accepted: each event and the reason it was rejected are listed in `rejected`"
+    )]
+    AllRejected(serde_json::Value),
+    /// The tenant is over its rate.
+    #[error(
+        "rate limit exceeded: this tenant may send {rate_per_sec} events/s with bursts of {burst}"
+    )]
+    RateLimited {
+        /// The tenant's rate.
+        rate_per_sec: u64,
+        /// The tenant's burst.
+        burst: u64,
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// The tenant's hard monthly quota is used up.
+    #[error(
+        "monthly quota exhausted: this tenant may send {quota} events per calendar month (UTC)"
+    )]
+    QuotaExhausted {
+        /// The monthly quota.
+        quota: u64,
+        /// Until the next month starts.
+        retry_after: Duration,
+    },
+    /// The broker or the catalog cannot take the events now.
+    #[error("temporarily unavailable: {0}; retry later")]
+    Unavailable(&'static str),
+}
+
+/// How long clients should wait after a 503.
+const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+impl IngestError {
+    /// Returns the HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingKey | Self::InvalidKey => StatusCode::UNAUTHORIZED,
+            Self::WrongScope { .. } => StatusCode::FORBIDDEN,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Undecodable(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::AllRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } | Self::QuotaExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Returns the stable error code clients can match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingKey | Self::InvalidKey => "UNAUTHENTICATED",
+            Self::WrongScope { .. } => "FORBIDDEN",
+            Self::TooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Self::Undecodable(_) => "BAD_REQUEST",
+            Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
+            Self::AllRejected(_) => "ALL_EVENTS_REJECTED",
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::QuotaExhausted { .. } => "QUOTA_EXHAUSTED",
+            Self::Unavailable(_) => "UNAVAILABLE",
+        }
+    }
+
+    /// Returns how long the client should wait before retrying, when it should.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } | Self::QuotaExhausted { retry_after, .. } => {
+                Some(*retry_after)
+            }
+            Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER),
+            _ => None,
+        }
+    }
+}
+
+/// Formats a delay as whole seconds, rounded up and at least 1, for `Retry-After`.
+pub fn retry_after_secs(delay: Duration) -> u64 {
+    delay.as_secs() + u64::from(delay.subsec_nanos() > 0).max(u64::from(delay.is_zero()))
+}
+
+impl IntoResponse for IngestError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut body = match &self {
+            Self::AllRejected(details) => details.clone(),
+            _ => json!({}),
+        };
+        body["error"] = json!({ "code": self.code(), "message": self.to_string() });
+        match &self {
+            Self::RateLimited {
+                rate_per_sec,
+                burst,
+                ..
+            } => {
+                body["error"]["limit"] =
+                    json!({ "kind": "rate", "rate_per_sec": rate_per_sec, "burst": burst });
+            }
+            Self::QuotaExhausted { quota, .. } => {
+                body["error"]["limit"] = json!({ "kind": "monthly_quota", "events": quota });
+            }
+            _ => {}
+        }
+        let retry_after = self.retry_after();
+        let mut response = (status, Json(body)).into_response();
+        if let Some(delay) = retry_after {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(delay)),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(10)), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
+        assert_eq!(retry_after_secs(Duration::from_millis(2001)), 3);
+    }
+}

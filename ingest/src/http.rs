@@ -1,0 +1,41 @@
+//! The ingest tier's HTTP surface: routes, and the request metrics every route records.
+
+mod body;
+mod events;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::post;
+
+use crate::{Ingest, telemetry};
+
+/// Returns the ingest routes: `POST /v1/events` and, when enabled, the benchmark baseline.
+pub fn router(ingest: Arc<Ingest>) -> Router {
+    let mut router = Router::new().route("/v1/events", post(events::post_events));
+    if ingest.config.bench_baseline {
+        router = router.route("/v1/bench/baseline", post(events::post_baseline));
+    }
+    router
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(record_request))
+        .with_state(ingest)
+}
+
+async fn record_request(request: Request, next: Next) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!(telemetry::REQUEST_DURATION, "endpoint" => endpoint.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(telemetry::REQUESTS, "endpoint" => endpoint, "status" => status).increment(1);
+    response
+}

@@ -1,0 +1,168 @@
+//! The path every request's events take, whatever their format: throttle, validate, check
+//! the monthly quota, append accepted events and quarantined items to the bus, wait for the
+//! broker's acknowledgement, then count.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tally_meter::event::{Event, EventBatch, QuarantineRecord, WIRE_VERSION};
+use tally_meter::ids::TenantId;
+
+use crate::error::IngestError;
+use crate::producer::OutRecord;
+use crate::{Candidate, Ingest, telemetry, validate};
+
+/// One event refused by the pipeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejection {
+    /// Its position in the request.
+    pub index: usize,
+    /// Its id, when it had a readable one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+/// What happened to a request's events.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// Events now durable in Kafka.
+    pub accepted: usize,
+    /// Events quarantined, with reasons.
+    pub rejected: Vec<Rejection>,
+    /// Things the sender should know, such as a soft quota exceeded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl Ingest {
+    /// Runs a request's candidates through the pipeline for `tenant` at `now`.
+    pub async fn submit(
+        &self,
+        tenant: TenantId,
+        candidates: Vec<Candidate<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, IngestError> {
+        let count = candidates.len();
+        if count == 0 {
+            return Err(IngestError::Undecodable(
+                "the request holds no events".to_owned(),
+            ));
+        }
+        if count > self.config.max_batch_events {
+            return Err(IngestError::TooLarge(format!(
+                "the request holds {count} events; the limit is {} (ingest.max_batch_events)",
+                self.config.max_batch_events
+            )));
+        }
+        if let Err(error) = self.policy.admit(tenant, count, Instant::now()) {
+            self.metering.record(tenant, 0, count, 0);
+            metrics::counter!(telemetry::EVENTS, "outcome" => "throttled").increment(count as u64);
+            return Err(error);
+        }
+
+        let now_ms = now.timestamp_millis();
+        let tenant_policy = self.policy.tenant(tenant);
+        let mut accepted: Vec<Event> = Vec::with_capacity(count);
+        let mut accepted_bytes = 0;
+        let mut quarantined: Vec<(Rejection, String)> = Vec::new();
+        for (index, candidate) in candidates.into_iter().enumerate() {
+            let (id, reason) = match candidate.decoded {
+                Ok(event) => {
+                    let types = tenant_policy.event_types.as_deref();
+                    match validate::check(&event, candidate.raw.len(), &self.rules, types, now_ms) {
+                        Ok(()) => {
+                            accepted_bytes += candidate.raw.len();
+                            accepted.push(event);
+                            continue;
+                        }
+                        Err(reason) => (Some(event.id), reason),
+                    }
+                }
+                Err(reason) => (None, reason),
+            };
+            let raw = String::from_utf8_lossy(&candidate.raw).into_owned();
+            quarantined.push((Rejection { index, id, reason }, raw));
+        }
+
+        let warning = self.policy.check_quota(tenant, accepted.len(), now)?;
+        let mut records = self.event_records(tenant, tenant_policy.hot, now_ms, accepted);
+        let accepted_count = count - quarantined.len();
+        records.extend(quarantined.iter().map(|(rejection, raw)| {
+            OutRecord::quarantine(&QuarantineRecord {
+                v: WIRE_VERSION,
+                tenant_id: tenant,
+                ingest_time_ms: now_ms,
+                index: rejection.index,
+                event_id: rejection.id.clone(),
+                reason: rejection.reason.clone(),
+                raw: raw.clone(),
+            })
+        }));
+        if let Err(error) = self.producer.send_all(records).await {
+            tracing::warn!(%tenant, %error, "events not acknowledged by kafka");
+            metrics::counter!(telemetry::EVENTS, "outcome" => "unavailable")
+                .increment(count as u64);
+            return Err(IngestError::Unavailable(
+                "kafka did not acknowledge the events",
+            ));
+        }
+
+        self.policy.record_accepted(tenant, accepted_count, now);
+        self.metering
+            .record(tenant, accepted_count, quarantined.len(), accepted_bytes);
+        metrics::counter!(telemetry::EVENTS, "outcome" => "accepted")
+            .increment(accepted_count as u64);
+        metrics::counter!(telemetry::EVENTS, "outcome" => "rejected")
+            .increment(quarantined.len() as u64);
+        metrics::counter!(telemetry::BYTES, "outcome" => "accepted")
+            .increment(accepted_bytes as u64);
+        Ok(Outcome {
+            accepted: accepted_count,
+            rejected: quarantined
+                .into_iter()
+                .map(|(rejection, _)| rejection)
+                .collect(),
+            warnings: warning.into_iter().collect(),
+        })
+    }
+
+    /// Packs accepted events into records of at most `events_per_record`, keyed by tenant, or
+    /// by tenant and subject for hot tenants.
+    fn event_records(
+        &self,
+        tenant: TenantId,
+        hot: bool,
+        ingest_time_ms: i64,
+        events: Vec<Event>,
+    ) -> Vec<OutRecord> {
+        let mut groups: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+        if hot {
+            for event in events {
+                let key = format!("{tenant}/{}", event.subject.as_deref().unwrap_or(""));
+                groups.entry(key).or_default().push(event);
+            }
+        } else if !events.is_empty() {
+            groups.insert(tenant.to_string(), events);
+        }
+        let per_record = self.config.events_per_record;
+        let mut records = Vec::new();
+        for (key, mut events) in groups {
+            while !events.is_empty() {
+                let rest = events.split_off(events.len().min(per_record));
+                let batch = EventBatch {
+                    v: WIRE_VERSION,
+                    tenant_id: tenant,
+                    ingest_time_ms,
+                    events,
+                };
+                records.push(OutRecord::events(key.clone(), &batch));
+                events = rest;
+            }
+        }
+        records
+    }
+}

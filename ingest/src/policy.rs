@@ -1,0 +1,263 @@
+//! Per-tenant ingest policy, enforced in each node without a catalog round trip per request:
+//! limits, registered event types and hot tenants are reloaded from PostgreSQL every
+//! `refresh_secs`, so a change there takes effect within that time without a restart.
+//!
+//! Rate: a token bucket per tenant in this node (events cost one token each; a request may
+//! take the bucket into debt once it is full enough, so batches larger than the burst still
+//! pass at the sustained rate). Monthly quota: each node adds the events it accepted to
+//! `quota_usage` on every refresh and reads back the sum over all nodes, so a hard quota is
+//! exact to within one refresh interval of every node's traffic.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use tally_meter::catalog::Pool;
+use tally_meter::ids::TenantId;
+use tally_meter::quota::{self, Limits, QuotaMode};
+use tally_meter::{event_type, tenant};
+
+use crate::error::IngestError;
+
+/// What the catalog said at the last refresh.
+#[derive(Debug, Default)]
+struct Snapshot {
+    limits: HashMap<TenantId, Limits>,
+    event_types: HashMap<TenantId, Arc<HashSet<String>>>,
+    hot: HashSet<TenantId>,
+    period: Option<NaiveDate>,
+    /// Consumption in `period` over all nodes, including this node's flushed counts.
+    usage: HashMap<TenantId, u64>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    refilled_at: Instant,
+}
+
+/// This node's accepted events not yet added to `quota_usage`.
+#[derive(Debug, Default)]
+struct PendingUsage {
+    period: Option<NaiveDate>,
+    /// Counted since the last flush began.
+    pending: HashMap<TenantId, u64>,
+    /// Being written by the flush under way; still counted until the snapshot includes it.
+    flushing: HashMap<TenantId, u64>,
+}
+
+/// The policy a request runs under.
+#[derive(Debug, Clone)]
+pub struct TenantPolicy {
+    /// Registered types, when the tenant registered any.
+    pub event_types: Option<Arc<HashSet<String>>>,
+    /// Whether events are keyed by tenant and subject.
+    pub hot: bool,
+}
+
+/// Every tenant's policy in this node.
+pub struct Policy {
+    pool: Pool,
+    defaults: Limits,
+    snapshot: RwLock<Arc<Snapshot>>,
+    buckets: Mutex<HashMap<TenantId, Bucket>>,
+    usage: Mutex<PendingUsage>,
+}
+
+impl Policy {
+    /// Creates the policy and loads it once; fails when the catalog cannot be read.
+    pub async fn load(
+        pool: Pool,
+        default_rate_per_sec: u64,
+        default_burst: u64,
+    ) -> tally_meter::Result<Self> {
+        let policy = Self {
+            pool,
+            defaults: Limits {
+                rate_per_sec: default_rate_per_sec,
+                burst: default_burst,
+                monthly_events: None,
+                monthly_mode: QuotaMode::Hard,
+            },
+            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            buckets: Mutex::new(HashMap::new()),
+            usage: Mutex::new(PendingUsage::default()),
+        };
+        policy.refresh(Utc::now()).await?;
+        Ok(policy)
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(
+            &self
+                .snapshot
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    /// Adds this node's counts to the catalog, then reloads everything.
+    pub async fn refresh(&self, now: DateTime<Utc>) -> tally_meter::Result<()> {
+        let flushing = {
+            let mut usage = lock(&self.usage);
+            let pending = std::mem::take(&mut usage.pending);
+            for (tenant, count) in &pending {
+                *usage.flushing.entry(*tenant).or_default() += count;
+            }
+            usage.period.map(|period| (period, usage.flushing.clone()))
+        };
+        if let Some((period, counts)) = flushing {
+            quota::add_usage(&self.pool, period, &counts).await?;
+        }
+        let period = quota::period_of(now);
+        let snapshot = Snapshot {
+            limits: quota::all(&self.pool).await?,
+            event_types: event_type::all(&self.pool)
+                .await?
+                .into_iter()
+                .map(|(tenant, types)| (tenant, Arc::new(types)))
+                .collect(),
+            hot: tenant::hot_tenants(&self.pool).await?.into_iter().collect(),
+            period: Some(period),
+            usage: quota::usage(&self.pool, period).await?,
+        };
+        *self
+            .snapshot
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(snapshot);
+        lock(&self.usage).flushing.clear();
+        Ok(())
+    }
+
+    /// Takes `events` tokens from the tenant's bucket, or says when to retry.
+    pub fn admit(&self, tenant: TenantId, events: usize, now: Instant) -> Result<(), IngestError> {
+        let limits = self.limits(tenant);
+        let rate = limits.rate_per_sec as f64;
+        let burst = limits.burst as f64;
+        let wanted = events as f64;
+        let mut buckets = lock(&self.buckets);
+        let bucket = buckets.entry(tenant).or_insert(Bucket {
+            tokens: burst,
+            refilled_at: now,
+        });
+        let elapsed = now
+            .saturating_duration_since(bucket.refilled_at)
+            .as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
+        bucket.refilled_at = now;
+        let needed = wanted.min(burst);
+        if bucket.tokens >= needed {
+            bucket.tokens -= wanted;
+            return Ok(());
+        }
+        Err(IngestError::RateLimited {
+            rate_per_sec: limits.rate_per_sec,
+            burst: limits.burst,
+            retry_after: Duration::from_secs_f64((needed - bucket.tokens) / rate),
+        })
+    }
+
+    /// Returns the tenant's registered types and whether it is hot.
+    pub fn tenant(&self, tenant: TenantId) -> TenantPolicy {
+        let snapshot = self.snapshot();
+        TenantPolicy {
+            event_types: snapshot.event_types.get(&tenant).cloned(),
+            hot: snapshot.hot.contains(&tenant),
+        }
+    }
+
+    /// Checks the monthly quota for `events` more events: a hard quota refuses them, a soft
+    /// one returns the warning to give.
+    pub fn check_quota(
+        &self,
+        tenant: TenantId,
+        events: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, IngestError> {
+        let limits = self.limits(tenant);
+        let Some(quota) = limits.monthly_events else {
+            return Ok(None);
+        };
+        let used = self.used(&self.snapshot(), tenant, now);
+        if used.saturating_add(events as u64) <= quota {
+            return Ok(None);
+        }
+        match limits.monthly_mode {
+            QuotaMode::Hard => Err(IngestError::QuotaExhausted {
+                quota,
+                retry_after: until_next_month(now),
+            }),
+            QuotaMode::Soft => Ok(Some(format!(
+                "soft monthly quota of {quota} events exceeded ({used} used before this request)"
+            ))),
+        }
+    }
+
+    /// Counts events this node accepted towards the tenant's monthly consumption.
+    pub fn record_accepted(&self, tenant: TenantId, events: usize, now: DateTime<Utc>) {
+        let period = quota::period_of(now);
+        let mut usage = lock(&self.usage);
+        if usage.period != Some(period) {
+            // A new month: the old month's unflushed counts no longer limit anyone.
+            usage.pending.clear();
+            usage.period = Some(period);
+        }
+        *usage.pending.entry(tenant).or_default() += events as u64;
+    }
+
+    fn used(&self, snapshot: &Snapshot, tenant: TenantId, now: DateTime<Utc>) -> u64 {
+        let period = quota::period_of(now);
+        let usage = lock(&self.usage);
+        let mut used = 0;
+        if snapshot.period == Some(period) {
+            used += snapshot.usage.get(&tenant).copied().unwrap_or(0);
+        }
+        if usage.period == Some(period) {
+            used += usage.pending.get(&tenant).copied().unwrap_or(0);
+            used += usage.flushing.get(&tenant).copied().unwrap_or(0);
+        }
+        used
+    }
+
+    fn limits(&self, tenant: TenantId) -> Limits {
+        self.snapshot()
+            .limits
+            .get(&tenant)
+            .copied()
+            .unwrap_or(self.defaults)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Returns the time left until the next calendar month (UTC) starts.
+fn until_next_month(now: DateTime<Utc>) -> Duration {
+    let (year, month) = if now.month() == 12 {
+        (now.year() + 1, 1)
+    } else {
+        (now.year(), now.month() + 1)
+    };
+    Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0)
+        .single()
+        .and_then(|start| (start - now).to_std().ok())
+        .unwrap_or(Duration::from_secs(3600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_month_starts_on_the_first_at_midnight() {
+        let now = Utc
+            .with_ymd_and_hms(2026, 12, 31, 23, 59, 0)
+            .single()
+            .expect("valid");
+        assert_eq!(until_next_month(now), Duration::from_secs(60));
+    }
+}

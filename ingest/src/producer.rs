@@ -1,0 +1,129 @@
+//! Appends accepted events and quarantined items to the bus and waits for the broker's
+//! acknowledgement: a request is answered 2xx only when every one of its records is in Kafka
+//! (idempotent producer, `acks=all`). Records are JSON, compressed by the producer in batches.
+
+use std::time::Duration;
+
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
+use rdkafka::util::Timeout;
+use tally_meter::bus::{KafkaConfig, Topics};
+use tally_meter::event::{EventBatch, MeteringRecord, QuarantineRecord};
+
+/// Why records could not be made durable.
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    /// The local queue is full: the broker is slow or away.
+    #[error("the producer queue is full")]
+    QueueFull,
+    /// The broker did not acknowledge in time, or refused.
+    #[error("kafka did not acknowledge: {0}")]
+    NotAcknowledged(rdkafka::error::KafkaError),
+    /// The delivery report was lost (the producer is shutting down).
+    #[error("the delivery report was lost")]
+    Canceled,
+}
+
+/// A record about to be sent.
+pub struct OutRecord {
+    topic: Topic,
+    key: String,
+    payload: Vec<u8>,
+}
+
+#[derive(Clone, Copy)]
+enum Topic {
+    Events,
+    Quarantine,
+    Metering,
+}
+
+impl OutRecord {
+    /// An events record, under the given key.
+    pub fn events(key: String, batch: &EventBatch) -> Self {
+        Self::json(Topic::Events, key, batch)
+    }
+
+    /// A quarantine record, keyed by tenant.
+    pub fn quarantine(record: &QuarantineRecord) -> Self {
+        Self::json(Topic::Quarantine, record.tenant_id.to_string(), record)
+    }
+
+    /// A metering record, keyed by tenant.
+    pub fn metering(record: &MeteringRecord) -> Self {
+        Self::json(Topic::Metering, record.tenant_id.to_string(), record)
+    }
+
+    fn json(topic: Topic, key: String, value: &impl serde::Serialize) -> Self {
+        // Serializing these plain structs to a Vec cannot fail.
+        let payload = serde_json::to_vec(value).unwrap_or_default();
+        Self {
+            topic,
+            key,
+            payload,
+        }
+    }
+}
+
+/// The ingest tier's Kafka producer.
+pub struct Producer {
+    inner: FutureProducer,
+    topics: Topics,
+}
+
+impl Producer {
+    /// Creates the producer; `delivery_timeout` bounds how long a record may wait for its ack.
+    pub fn new(config: &KafkaConfig, delivery_timeout: Duration) -> tally_meter::Result<Self> {
+        let mut client = config.producer_config();
+        client
+            .set(
+                "message.timeout.ms",
+                delivery_timeout.as_millis().to_string(),
+            )
+            .set("compression.type", "lz4")
+            .set("linger.ms", "5")
+            .set("queue.buffering.max.kbytes", "262144");
+        Ok(Self {
+            inner: client.create()?,
+            topics: config.topics(),
+        })
+    }
+
+    /// Sends every record and waits until the broker acknowledged all of them.
+    pub async fn send_all(&self, records: Vec<OutRecord>) -> Result<(), ProduceError> {
+        let mut deliveries: Vec<DeliveryFuture> = Vec::with_capacity(records.len());
+        for record in &records {
+            let topic = match record.topic {
+                Topic::Events => &self.topics.events,
+                Topic::Quarantine => &self.topics.quarantine,
+                Topic::Metering => &self.topics.metering,
+            };
+            let future_record = FutureRecord::to(topic)
+                .key(&record.key)
+                .payload(&record.payload);
+            match self.inner.send_result(future_record) {
+                Ok(delivery) => deliveries.push(delivery),
+                Err((error, _)) => {
+                    tracing::warn!(%error, "cannot enqueue a kafka record");
+                    return Err(ProduceError::QueueFull);
+                }
+            }
+        }
+        let mut first_error = None;
+        for delivery in deliveries {
+            let outcome = match delivery.await {
+                Ok(Ok(_)) => continue,
+                Ok(Err((error, _))) => ProduceError::NotAcknowledged(error),
+                Err(_) => ProduceError::Canceled,
+            };
+            first_error.get_or_insert(outcome);
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Waits up to `timeout` for queued records to be delivered, at shutdown.
+    pub fn flush(&self, timeout: Duration) {
+        if let Err(error) = self.inner.flush(Timeout::After(timeout)) {
+            tracing::warn!(%error, "kafka records left undelivered at shutdown");
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! `tally quota set | show`.
+
+use chrono::Utc;
+use tally_meter::quota::{self, Limits};
+use tally_meter::tenant;
+
+use crate::cli::QuotaCommand;
+use crate::cmd::connect_catalog;
+use crate::config::Config;
+
+/// Runs one quota command.
+pub async fn run(config: &Config, command: QuotaCommand) -> anyhow::Result<()> {
+    let pool = connect_catalog(config).await?;
+    match command {
+        QuotaCommand::Set {
+            tenant,
+            rate,
+            burst,
+            monthly,
+            mode,
+        } => {
+            let tenant = tenant::find(&pool, &tenant).await?;
+            let limits = Limits {
+                rate_per_sec: rate,
+                burst: burst.unwrap_or(rate),
+                monthly_events: monthly,
+                monthly_mode: mode,
+            };
+            quota::set(&pool, tenant.id, &limits).await?;
+            eprintln!(
+                "set limits of tenant {}; ingest nodes apply them within {} s",
+                tenant.name, config.ingest.refresh_secs
+            );
+            print_limits(&limits, false);
+        }
+        QuotaCommand::Show { tenant } => {
+            let tenant = tenant::find(&pool, &tenant).await?;
+            let own = quota::get(&pool, tenant.id).await?;
+            let limits = own.unwrap_or(Limits {
+                rate_per_sec: config.ingest.default_rate_per_sec,
+                burst: config.ingest.default_burst,
+                monthly_events: None,
+                monthly_mode: quota::QuotaMode::Hard,
+            });
+            print_limits(&limits, own.is_none());
+            let period = quota::period_of(Utc::now());
+            let used = quota::usage(&pool, period)
+                .await?
+                .get(&tenant.id)
+                .copied()
+                .unwrap_or(0);
+            println!("used in {}: {used} events", period.format("%Y-%m"));
+        }
+    }
+    Ok(())
+}
+
+fn print_limits(limits: &Limits, defaults: bool) {
+    let origin = if defaults { " (defaults)" } else { "" };
+    println!(
+        "rate: {} events/s, burst {}{origin}",
+        limits.rate_per_sec, limits.burst
+    );
+    match limits.monthly_events {
+        Some(events) => println!("monthly quota: {events} events ({})", limits.monthly_mode),
+        None => println!("monthly quota: none"),
+    }
+}
