@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what Tally's dev/test services need, only when missing: PostgreSQL 15
-# and ClickHouse (Debian packages) and the tansu Kafka broker (cargo, ~15 min
-# on a fresh machine). Idempotent; silent on success.
+# and ClickHouse (Debian packages), the tansu Kafka broker (cargo, ~15 min on a
+# fresh machine), and a Python venv with the OpenTelemetry SDK and OTLP/HTTP
+# exporter for tests/otel/export.py. Idempotent; silent on success.
 set -euo pipefail
 
 TALLY_CACHE="${TALLY_CACHE:-$HOME/.cache/tally}"
 TANSU_VERSION=0.6.0
+OTEL_PYTHON_VERSION=1.45.2
 mkdir -p "$TALLY_CACHE"
 die() { echo "tally: $*" >&2; exit 1; }
 
@@ -29,4 +31,16 @@ if [[ ! -x "$TALLY_CACHE/tools/bin/tansu" ]]; then
   log="$TALLY_CACHE/tansu-build.log"
   cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql \
     --root "$TALLY_CACHE/tools" >"$log" 2>&1 || die "cannot build tansu $TANSU_VERSION (log: $log)"
+fi
+
+# The OpenTelemetry Python SDK and its OTLP http/protobuf exporter, for
+# tests/otel/export.py (run it with "$TALLY_CACHE/venv/bin/python").
+venv="$TALLY_CACHE/venv"
+if ! "$venv/bin/python" -c 'import opentelemetry.exporter.otlp.proto.http' 2>/dev/null; then
+  log="$TALLY_CACHE/venv-install.log"
+  { python3 -m venv --clear "$venv" &&
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-input \
+      "opentelemetry-api==$OTEL_PYTHON_VERSION" "opentelemetry-sdk==$OTEL_PYTHON_VERSION" \
+      "opentelemetry-exporter-otlp-proto-http==$OTEL_PYTHON_VERSION"
+  } >"$log" 2>&1 || die "cannot install the OpenTelemetry Python SDK $OTEL_PYTHON_VERSION (log: $log)"
 fi

@@ -1,7 +1,8 @@
-//! The command line: `tally serve | migrate | tenant … | key …`.
+//! The command line: `tally serve | migrate | tenant … | key … | bench …`.
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tally_meter::api_key::Scope;
@@ -40,6 +41,9 @@ pub enum Command {
     /// Manage tenants' registered event types.
     #[command(subcommand, name = "event-type")]
     EventType(EventTypeCommand),
+    /// Measure Tally's throughput against the configured services.
+    #[command(subcommand)]
+    Bench(BenchCommand),
 }
 
 /// Arguments of `tally serve`.
@@ -200,4 +204,48 @@ pub enum KeyCommand {
         /// The key's id, as `tally key list` shows it.
         key: ApiKeyId,
     },
+}
+
+/// `tally bench …`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Drive CloudEvents batches at an ingest node of its own and at the node's decode-only
+    /// baseline, and print events/s, latency, ingest CPU per event and their ratio.
+    Ingest(BenchIngestArgs),
+}
+
+/// Arguments of `tally bench ingest`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchIngestArgs {
+    /// Bench tenants to create; requests rotate over them.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tenants: u32,
+    /// Size of one serialized event, in bytes (its `data` is padded to reach it).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
+    pub event_bytes: u32,
+    /// Events per request.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch: u32,
+    /// Concurrent senders, each with its own keep-alive connection.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+    /// Measured time of each phase: `10s`, `1m30s`, or plain seconds.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Unmeasured load before each phase's measured time.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Runs of both phases; the summary holds their medians.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+}
+
+/// Reads a duration written as plain seconds (`10`, `0.5`) or in humantime form (`10s`, `1m`).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    if let Ok(seconds) = text.trim().parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds)
+            .map_err(|_| format!("{text:?} is not a usable number of seconds"));
+    }
+    humantime::parse_duration(text.trim())
+        .map_err(|error| format!("{text:?} is not a duration such as 10s or 1m30s: {error}"))
 }

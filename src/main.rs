@@ -1,6 +1,7 @@
 //! The `tally` binary, Tally's composition root: it parses the command line, loads the config,
 //! starts logging and hands over to the library crates.
 
+mod bench;
 mod cli;
 mod cmd;
 mod config;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
             Command::Key(command) => cmd::key::run(&config, command).await,
             Command::Quota(command) => cmd::quota::run(&config, command).await,
             Command::EventType(command) => cmd::event_type::run(&config, command).await,
+            Command::Bench(command) => bench::run(&config, cli.config.as_deref(), command).await,
         }
     });
     match outcome {

@@ -3,8 +3,11 @@
 //! own database, ClickHouse database and topic prefix, so tests run in parallel.
 
 mod e2e {
+    pub mod bench;
     pub mod cli;
+    pub mod faults;
     pub mod ingest;
+    pub mod otlp;
     pub mod serve;
     pub mod stores;
     pub mod support;

@@ -151,7 +151,7 @@ mod tests {
             ("e1", "dev/1", "reading")
         );
         assert_eq!(event.subject.as_deref(), Some("room-1"));
-        assert_eq!(event.time_ms, 1_790_589_600_250);
+        assert_eq!(event.time_ms, 1_789_984_800_250);
         assert_eq!(
             event.data.map(|data| data.get().to_owned()).as_deref(),
             Some(r#"{"celsius": 21.5}"#)

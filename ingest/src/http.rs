@@ -2,6 +2,7 @@
 
 mod body;
 mod events;
+mod otlp;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,9 +15,14 @@ use axum::routing::post;
 
 use crate::{Ingest, telemetry};
 
-/// Returns the ingest routes: `POST /v1/events` and, when enabled, the benchmark baseline.
+/// Returns the ingest routes: `POST /v1/events`, the OTLP/HTTP receivers and, when enabled,
+/// the benchmark baseline.
 pub fn router(ingest: Arc<Ingest>) -> Router {
-    let mut router = Router::new().route("/v1/events", post(events::post_events));
+    let mut router = Router::new()
+        .route("/v1/events", post(events::post_events))
+        .route("/v1/metrics", post(otlp::metrics))
+        .route("/v1/logs", post(otlp::logs))
+        .route("/v1/traces", post(otlp::traces));
     if ingest.config.bench_baseline {
         router = router.route("/v1/bench/baseline", post(events::post_baseline));
     }

@@ -9,7 +9,7 @@
 //! | --- | --- | --- | --- |
 //! | `type` | `otlp.metric` | `otlp.log` | `otlp.span` |
 //! | `source` | resource `service.name` | resource `service.name` | resource `service.name` |
-//! | `subject` | metric name | scope name (none if empty) | span name |
+//! | `subject` | metric name | scope name (none if empty) | span name (none if empty) |
 //! | `time_ms` | `time_unix_nano` | `time_unix_nano`, else `observed_time_unix_nano` | `start_time_unix_nano` |
 //! | `id` | content hash | content hash | `{trace_id}-{span_id}` (lowercase hex) |
 //!
@@ -38,11 +38,16 @@
 //! - Attribute values map to JSON naturally: strings, integers, doubles (NaN and infinities
 //!   as the strings `NaN`, `Infinity`, `-Infinity`), booleans, arrays, key-value lists as
 //!   objects, bytes as base64. Nanosecond times are JSON integers.
-//! - A metric without data (no points) yields nothing. An item that cannot be mapped (a
-//!   number point without a value, a span without a valid trace or span id, a log whose
-//!   trace id is neither empty nor 16 bytes) yields a candidate whose `decoded` is the
+//! - A metric without data (no points) yields nothing. An item that cannot be mapped (a point
+//!   of a metric without a name, a number point without a value, a span without a valid trace
+//!   or span id, a log whose trace id is neither empty nor 16 bytes) yields a candidate whose `decoded` is the
 //!   reason; a body that cannot be parsed at all is a [`DecodeError`].
 //! - A candidate's `raw` bytes are the item's OTLP/JSON rendering.
+//!
+//! OTLP/JSON is read as the specification and real exporters write it: lowerCamelCase keys,
+//! trace and span ids in hex (either case), 64-bit integers as strings or numbers, enums as
+//! integers only, unknown fields ignored. An id that is not hex, or an enum written as its
+//! name, makes the whole body a [`DecodeError`].
 
 mod common;
 mod logs;
@@ -75,7 +80,7 @@ pub enum Signal {
 }
 
 impl Signal {
-    /// Every signal, in the order of their paths' documentation.
+    /// Every signal.
     pub const ALL: [Self; 3] = [Self::Metrics, Self::Logs, Self::Traces];
 
     /// Returns the OTLP/HTTP path the signal is exported to, such as `/v1/metrics`.

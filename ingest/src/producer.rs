@@ -1,9 +1,19 @@
 //! Appends accepted events and quarantined items to the bus and waits for the broker's
 //! acknowledgement: a request is answered 2xx only when every one of its records is in Kafka
 //! (idempotent producer, `acks=all`). Records are JSON, compressed by the producer in batches.
+//!
+//! An idempotent producer can be left unusable by an outage: a fatal idempotence error, or,
+//! after records timed out, an epoch bump for its producer id that a restarted broker may not
+//! handle (tansu 0.6 fails every later write). So after any failed delivery the producer is
+//! replaced by a fresh one, at most every few seconds; the next one starts with a new producer
+//! id. Requests that failed meanwhile got 503 and are retried by their senders; records that
+//! were in fact stored are deduplicated downstream by `(tenant, source, id)`.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
+use rdkafka::ClientConfig;
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 use tally_meter::bus::{KafkaConfig, Topics};
@@ -17,7 +27,7 @@ pub enum ProduceError {
     QueueFull,
     /// The broker did not acknowledge in time, or refused.
     #[error("kafka did not acknowledge: {0}")]
-    NotAcknowledged(rdkafka::error::KafkaError),
+    NotAcknowledged(KafkaError),
     /// The delivery report was lost (the producer is shutting down).
     #[error("the delivery report was lost")]
     Canceled,
@@ -64,9 +74,14 @@ impl OutRecord {
     }
 }
 
+/// Least time between two producer replacements.
+const MIN_REBUILD_INTERVAL: Duration = Duration::from_secs(3);
+
 /// The ingest tier's Kafka producer.
 pub struct Producer {
-    inner: FutureProducer,
+    client: ClientConfig,
+    inner: RwLock<Arc<FutureProducer>>,
+    rebuilt_at: Mutex<Instant>,
     topics: Topics,
 }
 
@@ -83,13 +98,47 @@ impl Producer {
             .set("linger.ms", "5")
             .set("queue.buffering.max.kbytes", "262144");
         Ok(Self {
-            inner: client.create()?,
+            inner: RwLock::new(Arc::new(client.create()?)),
+            client,
+            rebuilt_at: Mutex::new(Instant::now()),
             topics: config.topics(),
         })
     }
 
+    fn current(&self) -> Arc<FutureProducer> {
+        Arc::clone(
+            &self
+                .inner
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    /// Replaces the producer after a failed delivery, unless it was replaced recently.
+    fn rebuild(&self, cause: &KafkaError) {
+        let mut rebuilt_at = self
+            .rebuilt_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if rebuilt_at.elapsed() < MIN_REBUILD_INTERVAL {
+            return;
+        }
+        match self.client.create::<FutureProducer>() {
+            Ok(fresh) => {
+                tracing::warn!(error = %cause, "replacing the kafka producer after a failed delivery");
+                *self
+                    .inner
+                    .write()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(fresh);
+                *rebuilt_at = Instant::now();
+            }
+            Err(error) => tracing::warn!(%error, "cannot create a new kafka producer"),
+        }
+    }
+
     /// Sends every record and waits until the broker acknowledged all of them.
     pub async fn send_all(&self, records: Vec<OutRecord>) -> Result<(), ProduceError> {
+        let producer = self.current();
         let mut deliveries: Vec<DeliveryFuture> = Vec::with_capacity(records.len());
         for record in &records {
             let topic = match record.topic {
@@ -100,7 +149,7 @@ impl Producer {
             let future_record = FutureRecord::to(topic)
                 .key(&record.key)
                 .payload(&record.payload);
-            match self.inner.send_result(future_record) {
+            match producer.send_result(future_record) {
                 Ok(delivery) => deliveries.push(delivery),
                 Err((error, _)) => {
                     tracing::warn!(%error, "cannot enqueue a kafka record");
@@ -117,12 +166,19 @@ impl Producer {
             };
             first_error.get_or_insert(outcome);
         }
-        first_error.map_or(Ok(()), Err)
+        match first_error {
+            None => Ok(()),
+            Some(ProduceError::NotAcknowledged(error)) => {
+                self.rebuild(&error);
+                Err(ProduceError::NotAcknowledged(error))
+            }
+            Some(other) => Err(other),
+        }
     }
 
     /// Waits up to `timeout` for queued records to be delivered, at shutdown.
     pub fn flush(&self, timeout: Duration) {
-        if let Err(error) = self.inner.flush(Timeout::After(timeout)) {
+        if let Err(error) = self.current().flush(Timeout::After(timeout)) {
             tracing::warn!(%error, "kafka records left undelivered at shutdown");
         }
     }

@@ -180,15 +180,19 @@ impl TestEnv {
     }
 
     /// Starts `tally serve --roles ROLES` with extra env vars on a free port and waits until
-    /// `/healthz` answers.
+    /// `/healthz` answers. Its log goes to `$TMPDIR/tally-test-ID-serve-PORT.log`.
     pub async fn serve(&self, roles: &str, env: &[(&str, &str)]) -> Serve {
         let port = free_port();
+        let log_path =
+            std::env::temp_dir().join(format!("tally-test-{}-serve-{port}.log", self.id));
+        let log = std::fs::File::create(&log_path).expect("creates the serve log");
         let mut command = self.tally();
         command
             .env("TALLY__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+            .env("TALLY__LOG__FORMAT", "pretty")
             .args(["serve", "--roles", roles])
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(log);
         for (name, value) in env {
             command.env(name, value);
         }
@@ -248,4 +252,77 @@ pub async fn read_topic(
         records.len()
     );
     records
+}
+
+/// A Kafka-protocol broker (tansu) of the test's own, which the test may stop and restart
+/// without disturbing other tests; its data lives in a SQLite file that survives restarts.
+pub struct OwnBroker {
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+    directory: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl OwnBroker {
+    /// Starts a broker on a free port with its data in a fresh directory.
+    pub async fn start() -> Self {
+        let directory =
+            std::env::temp_dir().join(format!("tally-broker-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&directory).expect("creates the broker directory");
+        let mut broker = Self {
+            address: format!("127.0.0.1:{}", free_port()),
+            directory,
+            child: None,
+        };
+        broker.resume().await;
+        broker
+    }
+
+    /// Kills the broker at once, as a crash would.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.expect("kills the broker");
+        }
+    }
+
+    /// Starts the broker again on the same port with the same data, and waits until it listens.
+    pub async fn resume(&mut self) {
+        let url = format!("tcp://{}", self.address);
+        let child = Command::new(service_env("TALLY_TEST_TANSU_BIN"))
+            .current_dir(&self.directory)
+            .env("RUST_LOG", "warn")
+            // The SQLite path must be relative: tansu mangles absolute ones.
+            .args([
+                "broker",
+                "--silent",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "sqlite://tansu.db"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starts tansu");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(&self.address).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen within 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.directory);
+    }
 }

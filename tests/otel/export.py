@@ -124,17 +124,22 @@ def main():
     requests.add(2, {"route": "/b"})
     latency = meter.create_histogram("tally_e2e.latency", unit="ms", description="Latency")
     latency.record(12.5, {"route": "/a"})
-    metric_exporter = recording(metric_class, results, "metrics")(endpoint=f"{endpoint}/v1/metrics", **options)
+    metric_exporter = recording(metric_class, results, "metrics")(
+        endpoint=f"{endpoint}/v1/metrics", **options
+    )
     metric_exporter.export(reader.get_metrics_data())
 
-    flushed = tracer_provider.force_flush() and logger_provider.force_flush()
+    flushed = all([tracer_provider.force_flush(), logger_provider.force_flush()])
     tracer_provider.shutdown()
     logger_provider.shutdown()
     meter_provider.shutdown()
     metric_exporter.shutdown()
 
-    successes = {SpanExportResult.SUCCESS.name, MetricExportResult.SUCCESS.name, LogRecordExportResult.SUCCESS.name}
-    sent = {signal: sum(r["items"] for r in results if r["signal"] == signal) for signal in ("metrics", "logs", "traces")}
+    successes = {result.SUCCESS.name for result in (SpanExportResult, MetricExportResult, LogRecordExportResult)}
+    sent = {
+        signal: sum(result["items"] for result in results if result["signal"] == signal)
+        for signal in ("metrics", "logs", "traces")
+    }
     ok = (
         flushed
         and bool(results)

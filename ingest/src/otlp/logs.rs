@@ -82,11 +82,8 @@ mod tests {
     };
     use crate::otlp::{Encoding, Signal};
 
-    const TRACE_ID: [u8; 16] = [
-        0x5b, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03, 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6,
-        0x0c,
-    ];
-    const SPAN_ID: [u8; 8] = [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74];
+    const TRACE_ID: [u8; 16] = 0x5b8e_fff7_9803_8103_d269_b633_813f_c60c_u128.to_be_bytes();
+    const SPAN_ID: [u8; 8] = 0xeee1_9b7e_c3c1_b174_u64.to_be_bytes();
 
     fn record(body: &str, time: u64, observed: u64) -> LogRecord {
         LogRecord {

@@ -6,7 +6,10 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as NumberValue;
-use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, Metric, NumberDataPoint};
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, ExponentialHistogramDataPoint, HistogramDataPoint, Metric,
+    NumberDataPoint, SummaryDataPoint,
+};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -54,60 +57,34 @@ impl PointMapper<'_> {
         };
         match data {
             Data::Gauge(gauge) => {
-                for point in &gauge.data_points {
-                    let fields = number_fields(point);
-                    candidates.push(self.candidate(
-                        "gauge",
-                        point,
-                        &point.attributes,
-                        times(point),
-                        fields,
-                    ));
-                }
+                self.map_points(candidates, "gauge", &gauge.data_points, number_fields)
             }
-            Data::Sum(sum) => {
-                for point in &sum.data_points {
-                    let fields = number_fields(point).map(|mut fields| {
-                        fields.insert("is_monotonic".into(), sum.is_monotonic.into());
-                        fields.insert(
-                            "temporality".into(),
-                            temporality(sum.aggregation_temporality),
-                        );
-                        fields
-                    });
-                    candidates.push(self.candidate(
-                        "sum",
-                        point,
-                        &point.attributes,
-                        times(point),
-                        fields,
-                    ));
-                }
-            }
+            Data::Sum(sum) => self.map_points(candidates, "sum", &sum.data_points, |point| {
+                let mut fields = number_fields(point)?;
+                fields.insert("is_monotonic".into(), sum.is_monotonic.into());
+                fields.insert(
+                    "temporality".into(),
+                    temporality(sum.aggregation_temporality),
+                );
+                Ok(fields)
+            }),
             Data::Histogram(histogram) => {
-                for point in &histogram.data_points {
-                    let fields = object(json!({
+                self.map_points(candidates, "histogram", &histogram.data_points, |point| {
+                    Ok(object(json!({
                         "temporality": temporality(histogram.aggregation_temporality),
                         "count": point.count,
                         "sum": point.sum.map(double_json),
                         "min": point.min.map(double_json),
                         "max": point.max.map(double_json),
                         "bucket_counts": point.bucket_counts,
-                        "explicit_bounds": point.explicit_bounds.iter().copied().map(double_json).collect::<Vec<_>>(),
-                    }));
-                    let point_times = (point.start_time_unix_nano, point.time_unix_nano);
-                    candidates.push(self.candidate(
-                        "histogram",
-                        point,
-                        &point.attributes,
-                        point_times,
-                        Ok(fields),
-                    ));
-                }
+                        "explicit_bounds": doubles_json(&point.explicit_bounds),
+                    })))
+                });
             }
             Data::ExponentialHistogram(histogram) => {
-                for point in &histogram.data_points {
-                    let fields = object(json!({
+                let kind = "exponential_histogram";
+                self.map_points(candidates, kind, &histogram.data_points, |point| {
+                    Ok(object(json!({
                         "temporality": temporality(histogram.aggregation_temporality),
                         "count": point.count,
                         "sum": point.sum.map(double_json),
@@ -117,82 +94,122 @@ impl PointMapper<'_> {
                         "zero_count": point.zero_count,
                         "positive": point.positive.as_ref().map(buckets_json),
                         "negative": point.negative.as_ref().map(buckets_json),
-                    }));
-                    let point_times = (point.start_time_unix_nano, point.time_unix_nano);
-                    candidates.push(self.candidate(
-                        "exponential_histogram",
-                        point,
-                        &point.attributes,
-                        point_times,
-                        Ok(fields),
-                    ));
-                }
+                    })))
+                });
             }
             Data::Summary(summary) => {
-                for point in &summary.data_points {
+                self.map_points(candidates, "summary", &summary.data_points, |point| {
                     let quantiles: Vec<Value> = point
                         .quantile_values
                         .iter()
                         .map(|quantile| {
-                            json!({"quantile": double_json(quantile.quantile), "value": double_json(quantile.value)})
+                            json!({
+                                "quantile": double_json(quantile.quantile),
+                                "value": double_json(quantile.value),
+                            })
                         })
                         .collect();
-                    let fields = object(json!({
+                    Ok(object(json!({
                         "count": point.count,
                         "sum": double_json(point.sum),
                         "quantiles": quantiles,
-                    }));
-                    let point_times = (point.start_time_unix_nano, point.time_unix_nano);
-                    candidates.push(self.candidate(
-                        "summary",
-                        point,
-                        &point.attributes,
-                        point_times,
-                        Ok(fields),
-                    ));
-                }
+                    })))
+                });
             }
         }
     }
 
-    /// Assembles one point's candidate from the fields of its kind.
-    fn candidate<Point: Serialize>(
+    /// Maps each point of one kind; `kind_fields` gives the fields only that kind has, or why
+    /// the point cannot be mapped.
+    fn map_points<Point: DataPoint>(
+        &self,
+        candidates: &mut Vec<Candidate<'static>>,
+        kind: &str,
+        points: &[Point],
+        kind_fields: impl Fn(&Point) -> Result<Map<String, Value>, String>,
+    ) {
+        for point in points {
+            let mapped = kind_fields(point).and_then(|fields| self.map_point(kind, point, fields));
+            candidates.push(self.resource.candidate(EVENT_TYPE, point, mapped));
+        }
+    }
+
+    fn map_point<Point: DataPoint>(
         &self,
         kind: &str,
         point: &Point,
-        attributes: &[KeyValue],
-        (start_time_unix_nano, time_unix_nano): (u64, u64),
-        kind_fields: Result<Map<String, Value>, String>,
-    ) -> Candidate<'static> {
+        kind_fields: Map<String, Value>,
+    ) -> Result<Mapped, String> {
         let name = &self.metric.name;
-        let mapped = kind_fields.and_then(|kind_fields| {
-            if name.is_empty() {
-                return Err("metric has no name".to_owned());
-            }
-            let mut metric = object(json!({
-                "name": name,
-                "description": self.metric.description,
-                "unit": self.metric.unit,
-                "kind": kind,
-                "start_time_unix_nano": start_time_unix_nano,
-                "time_unix_nano": time_unix_nano,
-            }));
-            metric.extend(kind_fields);
-            Ok(Mapped {
-                subject: Some(name.clone()),
-                time_ms: time_ms(time_unix_nano, self.ingest_time_ms),
-                id: None,
-                data: self
-                    .resource
-                    .data(self.scope, attributes, "metric", Value::Object(metric)),
-            })
-        });
-        self.resource.candidate(EVENT_TYPE, point, mapped)
+        if name.is_empty() {
+            return Err("metric has no name".to_owned());
+        }
+        let (start_time_unix_nano, time_unix_nano) = point.times();
+        let mut metric = object(json!({
+            "name": name,
+            "description": self.metric.description,
+            "unit": self.metric.unit,
+            "kind": kind,
+            "start_time_unix_nano": start_time_unix_nano,
+            "time_unix_nano": time_unix_nano,
+        }));
+        metric.extend(kind_fields);
+        let data = self.resource.data(
+            self.scope,
+            point.attributes(),
+            "metric",
+            Value::Object(metric),
+        );
+        Ok(Mapped {
+            subject: Some(name.clone()),
+            time_ms: time_ms(time_unix_nano, self.ingest_time_ms),
+            id: None,
+            data,
+        })
     }
 }
 
-fn times(point: &NumberDataPoint) -> (u64, u64) {
-    (point.start_time_unix_nano, point.time_unix_nano)
+/// What the data points of every kind have in common.
+trait DataPoint: Serialize {
+    fn attributes(&self) -> &[KeyValue];
+    /// `(start_time_unix_nano, time_unix_nano)`.
+    fn times(&self) -> (u64, u64);
+}
+
+impl DataPoint for NumberDataPoint {
+    fn attributes(&self) -> &[KeyValue] {
+        &self.attributes
+    }
+    fn times(&self) -> (u64, u64) {
+        (self.start_time_unix_nano, self.time_unix_nano)
+    }
+}
+
+impl DataPoint for HistogramDataPoint {
+    fn attributes(&self) -> &[KeyValue] {
+        &self.attributes
+    }
+    fn times(&self) -> (u64, u64) {
+        (self.start_time_unix_nano, self.time_unix_nano)
+    }
+}
+
+impl DataPoint for ExponentialHistogramDataPoint {
+    fn attributes(&self) -> &[KeyValue] {
+        &self.attributes
+    }
+    fn times(&self) -> (u64, u64) {
+        (self.start_time_unix_nano, self.time_unix_nano)
+    }
+}
+
+impl DataPoint for SummaryDataPoint {
+    fn attributes(&self) -> &[KeyValue] {
+        &self.attributes
+    }
+    fn times(&self) -> (u64, u64) {
+        (self.start_time_unix_nano, self.time_unix_nano)
+    }
 }
 
 /// The `value` of a gauge or sum point, which must have one.
@@ -203,6 +220,10 @@ fn number_fields(point: &NumberDataPoint) -> Result<Map<String, Value>, String> 
         None => return Err("number data point has no value (asInt or asDouble)".to_owned()),
     };
     Ok(Map::from_iter([("value".to_owned(), value)]))
+}
+
+fn doubles_json(numbers: &[f64]) -> Value {
+    Value::Array(numbers.iter().copied().map(double_json).collect())
 }
 
 fn buckets_json(buckets: &Buckets) -> Value {

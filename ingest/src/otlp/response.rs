@@ -166,7 +166,10 @@ mod tests {
         let value: Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(
             value,
-            json!({"partialSuccess": {"rejectedLogRecords": 3, "errorMessage": "3 log records had bad ids"}})
+            json!({"partialSuccess": {
+                "rejectedLogRecords": 3,
+                "errorMessage": "3 log records had bad ids",
+            }})
         );
         let decoded: ExportLogsServiceResponse =
             serde_json::from_slice(&body).expect("generated type reads it");

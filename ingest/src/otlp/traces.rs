@@ -170,7 +170,8 @@ mod tests {
         assert_eq!(
             parent["span"],
             json!({
-                "name": "pay", "trace_id": trace_hex, "span_id": "01".repeat(8), "parent_span_id": null,
+                "name": "pay", "trace_id": trace_hex, "span_id": "01".repeat(8),
+                "parent_span_id": null,
                 "kind": "server", "start_time_unix_nano": 1_795_000_000_000_000_000_u64,
                 "end_time_unix_nano": 1_795_000_000_012_500_000_u64, "duration_ms": 12.5,
                 "status": {"code": "unset", "message": ""}, "events": 0, "links": 0,
@@ -289,7 +290,8 @@ mod tests {
 
     #[test]
     fn json_ids_that_are_not_hex_fail_the_whole_body() {
-        let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"not-hex!","spanId":"00"}]}]}]}"#;
+        let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[
+            {"traceId":"not-hex!","spanId":"00"}]}]}]}"#;
         let error =
             crate::otlp::decode(Signal::Traces, Encoding::Json, body, NOW_MS).expect_err("bad hex");
         assert!(matches!(error, crate::otlp::DecodeError::Json { .. }));

@@ -1,0 +1,236 @@
+//! `tally bench ingest`: migrates, creates bench tenants with ingest keys and limits too high
+//! to throttle, starts an ingest node of its own with the decode-only baseline enabled, and
+//! runs both phases `--runs` times: first `POST /v1/bench/baseline` (read and decode the
+//! CloudEvents, then discard them: the floor any ingest pays), then `POST /v1/events` (the
+//! whole path, up to Kafka's acknowledgement). Each phase warms up, then measures for
+//! `--duration`: events/s, latency, and the node's CPU time read from `/proc`. Every run's
+//! table and the medians over runs go to standard output, progress to standard error.
+//!
+//! The bench tenants are suspended at the end, so their keys stop working.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use hyper::header::HeaderValue;
+use tally_meter::api_key::{self, Scope};
+use tally_meter::catalog::Pool;
+use tally_meter::ids::{Region, TenantId, TenantName};
+use tally_meter::quota::{self, Limits, QuotaMode};
+use tally_meter::tenant::{self, TenantStatus};
+
+use crate::bench::body::BatchTemplate;
+use crate::bench::cpu::{Clock, Snapshot};
+use crate::bench::load::{self, Shape, Target, Window};
+use crate::bench::node::{self, IngestNode, NodeLimits};
+use crate::bench::report::{self, PhaseFigures, RunFigures};
+use crate::cli::BenchIngestArgs;
+use crate::cmd::connect_catalog;
+use crate::config::Config;
+
+/// Rate and burst of every bench tenant: far above what one node can take.
+const BENCH_EVENTS_PER_SEC: u64 = 100_000_000;
+
+/// A bench tenant and the `Authorization` value of its ingest key.
+struct BenchTenant {
+    id: TenantId,
+    name: TenantName,
+    authorization: HeaderValue,
+}
+
+/// Runs the bench and prints its figures; fails, after printing them, if any request failed.
+pub async fn run(
+    config: &Config,
+    config_path: Option<&Path>,
+    args: &BenchIngestArgs,
+) -> anyhow::Result<()> {
+    if args.duration.is_zero() {
+        bail!("--duration must be longer than 0 s");
+    }
+    progress("migrating the configured services");
+    node::migrate(config_path).await?;
+    let pool = connect_catalog(config).await?;
+    let tenants = create_tenants(&pool, args.tenants).await?;
+    let measured = measure(config_path, args, &tenants).await;
+    suspend_tenants(&pool, &tenants).await;
+    let runs = measured?;
+
+    println!("{}", report::summary(&runs));
+    println!("{}", footer());
+    let problems: u64 = runs.iter().map(RunFigures::problems).sum();
+    if problems > 0 {
+        bail!(
+            "{problems} failed requests or rejected events (see the lines starting with !!): \
+             these figures do not describe a healthy ingest"
+        );
+    }
+    Ok(())
+}
+
+async fn create_tenants(pool: &Pool, count: u32) -> anyhow::Result<Vec<BenchTenant>> {
+    let limits = Limits {
+        rate_per_sec: BENCH_EVENTS_PER_SEC,
+        burst: BENCH_EVENTS_PER_SEC,
+        monthly_events: None,
+        monthly_mode: QuotaMode::Hard,
+    };
+    let mut tenants = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let name = TenantName::parse(&format!("bench-{}", short_random_id()))?;
+        let created = tenant::create(pool, &name, &Region::default())
+            .await
+            .with_context(|| format!("cannot create bench tenant {name}"))?;
+        let key = api_key::create(pool, created.id, Scope::Ingest).await?;
+        quota::set(pool, created.id, &limits).await?;
+        let secret = secrecy::ExposeSecret::expose_secret(&key.secret);
+        let mut authorization = HeaderValue::from_str(&format!("Bearer {secret}"))?;
+        authorization.set_sensitive(true);
+        tenants.push(BenchTenant {
+            id: created.id,
+            name,
+            authorization,
+        });
+    }
+    let names: Vec<&str> = tenants.iter().map(|tenant| tenant.name.as_str()).collect();
+    progress(&format!("created bench tenants {}", names.join(", ")));
+    Ok(tenants)
+}
+
+async fn suspend_tenants(pool: &Pool, tenants: &[BenchTenant]) {
+    for bench_tenant in tenants {
+        if let Err(error) = tenant::set_status(pool, bench_tenant.id, TenantStatus::Suspended).await
+        {
+            progress(&format!("cannot suspend {}: {error}", bench_tenant.name));
+        }
+    }
+    progress(&format!("suspended the {} bench tenants", tenants.len()));
+}
+
+/// Starts the node, runs every run, and stops the node; it is killed on any error.
+async fn measure(
+    config_path: Option<&Path>,
+    args: &BenchIngestArgs,
+    tenants: &[BenchTenant],
+) -> anyhow::Result<Vec<RunFigures>> {
+    let (batch, event_bytes) = (args.batch as usize, args.event_bytes as usize);
+    let concurrency = args.concurrency as usize;
+    let tag = short_random_id();
+    // The longest id prefix and sender number make the largest events and bodies.
+    let largest = BatchTemplate::new(
+        &format!("{tag}-r{}-baseline", args.runs),
+        concurrency,
+        batch,
+        event_bytes,
+    );
+    let limits = NodeLimits {
+        batch_events: batch,
+        event_bytes: largest.largest_event_bytes(),
+        body_bytes: largest.body_bytes(),
+    };
+    progress("starting an ingest node");
+    let node = IngestNode::start(config_path, &limits).await?;
+    progress(&format!(
+        "ingest node {} listens on {}",
+        node.pid(),
+        node.address()
+    ));
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    println!(
+        "tally bench ingest: {} tenants, {}-byte events, {batch} per request ({}-byte bodies), \
+         {concurrency} connections, {} s warmup + {} s measured per phase, {} runs, {cores} cores\n",
+        tenants.len(),
+        limits.event_bytes,
+        report::grouped(limits.body_bytes as u64),
+        args.warmup.as_secs_f64(),
+        args.duration.as_secs_f64(),
+        args.runs,
+    );
+
+    let clock = Clock::detect();
+    let baseline_target = Arc::new(Target {
+        address: node.address(),
+        path: "/v1/bench/baseline",
+        authorizations: Vec::new(),
+    });
+    let ingest_target = Arc::new(Target {
+        address: node.address(),
+        path: "/v1/events",
+        authorizations: tenants
+            .iter()
+            .map(|tenant| tenant.authorization.clone())
+            .collect(),
+    });
+    let mut runs = Vec::with_capacity(args.runs as usize);
+    for number in 1..=args.runs {
+        let phase = |name: &str, target: &Arc<Target>| {
+            progress(&format!("run {number} of {}: {name}", args.runs));
+            let shape = Shape {
+                concurrency,
+                batch,
+                event_bytes,
+                id_prefix: format!("{tag}-r{number}-{name}"),
+            };
+            measure_phase(&node, clock, Arc::clone(target), shape, args)
+        };
+        let baseline = phase("baseline", &baseline_target).await?;
+        let ingest = phase("ingest", &ingest_target).await?;
+        let run = RunFigures { baseline, ingest };
+        println!(
+            "{}",
+            report::run_table(&format!("run {number} of {}", args.runs), &run)
+        );
+        runs.push(run);
+    }
+
+    progress("stopping the ingest node");
+    let status = node.stop().await?;
+    if !status.success() {
+        progress(&format!("the ingest node exited with {status}"));
+    }
+    Ok(runs)
+}
+
+/// Drives one phase: warmup, then the measured window between two CPU snapshots.
+async fn measure_phase(
+    node: &IngestNode,
+    clock: Clock,
+    target: Arc<Target>,
+    shape: Shape,
+    args: &BenchIngestArgs,
+) -> anyhow::Result<PhaseFigures> {
+    let began = Instant::now();
+    let window = Window {
+        start: began + args.warmup,
+        end: began + args.warmup + args.duration,
+    };
+    let load = tokio::spawn(load::drive(target, Arc::new(shape), window));
+    tokio::time::sleep_until(window.start.into()).await;
+    let before = Snapshot::take(clock, node.pid())?;
+    tokio::time::sleep_until(window.end.into()).await;
+    let after = Snapshot::take(clock, node.pid())?;
+    let tally = load.await.context("the bench load panicked")??;
+    Ok(PhaseFigures::new(&tally, window, &before, &after))
+}
+
+fn footer() -> String {
+    format!(
+        "baseline: POST /v1/bench/baseline reads and decodes the CloudEvents, then discards them.\n\
+         ingest: POST /v1/events authenticates, throttles, validates and waits for Kafka's acks.\n\
+         The bench, the ingest node and the broker share this machine's cores: events/s is bounded\n\
+         by the bench's own CPU, and in the ingest phase by the broker's acknowledgements too\n\
+         (\"other processes\" is mostly the broker). Events/s per ingest-node core (accepted events\n\
+         per CPU-second of the node) and the ratios measured in the same run are the figures to\n\
+         compare. Targets: >= {} events/s per ingest-node core; >= {} of the baseline.",
+        report::grouped(report::TARGET_EVENTS_PER_CORE as u64),
+        report::TARGET_BASELINE_RATIO
+    )
+}
+
+fn short_random_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
+}
+
+fn progress(message: &str) {
+    eprintln!("bench: {message}");
+}

@@ -1,0 +1,164 @@
+//! The `tally` processes a bench starts from its own executable, with the same config:
+//! `tally migrate`, and an ingest node (`tally serve --roles ingest`) on a free loopback port
+//! with the benchmark baseline enabled. The node is killed if the bench fails or is dropped,
+//! and stopped with SIGTERM otherwise.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hyper::StatusCode;
+use tokio::process::{Child, Command};
+
+use crate::bench::load;
+
+/// How long the node may take to answer `/readyz` with 200.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Pause between readiness checks.
+const READY_POLL: Duration = Duration::from_millis(100);
+/// How long the node may take to stop after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A `tally` command running this executable with the bench's config file, if any.
+fn tally(config_path: Option<&Path>) -> anyhow::Result<Command> {
+    let executable = std::env::current_exe().context("cannot find the tally executable")?;
+    let mut command = Command::new(executable);
+    if let Some(path) = config_path {
+        command.arg("--config").arg(path);
+    }
+    command.stdin(Stdio::null()).kill_on_drop(true);
+    Ok(command)
+}
+
+/// Runs `tally migrate` and insists that it succeeds.
+pub async fn migrate(config_path: Option<&Path>) -> anyhow::Result<()> {
+    let output = tally(config_path)?
+        .arg("migrate")
+        .output()
+        .await
+        .context("cannot run tally migrate")?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let reason = stderr.lines().rev().find(|line| !line.trim().is_empty());
+        bail!(
+            "tally migrate failed ({}): {}",
+            output.status,
+            reason.unwrap_or("no message")
+        );
+    }
+    Ok(())
+}
+
+/// Limits the node must allow for the bench's requests.
+pub struct NodeLimits {
+    /// Events per request.
+    pub batch_events: usize,
+    /// Bytes per event.
+    pub event_bytes: usize,
+    /// Bytes per request body.
+    pub body_bytes: usize,
+}
+
+/// A running ingest node started by the bench.
+pub struct IngestNode {
+    child: Child,
+    pid: u32,
+    address: SocketAddr,
+}
+
+impl IngestNode {
+    /// Starts the node on a free loopback port and waits until `/readyz` answers 200.
+    pub async fn start(config_path: Option<&Path>, limits: &NodeLimits) -> anyhow::Result<Self> {
+        let address = free_loopback_address()?;
+        let mut command = tally(config_path)?;
+        command
+            .args(["serve", "--roles", "ingest"])
+            .env("TALLY__HTTP__LISTEN", address.to_string())
+            .env("TALLY__LOG__FILTER", "warn")
+            .env("TALLY__INGEST__BENCH_BASELINE", "true")
+            .env(
+                "TALLY__INGEST__MAX_BATCH_EVENTS",
+                limits.batch_events.max(1000).to_string(),
+            )
+            .env(
+                "TALLY__INGEST__MAX_EVENT_BYTES",
+                limits.event_bytes.max(64 * 1024).to_string(),
+            )
+            .env(
+                "TALLY__INGEST__MAX_BODY_BYTES",
+                (limits.body_bytes * 2).max(5 * 1024 * 1024).to_string(),
+            )
+            .stdout(Stdio::null());
+        let child = command.spawn().context("cannot start the ingest node")?;
+        let pid = child.id().context("the ingest node exited at once")?;
+        let mut node = Self {
+            child,
+            pid,
+            address,
+        };
+        node.wait_ready().await?;
+        Ok(node)
+    }
+
+    async fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("the ingest node exited before it was ready ({status})");
+            }
+            let last = match load::get_status(self.address, "/readyz").await {
+                Ok(StatusCode::OK) => return Ok(()),
+                Ok(status) => format!("/readyz answered {status}"),
+                Err(error) => format!("{error:#}"),
+            };
+            if Instant::now() >= deadline {
+                bail!(
+                    "the ingest node was not ready within {} s: {last}",
+                    READY_TIMEOUT.as_secs()
+                );
+            }
+            tokio::time::sleep(READY_POLL).await;
+        }
+    }
+
+    /// The node's process id, to read its CPU time.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The node's HTTP address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Sends SIGTERM and waits for the node to drain and exit; kills it if it takes too long.
+    pub async fn stop(mut self) -> anyhow::Result<ExitStatus> {
+        let signalled = Command::new("kill")
+            .args(["-s", "TERM", &self.pid.to_string()])
+            .status()
+            .await
+            .context("cannot run kill")?;
+        if signalled.success()
+            && let Ok(status) = tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await
+        {
+            return Ok(status?);
+        }
+        self.child
+            .kill()
+            .await
+            .context("cannot kill the ingest node")?;
+        bail!(
+            "the ingest node did not stop within {} s of SIGTERM and was killed",
+            STOP_TIMEOUT.as_secs()
+        )
+    }
+}
+
+/// A loopback address whose port was free a moment ago.
+fn free_loopback_address() -> anyhow::Result<SocketAddr> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free loopback port")?;
+    Ok(listener.local_addr()?)
+}

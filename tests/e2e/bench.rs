@@ -1,0 +1,64 @@
+//! `tally bench ingest`, briefly, against the real services: it starts its own ingest node,
+//! drives both phases and prints figures with accepted events, then suspends its tenants.
+
+use tally_meter::tenant::{self, TenantStatus};
+
+use super::support::TestEnv;
+
+/// The value of column `column` (0 baseline, 1 ingest, 2 ratio) in the row `label` of the
+/// last table printed, as a number.
+fn figure(stdout: &str, label: &str, column: usize) -> Option<f64> {
+    let line = stdout.lines().rev().find(|line| line.starts_with(label))?;
+    let values: Vec<&str> = line[label.len()..].split_whitespace().collect();
+    values.get(column)?.replace(',', "").parse().ok()
+}
+
+#[tokio::test]
+async fn bench_ingest_prints_both_phases_and_their_ratio() {
+    let env = TestEnv::new().await;
+    env.migrate().await;
+    let stdout = env
+        .run_ok(&[
+            "bench",
+            "ingest",
+            "--duration",
+            "1",
+            "--warmup",
+            "0",
+            "--runs",
+            "1",
+            "--tenants",
+            "2",
+            "--concurrency",
+            "2",
+        ])
+        .await;
+
+    assert!(stdout.contains("median of 1 run(s)"), "{stdout}");
+    for column in [0, 1] {
+        let events_per_sec = figure(&stdout, "events/s  ", column);
+        assert!(events_per_sec.is_some_and(|value| value > 0.0), "{stdout}");
+        let per_core = figure(&stdout, "events/s per ingest-node core", column);
+        assert!(per_core.is_some_and(|value| value > 0.0), "{stdout}");
+        assert_eq!(
+            figure(&stdout, "failed requests", column),
+            Some(0.0),
+            "{stdout}"
+        );
+    }
+    assert!(
+        figure(&stdout, "events/s  ", 2).is_some_and(|ratio| ratio > 0.0),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ingest/baseline, events/s"), "{stdout}");
+
+    let tenants = tenant::list(&env.catalog().await).await.expect("lists");
+    assert_eq!(tenants.len(), 2);
+    assert!(
+        tenants
+            .iter()
+            .all(|tenant| tenant.name.as_str().starts_with("bench-")
+                && tenant.status == TenantStatus::Suspended),
+        "{tenants:?}"
+    );
+}

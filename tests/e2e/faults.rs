@@ -1,0 +1,160 @@
+//! Fault tests: the broker dies under load. Ingest must answer 503 with Retry-After while it is
+//! away, never 2xx for events it could not make durable, and recover by itself when it is back;
+//! every event acknowledged with 2xx must be in Kafka.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tally_meter::api_key::Scope;
+use tally_meter::event::EventBatch;
+use tokio::sync::Mutex;
+
+use super::support::{OwnBroker, TestEnv, read_topic};
+
+#[derive(Default)]
+struct Log {
+    /// (when the request was sent, status, had Retry-After)
+    answers: Vec<(Instant, u16, bool)>,
+    acknowledged: HashSet<String>,
+}
+
+async fn send_until_stopped(
+    base: String,
+    key: String,
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<Log>>,
+) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let mut sequence = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let ids: Vec<String> = (0..10)
+            .map(|offset| format!("ev-{}", sequence + offset))
+            .collect();
+        sequence += 10;
+        let body: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({"specversion": "1.0", "id": id, "source": "fault", "type": "tick"}))
+            .collect();
+        let sent_at = Instant::now();
+        let response = client
+            .post(format!("{base}/v1/events"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await;
+        let Ok(response) = response else { continue };
+        let status = response.status().as_u16();
+        let retry_after = response.headers().contains_key("retry-after");
+        let mut log = log.lock().await;
+        log.answers.push((sent_at, status, retry_after));
+        if status == 202 {
+            log.acknowledged.extend(ids);
+        }
+        drop(log);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_for(log: &Mutex<Log>, since: Instant, status: u16, timeout: Duration) -> Instant {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let seen = log
+            .lock()
+            .await
+            .answers
+            .iter()
+            .find(|(sent_at, answered, _)| *sent_at >= since && *answered == status)
+            .map(|(sent_at, _, _)| *sent_at);
+        if let Some(sent_at) = seen {
+            return sent_at;
+        }
+        assert!(Instant::now() < deadline, "no {status} within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_broker_outage_gives_503s_and_ingest_recovers_without_losing_acknowledged_events() {
+    let mut broker = OwnBroker::start().await;
+    let mut env = TestEnv::new().await;
+    env.kafka.brokers = broker.address.clone();
+    env.migrate().await;
+    let (_, key) = env.tenant_with_key(Scope::Ingest).await;
+    let serve = env
+        .serve("ingest", &[("TALLY__INGEST__PRODUCE_TIMEOUT_MS", "2000")])
+        .await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let log = Arc::new(Mutex::new(Log::default()));
+    let sender = tokio::spawn(send_until_stopped(
+        serve.base.clone(),
+        key,
+        Arc::clone(&stop),
+        Arc::clone(&log),
+    ));
+    let started = Instant::now();
+    wait_for(&log, started, 202, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    broker.kill().await;
+    let killed_at = Instant::now();
+    let first_503 = wait_for(&log, killed_at, 503, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let resumed_at = Instant::now();
+    broker.resume().await;
+    wait_for(&log, resumed_at, 202, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    sender.await.expect("sender finishes");
+
+    let log = log.lock().await;
+    let during_outage: Vec<&(Instant, u16, bool)> = log
+        .answers
+        .iter()
+        .filter(|(sent_at, _, _)| *sent_at >= first_503 && *sent_at < resumed_at)
+        .collect();
+    assert!(!during_outage.is_empty());
+    assert!(
+        during_outage
+            .iter()
+            .all(|(_, status, retry_after)| *status == 503 && *retry_after),
+        "while the broker was away every answer is 503 with Retry-After: {:?}",
+        during_outage
+            .iter()
+            .map(|(_, status, _)| status)
+            .collect::<Vec<_>>()
+    );
+
+    let acknowledged = log.acknowledged.clone();
+    let stored: HashSet<String> = read_topic(
+        &env.kafka,
+        &env.kafka.topics().events,
+        1,
+        Duration::from_secs(30),
+    )
+    .await
+    .iter()
+    .flat_map(|(_, payload)| {
+        let batch: EventBatch = serde_json::from_slice(payload).expect("an EventBatch");
+        batch.events.into_iter().map(|event| event.id)
+    })
+    .collect();
+    let missing: Vec<&String> = acknowledged.difference(&stored).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged events are not in Kafka: {missing:?}",
+        missing.len()
+    );
+    eprintln!(
+        "acknowledged {} events, {} stored, {} answers during the outage",
+        acknowledged.len(),
+        stored.len(),
+        during_outage.len()
+    );
+}
