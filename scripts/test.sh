@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Tally's whole test suite on this machine, fresh or not: installs what is missing,
-# checks formatting and lints, starts throwaway PostgreSQL, ClickHouse and Kafka-protocol
-# instances, runs every test against them, and stops them again, even on failure.
+# checks formatting and lints, fuzzes the decoders briefly, starts throwaway PostgreSQL,
+# ClickHouse and Kafka-protocol instances, runs every test against them, and stops them
+# again, even on failure.
 # Build outputs and tools are cached under $TALLY_CACHE (default ~/.cache/tally).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ export CARGO_TERM_QUIET=true
 scripts/install.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
+scripts/fuzz.sh 20
 
 services=$(mktemp -d "${TMPDIR:-/tmp}/tally-test.XXXXXX")
 trap 'scripts/services.sh stop "$services"' EXIT

@@ -83,13 +83,17 @@ impl KafkaConfig {
     }
 
     /// Returns the settings for a producer that never loses or duplicates an acknowledged
-    /// record: idempotent, acknowledged by all in-sync replicas.
+    /// record: idempotent, acknowledged by all in-sync replicas. Batching and compression
+    /// defaults (`linger.ms` 5, `compression.type` lz4) give way to `kafka.options`; the
+    /// guarantees do not.
     pub fn producer_config(&self) -> ClientConfig {
-        let mut config = self.client_config();
-        config
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("message.timeout.ms", "30000");
+        let mut config = ClientConfig::new();
+        config.set("linger.ms", "5").set("compression.type", "lz4");
+        let shared = self.client_config();
+        for (key, value) in shared.config_map() {
+            config.set(key, value);
+        }
+        config.set("enable.idempotence", "true").set("acks", "all");
         config
     }
 
