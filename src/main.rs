@@ -16,6 +16,11 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
+/// mimalloc instead of glibc's allocator: ingest allocates per event (decoding, records), and
+/// `tally bench ingest` measured 20 % more events/s per ingest core with it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit status for a bad command line or config.
 const EXIT_USAGE: u8 = 2;
 
