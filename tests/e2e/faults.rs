@@ -16,8 +16,8 @@ use super::support::{OwnBroker, TestEnv, read_topic};
 
 #[derive(Default)]
 struct Log {
-    /// (when the request was sent, status, had Retry-After)
-    answers: Vec<(Instant, u16, bool)>,
+    /// (when the request was sent, status, had Retry-After, when it was answered)
+    answers: Vec<(Instant, u16, bool, Instant)>,
     acknowledged: HashSet<String>,
 }
 
@@ -52,7 +52,8 @@ async fn send_until_stopped(
         let status = response.status().as_u16();
         let retry_after = response.headers().contains_key("retry-after");
         let mut log = log.lock().await;
-        log.answers.push((sent_at, status, retry_after));
+        log.answers
+            .push((sent_at, status, retry_after, Instant::now()));
         if status == 202 {
             log.acknowledged.extend(ids);
         }
@@ -69,8 +70,8 @@ async fn wait_for(log: &Mutex<Log>, since: Instant, status: u16, timeout: Durati
             .await
             .answers
             .iter()
-            .find(|(sent_at, answered, _)| *sent_at >= since && *answered == status)
-            .map(|(sent_at, _, _)| *sent_at);
+            .find(|(sent_at, answered, _, _)| *sent_at >= since && *answered == status)
+            .map(|(sent_at, _, _, _)| *sent_at);
         if let Some(sent_at) = seen {
             return sent_at;
         }
@@ -114,20 +115,21 @@ async fn a_broker_outage_gives_503s_and_ingest_recovers_without_losing_acknowled
     sender.await.expect("sender finishes");
 
     let log = log.lock().await;
-    let during_outage: Vec<&(Instant, u16, bool)> = log
+    // Requests sent after the first 503 and answered before the broker was back.
+    let during_outage: Vec<&(Instant, u16, bool, Instant)> = log
         .answers
         .iter()
-        .filter(|(sent_at, _, _)| *sent_at >= first_503 && *sent_at < resumed_at)
+        .filter(|(sent_at, _, _, answered_at)| *sent_at >= first_503 && *answered_at < resumed_at)
         .collect();
     assert!(!during_outage.is_empty());
     assert!(
         during_outage
             .iter()
-            .all(|(_, status, retry_after)| *status == 503 && *retry_after),
+            .all(|(_, status, retry_after, _)| *status == 503 && *retry_after),
         "while the broker was away every answer is 503 with Retry-After: {:?}",
         during_outage
             .iter()
-            .map(|(_, status, _)| status)
+            .map(|(_, status, _, _)| status)
             .collect::<Vec<_>>()
     );
 
