@@ -18,7 +18,7 @@ mod http;
 mod metering;
 pub mod otlp;
 mod pipeline;
-pub mod policy;
+mod policy;
 mod producer;
 pub mod telemetry;
 mod validate;

@@ -43,8 +43,10 @@ struct PendingUsage {
     period: Option<NaiveDate>,
     /// Counted since the last flush began.
     pending: HashMap<TenantId, u64>,
-    /// Being written by the flush under way; still counted until the snapshot includes it.
+    /// Taken by a flush but not yet written (kept across failed writes).
     flushing: HashMap<TenantId, u64>,
+    /// Written, but not yet in the snapshot's usage; still counted until the reload.
+    flushed: HashMap<TenantId, u64>,
 }
 
 /// The policy a request runs under.
@@ -109,6 +111,10 @@ impl Policy {
         };
         if let Some((period, counts)) = flushing {
             quota::add_usage(&self.pool, period, &counts).await?;
+            let mut usage = lock(&self.usage);
+            for (tenant, count) in std::mem::take(&mut usage.flushing) {
+                *usage.flushed.entry(tenant).or_default() += count;
+            }
         }
         let period = quota::period_of(now);
         let snapshot = Snapshot {
@@ -126,7 +132,7 @@ impl Policy {
             .snapshot
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(snapshot);
-        lock(&self.usage).flushing.clear();
+        lock(&self.usage).flushed.clear();
         Ok(())
     }
 
@@ -199,8 +205,9 @@ impl Policy {
         let period = quota::period_of(now);
         let mut usage = lock(&self.usage);
         if usage.period != Some(period) {
-            // A new month: the old month's unflushed counts no longer limit anyone.
+            // A new month: the old month's unwritten counts no longer limit anyone.
             usage.pending.clear();
+            usage.flushing.clear();
             usage.period = Some(period);
         }
         *usage.pending.entry(tenant).or_default() += events as u64;
@@ -216,6 +223,7 @@ impl Policy {
         if usage.period == Some(period) {
             used += usage.pending.get(&tenant).copied().unwrap_or(0);
             used += usage.flushing.get(&tenant).copied().unwrap_or(0);
+            used += usage.flushed.get(&tenant).copied().unwrap_or(0);
         }
         used
     }

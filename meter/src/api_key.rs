@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::catalog::Pool;
+use crate::catalog::{self, Pool};
 use crate::ids::{ApiKeyId, TenantId};
 use crate::{Error, Result};
 
@@ -157,12 +157,7 @@ pub async fn create(pool: &Pool, tenant: TenantId, scope: Scope) -> Result<Creat
     .bind(hash_secret(&secret))
     .fetch_one(pool)
     .await
-    .map_err(|error| match &error {
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-            Error::NotFound(format!("tenant {tenant}"))
-        }
-        _ => Error::Postgres(error),
-    })?;
+    .map_err(catalog::tenant_must_exist(tenant))?;
     Ok(CreatedKey {
         key: row.try_into()?,
         secret: SecretString::from(secret),

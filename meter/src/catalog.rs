@@ -11,6 +11,7 @@ use serde::Deserialize;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
+use crate::ids::TenantId;
 use crate::{Error, Result};
 
 /// The PostgreSQL pool every catalog query runs on.
@@ -90,6 +91,17 @@ pub async fn connect(config: &PostgresConfig) -> Result<Pool> {
         .acquire_timeout(timeout)
         .connect_lazy_with(options);
     Ok(pool)
+}
+
+/// Maps a failed write that referenced a missing tenant to [`Error::NotFound`], and any other
+/// failure to [`Error::Postgres`].
+pub(crate) fn tenant_must_exist(tenant: TenantId) -> impl FnOnce(sqlx::Error) -> Error {
+    move |error| match &error {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            Error::NotFound(format!("tenant {tenant}"))
+        }
+        _ => Error::Postgres(error),
+    }
 }
 
 /// Checks that the catalog answers a trivial query.

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::catalog::Pool;
+use crate::catalog::{self, Pool};
 use crate::ids::TenantId;
 use crate::{Error, Result};
 
@@ -28,12 +28,7 @@ pub async fn register(pool: &Pool, tenant: TenantId, event_type: &str) -> Result
     .bind(event_type)
     .execute(pool)
     .await
-    .map_err(|error| match &error {
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-            Error::NotFound(format!("tenant {tenant}"))
-        }
-        _ => Error::Postgres(error),
-    })?;
+    .map_err(catalog::tenant_must_exist(tenant))?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::catalog::Pool;
+use crate::catalog::{self, Pool};
 use crate::ids::TenantId;
 use crate::{Error, Result};
 
@@ -135,12 +135,7 @@ pub async fn set(pool: &Pool, tenant: TenantId, limits: &Limits) -> Result<Optio
     .bind(limits.monthly_mode.as_str())
     .execute(&mut *transaction)
     .await
-    .map_err(|error| match &error {
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-            Error::NotFound(format!("tenant {tenant}"))
-        }
-        _ => Error::Postgres(error),
-    })?;
+    .map_err(catalog::tenant_must_exist(tenant))?;
     transaction.commit().await?;
     Ok(previous)
 }

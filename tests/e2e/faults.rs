@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
-use tally_meter::event::EventBatch;
 use tokio::sync::Mutex;
 
-use super::support::{OwnBroker, TestEnv, read_topic};
+use super::support::{OwnBroker, TestEnv, read_events};
 
 #[derive(Default)]
 struct Log {
@@ -134,19 +133,11 @@ async fn a_broker_outage_gives_503s_and_ingest_recovers_without_losing_acknowled
     );
 
     let acknowledged = log.acknowledged.clone();
-    let stored: HashSet<String> = read_topic(
-        &env.kafka,
-        &env.kafka.topics().events,
-        1,
-        Duration::from_secs(30),
-    )
-    .await
-    .iter()
-    .flat_map(|(_, payload)| {
-        let batch: EventBatch = serde_json::from_slice(payload).expect("an EventBatch");
-        batch.events.into_iter().map(|event| event.id)
-    })
-    .collect();
+    let stored: HashSet<String> = read_events(&env.kafka, Duration::from_secs(30))
+        .await
+        .into_iter()
+        .map(|event| event.id)
+        .collect();
     let missing: Vec<&String> = acknowledged.difference(&stored).collect();
     assert!(
         missing.is_empty(),

@@ -9,9 +9,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
-use tally_meter::event::{Event, EventBatch};
+use tally_meter::event::Event;
 
-use super::support::{TestEnv, read_topic, run_bounded};
+use super::support::{TestEnv, read_events, run_bounded};
 
 fn python() -> PathBuf {
     let cache = std::env::var("TALLY_CACHE")
@@ -20,24 +20,6 @@ fn python() -> PathBuf {
             PathBuf::from(std::env::var("HOME").expect("HOME is set")).join(".cache/tally")
         });
     cache.join("venv/bin/python")
-}
-
-/// Reads every event on the test's events topic (waiting for at least one record).
-async fn events_on_topic(env: &TestEnv) -> Vec<Event> {
-    read_topic(
-        &env.kafka,
-        &env.kafka.topics().events,
-        1,
-        Duration::from_secs(30),
-    )
-    .await
-    .iter()
-    .flat_map(|(_, payload)| {
-        serde_json::from_slice::<EventBatch>(payload)
-            .expect("an EventBatch")
-            .events
-    })
-    .collect()
 }
 
 fn data(event: &Event) -> Value {
@@ -76,7 +58,7 @@ async fn a_real_opentelemetry_exporter_sends_metrics_logs_and_spans() {
     // The exporters may split their exports; wait until all seven items are there.
     let mut events = Vec::new();
     for _ in 0..10 {
-        events = events_on_topic(&env).await;
+        events = read_events(&env.kafka, Duration::from_secs(30)).await;
         if events.len() >= 7 {
             break;
         }
@@ -189,7 +171,7 @@ async fn otlp_json_is_read_and_a_broken_body_gets_400() {
             .starts_with("item 1: ")
     );
 
-    let events = events_on_topic(&env).await;
+    let events = read_events(&env.kafka, Duration::from_secs(30)).await;
     assert_eq!(events.len(), 1);
     assert_eq!(
         events[0].id,

@@ -11,6 +11,7 @@ use tally_meter::analytics::{Analytics, ClickHouseConfig};
 use tally_meter::api_key::{self, Scope};
 use tally_meter::bus::KafkaConfig;
 use tally_meter::catalog::{self, Pool, PostgresConfig};
+use tally_meter::event::{Event, EventBatch};
 use tally_meter::ids::{Region, TenantId, TenantName};
 use tally_meter::tenant;
 use tokio::process::{Child, Command};
@@ -252,6 +253,19 @@ pub async fn read_topic(
         records.len()
     );
     records
+}
+
+/// Reads every event on the test's events topic (waiting for at least one record).
+pub async fn read_events(kafka: &KafkaConfig, timeout: Duration) -> Vec<Event> {
+    read_topic(kafka, &kafka.topics().events, 1, timeout)
+        .await
+        .iter()
+        .flat_map(|(_, payload)| {
+            serde_json::from_slice::<EventBatch>(payload)
+                .expect("an EventBatch")
+                .events
+        })
+        .collect()
 }
 
 /// A Kafka-protocol broker (tansu) of the test's own, which the test may stop and restart

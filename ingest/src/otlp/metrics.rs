@@ -176,41 +176,26 @@ trait DataPoint: Serialize {
     fn times(&self) -> (u64, u64);
 }
 
-impl DataPoint for NumberDataPoint {
-    fn attributes(&self) -> &[KeyValue] {
-        &self.attributes
-    }
-    fn times(&self) -> (u64, u64) {
-        (self.start_time_unix_nano, self.time_unix_nano)
-    }
+/// Every OTLP data point type carries its attributes and times in fields of the same names.
+macro_rules! data_point {
+    ($($point:ty),+) => {$(
+        impl DataPoint for $point {
+            fn attributes(&self) -> &[KeyValue] {
+                &self.attributes
+            }
+            fn times(&self) -> (u64, u64) {
+                (self.start_time_unix_nano, self.time_unix_nano)
+            }
+        }
+    )+};
 }
 
-impl DataPoint for HistogramDataPoint {
-    fn attributes(&self) -> &[KeyValue] {
-        &self.attributes
-    }
-    fn times(&self) -> (u64, u64) {
-        (self.start_time_unix_nano, self.time_unix_nano)
-    }
-}
-
-impl DataPoint for ExponentialHistogramDataPoint {
-    fn attributes(&self) -> &[KeyValue] {
-        &self.attributes
-    }
-    fn times(&self) -> (u64, u64) {
-        (self.start_time_unix_nano, self.time_unix_nano)
-    }
-}
-
-impl DataPoint for SummaryDataPoint {
-    fn attributes(&self) -> &[KeyValue] {
-        &self.attributes
-    }
-    fn times(&self) -> (u64, u64) {
-        (self.start_time_unix_nano, self.time_unix_nano)
-    }
-}
+data_point!(
+    NumberDataPoint,
+    HistogramDataPoint,
+    ExponentialHistogramDataPoint,
+    SummaryDataPoint
+);
 
 /// The `value` of a gauge or sum point, which must have one.
 fn number_fields(point: &NumberDataPoint) -> Result<Map<String, Value>, String> {
