@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tally_meter::api_key::Scope;
-use tally_meter::ids::{ApiKeyId, Region, TenantName};
+use tally_meter::ids::{ApiKeyId, MeterKey, Region, TenantName};
+use tally_meter::meter::{Aggregation, JsonPath};
 use tally_meter::quota::QuotaMode;
 use tally_meter::tenant::TenantRef;
 
@@ -41,6 +42,9 @@ pub enum Command {
     /// Manage tenants' registered event types.
     #[command(subcommand, name = "event-type")]
     EventType(EventTypeCommand),
+    /// Manage tenants' meters.
+    #[command(subcommand)]
+    Meter(MeterCommand),
     /// Measure Tally's throughput against the configured services.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -149,6 +153,57 @@ pub enum QuotaCommand {
         #[arg(long)]
         tenant: TenantRef,
     },
+}
+
+/// `tally meter …`
+#[derive(Debug, Subcommand)]
+pub enum MeterCommand {
+    /// Create a meter.
+    Create {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// Unique per tenant: a-z, 0-9, '-' and '_'.
+        #[arg(long)]
+        key: MeterKey,
+        /// Events of this CloudEvents `type` are metered.
+        #[arg(long)]
+        event_type: String,
+        /// sum, count, avg, min, max, unique_count or latest.
+        #[arg(long)]
+        aggregation: Aggregation,
+        /// JSON path of the value in the event's data, such as `$.tokens` (not for count).
+        #[arg(long)]
+        value: Option<JsonPath>,
+        /// A group as NAME=PATH, such as `model=$.model`; repeatable.
+        #[arg(long = "group-by", value_parser = parse_group)]
+        group_by: Vec<(String, JsonPath)>,
+        /// How long after its time an event still counts, in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        lateness_secs: u64,
+    },
+    /// List a tenant's meters.
+    List {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+    },
+    /// Delete a meter.
+    Delete {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The meter's key.
+        key: MeterKey,
+    },
+}
+
+fn parse_group(text: &str) -> Result<(String, JsonPath), String> {
+    let (name, path) = text
+        .split_once('=')
+        .ok_or_else(|| format!("a group is NAME=PATH, such as model=$.model; got {text:?}"))?;
+    let path = JsonPath::parse(path).map_err(|error| error.to_string())?;
+    Ok((name.to_owned(), path))
 }
 
 /// `tally event-type …`

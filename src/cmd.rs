@@ -1,8 +1,9 @@
-//! The one-shot administrative commands: `migrate`, `tenant …`, `key …`, `quota …` and
-//! `event-type …`.
+//! The one-shot administrative commands: `migrate`, `tenant …`, `key …`, `quota …`,
+//! `event-type …` and `meter …`.
 
 pub mod event_type;
 pub mod key;
+pub mod meter;
 pub mod migrate;
 pub mod quota;
 pub mod tenant;

@@ -49,6 +49,7 @@ fn main() -> ExitCode {
             Command::Key(command) => cmd::key::run(&config, command).await,
             Command::Quota(command) => cmd::quota::run(&config, command).await,
             Command::EventType(command) => cmd::event_type::run(&config, command).await,
+            Command::Meter(command) => cmd::meter::run(&config, command).await,
             Command::Bench(command) => bench::run(&config, cli.config.as_deref(), command).await,
         }
     });

@@ -62,6 +62,11 @@ uuid_id!(
     ApiKeyId,
     "API key id"
 );
+uuid_id!(
+    /// Identifies a meter.
+    MeterId,
+    "meter id"
+);
 
 /// Checks a short machine-friendly name: 1 to 63 characters of `a-z`, `0-9`, `-` and `_`,
 /// starting with a letter or digit.
@@ -137,6 +142,11 @@ slug!(
     /// A tenant's unique, human-chosen name, such as `acme` or `acme-eu`.
     TenantName,
     "tenant name"
+);
+slug!(
+    /// A meter's key, unique per tenant, such as `api-requests` or `tokens`.
+    MeterKey,
+    "meter key"
 );
 slug!(
     /// A deployment region a tenant's data lives in, such as `default` or `eu-west`.

@@ -15,6 +15,7 @@ mod error;
 pub mod event;
 pub mod event_type;
 pub mod ids;
+pub mod meter;
 pub mod quota;
 pub mod tenant;
 

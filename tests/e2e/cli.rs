@@ -14,7 +14,7 @@ fn stderr_of(output: &std::process::Output) -> String {
 async fn migrate_twice_is_a_no_op() {
     let env = TestEnv::new().await;
     let first = env.run_ok(&["migrate"]).await;
-    assert!(first.contains("postgres: applied 2 migrations"), "{first}");
+    assert!(first.contains("postgres: applied 3 migrations"), "{first}");
     assert!(first.contains("clickhouse: applied 1 migration"), "{first}");
     assert!(first.contains("kafka: created "), "{first}");
     let second = env.run_ok(&["migrate"]).await;
@@ -44,7 +44,7 @@ async fn concurrent_migrations_are_safe() {
         .fetch_one(&pool)
         .await
         .expect("reads");
-    assert_eq!(applied, 2);
+    assert_eq!(applied, 3);
 }
 
 #[tokio::test]
@@ -162,4 +162,139 @@ async fn an_unreachable_dependency_is_a_clear_error() {
     );
     assert!(stderr.contains("Connection refused"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn meters_are_managed_from_the_command_line() {
+    let env = TestEnv::new().await;
+    env.migrate().await;
+    env.run_ok(&["tenant", "create", "--name", "acme"]).await;
+    env.run_ok(&["tenant", "create", "--name", "other"]).await;
+
+    let created = env
+        .run_ok(&[
+            "meter",
+            "create",
+            "--tenant",
+            "acme",
+            "--key",
+            "tokens",
+            "--event-type",
+            "llm.completion",
+            "--aggregation",
+            "sum",
+            "--value",
+            "$.usage.tokens",
+            "--group-by",
+            "model=$.model",
+            "--lateness-secs",
+            "3600",
+        ])
+        .await;
+    assert!(
+        created.contains("tokens") && created.contains("SUM"),
+        "{created}"
+    );
+    env.run_ok(&[
+        "meter",
+        "create",
+        "--tenant",
+        "acme",
+        "--key",
+        "requests",
+        "--event-type",
+        "api.request",
+        "--aggregation",
+        "count",
+    ])
+    .await;
+
+    let listing = env.run_ok(&["meter", "list", "--tenant", "acme"]).await;
+    let lines: Vec<&str> = listing.lines().collect();
+    assert_eq!(lines.len(), 3, "{listing}");
+    assert!(
+        lines[1].starts_with("requests") && lines[1].contains("COUNT"),
+        "{listing}"
+    );
+    assert!(
+        lines[2].contains("$.usage.tokens")
+            && lines[2].contains("model=$.model")
+            && lines[2].contains("3600s")
+    );
+    let others = env.run(&["meter", "list", "--tenant", "other"]).await;
+    assert!(
+        String::from_utf8_lossy(&others.stdout).is_empty(),
+        "another tenant sees no meters"
+    );
+
+    let duplicate = env
+        .run(&[
+            "meter",
+            "create",
+            "--tenant",
+            "acme",
+            "--key",
+            "tokens",
+            "--event-type",
+            "x",
+            "--aggregation",
+            "count",
+        ])
+        .await;
+    assert_eq!(duplicate.status.code(), Some(1));
+    assert!(stderr_of(&duplicate).contains("this tenant already has a meter tokens"));
+    let no_value = env
+        .run(&[
+            "meter",
+            "create",
+            "--tenant",
+            "acme",
+            "--key",
+            "avg",
+            "--event-type",
+            "x",
+            "--aggregation",
+            "avg",
+        ])
+        .await;
+    assert!(
+        stderr_of(&no_value).contains("AVG meters need a value path"),
+        "{}",
+        stderr_of(&no_value)
+    );
+    let bad_path = env
+        .run(&[
+            "meter",
+            "create",
+            "--tenant",
+            "acme",
+            "--key",
+            "m",
+            "--event-type",
+            "x",
+            "--aggregation",
+            "max",
+            "--value",
+            "tokens",
+        ])
+        .await;
+    assert_eq!(bad_path.status.code(), Some(2));
+    assert!(stderr_of(&bad_path).contains("a JSON path looks like $.name"));
+
+    env.run_ok(&["meter", "delete", "--tenant", "acme", "requests"])
+        .await;
+    let gone = env
+        .run(&["meter", "delete", "--tenant", "acme", "requests"])
+        .await;
+    assert!(stderr_of(&gone).contains("meter requests not found"));
+    // Another tenant cannot delete acme's meter.
+    let foreign = env
+        .run(&["meter", "delete", "--tenant", "other", "tokens"])
+        .await;
+    assert_eq!(foreign.status.code(), Some(1));
+    assert!(
+        env.run_ok(&["meter", "list", "--tenant", "acme"])
+            .await
+            .contains("tokens")
+    );
 }

@@ -21,7 +21,7 @@ use super::support::TestEnv;
 async fn tenants_and_keys_round_trip_through_postgres() {
     let env = TestEnv::new().await;
     let pool = env.catalog().await;
-    assert_eq!(catalog::migrate(&pool).await.expect("migrates"), 2);
+    assert_eq!(catalog::migrate(&pool).await.expect("migrates"), 3);
 
     let name = TenantName::parse("acme").expect("valid name");
     let acme = tenant::create(&pool, &name, &Region::default())
