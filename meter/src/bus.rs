@@ -110,6 +110,9 @@ impl KafkaConfig {
     }
 }
 
+/// How long topic creation may take before the brokers count as unreachable.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Whether [`ensure_topics`] created a topic or found it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopicOutcome {
@@ -134,8 +137,12 @@ pub async fn ensure_topics(config: &KafkaConfig) -> Result<Vec<(String, TopicOut
             )
         })
         .collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = admin.create_topics(&new_topics, &options).await?;
+    let options = AdminOptions::new()
+        .operation_timeout(Some(ADMIN_TIMEOUT))
+        .request_timeout(Some(ADMIN_TIMEOUT));
+    let results = tokio::time::timeout(ADMIN_TIMEOUT, admin.create_topics(&new_topics, &options))
+        .await
+        .map_err(|_| Error::Timeout(ADMIN_TIMEOUT))??;
     results
         .into_iter()
         .map(|result| match result {

@@ -162,6 +162,24 @@ async fn an_unreachable_dependency_is_a_clear_error() {
     );
     assert!(stderr.contains("Connection refused"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let started = std::time::Instant::now();
+    let output = run_bounded(
+        env.tally()
+            .env("TALLY__KAFKA__BROKERS", "127.0.0.1:1")
+            .arg("migrate"),
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains("cannot create topics at 127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "gives up in bounded time"
+    );
 }
 
 #[tokio::test]
