@@ -13,6 +13,7 @@ use tally_meter::api_key::{self, Principal, Scope};
 use tally_meter::catalog::Pool;
 
 use crate::error::IngestError;
+use crate::sync;
 
 /// Most cached keys; the cache is emptied when it grows past this (a flood of bad keys).
 const MAX_CACHED_KEYS: usize = 100_000;
@@ -63,10 +64,7 @@ impl Authenticator {
                 tracing::warn!(%error, "cannot look up an API key");
                 IngestError::Unavailable("the catalog cannot be reached")
             })?;
-        let mut cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = sync::lock(&self.cache);
         if cache.len() >= MAX_CACHED_KEYS {
             cache.clear();
         }
@@ -75,10 +73,7 @@ impl Authenticator {
     }
 
     fn cached(&self, presented: &str) -> Option<(Option<Principal>, Instant)> {
-        let cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let cache = sync::lock(&self.cache);
         cache.get(presented).copied()
     }
 }

@@ -1,6 +1,7 @@
 //! Ingest settings (`[ingest]` in the config).
 
 use serde::Deserialize;
+use tally_meter::quota::{Limits, QuotaMode};
 
 /// Limits and timings of the ingest tier.
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +52,17 @@ impl Default for IngestConfig {
 }
 
 impl IngestConfig {
+    /// Returns the limits of tenants that have none of their own: the default rate and burst,
+    /// no monthly quota.
+    pub fn default_limits(&self) -> Limits {
+        Limits {
+            rate_per_sec: self.default_rate_per_sec,
+            burst: self.default_burst,
+            monthly_events: None,
+            monthly_mode: QuotaMode::Hard,
+        }
+    }
+
     /// Checks that every limit is usable, naming the offending key.
     pub fn validate(&self) -> Result<(), String> {
         let positive = [

@@ -20,6 +20,7 @@ pub mod otlp;
 mod pipeline;
 mod policy;
 mod producer;
+mod sync;
 pub mod telemetry;
 mod validate;
 
@@ -76,7 +77,7 @@ impl Ingest {
                 max_future_ms: to_ms(config.max_event_future_secs),
             },
             auth: Authenticator::new(pool.clone(), refresh),
-            policy: Policy::load(pool, config.default_rate_per_sec, config.default_burst).await?,
+            policy: Policy::load(pool, config.default_limits()).await?,
             producer: Producer::new(kafka, Duration::from_millis(config.produce_timeout_ms))?,
             metering: Metering::new(format!("ingest-{}", uuid::Uuid::new_v4().simple())),
         });

@@ -11,6 +11,7 @@ use tally_meter::event::{MeteringRecord, WIRE_VERSION};
 use tally_meter::ids::TenantId;
 
 use crate::producer::{OutRecord, Producer};
+use crate::sync;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Counts {
@@ -98,8 +99,6 @@ impl Metering {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        sync::lock(&self.state)
     }
 }

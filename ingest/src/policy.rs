@@ -19,6 +19,7 @@ use tally_meter::quota::{self, Limits, QuotaMode};
 use tally_meter::{event_type, tenant};
 
 use crate::error::IngestError;
+use crate::sync::{self, lock};
 
 /// What the catalog said at the last refresh.
 #[derive(Debug, Default)]
@@ -69,19 +70,10 @@ pub struct Policy {
 
 impl Policy {
     /// Creates the policy and loads it once; fails when the catalog cannot be read.
-    pub async fn load(
-        pool: Pool,
-        default_rate_per_sec: u64,
-        default_burst: u64,
-    ) -> tally_meter::Result<Self> {
+    pub async fn load(pool: Pool, defaults: Limits) -> tally_meter::Result<Self> {
         let policy = Self {
             pool,
-            defaults: Limits {
-                rate_per_sec: default_rate_per_sec,
-                burst: default_burst,
-                monthly_events: None,
-                monthly_mode: QuotaMode::Hard,
-            },
+            defaults,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             buckets: Mutex::new(HashMap::new()),
             usage: Mutex::new(PendingUsage::default()),
@@ -91,12 +83,7 @@ impl Policy {
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
-        Arc::clone(
-            &self
-                .snapshot
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        Arc::clone(&sync::read(&self.snapshot))
     }
 
     /// Adds this node's counts to the catalog, then reloads everything.
@@ -128,17 +115,14 @@ impl Policy {
             period: Some(period),
             usage: quota::usage(&self.pool, period).await?,
         };
-        *self
-            .snapshot
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(snapshot);
+        *sync::write(&self.snapshot) = Arc::new(snapshot);
         lock(&self.usage).flushed.clear();
         Ok(())
     }
 
     /// Takes `events` tokens from the tenant's bucket, or says when to retry.
     pub fn admit(&self, tenant: TenantId, events: usize, now: Instant) -> Result<(), IngestError> {
-        let limits = self.limits(tenant);
+        let limits = self.limits_in(&self.snapshot(), tenant);
         let rate = limits.rate_per_sec as f64;
         let burst = limits.burst as f64;
         let wanted = events as f64;
@@ -181,11 +165,12 @@ impl Policy {
         events: usize,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, IngestError> {
-        let limits = self.limits(tenant);
+        let snapshot = self.snapshot();
+        let limits = self.limits_in(&snapshot, tenant);
         let Some(quota) = limits.monthly_events else {
             return Ok(None);
         };
-        let used = self.used(&self.snapshot(), tenant, now);
+        let used = self.used(&snapshot, tenant, now);
         if used.saturating_add(events as u64) <= quota {
             return Ok(None);
         }
@@ -228,19 +213,13 @@ impl Policy {
         used
     }
 
-    fn limits(&self, tenant: TenantId) -> Limits {
-        self.snapshot()
+    fn limits_in(&self, snapshot: &Snapshot, tenant: TenantId) -> Limits {
+        snapshot
             .limits
             .get(&tenant)
             .copied()
             .unwrap_or(self.defaults)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Returns the time left until the next calendar month (UTC) starts.

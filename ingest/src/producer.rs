@@ -19,6 +19,8 @@ use rdkafka::util::Timeout;
 use tally_meter::bus::{KafkaConfig, Topics};
 use tally_meter::event::{EventBatch, MeteringRecord, QuarantineRecord};
 
+use crate::sync;
+
 /// Why records could not be made durable.
 #[derive(Debug, thiserror::Error)]
 pub enum ProduceError {
@@ -106,30 +108,19 @@ impl Producer {
     }
 
     fn current(&self) -> Arc<FutureProducer> {
-        Arc::clone(
-            &self
-                .inner
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        Arc::clone(&sync::read(&self.inner))
     }
 
     /// Replaces the producer after a failed delivery, unless it was replaced recently.
     fn rebuild(&self, cause: &KafkaError) {
-        let mut rebuilt_at = self
-            .rebuilt_at
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut rebuilt_at = sync::lock(&self.rebuilt_at);
         if rebuilt_at.elapsed() < MIN_REBUILD_INTERVAL {
             return;
         }
         match self.client.create::<FutureProducer>() {
             Ok(fresh) => {
                 tracing::warn!(error = %cause, "replacing the kafka producer after a failed delivery");
-                *self
-                    .inner
-                    .write()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(fresh);
+                *sync::write(&self.inner) = Arc::new(fresh);
                 *rebuilt_at = Instant::now();
             }
             Err(error) => tracing::warn!(%error, "cannot create a new kafka producer"),

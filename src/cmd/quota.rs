@@ -36,12 +36,7 @@ pub async fn run(config: &Config, command: QuotaCommand) -> anyhow::Result<()> {
         QuotaCommand::Show { tenant } => {
             let tenant = tenant::find(&pool, &tenant).await?;
             let own = quota::get(&pool, tenant.id).await?;
-            let limits = own.unwrap_or(Limits {
-                rate_per_sec: config.ingest.default_rate_per_sec,
-                burst: config.ingest.default_burst,
-                monthly_events: None,
-                monthly_mode: quota::QuotaMode::Hard,
-            });
+            let limits = own.unwrap_or_else(|| config.ingest.default_limits());
             print_limits(&limits, own.is_none());
             let period = quota::period_of(Utc::now());
             let used = quota::usage(&pool, period)
