@@ -4,12 +4,14 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tally_meter::api_key::Scope;
 use tally_meter::ids::{ApiKeyId, MeterKey, Region, TenantName};
 use tally_meter::meter::{Aggregation, JsonPath};
 use tally_meter::quota::QuotaMode;
 use tally_meter::tenant::TenantRef;
+use tally_meter::usage::Window;
 
 /// Tally: multi-tenant usage metering, billing and observability.
 #[derive(Debug, Parser)]
@@ -45,6 +47,8 @@ pub enum Command {
     /// Manage tenants' meters.
     #[command(subcommand)]
     Meter(MeterCommand),
+    /// Show a tenant's usage of a meter, per window (the last hour per minute by default).
+    Usage(UsageArgs),
     /// Measure Tally's throughput against the configured services.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -153,6 +157,34 @@ pub enum QuotaCommand {
         #[arg(long)]
         tenant: TenantRef,
     },
+}
+
+/// Arguments of `tally usage`.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Tenant id or name.
+    #[arg(long)]
+    pub tenant: TenantRef,
+    /// The meter's key.
+    pub meter: MeterKey,
+    /// Start of the range, RFC 3339 (default: an hour before `--to`).
+    #[arg(long)]
+    pub from: Option<DateTime<Utc>>,
+    /// End of the range, exclusive, RFC 3339 (default: the end of the current minute).
+    #[arg(long)]
+    pub to: Option<DateTime<Utc>>,
+    /// minute, hour, day or month.
+    #[arg(long, default_value = "minute")]
+    pub window: Window,
+    /// Group names to split by, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub group_by: Vec<String>,
+    /// Only events of this subject.
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `tally meter …`

@@ -1,5 +1,5 @@
 //! The one-shot administrative commands: `migrate`, `tenant …`, `key …`, `quota …`,
-//! `event-type …` and `meter …`.
+//! `event-type …`, `meter …` and `usage`.
 
 pub mod event_type;
 pub mod key;
@@ -7,6 +7,7 @@ pub mod meter;
 pub mod migrate;
 pub mod quota;
 pub mod tenant;
+pub mod usage;
 
 use anyhow::Context;
 use tally_meter::catalog::{self, Pool};

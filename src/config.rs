@@ -22,6 +22,7 @@
 //! | `kafka.replication_factor` | `TALLY__KAFKA__REPLICATION_FACTOR` | `1` |
 //! | `kafka.options` | TOML only | none (extra librdkafka properties) |
 //! | `ingest.*` | `TALLY__INGEST__*` | see [`IngestConfig`] and the README |
+//! | `meter.*` | `TALLY__METER__*` | see [`MeterConfig`] and the README |
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -30,6 +31,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 use tally_ingest::IngestConfig;
+use tally_meter::aggregator::MeterConfig;
 use tally_meter::analytics::ClickHouseConfig;
 use tally_meter::bus::KafkaConfig;
 use tally_meter::catalog::PostgresConfig;
@@ -55,6 +57,8 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// The ingest role.
     pub ingest: IngestConfig,
+    /// The meter role (the aggregator).
+    pub meter: MeterConfig,
 }
 
 /// How log lines look.
@@ -137,6 +141,7 @@ impl Config {
         let invalid = |error: tally_meter::Error| ConfigError::Invalid(error.to_string());
         self.postgres.connect_options().map_err(invalid)?;
         self.clickhouse.validate().map_err(invalid)?;
+        self.meter.validate().map_err(invalid)?;
         if self.kafka.brokers.trim().is_empty() {
             return Err(ConfigError::Invalid(
                 "kafka.brokers must list at least one host:port".to_owned(),

@@ -50,6 +50,7 @@ fn main() -> ExitCode {
             Command::Quota(command) => cmd::quota::run(&config, command).await,
             Command::EventType(command) => cmd::event_type::run(&config, command).await,
             Command::Meter(command) => cmd::meter::run(&config, command).await,
+            Command::Usage(args) => cmd::usage::run(&config, args).await,
             Command::Bench(command) => bench::run(&config, cli.config.as_deref(), command).await,
         }
     });

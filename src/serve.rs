@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tally_ingest::Ingest;
+use tally_meter::aggregator::Aggregator;
 use tally_meter::analytics::Analytics;
 use tally_meter::bus::BusProbe;
 use tokio_util::task::TaskTracker;
@@ -60,6 +61,20 @@ pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
         .await
         .context("cannot start the ingest role")?;
         app = app.merge(tally_ingest::router(ingest));
+    }
+    if roles.contains(&Role::Meter) {
+        let pool = dependencies
+            .postgres
+            .clone()
+            .context("meter needs postgres")?;
+        let analytics = dependencies
+            .clickhouse
+            .clone()
+            .context("meter needs clickhouse")?;
+        let aggregator = Aggregator::start(&config.meter, &config.kafka, pool, analytics)
+            .await
+            .context("cannot start the meter role")?;
+        tasks.spawn(aggregator.run(shutdown.clone()));
     }
     let server_shutdown = shutdown.clone();
     tasks.spawn(async move {

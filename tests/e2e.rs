@@ -8,6 +8,7 @@ mod e2e {
     pub mod faults;
     pub mod ingest;
     pub mod otlp;
+    pub mod own_clickhouse;
     pub mod serve;
     pub mod stores;
     pub mod support;

@@ -7,6 +7,7 @@
 //!
 //! Nothing here speaks HTTP; the ingest, api and web crates build on these types.
 
+pub mod aggregator;
 pub mod analytics;
 pub mod api_key;
 pub mod bus;
@@ -18,5 +19,6 @@ pub mod ids;
 pub mod meter;
 pub mod quota;
 pub mod tenant;
+pub mod usage;
 
 pub use error::{Error, Result};

@@ -299,6 +299,19 @@ pub async fn all(pool: &Pool) -> Result<Vec<Meter>> {
     rows.into_iter().map(Meter::try_from).collect()
 }
 
+/// Finds one of a tenant's meters by key; an unknown key is [`Error::NotFound`].
+pub async fn find(pool: &Pool, tenant: TenantId, key: &MeterKey) -> Result<Meter> {
+    let row: Option<MeterRow> = sqlx::query_as(&format!(
+        "SELECT {METER_COLUMNS} FROM meters WHERE tenant_id = $1 AND key = $2"
+    ))
+    .bind(tenant)
+    .bind(key.as_str())
+    .fetch_optional(pool)
+    .await?;
+    row.ok_or_else(|| Error::NotFound(format!("meter {key}")))?
+        .try_into()
+}
+
 /// Deletes one of a tenant's meters; an unknown key is [`Error::NotFound`].
 pub async fn delete(pool: &Pool, tenant: TenantId, key: &MeterKey) -> Result<()> {
     let result = sqlx::query("DELETE FROM meters WHERE tenant_id = $1 AND key = $2")

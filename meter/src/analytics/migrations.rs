@@ -21,11 +21,18 @@ pub struct Migration {
 }
 
 /// Every migration, in order. A unit test checks that this matches the folder.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "events_raw",
-    sql: include_str!("../../../migrations/clickhouse/0001_events_raw.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "events_raw",
+        sql: include_str!("../../../migrations/clickhouse/0001_events_raw.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "aggregates",
+        sql: include_str!("../../../migrations/clickhouse/0002_aggregates.sql"),
+    },
+];
 
 #[derive(Debug, clickhouse::Row, Serialize, Deserialize)]
 struct AppliedMigration {

@@ -1,0 +1,289 @@
+//! The aggregator (`tally serve --roles meter`): reads the events, metering and quarantine
+//! topics in one consumer group and writes raw events, per-minute rollups, hourly platform
+//! usage and quarantined events to ClickHouse, counting every event exactly once in effect.
+//!
+//! # How usage stays exact
+//!
+//! A pass gathers records for `meter.flush_interval_ms`, then:
+//!
+//! 1. **Dedup.** It looks up each event's `(tenant, source, id)` in `event_ids`, which holds the
+//!    log position (partition, offset, index) of the first occurrence of every event of the
+//!    last `meter.dedup_window_days`. An event whose first occurrence is elsewhere is a resend
+//!    and is dropped; one seen nowhere is recorded with its own position. Because the answer
+//!    compares positions, reading the same record again (after a crash or a partition move)
+//!    finds its own position and counts it again, while a resend never counts. Metering records
+//!    are deduplicated the same way on `(tenant, second, node)`.
+//! 2. **Blocks.** Sums are kept per block of `meter.block_records` offsets of a partition and
+//!    written as rows versioned by the last offset read ([`block`] explains why rewriting a
+//!    block is harmless). Rows keyed by identity (raw events, distinct values, quarantine)
+//!    collapse when written twice.
+//! 3. **Commit.** Only after ClickHouse acknowledged every row of the pass does the aggregator
+//!    commit, per partition, the offset where the open block starts. After a crash the group
+//!    resumes there, and the block is rebuilt from its first record.
+//!
+//! Readers query with `FINAL` (or functions that ignore repeats), so they see exact sums even
+//! before ClickHouse merges the replaced rows away.
+//!
+//! When ClickHouse fails, the pass is retried with backoff and nothing is committed; the
+//! consumer stops reading meanwhile, and the lag recovers by itself once ClickHouse is back.
+//!
+//! Limits, by design: an event's resend is recognised if it lands in the same partition, which
+//! holds while the tenant's hot flag and the partition count stay as they are. A meter counts
+//! the events the aggregator reads after loading it (meters reload every
+//! `meter.refresh_secs`), and events are judged late against their ingest time.
+
+mod block;
+mod config;
+mod meters;
+mod pass;
+mod retention;
+mod store;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use self::block::PartitionBlocks;
+pub use self::config::MeterConfig;
+use self::meters::MeterSet;
+use self::pass::{Received, Source};
+use crate::analytics::Analytics;
+use crate::bus::{KafkaConfig, Topics};
+use crate::catalog::Pool;
+use crate::{Result, meter};
+
+/// Prometheus metric names of the aggregator.
+pub mod telemetry {
+    /// Counter of events read, by `outcome`: counted, duplicate, quarantined.
+    pub const EVENTS: &str = "tally_meter_events_total";
+    /// Histogram of the time to write one pass to ClickHouse, in seconds.
+    pub const WRITE_DURATION: &str = "tally_meter_write_duration_seconds";
+    /// Counter of passes that ClickHouse refused and that are retried.
+    pub const WRITE_FAILURES: &str = "tally_meter_write_failures_total";
+}
+
+/// Longest wait between two attempts to write a pass.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// A running aggregator: one member of the consumer group.
+pub struct Aggregator {
+    config: MeterConfig,
+    pool: Pool,
+    analytics: Analytics,
+    topics: Topics,
+    consumer: StreamConsumer,
+    meters: MeterSet,
+    meters_loaded: Instant,
+    partitions: HashMap<(Source, u32), PartitionBlocks>,
+}
+
+impl Aggregator {
+    /// Joins the consumer group and loads the meters.
+    pub async fn start(
+        config: &MeterConfig,
+        kafka: &KafkaConfig,
+        pool: Pool,
+        analytics: Analytics,
+    ) -> Result<Self> {
+        config.validate()?;
+        let consumer: StreamConsumer = kafka.consumer_config(&config.group_id).create()?;
+        let topics = kafka.topics();
+        consumer.subscribe(&topics.all())?;
+        let meters = MeterSet::new(meter::all(&pool).await?);
+        Ok(Self {
+            config: config.clone(),
+            pool,
+            analytics,
+            topics,
+            consumer,
+            meters,
+            meters_loaded: Instant::now(),
+            partitions: HashMap::new(),
+        })
+    }
+
+    /// Aggregates until `shutdown` is cancelled; the pass under way is written and committed
+    /// first.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let retention = retention::spawn(&self.config, self.analytics.clone(), shutdown.clone());
+        while !shutdown.is_cancelled() {
+            let records = self.gather(&shutdown).await;
+            self.reload_meters().await;
+            if !self.aggregate(&records, &shutdown).await {
+                break;
+            }
+        }
+        let _ = retention.await;
+        tracing::info!("aggregator stopped");
+    }
+
+    /// Reads records for one flush interval, or until enough events arrived.
+    async fn gather(&self, shutdown: &CancellationToken) -> Vec<Received> {
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(self.config.flush_interval_ms);
+        let mut records = Vec::new();
+        let mut events = 0;
+        while events < self.config.max_batch_events {
+            let message = tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep_until(deadline) => break,
+                message = self.consumer.recv() => message,
+            };
+            let message = match message {
+                Ok(message) => message,
+                Err(error) => {
+                    tracing::warn!(%error, "kafka consumer error");
+                    continue;
+                }
+            };
+            let Some(source) = self.source_of(message.topic()) else {
+                continue;
+            };
+            let (Ok(partition), Ok(offset)) = (
+                u32::try_from(message.partition()),
+                u64::try_from(message.offset()),
+            ) else {
+                continue;
+            };
+            let record = Received::decode(
+                source,
+                message.topic(),
+                partition,
+                offset,
+                message.payload().unwrap_or_default(),
+            );
+            events += record.weight();
+            records.push(record);
+        }
+        records
+    }
+
+    fn source_of(&self, topic: &str) -> Option<Source> {
+        if topic == self.topics.events {
+            Some(Source::Events)
+        } else if topic == self.topics.metering {
+            Some(Source::Metering)
+        } else if topic == self.topics.quarantine {
+            Some(Source::Quarantine)
+        } else {
+            None
+        }
+    }
+
+    async fn reload_meters(&mut self) {
+        if self.meters_loaded.elapsed() < Duration::from_secs(self.config.refresh_secs) {
+            return;
+        }
+        match meter::all(&self.pool).await {
+            Ok(meters) => {
+                self.meters = MeterSet::new(meters);
+                self.meters_loaded = Instant::now();
+            }
+            Err(error) => tracing::warn!(%error, "cannot reload meters; keeping the last ones"),
+        }
+    }
+
+    /// Deduplicates, writes and commits one pass, retrying ClickHouse until it answers.
+    /// Returns false when shutdown interrupted the retries (nothing is committed then).
+    async fn aggregate(&mut self, records: &[Received], shutdown: &CancellationToken) -> bool {
+        if records.is_empty() {
+            return true;
+        }
+        let identities = pass::identities(records);
+        let mut backoff = Duration::from_millis(100);
+        let first_seen = loop {
+            match store::first_occurrences(&self.analytics, &identities).await {
+                Ok(found) => break found,
+                Err(error) => {
+                    if !self.wait_to_retry(&error, &mut backoff, shutdown).await {
+                        return false;
+                    }
+                }
+            }
+        };
+        let (writes, tally) = pass::build(
+            records,
+            &self.meters,
+            &mut self.partitions,
+            self.config.block_records,
+            first_seen,
+        );
+        loop {
+            let started = Instant::now();
+            match writes.write(&self.analytics).await {
+                Ok(()) => {
+                    metrics::histogram!(telemetry::WRITE_DURATION)
+                        .record(started.elapsed().as_secs_f64());
+                    break;
+                }
+                Err(error) => {
+                    if !self.wait_to_retry(&error, &mut backoff, shutdown).await {
+                        return false;
+                    }
+                }
+            }
+        }
+        for (outcome, count) in [
+            ("counted", tally.counted),
+            ("duplicate", tally.duplicates),
+            ("quarantined", tally.quarantined),
+        ] {
+            metrics::counter!(telemetry::EVENTS, "outcome" => outcome).increment(count);
+        }
+        self.commit(if shutdown.is_cancelled() {
+            CommitMode::Sync
+        } else {
+            CommitMode::Async
+        });
+        true
+    }
+
+    async fn wait_to_retry(
+        &self,
+        error: &crate::Error,
+        backoff: &mut Duration,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        metrics::counter!(telemetry::WRITE_FAILURES).increment(1);
+        tracing::warn!(%error, retry_in_ms = backoff.as_millis(), "clickhouse write failed");
+        tokio::select! {
+            () = shutdown.cancelled() => return false,
+            () = tokio::time::sleep(*backoff) => {}
+        }
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
+        true
+    }
+
+    /// Commits, per partition, the start of its open block.
+    fn commit(&mut self, mode: CommitMode) {
+        let mut offsets = TopicPartitionList::new();
+        for ((source, partition), blocks) in &mut self.partitions {
+            let Some(commit) = blocks.written() else {
+                continue;
+            };
+            let topic = match source {
+                Source::Events => &self.topics.events,
+                Source::Metering => &self.topics.metering,
+                Source::Quarantine => &self.topics.quarantine,
+            };
+            let (Ok(partition), Ok(offset)) = (i32::try_from(*partition), i64::try_from(commit))
+            else {
+                continue;
+            };
+            if let Err(error) =
+                offsets.add_partition_offset(topic, partition, Offset::Offset(offset))
+            {
+                tracing::warn!(%error, topic, partition, "cannot list offset to commit");
+            }
+        }
+        if offsets.count() == 0 {
+            return;
+        }
+        if let Err(error) = self.consumer.commit(&offsets, mode) {
+            tracing::warn!(%error, "cannot commit kafka offsets; a replay will rewrite them");
+        }
+    }
+}

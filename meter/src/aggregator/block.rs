@@ -1,0 +1,309 @@
+//! Blocks: the unit in which the aggregator writes sums, and the reason replays never count
+//! twice.
+//!
+//! Each partition's offsets are cut into fixed blocks of `block_records` offsets (block `b`
+//! holds offsets `b·N .. (b+1)·N`). While reading a block the aggregator keeps, per rollup key,
+//! the sum of everything read in the block so far, and writes it as a row tagged with the
+//! partition, the block and a version (the last offset read). ClickHouse keeps the row with the
+//! highest version of each (key, partition, block). Every row ever written for a block is
+//! therefore the exact sum of a prefix of that block, and the newest row covers the longest
+//! prefix; writing a block again, in part or whole, can only replace a row with an equal or
+//! longer prefix. Kafka offsets are committed at block starts, so a restarted aggregator (or a
+//! new owner of the partition) re-reads the open block from its first offset and rebuilds the
+//! same sums.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rust_decimal::Decimal;
+
+use super::meters::Reading;
+use crate::ids::{MeterId, TenantId};
+
+/// Where an event sits in the log: partition, offset of its record, index in the record.
+/// Ordered, so that the first occurrence of a duplicated event is well defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    /// Kafka partition.
+    pub partition: u32,
+    /// Offset of the record.
+    pub offset: u64,
+    /// Index of the event in the record.
+    pub index: u32,
+}
+
+impl Position {
+    /// Orders events within a partition, for LATEST's tie-break: offset, then index.
+    pub fn sequence(&self) -> u64 {
+        (self.offset << 20) | u64::from(self.index)
+    }
+}
+
+/// What one rollup row sums: a tenant's meter in one event-time minute, for one subject and
+/// one combination of group values.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RollupKey {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The meter.
+    pub meter_id: MeterId,
+    /// Start of the minute, in seconds since the Unix epoch.
+    pub minute: u32,
+    /// The events' subject (empty when they had none).
+    pub subject: String,
+    /// Values of the meter's group-by paths, in the order of their names.
+    pub group_values: Vec<String>,
+}
+
+/// The latest value seen for a key, with what orders it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Latest {
+    /// Event time, in milliseconds.
+    pub time_ms: i64,
+    /// [`Position::sequence`] of the event, breaking ties of equal times.
+    pub sequence: u64,
+    /// The value.
+    pub value: Decimal,
+}
+
+/// Mergeable sums of a key: enough to give every aggregation exactly over any window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RollupState {
+    /// Events counted.
+    pub events: u64,
+    /// Sum of the values.
+    pub sum: Decimal,
+    /// Smallest value.
+    pub min: Option<Decimal>,
+    /// Largest value.
+    pub max: Option<Decimal>,
+    /// The value with the latest event time.
+    pub latest: Option<Latest>,
+}
+
+impl RollupState {
+    /// Adds one event's reading.
+    pub fn add(&mut self, reading: &Reading, time_ms: i64, position: Position) {
+        self.events += 1;
+        let Reading::Number(value) = reading else {
+            return;
+        };
+        let value = *value;
+        self.sum += value;
+        self.min = Some(self.min.map_or(value, |min| min.min(value)));
+        self.max = Some(self.max.map_or(value, |max| max.max(value)));
+        let candidate = Latest {
+            time_ms,
+            sequence: position.sequence(),
+            value,
+        };
+        let newer = self.latest.is_none_or(|latest| {
+            (candidate.time_ms, candidate.sequence) > (latest.time_ms, latest.sequence)
+        });
+        if newer {
+            self.latest = Some(candidate);
+        }
+    }
+}
+
+/// Platform usage of a tenant in one hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UsageKey {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// Start of the hour, in seconds since the Unix epoch.
+    pub hour: u32,
+}
+
+/// Counters of [`UsageKey`], summed over ingest nodes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageCounts {
+    /// Events accepted.
+    pub accepted_events: u64,
+    /// Events rejected.
+    pub rejected_events: u64,
+    /// Bytes of accepted events.
+    pub accepted_bytes: u64,
+}
+
+/// Sums of one block read so far.
+#[derive(Debug, Default)]
+pub struct Block {
+    /// Last offset read in the block: the version of its rows.
+    pub last_offset: u64,
+    rollups: HashMap<RollupKey, RollupState>,
+    usage: HashMap<UsageKey, UsageCounts>,
+    dirty_rollups: HashSet<RollupKey>,
+    dirty_usage: HashSet<UsageKey>,
+}
+
+impl Block {
+    /// Adds an event's reading to a rollup key.
+    pub fn add_rollup(&mut self, key: RollupKey, reading: &Reading, time_ms: i64, at: Position) {
+        self.rollups
+            .entry(key.clone())
+            .or_default()
+            .add(reading, time_ms, at);
+        self.dirty_rollups.insert(key);
+    }
+
+    /// Adds a metering record's counters to a tenant's hour.
+    pub fn add_usage(&mut self, key: UsageKey, counts: UsageCounts) {
+        let total = self.usage.entry(key).or_default();
+        total.accepted_events += counts.accepted_events;
+        total.rejected_events += counts.rejected_events;
+        total.accepted_bytes += counts.accepted_bytes;
+        self.dirty_usage.insert(key);
+    }
+
+    /// Returns the rollups changed since the last write, with their sums over the whole block.
+    pub fn dirty_rollups(&self) -> impl Iterator<Item = (&RollupKey, &RollupState)> {
+        self.dirty_rollups
+            .iter()
+            .filter_map(|key| Some((key, self.rollups.get(key)?)))
+    }
+
+    /// Returns the usage changed since the last write, with its sums over the whole block.
+    pub fn dirty_usage(&self) -> impl Iterator<Item = (&UsageKey, &UsageCounts)> {
+        self.dirty_usage
+            .iter()
+            .filter_map(|key| Some((key, self.usage.get(key)?)))
+    }
+}
+
+/// The open blocks of one partition.
+#[derive(Debug)]
+pub struct PartitionBlocks {
+    block_records: u64,
+    blocks: BTreeMap<u64, Block>,
+    last_offset: Option<u64>,
+}
+
+impl PartitionBlocks {
+    /// Starts with nothing read; blocks hold `block_records` offsets.
+    pub fn new(block_records: u64) -> Self {
+        Self {
+            block_records,
+            blocks: BTreeMap::new(),
+            last_offset: None,
+        }
+    }
+
+    /// Returns the block of `offset`, which is read now. An offset at or before the last one
+    /// read means the partition was re-assigned and rewound to a block start: the sums held
+    /// are dropped, and rebuilt by reading again.
+    pub fn block_for(&mut self, offset: u64) -> (u64, &mut Block) {
+        if self.last_offset.is_some_and(|last| offset <= last) {
+            self.blocks.clear();
+        }
+        self.last_offset = Some(offset);
+        let number = offset / self.block_records;
+        let block = self.blocks.entry(number).or_default();
+        block.last_offset = offset;
+        (number, block)
+    }
+
+    /// Returns every open block.
+    pub fn blocks(&self) -> impl Iterator<Item = (u64, &Block)> {
+        self.blocks.iter().map(|(number, block)| (*number, block))
+    }
+
+    /// Marks everything as written and returns the offset to commit: the start of the block
+    /// that the next offset belongs to. Blocks before it are complete and are forgotten.
+    pub fn written(&mut self) -> Option<u64> {
+        let next = self.last_offset? + 1;
+        let commit = next / self.block_records * self.block_records;
+        let first_open = next / self.block_records;
+        self.blocks.retain(|number, _| *number >= first_open);
+        for block in self.blocks.values_mut() {
+            block.dirty_rollups.clear();
+            block.dirty_usage.clear();
+        }
+        Some(commit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(minute: u32) -> RollupKey {
+        RollupKey {
+            tenant_id: TenantId::generate(),
+            meter_id: MeterId::generate(),
+            minute,
+            subject: String::new(),
+            group_values: Vec::new(),
+        }
+    }
+
+    fn at(offset: u64, index: u32) -> Position {
+        Position {
+            partition: 0,
+            offset,
+            index,
+        }
+    }
+
+    fn number(value: i64) -> Reading {
+        Reading::Number(Decimal::from(value))
+    }
+
+    #[test]
+    fn sums_keep_every_aggregation_exact() {
+        let mut state = RollupState::default();
+        state.add(&number(5), 2_000, at(1, 0));
+        state.add(&number(-3), 1_000, at(2, 0));
+        state.add(&number(7), 2_000, at(0, 4));
+        assert_eq!(state.events, 3);
+        assert_eq!(state.sum, Decimal::from(9));
+        assert_eq!(state.min, Some(Decimal::from(-3)));
+        assert_eq!(state.max, Some(Decimal::from(7)));
+        // Equal times: the later position wins, whatever the order of arrival.
+        assert_eq!(
+            state.latest.map(|latest| latest.value),
+            Some(Decimal::from(5))
+        );
+    }
+
+    #[test]
+    fn commits_stop_at_the_start_of_the_open_block() {
+        let mut partition = PartitionBlocks::new(10);
+        let the_key = key(60);
+        for offset in 5..=23 {
+            let (_, block) = partition.block_for(offset);
+            block.add_rollup(the_key.clone(), &Reading::Count, 0, at(offset, 0));
+        }
+        let open: Vec<u64> = partition.blocks().map(|(number, _)| number).collect();
+        assert_eq!(open, vec![0, 1, 2]);
+        assert_eq!(partition.written(), Some(20));
+        let open: Vec<u64> = partition.blocks().map(|(number, _)| number).collect();
+        assert_eq!(open, vec![2]);
+        let (_, block) = partition.block_for(29);
+        block.add_rollup(the_key, &Reading::Count, 0, at(29, 0));
+        assert_eq!(partition.written(), Some(30));
+        assert_eq!(partition.blocks().count(), 0);
+    }
+
+    #[test]
+    fn a_rewind_rebuilds_the_block_from_its_start() {
+        let mut partition = PartitionBlocks::new(10);
+        let the_key = key(0);
+        for offset in 10..15 {
+            let (_, block) = partition.block_for(offset);
+            block.add_rollup(the_key.clone(), &Reading::Count, 0, at(offset, 0));
+        }
+        let replay: Vec<u64> = (10..13).collect();
+        for offset in replay {
+            let (_, block) = partition.block_for(offset);
+            block.add_rollup(the_key.clone(), &Reading::Count, 0, at(offset, 0));
+        }
+        let (number, block) = partition.blocks().next().expect("one block");
+        assert_eq!(number, 1);
+        assert_eq!(block.last_offset, 12);
+        let sums: Vec<u64> = block
+            .dirty_rollups()
+            .map(|(_, state)| state.events)
+            .collect();
+        assert_eq!(sums, vec![3]);
+    }
+}

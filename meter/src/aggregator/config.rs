@@ -1,0 +1,68 @@
+//! The aggregator's settings (`[meter]` in the config).
+
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// Aggregator settings (`[meter]` in the config).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MeterConfig {
+    /// Kafka consumer group shared by every aggregator process.
+    pub group_id: String,
+    /// Records per block: sums are written per block of this many offsets of a partition, and
+    /// a restarted aggregator re-reads at most one block per partition.
+    pub block_records: u64,
+    /// How long the aggregator gathers records before writing them to ClickHouse, in
+    /// milliseconds; the main part of the ingest-to-queryable delay.
+    pub flush_interval_ms: u64,
+    /// The most events gathered before a write, whatever the interval.
+    pub max_batch_events: usize,
+    /// How long a `(tenant, source, id)` is remembered, in days: a resend within it is never
+    /// counted again.
+    pub dedup_window_days: u32,
+    /// How long raw events and quarantined events are kept, in days.
+    pub raw_retention_days: u32,
+    /// How often meter definitions are reloaded from Postgres, in seconds.
+    pub refresh_secs: u64,
+}
+
+impl Default for MeterConfig {
+    fn default() -> Self {
+        Self {
+            group_id: "tally-meter".to_owned(),
+            block_records: 1000,
+            flush_interval_ms: 250,
+            max_batch_events: 50_000,
+            dedup_window_days: 35,
+            raw_retention_days: 30,
+            refresh_secs: 2,
+        }
+    }
+}
+
+impl MeterConfig {
+    /// Checks the settings, naming the offending key.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("meter.block_records", self.block_records),
+            ("meter.flush_interval_ms", self.flush_interval_ms),
+            ("meter.max_batch_events", self.max_batch_events as u64),
+            ("meter.dedup_window_days", u64::from(self.dedup_window_days)),
+            (
+                "meter.raw_retention_days",
+                u64::from(self.raw_retention_days),
+            ),
+            ("meter.refresh_secs", self.refresh_secs),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(Error::Invalid(format!("{key} must be at least 1")));
+        }
+        if self.group_id.is_empty() {
+            return Err(Error::Invalid(
+                "meter.group_id must not be empty".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}

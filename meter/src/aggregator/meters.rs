@@ -1,0 +1,229 @@
+//! Meters as the aggregator applies them: which meters an event feeds, and what each reads from
+//! it. Everything here depends only on the event and the meter, never on when the aggregator
+//! runs, so that a replay decides exactly as the first reading did.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use crate::event::Event;
+use crate::ids::TenantId;
+use crate::meter::{Aggregation, Meter};
+
+/// What a meter reads from one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reading {
+    /// The event counts; no value (COUNT).
+    Count,
+    /// A number (SUM, AVG, MIN, MAX, LATEST).
+    Number(Decimal),
+    /// A value whose distinct occurrences count (UNIQUE_COUNT).
+    Distinct(String),
+}
+
+/// One event as one meter sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Measurement {
+    /// Values of the meter's group-by paths, in the order of their names; empty text for a
+    /// missing one.
+    pub group_values: Vec<String>,
+    /// What the meter reads.
+    pub reading: Reading,
+}
+
+/// Every tenant's meters, indexed by tenant and event type.
+#[derive(Debug, Default)]
+pub struct MeterSet {
+    by_type: HashMap<(TenantId, String), Vec<Meter>>,
+}
+
+impl MeterSet {
+    /// Indexes the given meters.
+    pub fn new(meters: Vec<Meter>) -> Self {
+        let mut by_type: HashMap<(TenantId, String), Vec<Meter>> = HashMap::new();
+        for meter in meters {
+            by_type
+                .entry((meter.tenant_id, meter.spec.event_type.clone()))
+                .or_default()
+                .push(meter);
+        }
+        Self { by_type }
+    }
+
+    /// Returns the tenant's meters of events of this type.
+    pub fn matching(&self, tenant: TenantId, event_type: &str) -> &[Meter] {
+        self.by_type
+            .get(&(tenant, event_type.to_owned()))
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Reads an event for a meter, or says why the meter cannot count it: the event is later than
+/// the meter allows (judged against the ingest time, which replays share), or its value is
+/// missing or of the wrong kind.
+pub fn measure(
+    meter: &Meter,
+    event: &Event,
+    data: &Value,
+    ingest_time_ms: i64,
+) -> Result<Measurement, String> {
+    let spec = &meter.spec;
+    let lateness_ms = ingest_time_ms.saturating_sub(event.time_ms);
+    let allowed_ms = i64::try_from(spec.allowed_lateness_secs)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1000);
+    if lateness_ms > allowed_ms {
+        return Err(format!(
+            "too late for meter {}: the event time is {} s before it was ingested, and the meter \
+             allows {} s",
+            spec.key,
+            lateness_ms / 1000,
+            spec.allowed_lateness_secs
+        ));
+    }
+    let group_values = spec
+        .group_by
+        .values()
+        .map(|path| path.lookup(data).map(as_text).unwrap_or_default())
+        .collect();
+    let reading = match (&spec.value_path, spec.aggregation) {
+        (None, _) | (Some(_), Aggregation::Count) => Reading::Count,
+        (Some(path), Aggregation::UniqueCount) => match path.lookup(data) {
+            Some(value @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => {
+                Reading::Distinct(as_text(value))
+            }
+            _ => {
+                return Err(format!(
+                    "meter {} needs a string or number at {} in the event's data",
+                    spec.key,
+                    path.as_str()
+                ));
+            }
+        },
+        (Some(path), _) => {
+            let number = path.lookup(data).and_then(as_decimal).ok_or_else(|| {
+                format!(
+                    "meter {} needs a number at {} in the event's data",
+                    spec.key,
+                    path.as_str()
+                )
+            })?;
+            Reading::Number(number)
+        }
+    };
+    Ok(Measurement {
+        group_values,
+        reading,
+    })
+}
+
+/// A JSON value as group or distinct value text: strings as they are, the rest as JSON.
+fn as_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A JSON number, or a string holding one, as an exact decimal (at most 28 significant digits).
+fn as_decimal(value: &Value) -> Option<Decimal> {
+    let text = match value {
+        Value::Number(number) => number.to_string(),
+        Value::String(text) => text.trim().to_owned(),
+        _ => return None,
+    };
+    Decimal::from_str(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::Utc;
+    use serde_json::json;
+
+    use super::*;
+    use crate::ids::{MeterId, MeterKey};
+    use crate::meter::{JsonPath, MeterSpec};
+
+    fn meter(aggregation: Aggregation, value_path: Option<&str>) -> Meter {
+        let group_by = BTreeMap::from([
+            (
+                "region".to_owned(),
+                JsonPath::parse("$.region").expect("valid"),
+            ),
+            (
+                "model".to_owned(),
+                JsonPath::parse("$.llm.model").expect("valid"),
+            ),
+        ]);
+        Meter {
+            id: MeterId::generate(),
+            tenant_id: TenantId::generate(),
+            spec: MeterSpec {
+                key: MeterKey::parse("tokens").expect("valid"),
+                event_type: "llm".to_owned(),
+                value_path: value_path.map(|path| JsonPath::parse(path).expect("valid")),
+                aggregation,
+                group_by,
+                allowed_lateness_secs: 60,
+            },
+            created_at: Utc::now(),
+        }
+    }
+
+    fn event(time_ms: i64) -> Event {
+        Event {
+            id: "1".to_owned(),
+            source: "test".to_owned(),
+            event_type: "llm".to_owned(),
+            subject: None,
+            time_ms,
+            data: None,
+        }
+    }
+
+    #[test]
+    fn numbers_are_read_exactly_and_groups_in_name_order() {
+        let data = json!({ "tokens": 0.1, "region": "eu", "llm": { "model": 4 } });
+        let measured = measure(
+            &meter(Aggregation::Sum, Some("$.tokens")),
+            &event(0),
+            &data,
+            0,
+        )
+        .expect("measurable");
+        assert_eq!(measured.reading, Reading::Number(Decimal::new(1, 1)));
+        assert_eq!(measured.group_values, vec!["4".to_owned(), "eu".to_owned()]);
+        let text = json!({ "tokens": "1e3" });
+        let measured = measure(
+            &meter(Aggregation::Max, Some("$.tokens")),
+            &event(0),
+            &text,
+            0,
+        )
+        .expect("measurable");
+        assert_eq!(measured.reading, Reading::Number(Decimal::from(1000)));
+        assert_eq!(measured.group_values, vec![String::new(), String::new()]);
+    }
+
+    #[test]
+    fn missing_values_and_late_events_are_refused_with_a_reason() {
+        let sum = meter(Aggregation::Sum, Some("$.tokens"));
+        let reason =
+            measure(&sum, &event(0), &json!({ "tokens": "many" }), 0).expect_err("not a number");
+        assert!(reason.contains("needs a number at $.tokens"), "{reason}");
+        let reason =
+            measure(&sum, &event(0), &json!({ "tokens": 1 }), 61_000).expect_err("too late");
+        assert!(reason.contains("too late for meter tokens"), "{reason}");
+        assert!(measure(&sum, &event(0), &json!({ "tokens": 1 }), 60_000).is_ok());
+        let unique = meter(Aggregation::UniqueCount, Some("$.user"));
+        assert!(measure(&unique, &event(0), &json!({ "user": {} }), 0).is_err());
+        let counted = measure(&unique, &event(0), &json!({ "user": 7 }), 0).expect("readable");
+        assert_eq!(counted.reading, Reading::Distinct("7".to_owned()));
+    }
+}

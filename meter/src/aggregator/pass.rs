@@ -1,0 +1,352 @@
+//! One pass of the aggregator: the records gathered since the last write, turned into the rows
+//! to write. Events seen before elsewhere in the log are dropped here; the rest are kept raw,
+//! fed to their tenant's meters and summed into the partition's open blocks.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::block::{PartitionBlocks, Position, RollupKey, UsageCounts, UsageKey};
+use super::meters::{MeterSet, Reading, measure};
+use super::store::{
+    EventIdRow, Identity, QuarantineRow, RawRow, RollupRow, UniqueRow, UsageRow, Writes,
+    date_of_ms, to_stored,
+};
+use crate::event::{EventBatch, MeteringRecord, QuarantineRecord};
+
+/// The topics the aggregator reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// Accepted events.
+    Events,
+    /// Per-tenant, per-second counters of the ingest nodes.
+    Metering,
+    /// Events ingest rejected.
+    Quarantine,
+}
+
+/// The content of one record.
+#[derive(Debug)]
+pub enum Content {
+    /// An [`EventBatch`].
+    Events(EventBatch),
+    /// A [`MeteringRecord`].
+    Metering(MeteringRecord),
+    /// A [`QuarantineRecord`].
+    Quarantine(QuarantineRecord),
+    /// A record that is none of those: kept in quarantine, without tenant, as a poison record.
+    Undecodable {
+        /// What the decoder said.
+        reason: String,
+        /// The record's bytes, as lossy UTF-8.
+        raw: String,
+    },
+}
+
+/// One record read from the bus.
+#[derive(Debug)]
+pub struct Received {
+    /// Which topic.
+    pub source: Source,
+    /// Its topic's name.
+    pub topic: String,
+    /// Kafka partition.
+    pub partition: u32,
+    /// Kafka offset.
+    pub offset: u64,
+    /// What it holds.
+    pub content: Content,
+}
+
+impl Received {
+    /// Decodes a record's payload according to its topic.
+    pub fn decode(
+        source: Source,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        payload: &[u8],
+    ) -> Self {
+        let decoded = match source {
+            Source::Events => serde_json::from_slice(payload).map(Content::Events),
+            Source::Metering => serde_json::from_slice(payload).map(Content::Metering),
+            Source::Quarantine => serde_json::from_slice(payload).map(Content::Quarantine),
+        };
+        let content = decoded.unwrap_or_else(|error| Content::Undecodable {
+            reason: format!("undecodable record on {topic}: {error}"),
+            raw: String::from_utf8_lossy(payload).into_owned(),
+        });
+        Self {
+            source,
+            topic: topic.to_owned(),
+            partition,
+            offset,
+            content,
+        }
+    }
+
+    /// Returns how many events it carries, to bound a pass.
+    pub fn weight(&self) -> usize {
+        match &self.content {
+            Content::Events(batch) => batch.events.len(),
+            _ => 1,
+        }
+    }
+
+    fn identities(&self) -> Vec<Identity> {
+        match &self.content {
+            Content::Events(batch) => batch
+                .events
+                .iter()
+                .map(|event| event_identity(batch, &event.source, &event.id))
+                .collect(),
+            Content::Metering(record) => vec![metering_identity(record)],
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn event_identity(batch: &EventBatch, source: &str, id: &str) -> Identity {
+    (
+        batch.tenant_id.to_string(),
+        source.to_owned(),
+        id.to_owned(),
+    )
+}
+
+/// Metering records deduplicate on (tenant, second, node), in a namespace no tenant's events
+/// can reach: tenant ids are UUIDs and never start with `metering:`.
+fn metering_identity(record: &MeteringRecord) -> Identity {
+    (
+        format!("metering:{}", record.tenant_id),
+        record.node.clone(),
+        record.second.to_string(),
+    )
+}
+
+/// What a pass counted, for metrics and logs.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    /// Events counted now (or counted again by a replay, idempotently).
+    pub counted: u64,
+    /// Events dropped as resends of an event seen before.
+    pub duplicates: u64,
+    /// Events, or readings of them by meters, quarantined.
+    pub quarantined: u64,
+}
+
+/// Turns records into rows. `partitions` holds the open blocks of every partition and is
+/// updated; `first_seen` is what [`super::store::first_occurrences`] found for these records.
+pub fn build(
+    records: &[Received],
+    meters: &MeterSet,
+    partitions: &mut HashMap<(Source, u32), PartitionBlocks>,
+    block_records: u64,
+    mut first_seen: HashMap<Identity, Position>,
+) -> (Writes, Tally) {
+    let mut writes = Writes::default();
+    let mut tally = Tally::default();
+    for record in records {
+        let blocks = partitions
+            .entry((record.source, record.partition))
+            .or_insert_with(|| PartitionBlocks::new(block_records));
+        let (_, block) = blocks.block_for(record.offset);
+        let mut is_first =
+            |identity: Identity, at: Position, writes: &mut Writes, date| match first_seen
+                .get(&identity)
+            {
+                Some(first) => *first == at,
+                None => {
+                    writes.event_ids.push(EventIdRow {
+                        tenant_id: identity.0.clone(),
+                        source: identity.1.clone(),
+                        id: identity.2.clone(),
+                        seen_date: date,
+                        kafka_partition: at.partition,
+                        kafka_offset: at.offset,
+                        position: at.index,
+                    });
+                    first_seen.insert(identity, at);
+                    true
+                }
+            };
+        match &record.content {
+            Content::Events(batch) => {
+                let date = date_of_ms(batch.ingest_time_ms);
+                for (index, event) in batch.events.iter().enumerate() {
+                    let at = Position {
+                        partition: record.partition,
+                        offset: record.offset,
+                        index: u32::try_from(index).unwrap_or(u32::MAX),
+                    };
+                    let identity = event_identity(batch, &event.source, &event.id);
+                    if !is_first(identity, at, &mut writes, date) {
+                        tally.duplicates += 1;
+                        continue;
+                    }
+                    tally.counted += 1;
+                    let tenant_id = batch.tenant_id.to_string();
+                    let data_text = event.data.as_ref().map_or("", |data| data.get());
+                    writes.raw.push(RawRow {
+                        tenant_id: tenant_id.clone(),
+                        ingest_date: date,
+                        ingest_time_ms: batch.ingest_time_ms,
+                        event_time_ms: event.time_ms,
+                        id: event.id.clone(),
+                        source: event.source.clone(),
+                        event_type: event.event_type.clone(),
+                        subject: event.subject.clone().unwrap_or_default(),
+                        data: data_text.to_owned(),
+                    });
+                    let matching = meters.matching(batch.tenant_id, &event.event_type);
+                    if matching.is_empty() {
+                        continue;
+                    }
+                    let data: Value = serde_json::from_str(data_text).unwrap_or(Value::Null);
+                    let minute = u32::try_from(event.time_ms.div_euclid(60_000) * 60).unwrap_or(0);
+                    for meter in matching {
+                        let measured = match measure(meter, event, &data, batch.ingest_time_ms) {
+                            Ok(measured) => measured,
+                            Err(reason) => {
+                                tally.quarantined += 1;
+                                writes.quarantine.push(QuarantineRow {
+                                    tenant_id: tenant_id.clone(),
+                                    ingest_date: date,
+                                    ingest_time_ms: batch.ingest_time_ms,
+                                    topic: record.topic.clone(),
+                                    kafka_partition: at.partition,
+                                    kafka_offset: at.offset,
+                                    position: at.index,
+                                    event_id: event.id.clone(),
+                                    reason,
+                                    raw: serde_json::to_string(event).unwrap_or_default(),
+                                });
+                                continue;
+                            }
+                        };
+                        let key = RollupKey {
+                            tenant_id: batch.tenant_id,
+                            meter_id: meter.id,
+                            minute,
+                            subject: event.subject.clone().unwrap_or_default(),
+                            group_values: measured.group_values,
+                        };
+                        if let Reading::Distinct(value) = &measured.reading {
+                            writes.unique.push(UniqueRow {
+                                tenant_id: tenant_id.clone(),
+                                meter_id: meter.id.to_string(),
+                                minute,
+                                subject: key.subject.clone(),
+                                group_values: key.group_values.clone(),
+                                value: value.clone(),
+                            });
+                        }
+                        block.add_rollup(key, &measured.reading, event.time_ms, at);
+                    }
+                }
+            }
+            Content::Metering(metering) => {
+                let at = Position {
+                    partition: record.partition,
+                    offset: record.offset,
+                    index: 0,
+                };
+                let date = date_of_ms(metering.second.saturating_mul(1000));
+                if !is_first(metering_identity(metering), at, &mut writes, date) {
+                    continue;
+                }
+                let hour = u32::try_from(metering.second.div_euclid(3600) * 3600).unwrap_or(0);
+                let key = UsageKey {
+                    tenant_id: metering.tenant_id,
+                    hour,
+                };
+                block.add_usage(
+                    key,
+                    UsageCounts {
+                        accepted_events: metering.accepted_events,
+                        rejected_events: metering.rejected_events,
+                        accepted_bytes: metering.accepted_bytes,
+                    },
+                );
+            }
+            Content::Quarantine(rejected) => writes.quarantine.push(QuarantineRow {
+                tenant_id: rejected.tenant_id.to_string(),
+                ingest_date: date_of_ms(rejected.ingest_time_ms),
+                ingest_time_ms: rejected.ingest_time_ms,
+                topic: record.topic.clone(),
+                kafka_partition: record.partition,
+                kafka_offset: record.offset,
+                position: 0,
+                event_id: rejected.event_id.clone().unwrap_or_default(),
+                reason: rejected.reason.clone(),
+                raw: rejected.raw.clone(),
+            }),
+            Content::Undecodable { reason, raw } => {
+                tally.quarantined += 1;
+                writes.quarantine.push(QuarantineRow {
+                    tenant_id: String::new(),
+                    ingest_date: date_of_ms(chrono::Utc::now().timestamp_millis()),
+                    ingest_time_ms: 0,
+                    topic: record.topic.clone(),
+                    kafka_partition: record.partition,
+                    kafka_offset: record.offset,
+                    position: 0,
+                    event_id: String::new(),
+                    reason: reason.clone(),
+                    raw: raw.clone(),
+                });
+            }
+        }
+    }
+    sums_to_rows(partitions, &mut writes);
+    (writes, tally)
+}
+
+/// Collects the identities of events and metering records, for the lookup of earlier
+/// occurrences.
+pub fn identities(records: &[Received]) -> Vec<Identity> {
+    let mut all: Vec<Identity> = records.iter().flat_map(Received::identities).collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// Appends the changed sums of every open block, with their block's version.
+fn sums_to_rows(partitions: &HashMap<(Source, u32), PartitionBlocks>, writes: &mut Writes) {
+    for ((_, partition), blocks) in partitions {
+        for (block_number, block) in blocks.blocks() {
+            for (key, state) in block.dirty_rollups() {
+                let latest = state.latest;
+                writes.rollups.push(RollupRow {
+                    tenant_id: key.tenant_id.to_string(),
+                    meter_id: key.meter_id.to_string(),
+                    minute: key.minute,
+                    subject: key.subject.clone(),
+                    group_values: key.group_values.clone(),
+                    kafka_partition: *partition,
+                    block: block_number,
+                    version: block.last_offset,
+                    events: state.events,
+                    value_sum: to_stored(state.sum),
+                    value_min: state.min.map_or(0, to_stored),
+                    value_max: state.max.map_or(0, to_stored),
+                    latest_time_ms: latest.map_or(i64::MIN, |latest| latest.time_ms),
+                    latest_position: latest.map_or(0, |latest| latest.sequence),
+                    latest_value: latest.map_or(0, |latest| to_stored(latest.value)),
+                });
+            }
+            for (key, counts) in block.dirty_usage() {
+                writes.usage.push(UsageRow {
+                    tenant_id: key.tenant_id.to_string(),
+                    hour: key.hour,
+                    kafka_partition: *partition,
+                    block: block_number,
+                    version: block.last_offset,
+                    accepted_events: counts.accepted_events,
+                    rejected_events: counts.rejected_events,
+                    accepted_bytes: counts.accepted_bytes,
+                });
+            }
+        }
+    }
+}
