@@ -7,6 +7,8 @@ mod e2e {
     pub mod cli;
     pub mod faults;
     pub mod ingest;
+    pub mod meter;
+    pub mod meter_load;
     pub mod otlp;
     pub mod own_clickhouse;
     pub mod serve;

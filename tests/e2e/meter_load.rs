@@ -1,0 +1,271 @@
+//! Load and reference for the aggregator tests: tenants with one meter per aggregation, events
+//! with known values sent through ingest, and the usage they must add up to, computed here
+//! independently of Tally.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use tally_meter::analytics::Analytics;
+use tally_meter::api_key::Scope;
+use tally_meter::ids::{MeterKey, TenantId};
+use tally_meter::meter::{self, Aggregation, JsonPath, Meter, MeterSpec};
+use tally_meter::quota::{self, Limits, QuotaMode};
+use tally_meter::usage::{self, UsageQuery, Window};
+
+use super::support::TestEnv;
+
+/// The event type every meter of the fleet reads.
+pub const EVENT_TYPE: &str = "load.usage";
+
+/// One meter per aggregation: key, aggregation, value path.
+const METERS: [(&str, Aggregation, Option<&str>); 7] = [
+    ("sum", Aggregation::Sum, Some("$.value")),
+    ("count", Aggregation::Count, None),
+    ("avg", Aggregation::Avg, Some("$.value")),
+    ("min", Aggregation::Min, Some("$.value")),
+    ("max", Aggregation::Max, Some("$.value")),
+    ("users", Aggregation::UniqueCount, Some("$.user")),
+    ("latest", Aggregation::Latest, Some("$.value")),
+];
+
+/// A tenant of the fleet.
+pub struct FleetTenant {
+    /// Its id.
+    pub id: TenantId,
+    /// An ingest key.
+    pub key: String,
+    /// Its meters, one per aggregation.
+    pub meters: Vec<Meter>,
+}
+
+/// Tenants with unthrottled keys and one meter per aggregation each.
+pub struct Fleet {
+    /// The tenants.
+    pub tenants: Vec<FleetTenant>,
+}
+
+impl Fleet {
+    /// Creates `count` tenants in the test's catalog (which must be migrated).
+    pub async fn create(env: &TestEnv, count: usize) -> Self {
+        let pool = env.catalog().await;
+        let mut tenants = Vec::with_capacity(count);
+        for _ in 0..count {
+            let (id, key) = env.tenant_with_key(Scope::Ingest).await;
+            let unthrottled = Limits {
+                rate_per_sec: 10_000_000,
+                burst: 10_000_000,
+                monthly_events: None,
+                monthly_mode: QuotaMode::Hard,
+            };
+            quota::set(&pool, id, &unthrottled)
+                .await
+                .expect("sets limits");
+            let mut meters = Vec::with_capacity(METERS.len());
+            for (key, aggregation, value_path) in METERS {
+                let spec = MeterSpec {
+                    key: MeterKey::parse(key).expect("valid key"),
+                    event_type: EVENT_TYPE.to_owned(),
+                    value_path: value_path.map(|path| JsonPath::parse(path).expect("valid")),
+                    aggregation,
+                    group_by: BTreeMap::from([(
+                        "region".to_owned(),
+                        JsonPath::parse("$.region").expect("valid"),
+                    )]),
+                    allowed_lateness_secs: 86_400,
+                };
+                meters.push(
+                    meter::create(&pool, id, &spec)
+                        .await
+                        .expect("creates meter"),
+                );
+            }
+            tenants.push(FleetTenant { id, key, meters });
+        }
+        Self { tenants }
+    }
+}
+
+/// A start time for generated events such that they and the usage query stay in one calendar
+/// month: ten minutes ago, or the start of this month if that is later.
+pub fn base_time() -> DateTime<Utc> {
+    let now = Utc::now();
+    let month_start = Utc
+        .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+        .single()
+        .expect("a valid date");
+    (now - chrono::Duration::minutes(10)).max(month_start)
+}
+
+/// The `number`th event of a tenant's stream: unique id, time one millisecond after the
+/// previous one, a value with two decimals, one of 17 users and one of two regions.
+pub fn event(base: DateTime<Utc>, number: usize) -> Value {
+    let time = base + chrono::Duration::milliseconds(i64::try_from(number).expect("fits"));
+    let cents = i64::try_from(number * 37 % 1000).expect("fits") - 300;
+    json!({
+        "specversion": "1.0",
+        "id": format!("e{number}"),
+        "source": "load",
+        "type": EVENT_TYPE,
+        "time": time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "data": {
+            "value": serde_json::from_str::<Value>(&Decimal::new(cents, 2).to_string())
+                .expect("a JSON number"),
+            "user": format!("u{}", number % 17),
+            "region": if number % 2 == 0 { "eu" } else { "us" },
+        },
+    })
+}
+
+/// The usage a tenant's distinct events must add up to, per meter key.
+pub fn reference(events: &[Value]) -> BTreeMap<String, Decimal> {
+    let mut seen = HashSet::new();
+    let mut values: Vec<(String, Decimal)> = Vec::new();
+    let mut users = HashSet::new();
+    for event in events {
+        let id = event["id"].as_str().expect("an id").to_owned();
+        if !seen.insert(id) {
+            continue;
+        }
+        let time = event["time"].as_str().expect("a time").to_owned();
+        let value: Decimal = event["data"]["value"]
+            .to_string()
+            .parse()
+            .expect("a decimal");
+        users.insert(event["data"]["user"].as_str().expect("a user").to_owned());
+        values.push((time, value));
+    }
+    let count = Decimal::from(values.len());
+    let sum: Decimal = values.iter().map(|(_, value)| *value).sum();
+    let latest = values
+        .iter()
+        .max_by(|left, right| left.0.cmp(&right.0))
+        .map(|(_, value)| *value)
+        .expect("some events");
+    BTreeMap::from([
+        ("sum".to_owned(), sum.normalize()),
+        ("count".to_owned(), count),
+        ("avg".to_owned(), (sum / count).normalize()),
+        (
+            "min".to_owned(),
+            values
+                .iter()
+                .map(|(_, value)| *value)
+                .min()
+                .expect("some")
+                .normalize(),
+        ),
+        (
+            "max".to_owned(),
+            values
+                .iter()
+                .map(|(_, value)| *value)
+                .max()
+                .expect("some")
+                .normalize(),
+        ),
+        ("users".to_owned(), Decimal::from(users.len())),
+        ("latest".to_owned(), latest.normalize()),
+    ])
+}
+
+/// Sends a batch through ingest, retrying on 429 and 503 (after their Retry-After) until it is
+/// acknowledged; panics on any other answer or after `deadline`.
+pub async fn post_batch(client: &reqwest::Client, base: &str, key: &str, batch: &[Value]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = client
+            .post(format!("{base}/v1/events"))
+            .bearer_auth(key)
+            .header("content-type", "application/cloudevents-batch+json")
+            .json(batch)
+            .send()
+            .await;
+        match answer {
+            Ok(response) if response.status().is_success() => {
+                let body: Value = response.json().await.expect("a JSON answer");
+                assert_eq!(body["accepted"], json!(batch.len()), "{body}");
+                return;
+            }
+            Ok(response) if matches!(response.status().as_u16(), 429 | 503) => {}
+            Ok(response) => {
+                let status = response.status();
+                panic!(
+                    "ingest answered {status}: {}",
+                    response.text().await.unwrap_or_default()
+                );
+            }
+            Err(_) => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ingest did not accept a batch within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Tally's usage of every meter of the fleet over the whole month window, by tenant and key.
+pub async fn measured(
+    analytics: &Analytics,
+    fleet: &Fleet,
+    base: DateTime<Utc>,
+) -> HashMap<TenantId, BTreeMap<String, Decimal>> {
+    let query = UsageQuery {
+        from: base - chrono::Duration::minutes(1),
+        to: Utc::now() + chrono::Duration::minutes(1),
+        window: Window::Month,
+        group_by: Vec::new(),
+        subject: None,
+    };
+    let mut all = HashMap::new();
+    for tenant in &fleet.tenants {
+        let mut values = BTreeMap::new();
+        for meter in &tenant.meters {
+            let points = usage::usage_of(analytics, meter, &query)
+                .await
+                .expect("usage answers");
+            assert!(points.len() <= 1, "one month window: {points:?}");
+            if let Some(value) = points.first().and_then(|point| point.value) {
+                values.insert(meter.spec.key.to_string(), value.normalize());
+            }
+        }
+        all.insert(tenant.id, values);
+    }
+    all
+}
+
+/// Waits until Tally's usage equals the reference for every tenant and meter; panics with the
+/// differences after `timeout`.
+pub async fn assert_usage_converges(
+    analytics: &Analytics,
+    fleet: &Fleet,
+    base: DateTime<Utc>,
+    expected: &HashMap<TenantId, BTreeMap<String, Decimal>>,
+    timeout: Duration,
+) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let actual = measured(analytics, fleet, base).await;
+        if &actual == expected {
+            return;
+        }
+        if Instant::now() > deadline {
+            let differences: Vec<String> = expected
+                .iter()
+                .filter_map(|(tenant, want)| {
+                    let got = actual.get(tenant).cloned().unwrap_or_default();
+                    (got != *want).then(|| format!("tenant {tenant}: want {want:?}, got {got:?}"))
+                })
+                .take(5)
+                .collect();
+            panic!(
+                "usage did not match the reference within {timeout:?}:\n{}",
+                differences.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
