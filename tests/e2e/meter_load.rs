@@ -114,7 +114,7 @@ pub fn event(base: DateTime<Utc>, number: usize) -> Value {
             "value": serde_json::from_str::<Value>(&Decimal::new(cents, 2).to_string())
                 .expect("a JSON number"),
             "user": format!("u{}", number % 17),
-            "region": if number % 2 == 0 { "eu" } else { "us" },
+            "region": if number.is_multiple_of(2) { "eu" } else { "us" },
         },
     })
 }
