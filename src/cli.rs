@@ -299,6 +299,9 @@ pub enum BenchCommand {
     /// Drive CloudEvents batches at an ingest node of its own and at the node's decode-only
     /// baseline, and print events/s, latency, ingest CPU per event and their ratio.
     Ingest(BenchIngestArgs),
+    /// Drive a steady event rate through an ingest node and an aggregator of its own, and
+    /// print how long events take from ingest to usage queries, and the aggregator's CPU.
+    E2e(BenchE2eArgs),
 }
 
 /// Arguments of `tally bench ingest`.
@@ -325,6 +328,35 @@ pub struct BenchIngestArgs {
     /// Runs of both phases; the summary holds their medians.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
+}
+
+/// Arguments of `tally bench e2e`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchE2eArgs {
+    /// Target load, in events per second over all bench tenants, sent on a fixed schedule
+    /// whatever the answers take (open loop).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate: u64,
+    /// Measured time: `20s`, `1m30s`, or plain seconds.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Unmeasured load before the measured time.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Bench tenants to create, each with a COUNT meter; requests rotate over them.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tenants: u32,
+    /// Events per request.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch: u32,
+    /// Time between two canary events, whose ingest-to-queryable latency is measured, in
+    /// milliseconds.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    pub canary_interval_ms: u64,
+    /// Concurrent senders of the load, each with its own keep-alive connection; a slow answer
+    /// delays the schedule only once all of them are busy.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
 }
 
 /// Reads a duration written as plain seconds (`10`, `0.5`) or in humantime form (`10s`, `1m`).

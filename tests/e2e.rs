@@ -8,7 +8,9 @@ mod e2e {
     pub mod faults;
     pub mod ingest;
     pub mod meter;
+    pub mod meter_faults;
     pub mod meter_load;
+    pub mod meter_outage;
     pub mod otlp;
     pub mod own_clickhouse;
     pub mod serve;

@@ -148,11 +148,11 @@ impl Aggregator {
             ) else {
                 continue;
             };
+            let timestamp_ms = message.timestamp().to_millis().unwrap_or(0);
             let record = Received::decode(
                 source,
                 message.topic(),
-                partition,
-                offset,
+                (partition, offset, timestamp_ms),
                 message.payload().unwrap_or_default(),
             );
             events += record.weight();

@@ -14,23 +14,19 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use hyper::header::HeaderValue;
-use tally_meter::api_key::{self, Scope};
 use tally_meter::catalog::Pool;
-use tally_meter::ids::{Region, TenantId, TenantName};
-use tally_meter::quota::{self, Limits, QuotaMode};
-use tally_meter::tenant::{self, TenantStatus};
+use tally_meter::ids::{TenantId, TenantName};
 
 use crate::bench::body::BatchTemplate;
 use crate::bench::cpu::{Clock, Snapshot};
+use crate::bench::format::grouped;
 use crate::bench::load::{self, Shape, Target, Window};
-use crate::bench::node::{self, IngestNode, NodeLimits};
+use crate::bench::node::{IngestNode, NodeLimits};
 use crate::bench::report::{self, PhaseFigures, RunFigures};
+use crate::bench::tenants::{self, suspend_tenants};
+use crate::bench::{migrate_and_connect, progress, short_random_id};
 use crate::cli::BenchIngestArgs;
-use crate::cmd::connect_catalog;
 use crate::config::Config;
-
-/// Rate and burst of every bench tenant: far above what one node can take.
-const BENCH_EVENTS_PER_SEC: u64 = 100_000_000;
 
 /// A bench tenant and the `Authorization` value of its ingest key.
 struct BenchTenant {
@@ -48,12 +44,14 @@ pub async fn run(
     if args.duration.is_zero() {
         bail!("--duration must be longer than 0 s");
     }
-    progress("migrating the configured services");
-    node::migrate(config_path).await?;
-    let pool = connect_catalog(config).await?;
+    let pool = migrate_and_connect(config, config_path).await?;
     let tenants = create_tenants(&pool, args.tenants).await?;
     let measured = measure(config_path, args, &tenants).await;
-    suspend_tenants(&pool, &tenants).await;
+    suspend_tenants(
+        &pool,
+        tenants.iter().map(|tenant| (tenant.id, &tenant.name)),
+    )
+    .await;
     let runs = measured?;
 
     println!("{}", report::summary(&runs));
@@ -68,26 +66,14 @@ pub async fn run(
     Ok(())
 }
 
+/// Creates `count` bench tenants, each with an ingest key.
 async fn create_tenants(pool: &Pool, count: u32) -> anyhow::Result<Vec<BenchTenant>> {
-    let limits = Limits {
-        rate_per_sec: BENCH_EVENTS_PER_SEC,
-        burst: BENCH_EVENTS_PER_SEC,
-        monthly_events: None,
-        monthly_mode: QuotaMode::Hard,
-    };
     let mut tenants = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        let name = TenantName::parse(&format!("bench-{}", short_random_id()))?;
-        let created = tenant::create(pool, &name, &Region::default())
-            .await
-            .with_context(|| format!("cannot create bench tenant {name}"))?;
-        let key = api_key::create(pool, created.id, Scope::Ingest).await?;
-        quota::set(pool, created.id, &limits).await?;
-        let secret = secrecy::ExposeSecret::expose_secret(&key.secret);
-        let mut authorization = HeaderValue::from_str(&format!("Bearer {secret}"))?;
-        authorization.set_sensitive(true);
+        let (id, name) = tenants::create_tenant(pool).await?;
+        let authorization = tenants::authorize_ingest(pool, id).await?;
         tenants.push(BenchTenant {
-            id: created.id,
+            id,
             name,
             authorization,
         });
@@ -95,16 +81,6 @@ async fn create_tenants(pool: &Pool, count: u32) -> anyhow::Result<Vec<BenchTena
     let names: Vec<&str> = tenants.iter().map(|tenant| tenant.name.as_str()).collect();
     progress(&format!("created bench tenants {}", names.join(", ")));
     Ok(tenants)
-}
-
-async fn suspend_tenants(pool: &Pool, tenants: &[BenchTenant]) {
-    for bench_tenant in tenants {
-        if let Err(error) = tenant::set_status(pool, bench_tenant.id, TenantStatus::Suspended).await
-        {
-            progress(&format!("cannot suspend {}: {error}", bench_tenant.name));
-        }
-    }
-    progress(&format!("suspended the {} bench tenants", tenants.len()));
 }
 
 /// Starts the node, runs every run, and stops the node; it is killed on any error.
@@ -141,7 +117,7 @@ async fn measure(
          {concurrency} connections, {} s warmup + {} s measured per phase, {} runs, {cores} cores\n",
         tenants.len(),
         limits.event_bytes,
-        report::grouped(limits.body_bytes as u64),
+        grouped(limits.body_bytes as u64),
         args.warmup.as_secs_f64(),
         args.duration.as_secs_f64(),
         args.runs,
@@ -213,6 +189,7 @@ async fn measure_phase(
     Ok(PhaseFigures::new(&tally, window, &before, &after))
 }
 
+/// What the figures mean, printed after the summary.
 fn footer() -> String {
     format!(
         "baseline: POST /v1/bench/baseline reads and decodes the CloudEvents, then discards them.\n\
@@ -222,15 +199,7 @@ fn footer() -> String {
          (\"other processes\" is mostly the broker). Events/s per ingest-node core (accepted events\n\
          per CPU-second of the node) and the ratios measured in the same run are the figures to\n\
          compare. Targets: >= {} events/s per ingest-node core; >= {} of the baseline.",
-        report::grouped(report::TARGET_EVENTS_PER_CORE as u64),
+        grouped(report::TARGET_EVENTS_PER_CORE as u64),
         report::TARGET_BASELINE_RATIO
     )
-}
-
-fn short_random_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
-}
-
-fn progress(message: &str) {
-    eprintln!("bench: {message}");
 }

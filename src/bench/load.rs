@@ -3,30 +3,22 @@
 //! the end of the measured window. Only requests that complete inside the window count
 //! towards throughput and latency; failures count whenever they happen.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::client::conn::http1::{self, SendRequest};
+use http_body_util::Full;
+use hyper::Request;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
-use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
-use serde::Deserialize;
-use tokio::net::TcpStream;
 
 use crate::bench::body::{self, BatchTemplate};
+use crate::bench::failures::Failures;
+use crate::bench::histogram::DurationHistogram;
+use crate::bench::http::{self, BATCH_CONTENT_TYPE, Connection, RECONNECT_PAUSE};
 
-/// The content type of every bench request.
-const BATCH_CONTENT_TYPE: &str = "application/cloudevents-batch+json";
-/// Pause before reconnecting after a connection failed.
-const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
-/// Highest latency the histograms hold, in microseconds (longer ones are recorded as this).
-const MAX_LATENCY_US: u64 = 60_000_000;
+/// Longest latency the histograms hold (longer ones are recorded as this).
+const MAX_LATENCY: Duration = Duration::from_secs(60);
 
 /// Where a phase sends its requests.
 pub struct Target {
@@ -67,10 +59,10 @@ pub struct Tally {
     pub events: u64,
     /// Events of those requests that the server did not accept.
     pub rejected_events: u64,
-    /// Latency of those requests, in microseconds.
-    pub latency_us: Histogram<u64>,
-    /// Failed requests of the whole phase, warmup included, by kind: count and first example.
-    pub failures: BTreeMap<String, (u64, String)>,
+    /// Latency of those requests.
+    pub latency: DurationHistogram,
+    /// Failed requests of the whole phase, warmup included.
+    pub failures: Failures,
 }
 
 impl Tally {
@@ -79,39 +71,26 @@ impl Tally {
             requests: 0,
             events: 0,
             rejected_events: 0,
-            latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-                .context("cannot create a latency histogram")?,
-            failures: BTreeMap::new(),
+            latency: DurationHistogram::up_to(MAX_LATENCY)?,
+            failures: Failures::default(),
         })
-    }
-
-    fn fail(&mut self, kind: String, example: String) {
-        self.failures.entry(kind).or_insert((0, example)).0 += 1;
     }
 
     fn merge(&mut self, other: Self) -> anyhow::Result<()> {
         self.requests += other.requests;
         self.events += other.events;
         self.rejected_events += other.rejected_events;
-        self.latency_us
-            .add(&other.latency_us)
+        self.latency
+            .merge(&other.latency)
             .context("cannot merge latency histograms")?;
-        for (kind, (count, example)) in other.failures {
-            self.failures.entry(kind).or_insert((0, example)).0 += count;
-        }
+        self.failures.merge(other.failures);
         Ok(())
     }
 
     /// Failed requests of the phase.
     pub fn failed_requests(&self) -> u64 {
-        self.failures.values().map(|(count, _)| count).sum()
+        self.failures.total()
     }
-}
-
-/// The part of a 2xx answer the bench reads.
-#[derive(Deserialize)]
-struct Accepted {
-    accepted: u64,
 }
 
 /// Sends load until `window` ends and returns what every sender counted.
@@ -147,19 +126,18 @@ async fn send_until(
     let mut template = BatchTemplate::new(&shape.id_prefix, index, shape.batch, shape.event_bytes);
     let host = HeaderValue::from_str(&target.address.to_string())?;
     let content_type = HeaderValue::from_static(BATCH_CONTENT_TYPE);
-    let mut connection: Option<SendRequest<Full<Bytes>>> = None;
+    let mut connection: Option<Connection> = None;
     let mut request_number = index;
     while Instant::now() < window.end {
-        let sender = match connection.as_mut() {
-            Some(sender) => sender,
-            None => match connect(target.address).await {
-                Ok(sender) => connection.insert(sender),
-                Err(error) => {
-                    tally.fail("cannot connect".to_owned(), format!("{error:#}"));
-                    tokio::time::sleep(RECONNECT_PAUSE).await;
-                    continue;
-                }
-            },
+        let sender = match http::reuse_or_connect(&mut connection, target.address).await {
+            Ok(sender) => sender,
+            Err(error) => {
+                tally
+                    .failures
+                    .record("cannot connect", format!("{error:#}"));
+                tokio::time::sleep(RECONNECT_PAUSE).await;
+                continue;
+            }
         };
         let mut request = Request::post(target.path)
             .header(HOST, host.clone())
@@ -175,79 +153,24 @@ async fn send_until(
             .context("cannot build a bench request")?;
 
         let started = Instant::now();
-        let outcome = post(sender, request).await;
+        let outcome = http::send(sender, request).await;
         let finished = Instant::now();
-        let in_window = window.start <= finished && finished <= window.end;
-        match outcome {
-            Ok((status, answer)) if status.is_success() => {
-                let Ok(Accepted { accepted }) = serde_json::from_slice(&answer) else {
-                    tally.fail(
-                        format!("HTTP {status} without an accepted count"),
-                        excerpt(&answer),
-                    );
-                    continue;
-                };
-                if in_window {
-                    tally.requests += 1;
-                    tally.events += accepted;
-                    tally.rejected_events += (shape.batch as u64).saturating_sub(accepted);
-                    let micros = u64::try_from(finished.duration_since(started).as_micros())
-                        .unwrap_or(MAX_LATENCY_US);
-                    tally
-                        .latency_us
-                        .saturating_record(micros.clamp(1, MAX_LATENCY_US));
+        let accepted = match http::accepted_events(outcome) {
+            Ok(accepted) => accepted,
+            Err(failure) => {
+                if failure.connection_lost {
+                    connection = None;
                 }
+                tally.failures.record(&failure.kind, failure.example);
+                continue;
             }
-            Ok((status, answer)) => tally.fail(format!("HTTP {status}"), excerpt(&answer)),
-            Err(error) => {
-                connection = None;
-                tally.fail("connection error".to_owned(), error.to_string());
-            }
+        };
+        if window.start <= finished && finished <= window.end {
+            tally.requests += 1;
+            tally.events += accepted;
+            tally.rejected_events += (shape.batch as u64).saturating_sub(accepted);
+            tally.latency.record(finished.duration_since(started));
         }
     }
     Ok(tally)
-}
-
-/// Opens a keep-alive HTTP/1.1 connection; its driver runs on its own task until it closes.
-async fn connect(address: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
-    let stream = TcpStream::connect(address)
-        .await
-        .with_context(|| format!("cannot connect to {address}"))?;
-    stream.set_nodelay(true)?;
-    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(%error, "bench connection closed");
-        }
-    });
-    Ok(sender)
-}
-
-/// Sends one request and reads the whole answer.
-async fn post(
-    sender: &mut SendRequest<Full<Bytes>>,
-    request: Request<Full<Bytes>>,
-) -> Result<(StatusCode, Bytes), hyper::Error> {
-    sender.ready().await?;
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    let answer = response.into_body().collect().await?.to_bytes();
-    Ok((status, answer))
-}
-
-/// Answers `GET path` with its status, on a connection of its own.
-pub async fn get_status(address: SocketAddr, path: &str) -> anyhow::Result<StatusCode> {
-    let mut sender = connect(address).await?;
-    let request = Request::get(path)
-        .header(HOST, address.to_string())
-        .body(Full::new(Bytes::new()))?;
-    let (status, _) = post(&mut sender, request).await?;
-    Ok(status)
-}
-
-/// The start of an answer, on one line, for error reports.
-fn excerpt(answer: &[u8]) -> String {
-    let text = String::from_utf8_lossy(answer);
-    let line = text.lines().next().unwrap_or("");
-    line.chars().take(200).collect()
 }

@@ -1,7 +1,8 @@
 //! The `tally` processes a bench starts from its own executable, with the same config:
-//! `tally migrate`, and an ingest node (`tally serve --roles ingest`) on a free loopback port
-//! with the benchmark baseline enabled. The node is killed if the bench fails or is dropped,
-//! and stopped with SIGTERM otherwise.
+//! `tally migrate`, an ingest node (`tally serve --roles ingest`) with the benchmark baseline
+//! enabled, and an aggregator (`tally serve --roles meter`), each serving HTTP on a free
+//! loopback port. A node is killed if the bench fails or drops it, and stopped with SIGTERM
+//! otherwise.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -12,13 +13,13 @@ use anyhow::{Context, bail};
 use hyper::StatusCode;
 use tokio::process::{Child, Command};
 
-use crate::bench::load;
+use crate::bench::http;
 
-/// How long the node may take to answer `/readyz` with 200.
+/// How long a node may take to answer `/readyz` with 200.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Pause between readiness checks.
 const READY_POLL: Duration = Duration::from_millis(100);
-/// How long the node may take to stop after SIGTERM before it is killed.
+/// How long a node may take to stop after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A `tally` command running this executable with the bench's config file, if any.
@@ -63,20 +64,15 @@ pub struct NodeLimits {
 
 /// A running ingest node started by the bench.
 pub struct IngestNode {
-    child: Child,
-    pid: u32,
-    address: SocketAddr,
+    node: Node,
 }
 
 impl IngestNode {
     /// Starts the node on a free loopback port and waits until `/readyz` answers 200.
     pub async fn start(config_path: Option<&Path>, limits: &NodeLimits) -> anyhow::Result<Self> {
-        let address = free_loopback_address()?;
         let mut command = tally(config_path)?;
         command
             .args(["serve", "--roles", "ingest"])
-            .env("TALLY__HTTP__LISTEN", address.to_string())
-            .env("TALLY__LOG__FILTER", "warn")
             .env("TALLY__INGEST__BENCH_BASELINE", "true")
             .env(
                 "TALLY__INGEST__MAX_BATCH_EVENTS",
@@ -89,14 +85,92 @@ impl IngestNode {
             .env(
                 "TALLY__INGEST__MAX_BODY_BYTES",
                 (limits.body_bytes * 2).max(5 * 1024 * 1024).to_string(),
-            )
+            );
+        let node = Node::start(command, "the ingest node").await?;
+        Ok(Self { node })
+    }
+
+    /// The node's process id, to read its CPU time.
+    pub fn pid(&self) -> u32 {
+        self.node.pid
+    }
+
+    /// The node's HTTP address.
+    pub fn address(&self) -> SocketAddr {
+        self.node.address
+    }
+
+    /// Sends SIGTERM and waits for the node to drain and exit; kills it if it takes too long.
+    pub async fn stop(self) -> anyhow::Result<ExitStatus> {
+        self.node.stop().await
+    }
+}
+
+/// A running aggregator (`tally serve --roles meter`) started by the bench, with the
+/// configured `[meter]` settings but the consumer group the bench gives it.
+pub struct MeterNode {
+    node: Node,
+}
+
+impl MeterNode {
+    /// Starts the aggregator in consumer group `group_id`, serving its health checks on a
+    /// free loopback port, and waits until `/readyz` answers 200. Being ready does not mean it
+    /// has joined the group yet: only a counted event says that.
+    pub async fn start(config_path: Option<&Path>, group_id: &str) -> anyhow::Result<Self> {
+        let mut command = tally(config_path)?;
+        command
+            .args(["serve", "--roles", "meter"])
+            .env("TALLY__METER__GROUP_ID", group_id);
+        let node = Node::start(command, "the aggregator").await?;
+        Ok(Self { node })
+    }
+
+    /// The aggregator's process id, to read its CPU time.
+    pub fn pid(&self) -> u32 {
+        self.node.pid
+    }
+
+    /// The aggregator's HTTP address, for its `/metrics`.
+    pub fn address(&self) -> SocketAddr {
+        self.node.address
+    }
+
+    /// Sends SIGTERM and waits for the aggregator to write its last pass and exit; kills it if
+    /// it takes too long.
+    pub async fn stop(self) -> anyhow::Result<ExitStatus> {
+        self.node.stop().await
+    }
+}
+
+/// A `tally serve` child: its process, and the loopback address it serves HTTP on.
+struct Node {
+    child: Child,
+    pid: u32,
+    address: SocketAddr,
+    /// What it is, in messages: "the ingest node".
+    name: &'static str,
+}
+
+impl Node {
+    /// Spawns `command` (a `tally serve …`) on a free loopback port, quiet but for warnings,
+    /// and waits until it is ready.
+    async fn start(mut command: Command, name: &'static str) -> anyhow::Result<Self> {
+        let address = free_loopback_address()?;
+        command
+            .env("TALLY__HTTP__LISTEN", address.to_string())
+            .env("TALLY__LOG__FILTER", "warn")
             .stdout(Stdio::null());
-        let child = command.spawn().context("cannot start the ingest node")?;
-        let pid = child.id().context("the ingest node exited at once")?;
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
+        let pid = child
+            .id()
+            .with_context(|| format!("{name} exited at once"))?;
         let mut node = Self {
             child,
             pid,
             address,
+            name,
         };
         node.wait_ready().await?;
         Ok(node)
@@ -106,16 +180,17 @@ impl IngestNode {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait()? {
-                bail!("the ingest node exited before it was ready ({status})");
+                bail!("{} exited before it was ready ({status})", self.name);
             }
-            let last = match load::get_status(self.address, "/readyz").await {
+            let last = match http::get_status(self.address, "/readyz").await {
                 Ok(StatusCode::OK) => return Ok(()),
                 Ok(status) => format!("/readyz answered {status}"),
                 Err(error) => format!("{error:#}"),
             };
             if Instant::now() >= deadline {
                 bail!(
-                    "the ingest node was not ready within {} s: {last}",
+                    "{} was not ready within {} s: {last}",
+                    self.name,
                     READY_TIMEOUT.as_secs()
                 );
             }
@@ -123,18 +198,7 @@ impl IngestNode {
         }
     }
 
-    /// The node's process id, to read its CPU time.
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    /// The node's HTTP address.
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
-    /// Sends SIGTERM and waits for the node to drain and exit; kills it if it takes too long.
-    pub async fn stop(mut self) -> anyhow::Result<ExitStatus> {
+    async fn stop(mut self) -> anyhow::Result<ExitStatus> {
         let signalled = Command::new("kill")
             .args(["-s", "TERM", &self.pid.to_string()])
             .status()
@@ -148,9 +212,10 @@ impl IngestNode {
         self.child
             .kill()
             .await
-            .context("cannot kill the ingest node")?;
+            .with_context(|| format!("cannot kill {}", self.name))?;
         bail!(
-            "the ingest node did not stop within {} s of SIGTERM and was killed",
+            "{} did not stop within {} s of SIGTERM and was killed",
+            self.name,
             STOP_TIMEOUT.as_secs()
         )
     }

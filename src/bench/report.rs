@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::bench::cpu::Snapshot;
+use crate::bench::format::{Unit, divide, format_value};
 use crate::bench::load::{Tally, Window};
 
 /// Events per second per core of ingest-node CPU that ingest must reach.
@@ -46,23 +47,15 @@ impl PhaseFigures {
         let seconds = |start: std::time::Duration, end: std::time::Duration| {
             end.saturating_sub(start).as_secs_f64()
         };
-        let latency_ms = |quantile: f64| {
-            (!tally.latency_us.is_empty())
-                .then(|| tally.latency_us.value_at_quantile(quantile) as f64 / 1000.0)
-        };
         Self {
             seconds: window.end.duration_since(window.start).as_secs_f64(),
             requests: tally.requests,
             events: tally.events,
             rejected_events: tally.rejected_events,
             failed_requests: tally.failed_requests(),
-            failure_lines: tally
-                .failures
-                .iter()
-                .map(|(kind, (count, example))| format!("{kind} ×{count} (first: {example})"))
-                .collect(),
-            p50_ms: latency_ms(0.50),
-            p99_ms: latency_ms(0.99),
+            failure_lines: tally.failures.lines().collect(),
+            p50_ms: tally.latency.quantile_ms(0.50),
+            p99_ms: tally.latency.quantile_ms(0.99),
             node_cpu_secs: seconds(before.process, after.process),
             client_cpu_secs: seconds(before.own, after.own),
             machine_busy_secs: seconds(before.machine_busy, after.machine_busy),
@@ -243,12 +236,6 @@ const ROWS: &[(&str, Unit, Figure, Option<Ratio>)] = &[
     ("rejected events", Unit::Count, PhaseFigures::rejected, None),
 ];
 
-#[derive(Debug, Clone, Copy)]
-enum Unit {
-    Count,
-    Decimal,
-}
-
 struct Row {
     label: &'static str,
     unit: Unit,
@@ -356,31 +343,6 @@ fn table(title: &str, rows: &[Row]) -> String {
     text
 }
 
-fn format_value(value: Option<f64>, unit: Unit) -> String {
-    match (value, unit) {
-        (None, _) => "n/a".to_owned(),
-        (Some(value), Unit::Decimal) => format!("{value:.2}"),
-        (Some(value), Unit::Count) => grouped(value.round() as u64),
-    }
-}
-
-/// Writes a count with thousands separators: `1,234,567`.
-pub fn grouped(value: u64) -> String {
-    let digits = value.to_string();
-    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index).is_multiple_of(3) {
-            text.push(',');
-        }
-        text.push(digit);
-    }
-    text
-}
-
-fn divide(numerator: f64, denominator: f64) -> Option<f64> {
-    (denominator > 0.0 && numerator.is_finite()).then(|| numerator / denominator)
-}
-
 /// The median of the known values, `None` when there are none.
 fn median(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     let mut known: Vec<f64> = values.flatten().collect();
@@ -399,14 +361,6 @@ fn median(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_are_grouped_by_thousands() {
-        assert_eq!(grouped(0), "0");
-        assert_eq!(grouped(999), "999");
-        assert_eq!(grouped(1_000), "1,000");
-        assert_eq!(grouped(1_234_567), "1,234,567");
-    }
 
     #[test]
     fn medians_skip_unknown_values_and_average_the_middle_pair() {

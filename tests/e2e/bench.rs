@@ -1,5 +1,5 @@
-//! `tally bench ingest`, briefly, against the real services: it starts its own ingest node,
-//! drives both phases and prints figures with accepted events, then suspends its tenants.
+//! `tally bench ingest` and `tally bench e2e`, briefly, against the real services: each
+//! starts its own nodes, drives load and prints its figures, then suspends its tenants.
 
 use tally_meter::tenant::{self, TenantStatus};
 
@@ -59,6 +59,59 @@ async fn bench_ingest_prints_both_phases_and_their_ratio() {
             .iter()
             .all(|tenant| tenant.name.as_str().starts_with("bench-")
                 && tenant.status == TenantStatus::Suspended),
+        "{tenants:?}"
+    );
+}
+
+/// The first number after `label` on the first line starting with it.
+fn first_figure(stdout: &str, label: &str) -> Option<f64> {
+    let line = stdout.lines().find(|line| line.starts_with(label))?;
+    let value = line[label.len()..].split_whitespace().next()?;
+    value.replace(',', "").parse().ok()
+}
+
+#[tokio::test]
+async fn bench_e2e_prints_latency_percentiles() {
+    let env = TestEnv::new().await;
+    env.migrate().await;
+    let stdout = env
+        .run_ok(&[
+            "bench",
+            "e2e",
+            "--rate",
+            "2000",
+            "--duration",
+            "3",
+            "--warmup",
+            "1",
+            "--tenants",
+            "2",
+        ])
+        .await;
+
+    let p95 = first_figure(&stdout, "ingest-to-queryable p95 (ms)");
+    assert!(p95.is_some_and(|p95| p95 > 0.0), "{stdout}");
+    let per_core = first_figure(&stdout, "events/s per aggregator core");
+    assert!(per_core.is_some_and(|value| value > 0.0), "{stdout}");
+    assert!(
+        first_figure(&stdout, "canaries measured").is_some_and(|count| count > 0.0),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line.starts_with("ingest-to-queryable p95 (ms)")
+                && (line.ends_with("PASS") || line.ends_with("FAIL"))),
+        "{stdout}"
+    );
+
+    // Two load tenants and the canary tenant, all suspended.
+    let tenants = tenant::list(&env.catalog().await).await.expect("lists");
+    assert_eq!(tenants.len(), 3, "{tenants:?}");
+    assert!(
+        tenants
+            .iter()
+            .all(|tenant| tenant.status == TenantStatus::Suspended),
         "{tenants:?}"
     );
 }

@@ -10,7 +10,10 @@ use serde_json::Value;
 use tally_meter::ids::TenantId;
 use tokio::task::JoinSet;
 
-use super::meter_load::{Fleet, assert_usage_converges, base_time, event, post_batch, reference};
+use super::meter_load::{
+    FAST_SESSIONS, Fleet, SESSION_EXPIRY, assert_usage_converges, base_time, event, post_batch,
+    reference,
+};
 use super::support::TestEnv;
 
 /// Events per request.
@@ -66,27 +69,39 @@ async fn usage_is_exact_for_every_aggregation_despite_resends_and_a_restart() {
     env.migrate().await;
     let fleet = Fleet::create(&env, TENANTS).await;
     let ingest = env.serve("ingest", &[]).await;
-    let mut aggregator = env.serve("meter", &[]).await;
+    let aggregator_settings = [("TALLY__KAFKA__OPTIONS", FAST_SESSIONS)];
+    let mut aggregator = env.serve("meter", &aggregator_settings).await;
     let base = base_time();
 
-    // 100k distinct events, and 5 % of them resent while the first aggregator runs.
+    // 100k distinct events: half before the aggregator crashes, half after it is back, each half
+    // followed by resends of 5 % of the events sent so far (10 % in all).
     let originals: Vec<Vec<Value>> = (0..TENANTS)
         .map(|_| (0..EVENTS_PER_TENANT).map(|n| event(base, n)).collect())
         .collect();
-    let resends_before: Vec<Vec<Value>> = originals
+    let half = EVENTS_PER_TENANT / 2;
+    let first_half: Vec<Vec<Value>> = originals
         .iter()
-        .map(|events| events.iter().step_by(20).cloned().collect())
+        .map(|events| events[..half].to_vec())
         .collect();
-    send_all(&ingest.base, &fleet, &originals).await;
+    let second_half: Vec<Vec<Value>> = originals
+        .iter()
+        .map(|events| events[half..].to_vec())
+        .collect();
+    let resends_before: Vec<Vec<Value>> = first_half
+        .iter()
+        .map(|events| events.iter().step_by(10).cloned().collect())
+        .collect();
+    send_all(&ingest.base, &fleet, &first_half).await;
     send_all(&ingest.base, &fleet, &resends_before).await;
 
-    // The aggregator crashes and a new one starts; 5 % more are resent after it.
     aggregator.child.kill().await.expect("kills the aggregator");
-    aggregator = env.serve("meter", &[]).await;
+    tokio::time::sleep(SESSION_EXPIRY).await;
+    aggregator = env.serve("meter", &aggregator_settings).await;
     let resends_after: Vec<Vec<Value>> = originals
         .iter()
-        .map(|events| events.iter().skip(10).step_by(20).cloned().collect())
+        .map(|events| events.iter().skip(5).step_by(20).cloned().collect())
         .collect();
+    send_all(&ingest.base, &fleet, &second_half).await;
     send_all(&ingest.base, &fleet, &resends_after).await;
 
     let sent: Vec<Vec<Value>> = originals

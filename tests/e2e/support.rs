@@ -108,6 +108,8 @@ impl TestEnv {
                 "TALLY__KAFKA__PARTITIONS",
                 self.kafka.partitions.to_string(),
             )
+            // A group per test: aggregators of other tests never join its rebalances.
+            .env("TALLY__METER__GROUP_ID", format!("tally-meter-{}", self.id))
             .env("TALLY__LOG__FORMAT", "json")
             .kill_on_drop(true);
         command

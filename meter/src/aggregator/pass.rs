@@ -10,7 +10,7 @@ use super::block::{PartitionBlocks, Position, RollupKey, UsageCounts, UsageKey};
 use super::meters::{MeterSet, Reading, measure};
 use super::store::{
     EventIdRow, Identity, QuarantineRow, RawRow, RollupRow, UniqueRow, UsageRow, Writes,
-    date_of_ms, to_stored,
+    date_of_ms, key_hash, to_stored,
 };
 use crate::event::{EventBatch, MeteringRecord, QuarantineRecord};
 
@@ -54,6 +54,8 @@ pub struct Received {
     pub partition: u32,
     /// Kafka offset.
     pub offset: u64,
+    /// The record's Kafka timestamp, in milliseconds.
+    pub timestamp_ms: i64,
     /// What it holds.
     pub content: Content,
 }
@@ -63,8 +65,7 @@ impl Received {
     pub fn decode(
         source: Source,
         topic: &str,
-        partition: u32,
-        offset: u64,
+        (partition, offset, timestamp_ms): (u32, u64, i64),
         payload: &[u8],
     ) -> Self {
         let decoded = match source {
@@ -81,6 +82,7 @@ impl Received {
             topic: topic.to_owned(),
             partition,
             offset,
+            timestamp_ms,
             content,
         }
     }
@@ -158,6 +160,7 @@ pub fn build(
                 Some(first) => *first == at,
                 None => {
                     writes.event_ids.push(EventIdRow {
+                        key_hash: key_hash(&identity),
                         tenant_id: identity.0.clone(),
                         source: identity.1.clone(),
                         id: identity.2.clone(),
@@ -285,8 +288,8 @@ pub fn build(
                 tally.quarantined += 1;
                 writes.quarantine.push(QuarantineRow {
                     tenant_id: String::new(),
-                    ingest_date: date_of_ms(chrono::Utc::now().timestamp_millis()),
-                    ingest_time_ms: 0,
+                    ingest_date: date_of_ms(record.timestamp_ms),
+                    ingest_time_ms: record.timestamp_ms,
                     topic: record.topic.clone(),
                     kafka_partition: record.partition,
                     kafka_offset: record.offset,

@@ -1,6 +1,7 @@
-//! Retention: ClickHouse 18.16 has no TTL clause, so the aggregator drops whole day partitions
-//! once an hour: raw and quarantined events after `meter.raw_retention_days`, remembered event
-//! ids after `meter.dedup_window_days`. Rollups and usage are kept.
+//! Retention: ClickHouse 18.16 has no TTL clause, so the aggregator drops whole partitions
+//! once an hour: days of raw and quarantined events after `meter.raw_retention_days`, months of
+//! remembered event ids once their last day is older than `meter.dedup_window_days` (so ids are
+//! kept at least that long). Rollups and usage are kept.
 
 use std::time::Duration;
 
@@ -41,7 +42,8 @@ pub fn spawn(
     })
 }
 
-/// Drops the day partitions of `table` older than `days` days; returns how many.
+/// Drops the partitions of `table` (days written `YYYY-MM-DD`, or months written `YYYYMM`)
+/// whose last day is older than `days` days; returns how many.
 pub async fn drop_old_days(analytics: &Analytics, table: &str, days: u32) -> Result<usize> {
     let partitions: Vec<String> = analytics
         .client()
@@ -56,19 +58,47 @@ pub async fn drop_old_days(analytics: &Analytics, table: &str, days: u32) -> Res
     let oldest_kept = Utc::now().date_naive() - chrono::Days::new(u64::from(days));
     let mut dropped = 0;
     for partition in partitions {
-        let Ok(day) = NaiveDate::parse_from_str(&partition, "%Y-%m-%d") else {
+        let Some(last_day) = last_day_of(&partition) else {
             continue;
         };
-        if day >= oldest_kept {
+        if last_day >= oldest_kept {
             continue;
         }
+        let expression = if partition.contains('-') {
+            format!("'{partition}'")
+        } else {
+            partition.clone()
+        };
         analytics
             .client()
-            .query(&format!("ALTER TABLE {table} DROP PARTITION '{day}'"))
+            .query(&format!("ALTER TABLE {table} DROP PARTITION {expression}"))
             .execute()
             .await?;
-        tracing::info!(table, %day, "dropped expired partition");
+        tracing::info!(table, %partition, "dropped expired partition");
         dropped += 1;
     }
     Ok(dropped)
+}
+
+/// The last day a partition holds, from its name: `2026-11-21` or `202611`.
+fn last_day_of(partition: &str) -> Option<NaiveDate> {
+    if let Ok(day) = NaiveDate::parse_from_str(partition, "%Y-%m-%d") {
+        return Some(day);
+    }
+    let first = NaiveDate::parse_from_str(&format!("{partition}01"), "%Y%m%d").ok()?;
+    first.checked_add_months(chrono::Months::new(1))?.pred_opt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_end_on_their_last_day() {
+        let day = |text| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
+        assert_eq!(last_day_of("2026-11-21"), day("2026-11-21"));
+        assert_eq!(last_day_of("202602"), day("2026-02-28"));
+        assert_eq!(last_day_of("202612"), day("2026-12-31"));
+        assert_eq!(last_day_of("tuple()"), None);
+    }
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::block::Position;
 use crate::Result;
@@ -44,6 +45,7 @@ pub struct RawRow {
 /// A row of `event_ids`: the first occurrence of an event.
 #[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
 pub struct EventIdRow {
+    pub key_hash: u64,
     pub tenant_id: String,
     pub source: String,
     pub id: String,
@@ -152,11 +154,28 @@ where
     Ok(())
 }
 
-/// An event's identity for deduplication.
+/// An event's identity for deduplication: tenant, source, id.
 pub type Identity = (String, String, String);
 
-/// How many identities one lookup query carries, to stay within ClickHouse's query size.
-const LOOKUP_CHUNK: usize = 2000;
+/// Returns the 64-bit hash `event_ids` is ordered by: the first eight bytes of the SHA-256 of
+/// the identity's parts, each followed by a zero byte. Stable across builds and versions.
+pub fn key_hash((tenant, source, id): &Identity) -> u64 {
+    let mut hasher = Sha256::new();
+    for part in [tenant, source, id] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    let mut first = [0_u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
+}
+
+/// How many identities one lookup query carries (about 21 bytes of SQL each).
+const LOOKUP_CHUNK: usize = 50_000;
+
+/// The query size a lookup allows itself (ClickHouse's default is 256 KiB).
+const MAX_QUERY_BYTES: &str = "4194304";
 
 /// Finds where each of these events first occurred, if it was seen before.
 pub async fn first_occurrences(
@@ -165,24 +184,20 @@ pub async fn first_occurrences(
 ) -> Result<HashMap<Identity, Position>> {
     let mut found: HashMap<Identity, Position> = HashMap::new();
     for chunk in identities.chunks(LOOKUP_CHUNK) {
-        let mut list = String::with_capacity(chunk.len() * 64);
-        for (number, (tenant, source, id)) in chunk.iter().enumerate() {
-            if number > 0 {
-                list.push(',');
-            }
-            list.push('(');
-            push_literal(&mut list, tenant);
-            list.push(',');
-            push_literal(&mut list, source);
-            list.push(',');
-            push_literal(&mut list, id);
-            list.push(')');
-        }
-        let sql =
-            format!("SELECT ?fields FROM event_ids WHERE (tenant_id, source, id) IN ({list})");
+        let mut hashes: Vec<u64> = chunk.iter().map(key_hash).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        let list = hashes
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         let rows = analytics
             .client()
-            .query(&sql)
+            .query(&format!(
+                "SELECT ?fields FROM event_ids WHERE key_hash IN ({list})"
+            ))
+            .with_setting("max_query_size", MAX_QUERY_BYTES)
             .fetch_all::<EventIdRow>()
             .await?;
         for row in rows {
@@ -191,6 +206,8 @@ pub async fn first_occurrences(
                 offset: row.kafka_offset,
                 index: row.position,
             };
+            // Rows of other identities with the same hash are not ours: the caller asks only
+            // about the identities it passed.
             found
                 .entry((row.tenant_id, row.source, row.id))
                 .and_modify(|first| *first = (*first).min(position))
@@ -198,20 +215,6 @@ pub async fn first_occurrences(
         }
     }
     Ok(found)
-}
-
-/// Appends `text` as a quoted ClickHouse string literal.
-fn push_literal(sql: &mut String, text: &str) {
-    sql.push('\'');
-    for character in text.chars() {
-        match character {
-            '\\' => sql.push_str("\\\\"),
-            '\'' => sql.push_str("\\'"),
-            '?' => sql.push_str("\\x3F"),
-            other => sql.push(other),
-        }
-    }
-    sql.push('\'');
 }
 
 #[cfg(test)]
@@ -245,9 +248,17 @@ mod tests {
     }
 
     #[test]
-    fn literals_escape_quotes_backslashes_and_placeholders() {
-        let mut sql = String::new();
-        push_literal(&mut sql, r"it's \ ?");
-        assert_eq!(sql, r"'it\'s \\ \x3F'");
+    fn key_hashes_are_stable_and_separate_the_parts() {
+        let identity = |tenant: &str, source: &str, id: &str| {
+            (tenant.to_owned(), source.to_owned(), id.to_owned())
+        };
+        assert_eq!(
+            key_hash(&identity("t", "s", "1")),
+            key_hash(&identity("t", "s", "1"))
+        );
+        assert_ne!(
+            key_hash(&identity("t", "s1", "")),
+            key_hash(&identity("t", "s", "1"))
+        );
     }
 }

@@ -1,0 +1,245 @@
+//! The aggregator under faults: it is SIGKILLed again and again while events pour in, and two
+//! aggregators share the partitions until one of them dies. Usage must still equal the
+//! reference exactly: nothing lost, nothing counted twice.
+//!
+//! Every test has its own consumer group (see `TestEnv::tally`), with short sessions so that the
+//! broker drops a killed aggregator from the group within seconds. The test broker (tansu 0.6) mishandles a new member
+//! joining while a dead one is still in the group: the new member can end up with a stale, empty
+//! assignment and read nothing, for good. So a killed aggregator is restarted once its session
+//! has expired rather than at once; what it left open is the same either way.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde_json::Value;
+
+use super::meter::{expected_usage, send_all};
+use super::meter_load::{
+    FAST_SESSIONS, Fleet, SESSION_EXPIRY, assert_usage_converges, base_time, event,
+};
+use super::support::{Serve, TestEnv};
+
+/// Records per aggregator block: small, so that kills land in the middle of blocks.
+const BLOCK_RECORDS: &str = "50";
+
+/// The settings of every aggregator of these tests: small blocks and short sessions.
+const AGGREGATOR_SETTINGS: [(&str, &str); 2] = [
+    ("TALLY__METER__BLOCK_RECORDS", BLOCK_RECORDS),
+    ("TALLY__KAFKA__OPTIONS", FAST_SESSIONS),
+];
+
+/// Waits until `aggregator` has counted some events and returns how long that took; panics
+/// after `timeout`.
+async fn await_counting(aggregator: &Serve, timeout: Duration) -> Duration {
+    let started = Instant::now();
+    while counted(aggregator).await == 0 {
+        assert!(
+            started.elapsed() < timeout,
+            "the aggregator at {} counted nothing within {timeout:?}",
+            aggregator.base
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    started.elapsed()
+}
+
+/// Sends `streams` (one per tenant of the fleet) through ingest and adds them to `sent`.
+async fn send_more(
+    ingest: &Serve,
+    fleet: &Fleet,
+    sent: &mut [Vec<Value>],
+    streams: Vec<Vec<Value>>,
+) {
+    send_all(&ingest.base, fleet, &streams).await;
+    for (all, stream) in sent.iter_mut().zip(streams) {
+        all.extend(stream);
+    }
+}
+
+/// The events an aggregator has counted so far, from its `/metrics` (0 before its first write).
+async fn counted(aggregator: &Serve) -> u64 {
+    let metrics = reqwest::get(format!("{}/metrics", aggregator.base))
+        .await
+        .expect("the aggregator serves /metrics")
+        .text()
+        .await
+        .expect("metrics are text");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(r#"tally_meter_events_total{outcome="counted"} "#))
+        .map_or(0, |value| value.trim().parse().expect("an integer count"))
+}
+
+/// Each tenant's stream: the events numbered `numbers`, then a resend of every 20th of them.
+fn streams_with_resends(
+    tenants: usize,
+    numbers: std::ops::Range<usize>,
+    base: DateTime<Utc>,
+) -> Vec<Vec<Value>> {
+    (0..tenants)
+        .map(|_| {
+            let originals: Vec<Value> = numbers.clone().map(|n| event(base, n)).collect();
+            let resends: Vec<Value> = originals.iter().step_by(20).cloned().collect();
+            originals.into_iter().chain(resends).collect()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_is_exact_when_the_aggregator_is_killed_five_times() {
+    const TENANTS: usize = 40;
+    const EVENTS_PER_TENANT: usize = 5000;
+    const KILLS: usize = 5;
+    let env = TestEnv::new().await;
+    env.migrate().await;
+    let fleet = Arc::new(Fleet::create(&env, TENANTS).await);
+    let settings = AGGREGATOR_SETTINGS;
+    let ingest = env.serve("ingest", &[]).await;
+    let mut aggregator = env.serve("meter", &settings).await;
+    let base = base_time();
+
+    // 200k distinct events and 10k resends, sent while the aggregator keeps dying.
+    let streams = Arc::new(streams_with_resends(TENANTS, 0..EVENTS_PER_TENANT, base));
+    let sender = tokio::spawn({
+        let fleet = Arc::clone(&fleet);
+        let streams = Arc::clone(&streams);
+        let base = ingest.base.clone();
+        async move { send_all(&base, &fleet, &streams).await }
+    });
+    let started = Instant::now();
+    let mut kills = 0;
+    while kills < KILLS || !sender.is_finished() {
+        // Each aggregator is killed at a random moment once it aggregates, with blocks open.
+        let joined = await_counting(&aggregator, Duration::from_secs(30)).await;
+        let delay = rand::rng().random_range(0..=1500);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        let before = counted(&aggregator).await;
+        aggregator.child.kill().await.expect("kills the aggregator");
+        kills += 1;
+        eprintln!(
+            "kill {kills} at {:.1} s: counting after {:.1} s, killed {delay} ms later with {before} counted (sender done: {})",
+            started.elapsed().as_secs_f64(),
+            joined.as_secs_f64(),
+            sender.is_finished()
+        );
+        // The broker mishandles a member joining while a dead one is still in the group (see
+        // the module doc), so the new aggregator starts once the dead one is out.
+        tokio::time::sleep(SESSION_EXPIRY).await;
+        aggregator = env.serve("meter", &settings).await;
+    }
+    sender.await.expect("the sender finished");
+    assert!(kills >= KILLS, "only {kills} kills");
+
+    let expected = expected_usage(&fleet, &streams);
+    assert_usage_converges(
+        &env.analytics(),
+        &fleet,
+        base,
+        &expected,
+        Duration::from_secs(90),
+    )
+    .await;
+    eprintln!("converged at {:.1} s", started.elapsed().as_secs_f64());
+    drop(aggregator);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_aggregators_split_partitions_and_one_takes_over_when_the_other_dies() {
+    const TENANTS: usize = 24;
+    const EVENTS_PER_TENANT: usize = 4000;
+    /// Events per tenant sent at a time until both aggregators count.
+    const STEP: usize = 100;
+    let mut env = TestEnv::new().await;
+    env.kafka.partitions = 4;
+    env.migrate().await;
+    let fleet = Fleet::create(&env, TENANTS).await;
+    let settings = AGGREGATOR_SETTINGS;
+    let ingest = env.serve("ingest", &[]).await;
+    let mut first = env.serve("meter", &settings).await;
+    let second = env.serve("meter", &settings).await;
+    let base = base_time();
+    let started = Instant::now();
+    let mut sent: Vec<Vec<Value>> = vec![Vec::new(); TENANTS];
+
+    // Both aggregators count: each owns some of the partitions, as each counts only what it
+    // reads. Events go in small steps until both have counted some.
+    let half = EVENTS_PER_TENANT / 2;
+    let mut next = 0;
+    loop {
+        send_more(
+            &ingest,
+            &fleet,
+            &mut sent,
+            streams_with_resends(TENANTS, next..next + STEP, base),
+        )
+        .await;
+        next += STEP;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (by_first, by_second) = (counted(&first).await, counted(&second).await);
+        if by_first > 0 && by_second > 0 {
+            eprintln!("both count after {next} events per tenant: {by_first} and {by_second}");
+            break;
+        }
+        assert!(
+            next < half,
+            "the two aggregators did not both count within {next} events per tenant: {by_first} and {by_second}"
+        );
+    }
+    send_more(
+        &ingest,
+        &fleet,
+        &mut sent,
+        streams_with_resends(TENANTS, next..half, base),
+    )
+    .await;
+    assert_usage_converges(
+        &env.analytics(),
+        &fleet,
+        base,
+        &expected_usage(&fleet, &sent),
+        Duration::from_secs(60),
+    )
+    .await;
+    let (by_first, by_second) = (counted(&first).await, counted(&second).await);
+    eprintln!(
+        "first half converged at {:.1} s: {by_first} + {by_second} counted",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(by_first > 0 && by_second > 0, "{by_first} and {by_second}");
+
+    // The first dies; the second must take over its partitions, re-reading their open blocks.
+    first
+        .child
+        .kill()
+        .await
+        .expect("kills the first aggregator");
+    let resends: Vec<Vec<Value>> = sent
+        .iter()
+        .map(|events| events.iter().skip(10).step_by(20).cloned().collect())
+        .collect();
+    send_more(&ingest, &fleet, &mut sent, resends).await;
+    send_more(
+        &ingest,
+        &fleet,
+        &mut sent,
+        streams_with_resends(TENANTS, half..EVENTS_PER_TENANT, base),
+    )
+    .await;
+    let before_second = counted(&second).await;
+    assert_usage_converges(
+        &env.analytics(),
+        &fleet,
+        base,
+        &expected_usage(&fleet, &sent),
+        Duration::from_secs(90),
+    )
+    .await;
+    eprintln!(
+        "all converged at {:.1} s; the second counted {} after the kill",
+        started.elapsed().as_secs_f64(),
+        counted(&second).await - before_second
+    );
+    drop(second);
+}
