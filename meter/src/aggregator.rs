@@ -42,7 +42,11 @@ mod store;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::KafkaResult;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
@@ -74,7 +78,7 @@ pub struct Aggregator {
     pool: Pool,
     analytics: Analytics,
     topics: Topics,
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<GroupEvents>,
     meters: MeterSet,
     meters_loaded: Instant,
     partitions: HashMap<(Source, u32), PartitionBlocks>,
@@ -89,7 +93,9 @@ impl Aggregator {
         analytics: Analytics,
     ) -> Result<Self> {
         config.validate()?;
-        let consumer: StreamConsumer = kafka.consumer_config(&config.group_id).create()?;
+        let consumer: StreamConsumer<GroupEvents> = kafka
+            .consumer_config(&config.group_id)
+            .create_with_context(GroupEvents)?;
         let topics = kafka.topics();
         consumer.subscribe(&topics.all())?;
         let meters = MeterSet::new(meter::all(&pool).await?);
@@ -285,5 +291,45 @@ impl Aggregator {
         if let Err(error) = self.consumer.commit(&offsets, mode) {
             tracing::warn!(%error, "cannot commit kafka offsets; a replay will rewrite them");
         }
+    }
+}
+
+/// Logs what the consumer group does with this member: partitions assigned and revoked, and
+/// failed offset commits.
+struct GroupEvents;
+
+impl ClientContext for GroupEvents {}
+
+impl ConsumerContext for GroupEvents {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                tracing::info!(partitions = %describe(partitions), "kafka partitions assigned");
+            }
+            Rebalance::Revoke(partitions) => {
+                tracing::info!(partitions = %describe(partitions), "kafka partitions revoked");
+            }
+            Rebalance::Error(error) => tracing::warn!(%error, "kafka rebalance failed"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(error) = result {
+            tracing::warn!(%error, "kafka offset commit failed; a replay will rewrite the rows");
+        }
+    }
+}
+
+/// Lists partitions as `topic/partition`, comma-separated.
+fn describe(partitions: &TopicPartitionList) -> String {
+    let names: Vec<String> = partitions
+        .elements()
+        .iter()
+        .map(|element| format!("{}/{}", element.topic(), element.partition()))
+        .collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(",")
     }
 }

@@ -18,14 +18,15 @@ use tally_meter::usage::{self, UsageQuery, Window};
 use super::support::TestEnv;
 
 /// Consumer session settings for aggregators that tests kill: the broker drops a dead member
-/// from the group after 3 s instead of librdkafka's default 45 s.
-pub const FAST_SESSIONS: &str = r#"{"session.timeout.ms"="3000","heartbeat.interval.ms"="1000"}"#;
+/// from the group after 6 s instead of librdkafka's default 45 s (shorter sessions expire live
+/// members too when the machine is loaded).
+pub const FAST_SESSIONS: &str = r#"{"session.timeout.ms"="6000","heartbeat.interval.ms"="1000"}"#;
 
 /// How long after a kill the dead member is surely out of the group: a little more than the
 /// session timeout of [`FAST_SESSIONS`]. The test broker (tansu 0.6) can leave a member that
 /// joins while a dead one is still in the group with an empty assignment, so tests restart a
 /// killed aggregator only after this.
-pub const SESSION_EXPIRY: Duration = Duration::from_secs(4);
+pub const SESSION_EXPIRY: Duration = Duration::from_secs(7);
 
 /// The event type every meter of the fleet reads.
 pub const EVENT_TYPE: &str = "load.usage";

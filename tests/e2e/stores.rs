@@ -198,9 +198,9 @@ async fn rows_round_trip_through_clickhouse() {
         analytics.ping().await.is_err(),
         "the database does not exist yet"
     );
-    assert_eq!(analytics.migrate().await.expect("migrates"), 1);
+    assert_eq!(analytics.migrate().await.expect("migrates"), 2);
     assert_eq!(analytics.migrate().await.expect("migrates again"), 0);
-    assert_eq!(analytics.applied_versions().await.expect("reads"), [1]);
+    assert_eq!(analytics.applied_versions().await.expect("reads"), [1, 2]);
     analytics.ping().await.expect("answers once migrated");
 
     let rows: Vec<RawEvent> = (0..3)
