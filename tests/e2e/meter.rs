@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{TimeZone, Utc};
 use rust_decimal::Decimal;
-use serde_json::Value;
+use serde_json::{Value, json};
+use tally_meter::api_key::Scope;
 use tally_meter::ids::TenantId;
 use tokio::task::JoinSet;
 
@@ -127,4 +129,150 @@ async fn usage_is_exact_for_every_aggregation_despite_resends_and_a_restart() {
     )
     .await;
     drop(aggregator);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_events_and_missing_values_are_quarantined_and_the_rest_lands_in_its_minute() {
+    let env = TestEnv::new().await;
+    env.migrate().await;
+    let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
+    let tenant = tenant.to_string();
+    env.run_ok(&[
+        "meter",
+        "create",
+        "--tenant",
+        &tenant,
+        "--key",
+        "tokens",
+        "--event-type",
+        "llm",
+        "--aggregation",
+        "sum",
+        "--value",
+        "$.tokens",
+        "--group-by",
+        "model=$.model",
+        "--lateness-secs",
+        "3600",
+    ])
+    .await;
+    let ingest = env.serve("ingest", &[]).await;
+    let _aggregator = env.serve("meter", &[]).await;
+
+    let minute = Utc::now().timestamp().div_euclid(60) * 60 - 600;
+    let at = |seconds: i64| {
+        Utc.timestamp_opt(seconds, 0)
+            .single()
+            .expect("a valid time")
+            .to_rfc3339()
+    };
+    let event = |id: &str, time: String, subject: &str, data: Value| {
+        json!({ "specversion": "1.0", "id": id, "source": "test", "type": "llm",
+                "time": time, "subject": subject, "data": data })
+    };
+    let batch = vec![
+        event(
+            "1",
+            at(minute + 5),
+            "alice",
+            json!({ "tokens": 1.5, "model": "a" }),
+        ),
+        event(
+            "2",
+            at(minute + 50),
+            "bob",
+            json!({ "tokens": 2, "model": "b" }),
+        ),
+        event(
+            "3",
+            at(minute + 70),
+            "alice",
+            json!({ "tokens": 4, "model": "a" }),
+        ),
+        event(
+            "late",
+            at(minute - 7200),
+            "alice",
+            json!({ "tokens": 100, "model": "a" }),
+        ),
+        event("novalue", at(minute + 5), "alice", json!({ "model": "a" })),
+    ];
+    post_batch(&reqwest::Client::new(), &ingest.base, &key, &batch).await;
+
+    let from = at(minute - 60);
+    let to = at(minute + 180);
+    let usage = |extra: &'static [&'static str]| {
+        let mut args = vec![
+            "usage", "--tenant", &tenant, "tokens", "--from", &from, "--to", &to, "--json",
+        ];
+        args.extend_from_slice(extra);
+        let env = &env;
+        async move {
+            let printed = env.run_ok(&args).await;
+            serde_json::from_str::<Value>(&printed).expect("usage prints JSON")
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let per_minute = loop {
+        let points = usage(&[]).await;
+        if points.as_array().is_some_and(|points| points.len() == 2) {
+            break points;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "usage never showed: {points}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    // Each event lands in its own event-time minute; the late one and the one without a
+    // value count nowhere.
+    assert_eq!(
+        per_minute[0]["window_start"],
+        json!(at(minute).replace("+00:00", "Z"))
+    );
+    assert_eq!(per_minute[0]["value"], json!("3.5"));
+    assert_eq!(per_minute[1]["value"], json!("4"));
+
+    let by_model = usage(&["--window", "hour", "--group-by", "model"]).await;
+    // Windows are summed over, in case the range crosses an hour or a day.
+    let total = |points: &Value, model: Option<&str>| -> Decimal {
+        points
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter(|point| model.is_none_or(|model| point["groups"]["model"] == json!(model)))
+            .map(|point| {
+                point["value"]
+                    .as_str()
+                    .and_then(|value| value.parse::<Decimal>().ok())
+                    .expect("a decimal value")
+            })
+            .sum()
+    };
+    assert_eq!(
+        total(&by_model, Some("a")),
+        Decimal::new(55, 1),
+        "{by_model}"
+    );
+    assert_eq!(total(&by_model, Some("b")), Decimal::from(2), "{by_model}");
+    let alice = usage(&["--window", "day", "--subject", "alice"]).await;
+    assert_eq!(total(&alice, None), Decimal::new(55, 1), "{alice}");
+
+    let reasons: Vec<String> = env
+        .analytics()
+        .client()
+        .query("SELECT reason FROM quarantine FINAL WHERE tenant_id = ? ORDER BY event_id")
+        .bind(&tenant)
+        .fetch_all()
+        .await
+        .expect("reads the quarantine");
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons[0].starts_with("too late for meter tokens"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].contains("needs a number at $.tokens"),
+        "{reasons:?}"
+    );
 }
