@@ -222,6 +222,22 @@ pub async fn usage_of(
     let tenant = meter.tenant_id.to_string();
     let meter_id = meter.id.to_string();
 
+    // Both queries read the same rows of the tenant's meter; the tenant binds every one.
+    let filter =
+        format!("tenant_id = ? AND meter_id = ? AND minute >= ? AND minute < ?{subject_filter}");
+    let filtered = |sql: &str| {
+        let bound = analytics
+            .client()
+            .query(sql)
+            .bind(&tenant)
+            .bind(&meter_id)
+            .bind(range.0)
+            .bind(range.1);
+        match &query.subject {
+            Some(subject) => bound.bind(subject),
+            None => bound,
+        }
+    };
     let mut points: Vec<(u32, Vec<String>, u64, Option<Decimal>)> = Vec::new();
     let sums_sql = format!(
         "SELECT toUInt32({bucket}) AS bucket, {groups_sql} AS groups, sum(events) AS events,
@@ -229,21 +245,10 @@ pub async fn usage_of(
                 toString(max(value_max)) AS max,
                 toString(argMax(latest_value, (latest_time_ms, latest_position, kafka_partition)))
                     AS latest
-         FROM rollup_minute FINAL
-         WHERE tenant_id = ? AND meter_id = ? AND minute >= ? AND minute < ?{subject_filter}
+         FROM rollup_minute FINAL WHERE {filter}
          GROUP BY bucket, groups ORDER BY bucket, groups"
     );
-    let mut sums = analytics
-        .client()
-        .query(&sums_sql)
-        .bind(&tenant)
-        .bind(&meter_id)
-        .bind(range.0)
-        .bind(range.1);
-    if let Some(subject) = &query.subject {
-        sums = sums.bind(subject);
-    }
-    let rows: Vec<SumsRow> = sums.fetch_all().await?;
+    let rows: Vec<SumsRow> = filtered(&sums_sql).fetch_all().await?;
     let aggregation = meter.spec.aggregation;
     for row in rows {
         let value = match aggregation {
@@ -260,21 +265,10 @@ pub async fn usage_of(
         let distinct_sql = format!(
             "SELECT toUInt32({bucket}) AS bucket, {groups_sql} AS groups,
                     uniqExact(value) AS distinct
-             FROM rollup_unique
-             WHERE tenant_id = ? AND meter_id = ? AND minute >= ? AND minute < ?{subject_filter}
+             FROM rollup_unique WHERE {filter}
              GROUP BY bucket, groups"
         );
-        let mut distinct = analytics
-            .client()
-            .query(&distinct_sql)
-            .bind(&tenant)
-            .bind(&meter_id)
-            .bind(range.0)
-            .bind(range.1);
-        if let Some(subject) = &query.subject {
-            distinct = distinct.bind(subject);
-        }
-        let rows: Vec<DistinctRow> = distinct.fetch_all().await?;
+        let rows: Vec<DistinctRow> = filtered(&distinct_sql).fetch_all().await?;
         let counts: HashMap<(u32, Vec<String>), u64> = rows
             .into_iter()
             .map(|row| ((row.bucket, row.groups), row.distinct))
