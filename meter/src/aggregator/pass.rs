@@ -6,13 +6,14 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::block::{PartitionBlocks, Position, RollupKey, UsageCounts, UsageKey};
+use super::block::{Block, PartitionBlocks, Position, RollupKey, UsageCounts, UsageKey};
 use super::meters::{MeterSet, Reading, measure};
 use super::store::{
     EventIdRow, Identity, QuarantineRow, RawRow, RollupRow, UniqueRow, UsageRow, Writes,
     date_of_ms, key_hash, to_stored,
 };
-use crate::event::{EventBatch, MeteringRecord, QuarantineRecord};
+use crate::event::{Event, EventBatch, MeteringRecord, QuarantineRecord};
+use crate::meter::Meter;
 
 /// The topics the aggregator reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -144,135 +145,28 @@ pub fn build(
     meters: &MeterSet,
     partitions: &mut HashMap<(Source, u32), PartitionBlocks>,
     block_records: u64,
-    mut first_seen: HashMap<Identity, Position>,
+    first_seen: HashMap<Identity, Position>,
 ) -> (Writes, Tally) {
-    let mut writes = Writes::default();
-    let mut tally = Tally::default();
+    let mut pass = Pass {
+        meters,
+        first_seen,
+        writes: Writes::default(),
+        tally: Tally::default(),
+    };
     for record in records {
-        let blocks = partitions
+        let (_, block) = partitions
             .entry((record.source, record.partition))
-            .or_insert_with(|| PartitionBlocks::new(block_records));
-        let (_, block) = blocks.block_for(record.offset);
-        let mut is_first =
-            |identity: Identity, at: Position, writes: &mut Writes, date| match first_seen
-                .get(&identity)
-            {
-                Some(first) => *first == at,
-                None => {
-                    writes.event_ids.push(EventIdRow {
-                        key_hash: key_hash(&identity),
-                        tenant_id: identity.0.clone(),
-                        source: identity.1.clone(),
-                        id: identity.2.clone(),
-                        seen_date: date,
-                        kafka_partition: at.partition,
-                        kafka_offset: at.offset,
-                        position: at.index,
-                    });
-                    first_seen.insert(identity, at);
-                    true
-                }
-            };
+            .or_insert_with(|| PartitionBlocks::new(block_records))
+            .block_for(record.offset);
+        let at = Position {
+            partition: record.partition,
+            offset: record.offset,
+            index: 0,
+        };
         match &record.content {
-            Content::Events(batch) => {
-                let date = date_of_ms(batch.ingest_time_ms);
-                for (index, event) in batch.events.iter().enumerate() {
-                    let at = Position {
-                        partition: record.partition,
-                        offset: record.offset,
-                        index: u32::try_from(index).unwrap_or(u32::MAX),
-                    };
-                    let identity = event_identity(batch, &event.source, &event.id);
-                    if !is_first(identity, at, &mut writes, date) {
-                        tally.duplicates += 1;
-                        continue;
-                    }
-                    tally.counted += 1;
-                    let tenant_id = batch.tenant_id.to_string();
-                    let data_text = event.data.as_ref().map_or("", |data| data.get());
-                    writes.raw.push(RawRow {
-                        tenant_id: tenant_id.clone(),
-                        ingest_date: date,
-                        ingest_time_ms: batch.ingest_time_ms,
-                        event_time_ms: event.time_ms,
-                        id: event.id.clone(),
-                        source: event.source.clone(),
-                        event_type: event.event_type.clone(),
-                        subject: event.subject.clone().unwrap_or_default(),
-                        data: data_text.to_owned(),
-                    });
-                    let matching = meters.matching(batch.tenant_id, &event.event_type);
-                    if matching.is_empty() {
-                        continue;
-                    }
-                    let data: Value = serde_json::from_str(data_text).unwrap_or(Value::Null);
-                    let minute = u32::try_from(event.time_ms.div_euclid(60_000) * 60).unwrap_or(0);
-                    for meter in matching {
-                        let measured = match measure(meter, event, &data, batch.ingest_time_ms) {
-                            Ok(measured) => measured,
-                            Err(reason) => {
-                                tally.quarantined += 1;
-                                writes.quarantine.push(QuarantineRow {
-                                    tenant_id: tenant_id.clone(),
-                                    ingest_date: date,
-                                    ingest_time_ms: batch.ingest_time_ms,
-                                    topic: record.topic.clone(),
-                                    kafka_partition: at.partition,
-                                    kafka_offset: at.offset,
-                                    position: at.index,
-                                    event_id: event.id.clone(),
-                                    reason,
-                                    raw: serde_json::to_string(event).unwrap_or_default(),
-                                });
-                                continue;
-                            }
-                        };
-                        let key = RollupKey {
-                            tenant_id: batch.tenant_id,
-                            meter_id: meter.id,
-                            minute,
-                            subject: event.subject.clone().unwrap_or_default(),
-                            group_values: measured.group_values,
-                        };
-                        if let Reading::Distinct(value) = &measured.reading {
-                            writes.unique.push(UniqueRow {
-                                tenant_id: tenant_id.clone(),
-                                meter_id: meter.id.to_string(),
-                                minute,
-                                subject: key.subject.clone(),
-                                group_values: key.group_values.clone(),
-                                value: value.clone(),
-                            });
-                        }
-                        block.add_rollup(key, &measured.reading, event.time_ms, at);
-                    }
-                }
-            }
-            Content::Metering(metering) => {
-                let at = Position {
-                    partition: record.partition,
-                    offset: record.offset,
-                    index: 0,
-                };
-                let date = date_of_ms(metering.second.saturating_mul(1000));
-                if !is_first(metering_identity(metering), at, &mut writes, date) {
-                    continue;
-                }
-                let hour = u32::try_from(metering.second.div_euclid(3600) * 3600).unwrap_or(0);
-                let key = UsageKey {
-                    tenant_id: metering.tenant_id,
-                    hour,
-                };
-                block.add_usage(
-                    key,
-                    UsageCounts {
-                        accepted_events: metering.accepted_events,
-                        rejected_events: metering.rejected_events,
-                        accepted_bytes: metering.accepted_bytes,
-                    },
-                );
-            }
-            Content::Quarantine(rejected) => writes.quarantine.push(QuarantineRow {
+            Content::Events(batch) => pass.add_events(record, batch, block),
+            Content::Metering(metering) => pass.add_metering(metering, at, block),
+            Content::Quarantine(rejected) => pass.writes.quarantine.push(QuarantineRow {
                 tenant_id: rejected.tenant_id.to_string(),
                 ingest_date: date_of_ms(rejected.ingest_time_ms),
                 ingest_time_ms: rejected.ingest_time_ms,
@@ -285,8 +179,8 @@ pub fn build(
                 raw: rejected.raw.clone(),
             }),
             Content::Undecodable { reason, raw } => {
-                tally.quarantined += 1;
-                writes.quarantine.push(QuarantineRow {
+                pass.tally.quarantined += 1;
+                pass.writes.quarantine.push(QuarantineRow {
                     tenant_id: String::new(),
                     ingest_date: date_of_ms(record.timestamp_ms),
                     ingest_time_ms: record.timestamp_ms,
@@ -301,8 +195,150 @@ pub fn build(
             }
         }
     }
+    let Pass {
+        mut writes, tally, ..
+    } = pass;
     sums_to_rows(partitions, &mut writes);
     (writes, tally)
+}
+
+/// The state of one pass while its records are turned into rows.
+struct Pass<'a> {
+    meters: &'a MeterSet,
+    first_seen: HashMap<Identity, Position>,
+    writes: Writes,
+    tally: Tally,
+}
+
+impl Pass<'_> {
+    /// Says whether the occurrence at `at` is the first of its identity, recording it as the
+    /// first when none was seen before.
+    fn is_first(&mut self, identity: Identity, at: Position, seen_date: u16) -> bool {
+        if let Some(first) = self.first_seen.get(&identity) {
+            return *first == at;
+        }
+        self.writes.event_ids.push(EventIdRow {
+            key_hash: key_hash(&identity),
+            tenant_id: identity.0.clone(),
+            source: identity.1.clone(),
+            id: identity.2.clone(),
+            seen_date,
+            kafka_partition: at.partition,
+            kafka_offset: at.offset,
+            position: at.index,
+        });
+        self.first_seen.insert(identity, at);
+        true
+    }
+
+    /// Keeps the batch's first occurrences raw and feeds them to their tenant's meters.
+    fn add_events(&mut self, record: &Received, batch: &EventBatch, block: &mut Block) {
+        let date = date_of_ms(batch.ingest_time_ms);
+        for (index, event) in batch.events.iter().enumerate() {
+            let at = Position {
+                partition: record.partition,
+                offset: record.offset,
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+            };
+            if !self.is_first(event_identity(batch, &event.source, &event.id), at, date) {
+                self.tally.duplicates += 1;
+                continue;
+            }
+            self.tally.counted += 1;
+            let data_text = event.data.as_ref().map_or("", |data| data.get());
+            self.writes.raw.push(RawRow {
+                tenant_id: batch.tenant_id.to_string(),
+                ingest_date: date,
+                ingest_time_ms: batch.ingest_time_ms,
+                event_time_ms: event.time_ms,
+                id: event.id.clone(),
+                source: event.source.clone(),
+                event_type: event.event_type.clone(),
+                subject: event.subject.clone().unwrap_or_default(),
+                data: data_text.to_owned(),
+            });
+            let meters = self.meters.matching(batch.tenant_id, &event.event_type);
+            if !meters.is_empty() {
+                let data: Value = serde_json::from_str(data_text).unwrap_or(Value::Null);
+                self.apply_meters(record, batch, event, &data, at, meters, block);
+            }
+        }
+    }
+
+    /// Adds an event's reading by each of the meters to its rollup, or quarantines the event
+    /// for the meters that cannot count it.
+    #[expect(clippy::too_many_arguments, reason = "the parts of one event, named")]
+    fn apply_meters(
+        &mut self,
+        record: &Received,
+        batch: &EventBatch,
+        event: &Event,
+        data: &Value,
+        at: Position,
+        meters: &[Meter],
+        block: &mut Block,
+    ) {
+        let minute = u32::try_from(event.time_ms.div_euclid(60_000) * 60).unwrap_or(0);
+        for meter in meters {
+            let measured = match measure(meter, event, data, batch.ingest_time_ms) {
+                Ok(measured) => measured,
+                Err(reason) => {
+                    self.tally.quarantined += 1;
+                    self.writes.quarantine.push(QuarantineRow {
+                        tenant_id: batch.tenant_id.to_string(),
+                        ingest_date: date_of_ms(batch.ingest_time_ms),
+                        ingest_time_ms: batch.ingest_time_ms,
+                        topic: record.topic.clone(),
+                        kafka_partition: at.partition,
+                        kafka_offset: at.offset,
+                        position: at.index,
+                        event_id: event.id.clone(),
+                        reason,
+                        raw: serde_json::to_string(event).unwrap_or_default(),
+                    });
+                    continue;
+                }
+            };
+            let key = RollupKey {
+                tenant_id: batch.tenant_id,
+                meter_id: meter.id,
+                minute,
+                subject: event.subject.clone().unwrap_or_default(),
+                group_values: measured.group_values,
+            };
+            if let Reading::Distinct(value) = &measured.reading {
+                self.writes.unique.push(UniqueRow {
+                    tenant_id: batch.tenant_id.to_string(),
+                    meter_id: meter.id.to_string(),
+                    minute,
+                    subject: key.subject.clone(),
+                    group_values: key.group_values.clone(),
+                    value: value.clone(),
+                });
+            }
+            block.add_rollup(key, &measured.reading, event.time_ms, at);
+        }
+    }
+
+    /// Adds a first-seen metering record to its tenant's hour.
+    fn add_metering(&mut self, metering: &MeteringRecord, at: Position, block: &mut Block) {
+        let date = date_of_ms(metering.second.saturating_mul(1000));
+        if !self.is_first(metering_identity(metering), at, date) {
+            return;
+        }
+        let key = UsageKey {
+            tenant_id: metering.tenant_id,
+            hour: u32::try_from(metering.second.div_euclid(3600) * 3600).unwrap_or(0),
+        };
+        block.add_usage(
+            key,
+            UsageCounts {
+                accepted_events: metering.accepted_events,
+                rejected_events: metering.rejected_events,
+                accepted_bytes: metering.accepted_bytes,
+            },
+        );
+    }
 }
 
 /// Collects the identities of events and metering records, for the lookup of earlier
