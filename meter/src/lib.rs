@@ -17,6 +17,7 @@ pub mod event;
 pub mod event_type;
 pub mod ids;
 pub mod meter;
+pub mod platform;
 pub mod quota;
 pub mod tenant;
 pub mod usage;

@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
 use tally_meter::ids::TenantId;
+use tally_meter::platform;
 use tokio::task::JoinSet;
 
 use super::meter_load::{
@@ -128,6 +129,33 @@ async fn usage_is_exact_for_every_aggregation_despite_resends_and_a_restart() {
         Duration::from_secs(90),
     )
     .await;
+
+    // Platform usage counts what ingest carried, resends included, once per metering record
+    // even though the aggregator crashed while reading them.
+    let carried: Vec<u64> = sent.iter().map(|events| events.len() as u64).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut accepted = Vec::with_capacity(TENANTS);
+        for tenant in &fleet.tenants {
+            let hours = platform::hourly(
+                &env.analytics(),
+                tenant.id,
+                base - chrono::Duration::hours(1),
+                Utc::now() + chrono::Duration::hours(1),
+            )
+            .await
+            .expect("platform usage answers");
+            accepted.push(hours.iter().map(|hour| hour.accepted_events).sum::<u64>());
+        }
+        if accepted == carried {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "platform usage {accepted:?} is not what ingest accepted {carried:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     drop(aggregator);
 }
 
