@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
+use tally_api::{Api, Services};
 use tally_ingest::Ingest;
 use tally_meter::aggregator::Aggregator;
 use tally_meter::analytics::Analytics;
@@ -61,6 +62,20 @@ pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
         .await
         .context("cannot start the ingest role")?;
         app = app.merge(tally_ingest::router(ingest));
+    }
+    if roles.contains(&Role::Api) {
+        let services = Services {
+            pool: dependencies
+                .postgres
+                .clone()
+                .context("api needs postgres")?,
+            analytics: dependencies
+                .clickhouse
+                .clone()
+                .context("api needs clickhouse")?,
+            default_limits: config.ingest.default_limits(),
+        };
+        app = app.merge(tally_api::router(Api::new(services)));
     }
     if roles.contains(&Role::Meter) {
         let pool = dependencies

@@ -3,6 +3,7 @@
 //! own database, ClickHouse database and topic prefix, so tests run in parallel.
 
 mod e2e {
+    pub mod api;
     pub mod bench;
     pub mod cli;
     pub mod faults;

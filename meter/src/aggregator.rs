@@ -29,8 +29,10 @@
 //!
 //! Limits, by design: an event's resend is recognised if it lands in the same partition, which
 //! holds while the tenant's hot flag and the partition count stay as they are. A meter counts
-//! the events the aggregator reads after loading it (meters reload every
-//! `meter.refresh_secs`), and events are judged late against their ingest time.
+//! the events that reach the aggregator after it was created (each pass checks for new or
+//! deleted meters once its records are gathered); a block re-read after a crash may also
+//! count, for a new meter, events of that block read before it existed. Events are judged late
+//! against their ingest time.
 
 mod block;
 mod config;
@@ -80,7 +82,7 @@ pub struct Aggregator {
     topics: Topics,
     consumer: StreamConsumer<GroupEvents>,
     meters: MeterSet,
-    meters_loaded: Instant,
+    meters_fingerprint: (i64, Option<chrono::DateTime<chrono::Utc>>),
     partitions: HashMap<(Source, u32), PartitionBlocks>,
 }
 
@@ -98,6 +100,7 @@ impl Aggregator {
             .create_with_context(GroupEvents)?;
         let topics = kafka.topics();
         consumer.subscribe(&topics.all())?;
+        let meters_fingerprint = meter::fingerprint(&pool).await?;
         let meters = MeterSet::new(meter::all(&pool).await?);
         Ok(Self {
             config: config.clone(),
@@ -106,7 +109,7 @@ impl Aggregator {
             topics,
             consumer,
             meters,
-            meters_loaded: Instant::now(),
+            meters_fingerprint,
             partitions: HashMap::new(),
         })
     }
@@ -179,16 +182,18 @@ impl Aggregator {
         }
     }
 
+    /// Reloads the meters if any was created or deleted since they were loaded.
     async fn reload_meters(&mut self) {
-        if self.meters_loaded.elapsed() < Duration::from_secs(self.config.refresh_secs) {
-            return;
-        }
-        match meter::all(&self.pool).await {
-            Ok(meters) => {
-                self.meters = MeterSet::new(meters);
-                self.meters_loaded = Instant::now();
+        let reloaded = async {
+            let fingerprint = meter::fingerprint(&self.pool).await?;
+            if fingerprint != self.meters_fingerprint {
+                self.meters = MeterSet::new(meter::all(&self.pool).await?);
+                self.meters_fingerprint = fingerprint;
             }
-            Err(error) => tracing::warn!(%error, "cannot reload meters; keeping the last ones"),
+            Ok::<(), crate::Error>(())
+        };
+        if let Err(error) = reloaded.await {
+            tracing::warn!(%error, "cannot reload meters; keeping the last ones");
         }
     }
 

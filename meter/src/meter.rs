@@ -299,6 +299,16 @@ pub async fn all(pool: &Pool) -> Result<Vec<Meter>> {
     rows.into_iter().map(Meter::try_from).collect()
 }
 
+/// Returns what changes whenever a meter is created or deleted: the number of meters and the
+/// latest creation time. The aggregator checks it before each pass.
+pub async fn fingerprint(pool: &Pool) -> Result<(i64, Option<DateTime<Utc>>)> {
+    Ok(
+        sqlx::query_as("SELECT count(*), max(created_at) FROM meters")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
 /// Finds one of a tenant's meters by key; an unknown key is [`Error::NotFound`].
 pub async fn find(pool: &Pool, tenant: TenantId, key: &MeterKey) -> Result<Meter> {
     let row: Option<MeterRow> = sqlx::query_as(&format!(

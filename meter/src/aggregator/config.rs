@@ -23,8 +23,6 @@ pub struct MeterConfig {
     pub dedup_window_days: u32,
     /// How long raw events and quarantined events are kept, in days.
     pub raw_retention_days: u32,
-    /// How often meter definitions are reloaded from Postgres, in seconds.
-    pub refresh_secs: u64,
 }
 
 impl Default for MeterConfig {
@@ -36,7 +34,6 @@ impl Default for MeterConfig {
             max_batch_events: 50_000,
             dedup_window_days: 35,
             raw_retention_days: 30,
-            refresh_secs: 2,
         }
     }
 }
@@ -53,7 +50,6 @@ impl MeterConfig {
                 "meter.raw_retention_days",
                 u64::from(self.raw_retention_days),
             ),
-            ("meter.refresh_secs", self.refresh_secs),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(Error::Invalid(format!("{key} must be at least 1")));

@@ -1,0 +1,110 @@
+//! The API's one error-code table: every failure a client sees carries one of these codes, in
+//! GraphQL's `extensions.code` and as the HTTP status of REST answers. Messages are written for
+//! the client; internal details (store errors, addresses) are logged once and never sent.
+
+use async_graphql::ErrorExtensions;
+use axum::http::StatusCode;
+
+/// What went wrong, in a client's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// No valid API key was presented.
+    Unauthenticated,
+    /// The key is valid but may not do this.
+    Forbidden,
+    /// The thing asked for does not exist for the caller's tenant.
+    NotFound,
+    /// An argument is malformed or out of range; the message says which.
+    BadUserInput,
+    /// A store did not answer; retrying later may work.
+    Unavailable,
+    /// A bug; the details are in the server's log.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Returns the code as clients see it, such as `NOT_FOUND`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::Unavailable => "UNAVAILABLE",
+            Self::Internal => "INTERNAL",
+        }
+    }
+
+    /// Returns the HTTP status of the code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::BadUserInput => StatusCode::BAD_REQUEST,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// A failure with its code and a message safe to show to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The code.
+    pub code: ErrorCode,
+    /// What to tell the client.
+    pub message: String,
+}
+
+impl ApiError {
+    /// Creates an error with a client-facing message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The caller's key may not do this.
+    pub fn forbidden(what: &str) -> Self {
+        Self::new(ErrorCode::Forbidden, format!("this key may not {what}"))
+    }
+}
+
+impl From<tally_meter::Error> for ApiError {
+    fn from(error: tally_meter::Error) -> Self {
+        use tally_meter::Error;
+        match error {
+            Error::Invalid(message) | Error::Conflict(message) => {
+                Self::new(ErrorCode::BadUserInput, message)
+            }
+            Error::NotFound(what) => Self::new(ErrorCode::NotFound, format!("{what} not found")),
+            Error::Timeout(_)
+            | Error::Postgres(_)
+            | Error::ClickHouse(_)
+            | Error::Kafka(_)
+            | Error::TopicCreation { .. } => {
+                tracing::error!(%error, "a store failed while serving the api");
+                Self::new(
+                    ErrorCode::Unavailable,
+                    "a data store is unavailable; retry in a few seconds",
+                )
+            }
+            Error::PostgresMigration(_) => {
+                tracing::error!(%error, "unexpected error while serving the api");
+                Self::new(ErrorCode::Internal, "internal error; it has been logged")
+            }
+        }
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(error: ApiError) -> Self {
+        async_graphql::Error::new(error.message)
+            .extend_with(|_, extensions| extensions.set("code", error.code.as_str()))
+    }
+}
+
+/// The result of resolvers.
+pub type ApiResult<T> = Result<T, ApiError>;

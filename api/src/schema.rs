@@ -1,0 +1,298 @@
+//! The GraphQL schema: queries and mutations of one tenant's data, each bound to the caller's
+//! tenant, with depth and complexity limits.
+
+mod events;
+pub mod types;
+
+use async_graphql::{Context, EmptySubscription, ID, Object, Schema};
+use chrono::{DateTime, Utc};
+use tally_meter::analytics::Analytics;
+use tally_meter::api_key;
+use tally_meter::catalog::Pool;
+use tally_meter::ids::{ApiKeyId, MeterKey};
+use tally_meter::meter::{self, JsonPath, MeterSpec};
+use tally_meter::quota::{self, Limits};
+use tally_meter::tenant::{self, TenantRef};
+use tally_meter::usage::{self, UsageQuery};
+
+use self::types::{
+    ApiKey, CreatedApiKey, EventFilter, EventPage, Me, Meter, MeterInput, Quota, QuotaInput,
+    ScopeValue, UsagePoint, WindowValue,
+};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+
+/// Deepest query accepted.
+pub const MAX_DEPTH: usize = 8;
+/// Largest query complexity accepted (roughly, fields times list sizes).
+pub const MAX_COMPLEXITY: usize = 2_000;
+/// Most items of a page.
+pub const MAX_PAGE: usize = 200;
+
+/// What resolvers use: the stores and the defaults.
+#[derive(Clone)]
+pub struct Services {
+    /// The catalog.
+    pub pool: Pool,
+    /// The analytics store.
+    pub analytics: Analytics,
+    /// Limits of tenants without their own.
+    pub default_limits: Limits,
+}
+
+/// The API's schema.
+pub type TallySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Builds the schema around the services.
+pub fn build(services: Services) -> TallySchema {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .data(services)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+fn services<'a>(context: &Context<'a>) -> &'a Services {
+    context.data_unchecked::<Services>()
+}
+
+fn caller<'a>(context: &Context<'a>) -> ApiResult<&'a Caller> {
+    context.data_opt::<Caller>().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Unauthenticated,
+            "send an API key as `Authorization: Bearer KEY`",
+        )
+    })
+}
+
+fn meter_key(key: &str) -> ApiResult<MeterKey> {
+    Ok(MeterKey::parse(key)?)
+}
+
+/// Queries.
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// The caller: its tenant and the scope of its key.
+    async fn me(&self, context: &Context<'_>) -> async_graphql::Result<Me> {
+        let caller = caller(context)?;
+        let tenant = tenant::find(&services(context).pool, &TenantRef::Id(caller.tenant()))
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Me {
+            tenant_id: ID(tenant.id.to_string()),
+            tenant_name: tenant.name.to_string(),
+            scope: ScopeValue::from(caller.principal.scope),
+        })
+    }
+
+    /// The tenant's meters, by key.
+    async fn meters(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Meter>> {
+        let tenant = caller(context)?.may_read()?;
+        let meters = meter::list(&services(context).pool, tenant)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(meters.into_iter().map(Meter::from).collect())
+    }
+
+    /// A meter's usage over `[from, to)` per window, optionally split by groups and limited
+    /// to a subject.
+    #[expect(clippy::too_many_arguments, reason = "the query's named arguments")]
+    async fn usage(
+        &self,
+        context: &Context<'_>,
+        meter: String,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        #[graphql(default_with = "WindowValue::Hour")] window: WindowValue,
+        #[graphql(default)] group_by: Vec<String>,
+        subject: Option<String>,
+    ) -> async_graphql::Result<Vec<UsagePoint>> {
+        let tenant = caller(context)?.may_read()?;
+        let services = services(context);
+        let query = UsageQuery {
+            from,
+            to,
+            window: window.into(),
+            group_by,
+            subject,
+        };
+        let points = usage::usage(
+            &services.pool,
+            &services.analytics,
+            tenant,
+            &meter_key(&meter)?,
+            &query,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(points.into_iter().map(UsagePoint::from).collect())
+    }
+
+    /// A meter per minute over the last hour: 60 points, oldest first.
+    async fn last_hour(
+        &self,
+        context: &Context<'_>,
+        meter: String,
+    ) -> async_graphql::Result<Vec<UsagePoint>> {
+        let tenant = caller(context)?.may_read()?;
+        let services = services(context);
+        let points = usage::last_hour(
+            &services.pool,
+            &services.analytics,
+            tenant,
+            &meter_key(&meter)?,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(points.into_iter().map(UsagePoint::from).collect())
+    }
+
+    /// Recent raw events, newest first, a page at a time.
+    async fn events(
+        &self,
+        context: &Context<'_>,
+        filter: Option<EventFilter>,
+        #[graphql(default = 50)] first: usize,
+        after: Option<String>,
+    ) -> async_graphql::Result<EventPage> {
+        let tenant = caller(context)?.may_read()?;
+        Ok(events::page(
+            &services(context).analytics,
+            tenant,
+            &filter.unwrap_or_default(),
+            first,
+            after.as_deref(),
+        )
+        .await?)
+    }
+
+    /// The tenant's limits and what it used of the monthly quota.
+    async fn quota(&self, context: &Context<'_>) -> async_graphql::Result<Quota> {
+        let tenant = caller(context)?.may_read()?;
+        Ok(quota_of(services(context), tenant).await?)
+    }
+
+    /// The tenant's API keys, without secrets.
+    async fn api_keys(&self, context: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
+        let tenant = caller(context)?.may_read()?;
+        let keys = api_key::list(&services(context).pool, tenant)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(keys.into_iter().map(ApiKey::from).collect())
+    }
+}
+
+async fn quota_of(services: &Services, tenant: tally_meter::ids::TenantId) -> ApiResult<Quota> {
+    let own = quota::get(&services.pool, tenant).await?;
+    let period = quota::period_of(Utc::now());
+    let consumed = quota::usage(&services.pool, period)
+        .await?
+        .get(&tenant)
+        .copied()
+        .unwrap_or(0);
+    Ok(match own {
+        Some(limits) => Quota::new(limits, false, period, consumed),
+        None => Quota::new(services.default_limits, true, period, consumed),
+    })
+}
+
+/// Mutations; every one needs an admin key.
+pub struct MutationRoot;
+
+#[Object]
+impl MutationRoot {
+    /// Creates a meter.
+    async fn create_meter(
+        &self,
+        context: &Context<'_>,
+        input: MeterInput,
+    ) -> async_graphql::Result<Meter> {
+        let tenant = caller(context)?.may_administer()?;
+        let group_by = input
+            .group_by
+            .into_iter()
+            .map(|group| Ok((group.name, JsonPath::parse(&group.path)?)))
+            .collect::<tally_meter::Result<_>>()
+            .map_err(ApiError::from)?;
+        let spec = MeterSpec {
+            key: meter_key(&input.key)?,
+            event_type: input.event_type,
+            value_path: input
+                .value_path
+                .as_deref()
+                .map(JsonPath::parse)
+                .transpose()
+                .map_err(ApiError::from)?,
+            aggregation: input.aggregation.into(),
+            group_by,
+            allowed_lateness_secs: input.allowed_lateness_secs,
+        };
+        let created = meter::create(&services(context).pool, tenant, &spec)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(created.into())
+    }
+
+    /// Deletes a meter; its rollups stay in ClickHouse but are no longer reachable.
+    async fn delete_meter(
+        &self,
+        context: &Context<'_>,
+        key: String,
+    ) -> async_graphql::Result<bool> {
+        let tenant = caller(context)?.may_administer()?;
+        meter::delete(&services(context).pool, tenant, &meter_key(&key)?)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(true)
+    }
+
+    /// Sets the tenant's limits; ingest nodes apply them within their refresh interval.
+    async fn set_quota(
+        &self,
+        context: &Context<'_>,
+        input: QuotaInput,
+    ) -> async_graphql::Result<Quota> {
+        let tenant = caller(context)?.may_administer()?;
+        let services = services(context);
+        let limits = Limits {
+            rate_per_sec: input.rate_per_sec,
+            burst: input.burst.unwrap_or(input.rate_per_sec.saturating_mul(2)),
+            monthly_events: input.monthly_events,
+            monthly_mode: input.monthly_mode.into(),
+        };
+        quota::set(&services.pool, tenant, &limits)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(quota_of(services, tenant).await?)
+    }
+
+    /// Creates a key; its secret is in the answer and nowhere else.
+    async fn create_api_key(
+        &self,
+        context: &Context<'_>,
+        scope: ScopeValue,
+    ) -> async_graphql::Result<CreatedApiKey> {
+        let tenant = caller(context)?.may_administer()?;
+        let created = api_key::create(&services(context).pool, tenant, scope.into())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(CreatedApiKey {
+            key: created.key.into(),
+            secret: secrecy::ExposeSecret::expose_secret(&created.secret).to_owned(),
+        })
+    }
+
+    /// Revokes one of the tenant's keys.
+    async fn revoke_api_key(&self, context: &Context<'_>, id: ID) -> async_graphql::Result<ApiKey> {
+        let tenant = caller(context)?.may_administer()?;
+        let key_id = id.parse::<ApiKeyId>().map_err(|_| {
+            ApiError::new(ErrorCode::NotFound, format!("api key {} not found", id.0))
+        })?;
+        let revoked = api_key::revoke(&services(context).pool, tenant, key_id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(revoked.into())
+    }
+}

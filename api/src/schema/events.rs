@@ -1,0 +1,128 @@
+//! Pages of a tenant's raw events from ClickHouse, newest first. A cursor is the position of
+//! the last event of a page; the tenant comes from the caller, never from the cursor, so a
+//! cursor cannot reach another tenant's events.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use tally_meter::analytics::Analytics;
+use tally_meter::ids::TenantId;
+
+use super::MAX_PAGE;
+use super::types::{Event, EventFilter, EventPage};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct EventRow {
+    ingest_time_ms: i64,
+    event_time_ms: i64,
+    id: String,
+    source: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    subject: String,
+    data: String,
+}
+
+/// Where a page ended: ingest time, source and id of its last event.
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor(i64, String, String);
+
+impl Cursor {
+    fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        json.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
+    fn decode(text: &str) -> ApiResult<Self> {
+        let invalid = || {
+            ApiError::new(
+                ErrorCode::BadUserInput,
+                "`after` is not a cursor this API gave",
+            )
+        };
+        if !text.len().is_multiple_of(2) || text.len() > 4096 {
+            return Err(invalid());
+        }
+        let bytes = (0..text.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(text.get(at..at + 2).unwrap_or("zz"), 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| invalid())?;
+        serde_json::from_slice(&bytes).map_err(|_| invalid())
+    }
+}
+
+/// Returns up to `first` events of the tenant after the cursor, matching the filter.
+pub async fn page(
+    analytics: &Analytics,
+    tenant: TenantId,
+    filter: &EventFilter,
+    first: usize,
+    after: Option<&str>,
+) -> ApiResult<EventPage> {
+    if first == 0 || first > MAX_PAGE {
+        return Err(ApiError::new(
+            ErrorCode::BadUserInput,
+            format!("`first` must be 1 to {MAX_PAGE}"),
+        ));
+    }
+    let cursor = after.map(Cursor::decode).transpose()?;
+    let mut conditions = vec!["tenant_id = ?".to_owned()];
+    for (column, value) in [
+        ("type", &filter.event_type),
+        ("subject", &filter.subject),
+        ("source", &filter.source),
+    ] {
+        if value.is_some() {
+            conditions.push(format!("{column} = ?"));
+        }
+    }
+    if cursor.is_some() {
+        conditions.push("(ingest_time_ms, source, id) < (?, ?, ?)".to_owned());
+    }
+    let sql = format!(
+        "SELECT ingest_time_ms, event_time_ms, id, source, type, subject, data
+         FROM events_raw FINAL WHERE {}
+         ORDER BY ingest_time_ms DESC, source DESC, id DESC LIMIT {}",
+        conditions.join(" AND "),
+        first + 1
+    );
+    let mut query = analytics.client().query(&sql).bind(tenant.to_string());
+    for value in [&filter.event_type, &filter.subject, &filter.source]
+        .into_iter()
+        .flatten()
+    {
+        query = query.bind(value);
+    }
+    if let Some(Cursor(time, source, id)) = &cursor {
+        query = query.bind(time).bind(source).bind(id);
+    }
+    let mut rows: Vec<EventRow> = query.fetch_all().await.map_err(tally_meter::Error::from)?;
+    let more = rows.len() > first;
+    rows.truncate(first);
+    let next_cursor = more
+        .then(|| rows.last())
+        .flatten()
+        .map(|row| Cursor(row.ingest_time_ms, row.source.clone(), row.id.clone()).encode());
+    Ok(EventPage {
+        items: rows
+            .into_iter()
+            .map(|row| Event {
+                time: time_of(row.event_time_ms),
+                ingest_time: time_of(row.ingest_time_ms),
+                id: row.id,
+                source: row.source,
+                event_type: row.event_type,
+                subject: row.subject,
+                data: row.data,
+            })
+            .collect(),
+        next_cursor,
+    })
+}
+
+fn time_of(milliseconds: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(milliseconds)
+        .single()
+        .unwrap_or_default()
+}

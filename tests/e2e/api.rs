@@ -1,0 +1,225 @@
+//! The GraphQL API end to end: two tenants with data of their own, and tenant A's keys trying
+//! every query and mutation on tenant B's data by id, by key, by filter and by cursor.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tally_meter::api_key::Scope;
+
+use super::meter_load::post_batch;
+use super::support::{Serve, TestEnv};
+
+/// Posts a GraphQL query with a key; returns the HTTP status and the body.
+async fn graphql(serve: &Serve, key: &str, query: &str, variables: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/graphql", serve.base))
+        .bearer_auth(key)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("the api answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+/// The `extensions.code` of the first error, if any.
+fn code(body: &Value) -> Option<&str> {
+    body["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// A tenant with an admin key, a read key, an ingest key and a meter `calls` over its events.
+struct Tenant {
+    id: String,
+    admin: String,
+    read: String,
+    ingest: String,
+}
+
+async fn tenant(env: &TestEnv, serve: &Serve) -> Tenant {
+    let (id, admin) = env.tenant_with_key(Scope::Admin).await;
+    let create = |scope: &str| {
+        let query = format!("mutation {{ createApiKey(scope: {scope}) {{ secret }} }}");
+        let admin = admin.clone();
+        async move {
+            let (_, body) = graphql(serve, &admin, &query, json!({})).await;
+            body["data"]["createApiKey"]["secret"]
+                .as_str()
+                .expect("a new key")
+                .to_owned()
+        }
+    };
+    let read = create("READ").await;
+    let ingest = create("INGEST").await;
+    let (_, body) = graphql(
+        serve,
+        &admin,
+        "mutation { createMeter(input: { key: \"calls\", eventType: \"call\", aggregation: COUNT, groupBy: [{ name: \"region\", path: \"$.region\" }] }) { key } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(body["data"]["createMeter"]["key"], "calls", "{body}");
+    Tenant {
+        id: id.to_string(),
+        admin,
+        read,
+        ingest,
+    }
+}
+
+fn events(prefix: &str, count: usize) -> Vec<Value> {
+    (0..count)
+        .map(|number| {
+            json!({ "specversion": "1.0", "id": format!("{prefix}-{number}"), "source": prefix,
+                    "type": "call", "subject": format!("{prefix}-subject"),
+                    "data": { "region": format!("{prefix}-region") } })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
+    let env = TestEnv::new().await;
+    env.migrate().await;
+    let serve = env.serve("ingest,meter,api", &[]).await;
+    let a = tenant(&env, &serve).await;
+    let b = tenant(&env, &serve).await;
+    let client = reqwest::Client::new();
+    post_batch(&client, &serve.base, &a.ingest, &events("a", 3)).await;
+    post_batch(&client, &serve.base, &b.ingest, &events("b", 5)).await;
+
+    // Wait until B's events are visible to B, so that A's queries would see them if they could.
+    let usage = "query($from: DateTime!, $to: DateTime!) { usage(meter: \"calls\", from: $from, to: $to, window: MONTH, groupBy: [\"region\"]) { events groups { value } } }";
+    let range = json!({ "from": "2026-01-01T00:00:00Z", "to": "2030-01-01T00:00:00Z" });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, seen_by_b) = graphql(&serve, &b.read, usage, range.clone()).await;
+        let (_, seen_by_a) = graphql(&serve, &a.read, usage, range.clone()).await;
+        if seen_by_b["data"]["usage"][0]["events"] == 5
+            && seen_by_a["data"]["usage"][0]["events"] == 3
+        {
+            assert_eq!(
+                seen_by_a["data"]["usage"][0]["groups"][0]["value"],
+                "a-region"
+            );
+            assert_eq!(seen_by_a["data"]["usage"].as_array().map(Vec::len), Some(1));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "usage never showed: A {seen_by_a} B {seen_by_b}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // Identity and listings hold A's things only.
+    let (_, me) = graphql(&serve, &a.read, "{ me { tenantId scope } }", json!({})).await;
+    assert_eq!(me["data"]["me"]["tenantId"], json!(a.id));
+    assert_eq!(me["data"]["me"]["scope"], "READ");
+    let (_, keys) = graphql(&serve, &a.admin, "{ apiKeys { id } }", json!({})).await;
+    let (_, b_keys) = graphql(&serve, &b.admin, "{ apiKeys { id } }", json!({})).await;
+    let a_key_ids: Vec<&Value> = keys["data"]["apiKeys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .collect();
+    assert_eq!(a_key_ids.len(), 3);
+    for b_key in b_keys["data"]["apiKeys"].as_array().expect("keys") {
+        assert!(!a_key_ids.contains(&b_key), "A sees B's key {b_key}");
+    }
+
+    // Events: by filter on B's source or subject, nothing; by B's cursor, still only A's.
+    let page = "query($filter: EventFilter, $after: String) { events(first: 2, filter: $filter, after: $after) { items { id } nextCursor } }";
+    for filter in [json!({ "source": "b" }), json!({ "subject": "b-subject" })] {
+        let (_, found) = graphql(&serve, &a.read, page, json!({ "filter": filter })).await;
+        assert_eq!(found["data"]["events"]["items"], json!([]), "{found}");
+    }
+    let (_, b_page) = graphql(&serve, &b.read, page, json!({})).await;
+    let b_cursor = b_page["data"]["events"]["nextCursor"]
+        .as_str()
+        .unwrap_or_else(|| panic!("B has more pages: {b_page}"));
+    let (_, with_b_cursor) = graphql(&serve, &a.read, page, json!({ "after": b_cursor })).await;
+    for item in with_b_cursor["data"]["events"]["items"]
+        .as_array()
+        .expect("a page")
+    {
+        assert!(
+            item["id"].as_str().is_some_and(|id| id.starts_with("a-")),
+            "{item}"
+        );
+    }
+    let (_, all_of_a) = graphql(
+        &serve,
+        &a.read,
+        "{ events(first: 200) { items { id } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        all_of_a["data"]["events"]["items"].as_array().map(Vec::len),
+        Some(3)
+    );
+
+    // Mutations on B's things by id or key: not found, and B's things are untouched.
+    let b_key_id = b_keys["data"]["apiKeys"][0]["id"].clone();
+    let (_, revoke) = graphql(
+        &serve,
+        &a.admin,
+        "mutation($id: ID!) { revokeApiKey(id: $id) { id } }",
+        json!({ "id": b_key_id }),
+    )
+    .await;
+    assert_eq!(code(&revoke), Some("NOT_FOUND"), "{revoke}");
+    let (_, b_me) = graphql(&serve, &b.read, "{ me { tenantId } }", json!({})).await;
+    assert_eq!(b_me["data"]["me"]["tenantId"], json!(b.id));
+    let (_, deleted) = graphql(
+        &serve,
+        &a.admin,
+        "mutation { deleteMeter(key: \"calls\") }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(deleted["data"]["deleteMeter"], true);
+    let (_, b_meters) = graphql(&serve, &b.read, "{ meters { key } }", json!({})).await;
+    assert_eq!(b_meters["data"]["meters"], json!([{ "key": "calls" }]));
+    let (_, gone) = graphql(&serve, &a.read, usage, range.clone()).await;
+    assert_eq!(code(&gone), Some("NOT_FOUND"), "{gone}");
+
+    // Scopes and credentials.
+    let (_, ingest_reads) = graphql(&serve, &a.ingest, "{ meters { key } }", json!({})).await;
+    assert_eq!(code(&ingest_reads), Some("FORBIDDEN"));
+    let (_, read_writes) = graphql(
+        &serve,
+        &a.read,
+        "mutation { setQuota(input: { ratePerSec: 5 }) { ratePerSec } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(code(&read_writes), Some("FORBIDDEN"));
+    let (status, no_key) = graphql(&serve, "tly_not-a-key", "{ me { tenantId } }", json!({})).await;
+    assert_eq!((status, code(&no_key)), (401, Some("UNAUTHENTICATED")));
+    let (_, quota) = graphql(
+        &serve,
+        &a.admin,
+        "mutation { setQuota(input: { ratePerSec: 5 }) { ratePerSec burst isDefault } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        quota["data"]["setQuota"],
+        json!({ "ratePerSec": 5, "burst": 10, "isDefault": false })
+    );
+    let (_, b_quota) = graphql(&serve, &b.read, "{ quota { isDefault } }", json!({})).await;
+    assert_eq!(b_quota["data"]["quota"]["isDefault"], true);
+
+    // Limits: pages are capped and deep queries refused, with codes.
+    let (_, big_page) = graphql(
+        &serve,
+        &a.read,
+        "{ events(first: 1000) { items { id } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(code(&big_page), Some("BAD_USER_INPUT"), "{big_page}");
+    let (_, bad_cursor) = graphql(&serve, &a.read, page, json!({ "after": "zz" })).await;
+    assert_eq!(code(&bad_cursor), Some("BAD_USER_INPUT"), "{bad_cursor}");
+}
