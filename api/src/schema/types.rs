@@ -10,7 +10,7 @@ use tally_meter::usage::{self, Window};
 
 /// What an API key may do.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[graphql(name = "Scope")]
+#[graphql(name = "Scope", remote = "Scope")]
 pub enum ScopeValue {
     /// Send events.
     Ingest,
@@ -20,29 +20,9 @@ pub enum ScopeValue {
     Admin,
 }
 
-impl From<Scope> for ScopeValue {
-    fn from(scope: Scope) -> Self {
-        match scope {
-            Scope::Ingest => Self::Ingest,
-            Scope::Read => Self::Read,
-            Scope::Admin => Self::Admin,
-        }
-    }
-}
-
-impl From<ScopeValue> for Scope {
-    fn from(scope: ScopeValue) -> Self {
-        match scope {
-            ScopeValue::Ingest => Self::Ingest,
-            ScopeValue::Read => Self::Read,
-            ScopeValue::Admin => Self::Admin,
-        }
-    }
-}
-
 /// How a meter combines its events' values.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[graphql(name = "Aggregation")]
+#[graphql(name = "Aggregation", remote = "Aggregation")]
 pub enum AggregationValue {
     /// Sum of the values.
     Sum,
@@ -60,37 +40,9 @@ pub enum AggregationValue {
     Latest,
 }
 
-impl From<Aggregation> for AggregationValue {
-    fn from(aggregation: Aggregation) -> Self {
-        match aggregation {
-            Aggregation::Sum => Self::Sum,
-            Aggregation::Count => Self::Count,
-            Aggregation::Avg => Self::Avg,
-            Aggregation::Min => Self::Min,
-            Aggregation::Max => Self::Max,
-            Aggregation::UniqueCount => Self::UniqueCount,
-            Aggregation::Latest => Self::Latest,
-        }
-    }
-}
-
-impl From<AggregationValue> for Aggregation {
-    fn from(aggregation: AggregationValue) -> Self {
-        match aggregation {
-            AggregationValue::Sum => Self::Sum,
-            AggregationValue::Count => Self::Count,
-            AggregationValue::Avg => Self::Avg,
-            AggregationValue::Min => Self::Min,
-            AggregationValue::Max => Self::Max,
-            AggregationValue::UniqueCount => Self::UniqueCount,
-            AggregationValue::Latest => Self::Latest,
-        }
-    }
-}
-
 /// The size of usage windows, aligned to UTC.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[graphql(name = "Window")]
+#[graphql(name = "Window", remote = "Window")]
 pub enum WindowValue {
     /// One minute.
     Minute,
@@ -102,43 +54,14 @@ pub enum WindowValue {
     Month,
 }
 
-impl From<WindowValue> for Window {
-    fn from(window: WindowValue) -> Self {
-        match window {
-            WindowValue::Minute => Self::Minute,
-            WindowValue::Hour => Self::Hour,
-            WindowValue::Day => Self::Day,
-            WindowValue::Month => Self::Month,
-        }
-    }
-}
-
 /// What happens past the monthly quota.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[graphql(name = "QuotaMode")]
+#[graphql(name = "QuotaMode", remote = "QuotaMode")]
 pub enum QuotaModeValue {
     /// Events past the quota are refused.
     Hard,
     /// Events past the quota are accepted with a warning.
     Soft,
-}
-
-impl From<QuotaMode> for QuotaModeValue {
-    fn from(mode: QuotaMode) -> Self {
-        match mode {
-            QuotaMode::Hard => Self::Hard,
-            QuotaMode::Soft => Self::Soft,
-        }
-    }
-}
-
-impl From<QuotaModeValue> for QuotaMode {
-    fn from(mode: QuotaModeValue) -> Self {
-        match mode {
-            QuotaModeValue::Hard => Self::Hard,
-            QuotaModeValue::Soft => Self::Soft,
-        }
-    }
 }
 
 /// The caller.
