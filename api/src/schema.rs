@@ -1,7 +1,9 @@
 //! The GraphQL schema: queries and mutations of one tenant's data, each bound to the caller's
 //! tenant, with depth and complexity limits.
 
+mod cursor;
 mod events;
+mod quarantine;
 pub mod types;
 
 use async_graphql::{Context, EmptySubscription, ID, Object, Schema};
@@ -16,8 +18,8 @@ use tally_meter::tenant::{self, TenantRef};
 use tally_meter::usage::{self, UsageQuery};
 
 use self::types::{
-    ApiKey, CreatedApiKey, EventFilter, EventPage, Me, Meter, MeterInput, Quota, QuotaInput,
-    ScopeValue, UsagePoint, WindowValue,
+    ApiKey, CreatedApiKey, EventFilter, EventPage, Me, Meter, MeterInput, QuarantinePage, Quota,
+    QuotaInput, ScopeValue, UsagePoint, WindowValue,
 };
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -162,6 +164,23 @@ impl QueryRoot {
             &services(context).analytics,
             tenant,
             &filter.unwrap_or_default(),
+            first,
+            after.as_deref(),
+        )
+        .await?)
+    }
+
+    /// Recently quarantined events with their reasons, newest first, a page at a time.
+    async fn quarantine(
+        &self,
+        context: &Context<'_>,
+        #[graphql(default = 50)] first: usize,
+        after: Option<String>,
+    ) -> async_graphql::Result<QuarantinePage> {
+        let tenant = caller(context)?.may_read()?;
+        Ok(quarantine::page(
+            &services(context).analytics,
+            tenant,
             first,
             after.as_deref(),
         )

@@ -159,6 +159,53 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
         Some(3)
     );
 
+    // Quarantine: B's rejected events are B's alone.
+    let rejected = json!([{ "specversion": "0.3", "id": "bad", "source": "b", "type": "call" },
+                          { "specversion": "0.3", "id": "worse", "source": "b", "type": "call" }]);
+    client
+        .post(format!("{}/v1/events", serve.base))
+        .bearer_auth(&b.ingest)
+        .header("content-type", "application/cloudevents-batch+json")
+        .json(&rejected)
+        .send()
+        .await
+        .expect("ingest answers");
+    let quarantine = "query($after: String) { quarantine(first: 1, after: $after) { items { eventId reason } nextCursor } }";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let b_quarantine = loop {
+        let (_, seen) = graphql(&serve, &b.read, quarantine, json!({})).await;
+        if seen["data"]["quarantine"]["nextCursor"].is_string() {
+            break seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B's quarantine never showed: {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(
+        b_quarantine["data"]["quarantine"]["items"][0]["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("specversion")),
+        "{b_quarantine}"
+    );
+    let b_next = b_quarantine["data"]["quarantine"]["nextCursor"].clone();
+    let (_, b_second) = graphql(&serve, &b.read, quarantine, json!({ "after": b_next })).await;
+    assert_eq!(
+        b_second["data"]["quarantine"]["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    for after in [Value::Null, b_next] {
+        let (_, seen_by_a) = graphql(&serve, &a.read, quarantine, json!({ "after": after })).await;
+        assert_eq!(
+            seen_by_a["data"]["quarantine"]["items"],
+            json!([]),
+            "{seen_by_a}"
+        );
+    }
+
     // Mutations on B's things by id or key: not found, and B's things are untouched.
     let b_key_id = b_keys["data"]["apiKeys"][0]["id"].clone();
     let (_, revoke) = graphql(

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use tally_meter::analytics::Analytics;
 use tally_meter::ids::TenantId;
 
-use super::MAX_PAGE;
+use super::cursor;
 use super::types::{Event, EventFilter, EventPage};
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::ApiResult;
 
 #[derive(Debug, clickhouse::Row, Deserialize)]
 struct EventRow {
@@ -27,31 +27,6 @@ struct EventRow {
 #[derive(Debug, Serialize, Deserialize)]
 struct Cursor(i64, String, String);
 
-impl Cursor {
-    fn encode(&self) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        json.iter().map(|byte| format!("{byte:02x}")).collect()
-    }
-
-    fn decode(text: &str) -> ApiResult<Self> {
-        let invalid = || {
-            ApiError::new(
-                ErrorCode::BadUserInput,
-                "`after` is not a cursor this API gave",
-            )
-        };
-        if !text.len().is_multiple_of(2) || text.len() > 4096 {
-            return Err(invalid());
-        }
-        let bytes = (0..text.len())
-            .step_by(2)
-            .map(|at| u8::from_str_radix(text.get(at..at + 2).unwrap_or("zz"), 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|_| invalid())?;
-        serde_json::from_slice(&bytes).map_err(|_| invalid())
-    }
-}
-
 /// Returns up to `first` events of the tenant after the cursor, matching the filter.
 pub async fn page(
     analytics: &Analytics,
@@ -60,13 +35,8 @@ pub async fn page(
     first: usize,
     after: Option<&str>,
 ) -> ApiResult<EventPage> {
-    if first == 0 || first > MAX_PAGE {
-        return Err(ApiError::new(
-            ErrorCode::BadUserInput,
-            format!("`first` must be 1 to {MAX_PAGE}"),
-        ));
-    }
-    let cursor = after.map(Cursor::decode).transpose()?;
+    cursor::check_page_size(first)?;
+    let cursor: Option<Cursor> = after.map(cursor::decode).transpose()?;
     let mut conditions = vec!["tenant_id = ?".to_owned()];
     for (column, value) in [
         ("type", &filter.event_type),
@@ -100,10 +70,13 @@ pub async fn page(
     let mut rows: Vec<EventRow> = query.fetch_all().await.map_err(tally_meter::Error::from)?;
     let more = rows.len() > first;
     rows.truncate(first);
-    let next_cursor = more
-        .then(|| rows.last())
-        .flatten()
-        .map(|row| Cursor(row.ingest_time_ms, row.source.clone(), row.id.clone()).encode());
+    let next_cursor = more.then(|| rows.last()).flatten().map(|row| {
+        cursor::encode(&Cursor(
+            row.ingest_time_ms,
+            row.source.clone(),
+            row.id.clone(),
+        ))
+    });
     Ok(EventPage {
         items: rows
             .into_iter()
@@ -121,7 +94,8 @@ pub async fn page(
     })
 }
 
-fn time_of(milliseconds: i64) -> DateTime<Utc> {
+/// Converts milliseconds since the epoch to a time.
+pub fn time_of(milliseconds: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(milliseconds)
         .single()
         .unwrap_or_default()

@@ -325,3 +325,25 @@ pub struct EventFilter {
     /// Only events from this source.
     pub source: Option<String>,
 }
+
+/// An event that was not counted, and why.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct QuarantinedEvent {
+    /// When ingest received it.
+    pub ingest_time: DateTime<Utc>,
+    /// Its id, when it had a readable one.
+    pub event_id: Option<String>,
+    /// Why it was refused, in words a person can act on.
+    pub reason: String,
+    /// The event as received.
+    pub raw: String,
+}
+
+/// A page of quarantined events, newest first.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct QuarantinePage {
+    /// The events.
+    pub items: Vec<QuarantinedEvent>,
+    /// Pass as `after` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
