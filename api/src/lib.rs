@@ -1,10 +1,11 @@
 //! Tally's query surface (`tally serve --roles api`): a GraphQL API at `/graphql` (POST to
 //! query, GET for GraphiQL), authenticated by a bearer API key whose tenant binds every
 //! resolver, with one error-code table (see [`error`]) shared by GraphQL's `extensions.code`
-//! and HTTP statuses.
+//! and HTTP statuses. [`rest`] serves the same usage as CSV and JSON exports.
 
 pub mod auth;
 pub mod error;
+pub mod rest;
 pub mod schema;
 
 use std::time::Duration;
@@ -48,6 +49,8 @@ impl Api {
 pub fn router(api: Api) -> Router {
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
+        .route("/v1/usage.csv", get(rest::usage_csv))
+        .route("/v1/usage.json", get(rest::usage_json))
         .with_state(api)
 }
 
@@ -75,7 +78,7 @@ async fn graphql(
 }
 
 /// A GraphQL-shaped error body with the code's HTTP status.
-fn error_response(error: &ApiError) -> Response {
+pub(crate) fn error_response(error: &ApiError) -> Response {
     let body = serde_json::json!({
         "errors": [{ "message": error.message, "extensions": { "code": error.code.as_str() } }]
     });

@@ -10,6 +10,7 @@ use async_graphql::{Context, EmptySubscription, ID, Object, Schema};
 use chrono::{DateTime, Utc};
 use tally_meter::analytics::Analytics;
 use tally_meter::api_key;
+use tally_meter::audit::{self, Actor};
 use tally_meter::catalog::Pool;
 use tally_meter::ids::{ApiKeyId, MeterKey};
 use tally_meter::meter::{self, JsonPath, MeterSpec};
@@ -18,8 +19,8 @@ use tally_meter::tenant::{self, TenantRef};
 use tally_meter::usage::{self, UsageQuery};
 
 use self::types::{
-    ApiKey, CreatedApiKey, EventFilter, EventPage, Me, Meter, MeterInput, QuarantinePage, Quota,
-    QuotaInput, ScopeValue, UsagePoint, WindowValue,
+    ApiKey, AuditEntry, CreatedApiKey, EventFilter, EventPage, Me, Meter, MeterInput,
+    QuarantinePage, Quota, QuotaInput, ScopeValue, UsagePoint, WindowValue,
 };
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -65,6 +66,11 @@ fn caller<'a>(context: &Context<'a>) -> ApiResult<&'a Caller> {
             "send an API key as `Authorization: Bearer KEY`",
         )
     })
+}
+
+/// The audit log's name for the caller: the key it used.
+fn actor(context: &Context<'_>) -> ApiResult<Actor> {
+    Ok(Actor::Key(caller(context)?.principal.key_id))
 }
 
 fn meter_key(key: &str) -> ApiResult<MeterKey> {
@@ -193,6 +199,24 @@ impl QueryRoot {
         Ok(quota_of(services(context), tenant).await?)
     }
 
+    /// The latest changes of the tenant's quota and keys, newest first (admin keys only).
+    async fn audit_log(
+        &self,
+        context: &Context<'_>,
+        #[graphql(default = 50)] first: usize,
+    ) -> async_graphql::Result<Vec<AuditEntry>> {
+        let tenant = caller(context)?.may_administer()?;
+        cursor::check_page_size(first)?;
+        let entries = audit::list(
+            &services(context).pool,
+            tenant,
+            i64::try_from(first).unwrap_or(50),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(entries.into_iter().map(AuditEntry::from).collect())
+    }
+
     /// The tenant's API keys, without secrets.
     async fn api_keys(&self, context: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
         let tenant = caller(context)?.may_read()?;
@@ -281,7 +305,7 @@ impl MutationRoot {
             monthly_events: input.monthly_events,
             monthly_mode: input.monthly_mode.into(),
         };
-        quota::set(&services.pool, tenant, &limits)
+        quota::set_by(&services.pool, tenant, &limits, actor(context)?)
             .await
             .map_err(ApiError::from)?;
         Ok(quota_of(services, tenant).await?)
@@ -294,9 +318,14 @@ impl MutationRoot {
         scope: ScopeValue,
     ) -> async_graphql::Result<CreatedApiKey> {
         let tenant = caller(context)?.may_administer()?;
-        let created = api_key::create(&services(context).pool, tenant, scope.into())
-            .await
-            .map_err(ApiError::from)?;
+        let created = api_key::create_by(
+            &services(context).pool,
+            tenant,
+            scope.into(),
+            actor(context)?,
+        )
+        .await
+        .map_err(ApiError::from)?;
         Ok(CreatedApiKey {
             key: created.key.into(),
             secret: secrecy::ExposeSecret::expose_secret(&created.secret).to_owned(),
@@ -309,7 +338,7 @@ impl MutationRoot {
         let key_id = id.parse::<ApiKeyId>().map_err(|_| {
             ApiError::new(ErrorCode::NotFound, format!("api key {} not found", id.0))
         })?;
-        let revoked = api_key::revoke(&services(context).pool, tenant, key_id)
+        let revoked = api_key::revoke_by(&services(context).pool, tenant, key_id, actor(context)?)
             .await
             .map_err(ApiError::from)?;
         Ok(revoked.into())

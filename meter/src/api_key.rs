@@ -11,8 +11,10 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::audit::{self, Action, Actor};
 use crate::catalog::{self, Pool};
 use crate::ids::{ApiKeyId, TenantId};
 use crate::{Error, Result};
@@ -142,9 +144,21 @@ fn generate_secret() -> String {
     format!("{KEY_MARKER}{random}")
 }
 
-/// Creates a key for a tenant and returns it with its secret; the tenant must exist.
+/// Creates a key for a tenant as an operator; see [`create_by`].
 pub async fn create(pool: &Pool, tenant: TenantId, scope: Scope) -> Result<CreatedKey> {
+    create_by(pool, tenant, scope, Actor::Operator).await
+}
+
+/// Creates a key for a tenant, records it in the audit log, and returns it with its secret;
+/// the tenant must exist.
+pub async fn create_by(
+    pool: &Pool,
+    tenant: TenantId,
+    scope: Scope,
+    actor: Actor,
+) -> Result<CreatedKey> {
     let secret = generate_secret();
+    let mut transaction = pool.begin().await?;
     let row: ApiKeyRow = sqlx::query_as(
         "INSERT INTO api_keys (id, tenant_id, scope, prefix, secret_hash)
          VALUES ($1, $2, $3, $4, $5)
@@ -155,11 +169,22 @@ pub async fn create(pool: &Pool, tenant: TenantId, scope: Scope) -> Result<Creat
     .bind(scope.as_str())
     .bind(&secret[..PREFIX_LENGTH])
     .bind(hash_secret(&secret))
-    .fetch_one(pool)
+    .fetch_one(&mut *transaction)
     .await
     .map_err(catalog::tenant_must_exist(tenant))?;
+    let key: ApiKey = row.try_into()?;
+    audit::record(
+        &mut transaction,
+        tenant,
+        actor,
+        Action::KeyCreated,
+        None,
+        Some(json!(key)),
+    )
+    .await?;
+    transaction.commit().await?;
     Ok(CreatedKey {
-        key: row.try_into()?,
+        key,
         secret: SecretString::from(secret),
     })
 }
@@ -176,9 +201,20 @@ pub async fn list(pool: &Pool, tenant: TenantId) -> Result<Vec<ApiKey>> {
     rows.into_iter().map(ApiKey::try_from).collect()
 }
 
-/// Revokes one of a tenant's keys. Revoking a revoked key is a no-op; a key that does not exist
-/// or belongs to another tenant is [`Error::NotFound`].
+/// Revokes one of a tenant's keys as an operator; see [`revoke_by`].
 pub async fn revoke(pool: &Pool, tenant: TenantId, key: ApiKeyId) -> Result<ApiKey> {
+    revoke_by(pool, tenant, key, Actor::Operator).await
+}
+
+/// Revokes one of a tenant's keys and records it in the audit log. Revoking a revoked key is a
+/// no-op; a key that does not exist or belongs to another tenant is [`Error::NotFound`].
+pub async fn revoke_by(
+    pool: &Pool,
+    tenant: TenantId,
+    key: ApiKeyId,
+    actor: Actor,
+) -> Result<ApiKey> {
+    let mut transaction = pool.begin().await?;
     let row: Option<ApiKeyRow> = sqlx::query_as(
         "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
          WHERE tenant_id = $1 AND id = $2
@@ -186,10 +222,22 @@ pub async fn revoke(pool: &Pool, tenant: TenantId, key: ApiKeyId) -> Result<ApiK
     )
     .bind(tenant)
     .bind(key)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *transaction)
     .await?;
-    row.ok_or_else(|| Error::NotFound(format!("API key {key} of tenant {tenant}")))?
-        .try_into()
+    let revoked: ApiKey = row
+        .ok_or_else(|| Error::NotFound(format!("API key {key} of tenant {tenant}")))?
+        .try_into()?;
+    audit::record(
+        &mut transaction,
+        tenant,
+        actor,
+        Action::KeyRevoked,
+        None,
+        Some(json!(revoked)),
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(revoked)
 }
 
 /// Finds the tenant and scope a presented key grants, or `None` when the key is unknown,

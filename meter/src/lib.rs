@@ -10,6 +10,7 @@
 pub mod aggregator;
 pub mod analytics;
 pub mod api_key;
+pub mod audit;
 pub mod bus;
 pub mod catalog;
 mod error;

@@ -7,7 +7,9 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
+use serde_json::json;
 
+use crate::audit::{self, Action, Actor};
 use crate::catalog::{self, Pool};
 use crate::ids::TenantId;
 use crate::{Error, Result};
@@ -116,8 +118,19 @@ impl TryFrom<LimitsRow> for (TenantId, Limits) {
     }
 }
 
-/// Sets a tenant's limits, replacing any earlier ones; returns the previous limits, if any.
+/// Sets a tenant's limits as an operator; see [`set_by`].
 pub async fn set(pool: &Pool, tenant: TenantId, limits: &Limits) -> Result<Option<Limits>> {
+    set_by(pool, tenant, limits, Actor::Operator).await
+}
+
+/// Sets a tenant's limits, replacing any earlier ones, and records the change in the audit
+/// log; returns the previous limits, if any.
+pub async fn set_by(
+    pool: &Pool,
+    tenant: TenantId,
+    limits: &Limits,
+    actor: Actor,
+) -> Result<Option<Limits>> {
     limits.validate()?;
     let signed = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
     let mut transaction = pool.begin().await?;
@@ -136,6 +149,15 @@ pub async fn set(pool: &Pool, tenant: TenantId, limits: &Limits) -> Result<Optio
     .execute(&mut *transaction)
     .await
     .map_err(catalog::tenant_must_exist(tenant))?;
+    audit::record(
+        &mut transaction,
+        tenant,
+        actor,
+        Action::QuotaSet,
+        previous.map(|previous| json!(previous)),
+        Some(json!(limits)),
+    )
+    .await?;
     transaction.commit().await?;
     Ok(previous)
 }

@@ -111,6 +111,44 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
+    // The REST exports give the same usage, bound to the key's tenant.
+    let export = |format: &str, key: &str, query: &str| {
+        client
+            .get(format!("{}/v1/usage.{format}?{query}", serve.base))
+            .bearer_auth(key)
+            .send()
+    };
+    let range_query = "meter=calls&from=2026-01-01T00:00:00Z&to=2030-01-01T00:00:00Z&window=month&group_by=region";
+    let csv = export("csv", &a.read, range_query).await.expect("exports");
+    assert_eq!(csv.status().as_u16(), 200);
+    let csv = csv.text().await.expect("csv text");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0], "window_start,window_end,region,events,value",
+        "{csv}"
+    );
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[1].ends_with(",a-region,3,3"), "{csv}");
+    let json_export: Value = export("json", &a.read, range_query)
+        .await
+        .expect("exports")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(json_export[0]["events"], 3, "{json_export}");
+    let missing = export("csv", &a.read, "meter=calls")
+        .await
+        .expect("answers");
+    assert_eq!(missing.status().as_u16(), 400);
+    let missing: Value = missing.json().await.expect("json error");
+    assert_eq!(code(&missing), Some("BAD_USER_INPUT"), "{missing}");
+    let anonymous = client
+        .get(format!("{}/v1/usage.json?{range_query}", serve.base))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(anonymous.status().as_u16(), 401);
+
     // Identity and listings hold A's things only.
     let (_, me) = graphql(&serve, &a.read, "{ me { tenantId scope } }", json!({})).await;
     assert_eq!(me["data"]["me"]["tenantId"], json!(a.id));
@@ -257,6 +295,43 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
     );
     let (_, b_quota) = graphql(&serve, &b.read, "{ quota { isDefault } }", json!({})).await;
     assert_eq!(b_quota["data"]["quota"]["isDefault"], true);
+
+    // Audit: A's quota change and key creations are recorded, by key, for A's admins only.
+    let audit = "{ auditLog { actor action oldValue newValue } }";
+    let (_, a_audit) = graphql(&serve, &a.admin, audit, json!({})).await;
+    let entries = a_audit["data"]["auditLog"].as_array().expect("entries");
+    let actions: Vec<&str> = entries
+        .iter()
+        .filter_map(|entry| entry["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        ["quota.set", "key.created", "key.created", "key.created"],
+        "{a_audit}"
+    );
+    assert_eq!(
+        entries[3]["actor"], "operator",
+        "the admin key came from the catalog"
+    );
+    assert!(
+        entries[0]["actor"]
+            .as_str()
+            .is_some_and(|actor| actor.starts_with("key:"))
+    );
+    assert_eq!(entries[0]["oldValue"], Value::Null);
+    assert!(
+        entries[0]["newValue"]
+            .as_str()
+            .is_some_and(|new| new.contains("\"rate_per_sec\":5"))
+    );
+    let (_, b_audit) = graphql(&serve, &b.admin, audit, json!({})).await;
+    assert_eq!(
+        b_audit["data"]["auditLog"].as_array().map(Vec::len),
+        Some(3),
+        "{b_audit}"
+    );
+    let (_, read_audit) = graphql(&serve, &a.read, audit, json!({})).await;
+    assert_eq!(code(&read_audit), Some("FORBIDDEN"));
 
     // Limits: pages are capped and deep queries refused, with codes.
     let (_, big_page) = graphql(

@@ -4,6 +4,7 @@ use async_graphql::{Enum, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use tally_meter::api_key::{self, Scope};
+use tally_meter::audit;
 use tally_meter::meter::{self, Aggregation};
 use tally_meter::quota::{Limits, QuotaMode};
 use tally_meter::usage::{self, Window};
@@ -346,4 +347,31 @@ pub struct QuarantinePage {
     pub items: Vec<QuarantinedEvent>,
     /// Pass as `after` to get the next page; null on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// A change of the tenant's quota or keys.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct AuditEntry {
+    /// Who: `operator` (the command line) or `key:<id>` (an API key).
+    pub actor: String,
+    /// What: `quota.set`, `key.created` or `key.revoked`.
+    pub action: String,
+    /// The value before, as JSON, if there was one.
+    pub old_value: Option<String>,
+    /// The value after, as JSON.
+    pub new_value: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl From<audit::AuditEntry> for AuditEntry {
+    fn from(entry: audit::AuditEntry) -> Self {
+        Self {
+            actor: entry.actor,
+            action: entry.action,
+            old_value: entry.old_value.map(|value| value.to_string()),
+            new_value: entry.new_value.map(|value| value.to_string()),
+            at: entry.at,
+        }
+    }
 }
