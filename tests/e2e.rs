@@ -4,6 +4,7 @@
 
 mod e2e {
     pub mod api;
+    pub mod api_snapshots;
     pub mod bench;
     pub mod cli;
     pub mod faults;
@@ -14,6 +15,7 @@ mod e2e {
     pub mod meter_outage;
     pub mod otlp;
     pub mod own_clickhouse;
+    pub mod readme;
     pub mod serve;
     pub mod stores;
     pub mod support;
