@@ -36,6 +36,8 @@ pub enum Scope {
     Read,
     /// Read, and manage the tenant's meters, quotas and keys.
     Admin,
+    /// An operator's key: everything an admin key may do, on any tenant it names.
+    Platform,
 }
 
 impl Scope {
@@ -44,6 +46,7 @@ impl Scope {
             Self::Ingest => "ingest",
             Self::Read => "read",
             Self::Admin => "admin",
+            Self::Platform => "platform",
         }
     }
 }
@@ -56,8 +59,9 @@ impl FromStr for Scope {
             "ingest" => Ok(Self::Ingest),
             "read" => Ok(Self::Read),
             "admin" => Ok(Self::Admin),
+            "platform" => Ok(Self::Platform),
             other => Err(Error::Invalid(format!(
-                "key scope must be ingest, read or admin, got {other:?}"
+                "key scope must be ingest, read, admin or platform, got {other:?}"
             ))),
         }
     }
@@ -281,7 +285,7 @@ mod tests {
 
     #[test]
     fn scopes_parse_their_names_only() {
-        for scope in [Scope::Ingest, Scope::Read, Scope::Admin] {
+        for scope in [Scope::Ingest, Scope::Read, Scope::Admin, Scope::Platform] {
             assert_eq!(scope.to_string().parse::<Scope>().ok(), Some(scope));
         }
         assert!("write".parse::<Scope>().is_err());

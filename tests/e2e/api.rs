@@ -333,6 +333,40 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
     let (_, read_audit) = graphql(&serve, &a.read, audit, json!({})).await;
     assert_eq!(code(&read_audit), Some("FORBIDDEN"));
 
+    // A platform key acts on the tenant it names; no other key may name one.
+    let (_, platform) = env.tenant_with_key(Scope::Platform).await;
+    let as_tenant = |key: &str, tenant: &str| {
+        client
+            .post(format!("{}/graphql", serve.base))
+            .bearer_auth(key)
+            .header("x-tally-tenant", tenant)
+            .json(&json!({ "query": "{ me { tenantId } meters { key } }" }))
+            .send()
+    };
+    let named: Value = as_tenant(&platform, &b.id)
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(named["data"]["me"]["tenantId"], json!(b.id), "{named}");
+    assert_eq!(
+        named["data"]["meters"],
+        json!([{ "key": "calls" }]),
+        "{named}"
+    );
+    let refused = as_tenant(&a.admin, &b.id).await.expect("answers");
+    assert_eq!(refused.status().as_u16(), 403);
+    let refused: Value = refused.json().await.expect("json");
+    assert_eq!(code(&refused), Some("FORBIDDEN"), "{refused}");
+    let unknown: Value = as_tenant(&platform, "no-such-tenant")
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(code(&unknown), Some("NOT_FOUND"), "{unknown}");
+
     // Limits: pages are capped and deep queries refused, with codes.
     let (_, big_page) = graphql(
         &serve,

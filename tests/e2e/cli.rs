@@ -14,7 +14,7 @@ fn stderr_of(output: &std::process::Output) -> String {
 async fn migrate_twice_is_a_no_op() {
     let env = TestEnv::new().await;
     let first = env.run_ok(&["migrate"]).await;
-    assert!(first.contains("postgres: applied 4 migrations"), "{first}");
+    assert!(first.contains("postgres: applied 5 migrations"), "{first}");
     assert!(
         first.contains("clickhouse: applied 2 migrations"),
         "{first}"
@@ -47,7 +47,7 @@ async fn concurrent_migrations_are_safe() {
         .fetch_one(&pool)
         .await
         .expect("reads");
-    assert_eq!(applied, 4);
+    assert_eq!(applied, 5);
 }
 
 #[tokio::test]
@@ -109,7 +109,7 @@ async fn tenants_and_keys_are_managed_from_the_command_line() {
         .run(&["key", "create", "--tenant", "acme", "--scope", "write"])
         .await;
     assert_eq!(bad_scope.status.code(), Some(2));
-    assert!(stderr_of(&bad_scope).contains("key scope must be ingest, read or admin"));
+    assert!(stderr_of(&bad_scope).contains("key scope must be ingest, read, admin or platform"));
     let unknown = env.run(&["key", "list", "--tenant", "nobody"]).await;
     assert_eq!(unknown.status.code(), Some(1));
     assert!(stderr_of(&unknown).contains("tenant nobody not found"));

@@ -19,6 +19,8 @@ pub enum ScopeValue {
     Read,
     /// Read, and manage meters, quotas and keys.
     Admin,
+    /// An operator's key, acting on the tenant it names.
+    Platform,
 }
 
 /// How a meter combines its events' values.
