@@ -23,6 +23,7 @@
 //! | `kafka.options` | TOML only | none (extra librdkafka properties) |
 //! | `ingest.*` | `TALLY__INGEST__*` | see [`IngestConfig`] and the README |
 //! | `meter.*` | `TALLY__METER__*` | see [`MeterConfig`] and the README |
+//! | `api.*` | `TALLY__API__*` | see [`ApiConfig`] and the README |
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -30,6 +31,7 @@ use std::path::Path;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
+use tally_api::ApiConfig;
 use tally_ingest::IngestConfig;
 use tally_meter::aggregator::MeterConfig;
 use tally_meter::analytics::ClickHouseConfig;
@@ -59,6 +61,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     /// The meter role (the aggregator).
     pub meter: MeterConfig,
+    /// The api role.
+    pub api: ApiConfig,
 }
 
 /// How log lines look.
@@ -142,6 +146,11 @@ impl Config {
         self.postgres.connect_options().map_err(invalid)?;
         self.clickhouse.validate().map_err(invalid)?;
         self.meter.validate().map_err(invalid)?;
+        if self.api.rate_per_key_per_sec == 0 || self.api.burst_per_key == 0 {
+            return Err(ConfigError::Invalid(
+                "api.rate_per_key_per_sec and api.burst_per_key must be at least 1".to_owned(),
+            ));
+        }
         if self.kafka.brokers.trim().is_empty() {
             return Err(ConfigError::Invalid(
                 "kafka.brokers must list at least one host:port".to_owned(),

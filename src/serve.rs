@@ -75,7 +75,7 @@ pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
                 .context("api needs clickhouse")?,
             default_limits: config.ingest.default_limits(),
         };
-        app = app.merge(tally_api::router(Api::new(services)));
+        app = app.merge(tally_api::router(Api::new(services, config.api)));
     }
     if roles.contains(&Role::Meter) {
         let pool = dependencies

@@ -16,6 +16,8 @@ pub enum ErrorCode {
     NotFound,
     /// An argument is malformed or out of range; the message says which.
     BadUserInput,
+    /// The key sent more requests than its rate allows; retry after `Retry-After` seconds.
+    RateLimited,
     /// A store did not answer; retrying later may work.
     Unavailable,
     /// A bug; the details are in the server's log.
@@ -30,6 +32,7 @@ impl ErrorCode {
             Self::Forbidden => "FORBIDDEN",
             Self::NotFound => "NOT_FOUND",
             Self::BadUserInput => "BAD_USER_INPUT",
+            Self::RateLimited => "RATE_LIMITED",
             Self::Unavailable => "UNAVAILABLE",
             Self::Internal => "INTERNAL",
         }
@@ -42,6 +45,7 @@ impl ErrorCode {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadUserInput => StatusCode::BAD_REQUEST,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -55,6 +59,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// What to tell the client.
     pub message: String,
+    /// When to retry, for RATE_LIMITED.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -63,6 +69,7 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 

@@ -8,35 +8,90 @@ pub mod error;
 pub mod rest;
 pub mod schema;
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_graphql::http::GraphiQLSource;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
 pub use self::schema::{Services, TallySchema};
+use tally_meter::ids::ApiKeyId;
+use tally_meter::throttle::TokenBucket;
+
 use crate::error::{ApiError, ErrorCode};
+
+/// API settings (`[api]` in the config).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Sustained requests per second of one API key.
+    pub rate_per_key_per_sec: u64,
+    /// Requests one key may send at once above the rate.
+    pub burst_per_key: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            rate_per_key_per_sec: 50,
+            burst_per_key: 100,
+        }
+    }
+}
 
 /// How long one GraphQL request may run.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The API's state: the schema, holding the services.
+/// The API's state: the schema, holding the services, and each key's request bucket.
 #[derive(Clone)]
 pub struct Api {
     schema: TallySchema,
     services: Services,
+    config: ApiConfig,
+    buckets: Arc<Mutex<HashMap<ApiKeyId, TokenBucket>>>,
 }
 
 impl Api {
     /// Builds the API around the services.
-    pub fn new(services: Services) -> Self {
+    pub fn new(services: Services, config: ApiConfig) -> Self {
         Self {
             schema: schema::build(services.clone()),
             services,
+            config,
+            buckets: Arc::default(),
         }
+    }
+
+    /// Authenticates a request and takes one request from its key's bucket.
+    async fn admit(&self, headers: &HeaderMap) -> Result<auth::Caller, ApiError> {
+        let caller = auth::authenticate(&self.services.pool, headers).await?;
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let config = self.config;
+        buckets
+            .entry(caller.principal.key_id)
+            .or_insert_with(|| TokenBucket::full(config.burst_per_key, now))
+            .take(1, config.rate_per_key_per_sec, config.burst_per_key, now)
+            .map_err(|retry_after| ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "this key may send {} requests per second (bursts of {}); retry later",
+                        config.rate_per_key_per_sec, config.burst_per_key
+                    ),
+                )
+            })?;
+        Ok(caller)
     }
 
     /// Returns the schema, for tests and tools.
@@ -63,7 +118,7 @@ async fn graphql(
     headers: HeaderMap,
     Json(request): Json<async_graphql::Request>,
 ) -> Response {
-    let caller = match auth::authenticate(&api.services.pool, &headers).await {
+    let caller = match api.admit(&headers).await {
         Ok(caller) => caller,
         Err(error) => return error_response(&error),
     };
@@ -82,5 +137,12 @@ pub(crate) fn error_response(error: &ApiError) -> Response {
     let body = serde_json::json!({
         "errors": [{ "message": error.message, "extensions": { "code": error.code.as_str() } }]
     });
-    (error.code.status(), Json(body)).into_response()
+    let mut response = (error.code.status(), Json(body)).into_response();
+    if let Some(retry_after) = error.retry_after {
+        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    }
+    response
 }

@@ -15,7 +15,7 @@ use tally_meter::ids::MeterKey;
 use tally_meter::usage::{self, UsagePoint, UsageQuery, Window};
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::{Api, auth, error_response};
+use crate::{Api, error_response};
 
 /// The parameters of an export.
 #[derive(Debug, Deserialize)]
@@ -64,7 +64,7 @@ async fn export(
     headers: &HeaderMap,
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> ApiResult<(UsageQuery, Vec<UsagePoint>)> {
-    let caller = auth::authenticate(&api.services.pool, headers).await?;
+    let caller = api.admit(headers).await?;
     let tenant = caller.may_read()?;
     let Query(params) = params.map_err(|rejection| {
         ApiError::new(

@@ -16,6 +16,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use tally_meter::catalog::Pool;
 use tally_meter::ids::TenantId;
 use tally_meter::quota::{self, Limits, QuotaMode};
+use tally_meter::throttle::TokenBucket;
 use tally_meter::{event_type, tenant};
 
 use crate::error::IngestError;
@@ -30,12 +31,6 @@ struct Snapshot {
     period: Option<NaiveDate>,
     /// Consumption in `period` over all nodes, including this node's flushed counts.
     usage: HashMap<TenantId, u64>,
-}
-
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    refilled_at: Instant,
 }
 
 /// This node's accepted events not yet added to `quota_usage`.
@@ -64,7 +59,7 @@ pub struct Policy {
     pool: Pool,
     defaults: Limits,
     snapshot: RwLock<Arc<Snapshot>>,
-    buckets: Mutex<HashMap<TenantId, Bucket>>,
+    buckets: Mutex<HashMap<TenantId, TokenBucket>>,
     usage: Mutex<PendingUsage>,
 }
 
@@ -123,29 +118,17 @@ impl Policy {
     /// Takes `events` tokens from the tenant's bucket, or says when to retry.
     pub fn admit(&self, tenant: TenantId, events: usize, now: Instant) -> Result<(), IngestError> {
         let limits = self.limits_in(&self.snapshot(), tenant);
-        let rate = limits.rate_per_sec as f64;
-        let burst = limits.burst as f64;
-        let wanted = events as f64;
         let mut buckets = lock(&self.buckets);
-        let bucket = buckets.entry(tenant).or_insert(Bucket {
-            tokens: burst,
-            refilled_at: now,
-        });
-        let elapsed = now
-            .saturating_duration_since(bucket.refilled_at)
-            .as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
-        bucket.refilled_at = now;
-        let needed = wanted.min(burst);
-        if bucket.tokens >= needed {
-            bucket.tokens -= wanted;
-            return Ok(());
-        }
-        Err(IngestError::RateLimited {
-            rate_per_sec: limits.rate_per_sec,
-            burst: limits.burst,
-            retry_after: Duration::from_secs_f64((needed - bucket.tokens) / rate),
-        })
+        let bucket = buckets
+            .entry(tenant)
+            .or_insert_with(|| TokenBucket::full(limits.burst, now));
+        bucket
+            .take(events as u64, limits.rate_per_sec, limits.burst, now)
+            .map_err(|retry_after| IngestError::RateLimited {
+                rate_per_sec: limits.rate_per_sec,
+                burst: limits.burst,
+                retry_after,
+            })
     }
 
     /// Returns the tenant's registered types and whether it is hot.

@@ -21,6 +21,7 @@ pub mod meter;
 pub mod platform;
 pub mod quota;
 pub mod tenant;
+pub mod throttle;
 pub mod usage;
 
 pub use error::{Error, Result};
