@@ -304,3 +304,30 @@ async fn late_events_and_missing_values_are_quarantined_and_the_rest_lands_in_it
         "{reasons:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_larger_than_one_query_can_hold_is_counted_exactly() {
+    // 60k events wait in Kafka before the aggregator starts, so that its first passes carry
+    // the largest batches it takes (meter.max_batch_events) and their dedup lookups must be
+    // split to fit ClickHouse's limits on one query.
+    const TENANTS: usize = 12;
+    const EVENTS_PER_TENANT: usize = 5000;
+    let env = TestEnv::new().await;
+    env.migrate().await;
+    let fleet = Fleet::create(&env, TENANTS).await;
+    let ingest = env.serve("ingest", &[]).await;
+    let base = base_time();
+    let streams: Vec<Vec<Value>> = (0..TENANTS)
+        .map(|_| (0..EVENTS_PER_TENANT).map(|n| event(base, n)).collect())
+        .collect();
+    send_all(&ingest.base, &fleet, &streams).await;
+    let _aggregator = env.serve("meter", &[]).await;
+    assert_usage_converges(
+        &env.analytics(),
+        &fleet,
+        base,
+        &expected_usage(&fleet, &streams),
+        Duration::from_secs(90),
+    )
+    .await;
+}

@@ -171,8 +171,10 @@ pub fn key_hash((tenant, source, id): &Identity) -> u64 {
     u64::from_le_bytes(first)
 }
 
-/// How many identities one lookup query carries (about 21 bytes of SQL each).
-const LOOKUP_CHUNK: usize = 50_000;
+/// How many identities one lookup query carries (about 21 bytes of SQL each). ClickHouse
+/// refuses queries of more than 50,000 syntax elements (`max_ast_elements`), and each hash in
+/// the list is one.
+const LOOKUP_CHUNK: usize = 10_000;
 
 /// The query size a lookup allows itself (ClickHouse's default is 256 KiB).
 const MAX_QUERY_BYTES: &str = "4194304";
