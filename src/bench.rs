@@ -6,8 +6,10 @@
 //!   phases and the summary;
 //! - [`e2e`]: `tally bench e2e`: a steady load through an ingest node and an aggregator, and
 //!   the ingest-to-queryable latency of canary events;
-//! - [`node`]: the child `tally serve --roles ingest`, `tally serve --roles meter` and
-//!   `tally migrate`;
+//! - [`query`]: `tally bench query`: GraphQL `lastHour` and `usage` latency over many
+//!   tenants' loaded events, next to an auth-only baseline;
+//! - [`node`]: the child `tally serve --roles ingest`, `tally serve --roles meter`,
+//!   `tally serve --roles api` and `tally migrate`;
 //! - [`tenants`]: the bench tenants, their ingest keys and limits;
 //! - [`load`]: the HTTP senders of `tally bench ingest`;
 //! - [`body`]: the CloudEvents batches the benches send;
@@ -27,6 +29,7 @@ pub mod http;
 pub mod ingest;
 pub mod load;
 pub mod node;
+pub mod query;
 pub mod report;
 pub mod tenants;
 
@@ -47,6 +50,7 @@ pub async fn run(
     match command {
         BenchCommand::Ingest(args) => ingest::run(config, config_path, &args).await,
         BenchCommand::E2e(args) => e2e::run(config, config_path, &args).await,
+        BenchCommand::Query(args) => query::run(config, config_path, &args).await,
     }
 }
 

@@ -302,6 +302,10 @@ pub enum BenchCommand {
     /// Drive a steady event rate through an ingest node and an aggregator of its own, and
     /// print how long events take from ingest to usage queries, and the aggregator's CPU.
     E2e(BenchE2eArgs),
+    /// Load events for many tenants through an ingest node and an aggregator of its own, then
+    /// run `lastHour` and `usage` GraphQL queries concurrently against an API node of its own,
+    /// and print their latency percentiles and queries/s next to an auth-only baseline.
+    Query(BenchQueryArgs),
 }
 
 /// Arguments of `tally bench ingest`.
@@ -357,6 +361,27 @@ pub struct BenchE2eArgs {
     /// delays the schedule only once all of them are busy.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: u32,
+}
+
+/// Arguments of `tally bench query`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchQueryArgs {
+    /// Bench tenants to create, each with a COUNT and a SUM meter, an ingest and a read key.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tenants: u32,
+    /// Events loaded per tenant before the queries, spread over the last day.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub events_per_tenant: u32,
+    /// Concurrent query workers, each with its own keep-alive connection (also the number of
+    /// senders loading the events).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+    /// Measured time of each phase (baseline, then queries): `10s`, `1m`, or plain seconds.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Unmeasured queries before each phase's measured time.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub warmup: Duration,
 }
 
 /// Reads a duration written as plain seconds (`10`, `0.5`) or in humantime form (`10s`, `1m`).

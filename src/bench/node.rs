@@ -1,6 +1,7 @@
 //! The `tally` processes a bench starts from its own executable, with the same config:
 //! `tally migrate`, an ingest node (`tally serve --roles ingest`) with the benchmark baseline
-//! enabled, and an aggregator (`tally serve --roles meter`), each serving HTTP on a free
+//! enabled, an aggregator (`tally serve --roles meter`) and an API node
+//! (`tally serve --roles api`), each serving HTTP on a free
 //! loopback port. A node is killed if the bench fails or drops it, and stopped with SIGTERM
 //! otherwise.
 
@@ -137,6 +138,40 @@ impl MeterNode {
 
     /// Sends SIGTERM and waits for the aggregator to write its last pass and exit; kills it if
     /// it takes too long.
+    pub async fn stop(self) -> anyhow::Result<ExitStatus> {
+        self.node.stop().await
+    }
+}
+
+/// A running API node (`tally serve --roles api`: GraphQL at `/graphql`) started by the bench.
+pub struct ApiNode {
+    node: Node,
+}
+
+impl ApiNode {
+    /// Starts the node on a free loopback port, with per-key request limits too high to
+    /// throttle the bench, and waits until `/readyz` answers 200.
+    pub async fn start(config_path: Option<&Path>) -> anyhow::Result<Self> {
+        let mut command = tally(config_path)?;
+        command
+            .args(["serve", "--roles", "api"])
+            .env("TALLY__API__RATE_PER_KEY_PER_SEC", "100000000")
+            .env("TALLY__API__BURST_PER_KEY", "100000000");
+        let node = Node::start(command, "the API node").await?;
+        Ok(Self { node })
+    }
+
+    /// The node's process id, to read its CPU time.
+    pub fn pid(&self) -> u32 {
+        self.node.pid
+    }
+
+    /// The node's HTTP address.
+    pub fn address(&self) -> SocketAddr {
+        self.node.address
+    }
+
+    /// Sends SIGTERM and waits for the node to drain and exit; kills it if it takes too long.
     pub async fn stop(self) -> anyhow::Result<ExitStatus> {
         self.node.stop().await
     }

@@ -115,3 +115,69 @@ async fn bench_e2e_prints_latency_percentiles() {
         "{tenants:?}"
     );
 }
+
+/// The numbers after `label` on the first line starting with it (blank cells are left out).
+fn figures(stdout: &str, label: &str) -> Vec<f64> {
+    let Some(line) = stdout.lines().find(|line| line.starts_with(label)) else {
+        return Vec::new();
+    };
+    line[label.len()..]
+        .split_whitespace()
+        .filter_map(|value| value.replace(',', "").parse().ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn bench_query_prints_percentiles() {
+    let env = TestEnv::new().await;
+    env.migrate().await;
+    let stdout = env
+        .run_ok(&[
+            "bench",
+            "query",
+            "--tenants",
+            "3",
+            "--events-per-tenant",
+            "10",
+            "--duration",
+            "2",
+            "--warmup",
+            "0",
+            "--concurrency",
+            "4",
+        ])
+        .await;
+
+    assert_eq!(
+        first_figure(&stdout, "events counted"),
+        Some(30.0),
+        "{stdout}"
+    );
+    // Baseline, lastHour, usage and both.
+    for label in ["latency p50 (ms)", "latency p99 (ms)", "queries/s  "] {
+        let values = figures(&stdout, label);
+        assert_eq!(values.len(), 4, "{label}: {stdout}");
+        assert!(values.iter().all(|value| *value > 0.0), "{label}: {stdout}");
+    }
+    assert_eq!(
+        figures(&stdout, "failed queries (whole phase)"),
+        [0.0, 0.0],
+        "{stdout}"
+    );
+    for label in ["lastHour p99 (ms)", "usage p99 (ms)"] {
+        assert!(
+            stdout.lines().any(|line| line.starts_with(label)
+                && (line.ends_with("PASS") || line.ends_with("FAIL"))),
+            "{label}: {stdout}"
+        );
+    }
+
+    let tenants = tenant::list(&env.catalog().await).await.expect("lists");
+    assert_eq!(tenants.len(), 3, "{tenants:?}");
+    assert!(
+        tenants
+            .iter()
+            .all(|tenant| tenant.status == TenantStatus::Suspended),
+        "{tenants:?}"
+    );
+}
