@@ -31,7 +31,9 @@ impl TokenBucket {
     ) -> Result<(), Duration> {
         let rate = rate_per_sec.max(1) as f64;
         let burst = burst as f64;
-        let elapsed = now.saturating_duration_since(self.refilled_at).as_secs_f64();
+        let elapsed = now
+            .saturating_duration_since(self.refilled_at)
+            .as_secs_f64();
         self.tokens = (self.tokens + elapsed * rate).min(burst);
         self.refilled_at = now;
         let wanted = wanted as f64;
@@ -55,7 +57,11 @@ mod tests {
         assert!(bucket.take(10, 5, 10, start).is_ok());
         let wait = bucket.take(1, 5, 10, start).expect_err("empty");
         assert_eq!(wait, Duration::from_millis(200));
-        assert!(bucket.take(1, 5, 10, start + Duration::from_millis(200)).is_ok());
+        assert!(
+            bucket
+                .take(1, 5, 10, start + Duration::from_millis(200))
+                .is_ok()
+        );
     }
 
     #[test]

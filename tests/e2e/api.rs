@@ -10,7 +10,7 @@ use super::meter_load::post_batch;
 use super::support::{Serve, TestEnv};
 
 /// Posts a GraphQL query with a key; returns the HTTP status and the body.
-async fn graphql(serve: &Serve, key: &str, query: &str, variables: Value) -> (u16, Value) {
+pub async fn graphql(serve: &Serve, key: &str, query: &str, variables: Value) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(format!("{}/graphql", serve.base))
         .bearer_auth(key)

@@ -18,15 +18,7 @@ use super::support::{Serve, TestEnv};
 /// Posts a GraphQL request with a key and returns the body, insisting on HTTP 200 and no
 /// errors.
 async fn graphql(serve: &Serve, key: &str, query: &str, variables: Value) -> Value {
-    let response = reqwest::Client::new()
-        .post(format!("{}/graphql", serve.base))
-        .bearer_auth(key)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .expect("the api answers");
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.expect("a JSON body");
+    let (status, body) = super::api::graphql(serve, key, query, variables).await;
     assert!(
         status == 200 && body.get("errors").is_none(),
         "{query} answered {status}: {body}"
