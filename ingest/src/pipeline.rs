@@ -82,7 +82,7 @@ impl Ingest {
                         Err(reason) => (Some(event.id), reason),
                     }
                 }
-                Err(reason) => (None, reason),
+                Err(reason) => (readable_id(&candidate.raw), reason),
             };
             let raw = String::from_utf8_lossy(&candidate.raw).into_owned();
             quarantined.push((Rejection { index, id, reason }, raw));
@@ -164,5 +164,33 @@ impl Ingest {
             }
         }
         records
+    }
+}
+
+/// The `id` of an event that could not be decoded, if it has a string one, so that the sender
+/// can tell which event was refused.
+fn readable_id(raw: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct WithId {
+        id: Option<serde_json::Value>,
+    }
+    match serde_json::from_slice::<WithId>(raw).ok()?.id? {
+        serde_json::Value::String(id) => Some(id),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_events_keep_a_string_id_when_they_have_one() {
+        assert_eq!(
+            readable_id(br#"{"specversion":"0.3","id":"e-1"}"#),
+            Some("e-1".to_owned())
+        );
+        assert_eq!(readable_id(br#"{"id":7}"#), None);
+        assert_eq!(readable_id(b"not json"), None);
     }
 }

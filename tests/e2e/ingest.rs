@@ -68,7 +68,7 @@ async fn a_batch_with_bad_events_is_split_between_events_and_quarantine() {
             "rejected": [
                 { "index": 10, "reason": "missing required attribute id" },
                 { "index": 50, "id": "e-50", "reason": "time is more than 7 days in the past" },
-                { "index": 99, "reason": "specversion must be \"1.0\", got \"0.3\"" }
+                { "index": 99, "id": "e-99", "reason": "specversion must be \"1.0\", got \"0.3\"" }
             ]
         })
     );
