@@ -58,7 +58,7 @@ use crate::bench::body::BatchTemplate;
 use crate::bench::cpu::Clock;
 use crate::bench::format::grouped;
 use crate::bench::load::Window;
-use crate::bench::node::{IngestNode, MeterNode, NodeLimits};
+use crate::bench::node::{Node, NodeLimits};
 use crate::bench::tenants::{self, suspend_tenants};
 use crate::bench::{migrate_and_connect, progress, short_random_id};
 use crate::cli::BenchE2eArgs;
@@ -208,8 +208,8 @@ async fn measure(
         config.kafka.topic_prefix.trim_end_matches('.')
     );
     progress("starting an ingest node and an aggregator");
-    let ingest = IngestNode::start(config_path, &limits).await?;
-    let aggregator = MeterNode::start(config_path, &group_id).await?;
+    let ingest = Node::ingest(config_path, &limits).await?;
+    let aggregator = Node::meter(config_path, &group_id).await?;
     progress(&format!(
         "ingest node {} listens on {}; aggregator {} consumes as group {group_id}",
         ingest.pid(),

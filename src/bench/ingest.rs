@@ -21,7 +21,7 @@ use crate::bench::body::BatchTemplate;
 use crate::bench::cpu::{Clock, Snapshot};
 use crate::bench::format::grouped;
 use crate::bench::load::{self, Shape, Target, Window};
-use crate::bench::node::{IngestNode, NodeLimits};
+use crate::bench::node::{Node, NodeLimits};
 use crate::bench::report::{self, PhaseFigures, RunFigures};
 use crate::bench::tenants::{self, suspend_tenants};
 use crate::bench::{migrate_and_connect, progress, short_random_id};
@@ -105,7 +105,7 @@ async fn measure(
         body_bytes: largest.body_bytes(),
     };
     progress("starting an ingest node");
-    let node = IngestNode::start(config_path, &limits).await?;
+    let node = Node::ingest(config_path, &limits).await?;
     progress(&format!(
         "ingest node {} listens on {}",
         node.pid(),
@@ -169,7 +169,7 @@ async fn measure(
 
 /// Drives one phase: warmup, then the measured window between two CPU snapshots.
 async fn measure_phase(
-    node: &IngestNode,
+    node: &Node,
     clock: Clock,
     target: Arc<Target>,
     shape: Shape,

@@ -63,14 +63,10 @@ pub struct NodeLimits {
     pub body_bytes: usize,
 }
 
-/// A running ingest node started by the bench.
-pub struct IngestNode {
-    node: Node,
-}
-
-impl IngestNode {
-    /// Starts the node on a free loopback port and waits until `/readyz` answers 200.
-    pub async fn start(config_path: Option<&Path>, limits: &NodeLimits) -> anyhow::Result<Self> {
+impl Node {
+    /// Starts an ingest node (`tally serve --roles ingest`, with the benchmark baseline) that
+    /// allows the bench's requests.
+    pub async fn ingest(config_path: Option<&Path>, limits: &NodeLimits) -> anyhow::Result<Self> {
         let mut command = tally(config_path)?;
         command
             .args(["serve", "--roles", "ingest"])
@@ -87,98 +83,44 @@ impl IngestNode {
                 "TALLY__INGEST__MAX_BODY_BYTES",
                 (limits.body_bytes * 2).max(5 * 1024 * 1024).to_string(),
             );
-        let node = Node::start(command, "the ingest node").await?;
-        Ok(Self { node })
+        Self::start(command, "the ingest node").await
     }
 
-    /// The node's process id, to read its CPU time.
-    pub fn pid(&self) -> u32 {
-        self.node.pid
-    }
-
-    /// The node's HTTP address.
-    pub fn address(&self) -> SocketAddr {
-        self.node.address
-    }
-
-    /// Sends SIGTERM and waits for the node to drain and exit; kills it if it takes too long.
-    pub async fn stop(self) -> anyhow::Result<ExitStatus> {
-        self.node.stop().await
-    }
-}
-
-/// A running aggregator (`tally serve --roles meter`) started by the bench, with the
-/// configured `[meter]` settings but the consumer group the bench gives it.
-pub struct MeterNode {
-    node: Node,
-}
-
-impl MeterNode {
-    /// Starts the aggregator in consumer group `group_id`, serving its health checks on a
-    /// free loopback port, and waits until `/readyz` answers 200. Being ready does not mean it
-    /// has joined the group yet: only a counted event says that.
-    pub async fn start(config_path: Option<&Path>, group_id: &str) -> anyhow::Result<Self> {
+    /// Starts an aggregator (`tally serve --roles meter`) in consumer group `group_id`. Being
+    /// ready does not mean it has joined the group yet: only a counted event says that.
+    pub async fn meter(config_path: Option<&Path>, group_id: &str) -> anyhow::Result<Self> {
         let mut command = tally(config_path)?;
         command
             .args(["serve", "--roles", "meter"])
             .env("TALLY__METER__GROUP_ID", group_id);
-        let node = Node::start(command, "the aggregator").await?;
-        Ok(Self { node })
+        Self::start(command, "the aggregator").await
     }
 
-    /// The aggregator's process id, to read its CPU time.
-    pub fn pid(&self) -> u32 {
-        self.node.pid
-    }
-
-    /// The aggregator's HTTP address, for its `/metrics`.
-    pub fn address(&self) -> SocketAddr {
-        self.node.address
-    }
-
-    /// Sends SIGTERM and waits for the aggregator to write its last pass and exit; kills it if
-    /// it takes too long.
-    pub async fn stop(self) -> anyhow::Result<ExitStatus> {
-        self.node.stop().await
-    }
-}
-
-/// A running API node (`tally serve --roles api`: GraphQL at `/graphql`) started by the bench.
-pub struct ApiNode {
-    node: Node,
-}
-
-impl ApiNode {
-    /// Starts the node on a free loopback port, with per-key request limits too high to
-    /// throttle the bench, and waits until `/readyz` answers 200.
-    pub async fn start(config_path: Option<&Path>) -> anyhow::Result<Self> {
+    /// Starts an API node (`tally serve --roles api`: GraphQL at `/graphql`) with per-key
+    /// request limits too high to throttle the bench.
+    pub async fn api(config_path: Option<&Path>) -> anyhow::Result<Self> {
         let mut command = tally(config_path)?;
         command
             .args(["serve", "--roles", "api"])
             .env("TALLY__API__RATE_PER_KEY_PER_SEC", "100000000")
             .env("TALLY__API__BURST_PER_KEY", "100000000");
-        let node = Node::start(command, "the API node").await?;
-        Ok(Self { node })
+        Self::start(command, "the API node").await
     }
 
     /// The node's process id, to read its CPU time.
     pub fn pid(&self) -> u32 {
-        self.node.pid
+        self.pid
     }
 
     /// The node's HTTP address.
     pub fn address(&self) -> SocketAddr {
-        self.node.address
-    }
-
-    /// Sends SIGTERM and waits for the node to drain and exit; kills it if it takes too long.
-    pub async fn stop(self) -> anyhow::Result<ExitStatus> {
-        self.node.stop().await
+        self.address
     }
 }
 
-/// A `tally serve` child: its process, and the loopback address it serves HTTP on.
-struct Node {
+/// A `tally serve` child started by the bench, on a free loopback port, ready (`/readyz`
+/// answered 200): its process, and the address it serves HTTP on.
+pub struct Node {
     child: Child,
     pid: u32,
     address: SocketAddr,
@@ -233,7 +175,8 @@ impl Node {
         }
     }
 
-    async fn stop(mut self) -> anyhow::Result<ExitStatus> {
+    /// Sends SIGTERM and waits for the node to drain and exit; kills it if it takes too long.
+    pub async fn stop(mut self) -> anyhow::Result<ExitStatus> {
         let signalled = Command::new("kill")
             .args(["-s", "TERM", &self.pid.to_string()])
             .status()

@@ -46,7 +46,7 @@ use self::load::LoadPlan;
 use self::workers::{Phase, QueryPlan};
 use crate::bench::cpu::Clock;
 use crate::bench::format::grouped;
-use crate::bench::node::{ApiNode, IngestNode, MeterNode};
+use crate::bench::node::Node;
 use crate::bench::tenants::{self, suspend_tenants};
 use crate::bench::{migrate_and_connect, progress, short_random_id};
 use crate::cli::BenchQueryArgs;
@@ -238,8 +238,8 @@ async fn measure(
         id_prefix: format!("{}-query", short_random_id()),
     };
     progress("starting an ingest node and an aggregator");
-    let ingest = IngestNode::start(config_path, &plan.limits()).await?;
-    let aggregator = MeterNode::start(config_path, &group_id).await?;
+    let ingest = Node::ingest(config_path, &plan.limits()).await?;
+    let aggregator = Node::meter(config_path, &group_id).await?;
     progress(&format!(
         "ingest node {} listens on {}; aggregator {} consumes as group {group_id}",
         ingest.pid(),
@@ -257,7 +257,7 @@ async fn measure(
     stop("the ingest node", ingest.stop().await);
     stop("the aggregator", aggregator.stop().await);
 
-    let api = ApiNode::start(config_path).await?;
+    let api = Node::api(config_path).await?;
     progress(&format!(
         "API node {} listens on {}",
         api.pid(),
