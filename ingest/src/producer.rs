@@ -33,6 +33,9 @@ pub enum ProduceError {
     /// The delivery report was lost (the producer is shutting down).
     #[error("the delivery report was lost")]
     Canceled,
+    /// No delivery report came within the delivery timeout and its grace.
+    #[error("no delivery report within {0:?}")]
+    NoReport(Duration),
 }
 
 /// A record about to be sent.
@@ -79,12 +82,17 @@ impl OutRecord {
 /// Least time between two producer replacements.
 const MIN_REBUILD_INTERVAL: Duration = Duration::from_secs(3);
 
+/// How long past the delivery timeout a request waits for its reports before it gives up: the
+/// client library should have failed the records by then, and a request must get its answer.
+const REPORT_GRACE: Duration = Duration::from_secs(1);
+
 /// The ingest tier's Kafka producer.
 pub struct Producer {
     client: ClientConfig,
     inner: RwLock<Arc<FutureProducer>>,
     rebuilt_at: Mutex<Instant>,
     topics: Topics,
+    delivery_timeout: Duration,
 }
 
 impl Producer {
@@ -104,6 +112,7 @@ impl Producer {
             client,
             rebuilt_at: Mutex::new(Instant::now()),
             topics: config.topics(),
+            delivery_timeout,
         })
     }
 
@@ -112,7 +121,7 @@ impl Producer {
     }
 
     /// Replaces the producer after a failed delivery, unless it was replaced recently.
-    fn rebuild(&self, cause: &KafkaError) {
+    fn rebuild(&self, cause: &dyn std::fmt::Display) {
         let mut rebuilt_at = sync::lock(&self.rebuilt_at);
         if rebuilt_at.elapsed() < MIN_REBUILD_INTERVAL {
             return;
@@ -120,8 +129,9 @@ impl Producer {
         match self.client.create::<FutureProducer>() {
             Ok(fresh) => {
                 tracing::warn!(error = %cause, "replacing the kafka producer after a failed delivery");
-                *sync::write(&self.inner) = Arc::new(fresh);
+                let old = std::mem::replace(&mut *sync::write(&self.inner), Arc::new(fresh));
                 *rebuilt_at = Instant::now();
+                drop_off_runtime(old);
             }
             Err(error) => tracing::warn!(%error, "cannot create a new kafka producer"),
         }
@@ -148,23 +158,17 @@ impl Producer {
                 }
             }
         }
-        let mut first_error = None;
-        for delivery in deliveries {
-            let outcome = match delivery.await {
-                Ok(Ok(_)) => continue,
-                Ok(Err((error, _))) => ProduceError::NotAcknowledged(error),
-                Err(_) => ProduceError::Canceled,
-            };
-            first_error.get_or_insert(outcome);
+        let wait = self.delivery_timeout + REPORT_GRACE;
+        let outcome = tokio::time::timeout(wait, first_failure(deliveries))
+            .await
+            .unwrap_or(Err(ProduceError::NoReport(wait)));
+        if let Err(error @ (ProduceError::NotAcknowledged(_) | ProduceError::NoReport(_))) =
+            &outcome
+        {
+            self.rebuild(error);
         }
-        match first_error {
-            None => Ok(()),
-            Some(ProduceError::NotAcknowledged(error)) => {
-                self.rebuild(&error);
-                Err(ProduceError::NotAcknowledged(error))
-            }
-            Some(other) => Err(other),
-        }
+        drop_off_runtime(producer);
+        outcome
     }
 
     /// Waits up to `timeout` for queued records to be delivered, at shutdown.
@@ -172,5 +176,27 @@ impl Producer {
         if let Err(error) = self.current().flush(Timeout::After(timeout)) {
             tracing::warn!(%error, "kafka records left undelivered at shutdown");
         }
+    }
+}
+
+/// Waits for every delivery report, and gives the first failure.
+async fn first_failure(deliveries: Vec<DeliveryFuture>) -> Result<(), ProduceError> {
+    let mut first_error = None;
+    for delivery in deliveries {
+        let outcome = match delivery.await {
+            Ok(Ok(_)) => continue,
+            Ok(Err((error, _))) => ProduceError::NotAcknowledged(error),
+            Err(_) => ProduceError::Canceled,
+        };
+        first_error.get_or_insert(outcome);
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Drops a reference to a producer; the last one destroys it, which purges, flushes and joins
+/// its threads, so that runs on a blocking thread rather than an async worker.
+fn drop_off_runtime(producer: Arc<FutureProducer>) {
+    if let Some(last) = Arc::into_inner(producer) {
+        tokio::task::spawn_blocking(move || drop(last));
     }
 }

@@ -47,9 +47,13 @@ async fn send_until_stopped(
             .json(&body)
             .send()
             .await;
-        let Ok(response) = response else { continue };
-        let status = response.status().as_u16();
-        let retry_after = response.headers().contains_key("retry-after");
+        // A request that got no answer at all is logged as status 0.
+        let (status, retry_after) = response.map_or((0, false), |response| {
+            (
+                response.status().as_u16(),
+                response.headers().contains_key("retry-after"),
+            )
+        });
         let mut log = log.lock().await;
         log.answers
             .push((sent_at, status, retry_after, Instant::now()));
@@ -64,17 +68,28 @@ async fn send_until_stopped(
 async fn wait_for(log: &Mutex<Log>, since: Instant, status: u16, timeout: Duration) -> Instant {
     let deadline = Instant::now() + timeout;
     loop {
-        let seen = log
-            .lock()
-            .await
+        let log = log.lock().await;
+        let since_then = log
             .answers
             .iter()
-            .find(|(sent_at, answered, _, _)| *sent_at >= since && *answered == status)
-            .map(|(sent_at, _, _, _)| *sent_at);
-        if let Some(sent_at) = seen {
-            return sent_at;
+            .filter(|(sent_at, _, _, _)| *sent_at >= since);
+        if let Some((sent_at, _, _, _)) = since_then
+            .clone()
+            .find(|(_, answered, _, _)| *answered == status)
+        {
+            return *sent_at;
         }
-        assert!(Instant::now() < deadline, "no {status} within {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no {status} within {timeout:?}; answers meanwhile (0 = none): {:?}",
+            since_then
+                .map(|(sent_at, answered, _, answered_at)| (
+                    *answered,
+                    answered_at.duration_since(*sent_at)
+                ))
+                .collect::<Vec<_>>()
+        );
+        drop(log);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
