@@ -16,11 +16,12 @@ use tally_meter::ids::{ApiKeyId, MeterKey};
 use tally_meter::meter::{self, JsonPath, MeterSpec};
 use tally_meter::quota::{self, Limits};
 use tally_meter::tenant::{self, TenantRef};
+use tally_meter::traffic;
 use tally_meter::usage::{self, UsageQuery};
 
 use self::types::{
     ApiKey, AuditEntry, CreatedApiKey, EventFilter, EventPage, Me, Meter, MeterInput,
-    QuarantinePage, Quota, QuotaInput, ScopeValue, UsagePoint, WindowValue,
+    QuarantinePage, Quota, QuotaInput, ScopeValue, Traffic, UsagePoint, WindowValue,
 };
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -31,6 +32,8 @@ pub const MAX_DEPTH: usize = 8;
 pub const MAX_COMPLEXITY: usize = 2_000;
 /// Most items of a page.
 pub const MAX_PAGE: usize = 200;
+/// Most event types `traffic` ranks.
+pub const MAX_TOP_TYPES: u32 = 50;
 
 /// What resolvers use: the stores and the defaults.
 #[derive(Clone)]
@@ -155,6 +158,26 @@ impl QueryRoot {
         .await
         .map_err(ApiError::from)?;
         Ok(points.into_iter().map(UsagePoint::from).collect())
+    }
+
+    /// The last hour per minute: events stored and quarantined, and the `top` busiest types.
+    async fn traffic(
+        &self,
+        context: &Context<'_>,
+        #[graphql(default = 5)] top: u32,
+    ) -> async_graphql::Result<Traffic> {
+        let tenant = caller(context)?.may_read()?;
+        if top > MAX_TOP_TYPES {
+            return Err(ApiError::new(
+                ErrorCode::BadUserInput,
+                format!("top may be at most {MAX_TOP_TYPES}"),
+            )
+            .into());
+        }
+        let traffic = traffic::last_hour(&services(context).analytics, tenant, top)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(traffic.into())
     }
 
     /// Recent raw events, newest first, a page at a time.

@@ -22,6 +22,8 @@ pub mod platform;
 pub mod quota;
 pub mod tenant;
 pub mod throttle;
+pub mod traffic;
 pub mod usage;
+pub mod web_session;
 
 pub use error::{Error, Result};

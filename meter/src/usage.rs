@@ -349,7 +349,7 @@ fn parse_decimal(text: &str) -> Result<Decimal> {
         })
 }
 
-fn floor_minute(time: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn floor_minute(time: DateTime<Utc>) -> DateTime<Utc> {
     let seconds = time.timestamp().div_euclid(60) * 60;
     Utc.timestamp_opt(seconds, 0).single().unwrap_or(time)
 }

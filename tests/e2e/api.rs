@@ -244,6 +244,32 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
         );
     }
 
+    // Traffic: each tenant's last hour counts its own events only.
+    let traffic = "{ traffic { minutes { accepted rejected } topTypes { eventType events } } }";
+    let totals = |body: &Value| {
+        body["data"]["traffic"]["minutes"]
+            .as_array()
+            .map(|minutes| {
+                minutes.iter().fold((0, 0), |(accepted, rejected), minute| {
+                    (
+                        accepted + minute["accepted"].as_u64().unwrap_or(0),
+                        rejected + minute["rejected"].as_u64().unwrap_or(0),
+                    )
+                })
+            })
+            .unwrap_or_default()
+    };
+    let (_, a_traffic) = graphql(&serve, &a.read, traffic, json!({})).await;
+    let (_, b_traffic) = graphql(&serve, &b.read, traffic, json!({})).await;
+    assert_eq!(totals(&a_traffic), (3, 0), "{a_traffic}");
+    assert_eq!(totals(&b_traffic).1, 2, "{b_traffic}");
+    assert!(
+        a_traffic["data"]["traffic"]["topTypes"]
+            .as_array()
+            .is_some_and(|types| types.iter().all(|row| row["events"].as_u64() <= Some(3))),
+        "{a_traffic}"
+    );
+
     // Mutations on B's things by id or key: not found, and B's things are untouched.
     let b_key_id = b_keys["data"]["apiKeys"][0]["id"].clone();
     let (_, revoke) = graphql(

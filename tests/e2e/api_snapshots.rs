@@ -222,6 +222,14 @@ async fn attempt(env: &TestEnv, serve: &Serve) -> Option<Answers> {
         return None;
     }
     answers.push(("query_last_hour", last_hour));
+    let body = graphql(
+        serve,
+        &read,
+        "{ traffic(top: 3) { minutes { minute accepted rejected } topTypes { eventType events } } }",
+        json!({}),
+    )
+    .await;
+    answers.push(("query_traffic", body));
 
     // Queries.
     let body = graphql(
@@ -375,7 +383,7 @@ async fn every_query_and_mutation_answers_as_snapshotted() {
     settings.add_redaction(".**.ingestTime", "[ingestTime]");
     settings.add_redaction(".**.periodStart", "[periodStart]");
     settings.add_redaction(".**.nextCursor", unless_null("[cursor]"));
-    for field in [".**.windowStart", ".**.windowEnd", ".**.time"] {
+    for field in [".**.windowStart", ".**.windowEnd", ".**.time", ".**.minute"] {
         settings.add_redaction(field, relative_to(anchor));
     }
     settings.bind(|| {

@@ -7,6 +7,7 @@ use tally_meter::api_key::{self, Scope};
 use tally_meter::audit;
 use tally_meter::meter::{self, Aggregation};
 use tally_meter::quota::{Limits, QuotaMode};
+use tally_meter::traffic;
 use tally_meter::usage::{self, Window};
 
 /// What an API key may do.
@@ -195,6 +196,59 @@ impl From<usage::UsagePoint> for UsagePoint {
                 .collect(),
             events: point.events,
             value: point.value,
+        }
+    }
+}
+
+/// The tenant's traffic over the last hour.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Traffic {
+    /// 60 minutes, oldest first, ending with the current one.
+    pub minutes: Vec<MinuteTraffic>,
+    /// The busiest event types, busiest first.
+    pub top_types: Vec<TypeCount>,
+}
+
+/// One minute of traffic, by ingest time.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct MinuteTraffic {
+    /// Start of the minute.
+    pub minute: DateTime<Utc>,
+    /// Events stored.
+    pub accepted: u64,
+    /// Events quarantined, by ingest or by the aggregator.
+    pub rejected: u64,
+}
+
+/// Events of one type.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct TypeCount {
+    /// The CloudEvents `type`.
+    pub event_type: String,
+    /// Events stored.
+    pub events: u64,
+}
+
+impl From<traffic::Traffic> for Traffic {
+    fn from(traffic: traffic::Traffic) -> Self {
+        Self {
+            minutes: traffic
+                .minutes
+                .into_iter()
+                .map(|minute| MinuteTraffic {
+                    minute: minute.minute,
+                    accepted: minute.accepted,
+                    rejected: minute.rejected,
+                })
+                .collect(),
+            top_types: traffic
+                .top_types
+                .into_iter()
+                .map(|count| TypeCount {
+                    event_type: count.event_type,
+                    events: count.events,
+                })
+                .collect(),
         }
     }
 }
