@@ -19,6 +19,8 @@ pkgs=()
 [[ -x /usr/lib/postgresql/15/bin/postgres ]] || pkgs+=(postgresql)
 [[ -x /usr/bin/clickhouse-server || -x /usr/sbin/clickhouse-server || -x /usr/bin/clickhouse ]] ||
   pkgs+=(clickhouse-server)
+# Headless Chromium and its WebDriver, for the web UI's browser tests.
+[[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] || pkgs+=(chromium chromium-driver)
 command -v curl >/dev/null || pkgs+=(curl)
 if ((${#pkgs[@]})); then
   log="$TALLY_CACHE/apt-install.log"

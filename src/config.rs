@@ -24,6 +24,7 @@
 //! | `ingest.*` | `TALLY__INGEST__*` | see [`IngestConfig`] and the README |
 //! | `meter.*` | `TALLY__METER__*` | see [`MeterConfig`] and the README |
 //! | `api.*` | `TALLY__API__*` | see [`ApiConfig`] and the README |
+//! | `web.*` | `TALLY__WEB__*` | see [`WebConfig`] and the README |
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -37,6 +38,7 @@ use tally_meter::aggregator::MeterConfig;
 use tally_meter::analytics::ClickHouseConfig;
 use tally_meter::bus::KafkaConfig;
 use tally_meter::catalog::PostgresConfig;
+use tally_web::WebConfig;
 
 /// The file read when no `--config` is given, if it exists.
 const DEFAULT_CONFIG_FILE: &str = "tally.toml";
@@ -63,6 +65,8 @@ pub struct Config {
     pub meter: MeterConfig,
     /// The api role.
     pub api: ApiConfig,
+    /// The web UI, served by the api role.
+    pub web: WebConfig,
 }
 
 /// How log lines look.
@@ -146,6 +150,11 @@ impl Config {
         self.postgres.connect_options().map_err(invalid)?;
         self.clickhouse.validate().map_err(invalid)?;
         self.meter.validate().map_err(invalid)?;
+        if self.web.session_hours == 0 {
+            return Err(ConfigError::Invalid(
+                "web.session_hours must be at least 1".to_owned(),
+            ));
+        }
         if self.api.rate_per_key_per_sec == 0 || self.api.burst_per_key == 0 {
             return Err(ConfigError::Invalid(
                 "api.rate_per_key_per_sec and api.burst_per_key must be at least 1".to_owned(),

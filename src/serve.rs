@@ -75,7 +75,14 @@ pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
                 .context("api needs clickhouse")?,
             default_limits: config.ingest.default_limits(),
         };
-        app = app.merge(tally_api::router(Api::new(services, config.api)));
+        let api = Api::new(services.clone(), config.api);
+        app = app
+            .merge(tally_web::router(
+                api.schema().clone(),
+                services.pool,
+                config.web,
+            ))
+            .merge(tally_api::router(api));
     }
     if roles.contains(&Role::Meter) {
         let pool = dependencies

@@ -19,4 +19,5 @@ mod e2e {
     pub mod serve;
     pub mod stores;
     pub mod support;
+    pub mod web;
 }

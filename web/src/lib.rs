@@ -1,4 +1,20 @@
-//! Tally's web UI: the Leptos app, server-side rendered through leptos_axum, in which tenants
-//! browse last-hour dashboards, meters, quarantine, quotas and keys.
+//! Tally's web UI: a Leptos app, server-side rendered through leptos_axum and served by
+//! `tally serve --roles api`, in which a tenant browses its last hour, meters, quarantine,
+//! quota and API keys.
 //!
-//! Nothing lives here yet.
+//! Every page renders on the server once its data is in (`SsrMode::Async`), and every change
+//! is a plain HTML form post answered with a redirect and a one-time message, so the UI works
+//! without scripts. Pages load their data through server functions that run the API's own
+//! GraphQL as the signed-in key ([`data`]); the UI can therefore do exactly what that key may
+//! do, on its tenant only. Sign-in trades a read or admin key for a session cookie
+//! (HttpOnly, SameSite=Strict, Secure behind TLS), which lives no longer than its key.
+
+pub mod app;
+pub mod chart;
+pub mod data;
+pub mod pages;
+#[cfg(feature = "ssr")]
+mod server;
+
+#[cfg(feature = "ssr")]
+pub use server::{WebConfig, router};

@@ -1,0 +1,627 @@
+//! The web UI end to end: headless Chromium, driven through chromedriver, signs in as tenant
+//! A, opens every page, creates and deletes a meter, sees posted events in its chart, edits
+//! the quota, creates and revokes keys, and never sees anything of tenant B. Each page's
+//! screenshot is written to `$CARGO_TARGET_TMPDIR/web-screenshots/`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use tally_meter::api_key::{self, Scope};
+use tally_meter::tenant::{self, TenantRef};
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+
+use super::meter_load::post_batch;
+use super::support::{Serve, TestEnv, free_port};
+
+/// How long a page may take to show what the test waits for (the aggregator's lag included).
+const SETTLE: Duration = Duration::from_secs(30);
+
+/// chromedriver, with the Chromium profile its session uses.
+struct Driver {
+    child: Child,
+    port: u16,
+    profile: PathBuf,
+}
+
+impl Driver {
+    fn start() -> Self {
+        let port = free_port();
+        let child = Command::new(
+            std::env::var("TALLY_TEST_CHROMEDRIVER").unwrap_or("/usr/bin/chromedriver".into()),
+        )
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starts chromedriver (scripts/install.sh installs it)");
+        Self {
+            child,
+            port,
+            profile: std::env::temp_dir().join(format!("tally-chromium-{}", Uuid::new_v4())),
+        }
+    }
+
+    /// Ends the browser session, then chromedriver.
+    async fn stop(mut self, browser: Browser) {
+        let _ = browser.client.close().await;
+        let _ = self.child.kill().await;
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// A headless Chromium session on the UI.
+#[derive(Clone)]
+struct Browser {
+    client: Client,
+    base: String,
+    shots: PathBuf,
+}
+
+impl Browser {
+    async fn connect(driver: &Driver, base: &str) -> Self {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": std::env::var("TALLY_TEST_CHROMIUM").unwrap_or("/usr/bin/chromium".into()),
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+                    format!("--user-data-dir={}", driver.profile.display()),
+                ],
+            }),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(capabilities.clone())
+                .connect(&format!("http://127.0.0.1:{}", driver.port))
+                .await
+            {
+                Ok(client) => break client,
+                Err(error) => {
+                    assert!(Instant::now() < deadline, "no browser session: {error}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        };
+        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
+        std::fs::create_dir_all(&shots).expect("creates the screenshot directory");
+        Self {
+            client,
+            base: base.to_owned(),
+            shots,
+        }
+    }
+
+    async fn open(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .expect("the page loads");
+    }
+
+    async fn path(&self) -> String {
+        self.client
+            .current_url()
+            .await
+            .expect("a url")
+            .path()
+            .to_owned()
+    }
+
+    /// The page's visible text.
+    async fn text(&self) -> String {
+        self.client
+            .find(Locator::Css("body"))
+            .await
+            .expect("a body")
+            .text()
+            .await
+            .expect("its text")
+    }
+
+    async fn source(&self) -> String {
+        self.client.source().await.expect("the page source")
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        let field = self.client.find(Locator::Css(css)).await.expect(css);
+        field.clear().await.expect("clears the field");
+        field.send_keys(value).await.expect("types into the field");
+    }
+
+    async fn choose(&self, css: &str, value: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .expect(css)
+            .select_by_value(value)
+            .await
+            .expect("selects the option");
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .expect(css)
+            .click()
+            .await
+            .expect("clicks");
+    }
+
+    /// Clicks a button that submits a form and waits until the next page has loaded.
+    async fn submit(&self, css: &str) {
+        let old = self
+            .client
+            .find(Locator::Css("html"))
+            .await
+            .expect("a page");
+        self.click(css).await;
+        let deadline = Instant::now() + SETTLE;
+        // The old document's root goes stale once the browser has left it.
+        while old.tag_name().await.is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "{css} did not lead to a new page"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        while self
+            .client
+            .execute("return document.readyState", vec![])
+            .await
+            .expect("the page's state")
+            != "complete"
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the page after {css} did not load"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn value(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .expect(css)
+            .prop("value")
+            .await
+            .expect("a value")
+            .unwrap_or_default()
+    }
+
+    async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        let path = self.shots.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("writes the screenshot");
+        eprintln!("screenshot: {}", path.display());
+    }
+
+    /// Reloads `path` until its text satisfies `ready`; returns that text.
+    async fn wait_for_text(&self, path: &str, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            self.open(path).await;
+            let text = self.text().await;
+            if ready(&text) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} did not show {what} within {SETTLE:?}; it shows:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    async fn sign_in(&self, key: &str) {
+        self.open("/login").await;
+        self.fill("#key", key).await;
+        self.submit("form[action='/login'] button").await;
+    }
+}
+
+/// What the browser must never show while tenant A is signed in.
+struct Secrets {
+    tenant: String,
+    meter: String,
+    event_type: String,
+}
+
+impl Secrets {
+    fn assert_absent(&self, page: &str, source: &str) {
+        for secret in [&self.tenant, &self.meter, &self.event_type] {
+            assert!(
+                !source.contains(secret.as_str()),
+                "{page} shows tenant B's {secret:?}"
+            );
+        }
+    }
+}
+
+fn event(id: &str, event_type: &str, data: Value) -> Value {
+    json!({
+        "specversion": "1.0", "id": id, "source": "web-test", "type": event_type,
+        "time": chrono::Utc::now().to_rfc3339(), "data": data,
+    })
+}
+
+async fn tenant_name(env: &TestEnv, id: tally_meter::ids::TenantId) -> String {
+    tenant::find(&env.catalog().await, &TenantRef::Id(id))
+        .await
+        .expect("the tenant exists")
+        .name
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_tenant_browses_every_page_changes_things_and_never_sees_another_tenant() {
+    let env = TestEnv::new().await;
+    env.migrate().await;
+    let pool = env.catalog().await;
+    let (a, a_admin) = env.tenant_with_key(Scope::Admin).await;
+    let a_ingest = api_key::create(&pool, a, Scope::Ingest)
+        .await
+        .expect("an ingest key");
+    let a_ingest = secrecy::ExposeSecret::expose_secret(&a_ingest.secret).to_owned();
+    let (b, _) = env.tenant_with_key(Scope::Admin).await;
+    let b_ingest = api_key::create(&pool, b, Scope::Ingest)
+        .await
+        .expect("an ingest key");
+    let b_ingest = secrecy::ExposeSecret::expose_secret(&b_ingest.secret).to_owned();
+    let secrets = Secrets {
+        tenant: tenant_name(&env, b).await,
+        meter: "zeta_orders".into(),
+        event_type: "zeta.order.placed".into(),
+    };
+    env.run_ok(&[
+        "meter",
+        "create",
+        "--tenant",
+        &secrets.tenant,
+        "--key",
+        &secrets.meter,
+        "--event-type",
+        &secrets.event_type,
+        "--aggregation",
+        "count",
+    ])
+    .await;
+    let serve = env.serve("ingest,meter,api", &[]).await;
+    let http = reqwest::Client::new();
+    let b_events: Vec<Value> = (0..37)
+        .map(|n| event(&format!("b-{n}"), &secrets.event_type, json!({})))
+        .collect();
+    post_batch(&http, &serve.base, &b_ingest, &b_events).await;
+
+    let a_name = tenant_name(&env, a).await;
+    let driver = Driver::start();
+    let browser = Browser::connect(&driver, &serve.base).await;
+    let session = browser.clone();
+    let outcome = tokio::spawn(async move {
+        scenario(&session, &serve, &a_admin, &a_ingest, &a_name, &secrets).await;
+    })
+    .await;
+    driver.stop(browser).await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic.into_panic());
+    }
+}
+
+async fn scenario(
+    browser: &Browser,
+    serve: &Serve,
+    admin: &str,
+    ingest: &str,
+    tenant: &str,
+    secrets: &Secrets,
+) {
+    // Signed out, every page leads to the sign-in form.
+    browser.open("/meters").await;
+    assert_eq!(browser.path().await, "/login");
+    browser.shot("01-sign-in").await;
+    browser.sign_in("tly_not-a-real-key").await;
+    assert!(browser.text().await.contains("That key is not valid"));
+    browser.sign_in(ingest).await;
+    assert!(browser.text().await.contains("That is an ingest key"));
+
+    browser.sign_in(admin).await;
+    assert_eq!(browser.path().await, "/");
+    let text = browser.text().await;
+    assert!(text.contains("Overview") && text.contains(tenant), "{text}");
+
+    // Meters: empty, a refused form keeps what was typed, then a meter is created.
+    browser.open("/meters").await;
+    assert!(browser.text().await.contains("No meters yet"));
+    browser.fill("#meter-key", "Bad Key").await;
+    browser.fill("#meter-type", "llm.call").await;
+    browser.click("form[action='/meters'] button").await;
+    // The browser's own pattern check stops the form: nothing was posted.
+    assert_eq!(browser.path().await, "/meters");
+    browser.fill("#meter-key", "tokens").await;
+    browser.choose("#meter-aggregation", "SUM").await;
+    browser.fill("#meter-value", "$.tokens").await;
+    browser.fill("#meter-groups", "model").await;
+    browser.submit("form[action='/meters'] button").await;
+    let text = browser.text().await;
+    assert!(text.contains("Group by entries are name=path"), "{text}");
+    assert_eq!(
+        browser.value("#meter-key").await,
+        "tokens",
+        "the form is filled again"
+    );
+    browser.fill("#meter-groups", "model=$.model").await;
+    browser.submit("form[action='/meters'] button").await;
+    let text = browser.text().await;
+    assert!(text.contains("Meter tokens created."), "{text}");
+    assert!(
+        text.contains("$.tokens") && text.contains("model=$.model"),
+        "{text}"
+    );
+    browser.shot("03-meters").await;
+
+    // Events posted now show in the meter's chart and usage table, and on the overview.
+    let http = reqwest::Client::new();
+    let events: Vec<Value> = (1..=30)
+        .map(|n| {
+            let model = if n % 2 == 0 { "large" } else { "small" };
+            event(
+                &format!("a-{n}"),
+                "llm.call",
+                json!({ "tokens": n, "model": model }),
+            )
+        })
+        .collect();
+    post_batch(&http, &serve.base, ingest, &events).await;
+    let refused = http
+        .post(format!("{}/v1/events", serve.base))
+        .bearer_auth(ingest)
+        .json(&json!([{ "specversion": "0.3", "id": "broken-1", "source": "web-test", "type": "llm.call" }]))
+        .send()
+        .await
+        .expect("ingest answers");
+    assert_eq!(refused.status().as_u16(), 422);
+
+    let text = browser
+        .wait_for_text("/meters/tokens", "the posted events", |text| {
+            text.contains("30 events in the last hour")
+        })
+        .await;
+    assert!(
+        text.contains("Last hour") && text.contains("Usage"),
+        "{text}"
+    );
+    let chart = browser.source().await;
+    assert!(
+        chart.contains("<svg")
+            && chart.contains("SUM per minute over the last hour, from 30 events")
+    );
+    browser.shot("04-meter").await;
+    // Split by model over the last hour: the values add up to 1 + 2 + … + 30.
+    browser
+        .open("/meters/tokens?hours=1&window=HOUR&group_by=model")
+        .await;
+    let mut total = Decimal::ZERO;
+    for cell in browser
+        .client
+        .find_all(Locator::Css("table tbody tr td:last-child"))
+        .await
+        .expect("usage rows")
+    {
+        total += Decimal::from_str(&cell.text().await.expect("a value")).expect("a number");
+    }
+    assert_eq!(total, Decimal::from(465));
+    let text = browser.text().await;
+    assert!(text.contains("large") && text.contains("small"), "{text}");
+
+    let text = browser
+        .wait_for_text("/", "the accepted and rejected events", |text| {
+            text.contains("llm.call") && !text.contains("Rejected\n0\n")
+        })
+        .await;
+    assert!(text.contains("Events per minute"), "{text}");
+    browser.shot("02-overview").await;
+    secrets.assert_absent("the overview", &browser.source().await);
+
+    // Quarantine: the refused event with its reason and payload.
+    let text = browser
+        .wait_for_text("/quarantine", "the refused event", |text| {
+            text.contains("broken-1")
+        })
+        .await;
+    assert!(text.contains("specversion"), "{text}");
+    browser.click("details summary").await;
+    let text = browser.text().await;
+    assert!(
+        text.contains("\"specversion\": \"0.3\""),
+        "the payload, indented: {text}"
+    );
+    browser.shot("05-quarantine").await;
+    secrets.assert_absent("quarantine", &browser.source().await);
+
+    // Quota: defaults, then limits of the tenant's own with its consumption marked.
+    browser.open("/quota").await;
+    assert!(browser.text().await.contains("default limits"));
+    browser.fill("#quota-rate", "500").await;
+    browser.fill("#quota-burst", "").await;
+    browser.fill("#quota-monthly", "40").await;
+    browser.choose("#quota-mode", "SOFT").await;
+    browser.submit("form[action='/quota'] button").await;
+    let text = browser.text().await;
+    assert!(text.contains("Quota saved."), "{text}");
+    assert!(
+        text.contains("1,000 events") && text.contains("of 40 events"),
+        "{text}"
+    );
+    browser.shot("06-quota").await;
+
+    // Keys: a new read key is shown once; the ingest key is revoked.
+    browser.open("/keys").await;
+    browser.choose("#key-scope", "READ").await;
+    browser.submit("form[action='/keys'] button").await;
+    let read_key = browser.value("#new-secret").await;
+    assert!(
+        read_key.starts_with("tly_"),
+        "the new key is shown: {read_key:?}"
+    );
+    browser.open("/keys").await;
+    assert!(
+        !browser.source().await.contains(&read_key),
+        "the secret is shown only once"
+    );
+    let ingest_prefix = &ingest[..12];
+    browser
+        .submit(&format!("button[aria-label='Revoke key {ingest_prefix}…']"))
+        .await;
+    let text = browser.text().await;
+    assert!(
+        text.contains(&format!("Key {ingest_prefix}… revoked")),
+        "{text}"
+    );
+    let row = browser
+        .client
+        .find(Locator::XPath(&format!(
+            "//tr[td/code[text()='{ingest_prefix}…']]"
+        )))
+        .await
+        .expect("the revoked key's row")
+        .text()
+        .await
+        .expect("its text");
+    assert!(row.contains("revoked"), "{row}");
+    browser.shot("07-keys").await;
+    secrets.assert_absent("the keys page", &browser.source().await);
+
+    // The meter is deleted.
+    browser.open("/meters").await;
+    browser
+        .click("button[aria-label='Delete meter tokens']")
+        .await;
+    let text = browser.text().await;
+    assert!(
+        text.contains("Meter tokens deleted.") && text.contains("No meters yet"),
+        "{text}"
+    );
+    secrets.assert_absent("the meters page", &browser.source().await);
+
+    // Tenant B's meter is not there for A, even by its address.
+    browser.open(&format!("/meters/{}", secrets.meter)).await;
+    let source = browser.source().await;
+    assert!(!source.contains(&secrets.event_type) && !source.contains(&secrets.tenant));
+    assert!(!source.contains("37"), "no figure of tenant B: {source}");
+
+    // Sign out; the read key sees everything and may change nothing.
+    browser.submit("form[action='/logout'] button").await;
+    assert!(browser.text().await.contains("You are signed out."));
+    browser.open("/keys").await;
+    assert_eq!(browser.path().await, "/login");
+    browser.sign_in(&read_key).await;
+    browser.open("/meters").await;
+    let text = browser.text().await;
+    assert!(
+        text.contains("read key") && !text.contains("Create a meter"),
+        "{text}"
+    );
+    assert!(
+        browser
+            .client
+            .find_all(Locator::Css("form[action='/meters']"))
+            .await
+            .expect("a query")
+            .is_empty()
+    );
+    browser.shot("08-meters-read-key").await;
+}
+
+/// The cookie a sign-in sets, and what a revoked key does to the session.
+#[tokio::test]
+async fn sessions_are_strict_http_only_cookies_that_end_with_their_key() {
+    let env = TestEnv::new().await;
+    env.migrate().await;
+    let (a, admin) = env.tenant_with_key(Scope::Admin).await;
+    let serve = env.serve("api", &[]).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let sign_in = |proto: &'static str| {
+        http.post(format!("{}/login", serve.base))
+            .header("x-forwarded-proto", proto)
+            .form(&[("key", admin.as_str())])
+            .send()
+    };
+    let response = sign_in("http").await.expect("an answer");
+    assert_eq!(response.status().as_u16(), 303);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    assert!(cookie.starts_with("tally_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    let over_tls = sign_in("https").await.expect("an answer");
+    assert!(
+        over_tls.headers()["set-cookie"]
+            .to_str()
+            .expect("text")
+            .contains("; Secure")
+    );
+
+    let session = cookie.split(';').next().expect("name=value").to_owned();
+    let page = |path: &'static str| {
+        http.get(format!("{}{path}", serve.base))
+            .header("cookie", session.clone())
+            .send()
+    };
+    assert_eq!(
+        page("/keys").await.expect("an answer").status().as_u16(),
+        200
+    );
+    // Without JavaScript, pages are whole HTML documents.
+    let html = page("/quota")
+        .await
+        .expect("an answer")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains("<h1>Quota</h1>") && html.contains("Rate"),
+        "{html}"
+    );
+
+    let key_id = api_key::list(&env.catalog().await, a).await.expect("keys")[0].id;
+    api_key::revoke(&env.catalog().await, a, key_id)
+        .await
+        .expect("revokes");
+    let after = page("/keys").await.expect("an answer");
+    assert_eq!(after.status().as_u16(), 303);
+    assert_eq!(after.headers()["location"], "/login");
+    let missing = http
+        .get(format!("{}/no-such-page", serve.base))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(missing.status().as_u16(), 404);
+    assert!(
+        missing
+            .text()
+            .await
+            .expect("html")
+            .contains("Page not found")
+    );
+}

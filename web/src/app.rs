@@ -1,0 +1,307 @@
+//! The app: the HTML shell, the routes, the layout every page shares, and the one-time
+//! messages the form posts leave for the next page.
+
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Title, provide_meta_context};
+use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::hooks::use_location;
+use leptos_router::{SsrMode, path};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Page, Viewer};
+use crate::pages::{keys, login, meter, meters, overview, quarantine, quota};
+
+/// A message for the next page, after a form post: what happened, or why it did not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flash {
+    /// Whether it reports a failure.
+    pub error: bool,
+    /// The message.
+    pub text: String,
+    /// A new API key's secret, shown once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// What the refused form held, to fill it again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub form: BTreeMap<String, String>,
+}
+
+impl Flash {
+    /// A report of success.
+    pub fn notice(text: impl Into<String>) -> Self {
+        Self {
+            error: false,
+            text: text.into(),
+            secret: None,
+            form: BTreeMap::new(),
+        }
+    }
+
+    /// A report of failure.
+    pub fn error(text: impl Into<String>) -> Self {
+        Self {
+            error: true,
+            ..Self::notice(text)
+        }
+    }
+
+    /// Keeps the refused form's fields.
+    pub fn with_form(mut self, form: BTreeMap<String, String>) -> Self {
+        self.form = form;
+        self
+    }
+}
+
+/// The message the previous form post left, if any.
+pub fn flash() -> Option<Flash> {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Flash>().cloned())
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        None
+    }
+}
+
+/// A field of the refused form, or `default`.
+pub fn refill(flash: Option<&Flash>, field: &str, default: &str) -> String {
+    flash
+        .and_then(|flash| flash.form.get(field))
+        .cloned()
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// The document around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let _ = options;
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link rel="stylesheet" href="/assets/tally.css" />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The app's routes. Every page renders on the server once its data is in, so it works
+/// without scripts.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Router>
+            <Routes fallback=|| "Page not found.">
+                <Route path=path!("/login") view=login::Login ssr=SsrMode::Async />
+                <Route path=path!("/") view=overview::Overview ssr=SsrMode::Async />
+                <Route path=path!("/meters") view=meters::Meters ssr=SsrMode::Async />
+                <Route path=path!("/meters/:key") view=meter::MeterPage ssr=SsrMode::Async />
+                <Route path=path!("/quarantine") view=quarantine::Quarantine ssr=SsrMode::Async />
+                <Route path=path!("/quota") view=quota::QuotaPage ssr=SsrMode::Async />
+                <Route path=path!("/keys") view=keys::Keys ssr=SsrMode::Async />
+            </Routes>
+        </Router>
+    }
+}
+
+const NAV: [(&str, &str); 5] = [
+    ("/", "Overview"),
+    ("/meters", "Meters"),
+    ("/quarantine", "Quarantine"),
+    ("/quota", "Quota"),
+    ("/keys", "API keys"),
+];
+
+/// The frame of a signed-in page: header, navigation, the one-time message and the content.
+#[component]
+pub fn Layout(
+    /// Who is signed in.
+    viewer: Viewer,
+    /// The page's heading.
+    title: String,
+    /// The page's content.
+    children: Children,
+) -> impl IntoView {
+    let here = use_location().pathname.get_untracked();
+    let flash = flash();
+    let scope = viewer.scope.to_lowercase();
+    view! {
+        <Title text=format!("{title} · Tally") />
+        <a class="skip" href="#content">"Skip to content"</a>
+        <header class="top">
+            <a class="brand" href="/">"Tally"</a>
+            <nav aria-label="Main">
+                <ul>
+                    {NAV
+                        .iter()
+                        .map(|(href, label)| {
+                            let current = if *href == "/" {
+                                here == "/"
+                            } else {
+                                here.starts_with(href)
+                            };
+                            view! {
+                                <li>
+                                    <A
+                                        href=*href
+                                        attr:aria-current=current.then_some("page")
+                                    >
+                                        {*label}
+                                    </A>
+                                </li>
+                            }
+                        })
+                        .collect_view()}
+                </ul>
+            </nav>
+            <div class="who">
+                <span class="tenant" title="Signed-in tenant">{viewer.tenant.clone()}</span>
+                <span class=format!("badge {scope}")>{format!("{scope} key")}</span>
+                <form method="post" action="/logout">
+                    <button type="submit" class="link">"Sign out"</button>
+                </form>
+            </div>
+        </header>
+        <main id="content">
+            <h1>{title}</h1>
+            <FlashMessage flash=flash />
+            {children()}
+        </main>
+    }
+}
+
+/// Shows the one-time message, and a new key's secret.
+#[component]
+pub fn FlashMessage(
+    /// The message, if any.
+    flash: Option<Flash>,
+) -> impl IntoView {
+    flash.map(|flash| {
+        let class = if flash.error {
+            "flash error"
+        } else {
+            "flash notice"
+        };
+        let role = if flash.error { "alert" } else { "status" };
+        view! {
+            <div class=class role=role>
+                <p>{flash.text}</p>
+                {flash
+                    .secret
+                    .map(|secret| {
+                        view! {
+                            <p>
+                                <label for="new-secret">"New key"</label>
+                                <input
+                                    id="new-secret"
+                                    class="secret"
+                                    readonly
+                                    value=secret
+                                    size="60"
+                                />
+                            </p>
+                        }
+                    })}
+            </div>
+        }
+    })
+}
+
+/// Renders a page once its data is in: the layout around `body`, or an error a person can
+/// act on.
+pub fn page<T, V>(
+    title: &'static str,
+    resource: Resource<Result<Page<T>, ServerFnError>>,
+    body: impl Fn(Viewer, T) -> V + Clone + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let body = body.clone();
+                Suspend::new(async move {
+                    match resource.await {
+                        Ok(page) => {
+                            let viewer = page.viewer.clone();
+                            let content = body(page.viewer, page.data).into_any();
+                            view! {
+                                <Layout viewer=viewer title=title.to_owned()>
+                                    {content}
+                                </Layout>
+                            }
+                                .into_any()
+                        }
+                        Err(error) => view! { <Failed title=title error=error /> }.into_any(),
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
+
+/// What a person sees when a page's data cannot be shown.
+#[component]
+fn Failed(title: &'static str, error: ServerFnError) -> impl IntoView {
+    let message = match error {
+        ServerFnError::ServerError(message) => message,
+        other => format!("Tally could not load this page: {other}"),
+    };
+    view! {
+        <Title text=format!("{title} · Tally") />
+        <main class="narrow">
+            <h1>{title}</h1>
+            <div class="flash error" role="alert">
+                <p>{message}</p>
+            </div>
+            <p>
+                <a href="/">"Back to the overview"</a>
+            </p>
+            <form method="post" action="/logout">
+                <button type="submit" class="link">"Sign out"</button>
+            </form>
+        </main>
+    }
+}
+
+/// Formats a count with thin thousands separators.
+pub fn count(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// Formats seconds in the largest unit that divides them: `1 d`, `6 h`, `90 s`.
+pub fn duration(seconds: u64) -> String {
+    match seconds {
+        0 => "0 s".to_owned(),
+        s if s.is_multiple_of(86_400) => format!("{} d", s / 86_400),
+        s if s.is_multiple_of(3_600) => format!("{} h", s / 3_600),
+        s if s.is_multiple_of(60) => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// Formats a time as `YYYY-MM-DD HH:MM UTC`.
+pub fn when(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.format("%Y-%m-%d %H:%M UTC").to_string()
+}

@@ -1,0 +1,278 @@
+//! What the pages show, loaded through server functions. On the server each one runs a
+//! GraphQL operation against the API's own schema as the signed-in key, so the UI can do
+//! exactly what that key may do through the API, bound to its tenant, and no more.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use leptos::prelude::*;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// Who is signed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    /// The tenant's name.
+    #[serde(rename = "tenantName")]
+    pub tenant: String,
+    /// The key's scope: READ or ADMIN.
+    pub scope: String,
+}
+
+impl Viewer {
+    /// Whether the key may change meters, quotas and keys.
+    pub fn is_admin(&self) -> bool {
+        self.scope == "ADMIN" || self.scope == "PLATFORM"
+    }
+}
+
+/// One minute of traffic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinuteTraffic {
+    /// Start of the minute.
+    pub minute: DateTime<Utc>,
+    /// Events stored.
+    pub accepted: u64,
+    /// Events quarantined.
+    pub rejected: u64,
+}
+
+/// Events of one type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TypeCount {
+    /// The event type.
+    pub event_type: String,
+    /// Events stored in the last hour.
+    pub events: u64,
+}
+
+/// The last hour of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Traffic {
+    /// 60 minutes, oldest first.
+    pub minutes: Vec<MinuteTraffic>,
+    /// The busiest types.
+    pub top_types: Vec<TypeCount>,
+}
+
+/// A meter's group-by entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupBy {
+    /// The group's name.
+    pub name: String,
+    /// Its JSON path into `data`.
+    pub path: String,
+}
+
+/// A meter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meter {
+    /// Its key.
+    pub key: String,
+    /// The event type it counts.
+    pub event_type: String,
+    /// SUM, COUNT, ...
+    pub aggregation: String,
+    /// The JSON path of the value.
+    pub value_path: Option<String>,
+    /// Group-by entries.
+    pub group_by: Vec<GroupBy>,
+    /// Allowed lateness in seconds.
+    pub allowed_lateness_secs: u64,
+}
+
+/// A group value of a usage point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupValue {
+    /// The group's name.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// A meter's value in one window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsagePoint {
+    /// Window start.
+    pub window_start: DateTime<Utc>,
+    /// Window end, exclusive.
+    pub window_end: DateTime<Utc>,
+    /// Group values.
+    pub groups: Vec<GroupValue>,
+    /// Events counted.
+    pub events: u64,
+    /// The exact aggregate.
+    pub value: Option<Decimal>,
+}
+
+/// A meter's page: the meter, its last hour and its usage table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterDetail {
+    /// The meter.
+    pub meter: Meter,
+    /// 60 per-minute points.
+    pub last_hour: Vec<UsagePoint>,
+    /// The usage table.
+    pub usage: Vec<UsagePoint>,
+}
+
+/// A quarantined event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuarantinedEvent {
+    /// When it was refused.
+    pub ingest_time: DateTime<Utc>,
+    /// Its id, when it had one.
+    pub event_id: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// The event as sent.
+    pub raw: String,
+}
+
+/// A page of quarantined events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuarantinePage {
+    /// Newest first.
+    pub items: Vec<QuarantinedEvent>,
+    /// Cursor of the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// Limits and consumption.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Quota {
+    /// Sustained events per second.
+    pub rate_per_sec: u64,
+    /// Burst size.
+    pub burst: u64,
+    /// Monthly events, if limited.
+    pub monthly_events: Option<u64>,
+    /// HARD or SOFT.
+    pub monthly_mode: String,
+    /// Whether these are the platform defaults.
+    pub is_default: bool,
+    /// First day of the period.
+    pub period_start: NaiveDate,
+    /// Events accepted this period.
+    pub consumed: u64,
+}
+
+/// An API key, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    /// Its id.
+    pub id: String,
+    /// INGEST, READ, ADMIN or PLATFORM.
+    pub scope: String,
+    /// The visible start of the secret.
+    pub prefix: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// What a usage table shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageSelection {
+    /// MINUTE, HOUR, DAY or MONTH.
+    pub window: String,
+    /// Hours back from now.
+    pub hours: u32,
+    /// Group names to split by.
+    pub group_by: Vec<String>,
+}
+
+/// The data of every page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// Who is signed in.
+    #[serde(rename = "me")]
+    pub viewer: Viewer,
+    /// The page's own data.
+    pub data: T,
+}
+
+const ME: &str = "me { tenantName scope }";
+
+/// The overview: the last hour's traffic.
+#[server(prefix = "/ui/fn")]
+pub async fn load_overview() -> Result<Page<Traffic>, ServerFnError> {
+    crate::server::query_page(
+        &format!(
+            "{{ {ME} data: traffic(top: 8) {{ minutes {{ minute accepted rejected }} \
+             topTypes {{ eventType events }} }} }}"
+        ),
+        serde_json::json!({}),
+    )
+    .await
+}
+
+/// The tenant's meters.
+#[server(prefix = "/ui/fn")]
+pub async fn load_meters() -> Result<Page<Vec<Meter>>, ServerFnError> {
+    crate::server::query_page(
+        &format!(
+            "{{ {ME} data: meters {{ key eventType aggregation valuePath \
+             groupBy {{ name path }} allowedLatenessSecs }} }}"
+        ),
+        serde_json::json!({}),
+    )
+    .await
+}
+
+/// One meter with its last hour and its usage over the selection.
+#[server(prefix = "/ui/fn")]
+pub async fn load_meter(
+    /// The meter's key.
+    key: String,
+    /// What the usage table shows.
+    selection: UsageSelection,
+) -> Result<Page<MeterDetail>, ServerFnError> {
+    crate::server::meter_detail(key, selection).await
+}
+
+/// A page of quarantined events.
+#[server(prefix = "/ui/fn")]
+pub async fn load_quarantine(
+    /// Where the previous page ended.
+    after: Option<String>,
+) -> Result<Page<QuarantinePage>, ServerFnError> {
+    crate::server::query_page(
+        &format!(
+            "query($after: String) {{ {ME} data: quarantine(first: 50, after: $after) {{ \
+             items {{ ingestTime eventId reason raw }} nextCursor }} }}"
+        ),
+        serde_json::json!({ "after": after }),
+    )
+    .await
+}
+
+/// The tenant's quota.
+#[server(prefix = "/ui/fn")]
+pub async fn load_quota() -> Result<Page<Quota>, ServerFnError> {
+    crate::server::query_page(
+        &format!(
+            "{{ {ME} data: quota {{ ratePerSec burst monthlyEvents monthlyMode isDefault \
+             periodStart consumed }} }}"
+        ),
+        serde_json::json!({}),
+    )
+    .await
+}
+
+/// The tenant's API keys.
+#[server(prefix = "/ui/fn")]
+pub async fn load_api_keys() -> Result<Page<Vec<ApiKey>>, ServerFnError> {
+    crate::server::query_page(
+        &format!("{{ {ME} data: apiKeys {{ id scope prefix createdAt revokedAt }} }}"),
+        serde_json::json!({}),
+    )
+    .await
+}

@@ -1,0 +1,144 @@
+//! The overview: the last hour's ingest rate, accepted against rejected, and the busiest
+//! event types. It reloads itself every 30 seconds.
+
+use leptos::prelude::*;
+use leptos_meta::Meta;
+
+use crate::app::{count, page};
+use crate::chart::{Bar, BarChart};
+use crate::data::{Traffic, load_overview};
+
+/// Seconds between reloads.
+const REFRESH_SECS: u32 = 30;
+
+/// The overview page.
+#[component]
+pub fn Overview() -> impl IntoView {
+    let data = Resource::new(|| (), |()| load_overview());
+    view! {
+        <Meta http_equiv="refresh" content=REFRESH_SECS.to_string() />
+        {page("Overview", data, |_, traffic| view! { <TrafficView traffic=traffic /> })}
+    }
+}
+
+#[component]
+fn TrafficView(traffic: Traffic) -> impl IntoView {
+    let accepted: u64 = traffic.minutes.iter().map(|minute| minute.accepted).sum();
+    let rejected: u64 = traffic.minutes.iter().map(|minute| minute.rejected).sum();
+    // The last complete minute: the current one is still filling.
+    let last_full = traffic
+        .minutes
+        .iter()
+        .rev()
+        .nth(1)
+        .map_or(0, |minute| minute.accepted);
+    let rejected_share = if accepted + rejected == 0 {
+        "no events".to_owned()
+    } else {
+        format!(
+            "{:.1} % of all",
+            rejected as f64 * 100.0 / (accepted + rejected) as f64
+        )
+    };
+    let rejected_class = if rejected > 0 { "figure bad" } else { "figure" };
+    let updated = traffic
+        .minutes
+        .last()
+        .map(|minute| minute.minute.format("%H:%M UTC").to_string())
+        .unwrap_or_default();
+    let bars: Vec<Bar> = traffic
+        .minutes
+        .iter()
+        .map(|minute| Bar {
+            label: minute.minute.format("%H:%M").to_string(),
+            tooltip: format!(
+                "{}: {} accepted, {} rejected",
+                minute.minute.format("%H:%M UTC"),
+                count(minute.accepted),
+                count(minute.rejected)
+            ),
+            parts: vec![minute.accepted as f64, minute.rejected as f64],
+        })
+        .collect();
+    let summary = format!(
+        "Events per minute over the last hour: {} accepted and {} rejected in all",
+        count(accepted),
+        count(rejected)
+    );
+    let total_types: u64 = traffic.top_types.iter().map(|row| row.events).sum();
+    view! {
+        <section class="cards" aria-label="Last hour">
+            <div class="card stat">
+                <h2>"Ingest rate"</h2>
+                <p class="figure">{format!("{:.1}", last_full as f64 / 60.0)}</p>
+                <p class="help">"events/s in the last full minute"</p>
+            </div>
+            <div class="card stat">
+                <h2>"Accepted"</h2>
+                <p class="figure">{count(accepted)}</p>
+                <p class="help">"events in the last hour"</p>
+            </div>
+            <div class="card stat">
+                <h2>"Rejected"</h2>
+                <p class=rejected_class>{count(rejected)}</p>
+                <p class="help">
+                    {rejected_share} " · " <a href="/quarantine">"see why"</a>
+                </p>
+            </div>
+        </section>
+        <section class="card">
+            <h2>"Events per minute"</h2>
+            <BarChart
+                bars=bars
+                series=vec![("Accepted", "accepted"), ("Rejected", "rejected")]
+                summary=summary
+            />
+            <p class="help">
+                {format!("Last hour up to {updated}, by ingest time. This page reloads every {REFRESH_SECS} s.")}
+            </p>
+        </section>
+        <section class="card">
+            <h2>"Top event types"</h2>
+            {if traffic.top_types.is_empty() {
+                view! {
+                    <p class="empty">
+                        "No events in the last hour. Send some to "
+                        <code>"POST /v1/events"</code>
+                        " with an ingest key and they appear here within seconds."
+                    </p>
+                }
+                    .into_any()
+            } else {
+                view! {
+                    <table>
+                        <thead>
+                            <tr>
+                                <th scope="col">"Type"</th>
+                                <th scope="col" class="num">"Events"</th>
+                                <th scope="col" class="num">"Share"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {traffic
+                                .top_types
+                                .into_iter()
+                                .map(|row| {
+                                    let share = row.events as f64 * 100.0
+                                        / total_types.max(1) as f64;
+                                    view! {
+                                        <tr>
+                                            <td><code>{row.event_type}</code></td>
+                                            <td class="num">{count(row.events)}</td>
+                                            <td class="num">{format!("{share:.1} %")}</td>
+                                        </tr>
+                                    }
+                                })
+                                .collect_view()}
+                        </tbody>
+                    </table>
+                }
+                    .into_any()
+            }}
+        </section>
+    }
+}

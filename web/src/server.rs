@@ -1,0 +1,641 @@
+//! The web UI's server side: the axum router around the Leptos app, sessions in HttpOnly
+//! cookies, the plain HTML form posts that change things (answered with a redirect and a
+//! one-time message), and the bridge that runs the pages' GraphQL as the signed-in key.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_graphql::Variables;
+use axum::Router;
+use axum::extract::{Form, FromRef, Path, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, request::Parts};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use leptos::config::LeptosOptions;
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tally_api::TallySchema;
+use tally_api::auth::Caller;
+use tally_meter::api_key::{self, Scope};
+use tally_meter::catalog::Pool;
+use tally_meter::web_session;
+
+use crate::app::{App, Flash, shell};
+use crate::data::{MeterDetail, Page, UsageSelection};
+
+/// Web UI settings (`[web]` in the config).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// How long a sign-in lasts, in hours.
+    pub session_hours: u32,
+    /// Marks cookies `Secure` even without `X-Forwarded-Proto: https` (behind a TLS proxy
+    /// that does not send it).
+    pub secure_cookies: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            session_hours: 12,
+            secure_cookies: false,
+        }
+    }
+}
+
+const SESSION_COOKIE: &str = "tally_session";
+const FLASH_COOKIE: &str = "tally_flash";
+const STYLESHEET: &str = include_str!("../style.css");
+/// How long one page's GraphQL may run.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The web UI's state.
+#[derive(Clone)]
+pub struct Web {
+    options: LeptosOptions,
+    schema: TallySchema,
+    pool: Pool,
+    config: WebConfig,
+}
+
+impl FromRef<Web> for LeptosOptions {
+    fn from_ref(web: &Web) -> Self {
+        web.options.clone()
+    }
+}
+
+/// Returns the UI's routes: the pages, their server functions, the form posts and the
+/// stylesheet; every one but sign-in and the stylesheet needs a session.
+pub fn router(schema: TallySchema, pool: Pool, config: WebConfig) -> Router {
+    let options = LeptosOptions::builder().output_name("tally-web").build();
+    let web = Web {
+        options: options.clone(),
+        schema,
+        pool,
+        config,
+    };
+    let pages = generate_route_list(App);
+    Router::new()
+        .leptos_routes(&web, pages, move || shell(options.clone()))
+        .route("/login", post(sign_in))
+        .route("/logout", post(sign_out))
+        .route("/meters", post(create_meter))
+        .route("/meters/{key}/delete", post(delete_meter))
+        .route("/keys", post(create_key))
+        .route("/keys/{id}/revoke", post(revoke_key))
+        .route("/quota", post(set_quota))
+        .route("/assets/tally.css", get(stylesheet))
+        .route_layer(middleware::from_fn_with_state(web.clone(), session))
+        .fallback(not_found)
+        .with_state(web)
+}
+
+/// What any unknown address gets, signed in or not.
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(CONTENT_TYPE, "text/html; charset=utf-8")],
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Not found · Tally</title><link rel=\"stylesheet\" href=\"/assets/tally.css\">\
+         </head><body><main class=\"narrow\"><h1>Page not found</h1><p>There is no page at \
+         this address. <a href=\"/\">Go to the overview</a>.</p></main></body></html>",
+    )
+        .into_response()
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+fn is_public(path: &str) -> bool {
+    path == "/login" || path.starts_with("/assets/")
+}
+
+/// Resumes the request's session, if any, into a [`Caller`] extension; sends requests without
+/// one to the sign-in page. Hands the one-time message to the page and clears its cookie.
+async fn session(State(web): State<Web>, mut request: Request, next: Next) -> Response {
+    let headers = request.headers().clone();
+    let token = cookie(&headers, SESSION_COOKIE).map(|token| SecretString::from(token.to_owned()));
+    let principal = match &token {
+        Some(token) => match web_session::resume(&web.pool, token).await {
+            Ok(principal) => principal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot resume a web session");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [("retry-after", "5")],
+                    "Tally cannot reach its catalog right now; retry in a few seconds.",
+                )
+                    .into_response();
+            }
+        },
+        None => None,
+    };
+    let path = request.uri().path().to_owned();
+    let flash = cookie(&headers, FLASH_COOKIE).and_then(Flash::decode);
+    if let Some(flash) = &flash {
+        request.extensions_mut().insert(flash.clone());
+    }
+    let mut response = match principal {
+        Some(principal) => {
+            request.extensions_mut().insert(Caller {
+                principal,
+                tenant: principal.tenant_id,
+            });
+            next.run(request).await
+        }
+        None if is_public(&path) => next.run(request).await,
+        None => {
+            let mut response = Redirect::to("/login").into_response();
+            if token.is_some() {
+                clear_cookie(&mut response, SESSION_COOKIE);
+                set_flash(
+                    &mut response,
+                    &Flash::error("Your session has ended: sign in again."),
+                    &web,
+                    &headers,
+                );
+            }
+            return response;
+        }
+    };
+    let consumed = request_is_page(&path) && flash.is_some();
+    if consumed && !response.headers().contains_key(SET_COOKIE) {
+        clear_cookie(&mut response, FLASH_COOKIE);
+    }
+    response
+}
+
+fn request_is_page(path: &str) -> bool {
+    !path.starts_with("/assets/") && !path.starts_with("/ui/fn/")
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+fn secure(web: &Web, headers: &HeaderMap) -> bool {
+    web.config.secure_cookies
+        || headers
+            .get("x-forwarded-proto")
+            .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"))
+}
+
+fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: u64, secure: bool) {
+    let mut text = format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict");
+    if secure {
+        text.push_str("; Secure");
+    }
+    if let Ok(value) = HeaderValue::from_str(&text) {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+}
+
+fn clear_cookie(response: &mut Response, name: &str) {
+    set_cookie(response, name, "", 0, false);
+}
+
+fn set_flash(response: &mut Response, flash: &Flash, web: &Web, headers: &HeaderMap) {
+    set_cookie(
+        response,
+        FLASH_COOKIE,
+        &flash.encode(),
+        120,
+        secure(web, headers),
+    );
+}
+
+/// Redirects to `to` with a one-time message.
+fn redirect(to: &str, flash: &Flash, web: &Web, headers: &HeaderMap) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    set_flash(&mut response, flash, web, headers);
+    response
+}
+
+impl Flash {
+    fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(text).ok()?).ok()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SignIn {
+    key: String,
+}
+
+async fn sign_in(State(web): State<Web>, headers: HeaderMap, Form(form): Form<SignIn>) -> Response {
+    let refuse = |text: &str| redirect("/login", &Flash::error(text), &web, &headers);
+    let presented = SecretString::from(form.key.trim().to_owned());
+    let principal = match api_key::authenticate(&web.pool, &presented).await {
+        Ok(Some(principal)) => principal,
+        Ok(None) => {
+            return refuse(
+                "That key is not valid: it is mistyped, revoked, or its tenant is suspended.",
+            );
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot check a key at sign-in");
+            return refuse("Tally cannot reach its catalog right now; try again in a moment.");
+        }
+    };
+    match principal.scope {
+        Scope::Read | Scope::Admin => {}
+        Scope::Ingest => {
+            return refuse(
+                "That is an ingest key: it may only send events. Sign in with a read or admin key.",
+            );
+        }
+        Scope::Platform => {
+            return refuse(
+                "That is a platform key, which names a tenant per request. Sign in with one \
+                 tenant's read or admin key.",
+            );
+        }
+    }
+    let ttl = chrono::Duration::hours(i64::from(web.config.session_hours));
+    match web_session::start(&web.pool, &principal, ttl).await {
+        Ok(token) => {
+            let mut response = Redirect::to("/").into_response();
+            set_cookie(
+                &mut response,
+                SESSION_COOKIE,
+                token.expose_secret(),
+                u64::try_from(ttl.num_seconds()).unwrap_or(0),
+                secure(&web, &headers),
+            );
+            response
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot start a web session");
+            refuse("Tally cannot reach its catalog right now; try again in a moment.")
+        }
+    }
+}
+
+async fn sign_out(State(web): State<Web>, headers: HeaderMap) -> Response {
+    if let Some(token) = cookie(&headers, SESSION_COOKIE)
+        && let Err(error) = web_session::end(&web.pool, &SecretString::from(token.to_owned())).await
+    {
+        tracing::warn!(%error, "cannot end a web session");
+    }
+    let mut response = redirect(
+        "/login",
+        &Flash::notice("You are signed out."),
+        &web,
+        &headers,
+    );
+    clear_cookie(&mut response, SESSION_COOKIE);
+    response
+}
+
+/// Runs a GraphQL operation as the caller; the error is the API's message, for people.
+async fn run(web: &Web, caller: Caller, query: &str, variables: Value) -> Result<Value, String> {
+    let request = async_graphql::Request::new(query)
+        .variables(Variables::from_json(variables))
+        .data(caller);
+    let response = tokio::time::timeout(QUERY_TIMEOUT, web.schema.execute(request))
+        .await
+        .map_err(|_| "Tally took too long to answer; try again in a moment.".to_owned())?;
+    if let Some(error) = response.errors.first() {
+        return Err(sentence(&error.message));
+    }
+    response
+        .data
+        .into_json()
+        .map_err(|error| format!("Tally gave an answer it cannot show: {error}"))
+}
+
+/// Makes an API message a sentence: capitalised, with a full stop.
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    let mut text: String = chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    if !text.ends_with(['.', '!', '?']) {
+        text.push('.');
+    }
+    text
+}
+
+/// Runs a page's query as the signed-in key and decodes `{ me, data }`.
+pub(crate) async fn query_page<T: DeserializeOwned>(
+    query: &str,
+    variables: Value,
+) -> Result<Page<T>, ServerFnError> {
+    decode(page_query(query, variables).await?)
+}
+
+fn decode<T: DeserializeOwned>(value: Value) -> Result<T, ServerFnError> {
+    serde_json::from_value(value).map_err(|error| {
+        ServerFnError::new(format!("Tally gave an answer it cannot show: {error}"))
+    })
+}
+
+async fn page_query(query: &str, variables: Value) -> Result<Value, ServerFnError> {
+    let web = use_context::<Web>().ok_or_else(|| ServerFnError::new("the UI is not set up"))?;
+    let caller = use_context::<Parts>()
+        .and_then(|parts| parts.extensions.get::<Caller>().copied())
+        .ok_or_else(|| ServerFnError::new("Your session has ended: sign in again."))?;
+    run(&web, caller, query, variables)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// The meter page's data: the meter, its last hour and its usage over the selection.
+pub(crate) async fn meter_detail(
+    key: String,
+    selection: UsageSelection,
+) -> Result<Page<MeterDetail>, ServerFnError> {
+    let to = chrono::Utc::now();
+    let from = to - chrono::Duration::hours(i64::from(selection.hours.clamp(1, 24 * 93)));
+    let value = page_query(
+        "query($key: String!, $from: DateTime!, $to: DateTime!, $window: Window!,
+               $groupBy: [String!]!) {
+           me { tenantName scope }
+           meters { key eventType aggregation valuePath groupBy { name path } allowedLatenessSecs }
+           lastHour(meter: $key) { windowStart windowEnd groups { name value } events value }
+           usage(meter: $key, from: $from, to: $to, window: $window, groupBy: $groupBy) {
+             windowStart windowEnd groups { name value } events value
+           }
+         }",
+        json!({
+            "key": key,
+            "from": from,
+            "to": to,
+            "window": selection.window,
+            "groupBy": selection.group_by,
+        }),
+    )
+    .await?;
+    let meters: Vec<crate::data::Meter> = decode(value["meters"].clone())?;
+    let meter = meters
+        .into_iter()
+        .find(|meter| meter.key == key)
+        .ok_or_else(|| ServerFnError::new(format!("There is no meter {key}.")))?;
+    Ok(Page {
+        viewer: decode(value["me"].clone())?,
+        data: MeterDetail {
+            meter,
+            last_hour: decode(value["lastHour"].clone())?,
+            usage: decode(value["usage"].clone())?,
+        },
+    })
+}
+
+/// Runs a form's mutation as the signed-in key and redirects to `back` with its outcome.
+async fn mutate(
+    web: &Web,
+    parts: &Parts,
+    back: &str,
+    query: &str,
+    variables: Value,
+    done: impl FnOnce(Value) -> Flash,
+) -> Response {
+    let Some(caller) = parts.extensions.get::<Caller>().copied() else {
+        return Redirect::to("/login").into_response();
+    };
+    let flash = match run(web, caller, query, variables).await {
+        Ok(data) => done(data),
+        Err(message) => Flash::error(message),
+    };
+    redirect(back, &flash, web, &parts.headers)
+}
+
+#[derive(serde::Deserialize)]
+struct MeterForm {
+    key: String,
+    event_type: String,
+    aggregation: String,
+    #[serde(default)]
+    value_path: String,
+    #[serde(default)]
+    group_by: String,
+    #[serde(default)]
+    allowed_lateness_secs: String,
+}
+
+async fn create_meter(
+    State(web): State<Web>,
+    parts: Parts,
+    Form(form): Form<MeterForm>,
+) -> Response {
+    let mut fields = BTreeMap::new();
+    fields.insert("key".to_owned(), form.key.clone());
+    fields.insert("event_type".to_owned(), form.event_type.clone());
+    fields.insert("aggregation".to_owned(), form.aggregation.clone());
+    fields.insert("value_path".to_owned(), form.value_path.clone());
+    fields.insert("group_by".to_owned(), form.group_by.clone());
+    fields.insert(
+        "allowed_lateness_secs".to_owned(),
+        form.allowed_lateness_secs.clone(),
+    );
+    let refuse = |text: String| {
+        redirect(
+            "/meters",
+            &Flash::error(text).with_form(fields.clone()),
+            &web,
+            &parts.headers,
+        )
+    };
+    let group_by = match parse_group_by(&form.group_by) {
+        Ok(group_by) => group_by,
+        Err(message) => return refuse(message),
+    };
+    let lateness = form.allowed_lateness_secs.trim();
+    let lateness: u64 = if lateness.is_empty() {
+        0
+    } else {
+        match lateness.parse() {
+            Ok(seconds) => seconds,
+            Err(_) => return refuse("Allowed lateness must be a whole number of seconds.".into()),
+        }
+    };
+    let value_path = form.value_path.trim();
+    let input = json!({
+        "key": form.key.trim(),
+        "eventType": form.event_type.trim(),
+        "aggregation": form.aggregation,
+        "valuePath": (!value_path.is_empty()).then_some(value_path),
+        "groupBy": group_by,
+        "allowedLatenessSecs": lateness,
+    });
+    let Some(caller) = parts.extensions.get::<Caller>().copied() else {
+        return Redirect::to("/login").into_response();
+    };
+    match run(
+        &web,
+        caller,
+        "mutation($input: MeterInput!) { createMeter(input: $input) { key } }",
+        json!({ "input": input }),
+    )
+    .await
+    {
+        Ok(_) => redirect(
+            "/meters",
+            &Flash::notice(format!("Meter {} created.", form.key.trim())),
+            &web,
+            &parts.headers,
+        ),
+        Err(message) => refuse(message),
+    }
+}
+
+/// Parses `name=path` entries separated by commas or new lines.
+fn parse_group_by(text: &str) -> Result<Vec<Value>, String> {
+    text.split([',', '\n'])
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (name, path) = entry.split_once('=').ok_or_else(|| {
+                format!("Group by entries are name=path, such as region=$.region; got {entry:?}.")
+            })?;
+            Ok(json!({ "name": name.trim(), "path": path.trim() }))
+        })
+        .collect()
+}
+
+async fn delete_meter(State(web): State<Web>, parts: Parts, Path(key): Path<String>) -> Response {
+    mutate(
+        &web,
+        &parts,
+        "/meters",
+        "mutation($key: String!) { deleteMeter(key: $key) }",
+        json!({ "key": key }),
+        |_| Flash::notice(format!("Meter {key} deleted.")),
+    )
+    .await
+}
+
+#[derive(serde::Deserialize)]
+struct KeyForm {
+    scope: String,
+}
+
+async fn create_key(State(web): State<Web>, parts: Parts, Form(form): Form<KeyForm>) -> Response {
+    mutate(
+        &web,
+        &parts,
+        "/keys",
+        "mutation($scope: Scope!) { createApiKey(scope: $scope) { key { prefix scope } secret } }",
+        json!({ "scope": form.scope }),
+        |data| {
+            let created = &data["createApiKey"];
+            let mut flash = Flash::notice(format!(
+                "{} key created. Copy it now: Tally shows it only once.",
+                created["key"]["scope"]
+                    .as_str()
+                    .unwrap_or("The")
+                    .to_lowercase()
+            ));
+            flash.secret = created["secret"].as_str().map(str::to_owned);
+            flash
+        },
+    )
+    .await
+}
+
+async fn revoke_key(State(web): State<Web>, parts: Parts, Path(id): Path<String>) -> Response {
+    let own = parts
+        .extensions
+        .get::<Caller>()
+        .is_some_and(|caller| caller.principal.key_id.to_string() == id);
+    let response = mutate(
+        &web,
+        &parts,
+        "/keys",
+        "mutation($id: ID!) { revokeApiKey(id: $id) { prefix } }",
+        json!({ "id": id }),
+        |data| {
+            Flash::notice(format!(
+                "Key {}… revoked: it stops working within seconds.",
+                data["revokeApiKey"]["prefix"].as_str().unwrap_or_default()
+            ))
+        },
+    )
+    .await;
+    if own {
+        // The session went with its key: the next page asks to sign in again.
+        return redirect(
+            "/login",
+            &Flash::notice("You revoked the key you signed in with; sign in with another key."),
+            &web,
+            &parts.headers,
+        );
+    }
+    response
+}
+
+#[derive(serde::Deserialize)]
+struct QuotaForm {
+    rate_per_sec: String,
+    #[serde(default)]
+    burst: String,
+    #[serde(default)]
+    monthly_events: String,
+    monthly_mode: String,
+}
+
+async fn set_quota(State(web): State<Web>, parts: Parts, Form(form): Form<QuotaForm>) -> Response {
+    let number = |text: &str, what: &str| -> Result<Option<u64>, String> {
+        let text = text.trim().replace(['_', ','], "");
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse()
+            .map(Some)
+            .map_err(|_| format!("{what} must be a whole number."))
+    };
+    let parsed = (|| {
+        let rate = number(&form.rate_per_sec, "The rate")?
+            .ok_or_else(|| "The rate is required.".to_owned())?;
+        Ok::<_, String>((
+            rate,
+            number(&form.burst, "The burst")?,
+            number(&form.monthly_events, "Monthly events")?,
+        ))
+    })();
+    let (rate, burst, monthly) = match parsed {
+        Ok(parsed) => parsed,
+        Err(message) => return redirect("/quota", &Flash::error(message), &web, &parts.headers),
+    };
+    mutate(
+        &web,
+        &parts,
+        "/quota",
+        "mutation($input: QuotaInput!) { setQuota(input: $input) { ratePerSec } }",
+        json!({ "input": {
+            "ratePerSec": rate,
+            "burst": burst,
+            "monthlyEvents": monthly,
+            "monthlyMode": form.monthly_mode,
+        }}),
+        |_| Flash::notice("Quota saved. Ingest applies it within a few seconds."),
+    )
+    .await
+}
