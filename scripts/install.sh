@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs what Tally's dev/test services need, only when missing: PostgreSQL 15
 # and ClickHouse (Debian packages), the tansu Kafka broker (cargo, ~15 min on a
-# fresh machine), and a Python venv with the OpenTelemetry SDK and OTLP/HTTP
-# exporter for tests/otel/export.py. Idempotent; silent on success.
+# fresh machine), a Python venv with the OpenTelemetry SDK and OTLP/HTTP
+# exporter for tests/otel/export.py, Chromium and chromedriver for the browser
+# tests, and (optionally) the wasm32 target and wasm-bindgen for the web UI's
+# browser bundle. Idempotent; silent on success.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 TALLY_CACHE="${TALLY_CACHE:-$HOME/.cache/tally}"
 TANSU_VERSION=0.6.0
@@ -33,6 +36,23 @@ if [[ ! -x "$TALLY_CACHE/tools/bin/tansu" ]]; then
   log="$TALLY_CACHE/tansu-build.log"
   cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore,libsql \
     --root "$TALLY_CACHE/tools" >"$log" 2>&1 || die "cannot build tansu $TANSU_VERSION (log: $log)"
+fi
+
+# Optional: what the web UI's browser bundle is built with (scripts/web.sh), the wasm32 target and
+# the wasm-bindgen CLI of the version Cargo.lock pins. Without them the UI is served without
+# scripts, which works too, so a failure here is reported, not fatal.
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  rustup target add wasm32-unknown-unknown >"$TALLY_CACHE/wasm-target.log" 2>&1 ||
+    echo "tally: no wasm32 target (log: $TALLY_CACHE/wasm-target.log); the web UI will not hydrate" >&2
+fi
+wasm_bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3 }' Cargo.lock)
+if [[ -n "$wasm_bindgen_version" ]] &&
+  ! "$TALLY_CACHE/tools/bin/wasm-bindgen" --version 2>/dev/null | grep -qx "wasm-bindgen $wasm_bindgen_version"; then
+  log="$TALLY_CACHE/wasm-bindgen-install.log"
+  # Not --locked: the registry mirror lacks one of the CLI's locked dependencies.
+  cargo install wasm-bindgen-cli --version "$wasm_bindgen_version" --force \
+    --root "$TALLY_CACHE/tools" >"$log" 2>&1 ||
+    echo "tally: cannot build wasm-bindgen $wasm_bindgen_version (log: $log); the web UI will not hydrate" >&2
 fi
 
 # The OpenTelemetry Python SDK and its OTLP http/protobuf exporter, for

@@ -14,6 +14,12 @@ scripts/install.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 scripts/fuzz.sh 20
+# The browser tests hydrate the web UI with this bundle, and skip that part without one.
+bundle=$(scripts/web.sh)
+if [[ -n "$bundle" ]]; then
+  export TALLY_TEST_WEB_PKG="$bundle"
+  cargo clippy -p tally-web --lib --target wasm32-unknown-unknown --features hydrate -- -D warnings
+fi
 
 services=$(mktemp -d "${TMPDIR:-/tmp}/tally-test.XXXXXX")
 trap 'scripts/services.sh stop "$services"' EXIT

@@ -11,6 +11,8 @@ data="${TALLY_DATA:-/var/lib/tally}"
 
 scripts/install.sh
 cargo build --quiet --bin tally
+bundle=$(scripts/web.sh)
+[[ -z "$bundle" ]] || export TALLY__WEB__PKG_DIR="${TALLY__WEB__PKG_DIR:-$bundle}"
 mkdir -p "$data/services"
 touch "$data/services/keep"
 trap 'scripts/services.sh stop "$data/services"' EXIT
@@ -27,6 +29,7 @@ Tally is starting on http://$TALLY__HTTP__LISTEN (readiness: /readyz). In anothe
   alias tally=$tally
   tally tenant create --name acme
   tally key create --tenant acme --scope ingest
+  tally key create --tenant acme --scope admin    # then sign in at http://$TALLY__HTTP__LISTEN/
 
 MSG
 "$tally" serve

@@ -80,7 +80,7 @@ pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
             .merge(tally_web::router(
                 api.schema().clone(),
                 services.pool,
-                config.web,
+                config.web.clone(),
             ))
             .merge(tally_api::router(api));
     }

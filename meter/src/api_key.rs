@@ -110,6 +110,19 @@ pub struct Principal {
     pub scope: Scope,
 }
 
+impl Principal {
+    /// Builds a principal from a `(key id, tenant id, scope)` row of the catalog.
+    pub(crate) fn from_row(
+        (key_id, tenant_id, scope): (ApiKeyId, TenantId, String),
+    ) -> Result<Self> {
+        Ok(Self {
+            tenant_id,
+            key_id,
+            scope: scope.parse()?,
+        })
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct ApiKeyRow {
     id: ApiKeyId,
@@ -259,14 +272,7 @@ pub async fn authenticate(pool: &Pool, presented: &SecretString) -> Result<Optio
     .bind(hash_secret(presented))
     .fetch_optional(pool)
     .await?;
-    row.map(|(key_id, tenant_id, scope)| {
-        Ok(Principal {
-            tenant_id,
-            key_id,
-            scope: scope.parse()?,
-        })
-    })
-    .transpose()
+    row.map(Principal::from_row).transpose()
 }
 
 #[cfg(test)]

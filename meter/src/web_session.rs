@@ -59,14 +59,7 @@ pub async fn resume(pool: &Pool, token: &SecretString) -> Result<Option<Principa
     .bind(hash_token(token))
     .fetch_optional(pool)
     .await?;
-    row.map(|(key_id, tenant_id, scope)| {
-        Ok(Principal {
-            tenant_id,
-            key_id,
-            scope: scope.parse()?,
-        })
-    })
-    .transpose()
+    row.map(Principal::from_row).transpose()
 }
 
 /// Ends a session; ending one that is gone is not an error.

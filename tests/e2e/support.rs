@@ -196,6 +196,10 @@ impl TestEnv {
             .args(["serve", "--roles", roles])
             .stdout(Stdio::null())
             .stderr(log);
+        // The web UI's browser bundle, when the test run built one (scripts/test.sh).
+        if let Ok(bundle) = std::env::var("TALLY_TEST_WEB_PKG") {
+            command.env("TALLY__WEB__PKG_DIR", bundle);
+        }
         for (name, value) in env {
             command.env(name, value);
         }

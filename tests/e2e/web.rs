@@ -65,7 +65,8 @@ struct Browser {
 }
 
 impl Browser {
-    async fn connect(driver: &Driver, base: &str) -> Self {
+    /// Connects to chromedriver; screenshots go to the `shots` folder of the screenshot folder.
+    async fn connect(driver: &Driver, base: &str, shots: &str) -> Self {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),
@@ -93,7 +94,9 @@ impl Browser {
                 }
             }
         };
-        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
+        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("web-screenshots")
+            .join(shots);
         std::fs::create_dir_all(&shots).expect("creates the screenshot directory");
         Self {
             client,
@@ -118,15 +121,24 @@ impl Browser {
             .to_owned()
     }
 
-    /// The page's visible text.
+    /// The page's visible text. A page that is just being replaced (a redirect after a form,
+    /// a hydrated page navigating) is read again.
     async fn text(&self) -> String {
-        self.client
-            .find(Locator::Css("body"))
-            .await
-            .expect("a body")
-            .text()
-            .await
-            .expect("its text")
+        let mut attempts = 0;
+        loop {
+            let body = self.client.find(Locator::Css("body")).await;
+            match body {
+                Ok(body) => match body.text().await {
+                    Ok(text) => return text,
+                    Err(error) if attempts == 10 => panic!("the page's text: {error}"),
+                    Err(_) => {}
+                },
+                Err(error) if attempts == 10 => panic!("the page's body: {error}"),
+                Err(_) => {}
+            }
+            attempts += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn source(&self) -> String {
@@ -267,7 +279,22 @@ async fn tenant_name(env: &TestEnv, id: tally_meter::ids::TenantId) -> String {
 }
 
 #[tokio::test]
-async fn a_tenant_browses_every_page_changes_things_and_never_sees_another_tenant() {
+async fn a_tenant_browses_every_page_without_scripts_and_never_sees_another_tenant() {
+    browse(false).await;
+}
+
+#[tokio::test]
+async fn with_the_browser_bundle_pages_hydrate_and_navigate_in_place() {
+    if std::env::var_os("TALLY_TEST_WEB_PKG").is_none() {
+        eprintln!("no browser bundle (TALLY_TEST_WEB_PKG): scripts/web.sh could not build one");
+        return;
+    }
+    browse(true).await;
+}
+
+/// Tenant B with a meter and events, tenant A with keys, and A's browser session, served with
+/// the browser bundle or without any scripts.
+async fn browse(hydrated: bool) {
     let env = TestEnv::new().await;
     env.migrate().await;
     let pool = env.catalog().await;
@@ -299,7 +326,13 @@ async fn a_tenant_browses_every_page_changes_things_and_never_sees_another_tenan
         "count",
     ])
     .await;
-    let serve = env.serve("ingest,meter,api", &[]).await;
+    let without_bundle = [("TALLY__WEB__PKG_DIR", "")];
+    let serve = env
+        .serve(
+            "ingest,meter,api",
+            if hydrated { &[] } else { &without_bundle },
+        )
+        .await;
     let http = reqwest::Client::new();
     let b_events: Vec<Value> = (0..37)
         .map(|n| event(&format!("b-{n}"), &secrets.event_type, json!({})))
@@ -308,10 +341,14 @@ async fn a_tenant_browses_every_page_changes_things_and_never_sees_another_tenan
 
     let a_name = tenant_name(&env, a).await;
     let driver = Driver::start();
-    let browser = Browser::connect(&driver, &serve.base).await;
+    let shots = if hydrated { "hydrated" } else { "" };
+    let browser = Browser::connect(&driver, &serve.base, shots).await;
     let session = browser.clone();
     let outcome = tokio::spawn(async move {
-        scenario(&session, &serve, &a_admin, &a_ingest, &a_name, &secrets).await;
+        scenario(
+            &session, &serve, &a_admin, &a_ingest, &a_name, &secrets, hydrated,
+        )
+        .await;
     })
     .await;
     driver.stop(browser).await;
@@ -327,6 +364,7 @@ async fn scenario(
     ingest: &str,
     tenant: &str,
     secrets: &Secrets,
+    hydrated: bool,
 ) {
     // Signed out, every page leads to the sign-in form.
     browser.open("/meters").await;
@@ -341,6 +379,17 @@ async fn scenario(
     assert_eq!(browser.path().await, "/");
     let text = browser.text().await;
     assert!(text.contains("Overview") && text.contains(tenant), "{text}");
+
+    if hydrated {
+        hydration_takes_over(browser).await;
+    } else {
+        let scripts = browser
+            .client
+            .find_all(Locator::Css("script[src], script[type='module']"))
+            .await
+            .expect("a query");
+        assert!(scripts.is_empty(), "the page has no scripts to run");
+    }
 
     // Meters: empty, a refused form keeps what was typed, then a meter is created.
     browser.open("/meters").await;
@@ -409,6 +458,9 @@ async fn scenario(
             && chart.contains("SUM per minute over the last hour, from 30 events")
     );
     browser.shot("04-meter").await;
+    if hydrated {
+        wait_until_hydrated(browser, "/meters/tokens").await;
+    }
     // Split by model over the last hour: the values add up to 1 + 2 + … + 30.
     browser
         .open("/meters/tokens?hours=1&window=HOUR&group_by=model")
@@ -543,6 +595,82 @@ async fn scenario(
             .is_empty()
     );
     browser.shot("08-meters-read-key").await;
+
+    // On a phone-sized screen the same page still fits.
+    browser
+        .client
+        .set_window_size(400, 860)
+        .await
+        .expect("resizes the window");
+    browser.open("/").await;
+    let overflow = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth",
+            vec![],
+        )
+        .await
+        .expect("the script runs");
+    assert_eq!(
+        overflow, false,
+        "the overview scrolls sideways on a narrow screen"
+    );
+    browser.shot("09-overview-narrow").await;
+}
+
+/// With the browser bundle, every page hydrates (the app marks the document once hydration
+/// finished without a panic), and the navigation then moves between pages in place, loading
+/// their data through the server functions.
+async fn hydration_takes_over(browser: &Browser) {
+    let script = |code: &'static str| async move {
+        browser
+            .client
+            .execute(code, vec![])
+            .await
+            .expect("the script runs")
+    };
+    for page in ["/quota", "/meters", "/quarantine", "/keys", "/"] {
+        browser.open(page).await;
+        wait_until_hydrated(browser, page).await;
+    }
+    script("window.tallyMarker = 'same document'; return null").await;
+    browser.click("nav a[href='/quota']").await;
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        // While the page's data loads, its heading may not be there yet.
+        let text = browser.text().await;
+        if text.contains("This month") && text.contains("Rate") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the quota page never showed: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(browser.path().await, "/quota");
+    assert_eq!(
+        script("return window.tallyMarker || null").await,
+        "same document",
+        "navigation stayed in the page"
+    );
+}
+
+async fn wait_until_hydrated(browser: &Browser, page: &str) {
+    let deadline = Instant::now() + SETTLE;
+    while browser
+        .client
+        .execute(
+            "return document.documentElement.hasAttribute('data-hydrated')",
+            vec![],
+        )
+        .await
+        .expect("the script runs")
+        != true
+    {
+        assert!(Instant::now() < deadline, "{page} never hydrated");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The cookie a sign-in sets, and what a revoked key does to the session.

@@ -1,71 +1,25 @@
 //! The app: the HTML shell, the routes, the layout every page shares, and the one-time
 //! messages the form posts leave for the next page.
 
-use std::collections::BTreeMap;
-
+use leptos::hydration::HydrationScripts;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::hooks::use_location;
 use leptos_router::{SsrMode, path};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
-use crate::data::{Page, Viewer};
+use crate::data::{Flash, Page, Viewer};
 use crate::pages::{keys, login, meter, meters, overview, quarantine, quota};
 
-/// A message for the next page, after a form post: what happened, or why it did not.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Flash {
-    /// Whether it reports a failure.
-    pub error: bool,
-    /// The message.
-    pub text: String,
-    /// A new API key's secret, shown once.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-    /// What the refused form held, to fill it again.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub form: BTreeMap<String, String>,
-}
-
-impl Flash {
-    /// A report of success.
-    pub fn notice(text: impl Into<String>) -> Self {
-        Self {
-            error: false,
-            text: text.into(),
-            secret: None,
-            form: BTreeMap::new(),
-        }
-    }
-
-    /// A report of failure.
-    pub fn error(text: impl Into<String>) -> Self {
-        Self {
-            error: true,
-            ..Self::notice(text)
-        }
-    }
-
-    /// Keeps the refused form's fields.
-    pub fn with_form(mut self, form: BTreeMap<String, String>) -> Self {
-        self.form = form;
-        self
-    }
-}
+/// The one-time message of the page being rendered, from its data.
+#[derive(Clone)]
+struct PageFlash(Option<Flash>);
 
 /// The message the previous form post left, if any.
 pub fn flash() -> Option<Flash> {
-    #[cfg(feature = "ssr")]
-    {
-        use_context::<axum::http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<Flash>().cloned())
-    }
-    #[cfg(not(feature = "ssr"))]
-    {
-        None
-    }
+    use_context::<PageFlash>().and_then(|PageFlash(flash)| flash)
 }
 
 /// A field of the refused form, or `default`.
@@ -76,9 +30,18 @@ pub fn refill(flash: Option<&Flash>, field: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_owned())
 }
 
-/// The document around the app.
-pub fn shell(options: LeptosOptions) -> impl IntoView {
-    let _ = options;
+/// Whether the pages are hydrated: the server has the browser bundle.
+#[derive(Clone, Copy)]
+struct Hydrated(bool);
+
+/// Whether the page being rendered takes over in the browser (always, in the browser).
+pub fn hydrated() -> bool {
+    cfg!(feature = "hydrate") || use_context::<Hydrated>().is_some_and(|Hydrated(on)| on)
+}
+
+/// The document around the app, with the scripts that hydrate it when the bundle is there.
+pub fn shell(options: LeptosOptions, hydrate: bool) -> impl IntoView {
+    provide_context(Hydrated(hydrate));
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -86,6 +49,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <link rel="stylesheet" href="/assets/tally.css" />
+                {hydrate.then(|| view! { <HydrationScripts options=options /> })}
                 <MetaTags />
             </head>
             <body>
@@ -230,12 +194,13 @@ where
     V: IntoView + 'static,
 {
     view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || {
                 let body = body.clone();
                 Suspend::new(async move {
                     match resource.await {
                         Ok(page) => {
+                            provide_context(PageFlash(page.flash));
                             let viewer = page.viewer.clone();
                             let content = body(page.viewer, page.data).into_any();
                             view! {
@@ -249,7 +214,7 @@ where
                     }
                 })
             }}
-        </Suspense>
+        </Transition>
     }
 }
 

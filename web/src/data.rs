@@ -6,6 +6,48 @@ use chrono::{DateTime, NaiveDate, Utc};
 use leptos::prelude::*;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A message for the next page, after a form post: what happened, or why it did not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flash {
+    /// Whether it reports a failure.
+    pub error: bool,
+    /// The message.
+    pub text: String,
+    /// A new API key's secret, shown once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// What the refused form held, to fill it again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub form: BTreeMap<String, String>,
+}
+
+impl Flash {
+    /// A report of success.
+    pub fn notice(text: impl Into<String>) -> Self {
+        Self {
+            error: false,
+            text: text.into(),
+            secret: None,
+            form: BTreeMap::new(),
+        }
+    }
+
+    /// A report of failure.
+    pub fn error(text: impl Into<String>) -> Self {
+        Self {
+            error: true,
+            ..Self::notice(text)
+        }
+    }
+
+    /// Keeps the refused form's fields.
+    pub fn with_form(mut self, form: BTreeMap<String, String>) -> Self {
+        self.form = form;
+        self
+    }
+}
 
 /// Who is signed in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,10 +237,23 @@ pub struct Page<T> {
     /// Who is signed in.
     #[serde(rename = "me")]
     pub viewer: Viewer,
+    /// The message the previous form post left.
+    #[serde(default)]
+    pub flash: Option<Flash>,
     /// The page's own data.
     pub data: T,
 }
 
+/// The message the previous form post left, for pages without data of their own.
+#[server(prefix = "/ui/fn")]
+pub async fn load_flash() -> Result<Option<Flash>, ServerFnError> {
+    Ok(crate::server::flash())
+}
+
+#[cfg_attr(
+    not(feature = "ssr"),
+    allow(dead_code, reason = "the queries run on the server")
+)]
 const ME: &str = "me { tenantName scope }";
 
 /// The overview: the last hour's traffic.

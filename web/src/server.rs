@@ -3,10 +3,13 @@
 //! one-time message), and the bridge that runs the pages' GraphQL as the signed-in key.
 
 use std::collections::BTreeMap;
+use std::path::{Path as FilePath, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::Variables;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Form, FromRef, Path, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, request::Parts};
@@ -27,11 +30,11 @@ use tally_meter::api_key::{self, Scope};
 use tally_meter::catalog::Pool;
 use tally_meter::web_session;
 
-use crate::app::{App, Flash, shell};
-use crate::data::{MeterDetail, Page, UsageSelection};
+use crate::app::{App, shell};
+use crate::data::{Flash, MeterDetail, Page, UsageSelection};
 
 /// Web UI settings (`[web]` in the config).
-#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebConfig {
     /// How long a sign-in lasts, in hours.
@@ -39,6 +42,10 @@ pub struct WebConfig {
     /// Marks cookies `Secure` even without `X-Forwarded-Proto: https` (behind a TLS proxy
     /// that does not send it).
     pub secure_cookies: bool,
+    /// The browser bundle (`tally-web.js` and `tally-web_bg.wasm`, built by `scripts/web.sh`);
+    /// without it pages are served without scripts, which works as well, only without live
+    /// updates and in-page navigation.
+    pub pkg_dir: Option<PathBuf>,
 }
 
 impl Default for WebConfig {
@@ -46,6 +53,7 @@ impl Default for WebConfig {
         Self {
             session_hours: 12,
             secure_cookies: false,
+            pkg_dir: None,
         }
     }
 }
@@ -62,8 +70,40 @@ pub struct Web {
     options: LeptosOptions,
     schema: TallySchema,
     pool: Pool,
-    config: WebConfig,
+    config: Arc<WebConfig>,
+    bundle: Option<Arc<Bundle>>,
 }
+
+/// The browser bundle that hydrates the pages.
+struct Bundle {
+    js: Bytes,
+    wasm: Bytes,
+}
+
+impl Bundle {
+    /// Reads the bundle from its directory; `None`, with a warning, if it is not all there.
+    fn read(directory: &FilePath) -> Option<Self> {
+        let read = |name: &str| {
+            std::fs::read(directory.join(name))
+                .map(Bytes::from)
+                .inspect_err(|error| {
+                    tracing::warn!(
+                        %error,
+                        directory = %directory.display(),
+                        "web.pkg_dir lacks {name}: pages are served without scripts"
+                    );
+                })
+                .ok()
+        };
+        Some(Self {
+            js: read(&format!("{OUTPUT_NAME}.js"))?,
+            wasm: read(&format!("{OUTPUT_NAME}_bg.wasm"))?,
+        })
+    }
+}
+
+/// The bundle's file names, without extensions.
+const OUTPUT_NAME: &str = "tally-web";
 
 impl FromRef<Web> for LeptosOptions {
     fn from_ref(web: &Web) -> Self {
@@ -71,19 +111,28 @@ impl FromRef<Web> for LeptosOptions {
     }
 }
 
-/// Returns the UI's routes: the pages, their server functions, the form posts and the
-/// stylesheet; every one but sign-in and the stylesheet needs a session.
+/// Returns the UI's routes: the pages, their server functions, the form posts, the stylesheet
+/// and the browser bundle; all but sign-in and the static files need a session.
 pub fn router(schema: TallySchema, pool: Pool, config: WebConfig) -> Router {
-    let options = LeptosOptions::builder().output_name("tally-web").build();
+    let options = LeptosOptions::builder().output_name(OUTPUT_NAME).build();
+    let bundle = config
+        .pkg_dir
+        .as_deref()
+        .filter(|directory| !directory.as_os_str().is_empty())
+        .and_then(Bundle::read)
+        .map(Arc::new);
+    let hydrate = bundle.is_some();
     let web = Web {
         options: options.clone(),
         schema,
         pool,
-        config,
+        config: Arc::new(config),
+        bundle,
     };
     let pages = generate_route_list(App);
     Router::new()
-        .leptos_routes(&web, pages, move || shell(options.clone()))
+        .leptos_routes(&web, pages, move || shell(options.clone(), hydrate))
+        .route("/pkg/{file}", get(bundle_file))
         .route("/login", post(sign_in))
         .route("/logout", post(sign_out))
         .route("/meters", post(create_meter))
@@ -121,8 +170,26 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
+/// Serves the browser bundle. It was read at start, so rebuilding it never changes the scripts
+/// under a running server's pages.
+async fn bundle_file(State(web): State<Web>, Path(file): Path<String>) -> Response {
+    let Some(bundle) = &web.bundle else {
+        return not_found().await;
+    };
+    let (body, content_type) = match file.strip_prefix(OUTPUT_NAME) {
+        Some(".js") => (bundle.js.clone(), "text/javascript; charset=utf-8"),
+        Some("_bg.wasm") => (bundle.wasm.clone(), "application/wasm"),
+        _ => return not_found().await,
+    };
+    (
+        [(CONTENT_TYPE, content_type), (CACHE_CONTROL, "no-cache")],
+        body,
+    )
+        .into_response()
+}
+
 fn is_public(path: &str) -> bool {
-    path == "/login" || path.starts_with("/assets/")
+    path == "/login" || path.starts_with("/assets/") || path.starts_with("/pkg/")
 }
 
 /// Resumes the request's session, if any, into a [`Caller`] extension; sends requests without
@@ -348,7 +415,14 @@ pub(crate) async fn query_page<T: DeserializeOwned>(
     query: &str,
     variables: Value,
 ) -> Result<Page<T>, ServerFnError> {
-    decode(page_query(query, variables).await?)
+    let mut page: Page<T> = decode(page_query(query, variables).await?)?;
+    page.flash = flash();
+    Ok(page)
+}
+
+/// The message the request's previous form post left.
+pub(crate) fn flash() -> Option<Flash> {
+    use_context::<Parts>().and_then(|parts| parts.extensions.get::<Flash>().cloned())
 }
 
 fn decode<T: DeserializeOwned>(value: Value) -> Result<T, ServerFnError> {
@@ -400,6 +474,7 @@ pub(crate) async fn meter_detail(
         .ok_or_else(|| ServerFnError::new(format!("There is no meter {key}.")))?;
     Ok(Page {
         viewer: decode(value["me"].clone())?,
+        flash: flash(),
         data: MeterDetail {
             meter,
             last_hour: decode(value["lastHour"].clone())?,

@@ -3,16 +3,22 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::app::{FlashMessage, flash};
+use crate::app::FlashMessage;
+use crate::data::load_flash;
 
 /// The sign-in page.
 #[component]
 pub fn Login() -> impl IntoView {
+    let flash = Resource::new(|| (), |()| load_flash());
     view! {
         <Title text="Sign in · Tally" />
         <main class="narrow signin">
             <h1>"Sign in to Tally"</h1>
-            <FlashMessage flash=flash() />
+            <Transition>
+                {move || Suspend::new(async move {
+                    view! { <FlashMessage flash=flash.await.ok().flatten() /> }
+                })}
+            </Transition>
             <form method="post" action="/login" class="card">
                 <label for="key">"API key"</label>
                 <input

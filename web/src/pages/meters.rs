@@ -2,8 +2,8 @@
 
 use leptos::prelude::*;
 
-use crate::app::{Flash, duration, flash, page, refill};
-use crate::data::{Meter, load_meters};
+use crate::app::{duration, flash, page, refill};
+use crate::data::{Flash, Meter, load_meters};
 
 const AGGREGATIONS: [&str; 7] = [
     "COUNT",

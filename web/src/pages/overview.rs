@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_meta::Meta;
 
-use crate::app::{count, page};
+use crate::app::{count, hydrated, page};
 use crate::chart::{Bar, BarChart};
 use crate::data::{Traffic, load_overview};
 
@@ -14,9 +14,21 @@ const REFRESH_SECS: u32 = 30;
 /// The overview page.
 #[component]
 pub fn Overview() -> impl IntoView {
-    let data = Resource::new(|| (), |()| load_overview());
+    // In the browser the data is fetched again every REFRESH_SECS; without scripts, the page
+    // asks to be reloaded.
+    let refreshes = RwSignal::new(0_u32);
+    let data = Resource::new(move || refreshes.get(), |_| load_overview());
+    #[cfg(feature = "hydrate")]
+    if let Ok(interval) = set_interval_with_handle(
+        move || refreshes.update(|count| *count += 1),
+        std::time::Duration::from_secs(u64::from(REFRESH_SECS)),
+    ) {
+        on_cleanup(move || interval.clear());
+    }
+    let reload = (!hydrated())
+        .then(|| view! { <Meta http_equiv="refresh" content=REFRESH_SECS.to_string() /> });
     view! {
-        <Meta http_equiv="refresh" content=REFRESH_SECS.to_string() />
+        {reload}
         {page("Overview", data, |_, traffic| view! { <TrafficView traffic=traffic /> })}
     }
 }
@@ -94,7 +106,7 @@ fn TrafficView(traffic: Traffic) -> impl IntoView {
                 summary=summary
             />
             <p class="help">
-                {format!("Last hour up to {updated}, by ingest time. This page reloads every {REFRESH_SECS} s.")}
+                {format!("Last hour up to {updated}, by ingest time. This page refreshes every {REFRESH_SECS} s.")}
             </p>
         </section>
         <section class="card">
