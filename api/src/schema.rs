@@ -95,6 +95,7 @@ impl QueryRoot {
             tenant_id: ID(tenant.id.to_string()),
             tenant_name: tenant.name.to_string(),
             scope: ScopeValue::from(caller.principal.scope),
+            key_id: ID(caller.principal.key_id.to_string()),
         })
     }
 

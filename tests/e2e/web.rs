@@ -524,6 +524,7 @@ async fn scenario(
     browser.choose("#key-scope", "READ").await;
     browser.submit("form[action='/keys'] button").await;
     let read_key = browser.value("#new-secret").await;
+    assert!(browser.text().await.contains("you are signed in with it"));
     assert!(
         read_key.starts_with("tly_"),
         "the new key is shown: {read_key:?}"

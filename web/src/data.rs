@@ -57,6 +57,9 @@ pub struct Viewer {
     pub tenant: String,
     /// The key's scope: READ or ADMIN.
     pub scope: String,
+    /// The key's id.
+    #[serde(rename = "keyId")]
+    pub key_id: String,
 }
 
 impl Viewer {
@@ -254,7 +257,7 @@ pub async fn load_flash() -> Result<Option<Flash>, ServerFnError> {
     not(feature = "ssr"),
     allow(dead_code, reason = "the queries run on the server")
 )]
-const ME: &str = "me { tenantName scope }";
+const ME: &str = "me { tenantName scope keyId }";
 
 /// The overview: the last hour's traffic.
 #[server(prefix = "/ui/fn")]

@@ -451,7 +451,7 @@ pub(crate) async fn meter_detail(
     let value = page_query(
         "query($key: String!, $from: DateTime!, $to: DateTime!, $window: Window!,
                $groupBy: [String!]!) {
-           me { tenantName scope }
+           me { tenantName scope keyId }
            meters { key eventType aggregation valuePath groupBy { name path } allowedLatenessSecs }
            lastHour(meter: $key) { windowStart windowEnd groups { name value } events value }
            usage(meter: $key, from: $from, to: $to, window: $window, groupBy: $groupBy) {

@@ -77,6 +77,8 @@ pub struct Me {
     pub tenant_name: String,
     /// The scope of the key used.
     pub scope: ScopeValue,
+    /// The id of the key used.
+    pub key_id: ID,
 }
 
 /// A named group of a meter and where its value comes from.

@@ -15,7 +15,7 @@ pub fn Keys() -> impl IntoView {
         view! {
             <section class="card">
                 <h2>"Your keys"</h2>
-                <KeyTable keys=keys admin=admin />
+                <KeyTable keys=keys admin=admin current=viewer.key_id />
             </section>
             {if admin {
                 view! {
@@ -42,7 +42,7 @@ pub fn Keys() -> impl IntoView {
 }
 
 #[component]
-fn KeyTable(keys: Vec<ApiKey>, admin: bool) -> impl IntoView {
+fn KeyTable(keys: Vec<ApiKey>, admin: bool, current: String) -> impl IntoView {
     view! {
         <table>
             <thead>
@@ -59,14 +59,22 @@ fn KeyTable(keys: Vec<ApiKey>, admin: bool) -> impl IntoView {
                     .into_iter()
                     .map(|key| {
                         let revoke = format!("/keys/{}/revoke", key.id);
-                        let label = format!("Revoke key {}…", key.prefix);
+                        let mine = key.id == current;
+                        let label = if mine {
+                            format!("Revoke key {}…, the one you signed in with", key.prefix)
+                        } else {
+                            format!("Revoke key {}…", key.prefix)
+                        };
                         let active = key.revoked_at.is_none();
                         view! {
                             <tr class=if active { "" } else { "muted" }>
                                 <td><code>{format!("{}…", key.prefix)}</code></td>
                                 <td>{key.scope.to_lowercase()}</td>
                                 <td>{when(key.created_at)}</td>
-                                <td>{key.revoked_at.map_or_else(|| "active".to_owned(), |at| format!("revoked {}", when(at)))}</td>
+                                <td>
+                                    {key.revoked_at.map_or_else(|| "active".to_owned(), |at| format!("revoked {}", when(at)))}
+                                    {mine.then_some(" · you are signed in with it")}
+                                </td>
                                 {admin.then(|| view! {
                                     <td>
                                         {active.then(|| view! {
