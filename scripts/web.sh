@@ -16,8 +16,9 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   exit 0
 fi
 log="$TALLY_CACHE/web-build.log"
-cargo build --quiet -p tally-web --lib --target wasm32-unknown-unknown --features hydrate \
-  --release >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+# A cdylib for the browser only: the server links the crate as a plain library.
+cargo rustc --quiet -p tally-web --lib --crate-type cdylib --target wasm32-unknown-unknown \
+  --features hydrate --release >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
 rm -rf "$out.new"
 "$bindgen" --target web --no-typescript --out-dir "$out.new" --out-name tally-web \
   "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/tally_web.wasm"

@@ -339,6 +339,9 @@ async fn browse(hydrated: bool) {
         .collect();
     post_batch(&http, &serve.base, &b_ingest, &b_events).await;
 
+    if hydrated {
+        bundle_is_gzipped_and_revalidated(&serve).await;
+    }
     let a_name = tenant_name(&env, a).await;
     let driver = Driver::start();
     let shots = if hydrated { "hydrated" } else { "" };
@@ -655,6 +658,23 @@ async fn hydration_takes_over(browser: &Browser) {
         "same document",
         "navigation stayed in the page"
     );
+}
+
+/// The bundle comes gzipped with an entity tag, and a revalidation gets 304 without a body.
+async fn bundle_is_gzipped_and_revalidated(serve: &Serve) {
+    let url = format!("{}/pkg/tally-web_bg.wasm", serve.base);
+    let http = reqwest::Client::new();
+    let first = http.get(&url).send().await.expect("an answer");
+    assert_eq!(first.status().as_u16(), 200);
+    assert_eq!(first.headers()["content-encoding"], "gzip");
+    let etag = first.headers()["etag"].clone();
+    let again = http
+        .get(&url)
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(again.status().as_u16(), 304);
 }
 
 async fn wait_until_hydrated(browser: &Browser, page: &str) {

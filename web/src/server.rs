@@ -11,7 +11,9 @@ use async_graphql::Variables;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Form, FromRef, Path, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, COOKIE, ETAG, IF_NONE_MATCH, SET_COOKIE,
+};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -76,8 +78,15 @@ pub struct Web {
 
 /// The browser bundle that hydrates the pages.
 struct Bundle {
-    js: Bytes,
-    wasm: Bytes,
+    js: BundleFile,
+    wasm: BundleFile,
+}
+
+/// A file of the bundle, gzipped once at start, with an entity tag so that browsers download
+/// it again only when it changed.
+struct BundleFile {
+    gzipped: Bytes,
+    etag: HeaderValue,
 }
 
 impl Bundle {
@@ -85,12 +94,12 @@ impl Bundle {
     fn read(directory: &FilePath) -> Option<Self> {
         let read = |name: &str| {
             std::fs::read(directory.join(name))
-                .map(Bytes::from)
+                .and_then(|content| BundleFile::new(&content))
                 .inspect_err(|error| {
                     tracing::warn!(
                         %error,
                         directory = %directory.display(),
-                        "web.pkg_dir lacks {name}: pages are served without scripts"
+                        "cannot read {name} of web.pkg_dir: pages are served without scripts"
                     );
                 })
                 .ok()
@@ -98,6 +107,22 @@ impl Bundle {
         Some(Self {
             js: read(&format!("{OUTPUT_NAME}.js"))?,
             wasm: read(&format!("{OUTPUT_NAME}_bg.wasm"))?,
+        })
+    }
+}
+
+impl BundleFile {
+    fn new(content: &[u8]) -> std::io::Result<Self> {
+        use std::hash::{Hash, Hasher};
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(content)?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        content.hash(&mut hasher);
+        Ok(Self {
+            gzipped: Bytes::from(encoder.finish()?),
+            etag: HeaderValue::try_from(format!("\"{:016x}\"", hasher.finish()))
+                .map_err(std::io::Error::other)?,
         })
     }
 }
@@ -170,20 +195,37 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
-/// Serves the browser bundle. It was read at start, so rebuilding it never changes the scripts
-/// under a running server's pages.
-async fn bundle_file(State(web): State<Web>, Path(file): Path<String>) -> Response {
+/// Serves the browser bundle, gzipped; browsers revalidate it with its entity tag on every
+/// page load and download it only when it changed. It was read at start, so rebuilding it never
+/// changes the scripts under a running server's pages.
+async fn bundle_file(
+    State(web): State<Web>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let Some(bundle) = &web.bundle else {
         return not_found().await;
     };
-    let (body, content_type) = match file.strip_prefix(OUTPUT_NAME) {
-        Some(".js") => (bundle.js.clone(), "text/javascript; charset=utf-8"),
-        Some("_bg.wasm") => (bundle.wasm.clone(), "application/wasm"),
+    let (served, content_type) = match file.strip_prefix(OUTPUT_NAME) {
+        Some(".js") => (&bundle.js, "text/javascript; charset=utf-8"),
+        Some("_bg.wasm") => (&bundle.wasm, "application/wasm"),
         _ => return not_found().await,
     };
+    let cache = [
+        (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        (ETAG, served.etag.clone()),
+    ];
+    if headers.get(IF_NONE_MATCH) == Some(&served.etag) {
+        return (StatusCode::NOT_MODIFIED, cache).into_response();
+    }
+    // Every browser that runs the bundle accepts gzip.
     (
-        [(CONTENT_TYPE, content_type), (CACHE_CONTROL, "no-cache")],
-        body,
+        cache,
+        [
+            (CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+        ],
+        served.gzipped.clone(),
     )
         .into_response()
 }
