@@ -1,5 +1,5 @@
-//! The app: the HTML shell, the routes, the layout every page shares, and the one-time
-//! messages the form posts leave for the next page.
+//! The app: the HTML shell, the routes, the layout every page shares, and how a page reaches
+//! the one-time message a form post left for it.
 
 use leptos::hydration::HydrationScripts;
 use leptos::prelude::*;

@@ -544,7 +544,7 @@ async fn mutate(
     redirect(back, &flash, web, &parts.headers)
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, serde::Serialize)]
 struct MeterForm {
     key: String,
     event_type: String,
@@ -562,16 +562,10 @@ async fn create_meter(
     parts: Parts,
     Form(form): Form<MeterForm>,
 ) -> Response {
-    let mut fields = BTreeMap::new();
-    fields.insert("key".to_owned(), form.key.clone());
-    fields.insert("event_type".to_owned(), form.event_type.clone());
-    fields.insert("aggregation".to_owned(), form.aggregation.clone());
-    fields.insert("value_path".to_owned(), form.value_path.clone());
-    fields.insert("group_by".to_owned(), form.group_by.clone());
-    fields.insert(
-        "allowed_lateness_secs".to_owned(),
-        form.allowed_lateness_secs.clone(),
-    );
+    // What was typed, to fill the form again if it is refused.
+    let fields: BTreeMap<String, String> = serde_json::to_value(&form)
+        .and_then(serde_json::from_value)
+        .unwrap_or_default();
     let refuse = |text: String| {
         redirect(
             "/meters",

@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::params::ParamsMap;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::app::{count, duration, page, when};
@@ -20,6 +21,23 @@ const RANGES: [(u32, &str); 5] = [
 /// Most rows the usage table shows.
 const MAX_ROWS: usize = 500;
 
+/// What the query string asks the usage table for; anything unknown falls back to the last
+/// 24 hours by hour.
+fn selection(query: &ParamsMap) -> UsageSelection {
+    UsageSelection {
+        window: query
+            .get("window")
+            .filter(|window| WINDOWS.contains(&window.as_str()))
+            .unwrap_or_else(|| "HOUR".to_owned()),
+        hours: query
+            .get("hours")
+            .and_then(|hours| hours.parse().ok())
+            .filter(|hours| RANGES.iter().any(|(range, _)| range == hours))
+            .unwrap_or(24),
+        group_by: query.get_all("group_by").unwrap_or_default(),
+    }
+}
+
 /// The meter page, `/meters/:key?window=HOUR&hours=24&group_by=region`.
 #[component]
 pub fn MeterPage() -> impl IntoView {
@@ -27,38 +45,13 @@ pub fn MeterPage() -> impl IntoView {
     let query = use_query_map();
     let data = Resource::new(
         move || {
-            let query = query.get();
             let key = params.get().get("key").unwrap_or_default();
-            let window = query
-                .get("window")
-                .filter(|window| WINDOWS.contains(&window.as_str()))
-                .unwrap_or_else(|| "HOUR".to_owned());
-            let hours = query
-                .get("hours")
-                .and_then(|hours| hours.parse().ok())
-                .filter(|hours| RANGES.iter().any(|(range, _)| range == hours))
-                .unwrap_or(24);
-            let group_by = query.get_all("group_by").unwrap_or_default();
-            (
-                key,
-                UsageSelection {
-                    window,
-                    hours,
-                    group_by,
-                },
-            )
+            (key, selection(&query.get()))
         },
         |(key, selection)| load_meter(key, selection),
     );
     page("Meter", data, move |_, detail| {
-        let query = query.get_untracked();
-        let window = query.get("window").unwrap_or_else(|| "HOUR".to_owned());
-        let hours: u32 = query
-            .get("hours")
-            .and_then(|hours| hours.parse().ok())
-            .unwrap_or(24);
-        let grouped = query.get_all("group_by").unwrap_or_default();
-        view! { <MeterView detail=detail window=window hours=hours grouped=grouped /> }
+        view! { <MeterView detail=detail selection=selection(&query.get_untracked()) /> }
     })
 }
 
@@ -69,12 +62,12 @@ fn value_text(point: &UsagePoint) -> String {
 }
 
 #[component]
-fn MeterView(
-    detail: MeterDetail,
-    window: String,
-    hours: u32,
-    grouped: Vec<String>,
-) -> impl IntoView {
+fn MeterView(detail: MeterDetail, selection: UsageSelection) -> impl IntoView {
+    let UsageSelection {
+        window,
+        hours,
+        group_by: grouped,
+    } = selection;
     let meter = detail.meter;
     let bars: Vec<Bar> = detail
         .last_hour
