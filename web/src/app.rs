@@ -145,6 +145,23 @@ pub fn Layout(
     }
 }
 
+/// A button that posts to `action` to destroy something; `label` names what, for screen readers.
+#[component]
+pub fn DangerButton(
+    /// Where the form posts.
+    action: String,
+    /// What the button does, in full.
+    label: String,
+    /// The button's text.
+    text: &'static str,
+) -> impl IntoView {
+    view! {
+        <form method="post" action=action>
+            <button type="submit" class="danger" aria-label=label>{text}</button>
+        </form>
+    }
+}
+
 /// Shows the one-time message, and a new key's secret.
 #[component]
 pub fn FlashMessage(

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::app::{page, when};
+use crate::app::{DangerButton, page, when};
 use crate::data::{ApiKey, load_api_keys};
 
 /// The API keys page.
@@ -78,9 +78,7 @@ fn KeyTable(keys: Vec<ApiKey>, admin: bool, current: String) -> impl IntoView {
                                 {admin.then(|| view! {
                                     <td>
                                         {active.then(|| view! {
-                                            <form method="post" action=revoke>
-                                                <button type="submit" class="danger" aria-label=label>"Revoke"</button>
-                                            </form>
+                                            <DangerButton action=revoke label=label text="Revoke" />
                                         })}
                                     </td>
                                 })}

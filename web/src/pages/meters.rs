@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::app::{duration, flash, page, refill};
+use crate::app::{DangerButton, duration, flash, page, refill};
 use crate::data::{Flash, Meter, load_meters};
 
 const AGGREGATIONS: [&str; 7] = [
@@ -85,11 +85,7 @@ fn MeterTable(meters: Vec<Meter>, admin: bool) -> impl IntoView {
                                 <td><code>{if groups.is_empty() { "—".to_owned() } else { groups }}</code></td>
                                 <td class="num">{duration(meter.allowed_lateness_secs)}</td>
                                 {admin.then(|| view! {
-                                    <td>
-                                        <form method="post" action=delete>
-                                            <button type="submit" class="danger" aria-label=label>"Delete"</button>
-                                        </form>
-                                    </td>
+                                    <td><DangerButton action=delete label=label text="Delete" /></td>
                                 })}
                             </tr>
                         }
