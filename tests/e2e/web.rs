@@ -16,6 +16,7 @@ use tally_meter::tenant::{self, TenantRef};
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
+use super::api::graphql;
 use super::meter_load::post_batch;
 use super::support::{Serve, TestEnv, free_port};
 
@@ -599,6 +600,45 @@ async fn scenario(
             .is_empty()
     );
     browser.shot("08-meters-read-key").await;
+
+    if hydrated {
+        // The key goes while its page is open: the next page the browser loads in place
+        // says so instead of failing silently.
+        let (_, keys) = graphql(serve, admin, "{ apiKeys { id prefix } }", json!({})).await;
+        let read_id = keys["data"]["apiKeys"]
+            .as_array()
+            .and_then(|keys| {
+                keys.iter()
+                    .find(|key| read_key.starts_with(key["prefix"].as_str().unwrap_or("-")))
+            })
+            .map(|key| key["id"].clone())
+            .expect("the read key is listed");
+        let (_, revoked) = graphql(
+            serve,
+            admin,
+            "mutation($id: ID!) { revokeApiKey(id: $id) { id } }",
+            json!({ "id": read_id }),
+        )
+        .await;
+        assert!(revoked["errors"].is_null(), "{revoked}");
+        browser.click("nav a[href='/quota']").await;
+        let deadline = Instant::now() + SETTLE;
+        while !browser
+            .text()
+            .await
+            .contains("Your session has ended: sign in again.")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the ended session was not reported"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        browser.shot("09-session-ended").await;
+        browser.submit("a[href='/login']").await;
+        assert_eq!(browser.path().await, "/login");
+        return;
+    }
 
     // On a phone-sized screen the same page still fits.
     browser

@@ -10,7 +10,7 @@ use leptos_router::{SsrMode, path};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::data::{Flash, Page, Viewer};
+use crate::data::{Flash, Page, SESSION_ENDED, Viewer};
 use crate::pages::{keys, login, meter, meters, overview, quarantine, quota};
 
 /// The one-time message of the page being rendered, from its data.
@@ -242,6 +242,17 @@ fn Failed(title: &'static str, error: ServerFnError) -> impl IntoView {
         ServerFnError::ServerError(message) => message,
         other => format!("Tally could not load this page: {other}"),
     };
+    let next = if message == SESSION_ENDED {
+        view! { <p><a href="/login" rel="external">"Sign in again"</a></p> }.into_any()
+    } else {
+        view! {
+            <p><a href="/">"Back to the overview"</a></p>
+            <form method="post" action="/logout">
+                <button type="submit" class="link">"Sign out"</button>
+            </form>
+        }
+        .into_any()
+    };
     view! {
         <Title text=format!("{title} · Tally") />
         <main class="narrow">
@@ -249,12 +260,7 @@ fn Failed(title: &'static str, error: ServerFnError) -> impl IntoView {
             <div class="flash error" role="alert">
                 <p>{message}</p>
             </div>
-            <p>
-                <a href="/">"Back to the overview"</a>
-            </p>
-            <form method="post" action="/logout">
-                <button type="submit" class="link">"Sign out"</button>
-            </form>
+            {next}
         </main>
     }
 }

@@ -49,6 +49,9 @@ impl Flash {
     }
 }
 
+/// What a page says when its session is gone (expired, signed out elsewhere, key revoked).
+pub const SESSION_ENDED: &str = "Your session has ended: sign in again.";
+
 /// Who is signed in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Viewer {

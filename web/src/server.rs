@@ -22,6 +22,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use leptos::config::LeptosOptions;
 use leptos::prelude::*;
+use leptos::server_fn::error::FromServerFnError;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
@@ -33,7 +34,7 @@ use tally_meter::catalog::Pool;
 use tally_meter::web_session;
 
 use crate::app::{App, shell};
-use crate::data::{Flash, MeterDetail, Page, UsageSelection};
+use crate::data::{Flash, MeterDetail, Page, SESSION_ENDED, UsageSelection};
 
 /// Web UI settings (`[web]` in the config).
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -61,6 +62,8 @@ impl Default for WebConfig {
 }
 
 const SESSION_COOKIE: &str = "tally_session";
+/// Where the pages' server functions answer (`#[server(prefix = …)]` in [`crate::data`]).
+const SERVER_FN_PREFIX: &str = "/ui/fn/";
 const FLASH_COOKIE: &str = "tally_flash";
 const STYLESHEET: &str = include_str!("../style.css");
 /// How long one page's GraphQL may run.
@@ -268,16 +271,19 @@ async fn session(State(web): State<Web>, mut request: Request, next: Next) -> Re
             next.run(request).await
         }
         None if is_public(&path) => next.run(request).await,
+        // A hydrated page loading data gets the reason as a server function error, to show.
+        None if path.starts_with(SERVER_FN_PREFIX) => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                ServerFnError::new(SESSION_ENDED).ser(),
+            )
+                .into_response();
+        }
         None => {
             let mut response = Redirect::to("/login").into_response();
             if token.is_some() {
                 clear_cookie(&mut response, SESSION_COOKIE);
-                set_flash(
-                    &mut response,
-                    &Flash::error("Your session has ended: sign in again."),
-                    &web,
-                    &headers,
-                );
+                set_flash(&mut response, &Flash::error(SESSION_ENDED), &web, &headers);
             }
             return response;
         }
@@ -290,7 +296,9 @@ async fn session(State(web): State<Web>, mut request: Request, next: Next) -> Re
 }
 
 fn request_is_page(path: &str) -> bool {
-    !path.starts_with("/assets/") && !path.starts_with("/ui/fn/")
+    !path.starts_with("/assets/")
+        && !path.starts_with("/pkg/")
+        && !path.starts_with(SERVER_FN_PREFIX)
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -477,7 +485,7 @@ async fn page_query(query: &str, variables: Value) -> Result<Value, ServerFnErro
     let web = use_context::<Web>().ok_or_else(|| ServerFnError::new("the UI is not set up"))?;
     let caller = use_context::<Parts>()
         .and_then(|parts| parts.extensions.get::<Caller>().copied())
-        .ok_or_else(|| ServerFnError::new("Your session has ended: sign in again."))?;
+        .ok_or_else(|| ServerFnError::new(SESSION_ENDED))?;
     run(&web, caller, query, variables)
         .await
         .map_err(ServerFnError::new)
