@@ -77,11 +77,7 @@ pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
         };
         let api = Api::new(services.clone(), config.api);
         app = app
-            .merge(tally_web::router(
-                api.schema().clone(),
-                services.pool,
-                config.web.clone(),
-            ))
+            .merge(tally_web::router(&api, services.pool, config.web.clone()))
             .merge(tally_api::router(api));
     }
     if roles.contains(&Role::Meter) {

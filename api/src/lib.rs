@@ -71,6 +71,13 @@ impl Api {
     /// Authenticates a request and takes one request from its key's bucket.
     async fn admit(&self, headers: &HeaderMap) -> Result<auth::Caller, ApiError> {
         let caller = auth::authenticate(&self.services.pool, headers).await?;
+        self.take_request(caller.principal.key_id)?;
+        Ok(caller)
+    }
+
+    /// Takes one request from a key's bucket: the API's routes and the web UI's pages share
+    /// each key's rate. The error is RATE_LIMITED with when to retry.
+    pub fn take_request(&self, key: ApiKeyId) -> Result<(), ApiError> {
         let mut buckets = self
             .buckets
             .lock()
@@ -78,7 +85,7 @@ impl Api {
         let now = Instant::now();
         let config = self.config;
         buckets
-            .entry(caller.principal.key_id)
+            .entry(key)
             .or_insert_with(|| TokenBucket::full(config.burst_per_key, now))
             .take(1, config.rate_per_key_per_sec, config.burst_per_key, now)
             .map_err(|retry_after| ApiError {
@@ -90,8 +97,7 @@ impl Api {
                         config.rate_per_key_per_sec, config.burst_per_key
                     ),
                 )
-            })?;
-        Ok(caller)
+            })
     }
 
     /// Returns the schema, for tests and tools.

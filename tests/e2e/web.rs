@@ -740,7 +740,16 @@ async fn sessions_are_strict_http_only_cookies_that_end_with_their_key() {
     let env = TestEnv::new().await;
     env.migrate().await;
     let (a, admin) = env.tenant_with_key(Scope::Admin).await;
-    let serve = env.serve("api", &[]).await;
+    // A small per-key rate, which the pages share with the API.
+    let serve = env
+        .serve(
+            "api",
+            &[
+                ("TALLY__API__RATE_PER_KEY_PER_SEC", "1"),
+                ("TALLY__API__BURST_PER_KEY", "3"),
+            ],
+        )
+        .await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -791,6 +800,21 @@ async fn sessions_are_strict_http_only_cookies_that_end_with_their_key() {
     assert!(
         html.contains("<h1>Quota</h1>") && html.contains("Rate"),
         "{html}"
+    );
+    let mut limited = None;
+    for _ in 0..20 {
+        let answer = page("/").await.expect("an answer");
+        if answer.status().as_u16() == 429 {
+            limited = Some(answer);
+            break;
+        }
+    }
+    let limited = limited.expect("a key past its rate gets 429 on pages too");
+    assert!(limited.headers().contains_key("retry-after"));
+    let text = limited.text().await.expect("text");
+    assert!(
+        text.starts_with("Slow down: this key may send 1 requests per second"),
+        "{text}"
     );
 
     let key_id = api_key::list(&env.catalog().await, a).await.expect("keys")[0].id;

@@ -12,7 +12,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Form, FromRef, Path, Request, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, COOKIE, ETAG, IF_NONE_MATCH, SET_COOKIE,
+    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, COOKIE, ETAG, IF_NONE_MATCH, RETRY_AFTER,
+    SET_COOKIE,
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode, request::Parts};
 use axum::middleware::{self, Next};
@@ -27,7 +28,7 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tally_api::TallySchema;
+use tally_api::Api;
 use tally_api::auth::Caller;
 use tally_meter::api_key::{self, Scope};
 use tally_meter::catalog::Pool;
@@ -73,7 +74,7 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct Web {
     options: LeptosOptions,
-    schema: TallySchema,
+    api: Api,
     pool: Pool,
     config: Arc<WebConfig>,
     bundle: Option<Arc<Bundle>>,
@@ -141,7 +142,7 @@ impl FromRef<Web> for LeptosOptions {
 
 /// Returns the UI's routes: the pages, their server functions, the form posts, the stylesheet
 /// and the browser bundle; all but sign-in and the static files need a session.
-pub fn router(schema: TallySchema, pool: Pool, config: WebConfig) -> Router {
+pub fn router(api: &Api, pool: Pool, config: WebConfig) -> Router {
     let options = LeptosOptions::builder().output_name(OUTPUT_NAME).build();
     let bundle = config
         .pkg_dir
@@ -152,7 +153,7 @@ pub fn router(schema: TallySchema, pool: Pool, config: WebConfig) -> Router {
     let hydrate = bundle.is_some();
     let web = Web {
         options: options.clone(),
-        schema,
+        api: api.clone(),
         pool,
         config: Arc::new(config),
         bundle,
@@ -264,6 +265,9 @@ async fn session(State(web): State<Web>, mut request: Request, next: Next) -> Re
     }
     let mut response = match principal {
         Some(principal) => {
+            if let Err(limited) = web.api.take_request(principal.key_id) {
+                return rate_limited(&path, &limited.message, limited.retry_after);
+            }
             request.extensions_mut().insert(Caller {
                 principal,
                 tenant: principal.tenant_id,
@@ -293,6 +297,25 @@ async fn session(State(web): State<Web>, mut request: Request, next: Next) -> Re
         clear_cookie(&mut response, FLASH_COOKIE);
     }
     response
+}
+
+/// 429 with `Retry-After`: a server function error for a hydrated page, words for the rest.
+fn rate_limited(path: &str, message: &str, retry_after: Option<Duration>) -> Response {
+    let seconds = retry_after.map_or(1, |wait| {
+        wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+    });
+    let text = format!("Slow down: {message}. Retry in {seconds} s.");
+    let body = if path.starts_with(SERVER_FN_PREFIX) {
+        ServerFnError::new(text).ser()
+    } else {
+        Bytes::from(text)
+    };
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(RETRY_AFTER, HeaderValue::from(seconds.max(1)))],
+        body,
+    )
+        .into_response()
 }
 
 fn request_is_page(path: &str) -> bool {
@@ -435,7 +458,7 @@ async fn run(web: &Web, caller: Caller, query: &str, variables: Value) -> Result
     let request = async_graphql::Request::new(query)
         .variables(Variables::from_json(variables))
         .data(caller);
-    let response = tokio::time::timeout(QUERY_TIMEOUT, web.schema.execute(request))
+    let response = tokio::time::timeout(QUERY_TIMEOUT, web.api.schema().execute(request))
         .await
         .map_err(|_| "Tally took too long to answer; try again in a moment.".to_owned())?;
     if let Some(error) = response.errors.first() {
