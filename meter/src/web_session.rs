@@ -20,14 +20,19 @@ fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// Starts a session for a key's principal, lasting `ttl`; returns the token for the cookie.
-/// Expired sessions of every tenant are cleared on the way.
-pub async fn start(pool: &Pool, principal: &Principal, ttl: Duration) -> Result<SecretString> {
-    let token: String = rand::rng()
+/// A fresh random token: 43 letters and digits (256 bits).
+pub fn random_token() -> String {
+    rand::rng()
         .sample_iter(Alphanumeric)
         .take(TOKEN_LENGTH)
         .map(char::from)
-        .collect();
+        .collect()
+}
+
+/// Starts a session for a key's principal, lasting `ttl`; returns the token for the cookie.
+/// Expired sessions of every tenant are cleared on the way.
+pub async fn start(pool: &Pool, principal: &Principal, ttl: Duration) -> Result<SecretString> {
+    let token = random_token();
     sqlx::query("DELETE FROM web_sessions WHERE expires_at < now()")
         .execute(pool)
         .await?;

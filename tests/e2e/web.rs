@@ -754,12 +754,57 @@ async fn sessions_are_strict_http_only_cookies_that_end_with_their_key() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("a client");
-    let sign_in = |proto: &'static str| {
+    // The sign-in page hands out the token its form sends back, in a cookie and in the form.
+    let form = http
+        .get(format!("{}/login", serve.base))
+        .send()
+        .await
+        .expect("the sign-in page");
+    let token_cookie = form.headers()["set-cookie"]
+        .to_str()
+        .expect("text")
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_owned();
+    assert!(token_cookie.starts_with("tally_sign_in="), "{token_cookie}");
+    let html = form.text().await.expect("html");
+    let token = html
+        .split(r#"name="token" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form's token")
+        .to_owned();
+    assert_eq!(token_cookie, format!("tally_sign_in={token}"));
+    let post = |proto: &'static str, token: &str, cookie: &str| {
         http.post(format!("{}/login", serve.base))
             .header("x-forwarded-proto", proto)
-            .form(&[("key", admin.as_str())])
+            .header("cookie", cookie.to_owned())
+            .form(&[("key", admin.as_str()), ("token", token)])
             .send()
     };
+    let sign_in = |proto: &'static str| post(proto, &token, &token_cookie);
+    // A form posted from elsewhere has neither the token nor the SameSite=Strict cookie.
+    for (token, cookie) in [
+        ("", ""),
+        (token.as_str(), ""),
+        ("forged", token_cookie.as_str()),
+    ] {
+        let forged = post("http", token, cookie).await.expect("an answer");
+        assert_eq!(forged.status().as_u16(), 303);
+        assert_eq!(forged.headers()["location"], "/login");
+        assert!(
+            forged
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .all(|value| !value
+                    .to_str()
+                    .unwrap_or_default()
+                    .starts_with("tally_session=")),
+            "no session for a form without its token"
+        );
+    }
     let response = sign_in("http").await.expect("an answer");
     assert_eq!(response.status().as_u16(), 303);
     let cookie = response.headers()["set-cookie"]

@@ -250,10 +250,23 @@ pub struct Page<T> {
     pub data: T,
 }
 
-/// The message the previous form post left, for pages without data of their own.
+/// What the sign-in page needs: the previous attempt's message, and the form's token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInForm {
+    /// Why the previous attempt failed, or that the person signed out.
+    pub flash: Option<Flash>,
+    /// The value the form must send back, equal to the browser's sign-in cookie: a form posted
+    /// from another site cannot know it, nor send the SameSite=Strict cookie.
+    pub token: String,
+}
+
+/// The sign-in page's data.
 #[server(prefix = "/ui/fn")]
-pub async fn load_flash() -> Result<Option<Flash>, ServerFnError> {
-    Ok(crate::server::flash())
+pub async fn load_sign_in() -> Result<SignInForm, ServerFnError> {
+    Ok(SignInForm {
+        flash: crate::server::flash(),
+        token: crate::server::sign_in_token(),
+    })
 }
 
 #[cfg_attr(

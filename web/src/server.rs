@@ -63,6 +63,8 @@ impl Default for WebConfig {
 }
 
 const SESSION_COOKIE: &str = "tally_session";
+/// The sign-in form's token, which the form must send back.
+const SIGN_IN_COOKIE: &str = "tally_sign_in";
 /// Where the pages' server functions answer (`#[server(prefix = …)]` in [`crate::data`]).
 const SERVER_FN_PREFIX: &str = "/ui/fn/";
 const FLASH_COOKIE: &str = "tally_flash";
@@ -259,6 +261,15 @@ async fn session(State(web): State<Web>, mut request: Request, next: Next) -> Re
         None => None,
     };
     let path = request.uri().path().to_owned();
+    // The sign-in page reuses the browser's token, or hands it a new one with the page.
+    let new_sign_in_token = (path == "/login" && cookie(&headers, SIGN_IN_COOKIE).is_none())
+        .then(web_session::random_token);
+    if let Some(token) = cookie(&headers, SIGN_IN_COOKIE)
+        .map(str::to_owned)
+        .or_else(|| new_sign_in_token.clone())
+    {
+        request.extensions_mut().insert(SignInToken(token));
+    }
     let flash = cookie(&headers, FLASH_COOKIE).and_then(Flash::decode);
     if let Some(flash) = &flash {
         request.extensions_mut().insert(flash.clone());
@@ -292,8 +303,22 @@ async fn session(State(web): State<Web>, mut request: Request, next: Next) -> Re
             return response;
         }
     };
+    if let Some(token) = &new_sign_in_token {
+        set_cookie(
+            &mut response,
+            SIGN_IN_COOKIE,
+            token,
+            3600,
+            secure(&web, &headers),
+        );
+    }
     let consumed = request_is_page(&path) && flash.is_some();
-    if consumed && !response.headers().contains_key(SET_COOKIE) {
+    let sets_flash = response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .any(|value| value.as_bytes().starts_with(FLASH_COOKIE.as_bytes()));
+    if consumed && !sets_flash {
         clear_cookie(&mut response, FLASH_COOKIE);
     }
     response
@@ -386,10 +411,16 @@ impl Flash {
 #[derive(serde::Deserialize)]
 struct SignIn {
     key: String,
+    #[serde(default)]
+    token: String,
 }
 
 async fn sign_in(State(web): State<Web>, headers: HeaderMap, Form(form): Form<SignIn>) -> Response {
     let refuse = |text: &str| redirect("/login", &Flash::error(text), &web, &headers);
+    // Only a form Tally served to this browser carries the token its cookie holds.
+    if form.token.is_empty() || cookie(&headers, SIGN_IN_COOKIE) != Some(form.token.as_str()) {
+        return refuse("The sign-in form had expired or came from elsewhere; sign in again here.");
+    }
     let presented = SecretString::from(form.key.trim().to_owned());
     let principal = match api_key::authenticate(&web.pool, &presented).await {
         Ok(Some(principal)) => principal,
@@ -491,6 +522,18 @@ pub(crate) async fn query_page<T: DeserializeOwned>(
     let mut page: Page<T> = decode(page_query(query, variables).await?)?;
     page.flash = flash();
     Ok(page)
+}
+
+/// The sign-in form's token of the request, from its cookie or new.
+#[derive(Clone)]
+struct SignInToken(String);
+
+/// The token the sign-in form must send back.
+pub(crate) fn sign_in_token() -> String {
+    use_context::<Parts>()
+        .and_then(|parts| parts.extensions.get::<SignInToken>().cloned())
+        .map(|SignInToken(token)| token)
+        .unwrap_or_default()
 }
 
 /// The message the request's previous form post left.
