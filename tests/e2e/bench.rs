@@ -52,15 +52,7 @@ async fn bench_ingest_prints_both_phases_and_their_ratio() {
     );
     assert!(stdout.contains("ingest/baseline, events/s"), "{stdout}");
 
-    let tenants = tenant::list(&env.catalog().await).await.expect("lists");
-    assert_eq!(tenants.len(), 2);
-    assert!(
-        tenants
-            .iter()
-            .all(|tenant| tenant.name.as_str().starts_with("bench-")
-                && tenant.status == TenantStatus::Suspended),
-        "{tenants:?}"
-    );
+    assert_bench_tenants_suspended(&env, 2).await;
 }
 
 /// The first number after `label` on the first line starting with it.
@@ -97,23 +89,10 @@ async fn bench_e2e_prints_latency_percentiles() {
         first_figure(&stdout, "canaries measured").is_some_and(|count| count > 0.0),
         "{stdout}"
     );
-    assert!(
-        stdout
-            .lines()
-            .any(|line| line.starts_with("ingest-to-queryable p95 (ms)")
-                && (line.ends_with("PASS") || line.ends_with("FAIL"))),
-        "{stdout}"
-    );
+    assert_verdict(&stdout, "ingest-to-queryable p95 (ms)");
 
     // Two load tenants and the canary tenant, all suspended.
-    let tenants = tenant::list(&env.catalog().await).await.expect("lists");
-    assert_eq!(tenants.len(), 3, "{tenants:?}");
-    assert!(
-        tenants
-            .iter()
-            .all(|tenant| tenant.status == TenantStatus::Suspended),
-        "{tenants:?}"
-    );
+    assert_bench_tenants_suspended(&env, 3).await;
 }
 
 /// The numbers after `label` on the first line starting with it (blank cells are left out).
@@ -165,19 +144,31 @@ async fn bench_query_prints_percentiles() {
         "{stdout}"
     );
     for label in ["lastHour p99 (ms)", "usage p99 (ms)"] {
-        assert!(
-            stdout.lines().any(|line| line.starts_with(label)
-                && (line.ends_with("PASS") || line.ends_with("FAIL"))),
-            "{label}: {stdout}"
-        );
+        assert_verdict(&stdout, label);
     }
+    assert_bench_tenants_suspended(&env, 3).await;
+}
 
+/// A line starting with `label` ends with the verdict, PASS or FAIL.
+fn assert_verdict(stdout: &str, label: &str) {
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line.starts_with(label)
+                && (line.ends_with("PASS") || line.ends_with("FAIL"))),
+        "{label}: {stdout}"
+    );
+}
+
+/// The bench left exactly `count` tenants, all `bench-…` and suspended.
+async fn assert_bench_tenants_suspended(env: &TestEnv, count: usize) {
     let tenants = tenant::list(&env.catalog().await).await.expect("lists");
-    assert_eq!(tenants.len(), 3, "{tenants:?}");
+    assert_eq!(tenants.len(), count, "{tenants:?}");
     assert!(
         tenants
             .iter()
-            .all(|tenant| tenant.status == TenantStatus::Suspended),
+            .all(|tenant| tenant.name.as_str().starts_with("bench-")
+                && tenant.status == TenantStatus::Suspended),
         "{tenants:?}"
     );
 }
