@@ -73,6 +73,12 @@ impl ApiError {
         }
     }
 
+    /// `Retry-After` in whole seconds, rounded up and at least 1, when there is one.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after
+            .map(|wait| (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1))
+    }
+
     /// The caller's key may not do this.
     pub fn forbidden(what: &str) -> Self {
         Self::new(ErrorCode::Forbidden, format!("this key may not {what}"))

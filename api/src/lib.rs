@@ -144,11 +144,10 @@ pub(crate) fn error_response(error: &ApiError) -> Response {
         "errors": [{ "message": error.message, "extensions": { "code": error.code.as_str() } }]
     });
     let mut response = (error.code.status(), Json(body)).into_response();
-    if let Some(retry_after) = error.retry_after {
-        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    if let Some(seconds) = error.retry_after_secs() {
         response
             .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            .insert(RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path as FilePath, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_graphql::Variables;
 use axum::Router;
@@ -28,8 +27,9 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tally_api::Api;
 use tally_api::auth::Caller;
+use tally_api::error::ApiError;
+use tally_api::{Api, REQUEST_TIMEOUT};
 use tally_meter::api_key::{self, Scope};
 use tally_meter::catalog::Pool;
 use tally_meter::web_session;
@@ -69,8 +69,6 @@ const SIGN_IN_COOKIE: &str = "tally_sign_in";
 const SERVER_FN_PREFIX: &str = "/ui/fn/";
 const FLASH_COOKIE: &str = "tally_flash";
 const STYLESHEET: &str = include_str!("../style.css");
-/// How long one page's GraphQL may run.
-const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The web UI's state.
 #[derive(Clone)]
@@ -236,13 +234,17 @@ async fn bundle_file(
         .into_response()
 }
 
-fn is_public(path: &str) -> bool {
-    path == "/login" || path.starts_with("/assets/") || path.starts_with("/pkg/")
+/// The stylesheet and the browser bundle: the same for everyone, served without a session.
+fn is_static(path: &str) -> bool {
+    path.starts_with("/assets/") || path.starts_with("/pkg/")
 }
 
 /// Resumes the request's session, if any, into a [`Caller`] extension; sends requests without
 /// one to the sign-in page. Hands the one-time message to the page and clears its cookie.
 async fn session(State(web): State<Web>, mut request: Request, next: Next) -> Response {
+    if is_static(request.uri().path()) {
+        return next.run(request).await;
+    }
     let headers = request.headers().clone();
     let token = cookie(&headers, SESSION_COOKIE).map(|token| SecretString::from(token.to_owned()));
     let principal = match &token {
@@ -277,7 +279,7 @@ async fn session(State(web): State<Web>, mut request: Request, next: Next) -> Re
     let mut response = match principal {
         Some(principal) => {
             if let Err(limited) = web.api.take_request(principal.key_id) {
-                return rate_limited(&path, &limited.message, limited.retry_after);
+                return rate_limited(&path, &limited);
             }
             request.extensions_mut().insert(Caller {
                 principal,
@@ -285,7 +287,7 @@ async fn session(State(web): State<Web>, mut request: Request, next: Next) -> Re
             });
             next.run(request).await
         }
-        None if is_public(&path) => next.run(request).await,
+        None if path == "/login" => next.run(request).await,
         // A hydrated page loading data gets the reason as a server function error, to show.
         None if path.starts_with(SERVER_FN_PREFIX) => {
             return (
@@ -325,11 +327,9 @@ async fn session(State(web): State<Web>, mut request: Request, next: Next) -> Re
 }
 
 /// 429 with `Retry-After`: a server function error for a hydrated page, words for the rest.
-fn rate_limited(path: &str, message: &str, retry_after: Option<Duration>) -> Response {
-    let seconds = retry_after.map_or(1, |wait| {
-        wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-    });
-    let text = format!("Slow down: {message}. Retry in {seconds} s.");
+fn rate_limited(path: &str, limited: &ApiError) -> Response {
+    let seconds = limited.retry_after_secs().unwrap_or(1);
+    let text = format!("Slow down: {}. Retry in {seconds} s.", limited.message);
     let body = if path.starts_with(SERVER_FN_PREFIX) {
         ServerFnError::new(text).ser()
     } else {
@@ -337,16 +337,14 @@ fn rate_limited(path: &str, message: &str, retry_after: Option<Duration>) -> Res
     };
     (
         StatusCode::TOO_MANY_REQUESTS,
-        [(RETRY_AFTER, HeaderValue::from(seconds.max(1)))],
+        [(RETRY_AFTER, HeaderValue::from(seconds))],
         body,
     )
         .into_response()
 }
 
 fn request_is_page(path: &str) -> bool {
-    !path.starts_with("/assets/")
-        && !path.starts_with("/pkg/")
-        && !path.starts_with(SERVER_FN_PREFIX)
+    !path.starts_with(SERVER_FN_PREFIX)
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -489,7 +487,7 @@ async fn run(web: &Web, caller: Caller, query: &str, variables: Value) -> Result
     let request = async_graphql::Request::new(query)
         .variables(Variables::from_json(variables))
         .data(caller);
-    let response = tokio::time::timeout(QUERY_TIMEOUT, web.api.schema().execute(request))
+    let response = tokio::time::timeout(REQUEST_TIMEOUT, web.api.schema().execute(request))
         .await
         .map_err(|_| "Tally took too long to answer; try again in a moment.".to_owned())?;
     if let Some(error) = response.errors.first() {
