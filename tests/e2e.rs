@@ -16,6 +16,7 @@ mod e2e {
     pub mod otlp;
     pub mod own_clickhouse;
     pub mod readme;
+    pub mod security;
     pub mod serve;
     pub mod stores;
     pub mod support;

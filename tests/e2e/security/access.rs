@@ -1,0 +1,1 @@
+//! Security tests: access (see `tests/e2e/security.rs`).

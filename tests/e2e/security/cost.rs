@@ -1,0 +1,1 @@
+//! Security tests: cost (see `tests/e2e/security.rs`).

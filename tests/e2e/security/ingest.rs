@@ -1,0 +1,1 @@
+//! Security tests: ingest (see `tests/e2e/security.rs`).
