@@ -49,9 +49,29 @@ pub enum Command {
     Meter(MeterCommand),
     /// Show a tenant's usage of a meter, per window (the last hour per minute by default).
     Usage(UsageArgs),
+    /// Read the audit log: every tenant's entries and those of no tenant, or one tenant's.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Measure Tally's throughput against the configured services.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// `tally audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Lists the latest entries, newest first.
+    List {
+        /// Only this tenant's entries (an id or a name); without it, everything.
+        #[arg(long)]
+        tenant: Option<TenantRef>,
+        /// How many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Arguments of `tally serve`.

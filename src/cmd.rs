@@ -1,6 +1,7 @@
 //! The one-shot administrative commands: `migrate`, `tenant …`, `key …`, `quota …`,
-//! `event-type …`, `meter …` and `usage`.
+//! `event-type …`, `meter …`, `usage` and `audit …`.
 
+pub mod audit;
 pub mod event_type;
 pub mod key;
 pub mod meter;

@@ -25,6 +25,7 @@
 //! | `meter.*` | `TALLY__METER__*` | see [`MeterConfig`] and the README |
 //! | `api.*` | `TALLY__API__*` | see [`ApiConfig`] and the README |
 //! | `web.*` | `TALLY__WEB__*` | see [`WebConfig`] and the README |
+//! | `caps.*` | `TALLY__CAPS__*` | see [`Caps`] and the README |
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -37,6 +38,7 @@ use tally_ingest::IngestConfig;
 use tally_meter::aggregator::MeterConfig;
 use tally_meter::analytics::ClickHouseConfig;
 use tally_meter::bus::KafkaConfig;
+use tally_meter::caps::Caps;
 use tally_meter::catalog::PostgresConfig;
 use tally_web::WebConfig;
 
@@ -67,6 +69,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// The web UI, served by the api role.
     pub web: WebConfig,
+    /// Per-tenant caps on definitions.
+    pub caps: Caps,
 }
 
 /// How log lines look.

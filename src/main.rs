@@ -51,6 +51,7 @@ fn main() -> ExitCode {
             Command::EventType(command) => cmd::event_type::run(&config, command).await,
             Command::Meter(command) => cmd::meter::run(&config, command).await,
             Command::Usage(args) => cmd::usage::run(&config, args).await,
+            Command::Audit(command) => cmd::audit::run(&config, command).await,
             Command::Bench(command) => bench::run(&config, cli.config.as_deref(), command).await,
         }
     });

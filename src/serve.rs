@@ -1,6 +1,7 @@
 //! `tally serve`: connects to the dependencies of the chosen roles (failing fast, with a clear
 //! message, when one cannot be reached), serves HTTP, and drains on SIGINT or SIGTERM.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -74,8 +75,14 @@ pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
                 .clone()
                 .context("api needs clickhouse")?,
             default_limits: config.ingest.default_limits(),
+            caps: config.caps,
         };
         let api = Api::new(services.clone(), config.api);
+        tasks.spawn(api.failures().clone().run(
+            services.pool.clone(),
+            tally_api::FAILED_AUTH_FLUSH_INTERVAL,
+            shutdown.clone(),
+        ));
         app = app
             .merge(tally_web::router(&api, services.pool, config.web.clone()))
             .merge(tally_api::router(api));
@@ -96,9 +103,13 @@ pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
     }
     let server_shutdown = shutdown.clone();
     tasks.spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(server_shutdown.cancelled_owned())
-            .await
+        // Handlers read the peer address to throttle and audit failed authentications.
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(server_shutdown.cancelled_owned())
+        .await
     });
     tasks.close();
     shutdown.cancelled().await;

@@ -3,10 +3,17 @@
 //! exception is a platform key (an operator's), which acts on the tenant named by the
 //! `X-Tally-Tenant` header (an id or a name); any other key naming a tenant is refused.
 
-use axum::http::HeaderMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, HeaderValue};
 use secrecy::SecretString;
 use tally_meter::api_key::{self, Principal, Scope};
+use tally_meter::audit::Actor;
+use tally_meter::auth_failures::AuthFailures;
 use tally_meter::catalog::Pool;
 use tally_meter::ids::TenantId;
 use tally_meter::tenant::{self, TenantRef};
@@ -31,6 +38,15 @@ impl Caller {
         self.tenant
     }
 
+    /// Returns who the audit log records for the caller's changes: its key, flagged as a
+    /// platform key when it is one.
+    pub fn actor(&self) -> Actor {
+        match self.principal.scope {
+            Scope::Platform => Actor::Platform(self.principal.key_id),
+            Scope::Ingest | Scope::Read | Scope::Admin => Actor::Key(self.principal.key_id),
+        }
+    }
+
     /// Checks that the key may read the tenant's data (read or admin scope).
     pub fn may_read(&self) -> ApiResult<TenantId> {
         match self.principal.scope {
@@ -52,18 +68,100 @@ impl Caller {
     }
 }
 
-/// Authenticates a request by its `Authorization: Bearer KEY` header.
-pub async fn authenticate(pool: &Pool, headers: &HeaderMap) -> ApiResult<Caller> {
-    let unauthenticated = |message: &str| ApiError::new(ErrorCode::Unauthenticated, message);
-    let value = headers
-        .get(AUTHORIZATION)
-        .ok_or_else(|| unauthenticated("send an API key as `Authorization: Bearer KEY`"))?;
-    let token = value
+/// The address of the client that sent a request, when the server knows it (`tally serve`
+/// records every connection's peer address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl ClientAddress {
+    /// Reads the peer address axum recorded for the request's connection.
+    pub fn of(extensions: &Extensions) -> Self {
+        Self(
+            extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(address)| address.ip()),
+        )
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(&parts.extensions))
+    }
+}
+
+/// Why a request failed to authenticate, as the audit log counts it.
+fn failure_reason(headers: &HeaderMap) -> &'static str {
+    match headers.get(AUTHORIZATION).map(bearer) {
+        None => "missing key",
+        Some(None) => "malformed header",
+        Some(Some(token)) if !api_key::is_well_formed(token) => "malformed key",
+        Some(Some(_)) => "unknown, revoked or suspended key",
+    }
+}
+
+fn bearer(value: &HeaderValue) -> Option<&str> {
+    value
         .to_str()
         .ok()
         .and_then(|text| text.strip_prefix("Bearer "))
         .map(str::trim)
+}
+
+/// Authenticates a request by its `Authorization: Bearer KEY` header. A client address past its
+/// failed authentications is refused (RATE_LIMITED) before any lookup; a value that does not
+/// have a key's shape is refused before any lookup too. Failures are counted for the audit log.
+pub async fn authenticate(
+    pool: &Pool,
+    failures: &AuthFailures,
+    client: ClientAddress,
+    headers: &HeaderMap,
+) -> ApiResult<Caller> {
+    let ClientAddress(address) = client;
+    if let Some(address) = address
+        && let Err(wait) = failures.admit(address, Instant::now())
+    {
+        return Err(ApiError {
+            retry_after: Some(wait),
+            ..ApiError::new(
+                ErrorCode::RateLimited,
+                "too many failed authentications from this address; retry later",
+            )
+        });
+    }
+    match authenticate_key(pool, headers).await {
+        Err(error) if error.code == ErrorCode::Unauthenticated => {
+            if let Some(address) = address {
+                let tenant = match headers.get(AUTHORIZATION).and_then(bearer) {
+                    Some(token) => {
+                        api_key::owner_of_inactive(pool, &SecretString::from(token.to_owned()))
+                            .await
+                            .unwrap_or(None)
+                    }
+                    None => None,
+                };
+                failures.record(address, tenant, failure_reason(headers), Instant::now());
+            }
+            Err(error)
+        }
+        other => other,
+    }
+}
+
+async fn authenticate_key(pool: &Pool, headers: &HeaderMap) -> ApiResult<Caller> {
+    let unauthenticated = |message: &str| ApiError::new(ErrorCode::Unauthenticated, message);
+    let value = headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| unauthenticated("send an API key as `Authorization: Bearer KEY`"))?;
+    let token = bearer(value)
         .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer KEY`"))?;
+    if !api_key::is_well_formed(token) {
+        return Err(unauthenticated(
+            "the API key is malformed: keys are `tly_` and 40 letters and digits",
+        ));
+    }
     let principal = api_key::authenticate(pool, &SecretString::from(token.to_owned()))
         .await?
         .ok_or_else(|| {

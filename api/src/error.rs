@@ -16,6 +16,8 @@ pub enum ErrorCode {
     NotFound,
     /// An argument is malformed or out of range; the message says which.
     BadUserInput,
+    /// A per-tenant cap on definitions is reached; the message names the cap.
+    LimitReached,
     /// The key sent more requests than its rate allows; retry after `Retry-After` seconds.
     RateLimited,
     /// A store did not answer; retrying later may work.
@@ -32,6 +34,7 @@ impl ErrorCode {
             Self::Forbidden => "FORBIDDEN",
             Self::NotFound => "NOT_FOUND",
             Self::BadUserInput => "BAD_USER_INPUT",
+            Self::LimitReached => "LIMIT_REACHED",
             Self::RateLimited => "RATE_LIMITED",
             Self::Unavailable => "UNAVAILABLE",
             Self::Internal => "INTERNAL",
@@ -45,6 +48,7 @@ impl ErrorCode {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadUserInput => StatusCode::BAD_REQUEST,
+            Self::LimitReached => StatusCode::CONFLICT,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -93,6 +97,8 @@ impl From<tally_meter::Error> for ApiError {
                 Self::new(ErrorCode::BadUserInput, message)
             }
             Error::NotFound(what) => Self::new(ErrorCode::NotFound, format!("{what} not found")),
+            Error::Forbidden(message) => Self::new(ErrorCode::Forbidden, message),
+            Error::LimitReached(message) => Self::new(ErrorCode::LimitReached, message),
             Error::Timeout(_)
             | Error::Postgres(_)
             | Error::ClickHouse(_)

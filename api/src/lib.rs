@@ -1,8 +1,10 @@
 //! Tally's query surface (`tally serve --roles api`): a GraphQL API at `/graphql` (POST to
 //! query, GET for GraphiQL), authenticated by a bearer API key whose tenant binds every
 //! resolver, with one error-code table (see [`error`]) shared by GraphQL's `extensions.code`
-//! and HTTP statuses. [`rest`] serves the same usage as CSV and JSON exports.
+//! and HTTP statuses. [`rest`] serves the same usage as CSV and JSON exports, and
+//! [`audit_export`] the audit log.
 
+pub mod audit_export;
 pub mod auth;
 pub mod error;
 pub mod rest;
@@ -21,7 +23,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 pub use self::schema::{Services, TallySchema};
-use tally_meter::ids::ApiKeyId;
+use tally_meter::api_key::Scope;
+use tally_meter::audit::{self, Action};
+use tally_meter::auth_failures::{AuthFailures, FailureLimits};
+use tally_meter::ids::{ApiKeyId, TenantId};
 use tally_meter::throttle::TokenBucket;
 
 use crate::error::{ApiError, ErrorCode};
@@ -34,6 +39,10 @@ pub struct ApiConfig {
     pub rate_per_key_per_sec: u64,
     /// Requests one key may send at once above the rate.
     pub burst_per_key: u64,
+    /// Failed authentications one client address may have at once, before 429.
+    pub failed_auth_burst: u64,
+    /// Failed authentications per second a client address regains.
+    pub failed_auth_per_sec: u64,
 }
 
 impl Default for ApiConfig {
@@ -41,6 +50,8 @@ impl Default for ApiConfig {
         Self {
             rate_per_key_per_sec: 50,
             burst_per_key: 100,
+            failed_auth_burst: 20,
+            failed_auth_per_sec: 1,
         }
     }
 }
@@ -48,13 +59,23 @@ impl Default for ApiConfig {
 /// How long one GraphQL request may run.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The API's state: the schema, holding the services, and each key's request bucket.
+/// Buckets kept before full ones (keys idle long enough) are forgotten.
+const PRUNE_BUCKETS_AT: usize = 1024;
+/// How often a platform key's access to one tenant is recorded in the audit log, at most.
+const PLATFORM_ACCESS_INTERVAL: Duration = Duration::from_secs(60);
+/// How often counted failed authentications are written to the audit log.
+pub const FAILED_AUTH_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The API's state: the schema, holding the services, each key's request bucket, the failed
+/// authentications per client address, and when each platform key last acted on each tenant.
 #[derive(Clone)]
 pub struct Api {
     schema: TallySchema,
     services: Services,
     config: ApiConfig,
     buckets: Arc<Mutex<HashMap<ApiKeyId, TokenBucket>>>,
+    failures: Arc<AuthFailures>,
+    platform_access: Arc<Mutex<HashMap<(ApiKeyId, TenantId), Instant>>>,
 }
 
 impl Api {
@@ -65,14 +86,72 @@ impl Api {
             services,
             config,
             buckets: Arc::default(),
+            failures: Arc::new(AuthFailures::new(FailureLimits {
+                burst: config.failed_auth_burst,
+                per_sec: config.failed_auth_per_sec,
+            })),
+            platform_access: Arc::default(),
         }
     }
 
-    /// Authenticates a request and takes one request from its key's bucket.
-    async fn admit(&self, headers: &HeaderMap) -> Result<auth::Caller, ApiError> {
-        let caller = auth::authenticate(&self.services.pool, headers).await?;
+    /// Returns the failed authentications counted so far, for the task that writes them to the
+    /// audit log ([`AuthFailures::run`]) and for the web UI's sign-in form.
+    pub fn failures(&self) -> &Arc<AuthFailures> {
+        &self.failures
+    }
+
+    /// Authenticates a request, takes one request from its key's bucket, and records a
+    /// platform key's access to the tenant it named.
+    async fn admit(
+        &self,
+        client: auth::ClientAddress,
+        headers: &HeaderMap,
+    ) -> Result<auth::Caller, ApiError> {
+        let caller =
+            auth::authenticate(&self.services.pool, &self.failures, client, headers).await?;
         self.take_request(caller.principal.key_id)?;
+        if caller.principal.scope == Scope::Platform {
+            self.record_platform_access(&caller, client).await;
+        }
         Ok(caller)
+    }
+
+    /// Records in the tenant's audit log, at most once a minute per key and tenant, that an
+    /// operator's platform key acted on it.
+    async fn record_platform_access(&self, caller: &auth::Caller, client: auth::ClientAddress) {
+        let now = Instant::now();
+        {
+            let mut seen = self
+                .platform_access
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let key = (caller.principal.key_id, caller.tenant);
+            if seen
+                .get(&key)
+                .is_some_and(|at| now.saturating_duration_since(*at) < PLATFORM_ACCESS_INTERVAL)
+            {
+                return;
+            }
+            seen.retain(|_, at| now.saturating_duration_since(*at) < PLATFORM_ACCESS_INTERVAL);
+            seen.insert(key, now);
+        }
+        let details = serde_json::json!({
+            "platform_tenant_id": caller.principal.tenant_id,
+            "other_tenant": caller.principal.tenant_id != caller.tenant,
+        });
+        let client = client.0.map(|address| address.to_string());
+        if let Err(error) = audit::note(
+            &self.services.pool,
+            Some(caller.tenant),
+            &caller.actor().to_string(),
+            Action::PlatformAccess,
+            Some(details),
+            client.as_deref(),
+        )
+        .await
+        {
+            tracing::warn!(%error, "cannot record a platform key's access in the audit log");
+        }
     }
 
     /// Takes one request from a key's bucket: the API's routes and the web UI's pages share
@@ -84,6 +163,11 @@ impl Api {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
         let config = self.config;
+        if buckets.len() >= PRUNE_BUCKETS_AT {
+            buckets.retain(|_, bucket| {
+                !bucket.is_full(config.rate_per_key_per_sec, config.burst_per_key, now)
+            });
+        }
         buckets
             .entry(key)
             .or_insert_with(|| TokenBucket::full(config.burst_per_key, now))
@@ -112,6 +196,8 @@ pub fn router(api: Api) -> Router {
         .route("/graphql", get(graphiql).post(graphql))
         .route("/v1/usage.csv", get(rest::usage_csv))
         .route("/v1/usage.json", get(rest::usage_json))
+        .route("/v1/audit.csv", get(audit_export::audit_csv))
+        .route("/v1/audit.json", get(audit_export::audit_json))
         .with_state(api)
 }
 
@@ -121,10 +207,11 @@ async fn graphiql() -> Html<String> {
 
 async fn graphql(
     State(api): State<Api>,
+    client: auth::ClientAddress,
     headers: HeaderMap,
     Json(request): Json<async_graphql::Request>,
 ) -> Response {
-    let caller = match api.admit(&headers).await {
+    let caller = match api.admit(client, &headers).await {
         Ok(caller) => caller,
         Err(error) => return error_response(&error),
     };

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use tally_meter::ids::MeterKey;
 use tally_meter::usage::{self, UsagePoint, UsageQuery, Window};
 
+use crate::auth::ClientAddress;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::{Api, error_response};
 
@@ -31,10 +32,11 @@ pub struct UsageParams {
 /// `GET /v1/usage.json`: the usage points as a JSON array.
 pub async fn usage_json(
     State(api): State<Api>,
+    client: ClientAddress,
     headers: HeaderMap,
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> Response {
-    match export(&api, &headers, params).await {
+    match export(&api, client, &headers, params).await {
         Ok((_, points)) => Json(points).into_response(),
         Err(error) => error_response(&error),
     }
@@ -43,10 +45,11 @@ pub async fn usage_json(
 /// `GET /v1/usage.csv`: one row per window and group combination, with a header row.
 pub async fn usage_csv(
     State(api): State<Api>,
+    client: ClientAddress,
     headers: HeaderMap,
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> Response {
-    match export(&api, &headers, params).await {
+    match export(&api, client, &headers, params).await {
         Ok((query, points)) => (
             [
                 (CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -61,10 +64,11 @@ pub async fn usage_csv(
 
 async fn export(
     api: &Api,
+    client: ClientAddress,
     headers: &HeaderMap,
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> ApiResult<(UsageQuery, Vec<UsagePoint>)> {
-    let caller = api.admit(headers).await?;
+    let caller = api.admit(client, headers).await?;
     let tenant = caller.may_read()?;
     let Query(params) = params.map_err(|rejection| {
         ApiError::new(
@@ -131,7 +135,7 @@ fn to_csv(group_names: &[String], points: &[UsagePoint]) -> String {
 }
 
 /// One CSV line: fields with commas, quotes or line breaks are quoted, quotes doubled.
-fn csv_line(fields: &[String]) -> String {
+pub(crate) fn csv_line(fields: &[String]) -> String {
     let quoted: Vec<String> = fields
         .iter()
         .map(|field| {

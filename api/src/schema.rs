@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use tally_meter::analytics::Analytics;
 use tally_meter::api_key;
 use tally_meter::audit::{self, Actor};
+use tally_meter::caps::Caps;
 use tally_meter::catalog::Pool;
 use tally_meter::ids::{ApiKeyId, MeterKey};
 use tally_meter::meter::{self, JsonPath, MeterSpec};
@@ -44,6 +45,8 @@ pub struct Services {
     pub analytics: Analytics,
     /// Limits of tenants without their own.
     pub default_limits: Limits,
+    /// Per-tenant caps on definitions.
+    pub caps: Caps,
 }
 
 /// The API's schema.
@@ -71,9 +74,9 @@ fn caller<'a>(context: &Context<'a>) -> ApiResult<&'a Caller> {
     })
 }
 
-/// The audit log's name for the caller: the key it used.
+/// The audit log's name for the caller: the key it used, flagged when a platform key.
 fn actor(context: &Context<'_>) -> ApiResult<Actor> {
-    Ok(Actor::Key(caller(context)?.principal.key_id))
+    Ok(caller(context)?.actor())
 }
 
 fn meter_key(key: &str) -> ApiResult<MeterKey> {
@@ -252,7 +255,7 @@ impl QueryRoot {
 }
 
 async fn quota_of(services: &Services, tenant: tally_meter::ids::TenantId) -> ApiResult<Quota> {
-    let own = quota::get(&services.pool, tenant).await?;
+    let own = quota::get_granted(&services.pool, tenant).await?;
     let period = quota::period_of(Utc::now());
     let consumed = quota::usage(&services.pool, period)
         .await?
@@ -260,8 +263,14 @@ async fn quota_of(services: &Services, tenant: tally_meter::ids::TenantId) -> Ap
         .copied()
         .unwrap_or(0);
     Ok(match own {
-        Some(limits) => Quota::new(limits, false, period, consumed),
-        None => Quota::new(services.default_limits, true, period, consumed),
+        Some(granted) => Quota::new(granted.limits, granted.grant, false, period, consumed),
+        None => Quota::new(
+            services.default_limits,
+            services.default_limits,
+            true,
+            period,
+            consumed,
+        ),
     })
 }
 
@@ -296,9 +305,16 @@ impl MutationRoot {
             group_by,
             allowed_lateness_secs: input.allowed_lateness_secs,
         };
-        let created = meter::create(&services(context).pool, tenant, &spec)
-            .await
-            .map_err(ApiError::from)?;
+        let services = services(context);
+        let created = meter::create_by(
+            &services.pool,
+            tenant,
+            &spec,
+            actor(context)?,
+            &services.caps,
+        )
+        .await
+        .map_err(ApiError::from)?;
         Ok(created.into())
     }
 
@@ -309,13 +325,20 @@ impl MutationRoot {
         key: String,
     ) -> async_graphql::Result<bool> {
         let tenant = caller(context)?.may_administer()?;
-        meter::delete(&services(context).pool, tenant, &meter_key(&key)?)
-            .await
-            .map_err(ApiError::from)?;
+        meter::delete_by(
+            &services(context).pool,
+            tenant,
+            &meter_key(&key)?,
+            actor(context)?,
+        )
+        .await
+        .map_err(ApiError::from)?;
         Ok(true)
     }
 
-    /// Sets the tenant's limits; ingest nodes apply them within their refresh interval.
+    /// Sets the tenant's limits; ingest nodes apply them within their refresh interval. A
+    /// tenant's admin key may only lower them within what the operator granted; a platform key
+    /// (the operator) sets the grant too.
     async fn set_quota(
         &self,
         context: &Context<'_>,
@@ -329,24 +352,40 @@ impl MutationRoot {
             monthly_events: input.monthly_events,
             monthly_mode: input.monthly_mode.into(),
         };
-        quota::set_by(&services.pool, tenant, &limits, actor(context)?)
-            .await
-            .map_err(ApiError::from)?;
+        quota::set_by(
+            &services.pool,
+            tenant,
+            &limits,
+            actor(context)?,
+            &services.default_limits,
+        )
+        .await
+        .map_err(ApiError::from)?;
         Ok(quota_of(services, tenant).await?)
     }
 
-    /// Creates a key; its secret is in the answer and nowhere else.
+    /// Creates an ingest, read or admin key; its secret is in the answer and nowhere else.
+    /// Platform keys are the operator's and come only from its command line.
     async fn create_api_key(
         &self,
         context: &Context<'_>,
         scope: ScopeValue,
     ) -> async_graphql::Result<CreatedApiKey> {
         let tenant = caller(context)?.may_administer()?;
+        if scope == ScopeValue::Platform {
+            return Err(ApiError::forbidden(
+                "create platform keys: they are the operator's, made only with \
+                 `tally key create --scope platform`",
+            )
+            .into());
+        }
+        let services = services(context);
         let created = api_key::create_by(
-            &services(context).pool,
+            &services.pool,
             tenant,
             scope.into(),
             actor(context)?,
+            &services.caps,
         )
         .await
         .map_err(ApiError::from)?;

@@ -15,6 +15,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{self, Action, Actor};
+use crate::caps::{self, Caps};
 use crate::catalog::{self, Pool};
 use crate::ids::{ApiKeyId, TenantId};
 use crate::{Error, Result};
@@ -161,24 +162,46 @@ fn generate_secret() -> String {
     format!("{KEY_MARKER}{random}")
 }
 
-/// Creates a key for a tenant as an operator; see [`create_by`].
+/// Creates a key for a tenant as an operator, within the default caps; see [`create_by`].
 pub async fn create(pool: &Pool, tenant: TenantId, scope: Scope) -> Result<CreatedKey> {
-    create_by(pool, tenant, scope, Actor::Operator).await
+    create_by(pool, tenant, scope, Actor::Operator, &Caps::default()).await
 }
 
-/// Creates a key for a tenant, records it in the audit log, and returns it with its secret;
-/// the tenant must exist.
+/// Creates a key for a tenant, records it in the audit log, and returns it with its secret.
+/// The tenant must exist and have fewer active keys than `caps.keys_per_tenant`. Only the
+/// operator may create platform keys; the catalog refuses any other issuer too.
 pub async fn create_by(
     pool: &Pool,
     tenant: TenantId,
     scope: Scope,
     actor: Actor,
+    caps: &Caps,
 ) -> Result<CreatedKey> {
+    if scope == Scope::Platform && actor != Actor::Operator {
+        return Err(Error::Forbidden(
+            "platform keys are the operator's: only `tally key create --scope platform` makes \
+             them"
+                .to_owned(),
+        ));
+    }
     let secret = generate_secret();
     let mut transaction = pool.begin().await?;
+    caps::lock_tenant(&mut transaction, tenant).await?;
+    let active: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(tenant)
+    .fetch_one(&mut *transaction)
+    .await?;
+    caps::check(
+        active,
+        caps.keys_per_tenant,
+        "active API keys",
+        "keys_per_tenant",
+    )?;
     let row: ApiKeyRow = sqlx::query_as(
-        "INSERT INTO api_keys (id, tenant_id, scope, prefix, secret_hash)
-         VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO api_keys (id, tenant_id, scope, prefix, secret_hash, issued_by)
+         VALUES ($1, $2, $3, $4, $5, $6)
          RETURNING id, tenant_id, scope, prefix, created_at, revoked_at",
     )
     .bind(ApiKeyId::generate())
@@ -186,6 +209,7 @@ pub async fn create_by(
     .bind(scope.as_str())
     .bind(&secret[..PREFIX_LENGTH])
     .bind(hash_secret(&secret))
+    .bind(actor.to_string())
     .fetch_one(&mut *transaction)
     .await
     .map_err(catalog::tenant_must_exist(tenant))?;
@@ -261,7 +285,7 @@ pub async fn revoke_by(
 /// revoked, or belongs to a suspended tenant.
 pub async fn authenticate(pool: &Pool, presented: &SecretString) -> Result<Option<Principal>> {
     let presented = presented.expose_secret();
-    if !presented.starts_with(KEY_MARKER) || presented.len() != KEY_MARKER.len() + SECRET_LENGTH {
+    if !is_well_formed(presented) {
         return Ok(None);
     }
     let row: Option<(ApiKeyId, TenantId, String)> = sqlx::query_as(
@@ -273,6 +297,31 @@ pub async fn authenticate(pool: &Pool, presented: &SecretString) -> Result<Optio
     .fetch_optional(pool)
     .await?;
     row.map(Principal::from_row).transpose()
+}
+
+/// Whether a presented value has the shape of a key (the marker, then exactly the secret's
+/// length of letters and digits): anything else is refused before any lookup or cache.
+pub fn is_well_formed(presented: &str) -> bool {
+    presented.len() == KEY_MARKER.len() + SECRET_LENGTH
+        && presented.starts_with(KEY_MARKER)
+        && presented[KEY_MARKER.len()..]
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric())
+}
+
+/// Returns the tenant of a well-formed key that no longer authenticates (revoked, or of a
+/// suspended tenant), so that a failed authentication can be shown to that tenant's admins.
+pub async fn owner_of_inactive(pool: &Pool, presented: &SecretString) -> Result<Option<TenantId>> {
+    let presented = presented.expose_secret();
+    if !is_well_formed(presented) {
+        return Ok(None);
+    }
+    Ok(
+        sqlx::query_scalar("SELECT tenant_id FROM api_keys WHERE secret_hash = $1")
+            .bind(hash_secret(presented))
+            .fetch_optional(pool)
+            .await?,
+    )
 }
 
 #[cfg(test)]
@@ -287,6 +336,17 @@ mod tests {
         assert_eq!(first.len(), KEY_MARKER.len() + SECRET_LENGTH);
         assert_ne!(first, second);
         assert_ne!(hash_secret(&first), hash_secret(&second));
+        assert!(is_well_formed(&first));
+    }
+
+    #[test]
+    fn only_values_of_a_key_s_shape_are_well_formed() {
+        let key = generate_secret();
+        assert!(!is_well_formed(&key[1..]));
+        assert!(!is_well_formed(&format!("{key}x")));
+        assert!(!is_well_formed(&key.replace(KEY_MARKER, "tlx_")));
+        assert!(!is_well_formed(&format!("{}é", &key[..key.len() - 2])));
+        assert!(!is_well_formed(&"x".repeat(300_000)));
     }
 
     #[test]

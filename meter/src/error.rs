@@ -12,6 +12,12 @@ pub enum Error {
     /// The record conflicts with an existing one, such as a duplicate name.
     #[error("{0}")]
     Conflict(String),
+    /// The caller may not do this, whatever the input; the message says why.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A per-tenant cap on definitions (meters, keys, event types…) is reached.
+    #[error("{0}")]
+    LimitReached(String),
     /// A store did not answer in time.
     #[error("no answer within {0:?}")]
     Timeout(std::time::Duration),

@@ -8,8 +8,10 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use crate::audit::{self, Action, Actor};
+use crate::caps::{self, Caps};
 use crate::catalog::{self, Pool};
 use crate::event_type::MAX_EVENT_TYPE_LENGTH;
 use crate::ids::{MeterId, MeterKey, TenantId};
@@ -246,14 +248,41 @@ impl TryFrom<MeterRow> for Meter {
 const METER_COLUMNS: &str = "id, tenant_id, key, event_type, value_path, aggregation, group_by, \
                              allowed_lateness_secs, created_at";
 
-/// Creates a meter for a tenant; a key the tenant already uses is [`Error::Conflict`].
+/// Creates a meter for a tenant as an operator, within the default caps; see [`create_by`].
 pub async fn create(pool: &Pool, tenant: TenantId, spec: &MeterSpec) -> Result<Meter> {
+    create_by(pool, tenant, spec, Actor::Operator, &Caps::default()).await
+}
+
+/// Creates a meter for a tenant and records it in the audit log; a key the tenant already uses
+/// is [`Error::Conflict`], and a tenant at `caps.meters_per_tenant` meters, or a spec with more
+/// than `caps.group_by_per_meter` groups, is [`Error::LimitReached`].
+pub async fn create_by(
+    pool: &Pool,
+    tenant: TenantId,
+    spec: &MeterSpec,
+    actor: Actor,
+    caps: &Caps,
+) -> Result<Meter> {
     spec.validate()?;
+    if spec.group_by.len() > caps.group_by_per_meter as usize {
+        return Err(Error::LimitReached(format!(
+            "a meter may have at most {} groups (caps.group_by_per_meter), got {}",
+            caps.group_by_per_meter,
+            spec.group_by.len()
+        )));
+    }
     let group_by: BTreeMap<&str, &str> = spec
         .group_by
         .iter()
         .map(|(name, path)| (name.as_str(), path.as_str()))
         .collect();
+    let mut transaction = pool.begin().await?;
+    caps::lock_tenant(&mut transaction, tenant).await?;
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM meters WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(&mut *transaction)
+        .await?;
+    caps::check(count, caps.meters_per_tenant, "meters", "meters_per_tenant")?;
     let row: MeterRow = sqlx::query_as(&format!(
         "INSERT INTO meters (id, tenant_id, key, event_type, value_path, aggregation, group_by,
                              allowed_lateness_secs)
@@ -267,7 +296,7 @@ pub async fn create(pool: &Pool, tenant: TenantId, spec: &MeterSpec) -> Result<M
     .bind(spec.aggregation.as_str())
     .bind(sqlx::types::Json(group_by))
     .bind(i64::try_from(spec.allowed_lateness_secs).unwrap_or(i64::MAX))
-    .fetch_one(pool)
+    .fetch_one(&mut *transaction)
     .await
     .map_err(|error| match &error {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
@@ -275,7 +304,18 @@ pub async fn create(pool: &Pool, tenant: TenantId, spec: &MeterSpec) -> Result<M
         }
         _ => catalog::tenant_must_exist(tenant)(error),
     })?;
-    row.try_into()
+    let meter: Meter = row.try_into()?;
+    audit::record(
+        &mut transaction,
+        tenant,
+        actor,
+        Action::MeterCreated,
+        None,
+        Some(json!(meter)),
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(meter)
 }
 
 /// Lists a tenant's meters by key.
@@ -322,16 +362,35 @@ pub async fn find(pool: &Pool, tenant: TenantId, key: &MeterKey) -> Result<Meter
         .try_into()
 }
 
-/// Deletes one of a tenant's meters; an unknown key is [`Error::NotFound`].
+/// Deletes one of a tenant's meters as an operator; see [`delete_by`].
 pub async fn delete(pool: &Pool, tenant: TenantId, key: &MeterKey) -> Result<()> {
-    let result = sqlx::query("DELETE FROM meters WHERE tenant_id = $1 AND key = $2")
-        .bind(tenant)
-        .bind(key.as_str())
-        .execute(pool)
-        .await?;
-    if result.rows_affected() == 0 {
-        return Err(Error::NotFound(format!("meter {key}")));
-    }
+    delete_by(pool, tenant, key, Actor::Operator).await
+}
+
+/// Deletes one of a tenant's meters and records it in the audit log; an unknown key is
+/// [`Error::NotFound`].
+pub async fn delete_by(pool: &Pool, tenant: TenantId, key: &MeterKey, actor: Actor) -> Result<()> {
+    let mut transaction = pool.begin().await?;
+    let row: Option<MeterRow> = sqlx::query_as(&format!(
+        "DELETE FROM meters WHERE tenant_id = $1 AND key = $2 RETURNING {METER_COLUMNS}"
+    ))
+    .bind(tenant)
+    .bind(key.as_str())
+    .fetch_optional(&mut *transaction)
+    .await?;
+    let deleted: Meter = row
+        .ok_or_else(|| Error::NotFound(format!("meter {key}")))?
+        .try_into()?;
+    audit::record(
+        &mut transaction,
+        tenant,
+        actor,
+        Action::MeterDeleted,
+        Some(json!(deleted)),
+        None,
+    )
+    .await?;
+    transaction.commit().await?;
     Ok(())
 }
 

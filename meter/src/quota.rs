@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::audit::{self, Action, Actor};
+use crate::caps;
 use crate::catalog::{self, Pool};
 use crate::ids::TenantId;
 use crate::{Error, Result};
@@ -85,6 +86,44 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// Checks that these limits are no higher than `grant` in any respect (rate, burst, monthly
+    /// quota, and a soft mode only where the grant is soft); `Err` names the first that is.
+    pub fn within(&self, grant: &Limits) -> Result<()> {
+        let refuse = |what: String| {
+            Err(Error::Forbidden(format!(
+                "a tenant may only lower its own limits: {what}; ask the operator to raise them"
+            )))
+        };
+        if self.rate_per_sec > grant.rate_per_sec {
+            return refuse(format!(
+                "the rate may be at most the granted {} events/s",
+                grant.rate_per_sec
+            ));
+        }
+        if self.burst > grant.burst {
+            return refuse(format!(
+                "the burst may be at most the granted {} events",
+                grant.burst
+            ));
+        }
+        if let Some(granted) = grant.monthly_events {
+            match self.monthly_events {
+                Some(monthly) if monthly <= granted => {}
+                _ => {
+                    return refuse(format!(
+                        "the monthly quota may be at most the granted {granted} events"
+                    ));
+                }
+            }
+        }
+        if self.monthly_mode == QuotaMode::Soft && grant.monthly_mode == QuotaMode::Hard {
+            return refuse("the monthly quota was granted hard, not soft".to_owned());
+        }
+        Ok(())
+    }
+}
+
 /// Returns the first day of the calendar month (UTC) holding `at`: the key of a quota period.
 pub fn period_of(at: DateTime<Utc>) -> NaiveDate {
     at.date_naive()
@@ -105,50 +144,122 @@ impl TryFrom<LimitsRow> for (TenantId, Limits) {
     type Error = Error;
 
     fn try_from(row: LimitsRow) -> Result<Self> {
-        let unsigned = |value: i64| u64::try_from(value).unwrap_or(0);
         Ok((
             row.tenant_id,
-            Limits {
-                rate_per_sec: unsigned(row.rate_per_sec),
-                burst: unsigned(row.burst),
-                monthly_events: row.monthly_events.map(unsigned),
-                monthly_mode: row.monthly_mode.parse()?,
-            },
+            limits_of(
+                row.rate_per_sec,
+                row.burst,
+                row.monthly_events,
+                &row.monthly_mode,
+            )?,
         ))
+    }
+}
+
+fn limits_of(rate: i64, burst: i64, monthly: Option<i64>, mode: &str) -> Result<Limits> {
+    let unsigned = |value: i64| u64::try_from(value).unwrap_or(0);
+    Ok(Limits {
+        rate_per_sec: unsigned(rate),
+        burst: unsigned(burst),
+        monthly_events: monthly.map(unsigned),
+        monthly_mode: mode.parse()?,
+    })
+}
+
+/// A tenant's own limits and what the operator granted it: the limits its admins may lower
+/// themselves but never exceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Granted {
+    /// The limits in force.
+    pub limits: Limits,
+    /// The most the tenant may set itself.
+    pub grant: Limits,
+}
+
+#[derive(sqlx::FromRow)]
+struct GrantedRow {
+    rate_per_sec: i64,
+    burst: i64,
+    monthly_events: Option<i64>,
+    monthly_mode: String,
+    granted_rate_per_sec: i64,
+    granted_burst: i64,
+    granted_monthly_events: Option<i64>,
+    granted_monthly_mode: String,
+}
+
+impl TryFrom<GrantedRow> for Granted {
+    type Error = Error;
+
+    fn try_from(row: GrantedRow) -> Result<Self> {
+        Ok(Self {
+            limits: limits_of(
+                row.rate_per_sec,
+                row.burst,
+                row.monthly_events,
+                &row.monthly_mode,
+            )?,
+            grant: limits_of(
+                row.granted_rate_per_sec,
+                row.granted_burst,
+                row.granted_monthly_events,
+                &row.granted_monthly_mode,
+            )?,
+        })
     }
 }
 
 /// Sets a tenant's limits as an operator; see [`set_by`].
 pub async fn set(pool: &Pool, tenant: TenantId, limits: &Limits) -> Result<Option<Limits>> {
-    set_by(pool, tenant, limits, Actor::Operator).await
+    set_by(pool, tenant, limits, Actor::Operator, limits).await
 }
 
 /// Sets a tenant's limits, replacing any earlier ones, and records the change in the audit
-/// log; returns the previous limits, if any.
+/// log; returns the previous limits, if any. The operator (the command line or a platform key)
+/// sets the grant along with the limits; anyone else (a tenant's admin key) may only set limits
+/// within the grant, which is `defaults` for a tenant the operator never set limits for.
 pub async fn set_by(
     pool: &Pool,
     tenant: TenantId,
     limits: &Limits,
     actor: Actor,
+    defaults: &Limits,
 ) -> Result<Option<Limits>> {
     limits.validate()?;
     let signed = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
     let mut transaction = pool.begin().await?;
-    let previous = get_in(&mut transaction, tenant).await?;
+    caps::lock_tenant(&mut transaction, tenant).await?;
+    let previous = get_granted_in(&mut transaction, tenant).await?;
+    let grant = if actor.is_operator() {
+        *limits
+    } else {
+        let grant = previous.map_or(*defaults, |previous| previous.grant);
+        limits.within(&grant)?;
+        grant
+    };
     sqlx::query(
-        "INSERT INTO quotas (tenant_id, rate_per_sec, burst, monthly_events, monthly_mode)
-         VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO quotas (tenant_id, rate_per_sec, burst, monthly_events, monthly_mode,
+                             granted_rate_per_sec, granted_burst, granted_monthly_events,
+                             granted_monthly_mode)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (tenant_id) DO UPDATE SET rate_per_sec = $2, burst = $3,
-             monthly_events = $4, monthly_mode = $5, updated_at = now()",
+             monthly_events = $4, monthly_mode = $5, granted_rate_per_sec = $6,
+             granted_burst = $7, granted_monthly_events = $8, granted_monthly_mode = $9,
+             updated_at = now()",
     )
     .bind(tenant)
     .bind(signed(limits.rate_per_sec))
     .bind(signed(limits.burst))
     .bind(limits.monthly_events.map(signed))
     .bind(limits.monthly_mode.as_str())
+    .bind(signed(grant.rate_per_sec))
+    .bind(signed(grant.burst))
+    .bind(grant.monthly_events.map(signed))
+    .bind(grant.monthly_mode.as_str())
     .execute(&mut *transaction)
     .await
     .map_err(catalog::tenant_must_exist(tenant))?;
+    let previous = previous.map(|previous| previous.limits);
     audit::record(
         &mut transaction,
         tenant,
@@ -164,20 +275,30 @@ pub async fn set_by(
 
 /// Returns a tenant's own limits, or `None` when it uses the defaults.
 pub async fn get(pool: &Pool, tenant: TenantId) -> Result<Option<Limits>> {
-    let mut connection = pool.acquire().await?;
-    get_in(&mut connection, tenant).await
+    Ok(get_granted(pool, tenant)
+        .await?
+        .map(|granted| granted.limits))
 }
 
-async fn get_in(connection: &mut sqlx::PgConnection, tenant: TenantId) -> Result<Option<Limits>> {
-    let row: Option<LimitsRow> = sqlx::query_as(
-        "SELECT tenant_id, rate_per_sec, burst, monthly_events, monthly_mode
+/// Returns a tenant's own limits with its grant, or `None` when it uses the defaults.
+pub async fn get_granted(pool: &Pool, tenant: TenantId) -> Result<Option<Granted>> {
+    let mut connection = pool.acquire().await?;
+    get_granted_in(&mut connection, tenant).await
+}
+
+async fn get_granted_in(
+    connection: &mut sqlx::PgConnection,
+    tenant: TenantId,
+) -> Result<Option<Granted>> {
+    let row: Option<GrantedRow> = sqlx::query_as(
+        "SELECT rate_per_sec, burst, monthly_events, monthly_mode, granted_rate_per_sec,
+                granted_burst, granted_monthly_events, granted_monthly_mode
          FROM quotas WHERE tenant_id = $1",
     )
     .bind(tenant)
     .fetch_optional(&mut *connection)
     .await?;
-    row.map(|row| <(TenantId, Limits)>::try_from(row).map(|(_, limits)| limits))
-        .transpose()
+    row.map(Granted::try_from).transpose()
 }
 
 /// Returns every tenant's own limits; tenants without any use the defaults.
@@ -254,5 +375,44 @@ mod tests {
             monthly_mode: QuotaMode::Hard,
         };
         assert!(limits.validate().is_err());
+    }
+
+    #[test]
+    fn limits_within_a_grant_may_only_be_lower() {
+        let grant = Limits {
+            rate_per_sec: 100,
+            burst: 200,
+            monthly_events: Some(1000),
+            monthly_mode: QuotaMode::Hard,
+        };
+        assert!(grant.within(&grant).is_ok());
+        let lower = Limits {
+            rate_per_sec: 10,
+            burst: 20,
+            monthly_events: Some(10),
+            ..grant
+        };
+        assert!(lower.within(&grant).is_ok());
+        for higher in [
+            Limits {
+                rate_per_sec: 101,
+                ..grant
+            },
+            Limits {
+                burst: 201,
+                ..grant
+            },
+            Limits {
+                monthly_events: None,
+                ..grant
+            },
+            Limits {
+                monthly_mode: QuotaMode::Soft,
+                ..grant
+            },
+        ] {
+            let refused = higher.within(&grant).expect_err("higher than the grant");
+            assert!(matches!(refused, Error::Forbidden(_)), "{refused}");
+        }
     }
 }

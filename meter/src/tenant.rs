@@ -7,6 +7,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::audit::{self, Action, Actor};
 use crate::catalog::Pool;
 use crate::ids::{Region, TenantId, TenantName};
 use crate::{Error, Result};
@@ -167,16 +168,29 @@ pub async fn find(pool: &Pool, tenant: &TenantRef) -> Result<Tenant> {
         .try_into()
 }
 
-/// Sets a tenant's status; suspending a tenant stops all of its keys from authenticating.
-pub async fn set_status(pool: &Pool, tenant: TenantId, status: TenantStatus) -> Result<()> {
+/// Sets a tenant's status and records it in the audit log; suspending a tenant stops all of
+/// its keys from authenticating.
+pub async fn set_status(
+    pool: &Pool,
+    tenant: TenantId,
+    status: TenantStatus,
+    actor: Actor,
+) -> Result<()> {
+    let mut transaction = pool.begin().await?;
     let result = sqlx::query("UPDATE tenants SET status = $2 WHERE id = $1")
         .bind(tenant)
         .bind(status.as_str())
-        .execute(pool)
+        .execute(&mut *transaction)
         .await?;
     if result.rows_affected() == 0 {
         return Err(Error::NotFound(format!("tenant {tenant}")));
     }
+    let action = match status {
+        TenantStatus::Active => Action::TenantActivated,
+        TenantStatus::Suspended => Action::TenantSuspended,
+    };
+    audit::record(&mut transaction, tenant, actor, action, None, None).await?;
+    transaction.commit().await?;
     Ok(())
 }
 

@@ -44,6 +44,15 @@ impl TokenBucket {
         }
         Err(Duration::from_secs_f64((needed - self.tokens) / rate))
     }
+
+    /// Whether the bucket has refilled to its burst by `now`: such a bucket is as good as a
+    /// new one, so maps of buckets may forget it.
+    pub fn is_full(&self, rate_per_sec: u64, burst: u64, now: Instant) -> bool {
+        let elapsed = now
+            .saturating_duration_since(self.refilled_at)
+            .as_secs_f64();
+        self.tokens + elapsed * rate_per_sec.max(1) as f64 >= burst as f64
+    }
 }
 
 #[cfg(test)]

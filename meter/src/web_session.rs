@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Result;
 use crate::api_key::Principal;
+use crate::audit::{self, Action, Actor};
 use crate::catalog::Pool;
 use crate::ids::{ApiKeyId, TenantId};
 
@@ -29,9 +30,25 @@ pub fn random_token() -> String {
         .collect()
 }
 
-/// Starts a session for a key's principal, lasting `ttl`; returns the token for the cookie.
-/// Expired sessions of every tenant are cleared on the way.
-pub async fn start(pool: &Pool, principal: &Principal, ttl: Duration) -> Result<SecretString> {
+/// The token a session's forms carry: derived from the session's token, which only the
+/// browser's HttpOnly cookie holds, so another site can neither read nor forge it.
+pub fn form_token(session: &SecretString) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"tally form token\0")
+        .chain_update(session.expose_secret().as_bytes())
+        .finalize();
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Starts a session for a key's principal, lasting `ttl`, and records the sign-in in the audit
+/// log with the client's address; returns the token for the cookie. Expired sessions of every
+/// tenant are cleared on the way.
+pub async fn start(
+    pool: &Pool,
+    principal: &Principal,
+    ttl: Duration,
+    client: Option<&str>,
+) -> Result<SecretString> {
     let token = random_token();
     sqlx::query("DELETE FROM web_sessions WHERE expires_at < now()")
         .execute(pool)
@@ -43,6 +60,15 @@ pub async fn start(pool: &Pool, principal: &Principal, ttl: Duration) -> Result<
     .bind(principal.key_id)
     .bind(Utc::now() + ttl)
     .execute(pool)
+    .await?;
+    audit::note(
+        pool,
+        Some(principal.tenant_id),
+        &Actor::Key(principal.key_id).to_string(),
+        Action::SignedIn,
+        None,
+        client,
+    )
     .await?;
     Ok(SecretString::from(token))
 }
@@ -67,11 +93,27 @@ pub async fn resume(pool: &Pool, token: &SecretString) -> Result<Option<Principa
     row.map(Principal::from_row).transpose()
 }
 
-/// Ends a session; ending one that is gone is not an error.
-pub async fn end(pool: &Pool, token: &SecretString) -> Result<()> {
-    sqlx::query("DELETE FROM web_sessions WHERE token_hash = $1")
-        .bind(hash_token(token.expose_secret()))
-        .execute(pool)
+/// Ends a session and records the sign-out in the audit log; ending one that is gone is not
+/// an error.
+pub async fn end(pool: &Pool, token: &SecretString, client: Option<&str>) -> Result<()> {
+    let ended: Option<(ApiKeyId, TenantId)> = sqlx::query_as(
+        "DELETE FROM web_sessions s USING api_keys k
+         WHERE s.token_hash = $1 AND k.id = s.api_key_id
+         RETURNING k.id, k.tenant_id",
+    )
+    .bind(hash_token(token.expose_secret()))
+    .fetch_optional(pool)
+    .await?;
+    if let Some((key, tenant)) = ended {
+        audit::note(
+            pool,
+            Some(tenant),
+            &Actor::Key(key).to_string(),
+            Action::SignedOut,
+            None,
+            client,
+        )
         .await?;
+    }
     Ok(())
 }

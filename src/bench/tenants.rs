@@ -5,6 +5,7 @@
 use anyhow::Context;
 use hyper::header::HeaderValue;
 use tally_meter::api_key::{self, Scope};
+use tally_meter::audit::Actor;
 use tally_meter::catalog::Pool;
 use tally_meter::ids::{Region, TenantId, TenantName};
 use tally_meter::quota::{self, Limits, QuotaMode};
@@ -49,7 +50,9 @@ pub async fn suspend_tenants<'a>(
 ) {
     let mut count = 0;
     for (id, name) in tenants {
-        if let Err(error) = tenant::set_status(pool, id, TenantStatus::Suspended).await {
+        if let Err(error) =
+            tenant::set_status(pool, id, TenantStatus::Suspended, Actor::Operator).await
+        {
             progress(&format!("cannot suspend {name}: {error}"));
         }
         count += 1;

@@ -1,5 +1,6 @@
 //! `tally event-type register | unregister | list`.
 
+use tally_meter::audit::Actor;
 use tally_meter::{event_type, tenant};
 
 use crate::cli::EventTypeCommand;
@@ -12,7 +13,8 @@ pub async fn run(config: &Config, command: EventTypeCommand) -> anyhow::Result<(
     match command {
         EventTypeCommand::Register { tenant, event_type } => {
             let tenant = tenant::find(&pool, &tenant).await?;
-            event_type::register(&pool, tenant.id, &event_type).await?;
+            event_type::register_by(&pool, tenant.id, &event_type, Actor::Operator, &config.caps)
+                .await?;
             eprintln!("registered {event_type:?} for tenant {}", tenant.name);
         }
         EventTypeCommand::Unregister { tenant, event_type } => {

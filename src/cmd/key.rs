@@ -2,6 +2,7 @@
 
 use secrecy::ExposeSecret;
 use tally_meter::api_key::{self, ApiKey};
+use tally_meter::audit::Actor;
 use tally_meter::tenant;
 
 use crate::cli::KeyCommand;
@@ -15,7 +16,8 @@ pub async fn run(config: &Config, command: KeyCommand) -> anyhow::Result<()> {
     match command {
         KeyCommand::Create { tenant, scope } => {
             let tenant = tenant::find(&pool, &tenant).await?;
-            let created = api_key::create(&pool, tenant.id, scope).await?;
+            let created =
+                api_key::create_by(&pool, tenant.id, scope, Actor::Operator, &config.caps).await?;
             println!("{}", created.secret.expose_secret());
             eprintln!(
                 "created {scope} key {} for tenant {}; store it now: it is not shown again",

@@ -1,5 +1,6 @@
 //! `tally meter create | list | delete`.
 
+use tally_meter::audit::Actor;
 use tally_meter::meter::{self, Meter, MeterSpec};
 use tally_meter::tenant;
 
@@ -29,7 +30,8 @@ pub async fn run(config: &Config, command: MeterCommand) -> anyhow::Result<()> {
                 group_by: group_by.into_iter().collect(),
                 allowed_lateness_secs: lateness_secs,
             };
-            let created = meter::create(&pool, tenant.id, &spec).await?;
+            let created =
+                meter::create_by(&pool, tenant.id, &spec, Actor::Operator, &config.caps).await?;
             eprintln!(
                 "created meter {} for tenant {}",
                 created.spec.key, tenant.name

@@ -28,16 +28,24 @@ pub async fn run(config: &Config, command: QuotaCommand) -> anyhow::Result<()> {
             };
             quota::set(&pool, tenant.id, &limits).await?;
             eprintln!(
-                "set limits of tenant {}; ingest nodes apply them within {} s",
+                "set and granted limits of tenant {} (its admins may lower them, not raise them); \
+                 ingest nodes apply them within {} s",
                 tenant.name, config.ingest.refresh_secs
             );
             print_limits(&limits, false);
         }
         QuotaCommand::Show { tenant } => {
             let tenant = tenant::find(&pool, &tenant).await?;
-            let own = quota::get(&pool, tenant.id).await?;
-            let limits = own.unwrap_or_else(|| config.ingest.default_limits());
-            print_limits(&limits, own.is_none());
+            match quota::get_granted(&pool, tenant.id).await? {
+                Some(granted) => {
+                    print_limits(&granted.limits, false);
+                    if granted.limits != granted.grant {
+                        println!("granted by the operator (the most the tenant may set):");
+                        print_limits(&granted.grant, false);
+                    }
+                }
+                None => print_limits(&config.ingest.default_limits(), true),
+            }
             let period = quota::period_of(Utc::now());
             let used = quota::usage(&pool, period)
                 .await?

@@ -1,6 +1,7 @@
 //! `tally tenant create | list | show | suspend | activate`.
 
 use tally_meter::api_key;
+use tally_meter::audit::Actor;
 use tally_meter::tenant::{self, Tenant, TenantStatus};
 
 use crate::cli::TenantCommand;
@@ -32,7 +33,7 @@ pub async fn run(config: &Config, command: TenantCommand) -> anyhow::Result<()> 
         }
         TenantCommand::Suspend { tenant } => {
             let tenant = tenant::find(&pool, &tenant).await?;
-            tenant::set_status(&pool, tenant.id, TenantStatus::Suspended).await?;
+            tenant::set_status(&pool, tenant.id, TenantStatus::Suspended, Actor::Operator).await?;
             eprintln!(
                 "suspended tenant {}: its keys no longer authenticate",
                 tenant.name
@@ -40,7 +41,7 @@ pub async fn run(config: &Config, command: TenantCommand) -> anyhow::Result<()> 
         }
         TenantCommand::Activate { tenant } => {
             let tenant = tenant::find(&pool, &tenant).await?;
-            tenant::set_status(&pool, tenant.id, TenantStatus::Active).await?;
+            tenant::set_status(&pool, tenant.id, TenantStatus::Active, Actor::Operator).await?;
             eprintln!("activated tenant {}", tenant.name);
         }
         TenantCommand::Update { tenant, hot } => {

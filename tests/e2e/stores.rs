@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tally_meter::Error;
 use tally_meter::api_key::{self, Scope};
+use tally_meter::audit::Actor;
 use tally_meter::bus::{self, TopicOutcome};
 use tally_meter::catalog;
 use tally_meter::ids::{Region, TenantName};
@@ -87,7 +88,7 @@ async fn tenants_and_keys_round_trip_through_postgres() {
     ));
 
     // A suspended tenant's keys stop authenticating, and work again once it is active.
-    tenant::set_status(&pool, acme.id, TenantStatus::Suspended)
+    tenant::set_status(&pool, acme.id, TenantStatus::Suspended, Actor::Operator)
         .await
         .expect("suspends");
     assert_eq!(
@@ -96,7 +97,7 @@ async fn tenants_and_keys_round_trip_through_postgres() {
             .expect("queries"),
         None
     );
-    tenant::set_status(&pool, acme.id, TenantStatus::Active)
+    tenant::set_status(&pool, acme.id, TenantStatus::Active, Actor::Operator)
         .await
         .expect("activates");
     assert!(

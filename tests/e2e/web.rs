@@ -818,11 +818,10 @@ async fn sessions_are_strict_http_only_cookies_that_end_with_their_key() {
     );
     assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
     let over_tls = sign_in("https").await.expect("an answer");
+    let tls_cookie = over_tls.headers()["set-cookie"].to_str().expect("text");
     assert!(
-        over_tls.headers()["set-cookie"]
-            .to_str()
-            .expect("text")
-            .contains("; Secure")
+        tls_cookie.starts_with("__Host-tally_session=") && tls_cookie.contains("; Secure"),
+        "over TLS the session cookie is a __Host- cookie: {tls_cookie}"
     );
 
     let session = cookie.split(';').next().expect("name=value").to_owned();

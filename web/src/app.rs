@@ -100,6 +100,7 @@ pub fn Layout(
     let here = use_location().pathname.get_untracked();
     let flash = flash();
     let scope = viewer.scope.to_lowercase();
+    provide_context(SessionFormToken(viewer.form_token.clone()));
     view! {
         <Title text=format!("{title} · Tally") />
         <a class="skip" href="#content">"Skip to content"</a>
@@ -133,6 +134,7 @@ pub fn Layout(
                 <span class="tenant" title="Signed-in tenant">{viewer.tenant.clone()}</span>
                 <span class=format!("badge {scope}")>{format!("{scope} key")}</span>
                 <form method="post" action="/logout">
+                    <FormToken />
                     <button type="submit" class="link">"Sign out"</button>
                 </form>
             </div>
@@ -143,6 +145,20 @@ pub fn Layout(
             {children()}
         </main>
     }
+}
+
+/// The session's form token, which [`Layout`] provides to the forms of its page.
+#[derive(Clone)]
+struct SessionFormToken(String);
+
+/// The hidden field that carries the session's form token: every form that changes something
+/// holds one, and the server refuses a post without the right token (a form from another site).
+#[component]
+pub fn FormToken() -> impl IntoView {
+    let token = use_context::<SessionFormToken>()
+        .map(|SessionFormToken(token)| token)
+        .unwrap_or_default();
+    view! { <input type="hidden" name="form_token" value=token /> }
 }
 
 /// A button that posts to `action` to destroy something; `label` names what, for screen readers.
@@ -157,6 +173,7 @@ pub fn DangerButton(
 ) -> impl IntoView {
     view! {
         <form method="post" action=action>
+            <FormToken />
             <button type="submit" class="danger" aria-label=label>{text}</button>
         </form>
     }

@@ -63,6 +63,10 @@ pub struct Viewer {
     /// The key's id.
     #[serde(rename = "keyId")]
     pub key_id: String,
+    /// The token every form of the session sends back (not from the API: the server fills
+    /// it in from the session), so that a form posted from another site is refused.
+    #[serde(default)]
+    pub form_token: String,
 }
 
 impl Viewer {
@@ -208,6 +212,14 @@ pub struct Quota {
     pub period_start: NaiveDate,
     /// Events accepted this period.
     pub consumed: u64,
+    /// The most rate the operator granted.
+    pub granted_rate_per_sec: u64,
+    /// The most burst the operator granted.
+    pub granted_burst: u64,
+    /// The most monthly events the operator granted, if capped.
+    pub granted_monthly_events: Option<u64>,
+    /// HARD or SOFT: the mode the operator granted.
+    pub granted_monthly_mode: String,
 }
 
 /// An API key, without its secret.
@@ -334,7 +346,8 @@ pub async fn load_quota() -> Result<Page<Quota>, ServerFnError> {
     crate::server::query_page(
         &format!(
             "{{ {ME} data: quota {{ ratePerSec burst monthlyEvents monthlyMode isDefault \
-             periodStart consumed }} }}"
+             periodStart consumed grantedRatePerSec grantedBurst grantedMonthlyEvents \
+             grantedMonthlyMode }} }}"
         ),
         serde_json::json!({}),
     )

@@ -5,16 +5,18 @@
 use std::collections::BTreeMap;
 use std::path::{Path as FilePath, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_graphql::Variables;
 use axum::Router;
+use axum::body::Body;
 use axum::body::Bytes;
 use axum::extract::{Form, FromRef, Path, Request, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, COOKIE, ETAG, IF_NONE_MATCH, RETRY_AFTER,
-    SET_COOKIE,
+    CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, COOKIE, ETAG, HOST, IF_NONE_MATCH, ORIGIN,
+    RETRY_AFTER, SET_COOKIE,
 };
-use axum::http::{HeaderMap, HeaderValue, StatusCode, request::Parts};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -27,7 +29,7 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tally_api::auth::Caller;
+use tally_api::auth::{Caller, ClientAddress};
 use tally_api::error::ApiError;
 use tally_api::{Api, REQUEST_TIMEOUT};
 use tally_meter::api_key::{self, Scope};
@@ -63,6 +65,13 @@ impl Default for WebConfig {
 }
 
 const SESSION_COOKIE: &str = "tally_session";
+/// The session cookie's name over TLS: the `__Host-` prefix makes browsers refuse it unless it
+/// is `Secure`, for the whole site (`Path=/`) and set by this host only (no `Domain`).
+const SECURE_SESSION_COOKIE: &str = "__Host-tally_session";
+/// The form field that carries the session's form token.
+const FORM_TOKEN_FIELD: &str = "form_token";
+/// Largest form body accepted.
+const MAX_FORM_BYTES: usize = 64 * 1024;
 /// The sign-in form's token, which the form must send back.
 const SIGN_IN_COOKIE: &str = "tally_sign_in";
 /// Where the pages' server functions answer (`#[server(prefix = …)]` in [`crate::data`]).
@@ -246,7 +255,7 @@ async fn session(State(web): State<Web>, mut request: Request, next: Next) -> Re
         return next.run(request).await;
     }
     let headers = request.headers().clone();
-    let token = cookie(&headers, SESSION_COOKIE).map(|token| SecretString::from(token.to_owned()));
+    let token = session_cookie(&headers).map(|token| SecretString::from(token.to_owned()));
     let principal = match &token {
         Some(token) => match web_session::resume(&web.pool, token).await {
             Ok(principal) => principal,
@@ -276,8 +285,8 @@ async fn session(State(web): State<Web>, mut request: Request, next: Next) -> Re
     if let Some(flash) = &flash {
         request.extensions_mut().insert(flash.clone());
     }
-    let mut response = match principal {
-        Some(principal) => {
+    let mut response = match (principal, &token) {
+        (Some(principal), Some(token)) => {
             if let Err(limited) = web.api.take_request(principal.key_id) {
                 return rate_limited(&path, &limited);
             }
@@ -285,21 +294,35 @@ async fn session(State(web): State<Web>, mut request: Request, next: Next) -> Re
                 principal,
                 tenant: principal.tenant_id,
             });
-            next.run(request).await
+            let form_token = web_session::form_token(token);
+            if request.method() == Method::POST && !path.starts_with(SERVER_FN_PREFIX) {
+                request = match check_form(request, &form_token).await {
+                    Ok(request) => request,
+                    Err(refused) => return redirect("/", &Flash::error(refused), &web, &headers),
+                };
+            }
+            request.extensions_mut().insert(FormToken(form_token));
+            let mut response = next.run(request).await;
+            // Signed-in pages show a tenant's data, and one shows a new key's secret: no cache
+            // (the browser's or a proxy's) may keep them.
+            response
+                .headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
         }
-        None if path == "/login" => next.run(request).await,
+        _ if path == "/login" => next.run(request).await,
         // A hydrated page loading data gets the reason as a server function error, to show.
-        None if path.starts_with(SERVER_FN_PREFIX) => {
+        _ if path.starts_with(SERVER_FN_PREFIX) => {
             return (
                 StatusCode::UNAUTHORIZED,
                 ServerFnError::new(SESSION_ENDED).ser(),
             )
                 .into_response();
         }
-        None => {
+        _ => {
             let mut response = Redirect::to("/login").into_response();
             if token.is_some() {
-                clear_cookie(&mut response, SESSION_COOKIE);
+                clear_session_cookie(&mut response, &web, &headers);
                 set_flash(&mut response, &Flash::error(SESSION_ENDED), &web, &headers);
             }
             return response;
@@ -324,6 +347,47 @@ async fn session(State(web): State<Web>, mut request: Request, next: Next) -> Re
         clear_cookie(&mut response, FLASH_COOKIE);
     }
     response
+}
+
+/// The form token of the request's session, for the pages' forms.
+#[derive(Clone)]
+struct FormToken(String);
+
+/// Checks that a form post came from a page of this site: its `Origin`, when the browser sends
+/// one, is this host, and its body carries the session's form token. Returns the request with
+/// its body restored, or why it is refused.
+async fn check_form(request: Request, expected: &str) -> Result<Request, &'static str> {
+    const REFUSED: &str =
+        "That form had expired or came from another site, so nothing was changed; try again here.";
+    let (parts, body) = request.into_parts();
+    let host = parts.headers.get(HOST).and_then(|host| host.to_str().ok());
+    if let Some(origin) = parts.headers.get(ORIGIN) {
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|origin| origin.split_once("://"))
+            .map(|(_, host)| host);
+        if origin_host.is_none() || origin_host != host {
+            return Err(REFUSED);
+        }
+    }
+    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+        .await
+        .map_err(|_| "That form was too large to accept.")?;
+    let presented = form_urlencoded_field(&bytes, FORM_TOKEN_FIELD);
+    if presented.as_deref() != Some(expected) {
+        return Err(REFUSED);
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// The first value of a field of an `application/x-www-form-urlencoded` body.
+fn form_urlencoded_field(body: &[u8], name: &str) -> Option<String> {
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
+    fields
+        .into_iter()
+        .find(|(field, _)| field == name)
+        .map(|(_, value)| value)
 }
 
 /// 429 with `Retry-After`: a server function error for a hydrated page, words for the rest.
@@ -356,6 +420,25 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(key, _)| *key == name)
         .map(|(_, value)| value)
+}
+
+/// The session cookie's value, under its secure or its plain name.
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, SECURE_SESSION_COOKIE).or_else(|| cookie(headers, SESSION_COOKIE))
+}
+
+fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// Clears the session cookie under the name the request's connection uses.
+fn clear_session_cookie(response: &mut Response, web: &Web, headers: &HeaderMap) {
+    let secure = secure(web, headers);
+    set_cookie(response, session_cookie_name(secure), "", 0, secure);
 }
 
 fn secure(web: &Web, headers: &HeaderMap) -> bool {
@@ -413,16 +496,37 @@ struct SignIn {
     token: String,
 }
 
-async fn sign_in(State(web): State<Web>, headers: HeaderMap, Form(form): Form<SignIn>) -> Response {
+async fn sign_in(
+    State(web): State<Web>,
+    client: ClientAddress,
+    headers: HeaderMap,
+    Form(form): Form<SignIn>,
+) -> Response {
     let refuse = |text: &str| redirect("/login", &Flash::error(text), &web, &headers);
     // Only a form Tally served to this browser carries the token its cookie holds.
     if form.token.is_empty() || cookie(&headers, SIGN_IN_COOKIE) != Some(form.token.as_str()) {
         return refuse("The sign-in form had expired or came from elsewhere; sign in again here.");
     }
+    let failures = web.api.failures();
+    if let ClientAddress(Some(address)) = client
+        && let Err(wait) = failures.admit(address, Instant::now())
+    {
+        return refuse(&format!(
+            "Too many keys that did not work were tried from your address; wait {} s and try \
+             again.",
+            wait.as_secs() + 1
+        ));
+    }
     let presented = SecretString::from(form.key.trim().to_owned());
     let principal = match api_key::authenticate(&web.pool, &presented).await {
         Ok(Some(principal)) => principal,
         Ok(None) => {
+            if let ClientAddress(Some(address)) = client {
+                let tenant = api_key::owner_of_inactive(&web.pool, &presented)
+                    .await
+                    .unwrap_or(None);
+                failures.record(address, tenant, "web sign-in", Instant::now());
+            }
             return refuse(
                 "That key is not valid: it is mistyped, revoked, or its tenant is suspended.",
             );
@@ -447,12 +551,13 @@ async fn sign_in(State(web): State<Web>, headers: HeaderMap, Form(form): Form<Si
         }
     }
     let ttl = chrono::Duration::hours(i64::from(web.config.session_hours));
-    match web_session::start(&web.pool, &principal, ttl).await {
+    let address = client.0.map(|address| address.to_string());
+    match web_session::start(&web.pool, &principal, ttl, address.as_deref()).await {
         Ok(token) => {
             let mut response = Redirect::to("/").into_response();
             set_cookie(
                 &mut response,
-                SESSION_COOKIE,
+                session_cookie_name(secure(&web, &headers)),
                 token.expose_secret(),
                 u64::try_from(ttl.num_seconds()).unwrap_or(0),
                 secure(&web, &headers),
@@ -466,9 +571,15 @@ async fn sign_in(State(web): State<Web>, headers: HeaderMap, Form(form): Form<Si
     }
 }
 
-async fn sign_out(State(web): State<Web>, headers: HeaderMap) -> Response {
-    if let Some(token) = cookie(&headers, SESSION_COOKIE)
-        && let Err(error) = web_session::end(&web.pool, &SecretString::from(token.to_owned())).await
+async fn sign_out(State(web): State<Web>, client: ClientAddress, headers: HeaderMap) -> Response {
+    let address = client.0.map(|address| address.to_string());
+    if let Some(token) = session_cookie(&headers)
+        && let Err(error) = web_session::end(
+            &web.pool,
+            &SecretString::from(token.to_owned()),
+            address.as_deref(),
+        )
+        .await
     {
         tracing::warn!(%error, "cannot end a web session");
     }
@@ -478,7 +589,7 @@ async fn sign_out(State(web): State<Web>, headers: HeaderMap) -> Response {
         &web,
         &headers,
     );
-    clear_cookie(&mut response, SESSION_COOKIE);
+    clear_session_cookie(&mut response, &web, &headers);
     response
 }
 
@@ -519,7 +630,16 @@ pub(crate) async fn query_page<T: DeserializeOwned>(
 ) -> Result<Page<T>, ServerFnError> {
     let mut page: Page<T> = decode(page_query(query, variables).await?)?;
     page.flash = flash();
+    page.viewer.form_token = form_token();
     Ok(page)
+}
+
+/// The form token of the signed-in session, for the page's forms.
+fn form_token() -> String {
+    use_context::<Parts>()
+        .and_then(|parts| parts.extensions.get::<FormToken>().cloned())
+        .map(|FormToken(token)| token)
+        .unwrap_or_default()
 }
 
 /// The sign-in form's token of the request, from its cookie or new.
@@ -586,8 +706,10 @@ pub(crate) async fn meter_detail(
         .into_iter()
         .find(|meter| meter.key == key)
         .ok_or_else(|| ServerFnError::new(format!("There is no meter {key}.")))?;
+    let mut viewer: crate::data::Viewer = decode(value["me"].clone())?;
+    viewer.form_token = form_token();
     Ok(Page {
-        viewer: decode(value["me"].clone())?,
+        viewer,
         flash: flash(),
         data: MeterDetail {
             meter,

@@ -272,12 +272,21 @@ pub struct Quota {
     pub period_start: chrono::NaiveDate,
     /// Events accepted in the current period so far.
     pub consumed: u64,
+    /// The most rate the operator granted: the tenant's admins may set up to this, not more.
+    pub granted_rate_per_sec: u64,
+    /// The most burst the operator granted.
+    pub granted_burst: u64,
+    /// The most monthly events the operator granted, if it capped them.
+    pub granted_monthly_events: Option<u64>,
+    /// The monthly mode the operator granted: a tenant may go from soft to hard, not back.
+    pub granted_monthly_mode: QuotaModeValue,
 }
 
 impl Quota {
-    /// Combines limits and consumption.
+    /// Combines limits, the operator's grant and consumption.
     pub fn new(
         limits: Limits,
+        grant: Limits,
         is_default: bool,
         period_start: chrono::NaiveDate,
         consumed: u64,
@@ -287,6 +296,10 @@ impl Quota {
             burst: limits.burst,
             monthly_events: limits.monthly_events,
             monthly_mode: limits.monthly_mode.into(),
+            granted_rate_per_sec: grant.rate_per_sec,
+            granted_burst: grant.burst,
+            granted_monthly_events: grant.monthly_events,
+            granted_monthly_mode: grant.monthly_mode.into(),
             is_default,
             period_start,
             consumed,
@@ -407,17 +420,21 @@ pub struct QuarantinePage {
     pub next_cursor: Option<String>,
 }
 
-/// A change of the tenant's quota or keys.
+/// An entry of the tenant's audit log.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct AuditEntry {
-    /// Who: `operator` (the command line) or `key:<id>` (an API key).
+    /// Who: `operator` (the command line), `key:<id>` (one of the tenant's keys),
+    /// `platform:<id>` (an operator's platform key) or `anonymous` (failed authentications).
     pub actor: String,
-    /// What: `quota.set`, `key.created` or `key.revoked`.
+    /// What, such as `quota.set`, `key.created`, `meter.deleted`, `session.signed_in`,
+    /// `platform.access` or `auth.failed` (the README lists them all).
     pub action: String,
     /// The value before, as JSON, if there was one.
     pub old_value: Option<String>,
     /// The value after, as JSON.
     pub new_value: Option<String>,
+    /// The client's address, where known (sign-ins, platform access, failures).
+    pub client: Option<String>,
     /// When.
     pub at: DateTime<Utc>,
 }
@@ -429,6 +446,7 @@ impl From<audit::AuditEntry> for AuditEntry {
             action: entry.action,
             old_value: entry.old_value.map(|value| value.to_string()),
             new_value: entry.new_value.map(|value| value.to_string()),
+            client: entry.client,
             at: entry.at,
         }
     }

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::app::{DangerButton, page, when};
+use crate::app::{DangerButton, FormToken, page, when};
 use crate::data::{ApiKey, load_api_keys};
 
 /// The API keys page.
@@ -22,6 +22,7 @@ pub fn Keys() -> impl IntoView {
                     <section class="card">
                         <h2>"Create a key"</h2>
                         <form method="post" action="/keys" class="inline">
+                            <FormToken />
                             <label for="key-scope">"Scope"</label>
                             <select id="key-scope" name="scope">
                                 <option value="INGEST">"ingest: send events"</option>

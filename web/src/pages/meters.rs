@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::app::{DangerButton, duration, flash, page, refill};
+use crate::app::{DangerButton, FormToken, duration, flash, page, refill};
 use crate::data::{Flash, Meter, load_meters};
 
 const AGGREGATIONS: [&str; 7] = [
@@ -105,6 +105,7 @@ fn CreateMeter(flash: Option<Flash>) -> impl IntoView {
         <section class="card">
             <h2>"Create a meter"</h2>
             <form method="post" action="/meters" class="grid">
+                <FormToken />
                 <label for="meter-key">"Key"</label>
                 <input id="meter-key" name="key" required pattern="[a-z][a-z0-9_]*" value=refill(flash, "key", "")
                     aria-describedby="meter-key-help" />

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::app::{count, page};
+use crate::app::{FormToken, count, page};
 use crate::chart::QuotaGauge;
 use crate::data::{Quota, load_quota};
 
@@ -53,12 +53,28 @@ fn QuotaView(quota: Quota, admin: bool) -> impl IntoView {
     let monthly = quota
         .monthly_events
         .map_or_else(|| "none".to_owned(), count);
+    let granted = format!(
+        "The operator granted at most {} events/s, a burst of {} and {} monthly events{}: you \
+         may lower your limits, not raise them past these.",
+        count(quota.granted_rate_per_sec),
+        count(quota.granted_burst),
+        quota
+            .granted_monthly_events
+            .map_or_else(|| "unlimited".to_owned(), count),
+        if quota.granted_monthly_mode == "HARD" && quota.granted_monthly_events.is_some() {
+            " (hard)"
+        } else {
+            ""
+        },
+    );
     let form = admin.then(|| {
         let mode = quota.monthly_mode.clone();
         view! {
             <section class="card">
                 <h2>"Change limits"</h2>
+                <p class="help">{granted}</p>
                 <form method="post" action="/quota" class="grid">
+                    <FormToken />
                     <label for="quota-rate">"Rate (events/s)"</label>
                     <input id="quota-rate" name="rate_per_sec" required inputmode="numeric" value=quota.rate_per_sec.to_string() />
                     <p class="help">"Sustained events per second; above it ingest answers 429."</p>

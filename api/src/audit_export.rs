@@ -1,0 +1,108 @@
+//! Audit log exports for admins: `GET /v1/audit.json` and `GET /v1/audit.csv` give the tenant's
+//! latest audit entries, newest first, `limit` of them (default 1000, at most 10,000), to the
+//! same admin keys that may read `auditLog` through GraphQL.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tally_meter::audit::{self, AuditEntry};
+
+use crate::auth::ClientAddress;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::rest::csv_line;
+use crate::{Api, error_response};
+
+/// Entries an export holds unless `limit` says otherwise.
+const DEFAULT_LIMIT: u32 = 1000;
+/// Most entries one export may hold.
+pub const MAX_LIMIT: u32 = 10_000;
+
+/// The parameters of an export.
+#[derive(Debug, Deserialize)]
+pub struct AuditParams {
+    limit: Option<u32>,
+}
+
+/// `GET /v1/audit.json`: the entries as a JSON array.
+pub async fn audit_json(
+    State(api): State<Api>,
+    client: ClientAddress,
+    headers: HeaderMap,
+    params: Result<Query<AuditParams>, QueryRejection>,
+) -> Response {
+    match export(&api, client, &headers, params).await {
+        Ok(entries) => Json(entries).into_response(),
+        Err(error) => error_response(&error),
+    }
+}
+
+/// `GET /v1/audit.csv`: one row per entry, with a header row.
+pub async fn audit_csv(
+    State(api): State<Api>,
+    client: ClientAddress,
+    headers: HeaderMap,
+    params: Result<Query<AuditParams>, QueryRejection>,
+) -> Response {
+    match export(&api, client, &headers, params).await {
+        Ok(entries) => (
+            [
+                (CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (CONTENT_DISPOSITION, "attachment; filename=\"audit.csv\""),
+            ],
+            to_csv(&entries),
+        )
+            .into_response(),
+        Err(error) => error_response(&error),
+    }
+}
+
+async fn export(
+    api: &Api,
+    client: ClientAddress,
+    headers: &HeaderMap,
+    params: Result<Query<AuditParams>, QueryRejection>,
+) -> ApiResult<Vec<AuditEntry>> {
+    let caller = api.admit(client, headers).await?;
+    let tenant = caller.may_administer()?;
+    let Query(params) = params.map_err(|rejection| {
+        ApiError::new(
+            ErrorCode::BadUserInput,
+            format!("{}; expected limit, a whole number", rejection.body_text()),
+        )
+    })?;
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::new(
+            ErrorCode::BadUserInput,
+            format!("limit must be 1 to {MAX_LIMIT}"),
+        ));
+    }
+    Ok(audit::list(&api.services.pool, tenant, i64::from(limit)).await?)
+}
+
+/// Renders entries as CSV (RFC 4180): when, who, what, from where, before and after.
+fn to_csv(entries: &[AuditEntry]) -> String {
+    let header = ["at", "actor", "action", "client", "old_value", "new_value"].map(str::to_owned);
+    let mut csv = csv_line(&header);
+    let json = |value: &Option<serde_json::Value>| {
+        value
+            .as_ref()
+            .map(serde_json::Value::to_string)
+            .unwrap_or_default()
+    };
+    for entry in entries {
+        csv.push_str(&csv_line(&[
+            entry.at.to_rfc3339(),
+            entry.actor.clone(),
+            entry.action.clone(),
+            entry.client.clone().unwrap_or_default(),
+            json(&entry.old_value),
+            json(&entry.new_value),
+        ]));
+    }
+    csv
+}
