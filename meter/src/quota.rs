@@ -88,7 +88,8 @@ impl Limits {
 
 impl Limits {
     /// Checks that these limits are no higher than `grant` in any respect (rate, burst, monthly
-    /// quota, and a soft mode only where the grant is soft); `Err` names the first that is.
+    /// quota, and a soft mode only where the grant is soft or uncapped); `Err` names the first
+    /// that is.
     pub fn within(&self, grant: &Limits) -> Result<()> {
         let refuse = |what: String| {
             Err(Error::Forbidden(format!(
@@ -117,7 +118,11 @@ impl Limits {
                 }
             }
         }
-        if self.monthly_mode == QuotaMode::Soft && grant.monthly_mode == QuotaMode::Hard {
+        // Past a granted cap, soft would let events through that hard refuses.
+        if grant.monthly_events.is_some()
+            && self.monthly_mode == QuotaMode::Soft
+            && grant.monthly_mode == QuotaMode::Hard
+        {
             return refuse("the monthly quota was granted hard, not soft".to_owned());
         }
         Ok(())

@@ -33,7 +33,8 @@ ALTER TABLE quotas
         AND burst <= granted_burst
         AND (granted_monthly_events IS NULL
              OR (monthly_events IS NOT NULL AND monthly_events <= granted_monthly_events))
-        AND (granted_monthly_mode = 'soft' OR monthly_mode = 'hard')
+        AND (granted_monthly_events IS NULL OR granted_monthly_mode = 'soft'
+             OR monthly_mode = 'hard')
     ),
     ADD CONSTRAINT quotas_granted_mode_check CHECK (granted_monthly_mode IN ('hard', 'soft'));
 

@@ -332,11 +332,18 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
         .collect();
     assert_eq!(
         actions,
-        ["quota.set", "key.created", "key.created", "key.created"],
+        [
+            "quota.set",
+            "meter.deleted",
+            "meter.created",
+            "key.created",
+            "key.created",
+            "key.created"
+        ],
         "{a_audit}"
     );
     assert_eq!(
-        entries[3]["actor"], "operator",
+        entries[5]["actor"], "operator",
         "the admin key came from the catalog"
     );
     assert!(

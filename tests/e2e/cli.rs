@@ -14,7 +14,7 @@ fn stderr_of(output: &std::process::Output) -> String {
 async fn migrate_twice_is_a_no_op() {
     let env = TestEnv::new().await;
     let first = env.run_ok(&["migrate"]).await;
-    assert!(first.contains("postgres: applied 6 migrations"), "{first}");
+    assert!(first.contains("postgres: applied 7 migrations"), "{first}");
     assert!(
         first.contains("clickhouse: applied 2 migrations"),
         "{first}"
@@ -47,7 +47,7 @@ async fn concurrent_migrations_are_safe() {
         .fetch_one(&pool)
         .await
         .expect("reads");
-    assert_eq!(applied, 6);
+    assert_eq!(applied, 7);
 }
 
 #[tokio::test]
