@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod cost;
+pub mod csv;
 pub mod error;
 pub mod rest;
 pub mod schema;
