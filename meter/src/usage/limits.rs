@@ -203,6 +203,18 @@ mod tests {
             count_windows(first, near_end, Window::Minute)
                 .is_ok_and(|count| count > 200_000 * 365 * 1440)
         );
+        // As clients write them: the last second of the calendar cannot widen to a minute.
+        let error = count_windows(
+            at("+262142-01-01T00:00:00Z"),
+            at("+262142-12-31T23:59:59Z"),
+            Window::Day,
+        )
+        .expect_err("past the calendar");
+        assert!(
+            error.to_string().contains("too close to the end"),
+            "{error}"
+        );
+        assert!(count_windows(at("-262143-01-01T00:00:00Z"), at(start), Window::Month).is_ok());
     }
 
     #[test]
