@@ -105,6 +105,11 @@ fn month_index(time: DateTime<Utc>) -> i64 {
     i64::from(time.year()) * 12 + i64::from(time.month0())
 }
 
+/// Seconds since 1970 as rollups store them (`UInt32`), clamped to that type's range.
+pub(super) fn epoch_seconds(time: DateTime<Utc>) -> u32 {
+    u32::try_from(time.timestamp().max(0)).unwrap_or(u32::MAX)
+}
+
 /// The start of the minute holding `time`.
 pub(crate) fn floor_minute(time: DateTime<Utc>) -> DateTime<Utc> {
     let seconds = time.timestamp().div_euclid(60) * 60;
@@ -215,6 +220,14 @@ mod tests {
             "{error}"
         );
         assert!(count_windows(at("-262143-01-01T00:00:00Z"), at(start), Window::Month).is_ok());
+    }
+
+    #[test]
+    fn rollup_seconds_clamp_to_their_type() {
+        assert_eq!(epoch_seconds(DateTime::<Utc>::MIN_UTC), 0);
+        assert_eq!(epoch_seconds(DateTime::<Utc>::MAX_UTC), u32::MAX);
+        assert_eq!(epoch_seconds(at("3000-01-01T00:00:00Z")), u32::MAX);
+        assert_eq!(epoch_seconds(at("2026-01-01T00:00:00Z")), 1_767_225_600);
     }
 
     #[test]
