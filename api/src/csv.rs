@@ -2,7 +2,7 @@
 //! first neutralised against formula injection. Spreadsheets run a cell that starts with `=`,
 //! `+`, `-` or `@` (or a tab or carriage return before one) as a formula, so such text gets a
 //! leading `'` (OWASP's rule); plain numbers, such as a negative value `-1.5`, stay numbers.
-//! Every CSV writer of the API goes through [`line`].
+//! Every CSV writer of the API goes through [`line()`].
 
 use std::borrow::Cow;
 

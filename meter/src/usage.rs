@@ -4,8 +4,8 @@
 //! values for UNIQUE_COUNT) rather than per-minute results.
 //!
 //! Rollups are per event-time minute (UTC), so a range is widened to whole minutes. Every
-//! query is bounded ([`limits`]): its windows are counted before any store is asked and its
-//! rows are capped in the SQL.
+//! query is bounded ([`UsageLimits`]): its windows are counted before any store is asked and
+//! its rows are capped in the SQL.
 
 mod limits;
 
