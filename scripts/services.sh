@@ -100,12 +100,15 @@ start_clickhouse() {
   <default_database>default</default_database>
   <mark_cache_size>268435456</mark_cache_size>
   <timezone>UTC</timezone>
+  <query_log><database>system</database><table>query_log</table>
+    <flush_interval_milliseconds>7500</flush_interval_milliseconds></query_log>
 </yandex>
 EOF
+  # Every query is logged in system.query_log: tests check which queries a request ran.
   cat >"$DIR/ch/users.xml" <<EOF
 <?xml version="1.0"?>
 <yandex>
-  <profiles><default/></profiles>
+  <profiles><default><log_queries>1</log_queries></default></profiles>
   <quotas><default/></quotas>
   <users><default>
     <password></password>

@@ -13,8 +13,7 @@ use tally_meter::audit::{self, AuditEntry};
 
 use crate::auth::ClientAddress;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::rest::csv_line;
-use crate::{Api, error_response};
+use crate::{Api, csv, error_response};
 
 /// Entries an export holds unless `limit` says otherwise.
 const DEFAULT_LIMIT: u32 = 1000;
@@ -84,10 +83,11 @@ async fn export(
     Ok(audit::list(&api.services.pool, tenant, i64::from(limit)).await?)
 }
 
-/// Renders entries as CSV (RFC 4180): when, who, what, from where, before and after.
+/// Renders entries as CSV (RFC 4180, cells neutralised against formulas): when, who, what,
+/// from where, before and after.
 fn to_csv(entries: &[AuditEntry]) -> String {
     let header = ["at", "actor", "action", "client", "old_value", "new_value"].map(str::to_owned);
-    let mut csv = csv_line(&header);
+    let mut text = csv::line(&header);
     let json = |value: &Option<serde_json::Value>| {
         value
             .as_ref()
@@ -95,7 +95,7 @@ fn to_csv(entries: &[AuditEntry]) -> String {
             .unwrap_or_default()
     };
     for entry in entries {
-        csv.push_str(&csv_line(&[
+        text.push_str(&csv::line(&[
             entry.at.to_rfc3339(),
             entry.actor.clone(),
             entry.action.clone(),
@@ -104,5 +104,5 @@ fn to_csv(entries: &[AuditEntry]) -> String {
             json(&entry.new_value),
         ]));
     }
-    csv
+    text
 }

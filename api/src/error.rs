@@ -56,6 +56,9 @@ impl ErrorCode {
     }
 }
 
+/// When to retry a request that ran past its deadline.
+const PAST_DEADLINE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A failure with its code and a message safe to show to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -63,7 +66,7 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// What to tell the client.
     pub message: String,
-    /// When to retry, for RATE_LIMITED.
+    /// When to retry, for RATE_LIMITED and requests past their deadline.
     pub retry_after: Option<std::time::Duration>,
 }
 
@@ -81,6 +84,21 @@ impl ApiError {
     pub fn retry_after_secs(&self) -> Option<u64> {
         self.retry_after
             .map(|wait| (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1))
+    }
+
+    /// A request ran past [`crate::REQUEST_TIMEOUT`] (`what` names it, such as `query`):
+    /// UNAVAILABLE, to retry in a few seconds or ask for less.
+    pub fn past_deadline(what: &str) -> Self {
+        Self {
+            retry_after: Some(PAST_DEADLINE_RETRY_AFTER),
+            ..Self::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "the {what} took longer than {} s; retry later or ask for less",
+                    crate::REQUEST_TIMEOUT.as_secs()
+                ),
+            )
+        }
     }
 
     /// The caller's key may not do this.

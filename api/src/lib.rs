@@ -2,10 +2,13 @@
 //! query, GET for GraphiQL), authenticated by a bearer API key whose tenant binds every
 //! resolver, with one error-code table (see [`error`]) shared by GraphQL's `extensions.code`
 //! and HTTP statuses. [`rest`] serves the same usage as CSV and JSON exports, and
-//! [`audit_export`] the audit log.
+//! [`audit_export`] the audit log. [`cost`] bounds what one request may cost; every request,
+//! and every ClickHouse query it runs, ends by [`REQUEST_TIMEOUT`].
 
 pub mod audit_export;
 pub mod auth;
+pub mod cost;
+pub mod csv;
 pub mod error;
 pub mod rest;
 pub mod schema;
@@ -56,7 +59,7 @@ impl Default for ApiConfig {
     }
 }
 
-/// How long one GraphQL request may run.
+/// How long one GraphQL request or export may run; ClickHouse stops the API's queries then too.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Buckets kept before full ones (keys idle long enough) are forgotten.
@@ -79,8 +82,9 @@ pub struct Api {
 }
 
 impl Api {
-    /// Builds the API around the services.
+    /// Builds the API around the services; its ClickHouse queries end by [`REQUEST_TIMEOUT`].
     pub fn new(services: Services, config: ApiConfig) -> Self {
+        let services = services.with_deadline(REQUEST_TIMEOUT);
         Self {
             schema: schema::build(services.clone()),
             services,
@@ -218,10 +222,7 @@ async fn graphql(
     let request = request.data(caller);
     match tokio::time::timeout(REQUEST_TIMEOUT, api.schema.execute(request)).await {
         Ok(response) => Json(response).into_response(),
-        Err(_) => error_response(&ApiError::new(
-            ErrorCode::Unavailable,
-            format!("the query took longer than {} s", REQUEST_TIMEOUT.as_secs()),
-        )),
+        Err(_) => error_response(&ApiError::past_deadline("query")),
     }
 }
 

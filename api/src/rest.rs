@@ -1,7 +1,11 @@
 //! REST exports for finance tools: `GET /v1/usage.csv` and `GET /v1/usage.json` take the same
 //! parameters as the GraphQL `usage` query (`meter`, `from`, `to`, `window`, `group_by` as a
 //! comma-separated list, `subject`) and the same bearer key; errors are JSON with the code of
-//! [`crate::error`] and its HTTP status.
+//! [`crate::error`] and its HTTP status. An export is bounded: its range may hold at most
+//! [`UsageLimits::EXPORT`] windows (counted before any store is asked) and its answer as many
+//! rows, both refused with 400; it runs at most [`crate::REQUEST_TIMEOUT`], then answers 503
+//! with `Retry-After`. CSV cells that a spreadsheet would run as formulas are neutralised
+//! ([`crate::csv`]).
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -12,11 +16,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tally_meter::ids::MeterKey;
-use tally_meter::usage::{self, UsagePoint, UsageQuery, Window};
+use tally_meter::usage::{self, UsageLimits, UsagePoint, UsageQuery, Window};
 
 use crate::auth::ClientAddress;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::{Api, error_response};
+use crate::{Api, REQUEST_TIMEOUT, csv, error_response};
 
 /// The parameters of an export.
 #[derive(Debug, Deserialize)]
@@ -36,7 +40,7 @@ pub async fn usage_json(
     headers: HeaderMap,
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> Response {
-    match export(&api, client, &headers, params).await {
+    match export_by_deadline(&api, client, &headers, params).await {
         Ok((_, points)) => Json(points).into_response(),
         Err(error) => error_response(&error),
     }
@@ -49,7 +53,7 @@ pub async fn usage_csv(
     headers: HeaderMap,
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> Response {
-    match export(&api, client, &headers, params).await {
+    match export_by_deadline(&api, client, &headers, params).await {
         Ok((query, points)) => (
             [
                 (CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -60,6 +64,18 @@ pub async fn usage_csv(
             .into_response(),
         Err(error) => error_response(&error),
     }
+}
+
+/// Runs an export within [`REQUEST_TIMEOUT`].
+async fn export_by_deadline(
+    api: &Api,
+    client: ClientAddress,
+    headers: &HeaderMap,
+    params: Result<Query<UsageParams>, QueryRejection>,
+) -> ApiResult<(UsageQuery, Vec<UsagePoint>)> {
+    tokio::time::timeout(REQUEST_TIMEOUT, export(api, client, headers, params))
+        .await
+        .map_err(|_| ApiError::past_deadline("export"))?
 }
 
 async fn export(
@@ -102,16 +118,25 @@ async fn export(
     };
     let meter = MeterKey::parse(&params.meter)?;
     let services = &api.services;
-    let points = usage::usage(&services.pool, &services.analytics, tenant, &meter, &query).await?;
+    let points = usage::usage_within(
+        &services.pool,
+        &services.analytics,
+        tenant,
+        &meter,
+        &query,
+        UsageLimits::EXPORT,
+    )
+    .await?;
     Ok((query, points))
 }
 
-/// Renders points as CSV (RFC 4180): window bounds, the groups, events, value.
+/// Renders points as CSV (RFC 4180, see [`crate::csv`]): window bounds, the groups, events,
+/// value.
 fn to_csv(group_names: &[String], points: &[UsagePoint]) -> String {
     let mut header = vec!["window_start".to_owned(), "window_end".to_owned()];
     header.extend(group_names.iter().cloned());
     header.extend(["events".to_owned(), "value".to_owned()]);
-    let mut csv = csv_line(&header);
+    let mut text = csv::line(&header);
     for point in points {
         let mut fields = vec![
             point.window_start.to_rfc3339(),
@@ -129,37 +154,46 @@ fn to_csv(group_names: &[String], points: &[UsagePoint]) -> String {
                 .map(|value| value.to_string())
                 .unwrap_or_default(),
         );
-        csv.push_str(&csv_line(&fields));
+        text.push_str(&csv::line(&fields));
     }
-    csv
-}
-
-/// One CSV line: fields with commas, quotes or line breaks are quoted, quotes doubled.
-pub(crate) fn csv_line(fields: &[String]) -> String {
-    let quoted: Vec<String> = fields
-        .iter()
-        .map(|field| {
-            if field.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", field.replace('"', "\"\""))
-            } else {
-                field.clone()
-            }
-        })
-        .collect();
-    format!("{}\r\n", quoted.join(","))
+    text
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::{Duration, TimeZone};
+    use rust_decimal::Decimal;
+
     use super::*;
 
     #[test]
-    fn csv_fields_are_quoted_only_when_needed() {
-        let line = csv_line(&[
-            "plain".to_owned(),
-            "a,b".to_owned(),
-            "say \"hi\"".to_owned(),
-        ]);
-        assert_eq!(line, "plain,\"a,b\",\"say \"\"hi\"\"\"\r\n");
+    fn group_values_that_start_formulas_are_neutralised_and_numbers_kept() {
+        let start = Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .expect("valid");
+        let point = |group: &str, value: Decimal| UsagePoint {
+            window_start: start,
+            window_end: start + Duration::hours(1),
+            groups: BTreeMap::from([("model".to_owned(), group.to_owned())]),
+            events: 1,
+            value: Some(value),
+        };
+        let points = [
+            point("=HYPERLINK(\"http://x\",\"y\")", Decimal::new(-15, 1)),
+            point("@SUM(A1)", Decimal::ONE),
+            point("-5", Decimal::ONE),
+        ];
+        let text = to_csv(&["model".to_owned()], &points);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "window_start,window_end,model,events,value");
+        assert!(
+            lines[1].ends_with(",\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",1,-1.5"),
+            "{text}"
+        );
+        assert!(lines[2].ends_with(",'@SUM(A1),1,1"), "{text}");
+        assert!(lines[3].ends_with(",-5,1,1"), "{text}");
     }
 }

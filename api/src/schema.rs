@@ -1,5 +1,6 @@
 //! The GraphQL schema: queries and mutations of one tenant's data, each bound to the caller's
-//! tenant, with depth and complexity limits.
+//! tenant, with the cost limits of [`crate::cost`]: query fields weigh the store queries they
+//! run.
 
 mod cursor;
 mod events;
@@ -18,19 +19,23 @@ use tally_meter::meter::{self, JsonPath, MeterSpec};
 use tally_meter::quota::{self, Limits};
 use tally_meter::tenant::{self, TenantRef};
 use tally_meter::traffic;
-use tally_meter::usage::{self, UsageQuery};
+use tally_meter::usage::{self, UsageLimits, UsageQuery};
 
 use self::types::{
     ApiKey, AuditEntry, CreatedApiKey, EventFilter, EventPage, Me, Meter, MeterInput,
     QuarantinePage, Quota, QuotaInput, ScopeValue, Traffic, UsagePoint, WindowValue,
 };
 use crate::auth::Caller;
+use crate::cost::{self, CLICKHOUSE_QUERY, CostLimits, POSTGRES_QUERY};
+pub use crate::cost::{MAX_COMPLEXITY, MAX_DEPTH};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
-/// Deepest query accepted.
-pub const MAX_DEPTH: usize = 8;
-/// Largest query complexity accepted (roughly, fields times list sizes).
-pub const MAX_COMPLEXITY: usize = 2_000;
+/// Most windows and rows one `usage` field answers: smaller than an export's, since a
+/// GraphQL answer is built in memory as a whole.
+pub const USAGE_LIMITS: UsageLimits = UsageLimits {
+    max_windows: 20_000,
+    max_rows: 20_000,
+};
 /// Most items of a page.
 pub const MAX_PAGE: usize = 200;
 /// Most event types `traffic` ranks.
@@ -52,12 +57,23 @@ pub struct Services {
 /// The API's schema.
 pub type TallySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// Builds the schema around the services.
+impl Services {
+    /// Returns the services with ClickHouse queries bounded by `deadline` on the server too
+    /// (`max_execution_time`), for requests that give up at that deadline.
+    pub fn with_deadline(self, deadline: std::time::Duration) -> Self {
+        Self {
+            analytics: self.analytics.with_max_execution_time(deadline),
+            ..self
+        }
+    }
+}
+
+/// Builds the schema around the services, with the cost limits of [`crate::cost`] (which
+/// also enforce [`MAX_DEPTH`] and [`MAX_COMPLEXITY`], with clearer errors than the library's).
 pub fn build(services: Services) -> TallySchema {
     Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .data(services)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+        .extension(CostLimits)
         .finish()
 }
 
@@ -89,6 +105,7 @@ pub struct QueryRoot;
 #[Object]
 impl QueryRoot {
     /// The caller: its tenant and the scope of its key.
+    #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
     async fn me(&self, context: &Context<'_>) -> async_graphql::Result<Me> {
         let caller = caller(context)?;
         let tenant = tenant::find(&services(context).pool, &TenantRef::Id(caller.tenant()))
@@ -103,6 +120,7 @@ impl QueryRoot {
     }
 
     /// The tenant's meters, by key.
+    #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
     async fn meters(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Meter>> {
         let tenant = caller(context)?.may_read()?;
         let meters = meter::list(&services(context).pool, tenant)
@@ -114,6 +132,7 @@ impl QueryRoot {
     /// A meter's usage over `[from, to)` per window, optionally split by groups and limited
     /// to a subject.
     #[expect(clippy::too_many_arguments, reason = "the query's named arguments")]
+    #[graphql(complexity = "cost::usage(from, to, window, child_complexity)")]
     async fn usage(
         &self,
         context: &Context<'_>,
@@ -133,12 +152,13 @@ impl QueryRoot {
             group_by,
             subject,
         };
-        let points = usage::usage(
+        let points = usage::usage_within(
             &services.pool,
             &services.analytics,
             tenant,
             &meter_key(&meter)?,
             &query,
+            USAGE_LIMITS,
         )
         .await
         .map_err(ApiError::from)?;
@@ -146,6 +166,7 @@ impl QueryRoot {
     }
 
     /// A meter per minute over the last hour: 60 points, oldest first.
+    #[graphql(complexity = "POSTGRES_QUERY + CLICKHOUSE_QUERY + child_complexity")]
     async fn last_hour(
         &self,
         context: &Context<'_>,
@@ -165,6 +186,7 @@ impl QueryRoot {
     }
 
     /// The last hour per minute: events stored and quarantined, and the `top` busiest types.
+    #[graphql(complexity = "3 * CLICKHOUSE_QUERY + child_complexity")]
     async fn traffic(
         &self,
         context: &Context<'_>,
@@ -185,6 +207,7 @@ impl QueryRoot {
     }
 
     /// Recent raw events, newest first, a page at a time.
+    #[graphql(complexity = "CLICKHOUSE_QUERY + cost::page(first, child_complexity)")]
     async fn events(
         &self,
         context: &Context<'_>,
@@ -204,6 +227,7 @@ impl QueryRoot {
     }
 
     /// Recently quarantined events with their reasons, newest first, a page at a time.
+    #[graphql(complexity = "CLICKHOUSE_QUERY + cost::page(first, child_complexity)")]
     async fn quarantine(
         &self,
         context: &Context<'_>,
@@ -221,12 +245,14 @@ impl QueryRoot {
     }
 
     /// The tenant's limits and what it used of the monthly quota.
+    #[graphql(complexity = "2 * POSTGRES_QUERY + child_complexity")]
     async fn quota(&self, context: &Context<'_>) -> async_graphql::Result<Quota> {
         let tenant = caller(context)?.may_read()?;
         Ok(quota_of(services(context), tenant).await?)
     }
 
     /// The latest changes of the tenant's quota and keys, newest first (admin keys only).
+    #[graphql(complexity = "POSTGRES_QUERY + cost::page(first, child_complexity)")]
     async fn audit_log(
         &self,
         context: &Context<'_>,
@@ -245,6 +271,7 @@ impl QueryRoot {
     }
 
     /// The tenant's API keys, without secrets.
+    #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
     async fn api_keys(&self, context: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
         let tenant = caller(context)?.may_read()?;
         let keys = api_key::list(&services(context).pool, tenant)
@@ -280,6 +307,7 @@ pub struct MutationRoot;
 #[Object]
 impl MutationRoot {
     /// Creates a meter.
+    #[graphql(complexity = "3 * POSTGRES_QUERY + child_complexity")]
     async fn create_meter(
         &self,
         context: &Context<'_>,
@@ -319,6 +347,7 @@ impl MutationRoot {
     }
 
     /// Deletes a meter; its rollups stay in ClickHouse but are no longer reachable.
+    #[graphql(complexity = "3 * POSTGRES_QUERY + child_complexity")]
     async fn delete_meter(
         &self,
         context: &Context<'_>,
@@ -339,6 +368,7 @@ impl MutationRoot {
     /// Sets the tenant's limits; ingest nodes apply them within their refresh interval. A
     /// tenant's admin key may only lower them within what the operator granted; a platform key
     /// (the operator) sets the grant too.
+    #[graphql(complexity = "3 * POSTGRES_QUERY + child_complexity")]
     async fn set_quota(
         &self,
         context: &Context<'_>,
@@ -366,6 +396,7 @@ impl MutationRoot {
 
     /// Creates an ingest, read or admin key; its secret is in the answer and nowhere else.
     /// Platform keys are the operator's and come only from its command line.
+    #[graphql(complexity = "3 * POSTGRES_QUERY + child_complexity")]
     async fn create_api_key(
         &self,
         context: &Context<'_>,
@@ -396,6 +427,7 @@ impl MutationRoot {
     }
 
     /// Revokes one of the tenant's keys.
+    #[graphql(complexity = "3 * POSTGRES_QUERY + child_complexity")]
     async fn revoke_api_key(&self, context: &Context<'_>, id: ID) -> async_graphql::Result<ApiKey> {
         let tenant = caller(context)?.may_administer()?;
         let key_id = id.parse::<ApiKeyId>().map_err(|_| {

@@ -7,6 +7,8 @@
 
 pub mod migrations;
 
+use std::time::Duration;
+
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -85,6 +87,26 @@ impl Analytics {
         }
     }
 
+    /// Returns a copy whose queries ClickHouse itself stops after `deadline` (its
+    /// `max_execution_time` setting, in whole seconds rounded up), for callers that give up
+    /// at a deadline anyway, such as the API. Other handles, like the aggregator's, which
+    /// inserts, keep running without one.
+    pub fn with_max_execution_time(&self, deadline: Duration) -> Self {
+        let seconds = deadline.as_secs() + u64::from(deadline.subsec_nanos() > 0);
+        let seconds = seconds.max(1).to_string();
+        Self {
+            client: self
+                .client
+                .clone()
+                .with_setting("max_execution_time", seconds.clone()),
+            server: self
+                .server
+                .clone()
+                .with_setting("max_execution_time", seconds),
+            database: self.database.clone(),
+        }
+    }
+
     /// Returns the client bound to Tally's database.
     pub fn client(&self) -> &clickhouse::Client {
         &self.client
@@ -110,5 +132,23 @@ impl Analytics {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_bounds_the_copy_only_in_whole_seconds() {
+        let analytics = Analytics::new(&ClickHouseConfig::default());
+        let bounded = analytics.with_max_execution_time(Duration::from_millis(9_500));
+        assert_eq!(
+            bounded.client().get_setting("max_execution_time"),
+            Some("10")
+        );
+        assert_eq!(analytics.client().get_setting("max_execution_time"), None);
+        let tiny = analytics.with_max_execution_time(Duration::ZERO);
+        assert_eq!(tiny.client().get_setting("max_execution_time"), Some("1"));
     }
 }

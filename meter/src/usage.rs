@@ -3,7 +3,11 @@
 //! any window, because rollups keep sums, counts, extremes and latest values (and distinct
 //! values for UNIQUE_COUNT) rather than per-minute results.
 //!
-//! Rollups are per event-time minute (UTC), so a range is widened to whole minutes.
+//! Rollups are per event-time minute (UTC), so a range is widened to whole minutes. Every
+//! query is bounded ([`UsageLimits`]): its windows are counted before any store is asked and
+//! its rows are capped in the SQL.
+
+mod limits;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -19,8 +23,9 @@ use crate::ids::{MeterKey, TenantId};
 use crate::meter::{self, Aggregation, Meter};
 use crate::{Error, Result};
 
-/// Most windows one query may return.
-pub const MAX_WINDOWS: i64 = 50_000;
+use self::limits::epoch_seconds;
+pub(crate) use self::limits::floor_minute;
+pub use self::limits::{UsageLimits, count_windows};
 
 /// The size of the windows usage is reported in, aligned to UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,12 +62,18 @@ impl Window {
         }
     }
 
-    /// Returns the start of the next window after the one starting at `start`.
+    /// Returns the start of the next window after the one starting at `start`, or the end of
+    /// the calendar.
     fn next(self, start: DateTime<Utc>) -> DateTime<Utc> {
+        let after = |size: Duration| {
+            start
+                .checked_add_signed(size)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        };
         match self {
-            Self::Minute => start + Duration::minutes(1),
-            Self::Hour => start + Duration::hours(1),
-            Self::Day => start + Duration::days(1),
+            Self::Minute => after(Duration::minutes(1)),
+            Self::Hour => after(Duration::hours(1)),
+            Self::Day => after(Duration::days(1)),
             Self::Month => {
                 let (year, month) = if start.month() == 12 {
                     (start.year() + 1, 1)
@@ -73,15 +84,6 @@ impl Window {
                     .single()
                     .unwrap_or(start)
             }
-        }
-    }
-
-    fn approximate_seconds(self) -> i64 {
-        match self {
-            Self::Minute => 60,
-            Self::Hour => 3600,
-            Self::Day => 86_400,
-            Self::Month => 28 * 86_400,
         }
     }
 }
@@ -156,7 +158,7 @@ struct DistinctRow {
     distinct: u64,
 }
 
-/// Computes a tenant's meter, found by key, over a range.
+/// Computes a tenant's meter, found by key, over a range, within [`UsageLimits::EXPORT`].
 pub async fn usage(
     pool: &Pool,
     analytics: &Analytics,
@@ -164,26 +166,51 @@ pub async fn usage(
     meter_key: &MeterKey,
     query: &UsageQuery,
 ) -> Result<Vec<UsagePoint>> {
-    let meter = meter::find(pool, tenant, meter_key).await?;
-    usage_of(analytics, &meter, query).await
+    usage_within(
+        pool,
+        analytics,
+        tenant,
+        meter_key,
+        query,
+        UsageLimits::EXPORT,
+    )
+    .await
 }
 
-/// Computes a meter over a range; the meter's tenant binds every row read.
+/// Computes a tenant's meter, found by key, over a range within `limits`: a range of too
+/// many windows is refused before any store is asked.
+pub async fn usage_within(
+    pool: &Pool,
+    analytics: &Analytics,
+    tenant: TenantId,
+    meter_key: &MeterKey,
+    query: &UsageQuery,
+    limits: UsageLimits,
+) -> Result<Vec<UsagePoint>> {
+    limits.check(query)?;
+    let meter = meter::find(pool, tenant, meter_key).await?;
+    usage_of_within(analytics, &meter, query, limits).await
+}
+
+/// Computes a meter over a range within [`UsageLimits::EXPORT`]; the meter's tenant binds
+/// every row read.
 pub async fn usage_of(
     analytics: &Analytics,
     meter: &Meter,
     query: &UsageQuery,
 ) -> Result<Vec<UsagePoint>> {
-    let from = floor_minute(query.from);
-    let to = ceil_minute(query.to);
-    if to <= from {
-        return Err(Error::Invalid("`to` must be after `from`".to_owned()));
-    }
-    if (to - from).num_seconds() / query.window.approximate_seconds() > MAX_WINDOWS {
-        return Err(Error::Invalid(format!(
-            "at most {MAX_WINDOWS} windows per query: use a larger window or a shorter range"
-        )));
-    }
+    usage_of_within(analytics, meter, query, UsageLimits::EXPORT).await
+}
+
+/// Computes a meter over a range within `limits`; the meter's tenant binds every row read.
+/// An answer of more than `limits.max_rows` rows is refused, not buffered.
+pub async fn usage_of_within(
+    analytics: &Analytics,
+    meter: &Meter,
+    query: &UsageQuery,
+    limits: UsageLimits,
+) -> Result<Vec<UsagePoint>> {
+    let (from, to) = limits.check(query)?;
     let group_names: Vec<&String> = meter.spec.group_by.keys().collect();
     let mut group_columns = Vec::with_capacity(query.group_by.len());
     for name in &query.group_by {
@@ -215,10 +242,9 @@ pub async fn usage_of(
     } else {
         ""
     };
-    let range = (
-        u32::try_from(from.timestamp()).unwrap_or(0),
-        u32::try_from(to.timestamp()).unwrap_or(u32::MAX),
-    );
+    // Rollup minutes are seconds since 1970 in a UInt32: a range beyond is clamped to it.
+    let range = (epoch_seconds(from), epoch_seconds(to));
+    let row_limit = limits.max_rows.saturating_add(1);
     let tenant = meter.tenant_id.to_string();
     let meter_id = meter.id.to_string();
 
@@ -246,9 +272,12 @@ pub async fn usage_of(
                 toString(argMax(latest_value, (latest_time_ms, latest_position, kafka_partition)))
                     AS latest
          FROM rollup_minute FINAL WHERE {filter}
-         GROUP BY bucket, groups ORDER BY bucket, groups"
+         GROUP BY bucket, groups ORDER BY bucket, groups LIMIT {row_limit}"
     );
     let rows: Vec<SumsRow> = filtered(&sums_sql).fetch_all().await?;
+    if rows.len() as u64 > limits.max_rows {
+        return Err(limits.too_many_rows());
+    }
     let aggregation = meter.spec.aggregation;
     for row in rows {
         let value = match aggregation {
@@ -266,9 +295,12 @@ pub async fn usage_of(
             "SELECT toUInt32({bucket}) AS bucket, {groups_sql} AS groups,
                     uniqExact(value) AS distinct
              FROM rollup_unique WHERE {filter}
-             GROUP BY bucket, groups"
+             GROUP BY bucket, groups LIMIT {row_limit}"
         );
         let rows: Vec<DistinctRow> = filtered(&distinct_sql).fetch_all().await?;
+        if rows.len() as u64 > limits.max_rows {
+            return Err(limits.too_many_rows());
+        }
         let counts: HashMap<(u32, Vec<String>), u64> = rows
             .into_iter()
             .map(|row| ((row.bucket, row.groups), row.distinct))
@@ -349,20 +381,6 @@ fn parse_decimal(text: &str) -> Result<Decimal> {
         })
 }
 
-pub(crate) fn floor_minute(time: DateTime<Utc>) -> DateTime<Utc> {
-    let seconds = time.timestamp().div_euclid(60) * 60;
-    Utc.timestamp_opt(seconds, 0).single().unwrap_or(time)
-}
-
-fn ceil_minute(time: DateTime<Utc>) -> DateTime<Utc> {
-    let floor = floor_minute(time);
-    if floor == time {
-        floor
-    } else {
-        floor + Duration::minutes(1)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,7 +401,16 @@ mod tests {
             .single()
             .expect("valid");
         assert_eq!(floor_minute(odd).timestamp() % 60, 0);
-        assert_eq!(ceil_minute(odd) - floor_minute(odd), Duration::minutes(1));
+        assert_eq!(
+            limits::ceil_minute(odd).map(|ceil| ceil - floor_minute(odd)),
+            Some(Duration::minutes(1))
+        );
         assert_eq!("day".parse::<Window>().ok(), Some(Window::Day));
+    }
+
+    #[test]
+    fn the_window_after_the_last_is_the_end_of_the_calendar() {
+        let end = DateTime::<Utc>::MAX_UTC;
+        assert_eq!(Window::Day.next(end), end);
     }
 }
