@@ -360,7 +360,7 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
     let (_, b_audit) = graphql(&serve, &b.admin, audit, json!({})).await;
     assert_eq!(
         b_audit["data"]["auditLog"].as_array().map(Vec::len),
-        Some(3),
+        Some(4),
         "{b_audit}"
     );
     let (_, read_audit) = graphql(&serve, &a.read, audit, json!({})).await;

@@ -100,7 +100,6 @@ pub fn Layout(
     let here = use_location().pathname.get_untracked();
     let flash = flash();
     let scope = viewer.scope.to_lowercase();
-    provide_context(SessionFormToken(viewer.form_token.clone()));
     view! {
         <Title text=format!("{title} · Tally") />
         <a class="skip" href="#content">"Skip to content"</a>
@@ -147,7 +146,7 @@ pub fn Layout(
     }
 }
 
-/// The session's form token, which [`Layout`] provides to the forms of its page.
+/// The session's form token, which [`page`] provides to the forms of its page.
 #[derive(Clone)]
 struct SessionFormToken(String);
 
@@ -235,6 +234,7 @@ where
                     match resource.await {
                         Ok(page) => {
                             provide_context(PageFlash(page.flash));
+                            provide_context(SessionFormToken(page.viewer.form_token.clone()));
                             let viewer = page.viewer.clone();
                             let content = body(page.viewer, page.data).into_any();
                             view! {

@@ -71,10 +71,21 @@ impl Browser {
             .expect("a page")
     }
 
-    /// The form token of the session's pages.
+    /// The form token of the session's pages: every form of the keys page (sign out, create,
+    /// revoke) carries the same one.
     async fn form_token(&self) -> String {
         let html = self.get("/keys").await.text().await.expect("html");
-        attribute_after(&html, r#"name="form_token" value=""#)
+        let tokens: Vec<&str> = html
+            .split(r#"name="form_token" value=""#)
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert!(tokens.len() >= 3, "sign out, create and revoke forms: {html}");
+        assert!(
+            tokens.iter().all(|token| !token.is_empty() && *token == tokens[0]),
+            "{tokens:?}"
+        );
+        tokens[0].to_owned()
     }
 
     async fn post(&self, path: &str, form: &[(&str, &str)], origin: Option<&str>) -> String {
