@@ -257,11 +257,21 @@ pub async fn revoke_by(
     Ok(revoked)
 }
 
+/// Says whether a presented value has the shape of a key Tally issues: the `tly_` marker
+/// followed by exactly the number of alphanumeric characters of a secret. A value of any other
+/// shape cannot authenticate, so callers refuse it before any lookup or caching.
+pub fn is_well_formed(presented: &str) -> bool {
+    presented.len() == KEY_MARKER.len() + SECRET_LENGTH
+        && presented
+            .strip_prefix(KEY_MARKER)
+            .is_some_and(|secret| secret.bytes().all(|byte| byte.is_ascii_alphanumeric()))
+}
+
 /// Finds the tenant and scope a presented key grants, or `None` when the key is unknown,
 /// revoked, or belongs to a suspended tenant.
 pub async fn authenticate(pool: &Pool, presented: &SecretString) -> Result<Option<Principal>> {
     let presented = presented.expose_secret();
-    if !presented.starts_with(KEY_MARKER) || presented.len() != KEY_MARKER.len() + SECRET_LENGTH {
+    if !is_well_formed(presented) {
         return Ok(None);
     }
     let row: Option<(ApiKeyId, TenantId, String)> = sqlx::query_as(
@@ -287,6 +297,36 @@ mod tests {
         assert_eq!(first.len(), KEY_MARKER.len() + SECRET_LENGTH);
         assert_ne!(first, second);
         assert_ne!(hash_secret(&first), hash_secret(&second));
+    }
+
+    #[test]
+    fn only_values_shaped_like_issued_keys_are_well_formed() {
+        assert!(is_well_formed(&generate_secret()));
+        assert!(is_well_formed(&format!(
+            "tly_{}",
+            "a".repeat(SECRET_LENGTH)
+        )));
+        assert!(!is_well_formed(&format!(
+            "tly_{}",
+            "a".repeat(SECRET_LENGTH - 1)
+        )));
+        assert!(!is_well_formed(&format!(
+            "tly_{}",
+            "a".repeat(SECRET_LENGTH + 1)
+        )));
+        assert!(!is_well_formed(&format!(
+            "xyz_{}",
+            "a".repeat(SECRET_LENGTH)
+        )));
+        assert!(!is_well_formed(&format!(
+            "tly_{}-",
+            "a".repeat(SECRET_LENGTH - 1)
+        )));
+        assert!(!is_well_formed(&format!(
+            "tly_{}é",
+            "a".repeat(SECRET_LENGTH - 2)
+        )));
+        assert!(!is_well_formed(""));
     }
 
     #[test]

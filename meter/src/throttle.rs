@@ -44,6 +44,15 @@ impl TokenBucket {
         }
         Err(Duration::from_secs_f64((needed - self.tokens) / rate))
     }
+
+    /// Says whether the bucket will have refilled to its burst by `now`: it is then no
+    /// different from a new full bucket, so a map of buckets may drop it.
+    pub fn is_full_at(&self, rate_per_sec: u64, burst: u64, now: Instant) -> bool {
+        let elapsed = now
+            .saturating_duration_since(self.refilled_at)
+            .as_secs_f64();
+        self.tokens + elapsed * rate_per_sec.max(1) as f64 >= burst as f64
+    }
 }
 
 #[cfg(test)]
@@ -62,6 +71,16 @@ mod tests {
                 .take(1, 5, 10, start + Duration::from_millis(200))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_bucket_is_full_again_once_it_had_time_to_refill() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::full(10, start);
+        assert!(bucket.is_full_at(5, 10, start));
+        assert!(bucket.take(10, 5, 10, start).is_ok());
+        assert!(!bucket.is_full_at(5, 10, start + Duration::from_millis(1999)));
+        assert!(bucket.is_full_at(5, 10, start + Duration::from_secs(2)));
     }
 
     #[test]
