@@ -7,7 +7,7 @@
 //! - the pipeline (`Ingest::submit`): rate limit, per-event validation, monthly quota,
 //!   produce with acks, metering;
 //! - [`policy`]: per-tenant limits, registered types and quota consumption, reloaded from the
-//!   catalog every few seconds; [`auth`]: API keys with a short cache.
+//!   catalog every few seconds; [`auth`]: API keys with a short, bounded cache.
 
 mod auth;
 mod candidate;
@@ -97,6 +97,7 @@ impl Ingest {
             if let Err(error) = self.policy.refresh(Utc::now()).await {
                 tracing::warn!(%error, "cannot refresh ingest policy; keeping the last one");
             }
+            self.policy.prune_buckets(std::time::Instant::now());
         }
         if let Err(error) = self.policy.refresh(Utc::now()).await {
             tracing::warn!(%error, "cannot record quota usage at shutdown");
