@@ -94,11 +94,10 @@ impl ResourceContext {
         let inherited_bytes = self.attributes_bytes.saturating_add(inherited.bytes);
         let size = raw.len().saturating_add(inherited_bytes);
         let decoded = if size > self.max_event_bytes {
-            let from = inherited.from;
             Err(size::too_large(
                 size,
                 inherited_bytes,
-                from,
+                inherited.from,
                 self.max_event_bytes,
             ))
         } else {
