@@ -18,6 +18,9 @@ use super::super::support::{Serve, TestEnv, read_topic};
 
 /// Longest any test here may run.
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
+/// Longest wait for one answer, so that a server drowning in an amplification is killed
+/// (when its `Serve` drops) long before it takes the machine's memory.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a refused amplification may take to be answered.
 const ANSWER_WITHIN: Duration = Duration::from_secs(1);
 /// Most the server's peak memory may grow while it refuses an amplification.
@@ -74,6 +77,7 @@ async fn post(
 ) -> (StatusCode, Vec<u8>, Duration) {
     let mut request = reqwest::Client::new()
         .post(format!("{}{path}", serve.base))
+        .timeout(REQUEST_TIMEOUT)
         .bearer_auth(key)
         .header("content-type", content_type);
     if gzipped {
