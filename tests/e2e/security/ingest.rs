@@ -97,8 +97,8 @@ fn cloud_event(id: &str, data: Value) -> Value {
     })
 }
 
-/// Checks that the peak memory grew by less than [`MAX_PEAK_GROWTH`] since `before`.
-fn assert_flat_peak(serve: &Serve, before: u64, what: &str) {
+/// Prints and returns how much the server's peak memory grew since it was `before`.
+fn peak_growth(serve: &Serve, before: u64, what: &str) -> u64 {
     let after = memory(serve, "VmHWM");
     let growth = after.saturating_sub(before);
     eprintln!(
@@ -107,6 +107,11 @@ fn assert_flat_peak(serve: &Serve, before: u64, what: &str) {
         after as f64 / MIB,
         growth as f64 / MIB
     );
+    growth
+}
+
+/// Checks that the peak memory grew by less than [`MAX_PEAK_GROWTH`].
+fn assert_flat_peak(growth: u64, what: &str) {
     assert!(
         growth < MAX_PEAK_GROWTH,
         "{what}: the server's peak memory grew by {:.1} MiB",
@@ -138,13 +143,16 @@ async fn a_gzipped_batch_of_millions_of_tiny_items_is_refused_at_once() {
         );
         let (status, answer, took) =
             post(&serve, &key, "/v1/events", batch_type, true, gzip(&body)).await;
+        let what = "2M-item CloudEvents batch";
+        let growth = peak_growth(&serve, before, what);
+        eprintln!("{what}: answered {status} in {took:?}");
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         let answer: Value = serde_json::from_slice(&answer).expect("a JSON answer");
         assert_eq!(answer["error"]["code"], "PAYLOAD_TOO_LARGE");
         let message = answer["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains("ingest.max_batch_events"), "{message}");
         assert!(took < ANSWER_WITHIN, "answered in {took:?}");
-        assert_flat_peak(&serve, before, "2M-item CloudEvents batch");
+        assert_flat_peak(growth, what);
     })
     .await;
 }
@@ -206,11 +214,14 @@ async fn an_otlp_body_of_millions_of_records_under_a_large_resource_is_refused_a
             "within ingest.max_body_bytes"
         );
         let (status, answer, took) = post(&serve, &key, "/v1/logs", protobuf, false, body).await;
+        let what = "OTLP resource amplification";
+        let growth = peak_growth(&serve, before, what);
+        eprintln!("{what}: answered {status} in {took:?}");
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         let message = String::from_utf8_lossy(&answer);
         assert!(message.contains("ingest.max_batch_events"), "{message}");
         assert!(took < ANSWER_WITHIN, "answered in {took:?}");
-        assert_flat_peak(&serve, before, "OTLP resource amplification");
+        assert_flat_peak(growth, what);
     })
     .await;
 }
@@ -250,6 +261,8 @@ async fn otlp_records_too_large_with_their_resource_are_refused_unbuilt() {
             request(500, 500),
         )
         .await;
+        let what = "OTLP records over the limit with their resource";
+        let growth = peak_growth(&serve, before, what);
         assert_eq!(
             status,
             StatusCode::OK,
@@ -268,11 +281,7 @@ async fn otlp_records_too_large_with_their_resource_are_refused_unbuilt() {
             message.contains("inherited from its resource and scope; the limit is 65536 bytes"),
             "{message}"
         );
-        assert_flat_peak(
-            &serve,
-            before,
-            "OTLP records over the limit with their resource",
-        );
+        assert_flat_peak(growth, what);
     })
     .await;
 }
