@@ -1,11 +1,16 @@
 //! CloudEvents 1.0 in JSON: one event (`application/cloudevents+json`) or a batch
 //! (`application/cloudevents-batch+json`). A batch is split into its items first, so that one
-//! malformed item is rejected on its own while the others go on.
+//! malformed item is rejected on its own while the others go on. A batch is counted while it
+//! is split: reading stops at the first item past `ingest.max_batch_events`, so that a body of
+//! millions of tiny items never becomes millions of candidates.
 
 use std::borrow::Cow;
+use std::cell::Cell;
+use std::fmt;
 
 use chrono::DateTime;
-use serde::Deserialize;
+use serde::de::{Error as _, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer as _};
 use serde_json::value::RawValue;
 use tally_meter::event::Event;
 
@@ -56,8 +61,30 @@ struct WireEvent<'a> {
     data_base64: Option<&'a RawValue>,
 }
 
-/// Splits a body into candidates; `Err` is the reason the body as a whole cannot be read.
-pub fn decode(body: &[u8], mode: Mode, ingest_time_ms: i64) -> Result<Vec<Candidate<'_>>, String> {
+/// A body refused as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The body is not JSON of the expected shape; the message says what is wrong.
+    #[error("{0}")]
+    Malformed(String),
+    /// The batch holds more events than allowed; reading stopped at the first one too many.
+    #[error(
+        "the request holds more than {limit} events; the limit is {limit} (ingest.max_batch_events)"
+    )]
+    TooManyEvents {
+        /// The most events a request may hold.
+        limit: usize,
+    },
+}
+
+/// Splits a body into candidates, refusing a batch of more than `max_events` items as soon as
+/// the reader meets the first one too many, before any item is decoded.
+pub fn decode(
+    body: &[u8],
+    mode: Mode,
+    max_events: usize,
+    ingest_time_ms: i64,
+) -> Result<Vec<Candidate<'_>>, DecodeError> {
     let batch = match mode {
         Mode::Batch => true,
         Mode::Single => false,
@@ -67,21 +94,66 @@ pub fn decode(body: &[u8], mode: Mode, ingest_time_ms: i64) -> Result<Vec<Candid
             .is_some_and(|byte| *byte == b'['),
     };
     let items: Vec<&RawValue> = if batch {
-        serde_json::from_slice(body)
-            .map_err(|error| format!("the body is not a JSON array of events: {error}"))?
+        split_batch(body, max_events)?
     } else {
-        vec![
-            serde_json::from_slice(body)
-                .map_err(|error| format!("the body is not a JSON event: {error}"))?,
-        ]
+        vec![serde_json::from_slice(body).map_err(|error| {
+            DecodeError::Malformed(format!("the body is not a JSON event: {error}"))
+        })?]
     };
     Ok(items
         .into_iter()
         .map(|item| Candidate {
             raw: Cow::Borrowed(item.get().as_bytes()),
+            size: item.get().len(),
             decoded: decode_item(item.get(), ingest_time_ms),
         })
         .collect())
+}
+
+/// Reads a JSON array into its items, unparsed, stopping at item `max_events + 1`.
+fn split_batch(body: &[u8], max_events: usize) -> Result<Vec<&RawValue>, DecodeError> {
+    let over_limit = Cell::new(false);
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let items = deserializer
+        .deserialize_seq(BoundedItems {
+            max_events,
+            over_limit: &over_limit,
+        })
+        .and_then(|items| deserializer.end().map(|()| items));
+    match items {
+        Ok(items) => Ok(items),
+        Err(_) if over_limit.get() => Err(DecodeError::TooManyEvents { limit: max_events }),
+        Err(error) => Err(DecodeError::Malformed(format!(
+            "the body is not a JSON array of events: {error}"
+        ))),
+    }
+}
+
+/// Collects the items of a JSON array as raw JSON, failing (and saying so in `over_limit`) at
+/// the first item past `max_events`.
+struct BoundedItems<'flag> {
+    max_events: usize,
+    over_limit: &'flag Cell<bool>,
+}
+
+impl<'de> Visitor<'de> for BoundedItems<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a JSON array of events")
+    }
+
+    fn visit_seq<Items: SeqAccess<'de>>(self, mut seq: Items) -> Result<Self::Value, Items::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+            if items.len() == self.max_events {
+                self.over_limit.set(true);
+                return Err(Items::Error::custom("too many events"));
+            }
+            items.push(item);
+        }
+        Ok(items)
+    }
 }
 
 fn decode_item(text: &str, ingest_time_ms: i64) -> Result<Event, String> {
@@ -128,9 +200,10 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_790_000_000_000;
+    const MAX: usize = 1000;
 
     fn single(text: &str) -> Result<Event, String> {
-        let mut candidates = decode(text.as_bytes(), Mode::Single, NOW).expect("decodes");
+        let mut candidates = decode(text.as_bytes(), Mode::Single, MAX, NOW).expect("decodes");
         assert_eq!(candidates.len(), 1);
         candidates.remove(0).decoded
     }
@@ -177,7 +250,7 @@ mod tests {
             {"specversion":"1.0","id":7,"source":"s","type":"t"},
             "not an object"
         ]"#;
-        let candidates = decode(body.as_bytes(), Mode::Batch, NOW).expect("decodes");
+        let candidates = decode(body.as_bytes(), Mode::Batch, MAX, NOW).expect("decodes");
         let reasons: Vec<String> = candidates
             .iter()
             .map(|candidate| match &candidate.decoded {
@@ -204,14 +277,48 @@ mod tests {
 
     #[test]
     fn bodies_that_are_not_json_are_refused_whole() {
-        assert!(decode(b"{not json", Mode::Single, NOW).is_err());
-        assert!(decode(b"{}", Mode::Batch, NOW).is_err());
+        assert!(matches!(
+            decode(b"{not json", Mode::Single, MAX, NOW),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode(b"{}", Mode::Batch, MAX, NOW),
+            Err(DecodeError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode(b"[{}] x", Mode::Batch, MAX, NOW),
+            Err(DecodeError::Malformed(_))
+        ));
         assert_eq!(
-            decode(b" [] ", Mode::Detect, NOW)
+            decode(b" [] ", Mode::Detect, MAX, NOW)
                 .expect("an empty array")
                 .len(),
             0
         );
+    }
+
+    #[test]
+    fn a_batch_is_refused_at_the_first_item_past_the_limit() {
+        let three = b"[0, 1, 2]";
+        let candidates = decode(three, Mode::Batch, 3, NOW).expect("at the limit");
+        assert_eq!(candidates.len(), 3);
+        assert_eq!(candidates[2].size, 1);
+        let error = decode(three, Mode::Detect, 2, NOW).expect_err("over the limit");
+        assert!(matches!(error, DecodeError::TooManyEvents { limit: 2 }));
+        assert_eq!(
+            error.to_string(),
+            "the request holds more than 2 events; the limit is 2 (ingest.max_batch_events)"
+        );
+        // Reading stops there: what follows the item too many is never looked at.
+        let broken_tail = b"[0, 1, 2, this is not JSON";
+        assert!(matches!(
+            decode(broken_tail, Mode::Batch, 2, NOW),
+            Err(DecodeError::TooManyEvents { .. })
+        ));
+        assert!(matches!(
+            decode(broken_tail, Mode::Batch, 10, NOW),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 
     #[test]

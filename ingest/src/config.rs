@@ -1,7 +1,10 @@
 //! Ingest settings (`[ingest]` in the config).
 
 use serde::Deserialize;
+use tally_meter::event::DEFAULT_QUARANTINE_RAW_BYTES;
 use tally_meter::quota::{Limits, QuotaMode};
+
+use crate::DecodeLimits;
 
 /// Limits and timings of the ingest tier.
 #[derive(Debug, Clone, Deserialize)]
@@ -9,7 +12,8 @@ use tally_meter::quota::{Limits, QuotaMode};
 pub struct IngestConfig {
     /// Largest request body, after gzip decompression; larger ones get 413.
     pub max_body_bytes: usize,
-    /// Largest single event, as received; larger ones are quarantined.
+    /// Largest single event, as received (for OTLP with the resource and scope JSON it
+    /// inherits); larger ones are quarantined.
     pub max_event_bytes: usize,
     /// Most events in one batch request; more get 413.
     pub max_batch_events: usize,
@@ -29,6 +33,9 @@ pub struct IngestConfig {
     pub produce_timeout_ms: u64,
     /// Most events in one Kafka record.
     pub events_per_record: usize,
+    /// Most bytes of a rejected event kept in its quarantine record (with its full length and
+    /// SHA-256), so that a huge rejected event cannot make the record too large for the broker.
+    pub quarantine_raw_bytes: usize,
     /// Serves `POST /v1/bench/baseline`, which only decodes bodies (for `tally bench ingest`).
     pub bench_baseline: bool,
 }
@@ -46,6 +53,7 @@ impl Default for IngestConfig {
             refresh_secs: 2,
             produce_timeout_ms: 5_000,
             events_per_record: 500,
+            quarantine_raw_bytes: DEFAULT_QUARANTINE_RAW_BYTES,
             bench_baseline: false,
         }
     }
@@ -60,6 +68,14 @@ impl IngestConfig {
             burst: self.default_burst,
             monthly_events: None,
             monthly_mode: QuotaMode::Hard,
+        }
+    }
+
+    /// Returns the limits decoders apply while reading a body.
+    pub fn decode_limits(&self) -> DecodeLimits {
+        DecodeLimits {
+            max_events: self.max_batch_events,
+            max_event_bytes: self.max_event_bytes,
         }
     }
 

@@ -65,6 +65,28 @@ pub enum IngestError {
     Unavailable(&'static str),
 }
 
+impl From<crate::cloudevents::DecodeError> for IngestError {
+    fn from(error: crate::cloudevents::DecodeError) -> Self {
+        use crate::cloudevents::DecodeError;
+        match error {
+            DecodeError::TooManyEvents { .. } => Self::TooLarge(error.to_string()),
+            DecodeError::Malformed(reason) => Self::Undecodable(reason),
+        }
+    }
+}
+
+impl From<crate::otlp::DecodeError> for IngestError {
+    fn from(error: crate::otlp::DecodeError) -> Self {
+        use crate::otlp::DecodeError;
+        match error {
+            DecodeError::TooManyItems { .. } => Self::TooLarge(error.to_string()),
+            DecodeError::Protobuf { .. } | DecodeError::Json { .. } => {
+                Self::Undecodable(error.to_string())
+            }
+        }
+    }
+}
+
 /// How long clients should wait after a 503.
 const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(2);
 

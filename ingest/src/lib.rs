@@ -7,7 +7,13 @@
 //! - the pipeline (`Ingest::submit`): rate limit, per-event validation, monthly quota,
 //!   produce with acks, metering;
 //! - [`policy`]: per-tenant limits, registered types and quota consumption, reloaded from the
-//!   catalog every few seconds; [`auth`]: API keys with a short cache.
+//!   catalog every few seconds; [`auth`]: API keys with a short, bounded cache.
+//!
+//! Nothing a request sends may cost the server much more memory than the request itself:
+//! decoders count items while reading and refuse a body over `ingest.max_batch_events` before
+//! building any, OTLP items are measured with what they inherit before their events are built,
+//! quarantine records keep a bounded prefix of the rejected bytes, and malformed API keys are
+//! refused before any lookup or caching.
 
 mod auth;
 mod candidate;
@@ -33,7 +39,7 @@ use tally_meter::catalog::Pool;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use crate::candidate::Candidate;
+pub use crate::candidate::{Candidate, DecodeLimits};
 pub use crate::config::IngestConfig;
 pub use crate::error::IngestError;
 pub use crate::http::router;
@@ -97,6 +103,7 @@ impl Ingest {
             if let Err(error) = self.policy.refresh(Utc::now()).await {
                 tracing::warn!(%error, "cannot refresh ingest policy; keeping the last one");
             }
+            self.policy.prune_buckets(std::time::Instant::now());
         }
         if let Err(error) = self.policy.refresh(Utc::now()).await {
             tracing::warn!(%error, "cannot record quota usage at shutdown");

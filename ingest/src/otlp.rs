@@ -42,7 +42,12 @@
 //!   of a metric without a name, a number point without a value, a span without a valid trace
 //!   or span id, a log whose trace id is neither empty nor 16 bytes) yields a candidate whose `decoded` is the
 //!   reason; a body that cannot be parsed at all is a [`DecodeError`].
-//! - A candidate's `raw` bytes are the item's OTLP/JSON rendering.
+//! - A candidate's `raw` bytes are the item's OTLP/JSON rendering; its `size` adds the JSON it
+//!   inherits (resource attributes, scope, and for a data point its metric's name,
+//!   description and unit). An item whose size is over `ingest.max_event_bytes` is refused
+//!   with both sizes in the reason, and its event is never built.
+//! - A body with more items than `ingest.max_batch_events` is a [`DecodeError::TooManyItems`]:
+//!   the items are counted before the body is decoded (see `count`).
 //!
 //! OTLP/JSON is read as the specification and real exporters write it: lowerCamelCase keys,
 //! trace and span ids in hex (either case), 64-bit integers as strings or numbers, enums as
@@ -50,9 +55,11 @@
 //! name, makes the whole body a [`DecodeError`].
 
 mod common;
+mod count;
 mod logs;
 mod metrics;
 mod response;
+mod size;
 #[cfg(test)]
 mod testing;
 mod traces;
@@ -64,7 +71,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde::de::DeserializeOwned;
 
-use crate::Candidate;
+use crate::{Candidate, DecodeLimits};
 
 pub use response::{encode_response, encode_status};
 
@@ -103,6 +110,15 @@ impl Signal {
             Self::Metrics => "otlp.metric",
             Self::Logs => "otlp.log",
             Self::Traces => "otlp.span",
+        }
+    }
+
+    /// Returns what the signal's items are called: `data points`, `log records` or `spans`.
+    pub fn item_name(self) -> &'static str {
+        match self {
+            Self::Metrics => "data points",
+            Self::Logs => "log records",
+            Self::Traces => "spans",
         }
     }
 
@@ -174,28 +190,52 @@ pub enum DecodeError {
         /// What the JSON decoder found wrong, with line and column.
         reason: String,
     },
+    /// The request holds more items than allowed; it was counted, not decoded.
+    #[error(
+        "the request holds more than {limit} {}; the limit is {limit} (ingest.max_batch_events)",
+        signal.item_name()
+    )]
+    TooManyItems {
+        /// The signal the request was sent for.
+        signal: Signal,
+        /// The most items a request may hold.
+        limit: usize,
+    },
 }
 
 /// Decodes an OTLP/HTTP export request body into one candidate per metric data point, log
 /// record or span, in request order; `ingest_time_ms` stands in for missing item times.
+///
+/// The items are counted first, without decoding: a body with more than
+/// `limits.max_events` is refused before any item is built. An item larger than
+/// `limits.max_event_bytes` with what it inherits is a candidate refused with the sizes,
+/// without its event being built.
 pub fn decode(
     signal: Signal,
     encoding: Encoding,
     body: &[u8],
+    limits: DecodeLimits,
     ingest_time_ms: i64,
 ) -> Result<Vec<Candidate<'static>>, DecodeError> {
+    if count::exceeds(signal, encoding, body, limits.max_events) {
+        return Err(DecodeError::TooManyItems {
+            signal,
+            limit: limits.max_events,
+        });
+    }
+    let max_event_bytes = limits.max_event_bytes;
     let candidates = match signal {
         Signal::Metrics => {
             let request: ExportMetricsServiceRequest = parse(signal, encoding, body)?;
-            metrics::map(&request, ingest_time_ms)
+            metrics::map(&request, max_event_bytes, ingest_time_ms)
         }
         Signal::Logs => {
             let request: ExportLogsServiceRequest = parse(signal, encoding, body)?;
-            logs::map(&request, ingest_time_ms)
+            logs::map(&request, max_event_bytes, ingest_time_ms)
         }
         Signal::Traces => {
             let request: ExportTraceServiceRequest = parse(signal, encoding, body)?;
-            traces::map(&request, ingest_time_ms)
+            traces::map(&request, max_event_bytes, ingest_time_ms)
         }
     };
     Ok(candidates)
@@ -221,6 +261,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::otlp::testing::LIMITS;
 
     #[test]
     fn signals_round_trip_through_their_paths() {
@@ -254,8 +296,14 @@ mod tests {
 
     #[test]
     fn unparsable_bodies_are_decode_errors() {
-        let error = decode(Signal::Traces, Encoding::Protobuf, b"\xff\xff\xff", 0)
-            .expect_err("garbage is not protobuf");
+        let error = decode(
+            Signal::Traces,
+            Encoding::Protobuf,
+            b"\xff\xff\xff",
+            LIMITS,
+            0,
+        )
+        .expect_err("garbage is not protobuf");
         assert!(matches!(
             error,
             DecodeError::Protobuf {
@@ -273,6 +321,7 @@ mod tests {
             Signal::Metrics,
             Encoding::Json,
             b"{\"resourceMetrics\": 3}",
+            LIMITS,
             0,
         )
         .expect_err("a number is not a list");
@@ -285,16 +334,39 @@ mod tests {
         ));
         assert!(error.to_string().contains("line 1"), "{error}");
 
-        let error = decode(Signal::Logs, Encoding::Json, b"", 0).expect_err("empty is not JSON");
+        let error =
+            decode(Signal::Logs, Encoding::Json, b"", LIMITS, 0).expect_err("empty is not JSON");
         assert!(error.to_string().contains("EOF"), "{error}");
+    }
+
+    #[test]
+    fn requests_with_too_many_items_are_refused_before_decoding() {
+        let limits = DecodeLimits {
+            max_events: 2,
+            ..LIMITS
+        };
+        let json = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{},{},{}]}]}]}"#;
+        let error = decode(Signal::Traces, Encoding::Json, json, limits, 0).expect_err("3 > 2");
+        assert!(matches!(error, DecodeError::TooManyItems { limit: 2, .. }));
+        assert_eq!(
+            error.to_string(),
+            "the request holds more than 2 spans; the limit is 2 (ingest.max_batch_events)"
+        );
+        let within = DecodeLimits {
+            max_events: 3,
+            ..LIMITS
+        };
+        let candidates = decode(Signal::Traces, Encoding::Json, json, within, 0).expect("3 <= 3");
+        assert_eq!(candidates.len(), 3);
     }
 
     #[test]
     fn empty_requests_have_no_items() {
         for signal in Signal::ALL {
-            let protobuf = decode(signal, Encoding::Protobuf, b"", 0).expect("empty protobuf");
+            let protobuf =
+                decode(signal, Encoding::Protobuf, b"", LIMITS, 0).expect("empty protobuf");
             assert!(protobuf.is_empty());
-            let json = decode(signal, Encoding::Json, b"{}", 0).expect("empty JSON object");
+            let json = decode(signal, Encoding::Json, b"{}", LIMITS, 0).expect("empty JSON object");
             assert!(json.is_empty());
         }
     }

@@ -1,13 +1,15 @@
 //! The path every request's events take, whatever their format: throttle, validate, check
 //! the monthly quota, append accepted events and quarantined items to the bus, wait for the
-//! broker's acknowledgement, then count.
+//! broker's acknowledgement, then count. A quarantined item keeps at most
+//! `ingest.quarantine_raw_bytes` of its bytes, with its full length and hash, so that its
+//! record always fits the broker.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tally_meter::event::{Event, EventBatch, QuarantineRecord, WIRE_VERSION};
+use tally_meter::event::{BoundedRaw, Event, EventBatch, QuarantineRecord, WIRE_VERSION};
 use tally_meter::ids::TenantId;
 
 use crate::error::IngestError;
@@ -68,12 +70,12 @@ impl Ingest {
         let tenant_policy = self.policy.tenant(tenant);
         let mut accepted: Vec<Event> = Vec::with_capacity(count);
         let mut accepted_bytes = 0;
-        let mut quarantined: Vec<(Rejection, String)> = Vec::new();
+        let mut quarantined: Vec<(Rejection, BoundedRaw)> = Vec::new();
         for (index, candidate) in candidates.into_iter().enumerate() {
             let (id, reason) = match candidate.decoded {
                 Ok(event) => {
                     let types = tenant_policy.event_types.as_deref();
-                    match validate::check(&event, candidate.raw.len(), &self.rules, types, now_ms) {
+                    match validate::check(&event, candidate.size, &self.rules, types, now_ms) {
                         Ok(()) => {
                             accepted_bytes += candidate.raw.len();
                             accepted.push(event);
@@ -84,7 +86,7 @@ impl Ingest {
                 }
                 Err(reason) => (readable_id(&candidate.raw), reason),
             };
-            let raw = String::from_utf8_lossy(&candidate.raw).into_owned();
+            let raw = BoundedRaw::new(&candidate.raw, self.config.quarantine_raw_bytes);
             quarantined.push((Rejection { index, id, reason }, raw));
         }
 
@@ -99,7 +101,9 @@ impl Ingest {
                 index: rejection.index,
                 event_id: rejection.id.clone(),
                 reason: rejection.reason.clone(),
-                raw: raw.clone(),
+                raw: raw.raw.clone(),
+                raw_bytes: raw.raw_bytes,
+                raw_sha256: raw.raw_sha256.clone(),
             })
         }));
         if let Err(error) = self.producer.send_all(records).await {

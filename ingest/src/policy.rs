@@ -131,6 +131,18 @@ impl Policy {
             })
     }
 
+    /// Drops the buckets of tenants idle long enough for them to have refilled: a missing bucket
+    /// starts full, so nothing changes for those tenants, and the map holds only tenants that
+    /// sent events within about `burst / rate` seconds.
+    pub fn prune_buckets(&self, now: Instant) {
+        let snapshot = self.snapshot();
+        retain_refilling(
+            &mut lock(&self.buckets),
+            |tenant| self.limits_in(&snapshot, tenant),
+            now,
+        );
+    }
+
     /// Returns the tenant's registered types and whether it is hot.
     pub fn tenant(&self, tenant: TenantId) -> TenantPolicy {
         let snapshot = self.snapshot();
@@ -205,6 +217,18 @@ impl Policy {
     }
 }
 
+/// Keeps only the buckets that would not be full again by `now`.
+fn retain_refilling(
+    buckets: &mut HashMap<TenantId, TokenBucket>,
+    limits: impl Fn(TenantId) -> Limits,
+    now: Instant,
+) {
+    buckets.retain(|tenant, bucket| {
+        let limits = limits(*tenant);
+        !bucket.is_full(limits.rate_per_sec, limits.burst, now)
+    });
+}
+
 /// Returns the time left until the next calendar month (UTC) starts.
 fn until_next_month(now: DateTime<Utc>) -> Duration {
     let (year, month) = if now.month() == 12 {
@@ -221,6 +245,33 @@ fn until_next_month(now: DateTime<Utc>) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buckets_of_tenants_idle_long_enough_to_refill_are_dropped() {
+        let limits = Limits {
+            rate_per_sec: 10,
+            burst: 100,
+            monthly_events: None,
+            monthly_mode: QuotaMode::Hard,
+        };
+        let start = Instant::now();
+        let (busy, idle) = (TenantId::generate(), TenantId::generate());
+        let mut buckets = HashMap::new();
+        for tenant in [busy, idle] {
+            let mut bucket = TokenBucket::full(limits.burst, start);
+            bucket
+                .take(100, limits.rate_per_sec, limits.burst, start)
+                .expect("a full bucket has 100 tokens");
+            buckets.insert(tenant, bucket);
+        }
+        let later = start + Duration::from_secs(10);
+        let busy_bucket = buckets.get_mut(&busy).expect("inserted");
+        busy_bucket
+            .take(50, limits.rate_per_sec, limits.burst, later)
+            .expect("refilled");
+        retain_refilling(&mut buckets, |_| limits, later);
+        assert_eq!(buckets.keys().collect::<Vec<_>>(), [&busy]);
+    }
 
     #[test]
     fn the_next_month_starts_on_the_first_at_midnight() {

@@ -13,7 +13,7 @@ const MAX_SUBJECT_LENGTH: usize = 1024;
 /// The configured limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Rules {
-    /// Largest event as received, in bytes.
+    /// Largest event as received, with what it inherits, in bytes.
     pub max_event_bytes: usize,
     /// Oldest event time, in milliseconds before now.
     pub max_age_ms: i64,
@@ -21,17 +21,18 @@ pub struct Rules {
     pub max_future_ms: i64,
 }
 
-/// Checks one event; `Err` is the reason it is quarantined.
+/// Checks one event of `size` bytes (see [`crate::Candidate::size`]); `Err` is the reason it
+/// is quarantined.
 pub fn check(
     event: &Event,
-    raw_bytes: usize,
+    size: usize,
     rules: &Rules,
     registered_types: Option<&HashSet<String>>,
     now_ms: i64,
 ) -> Result<(), String> {
-    if raw_bytes > rules.max_event_bytes {
+    if size > rules.max_event_bytes {
         return Err(format!(
-            "the event is {raw_bytes} bytes; the limit is {} bytes",
+            "the event is {size} bytes; the limit is {} bytes",
             rules.max_event_bytes
         ));
     }

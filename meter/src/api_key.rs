@@ -281,6 +281,16 @@ pub async fn revoke_by(
     Ok(revoked)
 }
 
+/// Says whether a presented value has the shape of a key Tally issues: the `tly_` marker
+/// followed by exactly the number of alphanumeric characters of a secret. A value of any other
+/// shape cannot authenticate, so callers refuse it before any lookup or caching.
+pub fn is_well_formed(presented: &str) -> bool {
+    presented.len() == KEY_MARKER.len() + SECRET_LENGTH
+        && presented
+            .strip_prefix(KEY_MARKER)
+            .is_some_and(|secret| secret.bytes().all(|byte| byte.is_ascii_alphanumeric()))
+}
+
 /// Finds the tenant and scope a presented key grants, or `None` when the key is unknown,
 /// revoked, or belongs to a suspended tenant.
 pub async fn authenticate(pool: &Pool, presented: &SecretString) -> Result<Option<Principal>> {
@@ -297,16 +307,6 @@ pub async fn authenticate(pool: &Pool, presented: &SecretString) -> Result<Optio
     .fetch_optional(pool)
     .await?;
     row.map(Principal::from_row).transpose()
-}
-
-/// Whether a presented value has the shape of a key (the marker, then exactly the secret's
-/// length of letters and digits): anything else is refused before any lookup or cache.
-pub fn is_well_formed(presented: &str) -> bool {
-    presented.len() == KEY_MARKER.len() + SECRET_LENGTH
-        && presented.starts_with(KEY_MARKER)
-        && presented[KEY_MARKER.len()..]
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric())
 }
 
 /// Returns the tenant of a well-formed key that no longer authenticates (revoked, or of a
@@ -340,13 +340,33 @@ mod tests {
     }
 
     #[test]
-    fn only_values_of_a_key_s_shape_are_well_formed() {
-        let key = generate_secret();
-        assert!(!is_well_formed(&key[1..]));
-        assert!(!is_well_formed(&format!("{key}x")));
-        assert!(!is_well_formed(&key.replace(KEY_MARKER, "tlx_")));
-        assert!(!is_well_formed(&format!("{}é", &key[..key.len() - 2])));
-        assert!(!is_well_formed(&"x".repeat(300_000)));
+    fn only_values_shaped_like_issued_keys_are_well_formed() {
+        assert!(is_well_formed(&generate_secret()));
+        assert!(is_well_formed(&format!(
+            "tly_{}",
+            "a".repeat(SECRET_LENGTH)
+        )));
+        assert!(!is_well_formed(&format!(
+            "tly_{}",
+            "a".repeat(SECRET_LENGTH - 1)
+        )));
+        assert!(!is_well_formed(&format!(
+            "tly_{}",
+            "a".repeat(SECRET_LENGTH + 1)
+        )));
+        assert!(!is_well_formed(&format!(
+            "xyz_{}",
+            "a".repeat(SECRET_LENGTH)
+        )));
+        assert!(!is_well_formed(&format!(
+            "tly_{}-",
+            "a".repeat(SECRET_LENGTH - 1)
+        )));
+        assert!(!is_well_formed(&format!(
+            "tly_{}é",
+            "a".repeat(SECRET_LENGTH - 2)
+        )));
+        assert!(!is_well_formed(""));
     }
 
     #[test]

@@ -74,6 +74,16 @@ mod tests {
     }
 
     #[test]
+    fn a_bucket_is_full_again_once_it_had_time_to_refill() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::full(10, start);
+        assert!(bucket.is_full(5, 10, start));
+        assert!(bucket.take(10, 5, 10, start).is_ok());
+        assert!(!bucket.is_full(5, 10, start + Duration::from_millis(1999)));
+        assert!(bucket.is_full(5, 10, start + Duration::from_secs(2)));
+    }
+
+    #[test]
     fn a_full_bucket_lends_to_a_batch_larger_than_the_burst() {
         let start = Instant::now();
         let mut bucket = TokenBucket::full(10, start);

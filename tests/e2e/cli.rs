@@ -16,7 +16,7 @@ async fn migrate_twice_is_a_no_op() {
     let first = env.run_ok(&["migrate"]).await;
     assert!(first.contains("postgres: applied 7 migrations"), "{first}");
     assert!(
-        first.contains("clickhouse: applied 2 migrations"),
+        first.contains("clickhouse: applied 3 migrations"),
         "{first}"
     );
     assert!(first.contains("kafka: created "), "{first}");
@@ -40,7 +40,7 @@ async fn concurrent_migrations_are_safe() {
     assert!(second.status.success(), "second: {}", stderr_of(&second));
     assert_eq!(
         env.analytics().applied_versions().await.expect("reads"),
-        [1, 2]
+        [1, 2, 3]
     );
     let pool = env.catalog().await;
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")

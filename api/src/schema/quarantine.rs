@@ -1,5 +1,6 @@
 //! Pages of a tenant's quarantined events, newest first: what ingest rejected and what the
-//! aggregator refused to count, each with its reason and the raw event.
+//! aggregator refused to count, each with its reason, the start of the raw event, and the
+//! whole event's length and hash.
 
 use serde::{Deserialize, Serialize};
 use tally_meter::analytics::Analytics;
@@ -20,6 +21,8 @@ struct QuarantineRow {
     event_id: String,
     reason: String,
     raw: String,
+    raw_bytes: u64,
+    raw_sha256: String,
 }
 
 /// Where a page ended: the key of its last row.
@@ -43,7 +46,7 @@ pub async fn page(
     };
     let sql = format!(
         "SELECT ingest_time_ms, topic, kafka_partition, kafka_offset, position, event_id, reason,
-                raw
+                raw, raw_bytes, raw_sha256
          FROM quarantine FINAL WHERE tenant_id = ?{position}
          ORDER BY ingest_time_ms DESC, topic DESC, kafka_partition DESC, kafka_offset DESC,
                   position DESC, reason DESC
@@ -80,7 +83,10 @@ pub async fn page(
                 ingest_time: time_of(row.ingest_time_ms),
                 event_id: (!row.event_id.is_empty()).then_some(row.event_id),
                 reason: row.reason,
+                truncated: row.raw_bytes > row.raw.len() as u64,
                 raw: row.raw,
+                raw_bytes: row.raw_bytes,
+                raw_sha256: row.raw_sha256,
             })
             .collect(),
         next_cursor,

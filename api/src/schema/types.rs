@@ -407,8 +407,16 @@ pub struct QuarantinedEvent {
     pub event_id: Option<String>,
     /// Why it was refused, in words a person can act on.
     pub reason: String,
-    /// The event as received.
+    /// The start of the event as received: at most `ingest.quarantine_raw_bytes` bytes.
     pub raw: String,
+    /// Length of the whole event as received, in bytes (0 for events quarantined before
+    /// lengths were recorded).
+    pub raw_bytes: u64,
+    /// SHA-256 of the whole event as received, in lowercase hex (empty for events quarantined
+    /// before hashes were recorded).
+    pub raw_sha256: String,
+    /// Whether `raw` holds less than the whole event.
+    pub truncated: bool,
 }
 
 /// A page of quarantined events, newest first.

@@ -1,8 +1,11 @@
 //! Fuzzes the OTLP/HTTP decoder and the answers built from its outcome: the first byte picks
 //! the signal and the encoding (`byte % 6`: metrics, logs, traces in protobuf, then the same in
-//! JSON), the rest is the request body. Every candidate must keep the invariants the ingest
-//! pipeline relies on, and the export response (or, for an undecodable body, the
-//! `google.rpc.Status`) must encode and read back to what was put in.
+//! JSON) and the limits (`byte / 6 % 8 + 1` items; 512 or 65536 bytes per item), the rest is
+//! the request body. A decoded body never has more candidates than the limit; a body within
+//! the limit decodes as it does with no limit; every candidate must keep the invariants the
+//! ingest pipeline relies on, its size counting the resource and scope its event inherits;
+//! and the export response (or, for an undecodable body, the `google.rpc.Status`) must encode
+//! and read back to what was put in.
 
 #![no_main]
 
@@ -13,8 +16,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
 use prost::Message as _;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use tally_ingest::Candidate;
 use tally_ingest::otlp::{self, Encoding, Signal};
+use tally_ingest::{Candidate, DecodeLimits};
 
 /// The ingest time handed to the decoder, a realistic "now".
 const INGEST_TIME_MS: i64 = 1_790_000_000_000;
@@ -42,12 +45,33 @@ fuzz_target!(|input: &[u8]| {
     } else {
         Encoding::Json
     };
-    match otlp::decode(signal, encoding, body, INGEST_TIME_MS) {
+    let limits = DecodeLimits {
+        max_events: usize::from(selector / 6 % 8) + 1,
+        max_event_bytes: if selector / 48 % 2 == 0 { 65_536 } else { 512 },
+    };
+    match otlp::decode(signal, encoding, body, limits, INGEST_TIME_MS) {
         Ok(candidates) => {
+            assert!(
+                candidates.len() <= limits.max_events,
+                "{} candidates, over the limit of {}",
+                candidates.len(),
+                limits.max_events
+            );
+            let unlimited = DecodeLimits {
+                max_events: usize::MAX,
+                ..limits
+            };
+            let again = otlp::decode(signal, encoding, body, unlimited, INGEST_TIME_MS)
+                .expect("a body decoded within the limit decodes without one");
+            assert_eq!(
+                again.len(),
+                candidates.len(),
+                "the limit changed the candidates"
+            );
             let mut rejected = 0_i64;
             let mut first_reason = String::new();
             for candidate in &candidates {
-                if let Err(reason) = check_candidate(signal, candidate) {
+                if let Err(reason) = check_candidate(signal, limits, candidate) {
                     rejected += 1;
                     if first_reason.is_empty() {
                         first_reason = reason.to_owned();
@@ -62,14 +86,25 @@ fuzz_target!(|input: &[u8]| {
                 "a negative rejected count is not read as 0"
             );
         }
+        Err(error @ otlp::DecodeError::TooManyItems { .. }) => {
+            assert!(error.to_string().contains("ingest.max_batch_events"));
+        }
         Err(error) => check_status(encoding, &error.to_string()),
     }
 });
 
 /// Checks one candidate; returns its rejection reason, if it was rejected.
-fn check_candidate<'a>(signal: Signal, candidate: &'a Candidate<'static>) -> Result<(), &'a str> {
+fn check_candidate<'a>(
+    signal: Signal,
+    limits: DecodeLimits,
+    candidate: &'a Candidate<'static>,
+) -> Result<(), &'a str> {
     let raw = candidate.raw.as_ref();
     assert!(!raw.is_empty(), "a candidate's raw bytes are empty");
+    assert!(
+        candidate.size >= raw.len(),
+        "a candidate is smaller than its raw bytes"
+    );
     assert!(
         serde_json::from_slice::<&RawValue>(raw).is_ok(),
         "a candidate's raw bytes are not JSON"
@@ -116,6 +151,19 @@ fn check_candidate<'a>(signal: Signal, candidate: &'a Candidate<'static>) -> Res
             "an item's data has no {key}: {data}"
         );
     }
+    let inherited = data["resource"].to_string().len() + data["scope"].to_string().len();
+    assert!(
+        candidate.size >= raw.len() + inherited,
+        "size {} leaves out what the item inherits ({} own, {inherited} inherited)",
+        candidate.size,
+        raw.len()
+    );
+    assert!(
+        candidate.size <= limits.max_event_bytes,
+        "an item of {} bytes was built over the limit of {}",
+        candidate.size,
+        limits.max_event_bytes
+    );
     Ok(())
 }
 

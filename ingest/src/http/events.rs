@@ -39,8 +39,8 @@ pub async fn post_events(
     let mode = mode(&headers)?;
     let bytes = body::read(request_body, &headers, ingest.config.max_body_bytes).await?;
     let now = Utc::now();
-    let candidates = cloudevents::decode(&bytes, mode, now.timestamp_millis())
-        .map_err(IngestError::Undecodable)?;
+    let max_events = ingest.config.max_batch_events;
+    let candidates = cloudevents::decode(&bytes, mode, max_events, now.timestamp_millis())?;
     let outcome = ingest.submit(principal.tenant_id, candidates, now).await?;
     if outcome.accepted == 0 {
         return Err(IngestError::AllRejected(json!(outcome)));
@@ -56,8 +56,8 @@ pub async fn post_baseline(
 ) -> Result<Response, IngestError> {
     let mode = mode(&headers)?;
     let bytes = body::read(request_body, &headers, ingest.config.max_body_bytes).await?;
-    let candidates = cloudevents::decode(&bytes, mode, Utc::now().timestamp_millis())
-        .map_err(IngestError::Undecodable)?;
+    let max_events = ingest.config.max_batch_events;
+    let candidates = cloudevents::decode(&bytes, mode, max_events, Utc::now().timestamp_millis())?;
     let accepted = candidates
         .iter()
         .filter(|candidate| candidate.decoded.is_ok())

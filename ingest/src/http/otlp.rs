@@ -1,6 +1,7 @@
 //! OTLP/HTTP receivers: `POST /v1/metrics`, `/v1/logs` and `/v1/traces`, protobuf or JSON.
 //! Answers follow the OTLP/HTTP specification: 200 with `partial_success` naming how many
-//! items were rejected (quarantined) and why; 400 for a body that cannot be decoded; 429 and
+//! items were rejected (quarantined) and why; 400 for a body that cannot be decoded; 413 for
+//! one over the body size or with more items than `ingest.max_batch_events`; 429 and
 //! 503 with `Retry-After` when the sender should retry; error bodies are `google.rpc.Status`
 //! in the request's encoding.
 
@@ -56,8 +57,8 @@ async fn accept(
     let principal = ingest.auth.ingest_principal(headers).await?;
     let bytes = body::read(request_body, headers, ingest.config.max_body_bytes).await?;
     let now = Utc::now();
-    let candidates = otlp::decode(signal, encoding, &bytes, now.timestamp_millis())
-        .map_err(|error| IngestError::Undecodable(error.to_string()))?;
+    let limits = ingest.config.decode_limits();
+    let candidates = otlp::decode(signal, encoding, &bytes, limits, now.timestamp_millis())?;
     if candidates.is_empty() {
         return Ok((0, String::new()));
     }

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 use tally_meter::event::Event;
 
+use super::size::{self, Inherited, json_len};
 use crate::Candidate;
 
 /// The event source used when a resource has no `service.name`.
@@ -22,15 +23,19 @@ const DEFAULT_SOURCE: &str = "otlp";
 /// Length of a content-hash id, in hex characters.
 const CONTENT_ID_LEN: usize = 32;
 
-/// What every item of one resource shares: its event source and its attributes as JSON.
+/// What every item of one resource shares: its event source, its attributes as JSON and their
+/// size, and the size limit of the items.
 pub(super) struct ResourceContext {
     source: String,
     attributes: Value,
+    attributes_bytes: usize,
+    max_event_bytes: usize,
 }
 
 impl ResourceContext {
-    /// Reads the source (`service.name`) and attributes of an item's resource.
-    pub(super) fn new(resource: Option<&Resource>) -> Self {
+    /// Reads the source (`service.name`) and attributes of an item's resource; items larger
+    /// than `max_event_bytes` with what they inherit will be refused unbuilt.
+    pub(super) fn new(resource: Option<&Resource>, max_event_bytes: usize) -> Self {
         let attributes = resource
             .map(|resource| resource.attributes.as_slice())
             .unwrap_or_default();
@@ -44,9 +49,12 @@ impl ResourceContext {
                 },
             )
             .unwrap_or_else(|| DEFAULT_SOURCE.to_owned());
+        let attributes = attributes_json(attributes);
         Self {
             source,
-            attributes: attributes_json(attributes),
+            attributes_bytes: json_len(&attributes),
+            attributes,
+            max_event_bytes,
         }
     }
 
@@ -67,22 +75,37 @@ impl ResourceContext {
         })
     }
 
-    /// Turns one mapped item (or the reason it cannot be mapped) into a candidate whose raw
-    /// bytes are `raw`'s OTLP/JSON rendering.
+    /// Turns one item into a candidate whose raw bytes are `raw`'s OTLP/JSON rendering and
+    /// whose size adds what it inherits (this resource's attributes and `inherited`). An item
+    /// within the limit is mapped by `map` (which may give the reason it cannot be); a larger
+    /// one is refused without being mapped.
     pub(super) fn candidate<Raw: Serialize>(
         &self,
         event_type: &str,
         raw: &Raw,
-        mapped: Result<Mapped, String>,
+        inherited: Inherited,
+        map: impl FnOnce() -> Result<Mapped, String>,
     ) -> Candidate<'static> {
-        let decoded = mapped.and_then(|mapped| self.event(event_type, mapped));
         let raw = serde_json::to_vec(raw).unwrap_or_else(|error| {
             json!({ "unrenderable_otlp_item": error.to_string() })
                 .to_string()
                 .into_bytes()
         });
+        let inherited_bytes = self.attributes_bytes.saturating_add(inherited.bytes);
+        let size = raw.len().saturating_add(inherited_bytes);
+        let decoded = if size > self.max_event_bytes {
+            Err(size::too_large(
+                size,
+                inherited_bytes,
+                inherited.from,
+                self.max_event_bytes,
+            ))
+        } else {
+            map().and_then(|mapped| self.event(event_type, mapped))
+        };
         Candidate {
             raw: Cow::Owned(raw),
+            size,
             decoded,
         }
     }
@@ -123,11 +146,23 @@ pub(super) struct Mapped {
     pub(super) data: Value,
 }
 
+/// An instrumentation scope as `{name, version}`, and the size of that JSON.
+pub(super) struct ScopeJson {
+    /// The JSON every item of the scope carries.
+    pub(super) value: Value,
+    /// Its length.
+    pub(super) bytes: usize,
+}
+
 /// Renders an instrumentation scope as `{name, version}`.
-pub(super) fn scope_json(scope: Option<&InstrumentationScope>) -> Value {
-    match scope {
+pub(super) fn scope_json(scope: Option<&InstrumentationScope>) -> ScopeJson {
+    let value = match scope {
         Some(scope) => json!({ "name": scope.name, "version": scope.version }),
         None => json!({ "name": "", "version": "" }),
+    };
+    ScopeJson {
+        bytes: json_len(&value),
+        value,
     }
 }
 
@@ -321,13 +356,13 @@ mod tests {
             )],
             ..Default::default()
         };
-        assert_eq!(ResourceContext::new(Some(&named)).source, "checkout");
+        assert_eq!(ResourceContext::new(Some(&named), 100).source, "checkout");
         let unnamed = Resource {
             attributes: vec![attribute("service.name", AnyValueKind::IntValue(1))],
             ..Default::default()
         };
-        assert_eq!(ResourceContext::new(Some(&unnamed)).source, "otlp");
-        assert_eq!(ResourceContext::new(None).source, "otlp");
+        assert_eq!(ResourceContext::new(Some(&unnamed), 100).source, "otlp");
+        assert_eq!(ResourceContext::new(None, 100).source, "otlp");
     }
 
     #[test]

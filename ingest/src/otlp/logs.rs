@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::common::{
     Mapped, ResourceContext, any_value_json, optional_id_json, scope_json, time_ms,
 };
+use super::size::Inherited;
 use crate::Candidate;
 
 const EVENT_TYPE: &str = "otlp.log";
@@ -14,21 +15,29 @@ const EVENT_TYPE: &str = "otlp.log";
 /// Maps every log record of a request, in request order.
 pub(super) fn map(
     request: &ExportLogsServiceRequest,
+    max_event_bytes: usize,
     ingest_time_ms: i64,
 ) -> Vec<Candidate<'static>> {
     let mut candidates = Vec::new();
     for resource_logs in &request.resource_logs {
-        let resource = ResourceContext::new(resource_logs.resource.as_ref());
+        let resource = ResourceContext::new(resource_logs.resource.as_ref(), max_event_bytes);
         for scope_logs in &resource_logs.scope_logs {
             let scope = scope_json(scope_logs.scope.as_ref());
+            let inherited = Inherited {
+                bytes: scope.bytes,
+                from: "resource and scope",
+            };
             let subject = scope_logs
                 .scope
                 .as_ref()
-                .map(|scope| scope.name.clone())
+                .map(|scope| scope.name.as_str())
                 .filter(|name| !name.is_empty());
             for record in &scope_logs.log_records {
-                let mapped = map_record(&resource, &scope, subject.clone(), record, ingest_time_ms);
-                candidates.push(resource.candidate(EVENT_TYPE, record, mapped));
+                let map = || {
+                    let subject = subject.map(str::to_owned);
+                    map_record(&resource, &scope.value, subject, record, ingest_time_ms)
+                };
+                candidates.push(resource.candidate(EVENT_TYPE, record, inherited, map));
             }
         }
     }
@@ -187,6 +196,36 @@ mod tests {
         );
         let fine = candidates[1].decoded.as_ref().expect("no ids is fine");
         assert_eq!(data(fine)["log"]["trace_id"], Value::Null);
+    }
+
+    #[test]
+    fn records_too_large_with_what_they_inherit_are_refused_unbuilt() {
+        let mut body = request("s", vec![record("a", 1, 0), record("b", 1, 0)]);
+        let resource = body.resource_logs[0].resource.as_mut().expect("a resource");
+        resource.attributes.push(text("big", &"x".repeat(70_000)));
+        let refused = candidates(Signal::Logs, Encoding::Protobuf, &body.encode_to_vec());
+        assert_eq!(refused.len(), 2);
+        for candidate in &refused {
+            let reason = candidate.decoded.as_ref().expect_err("too large");
+            assert!(candidate.size > 70_000 && candidate.raw.len() < 1_000);
+            assert_eq!(
+                reason,
+                &format!(
+                    "the event is {} bytes, {} of them inherited from its resource and scope; \
+                     the limit is 65536 bytes (ingest.max_event_bytes)",
+                    candidate.size,
+                    candidate.size - candidate.raw.len()
+                )
+            );
+        }
+        let small = request("s", vec![record("a", 1, 0)]).encode_to_vec();
+        let small = &candidates(Signal::Logs, Encoding::Protobuf, &small)[0];
+        let event = small.decoded.as_ref().expect("maps");
+        let data_bytes = event.data.as_ref().map_or(0, |data| data.get().len());
+        assert!(
+            small.size >= data_bytes / 2,
+            "the size approximates the event's data"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::common::{Mapped, ResourceContext, double_json, scope_json, time_ms};
+use super::size::{Inherited, json_len};
 use crate::Candidate;
 
 const EVENT_TYPE: &str = "otlp.metric";
@@ -21,18 +22,26 @@ const EVENT_TYPE: &str = "otlp.metric";
 /// Maps every data point of a request, in request order.
 pub(super) fn map(
     request: &ExportMetricsServiceRequest,
+    max_event_bytes: usize,
     ingest_time_ms: i64,
 ) -> Vec<Candidate<'static>> {
     let mut candidates = Vec::new();
     for resource_metrics in &request.resource_metrics {
-        let resource = ResourceContext::new(resource_metrics.resource.as_ref());
+        let resource = ResourceContext::new(resource_metrics.resource.as_ref(), max_event_bytes);
         for scope_metrics in &resource_metrics.scope_metrics {
             let scope = scope_json(scope_metrics.scope.as_ref());
             for metric in &scope_metrics.metrics {
+                // Every point carries its metric's name, description and unit.
+                let header = [&metric.name, &metric.description, &metric.unit];
+                let inherited = Inherited {
+                    bytes: scope.bytes + header.into_iter().map(json_len).sum::<usize>(),
+                    from: "resource, scope and metric",
+                };
                 let mapper = PointMapper {
                     resource: &resource,
-                    scope: &scope,
+                    scope: &scope.value,
                     metric,
+                    inherited,
                     ingest_time_ms,
                 };
                 mapper.map_metric(&mut candidates);
@@ -47,6 +56,7 @@ struct PointMapper<'a> {
     resource: &'a ResourceContext,
     scope: &'a Value,
     metric: &'a Metric,
+    inherited: Inherited,
     ingest_time_ms: i64,
 }
 
@@ -129,8 +139,11 @@ impl PointMapper<'_> {
         kind_fields: impl Fn(&Point) -> Result<Map<String, Value>, String>,
     ) {
         for point in points {
-            let mapped = kind_fields(point).and_then(|fields| self.map_point(kind, point, fields));
-            candidates.push(self.resource.candidate(EVENT_TYPE, point, mapped));
+            let map = || kind_fields(point).and_then(|fields| self.map_point(kind, point, fields));
+            let candidate = self
+                .resource
+                .candidate(EVENT_TYPE, point, self.inherited, map);
+            candidates.push(candidate);
         }
     }
 

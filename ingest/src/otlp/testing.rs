@@ -12,10 +12,16 @@ use serde_json::Value;
 use tally_meter::event::Event;
 
 use super::{Encoding, Signal, decode};
-use crate::Candidate;
+use crate::{Candidate, DecodeLimits};
 
 /// The ingest time every test decodes with.
 pub(super) const NOW_MS: i64 = 1_790_000_000_000;
+
+/// The limits every test decodes with: the defaults.
+pub(super) const LIMITS: DecodeLimits = DecodeLimits {
+    max_events: 1000,
+    max_event_bytes: 65_536,
+};
 
 pub(super) fn attribute(key: &str, value: AnyValueKind) -> KeyValue {
     KeyValue {
@@ -53,7 +59,7 @@ pub(super) fn candidates(
     encoding: Encoding,
     body: &[u8],
 ) -> Vec<Candidate<'static>> {
-    decode(signal, encoding, body, NOW_MS).expect("the body parses")
+    decode(signal, encoding, body, LIMITS, NOW_MS).expect("the body parses")
 }
 
 /// Decodes a body whose items must all map, returning the events.

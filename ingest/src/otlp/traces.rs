@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::common::{
     Mapped, ResourceContext, double_json, optional_id_json, required_id_hex, scope_json, time_ms,
 };
+use super::size::Inherited;
 use crate::Candidate;
 
 const EVENT_TYPE: &str = "otlp.span";
@@ -16,16 +17,21 @@ const EVENT_TYPE: &str = "otlp.span";
 /// Maps every span of a request, in request order.
 pub(super) fn map(
     request: &ExportTraceServiceRequest,
+    max_event_bytes: usize,
     ingest_time_ms: i64,
 ) -> Vec<Candidate<'static>> {
     let mut candidates = Vec::new();
     for resource_spans in &request.resource_spans {
-        let resource = ResourceContext::new(resource_spans.resource.as_ref());
+        let resource = ResourceContext::new(resource_spans.resource.as_ref(), max_event_bytes);
         for scope_spans in &resource_spans.scope_spans {
             let scope = scope_json(scope_spans.scope.as_ref());
+            let inherited = Inherited {
+                bytes: scope.bytes,
+                from: "resource and scope",
+            };
             for span in &scope_spans.spans {
-                let mapped = map_span(&resource, &scope, span, ingest_time_ms);
-                candidates.push(resource.candidate(EVENT_TYPE, span, mapped));
+                let map = || map_span(&resource, &scope.value, span, ingest_time_ms);
+                candidates.push(resource.candidate(EVENT_TYPE, span, inherited, map));
             }
         }
     }
@@ -99,7 +105,7 @@ mod tests {
 
     use super::*;
     use crate::otlp::testing::{
-        NOW_MS, candidates, data, events, resource, scope, summaries, text, to_otlp_json,
+        LIMITS, NOW_MS, candidates, data, events, resource, scope, summaries, text, to_otlp_json,
     };
     use crate::otlp::{Encoding, Signal};
 
@@ -292,8 +298,8 @@ mod tests {
     fn json_ids_that_are_not_hex_fail_the_whole_body() {
         let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[
             {"traceId":"not-hex!","spanId":"00"}]}]}]}"#;
-        let error =
-            crate::otlp::decode(Signal::Traces, Encoding::Json, body, NOW_MS).expect_err("bad hex");
+        let error = crate::otlp::decode(Signal::Traces, Encoding::Json, body, LIMITS, NOW_MS)
+            .expect_err("bad hex");
         assert!(matches!(error, crate::otlp::DecodeError::Json { .. }));
         assert!(error.to_string().contains("invalid character"), "{error}");
     }

@@ -12,7 +12,9 @@ use super::store::{
     EventIdRow, Identity, QuarantineRow, RawRow, RollupRow, UniqueRow, UsageRow, Writes,
     date_of_ms, key_hash, to_stored,
 };
-use crate::event::{Event, EventBatch, MeteringRecord, QuarantineRecord};
+use crate::event::{
+    BoundedRaw, DEFAULT_QUARANTINE_RAW_BYTES, Event, EventBatch, MeteringRecord, QuarantineRecord,
+};
 use crate::meter::Meter;
 
 /// The topics the aggregator reads.
@@ -39,8 +41,8 @@ pub enum Content {
     Undecodable {
         /// What the decoder said.
         reason: String,
-        /// The record's bytes, as lossy UTF-8.
-        raw: String,
+        /// The record's bytes, bounded.
+        raw: BoundedRaw,
     },
 }
 
@@ -76,7 +78,7 @@ impl Received {
         };
         let content = decoded.unwrap_or_else(|error| Content::Undecodable {
             reason: format!("undecodable record on {topic}: {error}"),
-            raw: String::from_utf8_lossy(payload).into_owned(),
+            raw: BoundedRaw::new(payload, DEFAULT_QUARANTINE_RAW_BYTES),
         });
         Self {
             source,
@@ -166,18 +168,23 @@ pub fn build(
         match &record.content {
             Content::Events(batch) => pass.add_events(record, batch, block),
             Content::Metering(metering) => pass.add_metering(metering, at, block),
-            Content::Quarantine(rejected) => pass.writes.quarantine.push(QuarantineRow {
-                tenant_id: rejected.tenant_id.to_string(),
-                ingest_date: date_of_ms(rejected.ingest_time_ms),
-                ingest_time_ms: rejected.ingest_time_ms,
-                topic: record.topic.clone(),
-                kafka_partition: record.partition,
-                kafka_offset: record.offset,
-                position: 0,
-                event_id: rejected.event_id.clone().unwrap_or_default(),
-                reason: rejected.reason.clone(),
-                raw: rejected.raw.clone(),
-            }),
+            Content::Quarantine(rejected) => {
+                let raw = rejected.bounded_raw(DEFAULT_QUARANTINE_RAW_BYTES);
+                pass.writes.quarantine.push(QuarantineRow {
+                    tenant_id: rejected.tenant_id.to_string(),
+                    ingest_date: date_of_ms(rejected.ingest_time_ms),
+                    ingest_time_ms: rejected.ingest_time_ms,
+                    topic: record.topic.clone(),
+                    kafka_partition: record.partition,
+                    kafka_offset: record.offset,
+                    position: 0,
+                    event_id: rejected.event_id.clone().unwrap_or_default(),
+                    reason: rejected.reason.clone(),
+                    raw: raw.raw,
+                    raw_bytes: raw.raw_bytes,
+                    raw_sha256: raw.raw_sha256,
+                });
+            }
             Content::Undecodable { reason, raw } => {
                 pass.tally.quarantined += 1;
                 pass.writes.quarantine.push(QuarantineRow {
@@ -190,7 +197,9 @@ pub fn build(
                     position: 0,
                     event_id: String::new(),
                     reason: reason.clone(),
-                    raw: raw.clone(),
+                    raw: raw.raw.clone(),
+                    raw_bytes: raw.raw_bytes,
+                    raw_sha256: raw.raw_sha256.clone(),
                 });
             }
         }
@@ -284,6 +293,8 @@ impl Pass<'_> {
                 Ok(measured) => measured,
                 Err(reason) => {
                     self.tally.quarantined += 1;
+                    let raw = serde_json::to_string(event).unwrap_or_default();
+                    let raw = BoundedRaw::new(raw.as_bytes(), DEFAULT_QUARANTINE_RAW_BYTES);
                     self.writes.quarantine.push(QuarantineRow {
                         tenant_id: batch.tenant_id.to_string(),
                         ingest_date: date_of_ms(batch.ingest_time_ms),
@@ -294,7 +305,9 @@ impl Pass<'_> {
                         position: at.index,
                         event_id: event.id.clone(),
                         reason,
-                        raw: serde_json::to_string(event).unwrap_or_default(),
+                        raw: raw.raw,
+                        raw_bytes: raw.raw_bytes,
+                        raw_sha256: raw.raw_sha256,
                     });
                     continue;
                 }

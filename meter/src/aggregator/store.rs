@@ -112,6 +112,8 @@ pub struct QuarantineRow {
     pub event_id: String,
     pub reason: String,
     pub raw: String,
+    pub raw_bytes: u64,
+    pub raw_sha256: String,
 }
 
 /// Everything one pass of the aggregator writes, in the order it is written: the first

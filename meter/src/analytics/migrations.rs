@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "aggregates",
         sql: include_str!("../../../migrations/clickhouse/0002_aggregates.sql"),
     },
+    Migration {
+        version: 3,
+        name: "quarantine_bounds",
+        sql: include_str!("../../../migrations/clickhouse/0003_quarantine_bounds.sql"),
+    },
 ];
 
 #[derive(Debug, clickhouse::Row, Serialize, Deserialize)]

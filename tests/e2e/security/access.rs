@@ -80,9 +80,14 @@ impl Browser {
             .skip(1)
             .filter_map(|rest| rest.split('"').next())
             .collect();
-        assert!(tokens.len() >= 3, "sign out, create and revoke forms: {html}");
         assert!(
-            tokens.iter().all(|token| !token.is_empty() && *token == tokens[0]),
+            tokens.len() >= 3,
+            "sign out, create and revoke forms: {html}"
+        );
+        assert!(
+            tokens
+                .iter()
+                .all(|token| !token.is_empty() && *token == tokens[0]),
             "{tokens:?}"
         );
         tokens[0].to_owned()

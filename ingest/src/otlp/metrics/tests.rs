@@ -10,7 +10,8 @@ use prost::Message as _;
 
 use super::*;
 use crate::otlp::testing::{
-    NOW_MS, attribute, candidates, data, events, resource, scope, summaries, text, to_otlp_json,
+    LIMITS, NOW_MS, attribute, candidates, data, events, resource, scope, summaries, text,
+    to_otlp_json,
 };
 use crate::otlp::{Encoding, Signal};
 
@@ -200,8 +201,14 @@ fn protobuf_maps_every_point_of_every_kind() {
 fn ids_are_stable_across_retries_unless_the_point_has_no_time() {
     let body = every_kind().encode_to_vec();
     let first = events(Signal::Metrics, Encoding::Protobuf, &body);
-    let retry = super::super::decode(Signal::Metrics, Encoding::Protobuf, &body, NOW_MS + 5_000)
-        .expect("parses");
+    let retry = super::super::decode(
+        Signal::Metrics,
+        Encoding::Protobuf,
+        &body,
+        LIMITS,
+        NOW_MS + 5_000,
+    )
+    .expect("parses");
     let retry_ids: Vec<_> = retry
         .iter()
         .map(|candidate| candidate.decoded.as_ref().map(|event| &event.id))
@@ -310,4 +317,22 @@ fn special_doubles_and_int_attributes_survive() {
     let event = &events(Signal::Metrics, Encoding::Protobuf, &body)[0];
     assert_eq!(data(event)["metric"]["value"], "Infinity");
     assert_eq!(data(event)["attributes"]["shard"], 7);
+}
+
+#[test]
+fn points_inherit_their_metrics_description_in_their_size() {
+    let gauge = Gauge {
+        data_points: vec![number_point(Some(NumberValue::AsInt(1)), T1, "/a"); 2],
+    };
+    let mut huge = metric("load", Data::Gauge(gauge));
+    huge.description = "d".repeat(70_000);
+    let body = request(vec![huge]).encode_to_vec();
+    for candidate in candidates(Signal::Metrics, Encoding::Protobuf, &body) {
+        let reason = candidate.decoded.expect_err("too large");
+        assert!(
+            reason.contains("inherited from its resource, scope and metric"),
+            "{reason}"
+        );
+        assert!(candidate.size > 70_000);
+    }
 }
