@@ -7,14 +7,22 @@
 //! refused before any lookup or caching, entries are keyed by the key's SHA-256 (32 bytes,
 //! whatever was sent), and the cache holds at most [`MAX_CACHED_KEYS`] entries, evicting the
 //! least useful one at a time rather than emptying itself.
+//!
+//! Failed authentications are throttled per client address: past `ingest.failed_auth_burst`
+//! failures (regaining `ingest.failed_auth_per_sec`), an address gets 429 for any key that is
+//! not already known good, so guessing and floods stop before the catalog, while the devices
+//! of a shared address whose keys work go on. Failures are counted for the audit log.
 
-use std::time::Duration;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, header};
 use moka::sync::Cache;
 use secrecy::SecretString;
 use sha2::{Digest as _, Sha256};
 use tally_meter::api_key::{self, Principal, Scope};
+use tally_meter::auth_failures::{AuthFailures, FailureLimits};
 use tally_meter::catalog::Pool;
 
 use crate::error::IngestError;
@@ -29,30 +37,70 @@ type KeyDigest = [u8; 32];
 pub struct Authenticator {
     pool: Pool,
     cache: Cache<KeyDigest, Option<Principal>>,
+    failures: Arc<AuthFailures>,
 }
 
 impl Authenticator {
-    /// Creates an authenticator whose answers live for `ttl`.
-    pub fn new(pool: Pool, ttl: Duration) -> Self {
+    /// Creates an authenticator whose answers live for `ttl`, throttling each address's
+    /// failures to `failures`.
+    pub fn new(pool: Pool, ttl: Duration, failures: FailureLimits) -> Self {
         Self {
             pool,
             cache: Cache::builder()
                 .max_capacity(MAX_CACHED_KEYS)
                 .time_to_live(ttl)
                 .build(),
+            failures: Arc::new(AuthFailures::new(failures)),
         }
     }
 
+    /// Returns the failed authentications counted so far, for the task that writes them to the
+    /// audit log.
+    pub fn failures(&self) -> &Arc<AuthFailures> {
+        &self.failures
+    }
+
     /// Returns the tenant of a request's ingest key, or why the request is refused.
-    pub async fn ingest_principal(&self, headers: &HeaderMap) -> Result<Principal, IngestError> {
-        let presented = bearer_token(headers).ok_or(IngestError::MissingKey)?;
-        if !api_key::is_well_formed(presented) {
-            return Err(IngestError::InvalidKey);
-        }
-        let principal = self
-            .lookup(presented)
-            .await?
-            .ok_or(IngestError::InvalidKey)?;
+    pub async fn ingest_principal(
+        &self,
+        headers: &HeaderMap,
+        client: Option<IpAddr>,
+    ) -> Result<Principal, IngestError> {
+        let presented = bearer_token(headers);
+        let digest =
+            presented.map(|presented| -> KeyDigest { Sha256::digest(presented.as_bytes()).into() });
+        let known_good = digest.and_then(|digest| self.cache.get(&digest)).flatten();
+        let principal = match known_good {
+            Some(principal) => principal,
+            None => {
+                if let Some(client) = client
+                    && let Err(retry_after) = self.failures.admit(client, Instant::now())
+                {
+                    return Err(IngestError::TooManyFailedAuthentications { retry_after });
+                }
+                let looked_up = match (presented, digest) {
+                    (None, _) | (_, None) => Err(IngestError::MissingKey),
+                    (Some(presented), Some(digest)) if api_key::is_well_formed(presented) => self
+                        .lookup(presented, digest)
+                        .await?
+                        .ok_or(IngestError::InvalidKey),
+                    (Some(_), Some(_)) => Err(IngestError::InvalidKey),
+                };
+                match looked_up {
+                    Ok(principal) => principal,
+                    Err(error) => {
+                        if let Some(client) = client {
+                            let reason = match error {
+                                IngestError::MissingKey => "missing key",
+                                _ => "unknown, revoked, suspended or malformed key",
+                            };
+                            self.failures.record(client, None, reason, Instant::now());
+                        }
+                        return Err(error);
+                    }
+                }
+            }
+        };
         if principal.scope != Scope::Ingest {
             return Err(IngestError::WrongScope {
                 scope: principal.scope.to_string(),
@@ -61,8 +109,11 @@ impl Authenticator {
         Ok(principal)
     }
 
-    async fn lookup(&self, presented: &str) -> Result<Option<Principal>, IngestError> {
-        let digest: KeyDigest = Sha256::digest(presented.as_bytes()).into();
+    async fn lookup(
+        &self,
+        presented: &str,
+        digest: KeyDigest,
+    ) -> Result<Option<Principal>, IngestError> {
         if let Some(principal) = self.cache.get(&digest) {
             return Ok(principal);
         }

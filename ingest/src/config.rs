@@ -36,6 +36,10 @@ pub struct IngestConfig {
     /// Most bytes of a rejected event kept in its quarantine record (with its full length and
     /// SHA-256), so that a huge rejected event cannot make the record too large for the broker.
     pub quarantine_raw_bytes: usize,
+    /// Failed authentications one client address may have at once before 429.
+    pub failed_auth_burst: u64,
+    /// Failed authentications per second a client address regains.
+    pub failed_auth_per_sec: u64,
     /// Serves `POST /v1/bench/baseline`, which only decodes bodies (for `tally bench ingest`).
     pub bench_baseline: bool,
 }
@@ -54,6 +58,8 @@ impl Default for IngestConfig {
             produce_timeout_ms: 5_000,
             events_per_record: 500,
             quarantine_raw_bytes: DEFAULT_QUARANTINE_RAW_BYTES,
+            failed_auth_burst: 20,
+            failed_auth_per_sec: 1,
             bench_baseline: false,
         }
     }

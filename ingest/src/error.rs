@@ -60,6 +60,12 @@ pub enum IngestError {
         /// Until the next month starts.
         retry_after: Duration,
     },
+    /// The client's address failed to authenticate too often.
+    #[error("too many failed authentications from this address; retry later")]
+    TooManyFailedAuthentications {
+        /// When to try again.
+        retry_after: Duration,
+    },
     /// The broker or the catalog cannot take the events now.
     #[error("temporarily unavailable: {0}; retry later")]
     Unavailable(&'static str),
@@ -100,7 +106,9 @@ impl IngestError {
             Self::Undecodable(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::AllRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } | Self::QuotaExhausted { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. }
+            | Self::QuotaExhausted { .. }
+            | Self::TooManyFailedAuthentications { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -114,7 +122,7 @@ impl IngestError {
             Self::Undecodable(_) => "BAD_REQUEST",
             Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             Self::AllRejected(_) => "ALL_EVENTS_REJECTED",
-            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::RateLimited { .. } | Self::TooManyFailedAuthentications { .. } => "RATE_LIMITED",
             Self::QuotaExhausted { .. } => "QUOTA_EXHAUSTED",
             Self::Unavailable(_) => "UNAVAILABLE",
         }
@@ -123,9 +131,9 @@ impl IngestError {
     /// Returns how long the client should wait before retrying, when it should.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after, .. } | Self::QuotaExhausted { retry_after, .. } => {
-                Some(*retry_after)
-            }
+            Self::RateLimited { retry_after, .. }
+            | Self::QuotaExhausted { retry_after, .. }
+            | Self::TooManyFailedAuthentications { retry_after } => Some(*retry_after),
             Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER),
             _ => None,
         }

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request};
+use axum::http::request::Parts;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::post;
@@ -30,6 +33,24 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(middleware::from_fn(record_request))
         .with_state(ingest)
+}
+
+/// The address of the client that sent a request, when the server recorded its connection's
+/// peer (`tally serve` does).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(address)| address.ip()),
+        ))
+    }
 }
 
 async fn record_request(request: Request, next: Next) -> Response {

@@ -45,10 +45,15 @@ pub use crate::error::IngestError;
 pub use crate::http::router;
 pub use crate::pipeline::{Outcome, Rejection};
 
+use tally_meter::auth_failures::FailureLimits;
+
 use crate::auth::Authenticator;
 use crate::metering::Metering;
 use crate::policy::Policy;
 use crate::producer::Producer;
+
+/// How often counted failed authentications are written to the audit log.
+const FAILED_AUTH_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How long shutdown waits for queued Kafka records.
 const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
@@ -74,6 +79,7 @@ impl Ingest {
         tasks: &TaskTracker,
     ) -> tally_meter::Result<Arc<Self>> {
         let refresh = Duration::from_secs(config.refresh_secs);
+        let pool_for_audit = pool.clone();
         let to_ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let ingest = Arc::new(Self {
             config: config.clone(),
@@ -82,12 +88,24 @@ impl Ingest {
                 max_age_ms: to_ms(config.max_event_age_secs),
                 max_future_ms: to_ms(config.max_event_future_secs),
             },
-            auth: Authenticator::new(pool.clone(), refresh),
+            auth: Authenticator::new(
+                pool.clone(),
+                refresh,
+                FailureLimits {
+                    burst: config.failed_auth_burst,
+                    per_sec: config.failed_auth_per_sec,
+                },
+            ),
             policy: Policy::load(pool, config.default_limits()).await?,
             producer: Producer::new(kafka, Duration::from_millis(config.produce_timeout_ms))?,
             metering: Metering::new(format!("ingest-{}", uuid::Uuid::new_v4().simple())),
         });
         tasks.spawn(Arc::clone(&ingest).refresh_policy(refresh, shutdown.clone()));
+        tasks.spawn(Arc::clone(ingest.auth.failures()).run(
+            pool_for_audit,
+            FAILED_AUTH_FLUSH_INTERVAL,
+            shutdown.clone(),
+        ));
         tasks.spawn(Arc::clone(&ingest).send_metering(shutdown));
         Ok(ingest)
     }

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::Ingest;
 use crate::cloudevents::{self, Mode};
 use crate::error::IngestError;
-use crate::http::body;
+use crate::http::{ClientIp, body};
 
 fn mode(headers: &HeaderMap) -> Result<Mode, IngestError> {
     let content_type = headers
@@ -32,10 +32,11 @@ fn mode(headers: &HeaderMap) -> Result<Mode, IngestError> {
 /// Accepts CloudEvents for the key's tenant.
 pub async fn post_events(
     State(ingest): State<Arc<Ingest>>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     request_body: Body,
 ) -> Result<Response, IngestError> {
-    let principal = ingest.auth.ingest_principal(&headers).await?;
+    let principal = ingest.auth.ingest_principal(&headers, client).await?;
     let mode = mode(&headers)?;
     let bytes = body::read(request_body, &headers, ingest.config.max_body_bytes).await?;
     let now = Utc::now();

@@ -15,7 +15,7 @@ use chrono::Utc;
 
 use crate::Ingest;
 use crate::error::{IngestError, retry_after_secs};
-use crate::http::body;
+use crate::http::{ClientIp, body};
 use crate::otlp::{self, Encoding, Signal};
 
 /// How many rejection reasons the partial-success message quotes.
@@ -25,6 +25,7 @@ const QUOTED_REASONS: usize = 3;
 pub async fn export(
     signal: Signal,
     ingest: Arc<Ingest>,
+    client: ClientIp,
     headers: HeaderMap,
     request_body: Body,
 ) -> Response {
@@ -38,7 +39,7 @@ pub async fn export(
         );
         return status_response(Encoding::Json, &error);
     };
-    match accept(signal, encoding, &ingest, &headers, request_body).await {
+    match accept(signal, encoding, &ingest, client, &headers, request_body).await {
         Ok((rejected, message)) => {
             let body = otlp::encode_response(signal, encoding, rejected, &message);
             ([(header::CONTENT_TYPE, encoding.content_type())], body).into_response()
@@ -51,10 +52,11 @@ async fn accept(
     signal: Signal,
     encoding: Encoding,
     ingest: &Ingest,
+    ClientIp(client): ClientIp,
     headers: &HeaderMap,
     request_body: Body,
 ) -> Result<(i64, String), IngestError> {
-    let principal = ingest.auth.ingest_principal(headers).await?;
+    let principal = ingest.auth.ingest_principal(headers, client).await?;
     let bytes = body::read(request_body, headers, ingest.config.max_body_bytes).await?;
     let now = Utc::now();
     let limits = ingest.config.decode_limits();
@@ -112,18 +114,29 @@ fn grpc_code(status: StatusCode) -> i32 {
 /// `POST /v1/metrics`.
 pub async fn metrics(
     State(ingest): State<Arc<Ingest>>,
+    client: ClientIp,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    export(Signal::Metrics, ingest, headers, body).await
+    export(Signal::Metrics, ingest, client, headers, body).await
 }
 
 /// `POST /v1/logs`.
-pub async fn logs(State(ingest): State<Arc<Ingest>>, headers: HeaderMap, body: Body) -> Response {
-    export(Signal::Logs, ingest, headers, body).await
+pub async fn logs(
+    State(ingest): State<Arc<Ingest>>,
+    client: ClientIp,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    export(Signal::Logs, ingest, client, headers, body).await
 }
 
 /// `POST /v1/traces`.
-pub async fn traces(State(ingest): State<Arc<Ingest>>, headers: HeaderMap, body: Body) -> Response {
-    export(Signal::Traces, ingest, headers, body).await
+pub async fn traces(
+    State(ingest): State<Arc<Ingest>>,
+    client: ClientIp,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    export(Signal::Traces, ingest, client, headers, body).await
 }

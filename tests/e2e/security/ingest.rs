@@ -378,6 +378,10 @@ async fn a_flood_of_huge_unique_bearer_values_is_refused_without_growing_memory(
                 .send()
         };
         let filler = "k".repeat(300 * 1024);
+        // Each is refused: 401, or 429 once this address has failed too often.
+        let refused = |status: StatusCode| {
+            status == StatusCode::UNAUTHORIZED || status == StatusCode::TOO_MANY_REQUESTS
+        };
         for warm_up in 0..10 {
             let status = send(format!("{warm_up}-{filler}")).await.expect("answers").status();
             assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -386,7 +390,7 @@ async fn a_flood_of_huge_unique_bearer_values_is_refused_without_growing_memory(
 
         for index in 0..1_000 {
             let status = send(format!("tly_{index}-{filler}")).await.expect("answers").status();
-            assert_eq!(status, StatusCode::UNAUTHORIZED, "value {index}");
+            assert!(refused(status), "value {index}: {status}");
         }
         let after = memory(&serve, "VmRSS");
         let growth = after.saturating_sub(before);
