@@ -64,6 +64,7 @@ pub fn shell(options: LeptosOptions, hydrate: bool) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_context(SessionFormToken(RwSignal::new(request_form_token())));
     view! {
         <Router>
             <Routes fallback=|| "Page not found.">
@@ -146,16 +147,26 @@ pub fn Layout(
     }
 }
 
-/// The session's form token, which [`page`] provides to the forms of its page.
-#[derive(Clone)]
-struct SessionFormToken(String);
+/// The session's form token for the forms of the page: on the server the request's own, and
+/// whatever [`page`] last loaded, so that a page whose data failed still has it.
+#[derive(Clone, Copy)]
+struct SessionFormToken(RwSignal<String>);
+
+/// The form token the request's session has, on the server; the browser learns it from the
+/// pages' data.
+fn request_form_token() -> String {
+    #[cfg(feature = "ssr")]
+    return crate::server::form_token();
+    #[cfg(not(feature = "ssr"))]
+    return String::new();
+}
 
 /// The hidden field that carries the session's form token: every form that changes something
 /// holds one, and the server refuses a post without the right token (a form from another site).
 #[component]
 pub fn FormToken() -> impl IntoView {
     let token = use_context::<SessionFormToken>()
-        .map(|SessionFormToken(token)| token)
+        .map(|SessionFormToken(token)| token.get_untracked())
         .unwrap_or_default();
     view! { <input type="hidden" name="form_token" value=token /> }
 }
@@ -234,7 +245,9 @@ where
                     match resource.await {
                         Ok(page) => {
                             provide_context(PageFlash(page.flash));
-                            provide_context(SessionFormToken(page.viewer.form_token.clone()));
+                            if let Some(SessionFormToken(token)) = use_context() {
+                                token.set(page.viewer.form_token.clone());
+                            }
                             let viewer = page.viewer.clone();
                             let content = body(page.viewer, page.data).into_any();
                             view! {
@@ -265,6 +278,7 @@ fn Failed(title: &'static str, error: ServerFnError) -> impl IntoView {
         view! {
             <p><a href="/">"Back to the overview"</a></p>
             <form method="post" action="/logout">
+                <FormToken />
                 <button type="submit" class="link">"Sign out"</button>
             </form>
         }

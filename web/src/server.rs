@@ -635,7 +635,7 @@ pub(crate) async fn query_page<T: DeserializeOwned>(
 }
 
 /// The form token of the signed-in session, for the page's forms.
-fn form_token() -> String {
+pub(crate) fn form_token() -> String {
     use_context::<Parts>()
         .and_then(|parts| parts.extensions.get::<FormToken>().cloned())
         .map(|FormToken(token)| token)
