@@ -38,7 +38,6 @@ mod load;
 mod nodes;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,15 +53,14 @@ use self::canary::{Canaries, DRAIN_TIMEOUT, POLL_INTERVAL, POLLERS};
 use self::figures::{Figures, footer};
 use self::load::{EVENT_BYTES, LoadPlan, RunningLoad, wait_caught_up};
 use self::nodes::{Nodes, Snapshots};
-use crate::bench::body::BatchTemplate;
-use crate::bench::cpu::Clock;
-use crate::bench::format::grouped;
-use crate::bench::load::Window;
-use crate::bench::node::{Node, NodeLimits};
-use crate::bench::tenants::{self, suspend_tenants};
-use crate::bench::{migrate_and_connect, progress, short_random_id};
+use crate::body::BatchTemplate;
 use crate::cli::BenchE2eArgs;
-use crate::config::Config;
+use crate::cpu::Clock;
+use crate::format::grouped;
+use crate::load::Window;
+use crate::node::{Node, NodeLimits};
+use crate::tenants::{self, suspend_tenants};
+use crate::{Setup, migrate_and_connect, progress, short_random_id};
 
 /// The ingest-to-queryable p95 the bench checks, in milliseconds.
 pub const TARGET_P95_MS: f64 = 2000.0;
@@ -82,26 +80,22 @@ const MAX_LATENCY: Duration = Duration::from_secs(600);
 
 /// Runs the bench and prints its figures; fails, after printing them, if any request failed,
 /// any canary was lost or the meters did not count what ingest acknowledged.
-pub async fn run(
-    config: &Config,
-    config_path: Option<&Path>,
-    args: &BenchE2eArgs,
-) -> anyhow::Result<()> {
+pub async fn run(setup: &Setup, args: &BenchE2eArgs) -> anyhow::Result<()> {
     if args.duration.is_zero() {
         bail!("--duration must be longer than 0 s");
     }
-    let pool = migrate_and_connect(config, config_path).await?;
-    let analytics = Analytics::new(&config.clickhouse);
+    let pool = migrate_and_connect(setup).await?;
+    let analytics = Analytics::new(&setup.clickhouse);
     let mut fleet = Fleet::default();
     let measured = match fleet.create(&pool, args.tenants).await {
-        Ok(()) => measure(config, config_path, args, &fleet, &analytics).await,
+        Ok(()) => measure(setup, args, &fleet, &analytics).await,
         Err(error) => Err(error),
     };
     fleet.suspend(&pool).await;
     let figures = measured?;
 
     println!("{}", figures.table());
-    println!("{}", footer(config));
+    println!("{}", footer(&setup.meter));
     let problems = figures.problems();
     if !problems.is_empty() {
         bail!(
@@ -186,8 +180,7 @@ impl Fleet {
 
 /// Starts both nodes, drives the bench and stops them; they are killed on any error.
 async fn measure(
-    config: &Config,
-    config_path: Option<&Path>,
+    setup: &Setup,
     args: &BenchE2eArgs,
     fleet: &Fleet,
     analytics: &Analytics,
@@ -204,12 +197,12 @@ async fn measure(
     };
     let group_id = format!(
         "{}-bench-{}",
-        config.meter.group_id,
-        config.kafka.topic_prefix.trim_end_matches('.')
+        setup.meter.group_id,
+        setup.kafka.topic_prefix.trim_end_matches('.')
     );
     progress("starting an ingest node and an aggregator");
-    let ingest = Node::ingest(config_path, &limits).await?;
-    let aggregator = Node::meter(config_path, &group_id).await?;
+    let ingest = Node::ingest(setup, &limits).await?;
+    let aggregator = Node::meter(setup, &group_id).await?;
     progress(&format!(
         "ingest node {} listens on {}; aggregator {} consumes as group {group_id}",
         ingest.pid(),
@@ -227,7 +220,7 @@ async fn measure(
         args.canary_interval_ms,
         args.warmup.as_secs_f64(),
         args.duration.as_secs_f64(),
-        config.meter.flush_interval_ms,
+        setup.meter.flush_interval_ms,
     );
 
     let canaries = Arc::new(Canaries::new(

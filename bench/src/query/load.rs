@@ -23,11 +23,11 @@ use tally_meter::usage::{self, UsageQuery};
 use tokio::task::JoinSet;
 
 use super::{EVENT_TYPE, QueryTenant};
-use crate::bench::failures::Failures;
-use crate::bench::format::grouped;
-use crate::bench::http::{self, BATCH_CONTENT_TYPE, Connection, RECONNECT_PAUSE};
-use crate::bench::node::NodeLimits;
-use crate::bench::progress;
+use crate::failures::Failures;
+use crate::format::grouped;
+use crate::http::{self, BATCH_CONTENT_TYPE, Connection, RECONNECT_PAUSE};
+use crate::node::NodeLimits;
+use crate::progress;
 
 /// Most events per request.
 const BATCH: usize = 100;

@@ -1,12 +1,10 @@
-//! The `tally` processes a bench starts from its own executable, with the same config:
-//! `tally migrate`, an ingest node (`tally serve --roles ingest`) with the benchmark baseline
-//! enabled, an aggregator (`tally serve --roles meter`) and an API node
-//! (`tally serve --roles api`), each serving HTTP on a free
-//! loopback port. A node is killed if the bench fails or drops it, and stopped with SIGTERM
-//! otherwise.
+//! The `tally` processes a bench starts from the executable of its [`Setup`], with the same
+//! config: `tally migrate`, an ingest node (`tally serve --roles ingest`) with the benchmark
+//! baseline enabled, an aggregator (`tally serve --roles meter`) and an API node
+//! (`tally serve --roles api`), each serving HTTP on a free loopback port. A node is killed if
+//! the bench fails or drops it, and stopped with SIGTERM otherwise.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,7 +12,7 @@ use anyhow::{Context, bail};
 use hyper::StatusCode;
 use tokio::process::{Child, Command};
 
-use crate::bench::http;
+use crate::{Setup, http};
 
 /// How long a node may take to answer `/readyz` with 200.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -23,20 +21,19 @@ const READY_POLL: Duration = Duration::from_millis(100);
 /// How long a node may take to stop after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A `tally` command running this executable with the bench's config file, if any.
-fn tally(config_path: Option<&Path>) -> anyhow::Result<Command> {
-    let executable = std::env::current_exe().context("cannot find the tally executable")?;
-    let mut command = Command::new(executable);
-    if let Some(path) = config_path {
+/// A `tally` command running the setup's executable with its config file, if any.
+fn tally(setup: &Setup) -> Command {
+    let mut command = Command::new(&setup.executable);
+    if let Some(path) = &setup.config_path {
         command.arg("--config").arg(path);
     }
     command.stdin(Stdio::null()).kill_on_drop(true);
-    Ok(command)
+    command
 }
 
 /// Runs `tally migrate` and insists that it succeeds.
-pub async fn migrate(config_path: Option<&Path>) -> anyhow::Result<()> {
-    let output = tally(config_path)?
+pub async fn migrate(setup: &Setup) -> anyhow::Result<()> {
+    let output = tally(setup)
         .arg("migrate")
         .output()
         .await
@@ -66,8 +63,8 @@ pub struct NodeLimits {
 impl Node {
     /// Starts an ingest node (`tally serve --roles ingest`, with the benchmark baseline) that
     /// allows the bench's requests.
-    pub async fn ingest(config_path: Option<&Path>, limits: &NodeLimits) -> anyhow::Result<Self> {
-        let mut command = tally(config_path)?;
+    pub async fn ingest(setup: &Setup, limits: &NodeLimits) -> anyhow::Result<Self> {
+        let mut command = tally(setup);
         command
             .args(["serve", "--roles", "ingest"])
             .env("TALLY__INGEST__BENCH_BASELINE", "true")
@@ -88,8 +85,8 @@ impl Node {
 
     /// Starts an aggregator (`tally serve --roles meter`) in consumer group `group_id`. Being
     /// ready does not mean it has joined the group yet: only a counted event says that.
-    pub async fn meter(config_path: Option<&Path>, group_id: &str) -> anyhow::Result<Self> {
-        let mut command = tally(config_path)?;
+    pub async fn meter(setup: &Setup, group_id: &str) -> anyhow::Result<Self> {
+        let mut command = tally(setup);
         command
             .args(["serve", "--roles", "meter"])
             .env("TALLY__METER__GROUP_ID", group_id);
@@ -98,8 +95,8 @@ impl Node {
 
     /// Starts an API node (`tally serve --roles api`: GraphQL at `/graphql`) with per-key
     /// request limits too high to throttle the bench.
-    pub async fn api(config_path: Option<&Path>) -> anyhow::Result<Self> {
-        let mut command = tally(config_path)?;
+    pub async fn api(setup: &Setup) -> anyhow::Result<Self> {
+        let mut command = tally(setup);
         command
             .args(["serve", "--roles", "api"])
             .env("TALLY__API__RATE_PER_KEY_PER_SEC", "100000000")

@@ -16,11 +16,11 @@ use hyper::{Request, StatusCode};
 use serde_json::{Value, json};
 
 use super::{COUNT_METER, MAX_LATENCY, QueryTenant, REGION_GROUP, SUM_METER};
-use crate::bench::cpu::{Clock, Snapshot};
-use crate::bench::failures::Failures;
-use crate::bench::histogram::DurationHistogram;
-use crate::bench::http::{self, Connection, RECONNECT_PAUSE, excerpt};
-use crate::bench::load::Window;
+use crate::cpu::{Clock, Snapshot};
+use crate::failures::Failures;
+use crate::histogram::DurationHistogram;
+use crate::http::{self, Connection, RECONNECT_PAUSE, excerpt};
+use crate::load::Window;
 
 /// Where the queries go, and for whom.
 pub(super) struct QueryPlan {

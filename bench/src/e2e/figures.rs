@@ -6,14 +6,15 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use tally_meter::aggregator::MeterConfig;
+
 use super::TARGET_P95_MS;
 use super::canary::{CanaryFigures, DRAIN_TIMEOUT, MAX_PENDING_CANARIES, POLL_INTERVAL, POLLERS};
 use super::load::{CATCH_UP_TIMEOUT, CatchUp, LoadTally};
 use super::nodes::{AggregatorMetrics, Snapshots};
-use crate::bench::format::{Unit, divide, format_value, grouped};
-use crate::bench::load::Window;
 use crate::cli::BenchE2eArgs;
-use crate::config::Config;
+use crate::format::{Unit, divide, format_value, grouped};
+use crate::load::Window;
 
 /// Everything the bench measured.
 pub(super) struct Figures {
@@ -347,7 +348,7 @@ impl Figures {
 }
 
 /// What the figures mean, printed after the table.
-pub(super) fn footer(config: &Config) -> String {
+pub(super) fn footer(meter: &MeterConfig) -> String {
     format!(
         "ingest-to-queryable: from just before a canary's POST /v1/events until the end of the\n\
          first usage query (the one behind `tally usage` and the API) that shows it, polled by\n\
@@ -358,6 +359,6 @@ pub(super) fn footer(config: &Config) -> String {
          CPU-second of the aggregator in the window. The bench, both nodes, the broker, ClickHouse\n\
          and PostgreSQL share this machine's cores (\"other processes\").",
         POLL_INTERVAL.as_millis(),
-        config.meter.flush_interval_ms,
+        meter.flush_interval_ms,
     )
 }

@@ -8,7 +8,6 @@
 //!
 //! The bench tenants are suspended at the end, so their keys stop working.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,16 +16,15 @@ use hyper::header::HeaderValue;
 use tally_meter::catalog::Pool;
 use tally_meter::ids::{TenantId, TenantName};
 
-use crate::bench::body::BatchTemplate;
-use crate::bench::cpu::{Clock, Snapshot};
-use crate::bench::format::grouped;
-use crate::bench::load::{self, Shape, Target, Window};
-use crate::bench::node::{Node, NodeLimits};
-use crate::bench::report::{self, PhaseFigures, RunFigures};
-use crate::bench::tenants::{self, suspend_tenants};
-use crate::bench::{migrate_and_connect, progress, short_random_id};
+use crate::body::BatchTemplate;
 use crate::cli::BenchIngestArgs;
-use crate::config::Config;
+use crate::cpu::{Clock, Snapshot};
+use crate::format::grouped;
+use crate::load::{self, Shape, Target, Window};
+use crate::node::{Node, NodeLimits};
+use crate::report::{self, PhaseFigures, RunFigures};
+use crate::tenants::{self, suspend_tenants};
+use crate::{Setup, migrate_and_connect, progress, short_random_id};
 
 /// A bench tenant and the `Authorization` value of its ingest key.
 struct BenchTenant {
@@ -36,17 +34,13 @@ struct BenchTenant {
 }
 
 /// Runs the bench and prints its figures; fails, after printing them, if any request failed.
-pub async fn run(
-    config: &Config,
-    config_path: Option<&Path>,
-    args: &BenchIngestArgs,
-) -> anyhow::Result<()> {
+pub async fn run(setup: &Setup, args: &BenchIngestArgs) -> anyhow::Result<()> {
     if args.duration.is_zero() {
         bail!("--duration must be longer than 0 s");
     }
-    let pool = migrate_and_connect(config, config_path).await?;
+    let pool = migrate_and_connect(setup).await?;
     let tenants = create_tenants(&pool, args.tenants).await?;
-    let measured = measure(config_path, args, &tenants).await;
+    let measured = measure(setup, args, &tenants).await;
     suspend_tenants(
         &pool,
         tenants.iter().map(|tenant| (tenant.id, &tenant.name)),
@@ -85,7 +79,7 @@ async fn create_tenants(pool: &Pool, count: u32) -> anyhow::Result<Vec<BenchTena
 
 /// Starts the node, runs every run, and stops the node; it is killed on any error.
 async fn measure(
-    config_path: Option<&Path>,
+    setup: &Setup,
     args: &BenchIngestArgs,
     tenants: &[BenchTenant],
 ) -> anyhow::Result<Vec<RunFigures>> {
@@ -105,7 +99,7 @@ async fn measure(
         body_bytes: largest.body_bytes(),
     };
     progress("starting an ingest node");
-    let node = Node::ingest(config_path, &limits).await?;
+    let node = Node::ingest(setup, &limits).await?;
     progress(&format!(
         "ingest node {} listens on {}",
         node.pid(),

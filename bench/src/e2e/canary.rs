@@ -24,11 +24,11 @@ use tally_meter::meter::Meter;
 use tally_meter::usage::{self, UsageQuery};
 
 use super::{BenchTenant, CANARY_EVENT_TYPE, CANARY_GROUP, MAX_LATENCY};
-use crate::bench::failures::Failures;
-use crate::bench::histogram::DurationHistogram;
-use crate::bench::http::{self, Accepted, BATCH_CONTENT_TYPE, Connection, excerpt};
-use crate::bench::load::Window;
-use crate::bench::progress;
+use crate::failures::Failures;
+use crate::histogram::DurationHistogram;
+use crate::http::{self, Accepted, BATCH_CONTENT_TYPE, Connection, excerpt};
+use crate::load::Window;
+use crate::progress;
 
 /// Time between two usage queries of one poller.
 pub(super) const POLL_INTERVAL: Duration = Duration::from_millis(25);

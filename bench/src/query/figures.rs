@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use super::TARGET_P99_MS;
 use super::load::Loaded;
 use super::workers::{Latency, PhaseTally};
-use crate::bench::format::{Unit, divide, format_value, grouped};
 use crate::cli::BenchQueryArgs;
+use crate::format::{Unit, divide, format_value, grouped};
 
 /// Width of the label column.
 const LABEL: usize = 40;

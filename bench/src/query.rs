@@ -28,7 +28,6 @@ mod load;
 mod workers;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,13 +43,12 @@ use tokio::task::JoinSet;
 use self::figures::{Figures, footer};
 use self::load::LoadPlan;
 use self::workers::{Phase, QueryPlan};
-use crate::bench::cpu::Clock;
-use crate::bench::format::grouped;
-use crate::bench::node::Node;
-use crate::bench::tenants::{self, suspend_tenants};
-use crate::bench::{migrate_and_connect, progress, short_random_id};
 use crate::cli::BenchQueryArgs;
-use crate::config::Config;
+use crate::cpu::Clock;
+use crate::format::grouped;
+use crate::node::Node;
+use crate::tenants::{self, suspend_tenants};
+use crate::{Setup, migrate_and_connect, progress, short_random_id};
 
 /// The p99 the bench checks for `lastHour` and for `usage`, in milliseconds.
 pub const TARGET_P99_MS: f64 = 100.0;
@@ -83,21 +81,17 @@ struct QueryTenant {
 
 /// Runs the bench and prints its figures; fails, after printing them, if any request failed
 /// or the meters did not count every loaded event.
-pub async fn run(
-    config: &Config,
-    config_path: Option<&Path>,
-    args: &BenchQueryArgs,
-) -> anyhow::Result<()> {
+pub async fn run(setup: &Setup, args: &BenchQueryArgs) -> anyhow::Result<()> {
     if args.duration.is_zero() {
         bail!("--duration must be longer than 0 s");
     }
-    let pool = migrate_and_connect(config, config_path).await?;
-    let analytics = Analytics::new(&config.clickhouse);
+    let pool = migrate_and_connect(setup).await?;
+    let analytics = Analytics::new(&setup.clickhouse);
     let mut fleet = Fleet::default();
     let measured = match fleet.create(&pool, args.tenants).await {
         Ok(()) => {
             let tenants = Arc::new(std::mem::take(&mut fleet.tenants));
-            measure(config, config_path, args, tenants, &analytics).await
+            measure(setup, args, tenants, &analytics).await
         }
         Err(error) => Err(error),
     };
@@ -221,16 +215,15 @@ async fn create_tenant(
 /// Loads the events through nodes of its own, then runs both query phases against an API
 /// node; every node is killed on any error.
 async fn measure(
-    config: &Config,
-    config_path: Option<&Path>,
+    setup: &Setup,
     args: &BenchQueryArgs,
     tenants: Arc<Vec<QueryTenant>>,
     analytics: &Analytics,
 ) -> anyhow::Result<Figures> {
     let group_id = format!(
         "{}-bench-{}",
-        config.meter.group_id,
-        config.kafka.topic_prefix.trim_end_matches('.')
+        setup.meter.group_id,
+        setup.kafka.topic_prefix.trim_end_matches('.')
     );
     let plan = LoadPlan {
         tenants: Arc::clone(&tenants),
@@ -238,8 +231,8 @@ async fn measure(
         id_prefix: format!("{}-query", short_random_id()),
     };
     progress("starting an ingest node and an aggregator");
-    let ingest = Node::ingest(config_path, &plan.limits()).await?;
-    let aggregator = Node::meter(config_path, &group_id).await?;
+    let ingest = Node::ingest(setup, &plan.limits()).await?;
+    let aggregator = Node::meter(setup, &group_id).await?;
     progress(&format!(
         "ingest node {} listens on {}; aggregator {} consumes as group {group_id}",
         ingest.pid(),
@@ -257,7 +250,7 @@ async fn measure(
     stop("the ingest node", ingest.stop().await);
     stop("the aggregator", aggregator.stop().await);
 
-    let api = Node::api(config_path).await?;
+    let api = Node::api(setup).await?;
     progress(&format!(
         "API node {} listens on {}",
         api.pid(),

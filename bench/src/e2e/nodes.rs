@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use anyhow::{Context, bail};
 use tally_meter::aggregator::telemetry;
 
-use crate::bench::cpu::{Clock, Snapshot};
-use crate::bench::{http, progress};
+use crate::cpu::{Clock, Snapshot};
+use crate::{http, progress};
 
 /// The processes whose CPU time and metrics the bench reads.
 #[derive(Debug, Clone, Copy)]

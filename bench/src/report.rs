@@ -3,9 +3,9 @@
 
 use std::fmt::Write as _;
 
-use crate::bench::cpu::Snapshot;
-use crate::bench::format::{Unit, divide, format_value};
-use crate::bench::load::{Tally, Window};
+use crate::cpu::Snapshot;
+use crate::format::{Unit, divide, format_value};
+use crate::load::{Tally, Window};
 
 /// Events per second per core of ingest-node CPU that ingest must reach.
 pub const TARGET_EVENTS_PER_CORE: f64 = 200_000.0;

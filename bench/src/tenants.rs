@@ -11,7 +11,7 @@ use tally_meter::ids::{Region, TenantId, TenantName};
 use tally_meter::quota::{self, Limits, QuotaMode};
 use tally_meter::tenant::{self, TenantStatus};
 
-use crate::bench::{progress, short_random_id};
+use crate::{progress, short_random_id};
 
 /// Rate and burst of every bench tenant: far above what one node can take.
 const BENCH_EVENTS_PER_SEC: u64 = 100_000_000;

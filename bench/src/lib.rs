@@ -2,6 +2,12 @@
 //! services and print what they measured. Each bench starts the processes it measures as
 //! children of its own, so their CPU time can be read from `/proc`.
 //!
+//! The `tally` binary parses [`BenchCommand`] as part of its command line and calls [`run`]
+//! with a [`Setup`]: its own executable, the config file and the loaded service configs. The
+//! bench reads no config and no environment of its own.
+//!
+//! - [`cli`]: the subcommands and flags of `tally bench …`; [`setup`]: what a bench takes
+//!   from the binary;
 //! - [`ingest`]: `tally bench ingest`, the orchestration: bench tenants, the ingest node, runs,
 //!   phases and the summary;
 //! - [`e2e`]: `tally bench e2e`: a steady load through an ingest node and an aggregator, and
@@ -19,58 +25,56 @@
 //! - [`report`], [`mod@format`]: the figures of a `tally bench ingest` phase, the tables printed
 //!   from them, and how every bench writes its figures.
 
-pub mod body;
-pub mod cpu;
-pub mod e2e;
-pub mod failures;
-pub mod format;
-pub mod histogram;
-pub mod http;
-pub mod ingest;
-pub mod load;
-pub mod node;
-pub mod query;
-pub mod report;
-pub mod tenants;
+mod body;
+mod cli;
+mod cpu;
+mod e2e;
+mod failures;
+mod format;
+mod histogram;
+mod http;
+mod ingest;
+mod load;
+mod node;
+mod query;
+mod report;
+mod setup;
+mod tenants;
 
-use std::path::Path;
+use anyhow::Context;
+use tally_meter::catalog::{self, Pool};
 
-use tally_meter::catalog::Pool;
+pub use crate::cli::{BenchCommand, BenchE2eArgs, BenchIngestArgs, BenchQueryArgs};
+pub use crate::setup::Setup;
 
-use crate::cli::BenchCommand;
-use crate::cmd::connect_catalog;
-use crate::config::Config;
-
-/// Runs one bench; `config_path` is handed on to the `tally` processes it starts.
-pub async fn run(
-    config: &Config,
-    config_path: Option<&Path>,
-    command: BenchCommand,
-) -> anyhow::Result<()> {
+/// Runs one bench; the `tally` processes it starts read `setup.config_path`.
+pub async fn run(setup: &Setup, command: BenchCommand) -> anyhow::Result<()> {
     match command {
-        BenchCommand::Ingest(args) => ingest::run(config, config_path, &args).await,
-        BenchCommand::E2e(args) => e2e::run(config, config_path, &args).await,
-        BenchCommand::Query(args) => query::run(config, config_path, &args).await,
+        BenchCommand::Ingest(args) => ingest::run(setup, &args).await,
+        BenchCommand::E2e(args) => e2e::run(setup, &args).await,
+        BenchCommand::Query(args) => query::run(setup, &args).await,
     }
 }
 
 /// Migrates the configured services with `tally migrate`, as the bench's nodes will see
 /// them, and connects to the catalog: what every bench does first.
-pub async fn migrate_and_connect(
-    config: &Config,
-    config_path: Option<&Path>,
-) -> anyhow::Result<Pool> {
+async fn migrate_and_connect(setup: &Setup) -> anyhow::Result<Pool> {
     progress("migrating the configured services");
-    node::migrate(config_path).await?;
-    connect_catalog(config).await
+    node::migrate(setup).await?;
+    catalog::connect(&setup.postgres).await.with_context(|| {
+        format!(
+            "cannot reach postgres at {}",
+            setup.postgres.display_target()
+        )
+    })
 }
 
 /// Eight random hex digits, to make names and ids unique to one bench.
-pub fn short_random_id() -> String {
+fn short_random_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
 }
 
 /// Reports progress on standard error, which keeps standard output for the figures.
-pub fn progress(message: &str) {
+fn progress(message: &str) {
     eprintln!("bench: {message}");
 }

@@ -22,12 +22,12 @@ use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
 
 use super::MAX_LATENCY;
-use crate::bench::body::{self, BatchTemplate};
-use crate::bench::failures::Failures;
-use crate::bench::histogram::DurationHistogram;
-use crate::bench::http::{self, BATCH_CONTENT_TYPE, Connection, RECONNECT_PAUSE};
-use crate::bench::load::Window;
-use crate::bench::progress;
+use crate::body::{self, BatchTemplate};
+use crate::failures::Failures;
+use crate::histogram::DurationHistogram;
+use crate::http::{self, BATCH_CONTENT_TYPE, Connection, RECONNECT_PAUSE};
+use crate::load::Window;
+use crate::progress;
 
 /// Size of one serialized load event, in bytes.
 pub(super) const EVENT_BYTES: usize = 300;

@@ -12,10 +12,10 @@ use http_body_util::Full;
 use hyper::Request;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 
-use crate::bench::body::{self, BatchTemplate};
-use crate::bench::failures::Failures;
-use crate::bench::histogram::DurationHistogram;
-use crate::bench::http::{self, BATCH_CONTENT_TYPE, Connection, RECONNECT_PAUSE};
+use crate::body::{self, BatchTemplate};
+use crate::failures::Failures;
+use crate::histogram::DurationHistogram;
+use crate::http::{self, BATCH_CONTENT_TYPE, Connection, RECONNECT_PAUSE};
 
 /// Longest latency the histograms hold (longer ones are recorded as this).
 const MAX_LATENCY: Duration = Duration::from_secs(60);

@@ -1,0 +1,107 @@
+//! The command line of `tally bench …`: its subcommands and their flags, parsed by the
+//! `tally` binary as part of its own command line.
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+/// `tally bench …`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Drive CloudEvents batches at an ingest node of its own and at the node's decode-only
+    /// baseline, and print events/s, latency, ingest CPU per event and their ratio.
+    Ingest(BenchIngestArgs),
+    /// Drive a steady event rate through an ingest node and an aggregator of its own, and
+    /// print how long events take from ingest to usage queries, and the aggregator's CPU.
+    E2e(BenchE2eArgs),
+    /// Load events for many tenants through an ingest node and an aggregator of its own, then
+    /// run `lastHour` and `usage` GraphQL queries concurrently against an API node of its own,
+    /// and print their latency percentiles and queries/s next to an auth-only baseline.
+    Query(BenchQueryArgs),
+}
+
+/// Arguments of `tally bench ingest`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchIngestArgs {
+    /// Bench tenants to create; requests rotate over them.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tenants: u32,
+    /// Size of one serialized event, in bytes (its `data` is padded to reach it).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
+    pub event_bytes: u32,
+    /// Events per request.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch: u32,
+    /// Concurrent senders, each with its own keep-alive connection.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+    /// Measured time of each phase: `10s`, `1m30s`, or plain seconds.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Unmeasured load before each phase's measured time.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Runs of both phases; the summary holds their medians.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
+}
+
+/// Arguments of `tally bench e2e`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchE2eArgs {
+    /// Target load, in events per second over all bench tenants, sent on a fixed schedule
+    /// whatever the answers take (open loop).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate: u64,
+    /// Measured time: `20s`, `1m30s`, or plain seconds.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Unmeasured load before the measured time.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Bench tenants to create, each with a COUNT meter; requests rotate over them.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tenants: u32,
+    /// Events per request.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch: u32,
+    /// Time between two canary events, whose ingest-to-queryable latency is measured, in
+    /// milliseconds.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    pub canary_interval_ms: u64,
+    /// Concurrent senders of the load, each with its own keep-alive connection; a slow answer
+    /// delays the schedule only once all of them are busy.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+}
+
+/// Arguments of `tally bench query`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchQueryArgs {
+    /// Bench tenants to create, each with a COUNT and a SUM meter, an ingest and a read key.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tenants: u32,
+    /// Events loaded per tenant before the queries, spread over the last day.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub events_per_tenant: u32,
+    /// Concurrent query workers, each with its own keep-alive connection (also the number of
+    /// senders loading the events).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+    /// Measured time of each phase (baseline, then queries): `10s`, `1m`, or plain seconds.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Unmeasured queries before each phase's measured time.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub warmup: Duration,
+}
+
+/// Reads a duration written as plain seconds (`10`, `0.5`) or in humantime form (`10s`, `1m`).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    if let Ok(seconds) = text.trim().parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds)
+            .map_err(|_| format!("{text:?} is not a usable number of seconds"));
+    }
+    humantime::parse_duration(text.trim())
+        .map_err(|error| format!("{text:?} is not a duration such as 10s or 1m30s: {error}"))
+}
