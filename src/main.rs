@@ -1,6 +1,7 @@
 //! The `tally` binary, Tally's composition root: it parses the command line, loads the config,
 //! starts logging and hands over to the library crates.
 
+mod bench;
 mod cli;
 mod cmd;
 mod config;
@@ -9,12 +10,9 @@ mod logging;
 mod serve;
 mod shutdown;
 
-use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Parser;
-use tally_bench::BenchCommand;
 
 use crate::cli::{Cli, Command};
 
@@ -54,7 +52,7 @@ fn main() -> ExitCode {
             Command::Meter(command) => cmd::meter::run(&config, command).await,
             Command::Usage(args) => cmd::usage::run(&config, args).await,
             Command::Audit(command) => cmd::audit::run(&config, command).await,
-            Command::Bench(command) => bench(&config, cli.config.as_deref(), command).await,
+            Command::Bench(command) => bench::run(&config, cli.config.as_deref(), command).await,
         }
     });
     match outcome {
@@ -64,25 +62,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `tally bench …`: hands the command to [`tally_bench`] with what a bench needs of this
-/// process: its executable, the config file (handed on to the `tally` processes it starts)
-/// and the loaded service configs.
-async fn bench(
-    config: &config::Config,
-    config_path: Option<&Path>,
-    command: BenchCommand,
-) -> anyhow::Result<()> {
-    let setup = tally_bench::Setup {
-        executable: std::env::current_exe().context("cannot find the tally executable")?,
-        config_path: config_path.map(Path::to_path_buf),
-        postgres: config.postgres.clone(),
-        clickhouse: config.clickhouse.clone(),
-        kafka: config.kafka.clone(),
-        meter: config.meter.clone(),
-    };
-    tally_bench::run(&setup, command).await
 }
 
 /// Joins an error's chain of causes into one line, leaving out causes whose text the line
