@@ -23,8 +23,8 @@ use tally_meter::usage;
 use tokio::sync::Semaphore;
 
 use crate::error::ErrorCode;
-use crate::schema::types::WindowValue;
-use crate::schema::{MAX_PAGE, USAGE_LIMITS};
+use crate::schema::MAX_PAGE;
+use crate::schema::usage::{USAGE_LIMITS, WindowValue};
 
 /// Complexity of a field that runs one PostgreSQL query.
 pub const POSTGRES_QUERY: usize = 10;

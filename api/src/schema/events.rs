@@ -1,15 +1,85 @@
-//! Pages of a tenant's raw events from ClickHouse, newest first. A cursor is the position of
-//! the last event of a page; the tenant comes from the caller, never from the cursor, so a
-//! cursor cannot reach another tenant's events.
+//! A tenant's raw events: `events`, its GraphQL types, and its pages from ClickHouse, newest
+//! first. A cursor is the position of the last event of a page; the tenant comes from the
+//! caller, never from the cursor, so a cursor cannot reach another tenant's events.
 
+use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use tally_meter::analytics::Analytics;
 use tally_meter::ids::TenantId;
 
+use super::context::{caller, services};
 use super::cursor;
-use super::types::{Event, EventFilter, EventPage};
+use crate::cost::{self, CLICKHOUSE_QUERY};
 use crate::error::ApiResult;
+
+/// A raw event as the aggregator kept it.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Event {
+    /// Its id within its source.
+    pub id: String,
+    /// Where it came from.
+    pub source: String,
+    /// Its type.
+    #[graphql(name = "type")]
+    pub event_type: String,
+    /// What it is about (empty if nothing).
+    pub subject: String,
+    /// Event time.
+    pub time: DateTime<Utc>,
+    /// When ingest accepted it.
+    pub ingest_time: DateTime<Utc>,
+    /// The payload, as the sender's JSON text.
+    pub data: String,
+}
+
+/// A page of events, newest first.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct EventPage {
+    /// The events.
+    pub items: Vec<Event>,
+    /// Pass as `after` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Which events to list.
+#[derive(InputObject, Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only events of this type.
+    #[graphql(name = "type")]
+    pub event_type: Option<String>,
+    /// Only events of this subject.
+    pub subject: Option<String>,
+    /// Only events from this source.
+    pub source: Option<String>,
+}
+
+/// Queries of raw events.
+#[derive(Default)]
+pub struct EventsQuery;
+
+#[Object]
+impl EventsQuery {
+    /// Recent raw events, newest first, a page at a time.
+    #[graphql(complexity = "CLICKHOUSE_QUERY + cost::page(first, child_complexity)")]
+    async fn events(
+        &self,
+        context: &Context<'_>,
+        filter: Option<EventFilter>,
+        #[graphql(default = 50)] first: usize,
+        after: Option<String>,
+    ) -> async_graphql::Result<EventPage> {
+        let tenant = caller(context)?.may_read()?;
+        Ok(page(
+            &services(context).analytics,
+            tenant,
+            &filter.unwrap_or_default(),
+            first,
+            after.as_deref(),
+        )
+        .await?)
+    }
+}
 
 #[derive(Debug, clickhouse::Row, Deserialize)]
 struct EventRow {
@@ -28,7 +98,7 @@ struct EventRow {
 struct Cursor(i64, String, String);
 
 /// Returns up to `first` events of the tenant after the cursor, matching the filter.
-pub async fn page(
+async fn page(
     analytics: &Analytics,
     tenant: TenantId,
     filter: &EventFilter,
@@ -95,7 +165,7 @@ pub async fn page(
 }
 
 /// Converts milliseconds since the epoch to a time.
-pub fn time_of(milliseconds: i64) -> DateTime<Utc> {
+pub(super) fn time_of(milliseconds: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(milliseconds)
         .single()
         .unwrap_or_default()

@@ -1,0 +1,68 @@
+//! The tenant's audit log: `auditLog` and its entries.
+
+use async_graphql::{Context, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use tally_meter::audit;
+
+use super::context::{caller, services};
+use super::cursor;
+use crate::cost::{self, POSTGRES_QUERY};
+use crate::error::ApiError;
+
+/// An entry of the tenant's audit log.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct AuditEntry {
+    /// Who: `operator` (the command line), `key:<id>` (one of the tenant's keys),
+    /// `platform:<id>` (an operator's platform key) or `anonymous` (failed authentications).
+    pub actor: String,
+    /// What, such as `quota.set`, `key.created`, `meter.deleted`, `session.signed_in`,
+    /// `platform.access` or `auth.failed` (the README lists them all).
+    pub action: String,
+    /// The value before, as JSON, if there was one.
+    pub old_value: Option<String>,
+    /// The value after, as JSON.
+    pub new_value: Option<String>,
+    /// The client's address, where known (sign-ins, platform access, failures).
+    pub client: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl From<audit::AuditEntry> for AuditEntry {
+    fn from(entry: audit::AuditEntry) -> Self {
+        Self {
+            actor: entry.actor,
+            action: entry.action,
+            old_value: entry.old_value.map(|value| value.to_string()),
+            new_value: entry.new_value.map(|value| value.to_string()),
+            client: entry.client,
+            at: entry.at,
+        }
+    }
+}
+
+/// Queries of the audit log.
+#[derive(Default)]
+pub struct AuditQuery;
+
+#[Object]
+impl AuditQuery {
+    /// The latest changes of the tenant's quota and keys, newest first (admin keys only).
+    #[graphql(complexity = "POSTGRES_QUERY + cost::page(first, child_complexity)")]
+    async fn audit_log(
+        &self,
+        context: &Context<'_>,
+        #[graphql(default = 50)] first: usize,
+    ) -> async_graphql::Result<Vec<AuditEntry>> {
+        let tenant = caller(context)?.may_administer()?;
+        cursor::check_page_size(first)?;
+        let entries = audit::list(
+            &services(context).pool,
+            tenant,
+            i64::try_from(first).unwrap_or(50),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(entries.into_iter().map(AuditEntry::from).collect())
+    }
+}
