@@ -10,7 +10,7 @@ use leptos_router::{SsrMode, path};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::data::{Flash, Page, SESSION_ENDED, Viewer};
+use crate::model::{Flash, Page, SESSION_ENDED, Viewer};
 use crate::pages::{keys, login, meter, meters, overview, quarantine, quota};
 
 /// The one-time message of the page being rendered, from its data.

@@ -37,7 +37,7 @@ use tally_meter::catalog::Pool;
 use tally_meter::web_session;
 
 use crate::app::{App, shell};
-use crate::data::{Flash, MeterDetail, Page, SESSION_ENDED, UsageSelection};
+use crate::model::{Flash, Meter, MeterDetail, Page, SESSION_ENDED, UsageSelection, Viewer};
 
 /// Web UI settings (`[web]` in the config).
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -701,12 +701,12 @@ pub(crate) async fn meter_detail(
         }),
     )
     .await?;
-    let meters: Vec<crate::data::Meter> = decode(value["meters"].clone())?;
+    let meters: Vec<Meter> = decode(value["meters"].clone())?;
     let meter = meters
         .into_iter()
         .find(|meter| meter.key == key)
         .ok_or_else(|| ServerFnError::new(format!("There is no meter {key}.")))?;
-    let mut viewer: crate::data::Viewer = decode(value["me"].clone())?;
+    let mut viewer: Viewer = decode(value["me"].clone())?;
     viewer.form_token = form_token();
     Ok(Page {
         viewer,

@@ -4,7 +4,8 @@
 use leptos::prelude::*;
 
 use crate::app::{DangerButton, FormToken, page, when};
-use crate::data::{ApiKey, load_api_keys};
+use crate::data::load_api_keys;
+use crate::model::ApiKey;
 
 /// The API keys page.
 #[component]

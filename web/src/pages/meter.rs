@@ -8,7 +8,8 @@ use rust_decimal::prelude::ToPrimitive;
 
 use crate::app::{count, duration, page, when};
 use crate::chart::{Bar, BarChart};
-use crate::data::{MeterDetail, UsagePoint, UsageSelection, load_meter};
+use crate::data::load_meter;
+use crate::model::{MeterDetail, UsagePoint, UsageSelection};
 
 const WINDOWS: [&str; 4] = ["MINUTE", "HOUR", "DAY", "MONTH"];
 const RANGES: [(u32, &str); 5] = [
