@@ -156,7 +156,7 @@ struct SessionFormToken(RwSignal<String>);
 /// pages' data.
 fn request_form_token() -> String {
     #[cfg(feature = "ssr")]
-    return crate::server::form_token();
+    return crate::server::bridge::form_token();
     #[cfg(not(feature = "ssr"))]
     return String::new();
 }

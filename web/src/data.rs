@@ -13,8 +13,8 @@ use crate::model::{
 #[server(prefix = "/ui/fn")]
 pub async fn load_sign_in() -> Result<SignInForm, ServerFnError> {
     Ok(SignInForm {
-        flash: crate::server::flash(),
-        token: crate::server::sign_in_token(),
+        flash: crate::server::bridge::flash(),
+        token: crate::server::bridge::sign_in_token(),
     })
 }
 
@@ -27,7 +27,7 @@ const ME: &str = "me { tenantName scope keyId }";
 /// The overview: the last hour's traffic.
 #[server(prefix = "/ui/fn")]
 pub async fn load_overview() -> Result<Page<Traffic>, ServerFnError> {
-    crate::server::query_page(
+    crate::server::bridge::query_page(
         &format!(
             "{{ {ME} data: traffic(top: 8) {{ minutes {{ minute accepted rejected }} \
              topTypes {{ eventType events }} }} }}"
@@ -40,7 +40,7 @@ pub async fn load_overview() -> Result<Page<Traffic>, ServerFnError> {
 /// The tenant's meters.
 #[server(prefix = "/ui/fn")]
 pub async fn load_meters() -> Result<Page<Vec<Meter>>, ServerFnError> {
-    crate::server::query_page(
+    crate::server::bridge::query_page(
         &format!(
             "{{ {ME} data: meters {{ key eventType aggregation valuePath \
              groupBy {{ name path }} allowedLatenessSecs }} }}"
@@ -58,7 +58,7 @@ pub async fn load_meter(
     /// What the usage table shows.
     selection: UsageSelection,
 ) -> Result<Page<MeterDetail>, ServerFnError> {
-    crate::server::meter_detail(key, selection).await
+    crate::server::bridge::meter_detail(key, selection).await
 }
 
 /// A page of quarantined events.
@@ -67,7 +67,7 @@ pub async fn load_quarantine(
     /// Where the previous page ended.
     after: Option<String>,
 ) -> Result<Page<QuarantinePage>, ServerFnError> {
-    crate::server::query_page(
+    crate::server::bridge::query_page(
         &format!(
             "query($after: String) {{ {ME} data: quarantine(first: 50, after: $after) {{ \
              items {{ ingestTime eventId reason raw }} nextCursor }} }}"
@@ -80,7 +80,7 @@ pub async fn load_quarantine(
 /// The tenant's quota.
 #[server(prefix = "/ui/fn")]
 pub async fn load_quota() -> Result<Page<Quota>, ServerFnError> {
-    crate::server::query_page(
+    crate::server::bridge::query_page(
         &format!(
             "{{ {ME} data: quota {{ ratePerSec burst monthlyEvents monthlyMode isDefault \
              periodStart consumed grantedRatePerSec grantedBurst grantedMonthlyEvents \
@@ -94,7 +94,7 @@ pub async fn load_quota() -> Result<Page<Quota>, ServerFnError> {
 /// The tenant's API keys.
 #[server(prefix = "/ui/fn")]
 pub async fn load_api_keys() -> Result<Page<Vec<ApiKey>>, ServerFnError> {
-    crate::server::query_page(
+    crate::server::bridge::query_page(
         &format!("{{ {ME} data: apiKeys {{ id scope prefix createdAt revokedAt }} }}"),
         serde_json::json!({}),
     )
