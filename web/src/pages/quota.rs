@@ -3,9 +3,9 @@
 
 use leptos::prelude::*;
 
-use crate::app::{FormToken, count, page};
 use crate::chart::QuotaGauge;
 use crate::data::load_quota;
+use crate::layout::{FormToken, count, page};
 use crate::model::Quota;
 
 /// The quota page.
