@@ -28,7 +28,7 @@ use crate::model::{Flash, SESSION_ENDED};
 const FORM_TOKEN_FIELD: &str = "form_token";
 /// Largest form body accepted.
 const MAX_FORM_BYTES: usize = 64 * 1024;
-/// Where the pages' server functions answer (`#[server(prefix = …)]` in [`crate::data`]).
+/// Where the pages' server functions answer (their `#[server(prefix = …)]` in `data.rs`).
 const SERVER_FN_PREFIX: &str = "/ui/fn/";
 
 /// Resumes the request's session, if any, into a [`Caller`] extension; sends requests without
