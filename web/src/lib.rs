@@ -13,6 +13,8 @@
 pub mod app;
 pub mod chart;
 pub mod data;
+pub mod layout;
+pub mod model;
 pub mod pages;
 #[cfg(feature = "ssr")]
 mod server;

@@ -3,8 +3,9 @@
 
 use leptos::prelude::*;
 
-use crate::app::{DangerButton, FormToken, page, when};
-use crate::data::{ApiKey, load_api_keys};
+use crate::data::load_api_keys;
+use crate::layout::{DangerButton, FormToken, page, when};
+use crate::model::ApiKey;
 
 /// The API keys page.
 #[component]

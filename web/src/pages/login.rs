@@ -3,8 +3,8 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::app::FlashMessage;
 use crate::data::load_sign_in;
+use crate::layout::FlashMessage;
 
 /// The sign-in page.
 #[component]

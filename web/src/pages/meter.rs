@@ -6,9 +6,10 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use leptos_router::params::ParamsMap;
 use rust_decimal::prelude::ToPrimitive;
 
-use crate::app::{count, duration, page, when};
 use crate::chart::{Bar, BarChart};
-use crate::data::{MeterDetail, UsagePoint, UsageSelection, load_meter};
+use crate::data::load_meter;
+use crate::layout::{count, duration, page, when};
+use crate::model::{MeterDetail, UsagePoint, UsageSelection};
 
 const WINDOWS: [&str; 4] = ["MINUTE", "HOUR", "DAY", "MONTH"];
 const RANGES: [(u32, &str); 5] = [

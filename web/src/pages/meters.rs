@@ -2,8 +2,9 @@
 
 use leptos::prelude::*;
 
-use crate::app::{DangerButton, FormToken, duration, flash, page, refill};
-use crate::data::{Flash, Meter, load_meters};
+use crate::data::load_meters;
+use crate::layout::{DangerButton, FormToken, duration, flash, page, refill};
+use crate::model::{Flash, Meter};
 
 const AGGREGATIONS: [&str; 7] = [
     "COUNT",

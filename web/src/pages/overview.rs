@@ -4,9 +4,10 @@
 use leptos::prelude::*;
 use leptos_meta::Meta;
 
-use crate::app::{count, hydrated, page};
 use crate::chart::{Bar, BarChart};
-use crate::data::{Traffic, load_overview};
+use crate::data::load_overview;
+use crate::layout::{count, hydrated, page};
+use crate::model::Traffic;
 
 /// Seconds between reloads.
 const REFRESH_SECS: u32 = 30;

@@ -3,8 +3,9 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::app::{page, when};
-use crate::data::{QuarantinePage, load_quarantine};
+use crate::data::load_quarantine;
+use crate::layout::{page, when};
+use crate::model::QuarantinePage;
 
 /// The quarantine page, `/quarantine?after=CURSOR`.
 #[component]

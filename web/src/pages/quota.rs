@@ -3,9 +3,10 @@
 
 use leptos::prelude::*;
 
-use crate::app::{FormToken, count, page};
 use crate::chart::QuotaGauge;
-use crate::data::{Quota, load_quota};
+use crate::data::load_quota;
+use crate::layout::{FormToken, count, page};
+use crate::model::Quota;
 
 /// The quota page.
 #[component]

@@ -1,0 +1,145 @@
+//! The bridge from the pages to the API: runs GraphQL against the API's own schema as the
+//! signed-in key, and gives the pages' server functions their data, the session's form token,
+//! the sign-in form's token and the one-time message.
+
+use async_graphql::Variables;
+use axum::http::request::Parts;
+use leptos::prelude::*;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tally_api::REQUEST_TIMEOUT;
+use tally_api::auth::Caller;
+
+use super::session::{FormToken, SignInToken};
+use super::state::Web;
+use crate::model::{Flash, Meter, MeterDetail, Page, SESSION_ENDED, UsageSelection, Viewer};
+
+/// Runs a GraphQL operation as the caller; the error is the API's message, for people.
+pub(super) async fn run(
+    web: &Web,
+    caller: Caller,
+    query: &str,
+    variables: Value,
+) -> Result<Value, String> {
+    let request = async_graphql::Request::new(query)
+        .variables(Variables::from_json(variables))
+        .data(caller);
+    let response = tokio::time::timeout(REQUEST_TIMEOUT, web.api.schema().execute(request))
+        .await
+        .map_err(|_| "Tally took too long to answer; try again in a moment.".to_owned())?;
+    if let Some(error) = response.errors.first() {
+        return Err(sentence(&error.message));
+    }
+    response
+        .data
+        .into_json()
+        .map_err(|error| format!("Tally gave an answer it cannot show: {error}"))
+}
+
+/// Makes an API message a sentence: capitalised, with a full stop.
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    let mut text: String = chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    if !text.ends_with(['.', '!', '?']) {
+        text.push('.');
+    }
+    text
+}
+
+/// Runs a page's query as the signed-in key and decodes `{ me, data }`.
+pub(crate) async fn query_page<T: DeserializeOwned>(
+    query: &str,
+    variables: Value,
+) -> Result<Page<T>, ServerFnError> {
+    let mut page: Page<T> = decode(page_query(query, variables).await?)?;
+    page.flash = flash();
+    page.viewer.form_token = form_token();
+    Ok(page)
+}
+
+/// The form token of the signed-in session, for the page's forms.
+pub(crate) fn form_token() -> String {
+    use_context::<Parts>()
+        .and_then(|parts| parts.extensions.get::<FormToken>().cloned())
+        .map(|FormToken(token)| token)
+        .unwrap_or_default()
+}
+
+/// The sign-in form's token of the request, from its cookie or new.
+/// The token the sign-in form must send back.
+pub(crate) fn sign_in_token() -> String {
+    use_context::<Parts>()
+        .and_then(|parts| parts.extensions.get::<SignInToken>().cloned())
+        .map(|SignInToken(token)| token)
+        .unwrap_or_default()
+}
+
+/// The message the request's previous form post left.
+pub(crate) fn flash() -> Option<Flash> {
+    use_context::<Parts>().and_then(|parts| parts.extensions.get::<Flash>().cloned())
+}
+
+/// Decodes a part of an answer.
+fn decode<T: DeserializeOwned>(value: Value) -> Result<T, ServerFnError> {
+    serde_json::from_value(value).map_err(|error| {
+        ServerFnError::new(format!("Tally gave an answer it cannot show: {error}"))
+    })
+}
+
+/// Runs a page's query as the request's signed-in key.
+async fn page_query(query: &str, variables: Value) -> Result<Value, ServerFnError> {
+    let web = use_context::<Web>().ok_or_else(|| ServerFnError::new("the UI is not set up"))?;
+    let caller = use_context::<Parts>()
+        .and_then(|parts| parts.extensions.get::<Caller>().copied())
+        .ok_or_else(|| ServerFnError::new(SESSION_ENDED))?;
+    run(&web, caller, query, variables)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// The meter page's data: the meter, its last hour and its usage over the selection.
+pub(crate) async fn meter_detail(
+    key: String,
+    selection: UsageSelection,
+) -> Result<Page<MeterDetail>, ServerFnError> {
+    let to = chrono::Utc::now();
+    let from = to - chrono::Duration::hours(i64::from(selection.hours.clamp(1, 24 * 93)));
+    let value = page_query(
+        "query($key: String!, $from: DateTime!, $to: DateTime!, $window: Window!,
+               $groupBy: [String!]!) {
+           me { tenantName scope keyId }
+           meters { key eventType aggregation valuePath groupBy { name path } allowedLatenessSecs }
+           lastHour(meter: $key) { windowStart windowEnd groups { name value } events value }
+           usage(meter: $key, from: $from, to: $to, window: $window, groupBy: $groupBy) {
+             windowStart windowEnd groups { name value } events value
+           }
+         }",
+        json!({
+            "key": key,
+            "from": from,
+            "to": to,
+            "window": selection.window,
+            "groupBy": selection.group_by,
+        }),
+    )
+    .await?;
+    let meters: Vec<Meter> = decode(value["meters"].clone())?;
+    let meter = meters
+        .into_iter()
+        .find(|meter| meter.key == key)
+        .ok_or_else(|| ServerFnError::new(format!("There is no meter {key}.")))?;
+    let mut viewer: Viewer = decode(value["me"].clone())?;
+    viewer.form_token = form_token();
+    Ok(Page {
+        viewer,
+        flash: flash(),
+        data: MeterDetail {
+            meter,
+            last_hour: decode(value["lastHour"].clone())?,
+            usage: decode(value["usage"].clone())?,
+        },
+    })
+}
