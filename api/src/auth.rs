@@ -134,15 +134,13 @@ pub async fn authenticate(
     match authenticate_key(pool, headers).await {
         Err(error) if error.code == ErrorCode::Unauthenticated => {
             if let Some(address) = address {
-                let tenant = match headers.get(AUTHORIZATION).and_then(bearer) {
-                    Some(token) => {
-                        api_key::owner_of_inactive(pool, &SecretString::from(token.to_owned()))
-                            .await
-                            .unwrap_or(None)
-                    }
-                    None => None,
-                };
-                failures.record(address, tenant, failure_reason(headers), Instant::now());
+                let presented = headers
+                    .get(AUTHORIZATION)
+                    .and_then(bearer)
+                    .map(|token| SecretString::from(token.to_owned()));
+                failures
+                    .record_key(pool, address, presented.as_ref(), failure_reason(headers))
+                    .await;
             }
             Err(error)
         }

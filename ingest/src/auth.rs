@@ -67,38 +67,25 @@ impl Authenticator {
         client: Option<IpAddr>,
     ) -> Result<Principal, IngestError> {
         let presented = bearer_token(headers);
-        let digest =
-            presented.map(|presented| -> KeyDigest { Sha256::digest(presented.as_bytes()).into() });
-        let known_good = digest.and_then(|digest| self.cache.get(&digest)).flatten();
-        let principal = match known_good {
-            Some(principal) => principal,
-            None => {
+        let well_formed = presented.filter(|presented| api_key::is_well_formed(presented));
+        let digest = well_formed
+            .map(|presented| -> KeyDigest { Sha256::digest(presented.as_bytes()).into() });
+        let cached = digest.and_then(|digest| self.cache.get(&digest));
+        let principal = match cached {
+            // A key known good passes whatever its address.
+            Some(Some(principal)) => principal,
+            cached => {
                 if let Some(client) = client
                     && let Err(retry_after) = self.failures.admit(client, Instant::now())
                 {
                     return Err(IngestError::TooManyFailedAuthentications { retry_after });
                 }
-                let looked_up = match (presented, digest) {
-                    (None, _) | (_, None) => Err(IngestError::MissingKey),
-                    (Some(presented), Some(digest)) if api_key::is_well_formed(presented) => self
-                        .lookup(presented, digest)
-                        .await?
-                        .ok_or(IngestError::InvalidKey),
-                    (Some(_), Some(_)) => Err(IngestError::InvalidKey),
+                let found = match (well_formed, digest, cached) {
+                    (Some(presented), Some(digest), None) => self.lookup(presented, digest).await?,
+                    // Missing, malformed, or known bad.
+                    _ => None,
                 };
-                match looked_up {
-                    Ok(principal) => principal,
-                    Err(error) => {
-                        if let Some(client) = client {
-                            let reason = match error {
-                                IngestError::MissingKey => "missing key",
-                                _ => "unknown, revoked, suspended or malformed key",
-                            };
-                            self.failures.record(client, None, reason, Instant::now());
-                        }
-                        return Err(error);
-                    }
-                }
+                found.ok_or_else(|| self.refuse(presented.is_some(), client))?
             }
         };
         if principal.scope != Scope::Ingest {
@@ -109,14 +96,28 @@ impl Authenticator {
         Ok(principal)
     }
 
+    /// Counts a failed authentication of `client` and returns its error.
+    fn refuse(&self, presented: bool, client: Option<IpAddr>) -> IngestError {
+        let (error, reason) = if presented {
+            (
+                IngestError::InvalidKey,
+                "unknown, revoked, suspended or malformed key",
+            )
+        } else {
+            (IngestError::MissingKey, "missing key")
+        };
+        if let Some(client) = client {
+            self.failures.record(client, None, reason, Instant::now());
+        }
+        error
+    }
+
+    /// Looks a key up in the catalog and caches the answer, positive or negative.
     async fn lookup(
         &self,
         presented: &str,
         digest: KeyDigest,
     ) -> Result<Option<Principal>, IngestError> {
-        if let Some(principal) = self.cache.get(&digest) {
-            return Ok(principal);
-        }
         let secret = SecretString::from(presented.to_owned());
         let principal = api_key::authenticate(&self.pool, &secret)
             .await

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use secrecy::SecretString;
+
 use crate::Result;
+use crate::api_key;
 use crate::audit::{self, Action};
 use crate::catalog::Pool;
 use crate::ids::TenantId;
@@ -119,6 +122,25 @@ impl AuthFailures {
                 first_at: at,
                 last_at: at,
             });
+    }
+
+    /// Records a failure of an address with the key it presented, if any: a well-formed key
+    /// that no longer authenticates (revoked, or of a suspended tenant) counts for its tenant,
+    /// so that the tenant's admins see it.
+    pub async fn record_key(
+        &self,
+        pool: &Pool,
+        client: IpAddr,
+        presented: Option<&SecretString>,
+        reason: &'static str,
+    ) {
+        let tenant = match presented {
+            Some(presented) => api_key::owner_of_inactive(pool, presented)
+                .await
+                .unwrap_or(None),
+            None => None,
+        };
+        self.record(client, tenant, reason, Instant::now());
     }
 
     /// Forgets the buckets of addresses that have not failed for long enough to be full again.

@@ -23,7 +23,7 @@ pub async fn graphql(serve: &Serve, key: &str, query: &str, variables: Value) ->
 }
 
 /// The `extensions.code` of the first error, if any.
-fn code(body: &Value) -> Option<&str> {
+pub fn code(body: &Value) -> Option<&str> {
     body["errors"][0]["extensions"]["code"].as_str()
 }
 

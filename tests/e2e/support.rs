@@ -346,3 +346,16 @@ impl Drop for OwnBroker {
         let _ = std::fs::remove_dir_all(&self.directory);
     }
 }
+
+/// Reads a `Vm…` line of the process's `/proc/PID/status`, in bytes.
+pub fn memory(serve: &Serve, field: &str) -> u64 {
+    let pid = serve.child.id().expect("tally serve is running");
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reads /proc/PID/status");
+    let kilobytes: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    kilobytes * 1024
+}

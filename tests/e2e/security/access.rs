@@ -9,13 +9,8 @@ use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
 use tally_meter::ids::TenantId;
 
-use crate::e2e::api::graphql;
-use crate::e2e::support::{Serve, TestEnv};
-
-/// The `extensions.code` of the first error, if any.
-fn code(body: &Value) -> Option<&str> {
-    body["errors"][0]["extensions"]["code"].as_str()
-}
+use crate::e2e::api::{code, graphql};
+use crate::e2e::support::{Serve, TestEnv, memory};
 
 /// Posts a GraphQL query with a key that names a tenant in `X-Tally-Tenant`; returns the body.
 async fn graphql_naming(serve: &Serve, key: &str, tenant: &str, query: &str) -> Value {
@@ -477,33 +472,15 @@ fn meter_form<'a>(key: &'a str, token: &'a str) -> [(&'a str, &'a str); 4] {
     ]
 }
 
-/// Current resident memory of a process, in bytes, from `/proc`.
-fn resident_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map(|kib| kib * 1024)
-        .expect("VmRSS")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_authentications_are_throttled_per_address_and_never_grow_memory() {
     let env = TestEnv::new().await;
     env.migrate().await;
     let (_, admin) = env.tenant_with_key(Scope::Admin).await;
     let serve = env.serve("api", &[]).await;
-    let pid = serve.child.id().expect("a pid");
     let http = reqwest::Client::new();
     let query = json!({ "query": "{ me { tenantId } }" });
-    let before = resident_bytes(pid);
+    let before = memory(&serve, "VmRSS");
     let started = Instant::now();
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
     let mut retry_after = None;
@@ -524,7 +501,7 @@ async fn failed_authentications_are_throttled_per_address_and_never_grow_memory(
         *statuses.entry(status).or_default() += 1;
     }
     assert!(started.elapsed() < Duration::from_secs(120));
-    let grown = resident_bytes(pid).saturating_sub(before);
+    let grown = memory(&serve, "VmRSS").saturating_sub(before);
     assert!(
         grown < 50 * 1024 * 1024,
         "memory grew by {grown} bytes for 1000 bad keys"

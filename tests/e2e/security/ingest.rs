@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 use tally_meter::api_key::{self, Scope};
 
 use super::super::api::graphql;
-use super::super::support::{Serve, TestEnv, read_topic};
+use super::super::support::{Serve, TestEnv, memory, read_topic};
 
 /// Longest any test here may run.
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
@@ -45,19 +45,6 @@ async fn ingest_node(roles: &str) -> (TestEnv, Serve, String) {
     let (_, key) = env.tenant_with_key(Scope::Ingest).await;
     let serve = env.serve(roles, &[]).await;
     (env, serve, key)
-}
-
-/// Reads a `Vm…` line of the process's `/proc/PID/status`, in bytes.
-fn memory(serve: &Serve, field: &str) -> u64 {
-    let pid = serve.child.id().expect("tally serve is running");
-    let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reads /proc/PID/status");
-    let kilobytes: u64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
-    kilobytes * 1024
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -54,10 +54,9 @@ pub(super) async fn sign_in(
         Ok(Some(principal)) => principal,
         Ok(None) => {
             if let ClientAddress(Some(address)) = client {
-                let tenant = api_key::owner_of_inactive(&web.pool, &presented)
-                    .await
-                    .unwrap_or(None);
-                failures.record(address, tenant, "web sign-in", Instant::now());
+                failures
+                    .record_key(&web.pool, address, Some(&presented), "web sign-in")
+                    .await;
             }
             return refuse(
                 "That key is not valid: it is mistyped, revoked, or its tenant is suspended.",
