@@ -3,9 +3,6 @@
 //! entropy, so a fast hash is enough); a revoked key, or any key of a suspended tenant, no
 //! longer authenticates. The SQL is in [`crate::catalog::api_keys`].
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -25,8 +22,23 @@ const SECRET_LENGTH: usize = 40;
 const PREFIX_LENGTH: usize = KEY_MARKER.len() + 8;
 
 /// What a key is allowed to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(
+    serialize_all = "lowercase",
+    parse_err_ty = Error,
+    parse_err_fn = invalid_scope
+)]
 pub enum Scope {
     /// Send events.
     Ingest,
@@ -41,35 +53,14 @@ pub enum Scope {
 impl Scope {
     /// Returns the stored name, such as `ingest`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ingest => "ingest",
-            Self::Read => "read",
-            Self::Admin => "admin",
-            Self::Platform => "platform",
-        }
+        self.into()
     }
 }
 
-impl FromStr for Scope {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<Self> {
-        match text {
-            "ingest" => Ok(Self::Ingest),
-            "read" => Ok(Self::Read),
-            "admin" => Ok(Self::Admin),
-            "platform" => Ok(Self::Platform),
-            other => Err(Error::Invalid(format!(
-                "key scope must be ingest, read, admin or platform, got {other:?}"
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
+fn invalid_scope(text: &str) -> Error {
+    Error::Invalid(format!(
+        "key scope must be ingest, read, admin or platform, got {text:?}"
+    ))
 }
 
 /// A key as stored in the catalog: everything but the secret.
@@ -202,6 +193,11 @@ mod tests {
         for scope in [Scope::Ingest, Scope::Read, Scope::Admin, Scope::Platform] {
             assert_eq!(scope.to_string().parse::<Scope>().ok(), Some(scope));
         }
-        assert!("write".parse::<Scope>().is_err());
+        let refused = "write".parse::<Scope>().expect_err("not a scope");
+        assert_eq!(
+            refused.to_string(),
+            r#"key scope must be ingest, read, admin or platform, got "write""#
+        );
+        assert_eq!(format!("{:<6}|", Scope::Read), "read  |");
     }
 }

@@ -42,55 +42,54 @@ impl fmt::Display for Actor {
     }
 }
 
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What happened, stored by the name in its `strum` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
 pub enum Action {
     /// The tenant's limits were set.
+    #[strum(serialize = "quota.set")]
     QuotaSet,
     /// An API key was created.
+    #[strum(serialize = "key.created")]
     KeyCreated,
     /// An API key was revoked.
+    #[strum(serialize = "key.revoked")]
     KeyRevoked,
     /// A meter was created.
+    #[strum(serialize = "meter.created")]
     MeterCreated,
     /// A meter was deleted.
+    #[strum(serialize = "meter.deleted")]
     MeterDeleted,
     /// An event type was registered.
+    #[strum(serialize = "event_type.registered")]
     EventTypeRegistered,
     /// An event type was unregistered.
+    #[strum(serialize = "event_type.unregistered")]
     EventTypeUnregistered,
     /// The tenant was suspended.
+    #[strum(serialize = "tenant.suspended")]
     TenantSuspended,
     /// The tenant was activated again.
+    #[strum(serialize = "tenant.activated")]
     TenantActivated,
     /// Someone signed in to the web UI.
+    #[strum(serialize = "session.signed_in")]
     SignedIn,
     /// Someone signed out of the web UI.
+    #[strum(serialize = "session.signed_out")]
     SignedOut,
     /// An operator's platform key acted on the tenant (recorded at most once a minute per key).
+    #[strum(serialize = "platform.access")]
     PlatformAccess,
     /// Requests with a missing, malformed, unknown or revoked key, counted per client address.
+    #[strum(serialize = "auth.failed")]
     AuthenticationFailed,
 }
 
 impl Action {
     /// Returns the stored name, such as `quota.set`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::QuotaSet => "quota.set",
-            Self::KeyCreated => "key.created",
-            Self::KeyRevoked => "key.revoked",
-            Self::MeterCreated => "meter.created",
-            Self::MeterDeleted => "meter.deleted",
-            Self::EventTypeRegistered => "event_type.registered",
-            Self::EventTypeUnregistered => "event_type.unregistered",
-            Self::TenantSuspended => "tenant.suspended",
-            Self::TenantActivated => "tenant.activated",
-            Self::SignedIn => "session.signed_in",
-            Self::SignedOut => "session.signed_out",
-            Self::PlatformAccess => "platform.access",
-            Self::AuthenticationFailed => "auth.failed",
-        }
+        self.into()
     }
 }
 

@@ -4,7 +4,6 @@
 //! them.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -16,9 +15,26 @@ use crate::event_type::MAX_EVENT_TYPE_LENGTH;
 use crate::ids::{MeterId, MeterKey, TenantId};
 use crate::{Error, Result};
 
-/// How a meter combines the values of its events in a window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How a meter combines the values of its events in a window. Names parse in any case, with
+/// `-` for `_`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(
+    serialize_all = "SCREAMING_SNAKE_CASE",
+    ascii_case_insensitive,
+    parse_err_ty = Error,
+    parse_err_fn = invalid_aggregation
+)]
 pub enum Aggregation {
     /// Sum of the values.
     Sum,
@@ -31,56 +47,23 @@ pub enum Aggregation {
     /// Largest value.
     Max,
     /// Number of distinct values.
+    #[strum(to_string = "UNIQUE_COUNT", serialize = "UNIQUE-COUNT")]
     UniqueCount,
     /// The value of the event with the latest time.
     Latest,
 }
 
 impl Aggregation {
-    const ALL: [Self; 7] = [
-        Self::Sum,
-        Self::Count,
-        Self::Avg,
-        Self::Min,
-        Self::Max,
-        Self::UniqueCount,
-        Self::Latest,
-    ];
-
     /// Returns the stored name, such as `UNIQUE_COUNT`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sum => "SUM",
-            Self::Count => "COUNT",
-            Self::Avg => "AVG",
-            Self::Min => "MIN",
-            Self::Max => "MAX",
-            Self::UniqueCount => "UNIQUE_COUNT",
-            Self::Latest => "LATEST",
-        }
+        self.into()
     }
 }
 
-impl FromStr for Aggregation {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<Self> {
-        let wanted = text.to_ascii_uppercase().replace('-', "_");
-        Self::ALL
-            .into_iter()
-            .find(|aggregation| aggregation.as_str() == wanted)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "aggregation must be one of sum, count, avg, min, max, unique_count, latest; got {text:?}"
-                ))
-            })
-    }
-}
-
-impl fmt::Display for Aggregation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
+fn invalid_aggregation(text: &str) -> Error {
+    Error::Invalid(format!(
+        "aggregation must be one of sum, count, avg, min, max, unique_count, latest; got {text:?}"
+    ))
 }
 
 /// A path into an event's JSON data: `$` then `.name` steps, such as `$.usage.tokens`.
@@ -268,6 +251,18 @@ mod tests {
             Some(Aggregation::UniqueCount)
         );
         assert_eq!("SUM".parse::<Aggregation>().ok(), Some(Aggregation::Sum));
-        assert!("median".parse::<Aggregation>().is_err());
+        assert_eq!(
+            "Unique-Count".parse::<Aggregation>().ok(),
+            Some(Aggregation::UniqueCount)
+        );
+        assert_eq!(Aggregation::UniqueCount.to_string(), "UNIQUE_COUNT");
+        assert_eq!(format!("{:<6}|", Aggregation::Sum), "SUM   |");
+        let refused = "median"
+            .parse::<Aggregation>()
+            .expect_err("not an aggregation");
+        assert_eq!(
+            refused.to_string(),
+            r#"aggregation must be one of sum, count, avg, min, max, unique_count, latest; got "median""#
+        );
     }
 }

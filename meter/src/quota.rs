@@ -2,9 +2,6 @@
 //! monthly event quota, plus the per-month consumption that every ingest node adds to. The SQL
 //! is in [`crate::catalog::quotas`].
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 
@@ -12,8 +9,23 @@ use crate::audit::Actor;
 use crate::{Error, Result};
 
 /// What happens when a monthly quota is used up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(
+    serialize_all = "lowercase",
+    parse_err_ty = Error,
+    parse_err_fn = invalid_mode
+)]
 pub enum QuotaMode {
     /// Further events are refused until the next month.
     Hard,
@@ -24,31 +36,12 @@ pub enum QuotaMode {
 impl QuotaMode {
     /// Returns the stored name, such as `hard`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Hard => "hard",
-            Self::Soft => "soft",
-        }
+        self.into()
     }
 }
 
-impl FromStr for QuotaMode {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<Self> {
-        match text {
-            "hard" => Ok(Self::Hard),
-            "soft" => Ok(Self::Soft),
-            other => Err(Error::Invalid(format!(
-                "quota mode must be hard or soft, got {other:?}"
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for QuotaMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
+fn invalid_mode(text: &str) -> Error {
+    Error::Invalid(format!("quota mode must be hard or soft, got {text:?}"))
 }
 
 /// A tenant's limits.
@@ -172,6 +165,18 @@ mod tests {
         assert_eq!(
             period_of(at),
             NaiveDate::from_ymd_opt(2026, 2, 1).expect("valid")
+        );
+    }
+
+    #[test]
+    fn modes_keep_their_names_and_refusal() {
+        for mode in [QuotaMode::Hard, QuotaMode::Soft] {
+            assert_eq!(mode.to_string().parse::<QuotaMode>().ok(), Some(mode));
+        }
+        let refused = "firm".parse::<QuotaMode>().expect_err("not a mode");
+        assert_eq!(
+            refused.to_string(),
+            r#"quota mode must be hard or soft, got "firm""#
         );
     }
 

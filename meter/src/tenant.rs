@@ -11,8 +11,23 @@ use crate::ids::{Region, TenantId, TenantName};
 use crate::{Error, Result};
 
 /// Whether a tenant may use Tally.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(
+    serialize_all = "lowercase",
+    parse_err_ty = Error,
+    parse_err_fn = invalid_status
+)]
 pub enum TenantStatus {
     /// The tenant's keys authenticate.
     Active,
@@ -23,31 +38,14 @@ pub enum TenantStatus {
 impl TenantStatus {
     /// Returns the stored name, such as `active`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Suspended => "suspended",
-        }
+        self.into()
     }
 }
 
-impl FromStr for TenantStatus {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<Self> {
-        match text {
-            "active" => Ok(Self::Active),
-            "suspended" => Ok(Self::Suspended),
-            other => Err(Error::Invalid(format!(
-                "tenant status must be active or suspended, got {other:?}"
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for TenantStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
+fn invalid_status(text: &str) -> Error {
+    Error::Invalid(format!(
+        "tenant status must be active or suspended, got {text:?}"
+    ))
 }
 
 /// A tenant as stored in the catalog.
@@ -95,5 +93,23 @@ impl fmt::Display for TenantRef {
             Self::Id(id) => id.fmt(f),
             Self::Name(name) => name.fmt(f),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_keep_their_names_padding_and_refusal() {
+        for status in [TenantStatus::Active, TenantStatus::Suspended] {
+            assert_eq!(status.as_str().parse::<TenantStatus>().ok(), Some(status));
+        }
+        assert_eq!(format!("{:<9}|", TenantStatus::Active), "active   |");
+        let refused = "Active".parse::<TenantStatus>().expect_err("case matters");
+        assert_eq!(
+            refused.to_string(),
+            r#"tenant status must be active or suspended, got "Active""#
+        );
     }
 }
