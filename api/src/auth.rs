@@ -14,9 +14,9 @@ use secrecy::SecretString;
 use tally_meter::api_key::{self, Principal, Scope};
 use tally_meter::audit::Actor;
 use tally_meter::auth_failures::AuthFailures;
-use tally_meter::catalog::Pool;
+use tally_meter::catalog::{Catalog, api_keys, tenants};
 use tally_meter::ids::TenantId;
-use tally_meter::tenant::{self, TenantRef};
+use tally_meter::tenant::TenantRef;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
@@ -114,7 +114,7 @@ fn bearer(value: &HeaderValue) -> Option<&str> {
 /// failed authentications is refused (RATE_LIMITED) before any lookup; a value that does not
 /// have a key's shape is refused before any lookup too. Failures are counted for the audit log.
 pub async fn authenticate(
-    pool: &Pool,
+    catalog: &Catalog,
     failures: &AuthFailures,
     client: ClientAddress,
     headers: &HeaderMap,
@@ -131,7 +131,7 @@ pub async fn authenticate(
             )
         });
     }
-    match authenticate_key(pool, headers).await {
+    match authenticate_key(catalog, headers).await {
         Err(error) if error.code == ErrorCode::Unauthenticated => {
             if let Some(address) = address {
                 let presented = headers
@@ -139,7 +139,12 @@ pub async fn authenticate(
                     .and_then(bearer)
                     .map(|token| SecretString::from(token.to_owned()));
                 failures
-                    .record_key(pool, address, presented.as_ref(), failure_reason(headers))
+                    .record_key(
+                        catalog,
+                        address,
+                        presented.as_ref(),
+                        failure_reason(headers),
+                    )
                     .await;
             }
             Err(error)
@@ -148,7 +153,7 @@ pub async fn authenticate(
     }
 }
 
-async fn authenticate_key(pool: &Pool, headers: &HeaderMap) -> ApiResult<Caller> {
+async fn authenticate_key(catalog: &Catalog, headers: &HeaderMap) -> ApiResult<Caller> {
     let unauthenticated = |message: &str| ApiError::new(ErrorCode::Unauthenticated, message);
     let value = headers
         .get(AUTHORIZATION)
@@ -160,7 +165,7 @@ async fn authenticate_key(pool: &Pool, headers: &HeaderMap) -> ApiResult<Caller>
             "the API key is malformed: keys are `tly_` and 40 letters and digits",
         ));
     }
-    let principal = api_key::authenticate(pool, &SecretString::from(token.to_owned()))
+    let principal = api_keys::authenticate(catalog, &SecretString::from(token.to_owned()))
         .await?
         .ok_or_else(|| {
             unauthenticated("the API key is unknown, revoked or of a suspended tenant")
@@ -186,7 +191,7 @@ async fn authenticate_key(pool: &Pool, headers: &HeaderMap) -> ApiResult<Caller>
                 "X-Tally-Tenant must be a tenant id or name",
             )
         })?;
-    let tenant = tenant::find(pool, &named).await?;
+    let tenant = tenants::find(catalog, &named).await?;
     Ok(Caller {
         principal,
         tenant: tenant.id,

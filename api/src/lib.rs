@@ -27,8 +27,9 @@ use axum::{Json, Router};
 
 pub use self::schema::{Services, TallySchema};
 use tally_meter::api_key::Scope;
-use tally_meter::audit::{self, Action};
+use tally_meter::audit::Action;
 use tally_meter::auth_failures::{AuthFailures, FailureLimits};
+use tally_meter::catalog;
 use tally_meter::ids::{ApiKeyId, TenantId};
 use tally_meter::throttle::TokenBucket;
 
@@ -112,7 +113,7 @@ impl Api {
         headers: &HeaderMap,
     ) -> Result<auth::Caller, ApiError> {
         let caller =
-            auth::authenticate(&self.services.pool, &self.failures, client, headers).await?;
+            auth::authenticate(&self.services.catalog, &self.failures, client, headers).await?;
         self.take_request(caller.principal.key_id)?;
         if caller.principal.scope == Scope::Platform {
             self.record_platform_access(&caller, client).await;
@@ -144,8 +145,8 @@ impl Api {
             "other_tenant": caller.principal.tenant_id != caller.tenant,
         });
         let client = client.0.map(|address| address.to_string());
-        if let Err(error) = audit::note(
-            &self.services.pool,
+        if let Err(error) = catalog::audit::note(
+            &self.services.catalog,
             Some(caller.tenant),
             &caller.actor().to_string(),
             Action::PlatformAccess,
