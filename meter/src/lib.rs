@@ -3,7 +3,10 @@
 //!
 //! - the **catalog** ([`catalog`]): control-plane records in PostgreSQL (tenants, API keys, …);
 //! - the **bus** ([`bus`]): the Kafka-protocol event log (append, consume, commit);
-//! - the **analytics** store ([`analytics`]): ClickHouse tables for raw events and rollups.
+//! - the **analytics** store ([`analytics`]): ClickHouse tables for raw events, rollups and
+//!   usage; every ClickHouse query is a method of its [`analytics::Analytics`] handle, while
+//!   the domain types those queries answer with ([`usage`], [`traffic`], [`platform`]) hold
+//!   no SQL.
 //!
 //! Nothing here speaks HTTP; the ingest, api and web crates build on these types.
 
