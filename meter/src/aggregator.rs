@@ -36,10 +36,11 @@
 
 mod block;
 mod config;
+mod dedup;
+mod encoding;
 mod meters;
 mod pass;
 mod retention;
-mod store;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -206,7 +207,7 @@ impl Aggregator {
         let identities = pass::identities(records);
         let mut backoff = Duration::from_millis(100);
         let first_seen = loop {
-            match store::first_occurrences(&self.analytics, &identities).await {
+            match dedup::first_occurrences(&self.analytics, &identities).await {
                 Ok(found) => break found,
                 Err(error) => {
                     if !self.wait_to_retry(&error, &mut backoff, shutdown).await {
@@ -224,7 +225,7 @@ impl Aggregator {
         );
         loop {
             let started = Instant::now();
-            match writes.write(&self.analytics).await {
+            match self.analytics.write_pass(&writes).await {
                 Ok(()) => {
                     metrics::histogram!(telemetry::WRITE_DURATION)
                         .record(started.elapsed().as_secs_f64());

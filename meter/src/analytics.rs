@@ -1,14 +1,16 @@
 //! The analytics seam: ClickHouse, where raw events, rollups and usage live. This module owns
-//! the client settings, the connection and the [`Analytics`] handle. Every query Tally answers
-//! from ClickHouse is a method of that handle, in one submodule per table family, which holds
-//! only the SQL and the row structs it reads:
+//! the client settings, the connection and the [`Analytics`] handle. Every statement Tally runs
+//! on ClickHouse is a method of that handle, in one submodule per table family, which holds
+//! only the SQL and the row structs it reads and writes:
 //!
 //! - [`migrations`]: the schema and `schema_migrations` ([`Analytics::migrate`]);
+//! - `writes`: every table the aggregator writes in a pass, and its lookup of `event_ids`;
 //! - [`usage`]: a meter's rollups per window ([`Analytics::usage`]);
 //! - [`traffic`]: a tenant's last hour in the hot tables ([`Analytics::traffic_last_hour`]);
 //! - [`platform`]: hourly platform usage ([`Analytics::platform_hourly`]);
 //! - [`events`]: pages of raw events ([`Analytics::events_page`]);
-//! - [`quarantine`]: pages of quarantined events ([`Analytics::quarantine_page`]).
+//! - [`quarantine`]: pages of quarantined events ([`Analytics::quarantine_page`]);
+//! - [`retention`]: partitions to drop ([`Analytics::drop_partition`]).
 //!
 //! The domain types and pure logic these queries serve live apart: windows, limits and usage
 //! points in [`crate::usage`], traffic in [`crate::traffic`], platform hours in
@@ -23,8 +25,10 @@ pub mod events;
 pub mod migrations;
 pub mod platform;
 pub mod quarantine;
+pub mod retention;
 pub mod traffic;
 pub mod usage;
+pub(crate) mod writes;
 
 use std::time::Duration;
 

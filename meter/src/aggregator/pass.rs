@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::block::{Block, PartitionBlocks, Position, RollupKey, UsageCounts, UsageKey};
+use super::dedup::{Identity, key_hash};
+use super::encoding::{date_of_ms, to_stored};
 use super::meters::{MeterSet, Reading, measure};
-use super::store::{
-    EventIdRow, Identity, QuarantineRow, RawRow, RollupRow, UniqueRow, UsageRow, Writes,
-    date_of_ms, key_hash, to_stored,
+use crate::analytics::writes::{
+    EventIdRow, EventsRawRow, QuarantineRow, RollupMinuteRow, RollupUniqueRow, UsageHourRow, Writes,
 };
 use crate::event::{
     BoundedRaw, DEFAULT_QUARANTINE_RAW_BYTES, Event, EventBatch, MeteringRecord, QuarantineRecord,
@@ -141,7 +142,7 @@ pub struct Tally {
 }
 
 /// Turns records into rows. `partitions` holds the open blocks of every partition and is
-/// updated; `first_seen` is what [`super::store::first_occurrences`] found for these records.
+/// updated; `first_seen` is what [`super::dedup::first_occurrences`] found for these records.
 pub fn build(
     records: &[Received],
     meters: &MeterSet,
@@ -255,7 +256,7 @@ impl Pass<'_> {
             }
             self.tally.counted += 1;
             let data_text = event.data.as_ref().map_or("", |data| data.get());
-            self.writes.raw.push(RawRow {
+            self.writes.raw.push(EventsRawRow {
                 tenant_id: batch.tenant_id.to_string(),
                 ingest_date: date,
                 ingest_time_ms: batch.ingest_time_ms,
@@ -320,7 +321,7 @@ impl Pass<'_> {
                 group_values: measured.group_values,
             };
             if let Reading::Distinct(value) = &measured.reading {
-                self.writes.unique.push(UniqueRow {
+                self.writes.unique.push(RollupUniqueRow {
                     tenant_id: batch.tenant_id.to_string(),
                     meter_id: meter.id.to_string(),
                     minute,
@@ -369,7 +370,7 @@ fn sums_to_rows(partitions: &HashMap<(Source, u32), PartitionBlocks>, writes: &m
         for (block_number, block) in blocks.blocks() {
             for (key, state) in block.dirty_rollups() {
                 let latest = state.latest;
-                writes.rollups.push(RollupRow {
+                writes.rollups.push(RollupMinuteRow {
                     tenant_id: key.tenant_id.to_string(),
                     meter_id: key.meter_id.to_string(),
                     minute: key.minute,
@@ -388,7 +389,7 @@ fn sums_to_rows(partitions: &HashMap<(Source, u32), PartitionBlocks>, writes: &m
                 });
             }
             for (key, counts) in block.dirty_usage() {
-                writes.usage.push(UsageRow {
+                writes.usage.push(UsageHourRow {
                     tenant_id: key.tenant_id.to_string(),
                     hour: key.hour,
                     kafka_partition: *partition,
