@@ -54,7 +54,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use self::block::PartitionBlocks;
-pub use self::config::MeterConfig;
+pub use self::config::AggregatorConfig;
 use self::meters::MeterSet;
 use self::pass::{Received, Source};
 use crate::analytics::Analytics;
@@ -77,7 +77,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A running aggregator: one member of the consumer group.
 pub struct Aggregator {
-    config: MeterConfig,
+    config: AggregatorConfig,
     pool: Pool,
     analytics: Analytics,
     topics: Topics,
@@ -90,7 +90,7 @@ pub struct Aggregator {
 impl Aggregator {
     /// Joins the consumer group and loads the meters.
     pub async fn start(
-        config: &MeterConfig,
+        config: &AggregatorConfig,
         kafka: &KafkaConfig,
         pool: Pool,
         analytics: Analytics,
@@ -216,7 +216,7 @@ impl Aggregator {
                 }
             }
         };
-        let (writes, tally) = pass::build(
+        let (writes, outcomes) = pass::build(
             records,
             &self.meters,
             &mut self.partitions,
@@ -239,9 +239,9 @@ impl Aggregator {
             }
         }
         for (outcome, count) in [
-            ("counted", tally.counted),
-            ("duplicate", tally.duplicates),
-            ("quarantined", tally.quarantined),
+            ("counted", outcomes.counted),
+            ("duplicate", outcomes.duplicates),
+            ("quarantined", outcomes.quarantined),
         ] {
             metrics::counter!(telemetry::EVENTS, "outcome" => outcome).increment(count);
         }

@@ -130,9 +130,9 @@ fn metering_identity(record: &MeteringRecord) -> Identity {
     )
 }
 
-/// What a pass counted, for metrics and logs.
+/// How many events of a pass had each outcome, for metrics and logs.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Tally {
+pub struct OutcomeCounts {
     /// Events counted now (or counted again by a replay, idempotently).
     pub counted: u64,
     /// Events dropped as resends of an event seen before.
@@ -149,12 +149,12 @@ pub fn build(
     partitions: &mut HashMap<(Source, u32), PartitionBlocks>,
     block_records: u64,
     first_seen: HashMap<Identity, Position>,
-) -> (Writes, Tally) {
+) -> (Writes, OutcomeCounts) {
     let mut pass = Pass {
         meters,
         first_seen,
         writes: Writes::default(),
-        tally: Tally::default(),
+        outcomes: OutcomeCounts::default(),
     };
     for record in records {
         let (_, block) = partitions
@@ -187,7 +187,7 @@ pub fn build(
                 });
             }
             Content::Undecodable { reason, raw } => {
-                pass.tally.quarantined += 1;
+                pass.outcomes.quarantined += 1;
                 pass.writes.quarantine.push(QuarantineRow {
                     tenant_id: String::new(),
                     ingest_date: date_of_ms(record.timestamp_ms),
@@ -206,10 +206,12 @@ pub fn build(
         }
     }
     let Pass {
-        mut writes, tally, ..
+        mut writes,
+        outcomes,
+        ..
     } = pass;
     sums_to_rows(partitions, &mut writes);
-    (writes, tally)
+    (writes, outcomes)
 }
 
 /// The state of one pass while its records are turned into rows.
@@ -217,7 +219,7 @@ struct Pass<'a> {
     meters: &'a MeterSet,
     first_seen: HashMap<Identity, Position>,
     writes: Writes,
-    tally: Tally,
+    outcomes: OutcomeCounts,
 }
 
 impl Pass<'_> {
@@ -251,10 +253,10 @@ impl Pass<'_> {
                 index: u32::try_from(index).unwrap_or(u32::MAX),
             };
             if !self.is_first(event_identity(batch, &event.source, &event.id), at, date) {
-                self.tally.duplicates += 1;
+                self.outcomes.duplicates += 1;
                 continue;
             }
-            self.tally.counted += 1;
+            self.outcomes.counted += 1;
             let data_text = event.data.as_ref().map_or("", |data| data.get());
             self.writes.raw.push(EventsRawRow {
                 tenant_id: batch.tenant_id.to_string(),
@@ -293,7 +295,7 @@ impl Pass<'_> {
             let measured = match measure(meter, event, data, batch.ingest_time_ms) {
                 Ok(measured) => measured,
                 Err(reason) => {
-                    self.tally.quarantined += 1;
+                    self.outcomes.quarantined += 1;
                     let raw = serde_json::to_string(event).unwrap_or_default();
                     let raw = BoundedRaw::new(raw.as_bytes(), DEFAULT_QUARANTINE_RAW_BYTES);
                     self.writes.quarantine.push(QuarantineRow {

@@ -10,7 +10,7 @@ use chrono::{NaiveDate, Utc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::MeterConfig;
+use super::AggregatorConfig;
 use crate::Result;
 use crate::analytics::Analytics;
 
@@ -19,7 +19,7 @@ const INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Starts the hourly drop of old partitions.
 pub fn spawn(
-    config: &MeterConfig,
+    config: &AggregatorConfig,
     analytics: Analytics,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
