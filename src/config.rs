@@ -22,7 +22,7 @@
 //! | `kafka.replication_factor` | `TALLY__KAFKA__REPLICATION_FACTOR` | `1` |
 //! | `kafka.options` | TOML only | none (extra librdkafka properties) |
 //! | `ingest.*` | `TALLY__INGEST__*` | see [`IngestConfig`] and the README |
-//! | `meter.*` | `TALLY__METER__*` | see [`MeterConfig`] and the README |
+//! | `meter.*` | `TALLY__METER__*` | see [`AggregatorConfig`] and the README |
 //! | `api.*` | `TALLY__API__*` | see [`ApiConfig`] and the README |
 //! | `web.*` | `TALLY__WEB__*` | see [`WebConfig`] and the README |
 //! | `caps.*` | `TALLY__CAPS__*` | see [`Caps`] and the README |
@@ -35,7 +35,7 @@ use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 use tally_api::ApiConfig;
 use tally_ingest::IngestConfig;
-use tally_meter::aggregator::MeterConfig;
+use tally_meter::aggregator::AggregatorConfig;
 use tally_meter::analytics::ClickHouseConfig;
 use tally_meter::bus::KafkaConfig;
 use tally_meter::caps::Caps;
@@ -64,7 +64,7 @@ pub struct Config {
     /// The ingest role.
     pub ingest: IngestConfig,
     /// The meter role (the aggregator).
-    pub meter: MeterConfig,
+    pub meter: AggregatorConfig,
     /// The api role.
     pub api: ApiConfig,
     /// The web UI, served by the api role.

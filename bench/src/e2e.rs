@@ -17,7 +17,7 @@
 //!   id, subject and group value, on a connection of its own; its send time is taken just
 //!   before the request.
 //! - **Pollers**: a few staggered pollers ask the usage query behind `tally usage` and the API
-//!   ([`tally_meter::usage::usage_of`]) for the canary meter, grouped by canary, every
+//!   ([`Analytics::usage`]) for the canary meter, grouped by canary, every
 //!   [`canary::POLL_INTERVAL`], until every pending canary shows; its ingest-to-queryable
 //!   latency is the end of the first query that shows it minus its send time. At most
 //!   [`canary::MAX_PENDING_CANARIES`] are pending at once; a canary due beyond that is skipped.

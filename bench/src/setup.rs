@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use tally_meter::aggregator::MeterConfig;
+use tally_meter::aggregator::AggregatorConfig;
 use tally_meter::analytics::ClickHouseConfig;
 use tally_meter::bus::KafkaConfig;
 use tally_meter::catalog::PostgresConfig;
@@ -23,5 +23,5 @@ pub struct Setup {
     /// The event bus; its topic prefix names the consumer group of the bench's aggregator.
     pub kafka: KafkaConfig,
     /// The meter role: its consumer group and flush interval.
-    pub meter: MeterConfig,
+    pub meter: AggregatorConfig,
 }

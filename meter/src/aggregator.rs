@@ -36,10 +36,11 @@
 
 mod block;
 mod config;
+mod dedup;
+mod encoding;
 mod meters;
 mod pass;
 mod retention;
-mod store;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -53,7 +54,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use self::block::PartitionBlocks;
-pub use self::config::MeterConfig;
+pub use self::config::AggregatorConfig;
 use self::meters::MeterSet;
 use self::pass::{Received, Source};
 use crate::Result;
@@ -76,7 +77,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A running aggregator: one member of the consumer group.
 pub struct Aggregator {
-    config: MeterConfig,
+    config: AggregatorConfig,
     catalog: Catalog,
     analytics: Analytics,
     topics: Topics,
@@ -89,7 +90,7 @@ pub struct Aggregator {
 impl Aggregator {
     /// Joins the consumer group and loads the meters.
     pub async fn start(
-        config: &MeterConfig,
+        config: &AggregatorConfig,
         kafka: &KafkaConfig,
         catalog: Catalog,
         analytics: Analytics,
@@ -206,7 +207,7 @@ impl Aggregator {
         let identities = pass::identities(records);
         let mut backoff = Duration::from_millis(100);
         let first_seen = loop {
-            match store::first_occurrences(&self.analytics, &identities).await {
+            match dedup::first_occurrences(&self.analytics, &identities).await {
                 Ok(found) => break found,
                 Err(error) => {
                     if !self.wait_to_retry(&error, &mut backoff, shutdown).await {
@@ -215,7 +216,7 @@ impl Aggregator {
                 }
             }
         };
-        let (writes, tally) = pass::build(
+        let (writes, outcomes) = pass::build(
             records,
             &self.meters,
             &mut self.partitions,
@@ -224,7 +225,7 @@ impl Aggregator {
         );
         loop {
             let started = Instant::now();
-            match writes.write(&self.analytics).await {
+            match self.analytics.write_pass(&writes).await {
                 Ok(()) => {
                     metrics::histogram!(telemetry::WRITE_DURATION)
                         .record(started.elapsed().as_secs_f64());
@@ -238,9 +239,9 @@ impl Aggregator {
             }
         }
         for (outcome, count) in [
-            ("counted", tally.counted),
-            ("duplicate", tally.duplicates),
-            ("quarantined", tally.quarantined),
+            ("counted", outcomes.counted),
+            ("duplicate", outcomes.duplicates),
+            ("quarantined", outcomes.quarantined),
         ] {
             metrics::counter!(telemetry::EVENTS, "outcome" => outcome).increment(count);
         }

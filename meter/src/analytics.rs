@@ -1,11 +1,34 @@
 //! The analytics seam: ClickHouse, where raw events, rollups and usage live. This module owns
-//! the client settings and the connection; [`migrations`] owns the schema.
+//! the client settings, the connection and the [`Analytics`] handle. Every statement Tally runs
+//! on ClickHouse is a method of that handle, in one submodule per table family, which holds
+//! only the SQL and the row structs it reads and writes:
+//!
+//! - [`migrations`]: the schema and `schema_migrations` ([`Analytics::migrate`]);
+//! - `writes`: every table the aggregator writes in a pass, and its lookup of `event_ids`;
+//! - [`usage`]: a meter's rollups per window ([`Analytics::usage`]);
+//! - [`traffic`]: a tenant's last hour in the hot tables ([`Analytics::traffic_last_hour`]);
+//! - [`platform`]: hourly platform usage ([`Analytics::platform_hourly`]);
+//! - [`events`]: pages of raw events ([`Analytics::events_page`]);
+//! - [`quarantine`]: pages of quarantined events ([`Analytics::quarantine_page`]);
+//! - [`retention`]: partitions to drop ([`Analytics::drop_partition`]).
+//!
+//! The domain types and pure logic these queries serve live apart: windows, limits and usage
+//! points in [`crate::usage`], traffic in [`crate::traffic`], platform hours in
+//! [`crate::platform`], and the aggregator's blocks, dedup and value encoding in
+//! [`crate::aggregator`].
 //!
 //! Tally supports ClickHouse from 18.16 on, so every client here has schema validation off
 //! (18.16 lacks `RowBinaryWithNamesAndTypes`) and the SQL keeps to what old and new servers
 //! share.
 
+pub mod events;
 pub mod migrations;
+pub mod platform;
+pub mod quarantine;
+pub mod retention;
+pub mod traffic;
+pub mod usage;
+pub(crate) mod writes;
 
 use std::time::Duration;
 
@@ -107,7 +130,8 @@ impl Analytics {
         }
     }
 
-    /// Returns the client bound to Tally's database.
+    /// Returns the client bound to Tally's database, for ad-hoc SQL in tests and tools;
+    /// Tally's own statements are the methods of this handle.
     pub fn client(&self) -> &clickhouse::Client {
         &self.client
     }
@@ -135,9 +159,24 @@ impl Analytics {
     }
 }
 
+/// Splits the rows of a page query, which asks for one row more than `first`, into the page
+/// and whether more rows follow.
+fn split_page<T>(mut rows: Vec<T>, first: usize) -> (Vec<T>, bool) {
+    let more = rows.len() > first;
+    rows.truncate(first);
+    (rows, more)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_query_asks_one_row_more_to_tell_whether_more_follow() {
+        assert_eq!(split_page(vec![1, 2, 3], 2), (vec![1, 2], true));
+        assert_eq!(split_page(vec![1, 2], 2), (vec![1, 2], false));
+        assert_eq!(split_page(Vec::<u8>::new(), 2), (Vec::new(), false));
+    }
 
     #[test]
     fn a_deadline_bounds_the_copy_only_in_whole_seconds() {

@@ -4,7 +4,10 @@
 //! - the **catalog** ([`catalog`]): control-plane records in PostgreSQL, behind the
 //!   [`catalog::Catalog`] handle;
 //! - the **bus** ([`bus`]): the Kafka-protocol event log (append, consume, commit);
-//! - the **analytics** store ([`analytics`]): ClickHouse tables for raw events and rollups.
+//! - the **analytics** store ([`analytics`]): ClickHouse tables for raw events, rollups and
+//!   usage; every ClickHouse query is a method of its [`analytics::Analytics`] handle, while
+//!   the domain types those queries answer with ([`usage`], [`traffic`], [`platform`]) hold
+//!   no SQL.
 //!
 //! The domain modules hold types and pure logic and no SQL; each catalog table family has its
 //! SQL (row structs and query functions) in one submodule of [`catalog`]:

@@ -1,16 +1,12 @@
-//! A tenant's traffic over the last hour, read from the hot tables: events stored and events
-//! quarantined per minute of ingest time, and the busiest event types. This is what the
-//! dashboards show first; it needs no meter.
+//! A tenant's traffic over the last hour: events stored and events quarantined per minute of
+//! ingest time, and the busiest event types. This is what the dashboards show first; it needs
+//! no meter. The counts come from the hot tables
+//! ([`Analytics::traffic_last_hour`](crate::analytics::Analytics::traffic_last_hour)); this
+//! module owns the types and lays the counts out minute by minute.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Deserialize;
-
-use crate::Result;
-use crate::analytics::Analytics;
-use crate::ids::TenantId;
-use crate::usage::floor_minute;
 
 /// One minute of a tenant's traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,75 +37,48 @@ pub struct Traffic {
     pub top_types: Vec<TypeCount>,
 }
 
-#[derive(clickhouse::Row, Deserialize)]
-struct MinuteRow {
-    minute: i64,
-    events: u64,
+impl Traffic {
+    /// Lays out the 60 minutes starting at `from` from counts keyed by minutes since the epoch;
+    /// a minute without a count has none.
+    pub(crate) fn from_counts(
+        from: DateTime<Utc>,
+        accepted: &HashMap<i64, u64>,
+        rejected: &HashMap<i64, u64>,
+        top_types: Vec<TypeCount>,
+    ) -> Self {
+        let minutes = (0..60)
+            .map(|offset| {
+                let minute = from + Duration::minutes(offset);
+                let index = minute.timestamp() / 60;
+                MinuteTraffic {
+                    minute,
+                    accepted: accepted.get(&index).copied().unwrap_or(0),
+                    rejected: rejected.get(&index).copied().unwrap_or(0),
+                }
+            })
+            .collect();
+        Self { minutes, top_types }
+    }
 }
 
-#[derive(clickhouse::Row, Deserialize)]
-struct TypeRow {
-    event_type: String,
-    events: u64,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Returns the tenant's traffic per minute over the last hour and its `top` busiest types.
-pub async fn last_hour(analytics: &Analytics, tenant: TenantId, top: u32) -> Result<Traffic> {
-    let to = floor_minute(Utc::now()) + Duration::minutes(1);
-    let from = to - Duration::hours(1);
-    let accepted = per_minute(analytics, "events_raw", tenant, from).await?;
-    let rejected = per_minute(analytics, "quarantine", tenant, from).await?;
-    let minutes = (0..60)
-        .map(|offset| {
-            let minute = from + Duration::minutes(offset);
-            let index = minute.timestamp() / 60;
-            MinuteTraffic {
-                minute,
-                accepted: accepted.get(&index).copied().unwrap_or(0),
-                rejected: rejected.get(&index).copied().unwrap_or(0),
-            }
-        })
-        .collect();
-    let top_types = analytics
-        .client()
-        .query(
-            "SELECT type AS event_type, count() AS events FROM events_raw FINAL
-             WHERE tenant_id = ? AND ingest_time_ms >= ?
-             GROUP BY event_type ORDER BY events DESC, event_type LIMIT ?",
-        )
-        .bind(tenant.to_string())
-        .bind(from.timestamp_millis())
-        .bind(top)
-        .fetch_all::<TypeRow>()
-        .await?
-        .into_iter()
-        .map(|row| TypeCount {
-            event_type: row.event_type,
-            events: row.events,
-        })
-        .collect();
-    Ok(Traffic { minutes, top_types })
-}
-
-/// Counts a hot table's rows of the tenant per minute of ingest time since `from`.
-async fn per_minute(
-    analytics: &Analytics,
-    table: &str,
-    tenant: TenantId,
-    from: DateTime<Utc>,
-) -> Result<HashMap<i64, u64>> {
-    let rows: Vec<MinuteRow> = analytics
-        .client()
-        .query(&format!(
-            "SELECT intDiv(ingest_time_ms, 60000) AS minute, count() AS events FROM {table} FINAL
-             WHERE tenant_id = ? AND ingest_time_ms >= ? GROUP BY minute"
-        ))
-        .bind(tenant.to_string())
-        .bind(from.timestamp_millis())
-        .fetch_all()
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| (row.minute, row.events))
-        .collect())
+    #[test]
+    fn minutes_without_counts_are_zero() {
+        let from: DateTime<Utc> = "2026-11-21T10:00:00Z".parse().expect("a valid time");
+        let second = from.timestamp() / 60 + 1;
+        let accepted = HashMap::from([(second, 7)]);
+        let rejected = HashMap::from([(second + 58, 2)]);
+        let traffic = Traffic::from_counts(from, &accepted, &rejected, Vec::new());
+        assert_eq!(traffic.minutes.len(), 60);
+        assert_eq!(traffic.minutes[0].minute, from);
+        assert_eq!(
+            (traffic.minutes[0].accepted, traffic.minutes[0].rejected),
+            (0, 0)
+        );
+        assert_eq!(traffic.minutes[1].accepted, 7);
+        assert_eq!(traffic.minutes[59].rejected, 2);
+    }
 }

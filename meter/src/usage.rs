@@ -1,7 +1,9 @@
-//! Usage queries: a tenant's meter over a time range, per window, optionally grouped and
-//! filtered by subject, computed from the aggregator's rollups. Every aggregation is exact over
-//! any window, because rollups keep sums, counts, extremes and latest values (and distinct
-//! values for UNIQUE_COUNT) rather than per-minute results.
+//! Usage: what a tenant's meter counted over a time range, per window, optionally grouped
+//! and filtered by subject. This module owns the domain types ([`Window`], [`UsageQuery`],
+//! [`UsagePoint`], [`UsageLimits`]) and the window math; the SQL over the aggregator's rollups
+//! is [`Analytics::usage_within`]. Every aggregation is exact over any window, because rollups
+//! keep sums, counts, extremes and latest values (and distinct values for UNIQUE_COUNT) rather
+//! than per-minute results.
 //!
 //! Rollups are per event-time minute (UTC), so a range is widened to whole minutes. Every
 //! query is bounded ([`UsageLimits`]): its windows are counted before any store is asked and
@@ -23,9 +25,8 @@ use crate::ids::{MeterKey, TenantId};
 use crate::meter::{Aggregation, Meter};
 use crate::{Error, Result};
 
-use self::limits::epoch_seconds;
-pub(crate) use self::limits::floor_minute;
 pub use self::limits::{UsageLimits, count_windows};
+pub(crate) use self::limits::{epoch_seconds, floor_minute};
 
 /// The size of the windows usage is reported in, aligned to UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,16 +50,6 @@ impl Window {
             Self::Hour => "HOUR",
             Self::Day => "DAY",
             Self::Month => "MONTH",
-        }
-    }
-
-    /// The SQL giving the start of the window of `minute` (seconds since the epoch).
-    fn bucket_sql(self) -> &'static str {
-        match self {
-            Self::Minute => "minute",
-            Self::Hour => "intDiv(minute, 3600) * 3600",
-            Self::Day => "intDiv(minute, 86400) * 86400",
-            Self::Month => "toUInt32(toDateTime(toStartOfMonth(toDateTime(minute, 'UTC')), 'UTC'))",
         }
     }
 
@@ -140,24 +131,6 @@ pub struct UsagePoint {
     pub value: Option<Decimal>,
 }
 
-#[derive(Debug, clickhouse::Row, Deserialize)]
-struct SumsRow {
-    bucket: u32,
-    groups: Vec<String>,
-    events: u64,
-    sum: String,
-    min: String,
-    max: String,
-    latest: String,
-}
-
-#[derive(Debug, clickhouse::Row, Deserialize)]
-struct DistinctRow {
-    bucket: u32,
-    groups: Vec<String>,
-    distinct: u64,
-}
-
 /// Computes a tenant's meter, found by key, over a range, within [`UsageLimits::EXPORT`].
 pub async fn usage(
     catalog: &Catalog,
@@ -189,143 +162,56 @@ pub async fn usage_within(
 ) -> Result<Vec<UsagePoint>> {
     limits.check(query)?;
     let meter = catalog::meters::find(catalog, tenant, meter_key).await?;
-    usage_of_within(analytics, &meter, query, limits).await
+    analytics.usage_within(&meter, query, limits).await
 }
 
-/// Computes a meter over a range within [`UsageLimits::EXPORT`]; the meter's tenant binds
-/// every row read.
-pub async fn usage_of(
-    analytics: &Analytics,
-    meter: &Meter,
-    query: &UsageQuery,
-) -> Result<Vec<UsagePoint>> {
-    usage_of_within(analytics, meter, query, UsageLimits::EXPORT).await
-}
-
-/// Computes a meter over a range within `limits`; the meter's tenant binds every row read.
-/// An answer of more than `limits.max_rows` rows is refused, not buffered.
-pub async fn usage_of_within(
-    analytics: &Analytics,
-    meter: &Meter,
-    query: &UsageQuery,
-    limits: UsageLimits,
-) -> Result<Vec<UsagePoint>> {
-    let (from, to) = limits.check(query)?;
+/// Returns the 1-based positions, among the meter's group names, of the groups a query splits
+/// by (rollups keep group values in the order of the meter's names). An unknown name is
+/// refused with the names the meter has.
+pub(crate) fn group_positions(meter: &Meter, names: &[String]) -> Result<Vec<usize>> {
     let group_names: Vec<&String> = meter.spec.group_by.keys().collect();
-    let mut group_columns = Vec::with_capacity(query.group_by.len());
-    for name in &query.group_by {
-        let index = group_names
-            .iter()
-            .position(|known| *known == name)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "meter {} has no group {name:?} (it has: {})",
-                    meter.spec.key,
-                    group_names
-                        .iter()
-                        .map(|name| name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?;
-        group_columns.push(format!("group_values[{}]", index + 1));
-    }
-    let groups_sql = format!("[{}]", group_columns.join(", "));
-    let groups_sql = if group_columns.is_empty() {
-        "emptyArrayString()".to_owned()
-    } else {
-        groups_sql
-    };
-    let bucket = query.window.bucket_sql();
-    let subject_filter = if query.subject.is_some() {
-        " AND subject = ?"
-    } else {
-        ""
-    };
-    // Rollup minutes are seconds since 1970 in a UInt32: a range beyond is clamped to it.
-    let range = (epoch_seconds(from), epoch_seconds(to));
-    let row_limit = limits.max_rows.saturating_add(1);
-    let tenant = meter.tenant_id.to_string();
-    let meter_id = meter.id.to_string();
-
-    // Both queries read the same rows of the tenant's meter; the tenant binds every one.
-    let filter =
-        format!("tenant_id = ? AND meter_id = ? AND minute >= ? AND minute < ?{subject_filter}");
-    let filtered = |sql: &str| {
-        let bound = analytics
-            .client()
-            .query(sql)
-            .bind(&tenant)
-            .bind(&meter_id)
-            .bind(range.0)
-            .bind(range.1);
-        match &query.subject {
-            Some(subject) => bound.bind(subject),
-            None => bound,
-        }
-    };
-    let mut points: Vec<(u32, Vec<String>, u64, Option<Decimal>)> = Vec::new();
-    let sums_sql = format!(
-        "SELECT toUInt32({bucket}) AS bucket, {groups_sql} AS groups, sum(events) AS events,
-                toString(sum(value_sum)) AS sum, toString(min(value_min)) AS min,
-                toString(max(value_max)) AS max,
-                toString(argMax(latest_value, (latest_time_ms, latest_position, kafka_partition)))
-                    AS latest
-         FROM rollup_minute FINAL WHERE {filter}
-         GROUP BY bucket, groups ORDER BY bucket, groups LIMIT {row_limit}"
-    );
-    let rows: Vec<SumsRow> = filtered(&sums_sql).fetch_all().await?;
-    if rows.len() as u64 > limits.max_rows {
-        return Err(limits.too_many_rows());
-    }
-    let aggregation = meter.spec.aggregation;
-    for row in rows {
-        let value = match aggregation {
-            Aggregation::Count | Aggregation::UniqueCount => Some(Decimal::from(row.events)),
-            Aggregation::Sum => Some(parse_decimal(&row.sum)?),
-            Aggregation::Avg => parse_decimal(&row.sum)?.checked_div(Decimal::from(row.events)),
-            Aggregation::Min => Some(parse_decimal(&row.min)?),
-            Aggregation::Max => Some(parse_decimal(&row.max)?),
-            Aggregation::Latest => Some(parse_decimal(&row.latest)?),
-        };
-        points.push((row.bucket, row.groups, row.events, value));
-    }
-    if aggregation == Aggregation::UniqueCount {
-        let distinct_sql = format!(
-            "SELECT toUInt32({bucket}) AS bucket, {groups_sql} AS groups,
-                    uniqExact(value) AS distinct
-             FROM rollup_unique WHERE {filter}
-             GROUP BY bucket, groups LIMIT {row_limit}"
-        );
-        let rows: Vec<DistinctRow> = filtered(&distinct_sql).fetch_all().await?;
-        if rows.len() as u64 > limits.max_rows {
-            return Err(limits.too_many_rows());
-        }
-        let counts: HashMap<(u32, Vec<String>), u64> = rows
-            .into_iter()
-            .map(|row| ((row.bucket, row.groups), row.distinct))
-            .collect();
-        for (bucket, groups, _, value) in &mut points {
-            let count = counts.get(&(*bucket, groups.clone())).copied().unwrap_or(0);
-            *value = Some(Decimal::from(count));
-        }
-    }
-    Ok(points
-        .into_iter()
-        .map(|(bucket, groups, events, value)| {
-            let start = Utc
-                .timestamp_opt(i64::from(bucket), 0)
-                .single()
-                .unwrap_or(from);
-            UsagePoint {
-                window_start: start.max(from),
-                window_end: query.window.next(start).min(to),
-                groups: query.group_by.iter().cloned().zip(groups).collect(),
-                events,
-                value,
-            }
+    names
+        .iter()
+        .map(|name| {
+            let index = group_names
+                .iter()
+                .position(|known| *known == name)
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "meter {} has no group {name:?} (it has: {})",
+                        meter.spec.key,
+                        group_names
+                            .iter()
+                            .map(|known| known.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
+            Ok(index + 1)
         })
-        .collect())
+        .collect()
+}
+
+/// The bounds of the window of `window` size starting at `bucket` (seconds since the epoch,
+/// as rollups store minutes), clipped to the range `[from, to)`.
+pub(crate) fn clipped_window(
+    window: Window,
+    bucket: u32,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start = Utc
+        .timestamp_opt(i64::from(bucket), 0)
+        .single()
+        .unwrap_or(from);
+    (start.max(from), window.next(start).min(to))
+}
+
+/// The last hour at `now`, per minute: from 59 minutes before the current minute to the end
+/// of the current minute.
+pub(crate) fn last_hour_range(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let to = floor_minute(now) + Duration::minutes(1);
+    (to - Duration::hours(1), to)
 }
 
 /// Returns a tenant's meter per minute over the last hour: 60 points, oldest first, ending
@@ -338,8 +224,7 @@ pub async fn last_hour(
     meter_key: &MeterKey,
 ) -> Result<Vec<UsagePoint>> {
     let meter = catalog::meters::find(catalog, tenant, meter_key).await?;
-    let to = floor_minute(Utc::now()) + Duration::minutes(1);
-    let from = to - Duration::hours(1);
+    let (from, to) = last_hour_range(Utc::now());
     let query = UsageQuery {
         from,
         to,
@@ -347,7 +232,8 @@ pub async fn last_hour(
         group_by: Vec::new(),
         subject: None,
     };
-    let found: HashMap<DateTime<Utc>, UsagePoint> = usage_of(analytics, &meter, &query)
+    let found: HashMap<DateTime<Utc>, UsagePoint> = analytics
+        .usage(&meter, &query)
         .await?
         .into_iter()
         .map(|point| (point.window_start, point))
@@ -369,16 +255,6 @@ pub async fn last_hour(
             })
         })
         .collect())
-}
-
-fn parse_decimal(text: &str) -> Result<Decimal> {
-    Decimal::from_str(text)
-        .map(|value| value.normalize())
-        .map_err(|error| {
-            Error::Invalid(format!(
-                "clickhouse returned a bad decimal {text:?}: {error}"
-            ))
-        })
 }
 
 #[cfg(test)]
@@ -406,6 +282,29 @@ mod tests {
             Some(Duration::minutes(1))
         );
         assert_eq!("day".parse::<Window>().ok(), Some(Window::Day));
+    }
+
+    #[test]
+    fn windows_are_clipped_to_the_range_and_the_last_hour_ends_with_this_minute() {
+        let at = |text: &str| {
+            text.parse::<DateTime<Utc>>()
+                .expect("a valid RFC 3339 time")
+        };
+        let (from, to) = (at("2026-11-21T10:30:00Z"), at("2026-11-21T12:15:00Z"));
+        let ten = epoch_seconds(at("2026-11-21T10:00:00Z"));
+        assert_eq!(
+            clipped_window(Window::Hour, ten, from, to),
+            (from, at("2026-11-21T11:00:00Z"))
+        );
+        let noon = epoch_seconds(at("2026-11-21T12:00:00Z"));
+        assert_eq!(
+            clipped_window(Window::Hour, noon, from, to),
+            (at("2026-11-21T12:00:00Z"), to)
+        );
+        assert_eq!(
+            last_hour_range(at("2026-11-21T10:00:30Z")),
+            (at("2026-11-21T09:01:00Z"), at("2026-11-21T10:01:00Z"))
+        );
     }
 
     #[test]

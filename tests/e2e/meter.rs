@@ -10,7 +10,6 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
 use tally_meter::ids::TenantId;
-use tally_meter::platform;
 use tokio::task::JoinSet;
 
 use super::meter_load::{
@@ -137,14 +136,15 @@ async fn usage_is_exact_for_every_aggregation_despite_resends_and_a_restart() {
     loop {
         let mut accepted = Vec::with_capacity(TENANTS);
         for tenant in &fleet.tenants {
-            let hours = platform::hourly(
-                &env.analytics(),
-                tenant.id,
-                base - chrono::Duration::hours(1),
-                Utc::now() + chrono::Duration::hours(1),
-            )
-            .await
-            .expect("platform usage answers");
+            let hours = env
+                .analytics()
+                .platform_hourly(
+                    tenant.id,
+                    base - chrono::Duration::hours(1),
+                    Utc::now() + chrono::Duration::hours(1),
+                )
+                .await
+                .expect("platform usage answers");
             accepted.push(hours.iter().map(|hour| hour.accepted_events).sum::<u64>());
         }
         if accepted == carried {

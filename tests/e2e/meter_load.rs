@@ -16,7 +16,7 @@ use tally_meter::catalog::{meters, quotas};
 use tally_meter::ids::{MeterKey, TenantId};
 use tally_meter::meter::{Aggregation, JsonPath, Meter, MeterSpec};
 use tally_meter::quota::{Limits, QuotaMode};
-use tally_meter::usage::{self, UsageQuery, Window};
+use tally_meter::usage::{UsageQuery, Window};
 
 use super::support::TestEnv;
 
@@ -238,9 +238,7 @@ pub async fn measured(
     for tenant in &fleet.tenants {
         let mut values = BTreeMap::new();
         for meter in &tenant.meters {
-            let points = usage::usage_of(analytics, meter, &query)
-                .await
-                .expect("usage answers");
+            let points = analytics.usage(meter, &query).await.expect("usage answers");
             assert!(points.len() <= 1, "one month window: {points:?}");
             if let Some(value) = points.first().and_then(|point| point.value) {
                 values.insert(meter.spec.key.to_string(), value.normalize());

@@ -1,11 +1,13 @@
-//! A tenant's raw events: `events`, its GraphQL types, and its pages from ClickHouse, newest
-//! first. A cursor is the position of the last event of a page; the tenant comes from the
-//! caller, never from the cursor, so a cursor cannot reach another tenant's events.
+//! A tenant's raw events: `events`, its GraphQL types, and its pages, newest first, read by
+//! [`Analytics::events_page`]. A cursor is the position of the last event of a page; the tenant
+//! comes from the caller, never from the cursor, so a cursor cannot reach another tenant's
+//! events.
 
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use tally_meter::analytics::Analytics;
+use tally_meter::analytics::events::{RawEventFilter, RawEventPosition};
 use tally_meter::ids::TenantId;
 
 use super::context::{caller, services};
@@ -81,21 +83,25 @@ impl EventsQuery {
     }
 }
 
-#[derive(Debug, clickhouse::Row, Deserialize)]
-struct EventRow {
-    ingest_time_ms: i64,
-    event_time_ms: i64,
-    id: String,
-    source: String,
-    #[serde(rename = "type")]
-    event_type: String,
-    subject: String,
-    data: String,
-}
-
 /// Where a page ended: ingest time, source and id of its last event.
 #[derive(Debug, Serialize, Deserialize)]
 struct Cursor(i64, String, String);
+
+impl From<Cursor> for RawEventPosition {
+    fn from(Cursor(ingest_time_ms, source, id): Cursor) -> Self {
+        Self {
+            ingest_time_ms,
+            source,
+            id,
+        }
+    }
+}
+
+impl From<RawEventPosition> for Cursor {
+    fn from(position: RawEventPosition) -> Self {
+        Self(position.ingest_time_ms, position.source, position.id)
+    }
+}
 
 /// Returns up to `first` events of the tenant after the cursor, matching the filter.
 async fn page(
@@ -106,61 +112,35 @@ async fn page(
     after: Option<&str>,
 ) -> ApiResult<EventPage> {
     cursor::check_page_size(first)?;
-    let cursor: Option<Cursor> = after.map(cursor::decode).transpose()?;
-    let mut conditions = vec!["tenant_id = ?".to_owned()];
-    for (column, value) in [
-        ("type", &filter.event_type),
-        ("subject", &filter.subject),
-        ("source", &filter.source),
-    ] {
-        if value.is_some() {
-            conditions.push(format!("{column} = ?"));
-        }
-    }
-    if cursor.is_some() {
-        conditions.push("(ingest_time_ms, source, id) < (?, ?, ?)".to_owned());
-    }
-    let sql = format!(
-        "SELECT ingest_time_ms, event_time_ms, id, source, type, subject, data
-         FROM events_raw FINAL WHERE {}
-         ORDER BY ingest_time_ms DESC, source DESC, id DESC LIMIT {}",
-        conditions.join(" AND "),
-        first + 1
-    );
-    let mut query = analytics.client().query(&sql).bind(tenant.to_string());
-    for value in [&filter.event_type, &filter.subject, &filter.source]
-        .into_iter()
-        .flatten()
-    {
-        query = query.bind(value);
-    }
-    if let Some(Cursor(time, source, id)) = &cursor {
-        query = query.bind(time).bind(source).bind(id);
-    }
-    let mut rows: Vec<EventRow> = query.fetch_all().await.map_err(tally_meter::Error::from)?;
-    let more = rows.len() > first;
-    rows.truncate(first);
-    let next_cursor = more.then(|| rows.last()).flatten().map(|row| {
-        cursor::encode(&Cursor(
-            row.ingest_time_ms,
-            row.source.clone(),
-            row.id.clone(),
-        ))
-    });
+    let after: Option<RawEventPosition> = after
+        .map(cursor::decode::<Cursor>)
+        .transpose()?
+        .map(RawEventPosition::from);
+    let filter = RawEventFilter {
+        event_type: filter.event_type.clone(),
+        subject: filter.subject.clone(),
+        source: filter.source.clone(),
+    };
+    let page = analytics
+        .events_page(tenant, &filter, first, after.as_ref())
+        .await?;
     Ok(EventPage {
-        items: rows
+        items: page
+            .events
             .into_iter()
-            .map(|row| Event {
-                time: time_of(row.event_time_ms),
-                ingest_time: time_of(row.ingest_time_ms),
-                id: row.id,
-                source: row.source,
-                event_type: row.event_type,
-                subject: row.subject,
-                data: row.data,
+            .map(|event| Event {
+                time: time_of(event.event_time_ms),
+                ingest_time: time_of(event.ingest_time_ms),
+                id: event.id,
+                source: event.source,
+                event_type: event.event_type,
+                subject: event.subject,
+                data: event.data,
             })
             .collect(),
-        next_cursor,
+        next_cursor: page
+            .next
+            .map(|position| cursor::encode(&Cursor::from(position))),
     })
 }
 

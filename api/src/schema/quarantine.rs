@@ -1,11 +1,13 @@
 //! A tenant's quarantined events: `quarantine`, its GraphQL types, and its pages, newest
-//! first: what ingest rejected and what the aggregator refused to count, each with its reason,
-//! the start of the raw event, and the whole event's length and hash.
+//! first, read by [`Analytics::quarantine_page`]: what ingest rejected and what the aggregator
+//! refused to count, each with its reason, the start of the raw event, and the whole event's
+//! length and hash.
 
 use async_graphql::{Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tally_meter::analytics::Analytics;
+use tally_meter::analytics::quarantine::QuarantinePosition;
 use tally_meter::ids::TenantId;
 
 use super::context::{caller, services};
@@ -69,23 +71,37 @@ impl QuarantineQuery {
     }
 }
 
-#[derive(Debug, clickhouse::Row, Deserialize)]
-struct QuarantineRow {
-    ingest_time_ms: i64,
-    topic: String,
-    kafka_partition: u32,
-    kafka_offset: u64,
-    position: u32,
-    event_id: String,
-    reason: String,
-    raw: String,
-    raw_bytes: u64,
-    raw_sha256: String,
-}
-
 /// Where a page ended: the key of its last row.
 #[derive(Debug, Serialize, Deserialize)]
 struct Cursor(i64, String, u32, u64, u32, String);
+
+impl From<Cursor> for QuarantinePosition {
+    fn from(
+        Cursor(ingest_time_ms, topic, kafka_partition, kafka_offset, position, reason): Cursor,
+    ) -> Self {
+        Self {
+            ingest_time_ms,
+            topic,
+            kafka_partition,
+            kafka_offset,
+            position,
+            reason,
+        }
+    }
+}
+
+impl From<QuarantinePosition> for Cursor {
+    fn from(position: QuarantinePosition) -> Self {
+        Self(
+            position.ingest_time_ms,
+            position.topic,
+            position.kafka_partition,
+            position.kafka_offset,
+            position.position,
+            position.reason,
+        )
+    }
+}
 
 /// Returns up to `first` quarantined events of the tenant after the cursor.
 async fn page(
@@ -95,58 +111,29 @@ async fn page(
     after: Option<&str>,
 ) -> ApiResult<QuarantinePage> {
     cursor::check_page_size(first)?;
-    let after: Option<Cursor> = after.map(cursor::decode).transpose()?;
-    let position = if after.is_some() {
-        " AND (ingest_time_ms, topic, kafka_partition, kafka_offset, position, reason) \
-         < (?, ?, ?, ?, ?, ?)"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "SELECT ingest_time_ms, topic, kafka_partition, kafka_offset, position, event_id, reason,
-                raw, raw_bytes, raw_sha256
-         FROM quarantine FINAL WHERE tenant_id = ?{position}
-         ORDER BY ingest_time_ms DESC, topic DESC, kafka_partition DESC, kafka_offset DESC,
-                  position DESC, reason DESC
-         LIMIT {}",
-        first + 1
-    );
-    let mut query = analytics.client().query(&sql).bind(tenant.to_string());
-    if let Some(Cursor(time, topic, partition, offset, index, reason)) = &after {
-        query = query
-            .bind(time)
-            .bind(topic)
-            .bind(partition)
-            .bind(offset)
-            .bind(index)
-            .bind(reason);
-    }
-    let mut rows: Vec<QuarantineRow> = query.fetch_all().await.map_err(tally_meter::Error::from)?;
-    let more = rows.len() > first;
-    rows.truncate(first);
-    let next_cursor = more.then(|| rows.last()).flatten().map(|row| {
-        cursor::encode(&Cursor(
-            row.ingest_time_ms,
-            row.topic.clone(),
-            row.kafka_partition,
-            row.kafka_offset,
-            row.position,
-            row.reason.clone(),
-        ))
-    });
+    let after: Option<QuarantinePosition> = after
+        .map(cursor::decode::<Cursor>)
+        .transpose()?
+        .map(QuarantinePosition::from);
+    let page = analytics
+        .quarantine_page(tenant, first, after.as_ref())
+        .await?;
     Ok(QuarantinePage {
-        items: rows
+        items: page
+            .entries
             .into_iter()
-            .map(|row| QuarantinedEvent {
-                ingest_time: time_of(row.ingest_time_ms),
-                event_id: (!row.event_id.is_empty()).then_some(row.event_id),
-                reason: row.reason,
-                truncated: row.raw_bytes > row.raw.len() as u64,
-                raw: row.raw,
-                raw_bytes: row.raw_bytes,
-                raw_sha256: row.raw_sha256,
+            .map(|entry| QuarantinedEvent {
+                ingest_time: time_of(entry.ingest_time_ms),
+                event_id: (!entry.event_id.is_empty()).then_some(entry.event_id),
+                reason: entry.reason,
+                truncated: entry.raw_bytes > entry.raw.len() as u64,
+                raw: entry.raw,
+                raw_bytes: entry.raw_bytes,
+                raw_sha256: entry.raw_sha256,
             })
             .collect(),
-        next_cursor,
+        next_cursor: page
+            .next
+            .map(|position| cursor::encode(&Cursor::from(position))),
     })
 }

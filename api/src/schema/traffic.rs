@@ -85,7 +85,9 @@ impl TrafficQuery {
             )
             .into());
         }
-        let traffic = traffic::last_hour(&services(context).analytics, tenant, top)
+        let traffic = services(context)
+            .analytics
+            .traffic_last_hour(tenant, top)
             .await
             .map_err(ApiError::from)?;
         Ok(traffic.into())

@@ -1,6 +1,6 @@
 //! The canaries of `tally bench e2e`: single events of the canary tenant, each with a unique
 //! id, subject and group value, sent on a connection of their own, and the pollers that ask
-//! the usage query behind `tally usage` and the API ([`usage::usage_of`]) until each shows.
+//! the usage query behind `tally usage` and the API ([`Analytics::usage`]) until each shows.
 //!
 //! A canary is pending from just before its request is sent until the end of the first usage
 //! query that shows it: that is its ingest-to-queryable latency. At most
@@ -325,7 +325,7 @@ impl Canaries {
             subject: None,
         };
         let asked = Instant::now();
-        let points = usage::usage_of(&self.analytics, &self.meter, &query).await?;
+        let points = self.analytics.usage(&self.meter, &query).await?;
         let seen = Instant::now();
         let mut state = self.lock();
         state.figures.query.record(seen.duration_since(asked));

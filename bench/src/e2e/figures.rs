@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use tally_meter::aggregator::MeterConfig;
+use tally_meter::aggregator::AggregatorConfig;
 
 use super::TARGET_P95_MS;
 use super::canary::{CanaryFigures, DRAIN_TIMEOUT, MAX_PENDING_CANARIES, POLL_INTERVAL, POLLERS};
@@ -348,7 +348,7 @@ impl Figures {
 }
 
 /// What the figures mean, printed after the table.
-pub(super) fn footer(meter: &MeterConfig) -> String {
+pub(super) fn footer(meter: &AggregatorConfig) -> String {
     format!(
         "ingest-to-queryable: from just before a canary's POST /v1/events until the end of the\n\
          first usage query (the one behind `tally usage` and the API) that shows it, polled by\n\

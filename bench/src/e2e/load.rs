@@ -309,7 +309,7 @@ async fn count_events(
     };
     let mut total = 0;
     for meter in meters {
-        let points = usage::usage_of(analytics, meter, &query).await?;
+        let points = analytics.usage(meter, &query).await?;
         total += points.iter().map(|point| point.events).sum::<u64>();
     }
     Ok(total)

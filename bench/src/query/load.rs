@@ -325,7 +325,7 @@ async fn count_tenant(analytics: &Analytics, tenant: &QueryTenant) -> tally_mete
     };
     let mut least = u64::MAX;
     for meter in &tenant.meters {
-        let points = usage::usage_of(analytics, meter, &query).await?;
+        let points = analytics.usage(meter, &query).await?;
         least = least.min(points.iter().map(|point| point.events).sum());
     }
     Ok(least)

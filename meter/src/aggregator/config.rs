@@ -1,13 +1,14 @@
-//! The aggregator's settings (`[meter]` in the config).
+//! The aggregator's settings. Their section is named after the role that runs the
+//! aggregator: `[meter]` in the config file, `TALLY__METER__*` in the environment.
 
 use serde::Deserialize;
 
 use crate::{Error, Result};
 
-/// Aggregator settings (`[meter]` in the config).
+/// Aggregator settings (`[meter]` in the config, for the `meter` role).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct MeterConfig {
+pub struct AggregatorConfig {
     /// Kafka consumer group shared by every aggregator process.
     pub group_id: String,
     /// Records per block: sums are written per block of this many offsets of a partition, and
@@ -25,7 +26,7 @@ pub struct MeterConfig {
     pub raw_retention_days: u32,
 }
 
-impl Default for MeterConfig {
+impl Default for AggregatorConfig {
     fn default() -> Self {
         Self {
             group_id: "tally-meter".to_owned(),
@@ -38,7 +39,7 @@ impl Default for MeterConfig {
     }
 }
 
-impl MeterConfig {
+impl AggregatorConfig {
     /// Checks the settings, naming the offending key.
     pub fn validate(&self) -> Result<()> {
         let positive = [

@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::block::{Block, PartitionBlocks, Position, RollupKey, UsageCounts, UsageKey};
+use super::dedup::{Identity, key_hash};
+use super::encoding::{date_of_ms, to_stored};
 use super::meters::{MeterSet, Reading, measure};
-use super::store::{
-    EventIdRow, Identity, QuarantineRow, RawRow, RollupRow, UniqueRow, UsageRow, Writes,
-    date_of_ms, key_hash, to_stored,
+use crate::analytics::writes::{
+    EventIdRow, EventsRawRow, QuarantineRow, RollupMinuteRow, RollupUniqueRow, UsageHourRow, Writes,
 };
 use crate::event::{
     BoundedRaw, DEFAULT_QUARANTINE_RAW_BYTES, Event, EventBatch, MeteringRecord, QuarantineRecord,
@@ -129,9 +130,9 @@ fn metering_identity(record: &MeteringRecord) -> Identity {
     )
 }
 
-/// What a pass counted, for metrics and logs.
+/// How many events of a pass had each outcome, for metrics and logs.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Tally {
+pub struct OutcomeCounts {
     /// Events counted now (or counted again by a replay, idempotently).
     pub counted: u64,
     /// Events dropped as resends of an event seen before.
@@ -141,19 +142,19 @@ pub struct Tally {
 }
 
 /// Turns records into rows. `partitions` holds the open blocks of every partition and is
-/// updated; `first_seen` is what [`super::store::first_occurrences`] found for these records.
+/// updated; `first_seen` is what [`super::dedup::first_occurrences`] found for these records.
 pub fn build(
     records: &[Received],
     meters: &MeterSet,
     partitions: &mut HashMap<(Source, u32), PartitionBlocks>,
     block_records: u64,
     first_seen: HashMap<Identity, Position>,
-) -> (Writes, Tally) {
+) -> (Writes, OutcomeCounts) {
     let mut pass = Pass {
         meters,
         first_seen,
         writes: Writes::default(),
-        tally: Tally::default(),
+        outcomes: OutcomeCounts::default(),
     };
     for record in records {
         let (_, block) = partitions
@@ -186,7 +187,7 @@ pub fn build(
                 });
             }
             Content::Undecodable { reason, raw } => {
-                pass.tally.quarantined += 1;
+                pass.outcomes.quarantined += 1;
                 pass.writes.quarantine.push(QuarantineRow {
                     tenant_id: String::new(),
                     ingest_date: date_of_ms(record.timestamp_ms),
@@ -205,10 +206,12 @@ pub fn build(
         }
     }
     let Pass {
-        mut writes, tally, ..
+        mut writes,
+        outcomes,
+        ..
     } = pass;
     sums_to_rows(partitions, &mut writes);
-    (writes, tally)
+    (writes, outcomes)
 }
 
 /// The state of one pass while its records are turned into rows.
@@ -216,7 +219,7 @@ struct Pass<'a> {
     meters: &'a MeterSet,
     first_seen: HashMap<Identity, Position>,
     writes: Writes,
-    tally: Tally,
+    outcomes: OutcomeCounts,
 }
 
 impl Pass<'_> {
@@ -250,12 +253,12 @@ impl Pass<'_> {
                 index: u32::try_from(index).unwrap_or(u32::MAX),
             };
             if !self.is_first(event_identity(batch, &event.source, &event.id), at, date) {
-                self.tally.duplicates += 1;
+                self.outcomes.duplicates += 1;
                 continue;
             }
-            self.tally.counted += 1;
+            self.outcomes.counted += 1;
             let data_text = event.data.as_ref().map_or("", |data| data.get());
-            self.writes.raw.push(RawRow {
+            self.writes.raw.push(EventsRawRow {
                 tenant_id: batch.tenant_id.to_string(),
                 ingest_date: date,
                 ingest_time_ms: batch.ingest_time_ms,
@@ -292,7 +295,7 @@ impl Pass<'_> {
             let measured = match measure(meter, event, data, batch.ingest_time_ms) {
                 Ok(measured) => measured,
                 Err(reason) => {
-                    self.tally.quarantined += 1;
+                    self.outcomes.quarantined += 1;
                     let raw = serde_json::to_string(event).unwrap_or_default();
                     let raw = BoundedRaw::new(raw.as_bytes(), DEFAULT_QUARANTINE_RAW_BYTES);
                     self.writes.quarantine.push(QuarantineRow {
@@ -320,7 +323,7 @@ impl Pass<'_> {
                 group_values: measured.group_values,
             };
             if let Reading::Distinct(value) = &measured.reading {
-                self.writes.unique.push(UniqueRow {
+                self.writes.unique.push(RollupUniqueRow {
                     tenant_id: batch.tenant_id.to_string(),
                     meter_id: meter.id.to_string(),
                     minute,
@@ -369,7 +372,7 @@ fn sums_to_rows(partitions: &HashMap<(Source, u32), PartitionBlocks>, writes: &m
         for (block_number, block) in blocks.blocks() {
             for (key, state) in block.dirty_rollups() {
                 let latest = state.latest;
-                writes.rollups.push(RollupRow {
+                writes.rollups.push(RollupMinuteRow {
                     tenant_id: key.tenant_id.to_string(),
                     meter_id: key.meter_id.to_string(),
                     minute: key.minute,
@@ -388,7 +391,7 @@ fn sums_to_rows(partitions: &HashMap<(Source, u32), PartitionBlocks>, writes: &m
                 });
             }
             for (key, counts) in block.dirty_usage() {
-                writes.usage.push(UsageRow {
+                writes.usage.push(UsageHourRow {
                     tenant_id: key.tenant_id.to_string(),
                     hour: key.hour,
                     kafka_partition: *partition,

@@ -1,7 +1,8 @@
 //! Retention: ClickHouse 18.16 has no TTL clause, so the aggregator drops whole partitions
 //! once an hour: days of raw and quarantined events after `meter.raw_retention_days`, months of
 //! remembered event ids once their last day is older than `meter.dedup_window_days` (so ids are
-//! kept at least that long). Rollups and usage are kept.
+//! kept at least that long). Rollups and usage are kept. This module decides which
+//! partitions are old; [`Analytics::drop_partition`] drops them.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use chrono::{NaiveDate, Utc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::MeterConfig;
+use super::AggregatorConfig;
 use crate::Result;
 use crate::analytics::Analytics;
 
@@ -18,7 +19,7 @@ const INTERVAL: Duration = Duration::from_secs(3600);
 
 /// Starts the hourly drop of old partitions.
 pub fn spawn(
-    config: &MeterConfig,
+    config: &AggregatorConfig,
     analytics: Analytics,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
@@ -45,16 +46,7 @@ pub fn spawn(
 /// Drops the partitions of `table` (days written `YYYY-MM-DD`, or months written `YYYYMM`)
 /// whose last day is older than `days` days; returns how many.
 pub async fn drop_old_days(analytics: &Analytics, table: &str, days: u32) -> Result<usize> {
-    let partitions: Vec<String> = analytics
-        .client()
-        .query(
-            "SELECT DISTINCT partition FROM system.parts \
-             WHERE database = ? AND table = ? AND active",
-        )
-        .bind(analytics.database())
-        .bind(table)
-        .fetch_all()
-        .await?;
+    let partitions = analytics.active_partitions(table).await?;
     let oldest_kept = Utc::now().date_naive() - chrono::Days::new(u64::from(days));
     let mut dropped = 0;
     for partition in partitions {
@@ -64,16 +56,7 @@ pub async fn drop_old_days(analytics: &Analytics, table: &str, days: u32) -> Res
         if last_day >= oldest_kept {
             continue;
         }
-        let expression = if partition.contains('-') {
-            format!("'{partition}'")
-        } else {
-            partition.clone()
-        };
-        analytics
-            .client()
-            .query(&format!("ALTER TABLE {table} DROP PARTITION {expression}"))
-            .execute()
-            .await?;
+        analytics.drop_partition(table, &partition).await?;
         tracing::info!(table, %partition, "dropped expired partition");
         dropped += 1;
     }

@@ -41,7 +41,7 @@ impl UsageLimits {
     }
 
     /// The error of an answer with more rows than [`Self::max_rows`].
-    pub(super) fn too_many_rows(&self) -> Error {
+    pub(crate) fn too_many_rows(&self) -> Error {
         Error::Invalid(format!(
             "more than {} rows: narrow the range, use a coarser window or fewer groups",
             self.max_rows
@@ -106,7 +106,7 @@ fn month_index(time: DateTime<Utc>) -> i64 {
 }
 
 /// Seconds since 1970 as rollups store them (`UInt32`), clamped to that type's range.
-pub(super) fn epoch_seconds(time: DateTime<Utc>) -> u32 {
+pub(crate) fn epoch_seconds(time: DateTime<Utc>) -> u32 {
     u32::try_from(time.timestamp().max(0)).unwrap_or(u32::MAX)
 }
 

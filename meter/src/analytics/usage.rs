@@ -1,0 +1,179 @@
+//! A meter's usage read from its rollups: `rollup_minute` for counts, sums, extremes and
+//! latest values, `rollup_unique` for distinct values, per window and combination of groups.
+//! The meter's tenant binds every row read, and the answer's rows are capped in the SQL.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use super::Analytics;
+use crate::meter::{Aggregation, Meter};
+use crate::usage::{
+    UsageLimits, UsagePoint, UsageQuery, Window, clipped_window, epoch_seconds, group_positions,
+};
+use crate::{Error, Result};
+
+/// A window's sums, extremes and latest value, as text to keep `Decimal128` exact.
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct SumsRow {
+    bucket: u32,
+    groups: Vec<String>,
+    events: u64,
+    sum: String,
+    min: String,
+    max: String,
+    latest: String,
+}
+
+/// A window's count of distinct values.
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct DistinctRow {
+    bucket: u32,
+    groups: Vec<String>,
+    distinct: u64,
+}
+
+impl Analytics {
+    /// Computes a meter over a range within [`UsageLimits::EXPORT`]; the meter's tenant binds
+    /// every row read.
+    pub async fn usage(&self, meter: &Meter, query: &UsageQuery) -> Result<Vec<UsagePoint>> {
+        self.usage_within(meter, query, UsageLimits::EXPORT).await
+    }
+
+    /// Computes a meter over a range within `limits`; the meter's tenant binds every row read.
+    /// A range of too many windows is refused before ClickHouse is asked, and an answer of
+    /// more than `limits.max_rows` rows is refused, not buffered.
+    #[tracing::instrument(
+        skip_all,
+        fields(tenant_id = %meter.tenant_id, meter = %meter.spec.key, window = %query.window)
+    )]
+    pub async fn usage_within(
+        &self,
+        meter: &Meter,
+        query: &UsageQuery,
+        limits: UsageLimits,
+    ) -> Result<Vec<UsagePoint>> {
+        let (from, to) = limits.check(query)?;
+        let group_columns: Vec<String> = group_positions(meter, &query.group_by)?
+            .into_iter()
+            .map(|position| format!("group_values[{position}]"))
+            .collect();
+        let groups_sql = if group_columns.is_empty() {
+            "emptyArrayString()".to_owned()
+        } else {
+            format!("[{}]", group_columns.join(", "))
+        };
+        let bucket = bucket_sql(query.window);
+        let subject_filter = if query.subject.is_some() {
+            " AND subject = ?"
+        } else {
+            ""
+        };
+        // Rollup minutes are seconds since 1970 in a UInt32: a range beyond is clamped to it.
+        let range = (epoch_seconds(from), epoch_seconds(to));
+        let row_limit = limits.max_rows.saturating_add(1);
+        let tenant = meter.tenant_id.to_string();
+        let meter_id = meter.id.to_string();
+
+        // Both queries read the same rows of the tenant's meter; the tenant binds every one.
+        let filter = format!(
+            "tenant_id = ? AND meter_id = ? AND minute >= ? AND minute < ?{subject_filter}"
+        );
+        let filtered = |sql: &str| {
+            let bound = self
+                .client
+                .query(sql)
+                .bind(&tenant)
+                .bind(&meter_id)
+                .bind(range.0)
+                .bind(range.1);
+            match &query.subject {
+                Some(subject) => bound.bind(subject),
+                None => bound,
+            }
+        };
+        let mut points: Vec<(u32, Vec<String>, u64, Option<Decimal>)> = Vec::new();
+        let sums_sql = format!(
+            "SELECT toUInt32({bucket}) AS bucket, {groups_sql} AS groups, sum(events) AS events,
+                    toString(sum(value_sum)) AS sum, toString(min(value_min)) AS min,
+                    toString(max(value_max)) AS max,
+                    toString(argMax(
+                        latest_value, (latest_time_ms, latest_position, kafka_partition)
+                    )) AS latest
+             FROM rollup_minute FINAL WHERE {filter}
+             GROUP BY bucket, groups ORDER BY bucket, groups LIMIT {row_limit}"
+        );
+        let rows: Vec<SumsRow> = filtered(&sums_sql).fetch_all().await?;
+        if rows.len() as u64 > limits.max_rows {
+            return Err(limits.too_many_rows());
+        }
+        let aggregation = meter.spec.aggregation;
+        for row in rows {
+            let value = match aggregation {
+                Aggregation::Count | Aggregation::UniqueCount => Some(Decimal::from(row.events)),
+                Aggregation::Sum => Some(parse_decimal(&row.sum)?),
+                Aggregation::Avg => parse_decimal(&row.sum)?.checked_div(Decimal::from(row.events)),
+                Aggregation::Min => Some(parse_decimal(&row.min)?),
+                Aggregation::Max => Some(parse_decimal(&row.max)?),
+                Aggregation::Latest => Some(parse_decimal(&row.latest)?),
+            };
+            points.push((row.bucket, row.groups, row.events, value));
+        }
+        if aggregation == Aggregation::UniqueCount {
+            let distinct_sql = format!(
+                "SELECT toUInt32({bucket}) AS bucket, {groups_sql} AS groups,
+                        uniqExact(value) AS distinct
+                 FROM rollup_unique WHERE {filter}
+                 GROUP BY bucket, groups LIMIT {row_limit}"
+            );
+            let rows: Vec<DistinctRow> = filtered(&distinct_sql).fetch_all().await?;
+            if rows.len() as u64 > limits.max_rows {
+                return Err(limits.too_many_rows());
+            }
+            let counts: HashMap<(u32, Vec<String>), u64> = rows
+                .into_iter()
+                .map(|row| ((row.bucket, row.groups), row.distinct))
+                .collect();
+            for (bucket, groups, _, value) in &mut points {
+                let count = counts.get(&(*bucket, groups.clone())).copied().unwrap_or(0);
+                *value = Some(Decimal::from(count));
+            }
+        }
+        Ok(points
+            .into_iter()
+            .map(|(bucket, groups, events, value)| {
+                let (window_start, window_end) = clipped_window(query.window, bucket, from, to);
+                UsagePoint {
+                    window_start,
+                    window_end,
+                    groups: query.group_by.iter().cloned().zip(groups).collect(),
+                    events,
+                    value,
+                }
+            })
+            .collect())
+    }
+}
+
+/// The SQL giving the start of the window of `minute` (seconds since the epoch).
+fn bucket_sql(window: Window) -> &'static str {
+    match window {
+        Window::Minute => "minute",
+        Window::Hour => "intDiv(minute, 3600) * 3600",
+        Window::Day => "intDiv(minute, 86400) * 86400",
+        Window::Month => "toUInt32(toDateTime(toStartOfMonth(toDateTime(minute, 'UTC')), 'UTC'))",
+    }
+}
+
+/// Reads a `Decimal128` that ClickHouse wrote as text.
+fn parse_decimal(text: &str) -> Result<Decimal> {
+    Decimal::from_str(text)
+        .map(|value| value.normalize())
+        .map_err(|error| {
+            Error::Invalid(format!(
+                "clickhouse returned a bad decimal {text:?}: {error}"
+            ))
+        })
+}

@@ -1,0 +1,172 @@
+//! What the aggregator writes to ClickHouse, and its lookup of events seen before. Rows of one
+//! pass are gathered in [`Writes`] and written table by table; every table tolerates a repeat of
+//! any write (see the migration `0002_aggregates.sql`), so a failed pass is simply written again.
+//! How values are encoded in these rows is the aggregator's business (`aggregator::encoding`).
+
+use serde::{Deserialize, Serialize};
+
+use super::Analytics;
+use crate::Result;
+
+/// A row of `events_raw`.
+#[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
+pub struct EventsRawRow {
+    pub tenant_id: String,
+    pub ingest_date: u16,
+    pub ingest_time_ms: i64,
+    pub event_time_ms: i64,
+    pub id: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub subject: String,
+    pub data: String,
+}
+
+/// A row of `event_ids`: the first occurrence of an event.
+#[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
+pub struct EventIdRow {
+    pub key_hash: u64,
+    pub tenant_id: String,
+    pub source: String,
+    pub id: String,
+    pub seen_date: u16,
+    pub kafka_partition: u32,
+    pub kafka_offset: u64,
+    pub position: u32,
+}
+
+/// A row of `rollup_minute`.
+#[derive(Debug, Clone, clickhouse::Row, Serialize)]
+pub struct RollupMinuteRow {
+    pub tenant_id: String,
+    pub meter_id: String,
+    pub minute: u32,
+    pub subject: String,
+    pub group_values: Vec<String>,
+    pub kafka_partition: u32,
+    pub block: u64,
+    pub version: u64,
+    pub events: u64,
+    pub value_sum: i128,
+    pub value_min: i128,
+    pub value_max: i128,
+    pub latest_time_ms: i64,
+    pub latest_position: u64,
+    pub latest_value: i128,
+}
+
+/// A row of `rollup_unique`.
+#[derive(Debug, Clone, clickhouse::Row, Serialize)]
+pub struct RollupUniqueRow {
+    pub tenant_id: String,
+    pub meter_id: String,
+    pub minute: u32,
+    pub subject: String,
+    pub group_values: Vec<String>,
+    pub value: String,
+}
+
+/// A row of `usage_hour`.
+#[derive(Debug, Clone, clickhouse::Row, Serialize)]
+pub struct UsageHourRow {
+    pub tenant_id: String,
+    pub hour: u32,
+    pub kafka_partition: u32,
+    pub block: u64,
+    pub version: u64,
+    pub accepted_events: u64,
+    pub rejected_events: u64,
+    pub accepted_bytes: u64,
+}
+
+/// A row of `quarantine`.
+#[derive(Debug, Clone, clickhouse::Row, Serialize)]
+pub struct QuarantineRow {
+    pub tenant_id: String,
+    pub ingest_date: u16,
+    pub ingest_time_ms: i64,
+    pub topic: String,
+    pub kafka_partition: u32,
+    pub kafka_offset: u64,
+    pub position: u32,
+    pub event_id: String,
+    pub reason: String,
+    pub raw: String,
+    pub raw_bytes: u64,
+    pub raw_sha256: String,
+}
+
+/// Everything one pass of the aggregator writes, in the order it is written: the first
+/// occurrences before anything counted from them, the sums last.
+#[derive(Debug, Default)]
+pub struct Writes {
+    pub event_ids: Vec<EventIdRow>,
+    pub raw: Vec<EventsRawRow>,
+    pub quarantine: Vec<QuarantineRow>,
+    pub unique: Vec<RollupUniqueRow>,
+    pub rollups: Vec<RollupMinuteRow>,
+    pub usage: Vec<UsageHourRow>,
+}
+
+/// How many hashes one lookup query carries (about 21 bytes of SQL each). ClickHouse refuses
+/// queries of more than 50,000 syntax elements (`max_ast_elements`), and each hash in the list
+/// is one.
+const LOOKUP_CHUNK: usize = 10_000;
+
+/// The query size a lookup allows itself (ClickHouse's default is 256 KiB).
+const MAX_QUERY_BYTES: &str = "4194304";
+
+impl Analytics {
+    /// Writes every table of a pass; on error some tables may hold their rows, which a retry
+    /// rewrites.
+    #[tracing::instrument(skip_all, fields(raw = writes.raw.len(), rollups = writes.rollups.len()))]
+    pub(crate) async fn write_pass(&self, writes: &Writes) -> Result<()> {
+        self.insert("event_ids", &writes.event_ids).await?;
+        self.insert("events_raw", &writes.raw).await?;
+        self.insert("quarantine", &writes.quarantine).await?;
+        self.insert("rollup_unique", &writes.unique).await?;
+        self.insert("rollup_minute", &writes.rollups).await?;
+        self.insert("usage_hour", &writes.usage).await?;
+        Ok(())
+    }
+
+    /// Returns the rows of `event_ids` whose key hash is one of `hashes`, a query per
+    /// [`LOOKUP_CHUNK`] hashes.
+    #[tracing::instrument(skip_all, fields(hashes = hashes.len()))]
+    pub(crate) async fn event_ids_by_hash(&self, hashes: &[u64]) -> Result<Vec<EventIdRow>> {
+        let mut found = Vec::new();
+        for chunk in hashes.chunks(LOOKUP_CHUNK) {
+            let list = chunk
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            let rows = self
+                .client
+                .query(&format!(
+                    "SELECT ?fields FROM event_ids WHERE key_hash IN ({list})"
+                ))
+                .with_setting("max_query_size", MAX_QUERY_BYTES)
+                .fetch_all::<EventIdRow>()
+                .await?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
+    async fn insert<T>(&self, table: &str, rows: &[T]) -> Result<()>
+    where
+        T: clickhouse::RowOwned + clickhouse::RowWrite,
+    {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut insert = self.client.insert::<T>(table).await?;
+        for row in rows {
+            insert.write(row).await?;
+        }
+        insert.end().await?;
+        Ok(())
+    }
+}
