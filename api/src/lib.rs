@@ -14,7 +14,7 @@ pub mod rest;
 pub mod schema;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_graphql::http::GraphiQLSource;
@@ -24,6 +24,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use parking_lot::Mutex;
 
 pub use self::schema::{Services, TallySchema};
 use tally_meter::api_key::Scope;
@@ -125,10 +126,7 @@ impl Api {
     async fn record_platform_access(&self, caller: &auth::Caller, client: auth::ClientAddress) {
         let now = Instant::now();
         {
-            let mut seen = self
-                .platform_access
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut seen = self.platform_access.lock();
             let key = (caller.principal.key_id, caller.tenant);
             if seen
                 .get(&key)
@@ -161,10 +159,7 @@ impl Api {
     /// Takes one request from a key's bucket: the API's routes and the web UI's pages share
     /// each key's rate. The error is RATE_LIMITED with when to retry.
     pub fn take_request(&self, key: ApiKeyId) -> Result<(), ApiError> {
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut buckets = self.buckets.lock();
         let now = Instant::now();
         let config = self.config;
         if buckets.len() >= PRUNE_BUCKETS_AT {

@@ -26,7 +26,6 @@ pub mod otlp;
 mod pipeline;
 mod policy;
 mod producer;
-mod sync;
 pub mod telemetry;
 mod validate;
 

@@ -9,17 +9,16 @@
 //! id. Requests that failed meanwhile got 503 and are retried by their senders; records that
 //! were in fact stored are deduplicated downstream by `(tenant, source, id)`.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::{Mutex, RwLock};
 use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 use tally_meter::bus::{KafkaConfig, Topics};
 use tally_meter::event::{EventBatch, MeteringRecord, QuarantineRecord};
-
-use crate::sync;
 
 /// Why records could not be made durable.
 #[derive(Debug, thiserror::Error)]
@@ -117,19 +116,19 @@ impl Producer {
     }
 
     fn current(&self) -> Arc<FutureProducer> {
-        Arc::clone(&sync::read(&self.inner))
+        Arc::clone(&self.inner.read())
     }
 
     /// Replaces the producer after a failed delivery, unless it was replaced recently.
     fn rebuild(&self, cause: &dyn std::fmt::Display) {
-        let mut rebuilt_at = sync::lock(&self.rebuilt_at);
+        let mut rebuilt_at = self.rebuilt_at.lock();
         if rebuilt_at.elapsed() < MIN_REBUILD_INTERVAL {
             return;
         }
         match self.client.create::<FutureProducer>() {
             Ok(fresh) => {
                 tracing::warn!(error = %cause, "replacing the kafka producer after a failed delivery");
-                let old = std::mem::replace(&mut *sync::write(&self.inner), Arc::new(fresh));
+                let old = std::mem::replace(&mut *self.inner.write(), Arc::new(fresh));
                 *rebuilt_at = Instant::now();
                 drop_off_runtime(old);
             }
