@@ -226,7 +226,7 @@ pub(crate) fn error_response(error: &ApiError) -> Response {
     let body = serde_json::json!({
         "errors": [{ "message": error.message, "extensions": { "code": error.code.as_str() } }]
     });
-    let mut response = (error.code.status(), Json(body)).into_response();
+    let mut response = (error.status(), Json(body)).into_response();
     if let Some(seconds) = error.retry_after_secs() {
         response
             .headers_mut()

@@ -12,9 +12,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use tally_meter::error_code::retry_after_secs;
 
 use crate::Ingest;
-use crate::error::{IngestError, retry_after_secs};
+use crate::error::IngestError;
 use crate::http::{ClientIp, body};
 use crate::otlp::{self, Encoding, Signal};
 
