@@ -7,6 +7,8 @@ use async_graphql::ErrorExtensions;
 use axum::http::StatusCode;
 use tally_meter::error_code;
 
+use crate::telemetry::{StoreFailed, UnexpectedError};
+
 pub use tally_meter::error_code::ErrorCode;
 
 /// When to retry a request that ran past its deadline.
@@ -79,14 +81,14 @@ impl From<tally_meter::Error> for ApiError {
             | Error::ClickHouse(_)
             | Error::Kafka(_)
             | Error::TopicCreation { .. } => {
-                tracing::error!(%error, "a store failed while serving the api");
+                StoreFailed { error: &error }.emit();
                 Self::new(
                     ErrorCode::Unavailable,
                     "a data store is unavailable; retry in a few seconds",
                 )
             }
             Error::PostgresMigration(_) => {
-                tracing::error!(%error, "unexpected error while serving the api");
+                UnexpectedError { error: &error }.emit();
                 Self::new(ErrorCode::Internal, "internal error; it has been logged")
             }
         }

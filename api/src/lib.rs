@@ -12,6 +12,7 @@ pub mod csv;
 pub mod error;
 pub mod rest;
 pub mod schema;
+pub mod telemetry;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use async_graphql::http::GraphiQLSource;
 use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::http::header::RETRY_AFTER;
-use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -34,6 +35,7 @@ use tally_meter::ids::{ApiKeyId, TenantId};
 use tally_meter::throttle::TokenBucket;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::telemetry::PlatformAccessNotAudited;
 
 /// API settings (`[api]` in the config).
 #[derive(Debug, Clone, Copy, serde::Deserialize)]
@@ -110,10 +112,11 @@ impl Api {
     async fn admit(
         &self,
         client: auth::ClientAddress,
-        headers: &HeaderMap,
+        credentials: &auth::Credentials,
     ) -> Result<auth::Caller, ApiError> {
         let caller =
-            auth::authenticate(&self.services.pool, &self.failures, client, headers).await?;
+            auth::authenticate(&self.services.pool, &self.failures, client, credentials).await?;
+        telemetry::record_tenant(caller.tenant());
         self.take_request(caller.principal.key_id)?;
         if caller.principal.scope == Scope::Platform {
             self.record_platform_access(&caller, client).await;
@@ -152,7 +155,7 @@ impl Api {
         )
         .await
         {
-            tracing::warn!(%error, "cannot record a platform key's access in the audit log");
+            PlatformAccessNotAudited { error: &error }.emit();
         }
     }
 
@@ -189,28 +192,29 @@ impl Api {
     }
 }
 
-/// Returns the API's routes.
+/// Returns the API's routes, each request in its span ([`telemetry::with_request_spans`]).
 pub fn router(api: Api) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/v1/usage.csv", get(rest::usage_csv))
         .route("/v1/usage.json", get(rest::usage_json))
         .route("/v1/audit.csv", get(audit_export::audit_csv))
-        .route("/v1/audit.json", get(audit_export::audit_json))
-        .with_state(api)
+        .route("/v1/audit.json", get(audit_export::audit_json));
+    telemetry::with_request_spans(routes).with_state(api)
 }
 
 async fn graphiql() -> Html<String> {
     Html(GraphiQLSource::build().endpoint("/graphql").finish())
 }
 
+#[tracing::instrument(skip_all, fields(tenant = tracing::field::Empty))]
 async fn graphql(
     State(api): State<Api>,
     client: auth::ClientAddress,
-    headers: HeaderMap,
+    credentials: auth::Credentials,
     Json(request): Json<async_graphql::Request>,
 ) -> Response {
-    let caller = match api.admit(client, &headers).await {
+    let caller = match api.admit(client, &credentials).await {
         Ok(caller) => caller,
         Err(error) => return error_response(&error),
     };
