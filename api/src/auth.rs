@@ -241,3 +241,45 @@ async fn authenticate_key(pool: &Pool, credentials: &Credentials) -> ApiResult<C
         tenant: tenant.id,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    use super::*;
+
+    async fn credentials(authorization: Option<&str>) -> Credentials {
+        let mut request = Request::builder();
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let (mut parts, ()) = request.body(()).expect("a request").into_parts();
+        let Ok(credentials) = Credentials::from_request_parts(&mut parts, &()).await;
+        credentials
+    }
+
+    #[tokio::test]
+    async fn the_bearer_header_is_missing_malformed_or_a_trimmed_key() {
+        let reason = |credentials: Credentials| credentials.failure_reason();
+        assert_eq!(reason(credentials(None).await), "missing key");
+        for malformed in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer\tkey", "tly_abc"] {
+            assert_eq!(
+                reason(credentials(Some(malformed)).await),
+                "malformed header",
+                "{malformed}"
+            );
+        }
+        assert_eq!(
+            reason(credentials(Some("Bearer not-a-key")).await),
+            "malformed key"
+        );
+        let key = format!("tly_{}", "a".repeat(40));
+        for header in [format!("Bearer {key}"), format!("bearer   {key} ")] {
+            let presented = credentials(Some(&header)).await;
+            assert!(
+                matches!(presented.presented(), Presented::Key(token) if token == key),
+                "{header}"
+            );
+        }
+    }
+}

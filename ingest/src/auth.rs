@@ -145,3 +145,35 @@ fn presented_key(authorization: &BearerHeader) -> Option<&str> {
     let TypedHeader(Authorization(bearer)) = authorization.as_ref().ok()?;
     Some(bearer.token().trim()).filter(|token| !token.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::FromRequestParts;
+    use axum::http::Request;
+
+    use super::*;
+
+    async fn presented(authorization: Option<&str>) -> Option<String> {
+        let mut request = Request::builder();
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let (mut parts, ()) = request.body(()).expect("a request").into_parts();
+        let Ok(header) = BearerHeader::from_request_parts(&mut parts, &()).await;
+        presented_key(&header).map(str::to_owned)
+    }
+
+    #[tokio::test]
+    async fn a_key_is_presented_only_by_a_bearer_header_with_a_token() {
+        for none in [
+            None,
+            Some("Basic dXNlcjpwYXNz"),
+            Some("Bearer"),
+            Some("Bearer   "),
+        ] {
+            assert_eq!(presented(none).await, None, "{none:?}");
+        }
+        assert_eq!(presented(Some("Bearer k")).await.as_deref(), Some("k"));
+        assert_eq!(presented(Some("BEARER  k ")).await.as_deref(), Some("k"));
+    }
+}
