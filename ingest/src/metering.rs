@@ -11,6 +11,7 @@ use tally_meter::event::{MeteringRecord, WIRE_VERSION};
 use tally_meter::ids::TenantId;
 
 use crate::producer::{OutRecord, Producer};
+use crate::telemetry::MeteringNotSent;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Counts {
@@ -80,7 +81,11 @@ impl Metering {
         }
         let out = records.iter().map(OutRecord::metering).collect();
         if let Err(error) = producer.send_all(out).await {
-            tracing::warn!(%error, records = records.len(), "cannot send metering records; will retry");
+            MeteringNotSent {
+                records: records.len(),
+                error: &error,
+            }
+            .emit();
             self.state.lock().unsent.extend(records);
         }
     }

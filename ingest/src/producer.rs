@@ -20,6 +20,10 @@ use rdkafka::util::Timeout;
 use tally_meter::bus::{KafkaConfig, Topics};
 use tally_meter::event::{EventBatch, MeteringRecord, QuarantineRecord};
 
+use crate::telemetry::{
+    ProducerNotCreated, ProducerReplaced, RecordNotEnqueued, RecordsUndeliveredAtShutdown,
+};
+
 /// Why records could not be made durable.
 #[derive(Debug, thiserror::Error)]
 pub enum ProduceError {
@@ -127,12 +131,12 @@ impl Producer {
         }
         match self.client.create::<FutureProducer>() {
             Ok(fresh) => {
-                tracing::warn!(error = %cause, "replacing the kafka producer after a failed delivery");
+                ProducerReplaced { cause }.emit();
                 let old = std::mem::replace(&mut *self.inner.write(), Arc::new(fresh));
                 *rebuilt_at = Instant::now();
                 drop_off_runtime(old);
             }
-            Err(error) => tracing::warn!(%error, "cannot create a new kafka producer"),
+            Err(error) => ProducerNotCreated { error: &error }.emit(),
         }
     }
 
@@ -152,7 +156,7 @@ impl Producer {
             match producer.send_result(future_record) {
                 Ok(delivery) => deliveries.push(delivery),
                 Err((error, _)) => {
-                    tracing::warn!(%error, "cannot enqueue a kafka record");
+                    RecordNotEnqueued { error: &error }.emit();
                     return Err(ProduceError::QueueFull);
                 }
             }
@@ -173,7 +177,7 @@ impl Producer {
     /// Waits up to `timeout` for queued records to be delivered, at shutdown.
     pub fn flush(&self, timeout: Duration) {
         if let Err(error) = self.current().flush(Timeout::After(timeout)) {
-            tracing::warn!(%error, "kafka records left undelivered at shutdown");
+            RecordsUndeliveredAtShutdown { error: &error }.emit();
         }
     }
 }

@@ -155,3 +155,93 @@ impl GzipTaskFailed<'_> {
         tracing::warn!(error = %self.error, "gzip decompression task failed");
     }
 }
+
+/// A delivery failed and the Kafka producer was replaced by a fresh one.
+pub(crate) struct ProducerReplaced<'a> {
+    /// The failure that led to it.
+    pub cause: &'a dyn Display,
+}
+
+impl ProducerReplaced<'_> {
+    pub(crate) fn emit(self) {
+        tracing::warn!(error = %self.cause, "replacing the kafka producer after a failed delivery");
+    }
+}
+
+/// A fresh Kafka producer could not be created; the old one stays.
+pub(crate) struct ProducerNotCreated<'a> {
+    /// Why.
+    pub error: &'a dyn Display,
+}
+
+impl ProducerNotCreated<'_> {
+    pub(crate) fn emit(self) {
+        tracing::warn!(error = %self.error, "cannot create a new kafka producer");
+    }
+}
+
+/// A record could not be queued in the Kafka producer; the request is answered 503.
+pub(crate) struct RecordNotEnqueued<'a> {
+    /// Why.
+    pub error: &'a dyn Display,
+}
+
+impl RecordNotEnqueued<'_> {
+    pub(crate) fn emit(self) {
+        tracing::warn!(error = %self.error, "cannot enqueue a kafka record");
+    }
+}
+
+/// Records were still queued when the shutdown flush gave up.
+pub(crate) struct RecordsUndeliveredAtShutdown<'a> {
+    /// Why.
+    pub error: &'a dyn Display,
+}
+
+impl RecordsUndeliveredAtShutdown<'_> {
+    pub(crate) fn emit(self) {
+        tracing::warn!(error = %self.error, "kafka records left undelivered at shutdown");
+    }
+}
+
+/// Platform metering records could not be sent; they are kept and sent again.
+pub(crate) struct MeteringNotSent<'a> {
+    /// How many records.
+    pub records: usize,
+    /// Why.
+    pub error: &'a dyn Display,
+}
+
+impl MeteringNotSent<'_> {
+    pub(crate) fn emit(self) {
+        tracing::warn!(
+            error = %self.error,
+            records = self.records,
+            "cannot send metering records; will retry"
+        );
+    }
+}
+
+/// The ingest policy could not be reloaded from the catalog; the last one stays in force.
+pub(crate) struct PolicyNotRefreshed<'a> {
+    /// Why.
+    pub error: &'a dyn Display,
+}
+
+impl PolicyNotRefreshed<'_> {
+    pub(crate) fn emit(self) {
+        tracing::warn!(error = %self.error, "cannot refresh ingest policy; keeping the last one");
+    }
+}
+
+/// The quota usage counted since the last refresh could not be written at shutdown.
+pub(crate) struct QuotaUsageNotRecorded<'a> {
+    /// Why.
+    pub error: &'a dyn Display,
+}
+
+impl QuotaUsageNotRecorded<'_> {
+    pub(crate) fn emit(self) {
+        tracing::warn!(error = %self.error, "cannot record quota usage at shutdown");
+    }
+}
