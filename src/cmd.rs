@@ -11,13 +11,13 @@ pub mod tenant;
 pub mod usage;
 
 use anyhow::Context;
-use tally_meter::catalog::{self, Pool};
+use tally_meter::catalog::Catalog;
 
 use crate::config::Config;
 
 /// Connects to the catalog, saying where it tried when it cannot.
-pub async fn connect_catalog(config: &Config) -> anyhow::Result<Pool> {
-    catalog::connect(&config.postgres).await.with_context(|| {
+pub async fn connect_catalog(config: &Config) -> anyhow::Result<Catalog> {
+    Catalog::connect(&config.postgres).await.with_context(|| {
         format!(
             "cannot reach postgres at {}",
             config.postgres.display_target()

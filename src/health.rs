@@ -14,7 +14,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
 use tally_meter::analytics::Analytics;
 use tally_meter::bus::BusProbe;
-use tally_meter::catalog::{self, Pool};
+use tally_meter::catalog::Catalog;
 
 /// How long one dependency check may take before it counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -23,7 +23,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone, Default)]
 pub struct Dependencies {
     /// The catalog.
-    pub postgres: Option<Pool>,
+    pub postgres: Option<Catalog>,
     /// The analytics store.
     pub clickhouse: Option<Analytics>,
     /// The event bus.
@@ -33,7 +33,7 @@ pub struct Dependencies {
 impl Dependencies {
     /// Checks every present dependency concurrently; each maps to `Ok` or the reason it is down.
     pub async fn check(&self) -> BTreeMap<&'static str, Result<(), String>> {
-        let postgres = self.postgres.as_ref().map(catalog::ping);
+        let postgres = self.postgres.as_ref().map(Catalog::ping);
         let clickhouse = self.clickhouse.as_ref().map(Analytics::ping);
         let kafka = self.kafka.as_ref().map(|probe| probe.ping(CHECK_TIMEOUT));
         let (postgres, clickhouse, kafka) =

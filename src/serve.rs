@@ -49,13 +49,13 @@ pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
     let tasks = TaskTracker::new();
     let mut app = health::router(dependencies.clone(), metrics);
     if roles.contains(&Role::Ingest) {
-        let pool = dependencies
+        let catalog = dependencies
             .postgres
             .clone()
             .context("ingest needs postgres")?;
         let ingest = Ingest::start(
             &config.ingest,
-            pool,
+            catalog,
             &config.kafka,
             shutdown.clone(),
             &tasks,
@@ -66,7 +66,7 @@ pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
     }
     if roles.contains(&Role::Api) {
         let services = Services {
-            pool: dependencies
+            catalog: dependencies
                 .postgres
                 .clone()
                 .context("api needs postgres")?,
@@ -79,16 +79,20 @@ pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
         };
         let api = Api::new(services.clone(), config.api);
         tasks.spawn(api.failures().clone().run(
-            services.pool.clone(),
+            services.catalog.clone(),
             tally_api::FAILED_AUTH_FLUSH_INTERVAL,
             shutdown.clone(),
         ));
         app = app
-            .merge(tally_web::router(&api, services.pool, config.web.clone()))
+            .merge(tally_web::router(
+                &api,
+                services.catalog,
+                config.web.clone(),
+            ))
             .merge(tally_api::router(api));
     }
     if roles.contains(&Role::Meter) {
-        let pool = dependencies
+        let catalog = dependencies
             .postgres
             .clone()
             .context("meter needs postgres")?;
@@ -96,7 +100,7 @@ pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
             .clickhouse
             .clone()
             .context("meter needs clickhouse")?;
-        let aggregator = Aggregator::start(&config.meter, &config.kafka, pool, analytics)
+        let aggregator = Aggregator::start(&config.meter, &config.kafka, catalog, analytics)
             .await
             .context("cannot start the meter role")?;
         tasks.spawn(aggregator.run(shutdown.clone()));

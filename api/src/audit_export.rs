@@ -8,7 +8,8 @@ use axum::extract::{Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tally_meter::audit::{self, AuditEntry};
+use tally_meter::audit::AuditEntry;
+use tally_meter::catalog;
 
 use crate::auth::{ClientAddress, Credentials};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -81,7 +82,7 @@ async fn export(
             format!("limit must be 1 to {MAX_LIMIT}"),
         ));
     }
-    Ok(audit::list(&api.services.pool, tenant, i64::from(limit)).await?)
+    Ok(catalog::audit::list(&api.services.catalog, tenant, i64::from(limit)).await?)
 }
 
 /// Renders entries as CSV (RFC 4180, cells neutralised against formulas): when, who, what,

@@ -17,9 +17,9 @@ use secrecy::SecretString;
 use tally_meter::api_key::{self, Principal, Scope};
 use tally_meter::audit::Actor;
 use tally_meter::auth_failures::AuthFailures;
-use tally_meter::catalog::Pool;
+use tally_meter::catalog::{Catalog, api_keys, tenants};
 use tally_meter::ids::TenantId;
-use tally_meter::tenant::{self, TenantRef};
+use tally_meter::tenant::TenantRef;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
@@ -150,7 +150,7 @@ impl Credentials {
 /// failed authentications is refused (RATE_LIMITED) before any lookup; a value that does not
 /// have a key's shape is refused before any lookup too. Failures are counted for the audit log.
 pub async fn authenticate(
-    pool: &Pool,
+    catalog: &Catalog,
     failures: &AuthFailures,
     client: ClientAddress,
     credentials: &Credentials,
@@ -167,7 +167,7 @@ pub async fn authenticate(
             )
         });
     }
-    match authenticate_key(pool, credentials).await {
+    match authenticate_key(catalog, credentials).await {
         Err(error) if error.code == ErrorCode::Unauthenticated => {
             if let Some(address) = address {
                 let presented = match credentials.presented() {
@@ -176,7 +176,7 @@ pub async fn authenticate(
                 };
                 failures
                     .record_key(
-                        pool,
+                        catalog,
                         address,
                         presented.as_ref(),
                         credentials.failure_reason(),
@@ -189,7 +189,7 @@ pub async fn authenticate(
     }
 }
 
-async fn authenticate_key(pool: &Pool, credentials: &Credentials) -> ApiResult<Caller> {
+async fn authenticate_key(catalog: &Catalog, credentials: &Credentials) -> ApiResult<Caller> {
     let unauthenticated = |message: &str| ApiError::new(ErrorCode::Unauthenticated, message);
     let token = match credentials.presented() {
         Presented::Missing => {
@@ -209,7 +209,7 @@ async fn authenticate_key(pool: &Pool, credentials: &Credentials) -> ApiResult<C
             "the API key is malformed: keys are `tly_` and 40 letters and digits",
         ));
     }
-    let principal = api_key::authenticate(pool, &SecretString::from(token.to_owned()))
+    let principal = api_keys::authenticate(catalog, &SecretString::from(token.to_owned()))
         .await?
         .ok_or_else(|| {
             unauthenticated("the API key is unknown, revoked or of a suspended tenant")
@@ -235,7 +235,7 @@ async fn authenticate_key(pool: &Pool, credentials: &Credentials) -> ApiResult<C
                 "X-Tally-Tenant must be a tenant id or name",
             )
         })?;
-    let tenant = tenant::find(pool, &named).await?;
+    let tenant = tenants::find(catalog, &named).await?;
     Ok(Caller {
         principal,
         tenant: tenant.id,

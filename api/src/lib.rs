@@ -29,8 +29,9 @@ use parking_lot::Mutex;
 
 pub use self::schema::{Services, TallySchema};
 use tally_meter::api_key::Scope;
-use tally_meter::audit::{self, Action};
+use tally_meter::audit::Action;
 use tally_meter::auth_failures::{AuthFailures, FailureLimits};
+use tally_meter::catalog;
 use tally_meter::ids::{ApiKeyId, TenantId};
 use tally_meter::throttle::TokenBucket;
 
@@ -115,7 +116,7 @@ impl Api {
         credentials: &auth::Credentials,
     ) -> Result<auth::Caller, ApiError> {
         let caller =
-            auth::authenticate(&self.services.pool, &self.failures, client, credentials).await?;
+            auth::authenticate(&self.services.catalog, &self.failures, client, credentials).await?;
         telemetry::record_tenant(caller.tenant());
         self.take_request(caller.principal.key_id)?;
         if caller.principal.scope == Scope::Platform {
@@ -145,8 +146,8 @@ impl Api {
             "other_tenant": caller.principal.tenant_id != caller.tenant,
         });
         let client = client.0.map(|address| address.to_string());
-        if let Err(error) = audit::note(
-            &self.services.pool,
+        if let Err(error) = catalog::audit::note(
+            &self.services.catalog,
             Some(caller.tenant),
             &caller.actor().to_string(),
             Action::PlatformAccess,

@@ -120,7 +120,7 @@ async fn export(
     let meter = MeterKey::parse(&params.meter)?;
     let services = &api.services;
     let points = usage::usage_within(
-        &services.pool,
+        &services.catalog,
         &services.analytics,
         tenant,
         &meter,

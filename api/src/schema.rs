@@ -18,7 +18,7 @@ pub mod usage;
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 use tally_meter::analytics::Analytics;
 use tally_meter::caps::Caps;
-use tally_meter::catalog::Pool;
+use tally_meter::catalog::Catalog;
 use tally_meter::quota::Limits;
 
 use self::audit::AuditQuery;
@@ -40,7 +40,7 @@ pub const MAX_PAGE: usize = 200;
 #[derive(Clone)]
 pub struct Services {
     /// The catalog.
-    pub pool: Pool,
+    pub catalog: Catalog,
     /// The analytics store.
     pub analytics: Analytics,
     /// Limits of tenants without their own.

@@ -45,9 +45,11 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use hyper::header::HeaderValue;
 use tally_meter::analytics::Analytics;
-use tally_meter::catalog::Pool;
+use tally_meter::audit::Actor;
+use tally_meter::caps::Caps;
+use tally_meter::catalog::{self, Catalog};
 use tally_meter::ids::{MeterKey, TenantId, TenantName};
-use tally_meter::meter::{self, Aggregation, JsonPath, Meter, MeterSpec};
+use tally_meter::meter::{Aggregation, JsonPath, Meter, MeterSpec};
 
 use self::canary::{Canaries, DRAIN_TIMEOUT, POLL_INTERVAL, POLLERS};
 use self::figures::{Figures, footer};
@@ -84,14 +86,14 @@ pub async fn run(setup: &Setup, args: &BenchE2eArgs) -> anyhow::Result<()> {
     if args.duration.is_zero() {
         bail!("--duration must be longer than 0 s");
     }
-    let pool = migrate_and_connect(setup).await?;
+    let catalog = migrate_and_connect(setup).await?;
     let analytics = Analytics::new(&setup.clickhouse);
     let mut fleet = Fleet::default();
-    let measured = match fleet.create(&pool, args.tenants).await {
+    let measured = match fleet.create(&catalog, args.tenants).await {
         Ok(()) => measure(setup, args, &fleet, &analytics).await,
         Err(error) => Err(error),
     };
-    fleet.suspend(&pool).await;
+    fleet.suspend(&catalog).await;
     let figures = measured?;
 
     println!("{}", figures.table());
@@ -125,7 +127,7 @@ struct Fleet {
 
 impl Fleet {
     /// Creates `tenants` load tenants, then the canary tenant.
-    async fn create(&mut self, pool: &Pool, tenants: u32) -> anyhow::Result<()> {
+    async fn create(&mut self, catalog: &Catalog, tenants: u32) -> anyhow::Result<()> {
         let load_spec = MeterSpec {
             key: MeterKey::parse(METER_KEY)?,
             event_type: LOAD_EVENT_TYPE.to_owned(),
@@ -135,7 +137,7 @@ impl Fleet {
             allowed_lateness_secs: 3600,
         };
         for _ in 0..tenants {
-            let tenant = self.create_tenant(pool, &load_spec).await?;
+            let tenant = self.create_tenant(catalog, &load_spec).await?;
             self.load.push(tenant);
         }
         let canary_spec = MeterSpec {
@@ -146,7 +148,7 @@ impl Fleet {
             )]),
             ..load_spec
         };
-        self.canary = Some(self.create_tenant(pool, &canary_spec).await?);
+        self.canary = Some(self.create_tenant(catalog, &canary_spec).await?);
         let names: Vec<&str> = self.created.iter().map(|(_, name)| name.as_str()).collect();
         progress(&format!(
             "created bench tenants {} (the last one sends the canaries)",
@@ -159,13 +161,14 @@ impl Fleet {
     /// even if this fails half way.
     async fn create_tenant(
         &mut self,
-        pool: &Pool,
+        catalog: &Catalog,
         spec: &MeterSpec,
     ) -> anyhow::Result<BenchTenant> {
-        let (id, name) = tenants::create_tenant(pool).await?;
+        let (id, name) = tenants::create_tenant(catalog).await?;
         self.created.push((id, name));
-        let authorization = tenants::authorize_ingest(pool, id).await?;
-        let meter = meter::create(pool, id, spec).await?;
+        let authorization = tenants::authorize_ingest(catalog, id).await?;
+        let meter =
+            catalog::meters::create(catalog, id, spec, Actor::Operator, &Caps::default()).await?;
         Ok(BenchTenant {
             authorization,
             meter,
@@ -173,8 +176,8 @@ impl Fleet {
     }
 
     /// Suspends every tenant created.
-    async fn suspend(&self, pool: &Pool) {
-        suspend_tenants(pool, self.created.iter().map(|(id, name)| (*id, name))).await;
+    async fn suspend(&self, catalog: &Catalog) {
+        suspend_tenants(catalog, self.created.iter().map(|(id, name)| (*id, name))).await;
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use hyper::header::HeaderValue;
-use tally_meter::catalog::Pool;
+use tally_meter::catalog::Catalog;
 use tally_meter::ids::{TenantId, TenantName};
 
 use crate::body::BatchTemplate;
@@ -38,11 +38,11 @@ pub async fn run(setup: &Setup, args: &BenchIngestArgs) -> anyhow::Result<()> {
     if args.duration.is_zero() {
         bail!("--duration must be longer than 0 s");
     }
-    let pool = migrate_and_connect(setup).await?;
-    let tenants = create_tenants(&pool, args.tenants).await?;
+    let catalog = migrate_and_connect(setup).await?;
+    let tenants = create_tenants(&catalog, args.tenants).await?;
     let measured = measure(setup, args, &tenants).await;
     suspend_tenants(
-        &pool,
+        &catalog,
         tenants.iter().map(|tenant| (tenant.id, &tenant.name)),
     )
     .await;
@@ -61,11 +61,11 @@ pub async fn run(setup: &Setup, args: &BenchIngestArgs) -> anyhow::Result<()> {
 }
 
 /// Creates `count` bench tenants, each with an ingest key.
-async fn create_tenants(pool: &Pool, count: u32) -> anyhow::Result<Vec<BenchTenant>> {
+async fn create_tenants(catalog: &Catalog, count: u32) -> anyhow::Result<Vec<BenchTenant>> {
     let mut tenants = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        let (id, name) = tenants::create_tenant(pool).await?;
-        let authorization = tenants::authorize_ingest(pool, id).await?;
+        let (id, name) = tenants::create_tenant(catalog).await?;
+        let authorization = tenants::authorize_ingest(catalog, id).await?;
         tenants.push(BenchTenant {
             id,
             name,

@@ -42,7 +42,7 @@ mod setup;
 mod tenants;
 
 use anyhow::Context;
-use tally_meter::catalog::{self, Pool};
+use tally_meter::catalog::Catalog;
 
 pub use crate::cli::{BenchCommand, BenchE2eArgs, BenchIngestArgs, BenchQueryArgs};
 pub use crate::setup::Setup;
@@ -58,10 +58,10 @@ pub async fn run(setup: &Setup, command: BenchCommand) -> anyhow::Result<()> {
 
 /// Migrates the configured services with `tally migrate`, as the bench's nodes will see
 /// them, and connects to the catalog: what every bench does first.
-async fn migrate_and_connect(setup: &Setup) -> anyhow::Result<Pool> {
+async fn migrate_and_connect(setup: &Setup) -> anyhow::Result<Catalog> {
     progress("migrating the configured services");
     node::migrate(setup).await?;
-    catalog::connect(&setup.postgres).await.with_context(|| {
+    Catalog::connect(&setup.postgres).await.with_context(|| {
         format!(
             "cannot reach postgres at {}",
             setup.postgres.display_target()

@@ -34,10 +34,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use hyper::header::HeaderValue;
 use tally_meter::analytics::Analytics;
-use tally_meter::api_key::{self, Scope};
-use tally_meter::catalog::Pool;
+use tally_meter::api_key::Scope;
+use tally_meter::audit::Actor;
+use tally_meter::caps::Caps;
+use tally_meter::catalog::{self, Catalog};
 use tally_meter::ids::{MeterKey, TenantId, TenantName};
-use tally_meter::meter::{self, Aggregation, JsonPath, Meter, MeterSpec};
+use tally_meter::meter::{Aggregation, JsonPath, Meter, MeterSpec};
 use tokio::task::JoinSet;
 
 use self::figures::{Figures, footer};
@@ -85,17 +87,17 @@ pub async fn run(setup: &Setup, args: &BenchQueryArgs) -> anyhow::Result<()> {
     if args.duration.is_zero() {
         bail!("--duration must be longer than 0 s");
     }
-    let pool = migrate_and_connect(setup).await?;
+    let catalog = migrate_and_connect(setup).await?;
     let analytics = Analytics::new(&setup.clickhouse);
     let mut fleet = Fleet::default();
-    let measured = match fleet.create(&pool, args.tenants).await {
+    let measured = match fleet.create(&catalog, args.tenants).await {
         Ok(()) => {
             let tenants = Arc::new(std::mem::take(&mut fleet.tenants));
             measure(setup, args, tenants, &analytics).await
         }
         Err(error) => Err(error),
     };
-    fleet.suspend(&pool).await;
+    fleet.suspend(&catalog).await;
     let figures = measured?;
 
     println!("{}", figures.table());
@@ -121,7 +123,7 @@ struct Fleet {
 
 impl Fleet {
     /// Creates `count` tenants, [`SETUP_CONCURRENCY`] at a time.
-    async fn create(&mut self, pool: &Pool, count: u32) -> anyhow::Result<()> {
+    async fn create(&mut self, catalog: &Catalog, count: u32) -> anyhow::Result<()> {
         let specs = Arc::new(meter_specs()?);
         progress(&format!(
             "creating {} bench tenants, each with two meters, an ingest and a read key",
@@ -132,7 +134,7 @@ impl Fleet {
         let mut failed = None;
         loop {
             while started < count && tasks.len() < SETUP_CONCURRENCY && failed.is_none() {
-                tasks.spawn(create_tenant(pool.clone(), Arc::clone(&specs)));
+                tasks.spawn(create_tenant(catalog.clone(), Arc::clone(&specs)));
                 started += 1;
             }
             let Some(joined) = tasks.join_next().await else {
@@ -157,8 +159,8 @@ impl Fleet {
     }
 
     /// Suspends every tenant created.
-    async fn suspend(&self, pool: &Pool) {
-        suspend_tenants(pool, self.created.iter().map(|(id, name)| (*id, name))).await;
+    async fn suspend(&self, catalog: &Catalog) {
+        suspend_tenants(catalog, self.created.iter().map(|(id, name)| (*id, name))).await;
     }
 }
 
@@ -187,21 +189,27 @@ fn meter_specs() -> anyhow::Result<[MeterSpec; 2]> {
 /// Creates one tenant with its keys and meters; returns it, and its id and name once it
 /// exists (to suspend it even if the rest failed).
 async fn create_tenant(
-    pool: Pool,
+    catalog: Catalog,
     specs: Arc<[MeterSpec; 2]>,
 ) -> (Option<(TenantId, TenantName)>, anyhow::Result<QueryTenant>) {
-    let (id, name) = match tenants::create_tenant(&pool).await {
+    let (id, name) = match tenants::create_tenant(&catalog).await {
         Ok(created) => created,
         Err(error) => return (None, Err(error)),
     };
     let rest = async {
-        let ingest = tenants::authorize_ingest(&pool, id).await?;
-        let key = api_key::create(&pool, id, Scope::Read).await?;
+        let ingest = tenants::authorize_ingest(&catalog, id).await?;
+        let key =
+            catalog::api_keys::create(&catalog, id, Scope::Read, Actor::Operator, &Caps::default())
+                .await?;
         let secret = secrecy::ExposeSecret::expose_secret(&key.secret);
         let mut read = HeaderValue::from_str(&format!("Bearer {secret}"))?;
         read.set_sensitive(true);
-        let count = meter::create(&pool, id, &specs[0]).await?;
-        let sum = meter::create(&pool, id, &specs[1]).await?;
+        let count =
+            catalog::meters::create(&catalog, id, &specs[0], Actor::Operator, &Caps::default())
+                .await?;
+        let sum =
+            catalog::meters::create(&catalog, id, &specs[1], Actor::Operator, &Caps::default())
+                .await?;
         Ok(QueryTenant {
             ingest,
             read,

@@ -26,7 +26,7 @@ use secrecy::SecretString;
 use sha2::{Digest as _, Sha256};
 use tally_meter::api_key::{self, Principal, Scope};
 use tally_meter::auth_failures::{AuthFailures, FailureLimits};
-use tally_meter::catalog::Pool;
+use tally_meter::catalog::{Catalog, api_keys};
 
 use crate::error::IngestError;
 use crate::telemetry::KeyLookupFailed;
@@ -39,7 +39,7 @@ type KeyDigest = [u8; 32];
 
 /// Looks up keys, with a short-lived, bounded cache.
 pub struct Authenticator {
-    pool: Pool,
+    pool: Catalog,
     cache: Cache<KeyDigest, Option<Principal>>,
     failures: Arc<AuthFailures>,
 }
@@ -47,7 +47,7 @@ pub struct Authenticator {
 impl Authenticator {
     /// Creates an authenticator whose answers live for `ttl`, throttling each address's
     /// failures to `failures`.
-    pub fn new(pool: Pool, ttl: Duration, failures: FailureLimits) -> Self {
+    pub fn new(pool: Catalog, ttl: Duration, failures: FailureLimits) -> Self {
         Self {
             pool,
             cache: Cache::builder()
@@ -123,7 +123,7 @@ impl Authenticator {
         digest: KeyDigest,
     ) -> Result<Option<Principal>, IngestError> {
         let secret = SecretString::from(presented.to_owned());
-        let principal = api_key::authenticate(&self.pool, &secret)
+        let principal = api_keys::authenticate(&self.pool, &secret)
             .await
             .map_err(|error| {
                 KeyLookupFailed { error: &error }.emit();

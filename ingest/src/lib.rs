@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tally_meter::bus::KafkaConfig;
-use tally_meter::catalog::Pool;
+use tally_meter::catalog::Catalog;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -73,13 +73,13 @@ impl Ingest {
     /// and metering) on `tasks`; they stop, after a last metering send, when `shutdown` fires.
     pub async fn start(
         config: &IngestConfig,
-        pool: Pool,
+        catalog: Catalog,
         kafka: &KafkaConfig,
         shutdown: CancellationToken,
         tasks: &TaskTracker,
     ) -> tally_meter::Result<Arc<Self>> {
         let refresh = Duration::from_secs(config.refresh_secs);
-        let pool_for_audit = pool.clone();
+        let catalog_for_audit = catalog.clone();
         let to_ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let ingest = Arc::new(Self {
             config: config.clone(),
@@ -89,20 +89,20 @@ impl Ingest {
                 max_future_ms: to_ms(config.max_event_future_secs),
             },
             auth: Authenticator::new(
-                pool.clone(),
+                catalog.clone(),
                 refresh,
                 FailureLimits {
                     burst: config.failed_auth_burst,
                     per_sec: config.failed_auth_per_sec,
                 },
             ),
-            policy: Policy::load(pool, config.default_limits()).await?,
+            policy: Policy::load(catalog, config.default_limits()).await?,
             producer: Producer::new(kafka, Duration::from_millis(config.produce_timeout_ms))?,
             metering: Metering::new(format!("ingest-{}", uuid::Uuid::new_v4().simple())),
         });
         tasks.spawn(Arc::clone(&ingest).refresh_policy(refresh, shutdown.clone()));
         tasks.spawn(Arc::clone(ingest.auth.failures()).run(
-            pool_for_audit,
+            catalog_for_audit,
             FAILED_AUTH_FLUSH_INTERVAL,
             shutdown.clone(),
         ));

@@ -14,11 +14,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use parking_lot::{Mutex, RwLock};
-use tally_meter::catalog::Pool;
+use tally_meter::catalog::{Catalog, event_types, quotas, tenants};
 use tally_meter::ids::TenantId;
 use tally_meter::quota::{self, Limits, QuotaMode};
 use tally_meter::throttle::TokenBucket;
-use tally_meter::{event_type, tenant};
 
 use crate::error::IngestError;
 
@@ -56,7 +55,7 @@ pub struct TenantPolicy {
 
 /// Every tenant's policy in this node.
 pub struct Policy {
-    pool: Pool,
+    catalog: Catalog,
     defaults: Limits,
     snapshot: RwLock<Arc<Snapshot>>,
     buckets: Mutex<HashMap<TenantId, TokenBucket>>,
@@ -65,9 +64,9 @@ pub struct Policy {
 
 impl Policy {
     /// Creates the policy and loads it once; fails when the catalog cannot be read.
-    pub async fn load(pool: Pool, defaults: Limits) -> tally_meter::Result<Self> {
+    pub async fn load(catalog: Catalog, defaults: Limits) -> tally_meter::Result<Self> {
         let policy = Self {
-            pool,
+            catalog,
             defaults,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             buckets: Mutex::new(HashMap::new()),
@@ -92,7 +91,7 @@ impl Policy {
             usage.period.map(|period| (period, usage.flushing.clone()))
         };
         if let Some((period, counts)) = flushing {
-            quota::add_usage(&self.pool, period, &counts).await?;
+            quotas::add_usage(&self.catalog, period, &counts).await?;
             let mut usage = self.usage.lock();
             for (tenant, count) in std::mem::take(&mut usage.flushing) {
                 *usage.flushed.entry(tenant).or_default() += count;
@@ -100,15 +99,18 @@ impl Policy {
         }
         let period = quota::period_of(now);
         let snapshot = Snapshot {
-            limits: quota::all(&self.pool).await?,
-            event_types: event_type::all(&self.pool)
+            limits: quotas::all(&self.catalog).await?,
+            event_types: event_types::all(&self.catalog)
                 .await?
                 .into_iter()
                 .map(|(tenant, types)| (tenant, Arc::new(types)))
                 .collect(),
-            hot: tenant::hot_tenants(&self.pool).await?.into_iter().collect(),
+            hot: tenants::hot_tenants(&self.catalog)
+                .await?
+                .into_iter()
+                .collect(),
             period: Some(period),
-            usage: quota::usage(&self.pool, period).await?,
+            usage: quotas::usage(&self.catalog, period).await?,
         };
         *self.snapshot.write() = Arc::new(snapshot);
         self.usage.lock().flushed.clear();

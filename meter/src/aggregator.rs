@@ -56,10 +56,10 @@ use self::block::PartitionBlocks;
 pub use self::config::MeterConfig;
 use self::meters::MeterSet;
 use self::pass::{Received, Source};
+use crate::Result;
 use crate::analytics::Analytics;
 use crate::bus::{KafkaConfig, Topics};
-use crate::catalog::Pool;
-use crate::{Result, meter};
+use crate::catalog::{self, Catalog};
 
 /// Prometheus metric names of the aggregator.
 pub mod telemetry {
@@ -77,7 +77,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// A running aggregator: one member of the consumer group.
 pub struct Aggregator {
     config: MeterConfig,
-    pool: Pool,
+    catalog: Catalog,
     analytics: Analytics,
     topics: Topics,
     consumer: StreamConsumer<GroupEvents>,
@@ -91,7 +91,7 @@ impl Aggregator {
     pub async fn start(
         config: &MeterConfig,
         kafka: &KafkaConfig,
-        pool: Pool,
+        catalog: Catalog,
         analytics: Analytics,
     ) -> Result<Self> {
         config.validate()?;
@@ -100,11 +100,11 @@ impl Aggregator {
             .create_with_context(GroupEvents)?;
         let topics = kafka.topics();
         consumer.subscribe(&topics.all())?;
-        let meters_fingerprint = meter::fingerprint(&pool).await?;
-        let meters = MeterSet::new(meter::all(&pool).await?);
+        let meters_fingerprint = catalog::meters::fingerprint(&catalog).await?;
+        let meters = MeterSet::new(catalog::meters::all(&catalog).await?);
         Ok(Self {
             config: config.clone(),
-            pool,
+            catalog,
             analytics,
             topics,
             consumer,
@@ -185,9 +185,9 @@ impl Aggregator {
     /// Reloads the meters if any was created or deleted since they were loaded.
     async fn reload_meters(&mut self) {
         let reloaded = async {
-            let fingerprint = meter::fingerprint(&self.pool).await?;
+            let fingerprint = catalog::meters::fingerprint(&self.catalog).await?;
             if fingerprint != self.meters_fingerprint {
-                self.meters = MeterSet::new(meter::all(&self.pool).await?);
+                self.meters = MeterSet::new(catalog::meters::all(&self.catalog).await?);
                 self.meters_fingerprint = fingerprint;
             }
             Ok::<(), crate::Error>(())

@@ -1,22 +1,16 @@
 //! API keys: random secrets that authenticate a caller as one tenant with one scope. The secret
 //! is shown once, when created, and stored only as a SHA-256 hash (the secret has ~238 bits of
 //! entropy, so a fast hash is enough); a revoked key, or any key of a suspended tenant, no
-//! longer authenticates.
-
-use std::fmt;
-use std::str::FromStr;
+//! longer authenticates. The SQL is in [`crate::catalog::api_keys`].
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Serialize;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::audit::{self, Action, Actor};
-use crate::caps::{self, Caps};
-use crate::catalog::{self, Pool};
+use crate::audit::Actor;
 use crate::ids::{ApiKeyId, TenantId};
 use crate::{Error, Result};
 
@@ -28,8 +22,23 @@ const SECRET_LENGTH: usize = 40;
 const PREFIX_LENGTH: usize = KEY_MARKER.len() + 8;
 
 /// What a key is allowed to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(
+    serialize_all = "lowercase",
+    parse_err_ty = Error,
+    parse_err_fn = invalid_scope
+)]
 pub enum Scope {
     /// Send events.
     Ingest,
@@ -42,36 +51,16 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Ingest => "ingest",
-            Self::Read => "read",
-            Self::Admin => "admin",
-            Self::Platform => "platform",
-        }
+    /// Returns the stored name, such as `ingest`.
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 
-impl FromStr for Scope {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<Self> {
-        match text {
-            "ingest" => Ok(Self::Ingest),
-            "read" => Ok(Self::Read),
-            "admin" => Ok(Self::Admin),
-            "platform" => Ok(Self::Platform),
-            other => Err(Error::Invalid(format!(
-                "key scope must be ingest, read, admin or platform, got {other:?}"
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
+fn invalid_scope(text: &str) -> Error {
+    Error::Invalid(format!(
+        "key scope must be ingest, read, admin or platform, got {text:?}"
+    ))
 }
 
 /// A key as stored in the catalog: everything but the secret.
@@ -111,49 +100,18 @@ pub struct Principal {
     pub scope: Scope,
 }
 
-impl Principal {
-    /// Builds a principal from a `(key id, tenant id, scope)` row of the catalog.
-    pub(crate) fn from_row(
-        (key_id, tenant_id, scope): (ApiKeyId, TenantId, String),
-    ) -> Result<Self> {
-        Ok(Self {
-            tenant_id,
-            key_id,
-            scope: scope.parse()?,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct ApiKeyRow {
-    id: ApiKeyId,
-    tenant_id: TenantId,
-    scope: String,
-    prefix: String,
-    created_at: DateTime<Utc>,
-    revoked_at: Option<DateTime<Utc>>,
-}
-
-impl TryFrom<ApiKeyRow> for ApiKey {
-    type Error = Error;
-
-    fn try_from(row: ApiKeyRow) -> Result<Self> {
-        Ok(Self {
-            id: row.id,
-            tenant_id: row.tenant_id,
-            scope: row.scope.parse()?,
-            prefix: row.prefix,
-            created_at: row.created_at,
-            revoked_at: row.revoked_at,
-        })
-    }
-}
-
-fn hash_secret(secret: &str) -> Vec<u8> {
+/// Returns what the catalog stores of a secret: its SHA-256 hash.
+pub(crate) fn hash_secret(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
-fn generate_secret() -> String {
+/// Returns the first characters of a secret, kept in clear to tell keys apart.
+pub(crate) fn prefix_of(secret: &str) -> &str {
+    &secret[..PREFIX_LENGTH]
+}
+
+/// Returns a fresh secret: the marker and random letters and digits.
+pub(crate) fn generate_secret() -> String {
     let random: String = rand::rng()
         .sample_iter(Alphanumeric)
         .take(SECRET_LENGTH)
@@ -162,21 +120,9 @@ fn generate_secret() -> String {
     format!("{KEY_MARKER}{random}")
 }
 
-/// Creates a key for a tenant as an operator, within the default caps; see [`create_by`].
-pub async fn create(pool: &Pool, tenant: TenantId, scope: Scope) -> Result<CreatedKey> {
-    create_by(pool, tenant, scope, Actor::Operator, &Caps::default()).await
-}
-
-/// Creates a key for a tenant, records it in the audit log, and returns it with its secret.
-/// The tenant must exist and have fewer active keys than `caps.keys_per_tenant`. Only the
-/// operator may create platform keys; the catalog refuses any other issuer too.
-pub async fn create_by(
-    pool: &Pool,
-    tenant: TenantId,
-    scope: Scope,
-    actor: Actor,
-    caps: &Caps,
-) -> Result<CreatedKey> {
+/// Refuses a platform key issued by anyone but the operator: only `tally key create --scope
+/// platform` makes them.
+pub fn check_issuer(scope: Scope, actor: Actor) -> Result<()> {
     if scope == Scope::Platform && actor != Actor::Operator {
         return Err(Error::Forbidden(
             "platform keys are the operator's: only `tally key create --scope platform` makes \
@@ -184,101 +130,7 @@ pub async fn create_by(
                 .to_owned(),
         ));
     }
-    let secret = generate_secret();
-    let mut transaction = pool.begin().await?;
-    caps::lock_tenant(&mut transaction, tenant).await?;
-    let active: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL",
-    )
-    .bind(tenant)
-    .fetch_one(&mut *transaction)
-    .await?;
-    caps::check(
-        active,
-        caps.keys_per_tenant,
-        "active API keys",
-        "keys_per_tenant",
-    )?;
-    let row: ApiKeyRow = sqlx::query_as(
-        "INSERT INTO api_keys (id, tenant_id, scope, prefix, secret_hash, issued_by)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         RETURNING id, tenant_id, scope, prefix, created_at, revoked_at",
-    )
-    .bind(ApiKeyId::generate())
-    .bind(tenant)
-    .bind(scope.as_str())
-    .bind(&secret[..PREFIX_LENGTH])
-    .bind(hash_secret(&secret))
-    .bind(actor.to_string())
-    .fetch_one(&mut *transaction)
-    .await
-    .map_err(catalog::tenant_must_exist(tenant))?;
-    let key: ApiKey = row.try_into()?;
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::KeyCreated,
-        None,
-        Some(json!(key)),
-    )
-    .await?;
-    transaction.commit().await?;
-    Ok(CreatedKey {
-        key,
-        secret: SecretString::from(secret),
-    })
-}
-
-/// Lists a tenant's keys, revoked ones included, oldest first.
-pub async fn list(pool: &Pool, tenant: TenantId) -> Result<Vec<ApiKey>> {
-    let rows: Vec<ApiKeyRow> = sqlx::query_as(
-        "SELECT id, tenant_id, scope, prefix, created_at, revoked_at
-         FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id",
-    )
-    .bind(tenant)
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter().map(ApiKey::try_from).collect()
-}
-
-/// Revokes one of a tenant's keys as an operator; see [`revoke_by`].
-pub async fn revoke(pool: &Pool, tenant: TenantId, key: ApiKeyId) -> Result<ApiKey> {
-    revoke_by(pool, tenant, key, Actor::Operator).await
-}
-
-/// Revokes one of a tenant's keys and records it in the audit log. Revoking a revoked key is a
-/// no-op; a key that does not exist or belongs to another tenant is [`Error::NotFound`].
-pub async fn revoke_by(
-    pool: &Pool,
-    tenant: TenantId,
-    key: ApiKeyId,
-    actor: Actor,
-) -> Result<ApiKey> {
-    let mut transaction = pool.begin().await?;
-    let row: Option<ApiKeyRow> = sqlx::query_as(
-        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
-         WHERE tenant_id = $1 AND id = $2
-         RETURNING id, tenant_id, scope, prefix, created_at, revoked_at",
-    )
-    .bind(tenant)
-    .bind(key)
-    .fetch_optional(&mut *transaction)
-    .await?;
-    let revoked: ApiKey = row
-        .ok_or_else(|| Error::NotFound(format!("API key {key} of tenant {tenant}")))?
-        .try_into()?;
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::KeyRevoked,
-        None,
-        Some(json!(revoked)),
-    )
-    .await?;
-    transaction.commit().await?;
-    Ok(revoked)
+    Ok(())
 }
 
 /// Says whether a presented value has the shape of a key Tally issues: the `tly_` marker
@@ -289,39 +141,6 @@ pub fn is_well_formed(presented: &str) -> bool {
         && presented
             .strip_prefix(KEY_MARKER)
             .is_some_and(|secret| secret.bytes().all(|byte| byte.is_ascii_alphanumeric()))
-}
-
-/// Finds the tenant and scope a presented key grants, or `None` when the key is unknown,
-/// revoked, or belongs to a suspended tenant.
-pub async fn authenticate(pool: &Pool, presented: &SecretString) -> Result<Option<Principal>> {
-    let presented = presented.expose_secret();
-    if !is_well_formed(presented) {
-        return Ok(None);
-    }
-    let row: Option<(ApiKeyId, TenantId, String)> = sqlx::query_as(
-        "SELECT k.id, k.tenant_id, k.scope
-         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-         WHERE k.secret_hash = $1 AND k.revoked_at IS NULL AND t.status = 'active'",
-    )
-    .bind(hash_secret(presented))
-    .fetch_optional(pool)
-    .await?;
-    row.map(Principal::from_row).transpose()
-}
-
-/// Returns the tenant of a well-formed key that no longer authenticates (revoked, or of a
-/// suspended tenant), so that a failed authentication can be shown to that tenant's admins.
-pub async fn owner_of_inactive(pool: &Pool, presented: &SecretString) -> Result<Option<TenantId>> {
-    let presented = presented.expose_secret();
-    if !is_well_formed(presented) {
-        return Ok(None);
-    }
-    Ok(
-        sqlx::query_scalar("SELECT tenant_id FROM api_keys WHERE secret_hash = $1")
-            .bind(hash_secret(presented))
-            .fetch_optional(pool)
-            .await?,
-    )
 }
 
 #[cfg(test)]
@@ -374,6 +193,11 @@ mod tests {
         for scope in [Scope::Ingest, Scope::Read, Scope::Admin, Scope::Platform] {
             assert_eq!(scope.to_string().parse::<Scope>().ok(), Some(scope));
         }
-        assert!("write".parse::<Scope>().is_err());
+        let refused = "write".parse::<Scope>().expect_err("not a scope");
+        assert_eq!(
+            refused.to_string(),
+            r#"key scope must be ingest, read, admin or platform, got "write""#
+        );
+        assert_eq!(format!("{:<6}|", Scope::Read), "read  |");
     }
 }

@@ -1,7 +1,8 @@
 //! The audit log: who changed what of a tenant's, when, and the value before and after; who
 //! signed in to the web UI and out again; where an operator's platform key acted on a tenant;
 //! and, aggregated per client address, the authentications that failed. Changes are recorded in
-//! the transaction of the change itself, so neither exists without the other.
+//! the transaction of the change itself, so neither exists without the other; the SQL is in
+//! [`crate::catalog::audit`].
 
 use std::fmt;
 
@@ -9,8 +10,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::Result;
-use crate::catalog::Pool;
 use crate::ids::{ApiKeyId, TenantId};
 
 /// Who made a change.
@@ -43,55 +42,54 @@ impl fmt::Display for Actor {
     }
 }
 
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What happened, stored by the name in its `strum` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
 pub enum Action {
     /// The tenant's limits were set.
+    #[strum(serialize = "quota.set")]
     QuotaSet,
     /// An API key was created.
+    #[strum(serialize = "key.created")]
     KeyCreated,
     /// An API key was revoked.
+    #[strum(serialize = "key.revoked")]
     KeyRevoked,
     /// A meter was created.
+    #[strum(serialize = "meter.created")]
     MeterCreated,
     /// A meter was deleted.
+    #[strum(serialize = "meter.deleted")]
     MeterDeleted,
     /// An event type was registered.
+    #[strum(serialize = "event_type.registered")]
     EventTypeRegistered,
     /// An event type was unregistered.
+    #[strum(serialize = "event_type.unregistered")]
     EventTypeUnregistered,
     /// The tenant was suspended.
+    #[strum(serialize = "tenant.suspended")]
     TenantSuspended,
     /// The tenant was activated again.
+    #[strum(serialize = "tenant.activated")]
     TenantActivated,
     /// Someone signed in to the web UI.
+    #[strum(serialize = "session.signed_in")]
     SignedIn,
     /// Someone signed out of the web UI.
+    #[strum(serialize = "session.signed_out")]
     SignedOut,
     /// An operator's platform key acted on the tenant (recorded at most once a minute per key).
+    #[strum(serialize = "platform.access")]
     PlatformAccess,
     /// Requests with a missing, malformed, unknown or revoked key, counted per client address.
+    #[strum(serialize = "auth.failed")]
     AuthenticationFailed,
 }
 
 impl Action {
     /// Returns the stored name, such as `quota.set`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::QuotaSet => "quota.set",
-            Self::KeyCreated => "key.created",
-            Self::KeyRevoked => "key.revoked",
-            Self::MeterCreated => "meter.created",
-            Self::MeterDeleted => "meter.deleted",
-            Self::EventTypeRegistered => "event_type.registered",
-            Self::EventTypeUnregistered => "event_type.unregistered",
-            Self::TenantSuspended => "tenant.suspended",
-            Self::TenantActivated => "tenant.activated",
-            Self::SignedIn => "session.signed_in",
-            Self::SignedOut => "session.signed_out",
-            Self::PlatformAccess => "platform.access",
-            Self::AuthenticationFailed => "auth.failed",
-        }
+        self.into()
     }
 }
 
@@ -115,76 +113,4 @@ pub struct AuditEntry {
     pub client: Option<String>,
     /// When.
     pub at: DateTime<Utc>,
-}
-
-/// Records a change of a tenant's; call it inside the change's transaction.
-pub async fn record(
-    connection: &mut sqlx::PgConnection,
-    tenant: TenantId,
-    actor: Actor,
-    action: Action,
-    old_value: Option<Value>,
-    new_value: Option<Value>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (tenant_id, actor, action, old_value, new_value)
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(tenant)
-    .bind(actor.to_string())
-    .bind(action.as_str())
-    .bind(old_value)
-    .bind(new_value)
-    .execute(connection)
-    .await?;
-    Ok(())
-}
-
-/// Records something that is not a change (a sign-in, a platform key's access, failed
-/// authentications), with the client's address when known.
-pub async fn note(
-    pool: &Pool,
-    tenant: Option<TenantId>,
-    actor: &str,
-    action: Action,
-    details: Option<Value>,
-    client: Option<&str>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (tenant_id, actor, action, new_value, client)
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(tenant)
-    .bind(actor)
-    .bind(action.as_str())
-    .bind(details)
-    .bind(client)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-const ENTRY_COLUMNS: &str = "id, tenant_id, actor, action, old_value, new_value, client, at";
-
-/// Lists a tenant's latest entries, newest first.
-pub async fn list(pool: &Pool, tenant: TenantId, limit: i64) -> Result<Vec<AuditEntry>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {ENTRY_COLUMNS} FROM audit_log
-         WHERE tenant_id = $1 ORDER BY at DESC, id DESC LIMIT $2"
-    ))
-    .bind(tenant)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?)
-}
-
-/// Lists the latest entries of every tenant and those of none, newest first: the operator's
-/// view.
-pub async fn list_all(pool: &Pool, limit: i64) -> Result<Vec<AuditEntry>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY at DESC, id DESC LIMIT $1"
-    ))
-    .bind(limit)
-    .fetch_all(pool)
-    .await?)
 }

@@ -14,9 +14,8 @@ use serde_json::json;
 use secrecy::SecretString;
 
 use crate::Result;
-use crate::api_key;
-use crate::audit::{self, Action};
-use crate::catalog::Pool;
+use crate::audit::Action;
+use crate::catalog::{self, Catalog};
 use crate::ids::TenantId;
 use crate::throttle::TokenBucket;
 
@@ -129,13 +128,13 @@ impl AuthFailures {
     /// so that the tenant's admins see it.
     pub async fn record_key(
         &self,
-        pool: &Pool,
+        catalog: &Catalog,
         client: IpAddr,
         presented: Option<&SecretString>,
         reason: &'static str,
     ) {
         let tenant = match presented {
-            Some(presented) => api_key::owner_of_inactive(pool, presented)
+            Some(presented) => catalog::api_keys::owner_of_inactive(catalog, presented)
                 .await
                 .unwrap_or(None),
             None => None,
@@ -153,7 +152,7 @@ impl AuthFailures {
 
     /// Writes the counted failures to the audit log, one entry per address, tenant and reason,
     /// and starts counting afresh.
-    pub async fn flush(&self, pool: &Pool) -> Result<()> {
+    pub async fn flush(&self, catalog: &Catalog) -> Result<()> {
         let counts = std::mem::take(&mut self.lock().counts);
         for ((client, tenant, reason), count) in counts {
             let details = json!({
@@ -163,8 +162,8 @@ impl AuthFailures {
                 "last_at": count.last_at,
             });
             let client = (client != OVERFLOW).then(|| client.to_string());
-            audit::note(
-                pool,
+            catalog::audit::note(
+                catalog,
                 tenant,
                 "anonymous",
                 Action::AuthenticationFailed,
@@ -179,7 +178,7 @@ impl AuthFailures {
     /// Flushes and prunes every `interval` until `stop` is cancelled, then flushes once more.
     pub async fn run(
         self: std::sync::Arc<Self>,
-        pool: Pool,
+        catalog: Catalog,
         interval: Duration,
         stop: tokio_util::sync::CancellationToken,
     ) {
@@ -191,11 +190,11 @@ impl AuthFailures {
                 () = stop.cancelled() => break,
             }
             self.prune(Instant::now());
-            if let Err(error) = self.flush(&pool).await {
+            if let Err(error) = self.flush(&catalog).await {
                 tracing::warn!(%error, "cannot record failed authentications in the audit log");
             }
         }
-        if let Err(error) = self.flush(&pool).await {
+        if let Err(error) = self.flush(&catalog).await {
             tracing::warn!(%error, "cannot record failed authentications in the audit log");
         }
     }

@@ -1,11 +1,11 @@
 //! Per-tenant caps on definitions: how many meters, group-bys per meter, registered event types
 //! and active API keys one tenant may have, so that no tenant can multiply the work of the
 //! shared aggregator and ingest nodes. Each check runs in the transaction of the insert it
-//! guards, after locking the tenant's row, so concurrent creations cannot overshoot a cap.
+//! guards, after locking the tenant's row ([`crate::catalog`]), so concurrent creations cannot
+//! overshoot a cap.
 
 use serde::Deserialize;
 
-use crate::ids::TenantId;
 use crate::{Error, Result};
 
 /// The caps (`[caps]` in the config).
@@ -43,21 +43,6 @@ pub(crate) fn check(count: i64, cap: u32, what: &str, key: &str) -> Result<()> {
         "this tenant has {count} {what}, the most it may have (caps.{key} = {cap}); \
          remove some first, or ask the operator to raise the cap"
     )))
-}
-
-/// Locks a tenant's row until the end of the transaction, so that counting its definitions and
-/// adding one is atomic; a tenant that does not exist is [`Error::NotFound`].
-pub(crate) async fn lock_tenant(
-    connection: &mut sqlx::PgConnection,
-    tenant: TenantId,
-) -> Result<()> {
-    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE")
-        .bind(tenant)
-        .fetch_optional(connection)
-        .await?;
-    found
-        .map(|_| ())
-        .ok_or_else(|| Error::NotFound(format!("tenant {tenant}")))
 }
 
 #[cfg(test)]

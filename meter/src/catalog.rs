@@ -1,21 +1,39 @@
-//! The catalog seam: control-plane records (tenants, API keys, and later meters, quotas, plans)
-//! in PostgreSQL. This module owns the connection pool and the schema migrations; the records
-//! themselves have their query functions next to their types ([`crate::tenant`],
-//! [`crate::api_key`]).
+//! The catalog seam: control-plane records (tenants, API keys, meters, quotas, event types, web
+//! sessions and the audit log) in PostgreSQL. This module owns the connection, the [`Catalog`]
+//! handle every caller holds, the schema migrations and the schema lock; the SQL of each table
+//! family lives in its own submodule, apart from the domain types it reads and writes (which
+//! live in [`crate::tenant`], [`crate::api_key`], [`crate::quota`], [`crate::meter`],
+//! [`crate::event_type`], [`crate::web_session`] and [`crate::audit`]).
+//!
+//! Query functions take the catalog as `impl Acquire<'_, Database = Postgres>` first, so that
+//! one function runs on the handle (`&catalog`) or inside a caller's transaction (`&mut *tx`);
+//! the ones that write several statements begin their own (nested) transaction on it. Helpers
+//! that a query function calls inside its own transaction (the tenant lock, audit records) take
+//! the transaction's `&mut PgConnection` instead: an `impl Acquire` instantiated with a
+//! `&mut PgConnection` inside a future that must be `Send` (every HTTP handler's) fails with
+//! "implementation of `Acquire` is not general enough", a known limit of the compiler.
 
+pub mod api_keys;
+pub mod audit;
+pub mod event_types;
+pub mod meters;
+pub mod quotas;
+pub mod tenants;
+pub mod web_sessions;
+
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use sqlx::Connection;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::{Acquire, Connection, PgPool, Postgres, Transaction};
 
 use crate::ids::TenantId;
 use crate::{Error, Result};
-
-/// The PostgreSQL pool every catalog query runs on.
-pub type Pool = sqlx::PgPool;
 
 /// The migrations under `migrations/postgres`, compiled into the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -76,48 +94,99 @@ impl PostgresConfig {
     }
 }
 
-/// Opens a pool and checks that the server answers, within the configured timeout. The first
-/// connection is made directly so that a failure reports its cause (refused, unknown host, bad
-/// password) rather than the pool's timeout.
-pub async fn connect(config: &PostgresConfig) -> Result<Pool> {
-    let options = config.connect_options()?;
-    let timeout = Duration::from_secs(config.connect_timeout_secs);
-    let first = tokio::time::timeout(timeout, PgConnection::connect_with(&options))
-        .await
-        .map_err(|_| Error::Timeout(timeout))??;
-    first.close().await?;
-    let pool = PgPoolOptions::new()
-        .max_connections(config.max_connections)
-        .acquire_timeout(timeout)
-        .connect_lazy_with(options);
-    Ok(pool)
+/// The handle on the catalog that every caller holds: a pool of PostgreSQL connections, cheap
+/// to clone. Query functions take `&catalog` (or a transaction begun on it) as their first
+/// argument.
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    pool: PgPool,
+}
+
+impl Catalog {
+    /// Opens a pool and checks that the server answers, within the configured timeout. The
+    /// first connection is made directly so that a failure reports its cause (refused, unknown
+    /// host, bad password) rather than the pool's timeout.
+    pub async fn connect(config: &PostgresConfig) -> Result<Self> {
+        let options = config.connect_options()?;
+        let timeout = Duration::from_secs(config.connect_timeout_secs);
+        let first = tokio::time::timeout(timeout, PgConnection::connect_with(&options))
+            .await
+            .map_err(|_| Error::Timeout(timeout))??;
+        first.close().await?;
+        Self::connect_lazy(config)
+    }
+
+    /// Opens a pool without contacting the server: connections are made on first use.
+    pub fn connect_lazy(config: &PostgresConfig) -> Result<Self> {
+        let options = config.connect_options()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_secs(config.connect_timeout_secs))
+            .connect_lazy_with(options);
+        Ok(Self { pool })
+    }
+
+    /// Applies the pending PostgreSQL migrations and returns how many were applied. Safe to run
+    /// twice or from several processes at once: sqlx holds an advisory lock while it migrates.
+    pub async fn migrate(&self) -> Result<usize> {
+        let mut connection = self.pool.acquire().await?;
+        let applied_before = applied_migration_count(&mut connection).await?;
+        MIGRATOR.run(&mut *connection).await?;
+        let applied_after = applied_migration_count(&mut connection).await?;
+        Ok(applied_after - applied_before)
+    }
+
+    /// Checks that the catalog answers a trivial query.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Begins a transaction; pass `&mut *transaction` to query functions to run them in it.
+    pub async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Closes every connection, waiting for those in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Returns the underlying pool: the escape hatch for tests that check stored rows (or set
+    /// up databases) with raw SQL. Production code goes through the query functions instead.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// The boxed future of [`Acquire`]'s methods.
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Lets query functions take `&catalog` wherever they take a connection or a transaction, by
+/// delegating to the pool. Like the pool's own implementation it holds for any lifetime `'c`,
+/// since the futures borrow nothing from the handle.
+impl<'c> Acquire<'c> for &Catalog {
+    type Database = Postgres;
+    type Connection = PoolConnection<Postgres>;
+
+    fn acquire(self) -> BoxFuture<'c, sqlx::Result<Self::Connection>> {
+        <&PgPool as Acquire<'c>>::acquire(&self.pool)
+    }
+
+    fn begin(self) -> BoxFuture<'c, sqlx::Result<Transaction<'c, Postgres>>> {
+        <&PgPool as Acquire<'c>>::begin(&self.pool)
+    }
 }
 
 /// Maps a failed write that referenced a missing tenant to [`Error::NotFound`], and any other
 /// failure to [`Error::Postgres`].
-pub(crate) fn tenant_must_exist(tenant: TenantId) -> impl FnOnce(sqlx::Error) -> Error {
+fn tenant_must_exist(tenant: TenantId) -> impl FnOnce(sqlx::Error) -> Error {
     move |error| match &error {
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
             Error::NotFound(format!("tenant {tenant}"))
         }
         _ => Error::Postgres(error),
     }
-}
-
-/// Checks that the catalog answers a trivial query.
-pub async fn ping(pool: &Pool) -> Result<()> {
-    sqlx::query("SELECT 1").execute(pool).await?;
-    Ok(())
-}
-
-/// Applies the pending PostgreSQL migrations and returns how many were applied. Safe to run
-/// twice or from several processes at once: sqlx holds an advisory lock while it migrates.
-pub async fn migrate(pool: &Pool) -> Result<usize> {
-    let mut connection = pool.acquire().await?;
-    let applied_before = applied_migration_count(&mut connection).await?;
-    MIGRATOR.run(&mut *connection).await?;
-    let applied_after = applied_migration_count(&mut connection).await?;
-    Ok(applied_after - applied_before)
 }
 
 async fn applied_migration_count(connection: &mut PgConnection) -> Result<usize> {
@@ -138,13 +207,13 @@ async fn applied_migration_count(connection: &mut PgConnection) -> Result<usize>
 /// to serialize schema changes in stores that have no lock of their own.
 pub struct SchemaLock {
     /// The session holding the lock; `None` once released.
-    connection: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+    connection: Option<PoolConnection<Postgres>>,
 }
 
 impl SchemaLock {
     /// Waits for the lock and takes it.
-    pub async fn acquire(pool: &Pool) -> Result<Self> {
-        let mut connection = pool.acquire().await?;
+    pub async fn acquire(catalog: &Catalog) -> Result<Self> {
+        let mut connection = catalog.pool.acquire().await?;
         sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(SCHEMA_LOCK_ID)
             .execute(&mut *connection)

@@ -1,9 +1,23 @@
 //! Tally's domain core, shared by every other crate: identifiers, tenants and API keys, and the
 //! three narrow seams where domain logic meets storage:
 //!
-//! - the **catalog** ([`catalog`]): control-plane records in PostgreSQL (tenants, API keys, …);
+//! - the **catalog** ([`catalog`]): control-plane records in PostgreSQL, behind the
+//!   [`catalog::Catalog`] handle;
 //! - the **bus** ([`bus`]): the Kafka-protocol event log (append, consume, commit);
 //! - the **analytics** store ([`analytics`]): ClickHouse tables for raw events and rollups.
+//!
+//! The domain modules hold types and pure logic and no SQL; each catalog table family has its
+//! SQL (row structs and query functions) in one submodule of [`catalog`]:
+//!
+//! | domain | tables | SQL |
+//! | --- | --- | --- |
+//! | [`tenant`] | `tenants` | [`catalog::tenants`] |
+//! | [`api_key`] | `api_keys` | [`catalog::api_keys`] |
+//! | [`quota`] | `quotas`, `quota_usage` | [`catalog::quotas`] |
+//! | [`meter`] | `meters` | [`catalog::meters`] |
+//! | [`event_type`] | `event_types` | [`catalog::event_types`] |
+//! | [`web_session`] | `web_sessions` | [`catalog::web_sessions`] |
+//! | [`audit`] | `audit_log` | [`catalog::audit`] |
 //!
 //! Nothing here speaks HTTP; the ingest, api and web crates build on these types.
 

@@ -1,25 +1,40 @@
 //! Meter definitions: per tenant, which events a meter counts (by type), the value it reads
 //! from their data, how it aggregates, what it groups by, and how late an event may arrive.
-//! Stored in the catalog; the aggregator and the usage queries read them.
+//! Stored in the catalog ([`crate::catalog::meters`]); the aggregator and the usage queries read
+//! them.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::audit::{self, Action, Actor};
-use crate::caps::{self, Caps};
-use crate::catalog::{self, Pool};
+use crate::caps::Caps;
 use crate::event_type::MAX_EVENT_TYPE_LENGTH;
 use crate::ids::{MeterId, MeterKey, TenantId};
 use crate::{Error, Result};
 
-/// How a meter combines the values of its events in a window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How a meter combines the values of its events in a window. Names parse in any case, with
+/// `-` for `_`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(
+    serialize_all = "SCREAMING_SNAKE_CASE",
+    ascii_case_insensitive,
+    parse_err_ty = Error,
+    parse_err_fn = invalid_aggregation
+)]
 pub enum Aggregation {
     /// Sum of the values.
     Sum,
@@ -32,56 +47,23 @@ pub enum Aggregation {
     /// Largest value.
     Max,
     /// Number of distinct values.
+    #[strum(to_string = "UNIQUE_COUNT", serialize = "UNIQUE-COUNT")]
     UniqueCount,
     /// The value of the event with the latest time.
     Latest,
 }
 
 impl Aggregation {
-    const ALL: [Self; 7] = [
-        Self::Sum,
-        Self::Count,
-        Self::Avg,
-        Self::Min,
-        Self::Max,
-        Self::UniqueCount,
-        Self::Latest,
-    ];
-
     /// Returns the stored name, such as `UNIQUE_COUNT`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sum => "SUM",
-            Self::Count => "COUNT",
-            Self::Avg => "AVG",
-            Self::Min => "MIN",
-            Self::Max => "MAX",
-            Self::UniqueCount => "UNIQUE_COUNT",
-            Self::Latest => "LATEST",
-        }
+        self.into()
     }
 }
 
-impl FromStr for Aggregation {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<Self> {
-        let wanted = text.to_ascii_uppercase().replace('-', "_");
-        Self::ALL
-            .into_iter()
-            .find(|aggregation| aggregation.as_str() == wanted)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "aggregation must be one of sum, count, avg, min, max, unique_count, latest; got {text:?}"
-                ))
-            })
-    }
-}
-
-impl fmt::Display for Aggregation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
+fn invalid_aggregation(text: &str) -> Error {
+    Error::Invalid(format!(
+        "aggregation must be one of sum, count, avg, min, max, unique_count, latest; got {text:?}"
+    ))
 }
 
 /// A path into an event's JSON data: `$` then `.name` steps, such as `$.usage.tokens`.
@@ -190,6 +172,18 @@ impl MeterSpec {
         }
         Ok(())
     }
+
+    /// Refuses a spec with more than `caps.group_by_per_meter` groups.
+    pub fn check_group_count(&self, caps: &Caps) -> Result<()> {
+        if self.group_by.len() > caps.group_by_per_meter as usize {
+            return Err(Error::LimitReached(format!(
+                "a meter may have at most {} groups (caps.group_by_per_meter), got {}",
+                caps.group_by_per_meter,
+                self.group_by.len()
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// A stored meter.
@@ -204,194 +198,6 @@ pub struct Meter {
     pub spec: MeterSpec,
     /// When it was created.
     pub created_at: DateTime<Utc>,
-}
-
-#[derive(sqlx::FromRow)]
-struct MeterRow {
-    id: MeterId,
-    tenant_id: TenantId,
-    key: String,
-    event_type: String,
-    value_path: Option<String>,
-    aggregation: String,
-    group_by: sqlx::types::Json<BTreeMap<String, String>>,
-    allowed_lateness_secs: i64,
-    created_at: DateTime<Utc>,
-}
-
-impl TryFrom<MeterRow> for Meter {
-    type Error = Error;
-
-    fn try_from(row: MeterRow) -> Result<Self> {
-        let group_by = row
-            .group_by
-            .0
-            .into_iter()
-            .map(|(name, path)| Ok((name, JsonPath::parse(&path)?)))
-            .collect::<Result<_>>()?;
-        Ok(Self {
-            id: row.id,
-            tenant_id: row.tenant_id,
-            spec: MeterSpec {
-                key: MeterKey::parse(&row.key)?,
-                event_type: row.event_type,
-                value_path: row.value_path.as_deref().map(JsonPath::parse).transpose()?,
-                aggregation: row.aggregation.parse()?,
-                group_by,
-                allowed_lateness_secs: u64::try_from(row.allowed_lateness_secs).unwrap_or(0),
-            },
-            created_at: row.created_at,
-        })
-    }
-}
-
-const METER_COLUMNS: &str = "id, tenant_id, key, event_type, value_path, aggregation, group_by, \
-                             allowed_lateness_secs, created_at";
-
-/// Creates a meter for a tenant as an operator, within the default caps; see [`create_by`].
-pub async fn create(pool: &Pool, tenant: TenantId, spec: &MeterSpec) -> Result<Meter> {
-    create_by(pool, tenant, spec, Actor::Operator, &Caps::default()).await
-}
-
-/// Creates a meter for a tenant and records it in the audit log; a key the tenant already uses
-/// is [`Error::Conflict`], and a tenant at `caps.meters_per_tenant` meters, or a spec with more
-/// than `caps.group_by_per_meter` groups, is [`Error::LimitReached`].
-pub async fn create_by(
-    pool: &Pool,
-    tenant: TenantId,
-    spec: &MeterSpec,
-    actor: Actor,
-    caps: &Caps,
-) -> Result<Meter> {
-    spec.validate()?;
-    if spec.group_by.len() > caps.group_by_per_meter as usize {
-        return Err(Error::LimitReached(format!(
-            "a meter may have at most {} groups (caps.group_by_per_meter), got {}",
-            caps.group_by_per_meter,
-            spec.group_by.len()
-        )));
-    }
-    let group_by: BTreeMap<&str, &str> = spec
-        .group_by
-        .iter()
-        .map(|(name, path)| (name.as_str(), path.as_str()))
-        .collect();
-    let mut transaction = pool.begin().await?;
-    caps::lock_tenant(&mut transaction, tenant).await?;
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM meters WHERE tenant_id = $1")
-        .bind(tenant)
-        .fetch_one(&mut *transaction)
-        .await?;
-    caps::check(count, caps.meters_per_tenant, "meters", "meters_per_tenant")?;
-    let row: MeterRow = sqlx::query_as(&format!(
-        "INSERT INTO meters (id, tenant_id, key, event_type, value_path, aggregation, group_by,
-                             allowed_lateness_secs)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {METER_COLUMNS}"
-    ))
-    .bind(MeterId::generate())
-    .bind(tenant)
-    .bind(spec.key.as_str())
-    .bind(&spec.event_type)
-    .bind(spec.value_path.as_ref().map(JsonPath::as_str))
-    .bind(spec.aggregation.as_str())
-    .bind(sqlx::types::Json(group_by))
-    .bind(i64::try_from(spec.allowed_lateness_secs).unwrap_or(i64::MAX))
-    .fetch_one(&mut *transaction)
-    .await
-    .map_err(|error| match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            Error::Conflict(format!("this tenant already has a meter {}", spec.key))
-        }
-        _ => catalog::tenant_must_exist(tenant)(error),
-    })?;
-    let meter: Meter = row.try_into()?;
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::MeterCreated,
-        None,
-        Some(json!(meter)),
-    )
-    .await?;
-    transaction.commit().await?;
-    Ok(meter)
-}
-
-/// Lists a tenant's meters by key.
-pub async fn list(pool: &Pool, tenant: TenantId) -> Result<Vec<Meter>> {
-    let rows: Vec<MeterRow> = sqlx::query_as(&format!(
-        "SELECT {METER_COLUMNS} FROM meters WHERE tenant_id = $1 ORDER BY key"
-    ))
-    .bind(tenant)
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter().map(Meter::try_from).collect()
-}
-
-/// Lists every tenant's meters, for the aggregator.
-pub async fn all(pool: &Pool) -> Result<Vec<Meter>> {
-    let rows: Vec<MeterRow> = sqlx::query_as(&format!(
-        "SELECT {METER_COLUMNS} FROM meters ORDER BY tenant_id, key"
-    ))
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter().map(Meter::try_from).collect()
-}
-
-/// Returns what changes whenever a meter is created or deleted: the number of meters and the
-/// latest creation time. The aggregator checks it before each pass.
-pub async fn fingerprint(pool: &Pool) -> Result<(i64, Option<DateTime<Utc>>)> {
-    Ok(
-        sqlx::query_as("SELECT count(*), max(created_at) FROM meters")
-            .fetch_one(pool)
-            .await?,
-    )
-}
-
-/// Finds one of a tenant's meters by key; an unknown key is [`Error::NotFound`].
-pub async fn find(pool: &Pool, tenant: TenantId, key: &MeterKey) -> Result<Meter> {
-    let row: Option<MeterRow> = sqlx::query_as(&format!(
-        "SELECT {METER_COLUMNS} FROM meters WHERE tenant_id = $1 AND key = $2"
-    ))
-    .bind(tenant)
-    .bind(key.as_str())
-    .fetch_optional(pool)
-    .await?;
-    row.ok_or_else(|| Error::NotFound(format!("meter {key}")))?
-        .try_into()
-}
-
-/// Deletes one of a tenant's meters as an operator; see [`delete_by`].
-pub async fn delete(pool: &Pool, tenant: TenantId, key: &MeterKey) -> Result<()> {
-    delete_by(pool, tenant, key, Actor::Operator).await
-}
-
-/// Deletes one of a tenant's meters and records it in the audit log; an unknown key is
-/// [`Error::NotFound`].
-pub async fn delete_by(pool: &Pool, tenant: TenantId, key: &MeterKey, actor: Actor) -> Result<()> {
-    let mut transaction = pool.begin().await?;
-    let row: Option<MeterRow> = sqlx::query_as(&format!(
-        "DELETE FROM meters WHERE tenant_id = $1 AND key = $2 RETURNING {METER_COLUMNS}"
-    ))
-    .bind(tenant)
-    .bind(key.as_str())
-    .fetch_optional(&mut *transaction)
-    .await?;
-    let deleted: Meter = row
-        .ok_or_else(|| Error::NotFound(format!("meter {key}")))?
-        .try_into()?;
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::MeterDeleted,
-        Some(json!(deleted)),
-        None,
-    )
-    .await?;
-    transaction.commit().await?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -445,6 +251,18 @@ mod tests {
             Some(Aggregation::UniqueCount)
         );
         assert_eq!("SUM".parse::<Aggregation>().ok(), Some(Aggregation::Sum));
-        assert!("median".parse::<Aggregation>().is_err());
+        assert_eq!(
+            "Unique-Count".parse::<Aggregation>().ok(),
+            Some(Aggregation::UniqueCount)
+        );
+        assert_eq!(Aggregation::UniqueCount.to_string(), "UNIQUE_COUNT");
+        assert_eq!(format!("{:<6}|", Aggregation::Sum), "SUM   |");
+        let refused = "median"
+            .parse::<Aggregation>()
+            .expect_err("not an aggregation");
+        assert_eq!(
+            refused.to_string(),
+            r#"aggregation must be one of sum, count, avg, min, max, unique_count, latest; got "median""#
+        );
     }
 }

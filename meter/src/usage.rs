@@ -18,9 +18,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::analytics::Analytics;
-use crate::catalog::Pool;
+use crate::catalog::{self, Catalog};
 use crate::ids::{MeterKey, TenantId};
-use crate::meter::{self, Aggregation, Meter};
+use crate::meter::{Aggregation, Meter};
 use crate::{Error, Result};
 
 use self::limits::epoch_seconds;
@@ -160,14 +160,14 @@ struct DistinctRow {
 
 /// Computes a tenant's meter, found by key, over a range, within [`UsageLimits::EXPORT`].
 pub async fn usage(
-    pool: &Pool,
+    catalog: &Catalog,
     analytics: &Analytics,
     tenant: TenantId,
     meter_key: &MeterKey,
     query: &UsageQuery,
 ) -> Result<Vec<UsagePoint>> {
     usage_within(
-        pool,
+        catalog,
         analytics,
         tenant,
         meter_key,
@@ -180,7 +180,7 @@ pub async fn usage(
 /// Computes a tenant's meter, found by key, over a range within `limits`: a range of too
 /// many windows is refused before any store is asked.
 pub async fn usage_within(
-    pool: &Pool,
+    catalog: &Catalog,
     analytics: &Analytics,
     tenant: TenantId,
     meter_key: &MeterKey,
@@ -188,7 +188,7 @@ pub async fn usage_within(
     limits: UsageLimits,
 ) -> Result<Vec<UsagePoint>> {
     limits.check(query)?;
-    let meter = meter::find(pool, tenant, meter_key).await?;
+    let meter = catalog::meters::find(catalog, tenant, meter_key).await?;
     usage_of_within(analytics, &meter, query, limits).await
 }
 
@@ -332,12 +332,12 @@ pub async fn usage_of_within(
 /// with the current minute. Minutes without events have no value, or zero for COUNT, SUM and
 /// UNIQUE_COUNT.
 pub async fn last_hour(
-    pool: &Pool,
+    catalog: &Catalog,
     analytics: &Analytics,
     tenant: TenantId,
     meter_key: &MeterKey,
 ) -> Result<Vec<UsagePoint>> {
-    let meter = meter::find(pool, tenant, meter_key).await?;
+    let meter = catalog::meters::find(catalog, tenant, meter_key).await?;
     let to = floor_minute(Utc::now()) + Duration::minutes(1);
     let from = to - Duration::hours(1);
     let query = UsageQuery {

@@ -1,7 +1,7 @@
 //! `tally audit list`: the operator's view of the audit log.
 
-use tally_meter::audit::{self, AuditEntry};
-use tally_meter::tenant;
+use tally_meter::audit::AuditEntry;
+use tally_meter::catalog::{audit, tenants};
 
 use crate::cli::AuditCommand;
 use crate::cmd::connect_catalog;
@@ -9,7 +9,7 @@ use crate::config::Config;
 
 /// Runs one audit command.
 pub async fn run(config: &Config, command: AuditCommand) -> anyhow::Result<()> {
-    let pool = connect_catalog(config).await?;
+    let catalog = connect_catalog(config).await?;
     match command {
         AuditCommand::List {
             tenant,
@@ -19,10 +19,10 @@ pub async fn run(config: &Config, command: AuditCommand) -> anyhow::Result<()> {
             let limit = i64::from(limit);
             let entries = match tenant {
                 Some(tenant) => {
-                    let tenant = tenant::find(&pool, &tenant).await?;
-                    audit::list(&pool, tenant.id, limit).await?
+                    let tenant = tenants::find(&catalog, &tenant).await?;
+                    audit::list(&catalog, tenant.id, limit).await?
                 }
-                None => audit::list_all(&pool, limit).await?,
+                None => audit::list_all(&catalog, limit).await?,
             };
             if json {
                 for entry in &entries {

@@ -1,9 +1,9 @@
 //! `tally key create | list | revoke`.
 
 use secrecy::ExposeSecret;
-use tally_meter::api_key::{self, ApiKey};
+use tally_meter::api_key::ApiKey;
 use tally_meter::audit::Actor;
-use tally_meter::tenant;
+use tally_meter::catalog::{api_keys, tenants};
 
 use crate::cli::KeyCommand;
 use crate::cmd::connect_catalog;
@@ -12,12 +12,12 @@ use crate::config::Config;
 /// Runs one key command. `create` prints the key alone on standard output so that scripts can
 /// capture it; it is not stored and cannot be shown again.
 pub async fn run(config: &Config, command: KeyCommand) -> anyhow::Result<()> {
-    let pool = connect_catalog(config).await?;
+    let catalog = connect_catalog(config).await?;
     match command {
         KeyCommand::Create { tenant, scope } => {
-            let tenant = tenant::find(&pool, &tenant).await?;
+            let tenant = tenants::find(&catalog, &tenant).await?;
             let created =
-                api_key::create_by(&pool, tenant.id, scope, Actor::Operator, &config.caps).await?;
+                api_keys::create(&catalog, tenant.id, scope, Actor::Operator, &config.caps).await?;
             println!("{}", created.secret.expose_secret());
             eprintln!(
                 "created {scope} key {} for tenant {}; store it now: it is not shown again",
@@ -25,12 +25,12 @@ pub async fn run(config: &Config, command: KeyCommand) -> anyhow::Result<()> {
             );
         }
         KeyCommand::List { tenant } => {
-            let tenant = tenant::find(&pool, &tenant).await?;
-            print_keys(&api_key::list(&pool, tenant.id).await?);
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            print_keys(&api_keys::list(&catalog, tenant.id).await?);
         }
         KeyCommand::Revoke { tenant, key } => {
-            let tenant = tenant::find(&pool, &tenant).await?;
-            let revoked = api_key::revoke(&pool, tenant.id, key).await?;
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            let revoked = api_keys::revoke(&catalog, tenant.id, key, Actor::Operator).await?;
             eprintln!(
                 "revoked key {} ({}…) of tenant {}",
                 revoked.id, revoked.prefix, tenant.name

@@ -1,8 +1,8 @@
 //! `tally meter create | list | delete`.
 
 use tally_meter::audit::Actor;
-use tally_meter::meter::{self, Meter, MeterSpec};
-use tally_meter::tenant;
+use tally_meter::catalog::{meters, tenants};
+use tally_meter::meter::{Meter, MeterSpec};
 
 use crate::cli::MeterCommand;
 use crate::cmd::connect_catalog;
@@ -10,7 +10,7 @@ use crate::config::Config;
 
 /// Runs one meter command.
 pub async fn run(config: &Config, command: MeterCommand) -> anyhow::Result<()> {
-    let pool = connect_catalog(config).await?;
+    let catalog = connect_catalog(config).await?;
     match command {
         MeterCommand::Create {
             tenant,
@@ -21,7 +21,7 @@ pub async fn run(config: &Config, command: MeterCommand) -> anyhow::Result<()> {
             group_by,
             lateness_secs,
         } => {
-            let tenant = tenant::find(&pool, &tenant).await?;
+            let tenant = tenants::find(&catalog, &tenant).await?;
             let spec = MeterSpec {
                 key,
                 event_type,
@@ -31,7 +31,7 @@ pub async fn run(config: &Config, command: MeterCommand) -> anyhow::Result<()> {
                 allowed_lateness_secs: lateness_secs,
             };
             let created =
-                meter::create_by(&pool, tenant.id, &spec, Actor::Operator, &config.caps).await?;
+                meters::create(&catalog, tenant.id, &spec, Actor::Operator, &config.caps).await?;
             eprintln!(
                 "created meter {} for tenant {}",
                 created.spec.key, tenant.name
@@ -39,8 +39,8 @@ pub async fn run(config: &Config, command: MeterCommand) -> anyhow::Result<()> {
             print_meters(std::slice::from_ref(&created));
         }
         MeterCommand::List { tenant } => {
-            let tenant = tenant::find(&pool, &tenant).await?;
-            let meters = meter::list(&pool, tenant.id).await?;
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            let meters = meters::list(&catalog, tenant.id).await?;
             if meters.is_empty() {
                 eprintln!(
                     "tenant {} has no meters yet: create one with `tally meter create`",
@@ -51,8 +51,8 @@ pub async fn run(config: &Config, command: MeterCommand) -> anyhow::Result<()> {
             }
         }
         MeterCommand::Delete { tenant, key } => {
-            let tenant = tenant::find(&pool, &tenant).await?;
-            meter::delete(&pool, tenant.id, &key).await?;
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            meters::delete(&catalog, tenant.id, &key, Actor::Operator).await?;
             eprintln!("deleted meter {key} of tenant {}", tenant.name);
         }
     }

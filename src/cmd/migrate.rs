@@ -4,21 +4,22 @@
 use anyhow::Context;
 use tally_meter::analytics::Analytics;
 use tally_meter::bus::{self, TopicOutcome};
-use tally_meter::catalog::{self, SchemaLock};
+use tally_meter::catalog::SchemaLock;
 
 use crate::cmd::connect_catalog;
 use crate::config::Config;
 
 /// Applies every pending migration and creates missing topics, printing what it did.
 pub async fn run(config: &Config) -> anyhow::Result<()> {
-    let pool = connect_catalog(config).await?;
-    let applied = catalog::migrate(&pool)
+    let catalog = connect_catalog(config).await?;
+    let applied = catalog
+        .migrate()
         .await
         .context("postgres migrations failed")?;
     println!("postgres: {}", describe_migrations(applied));
 
     let analytics = Analytics::new(&config.clickhouse);
-    let lock = SchemaLock::acquire(&pool).await?;
+    let lock = SchemaLock::acquire(&catalog).await?;
     let applied = analytics.migrate().await.with_context(|| {
         format!(
             "clickhouse migrations failed at {} (database {})",

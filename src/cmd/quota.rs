@@ -1,8 +1,9 @@
 //! `tally quota set | show`.
 
 use chrono::Utc;
+use tally_meter::audit::Actor;
+use tally_meter::catalog::{quotas, tenants};
 use tally_meter::quota::{self, Limits};
-use tally_meter::tenant;
 
 use crate::cli::QuotaCommand;
 use crate::cmd::connect_catalog;
@@ -10,7 +11,7 @@ use crate::config::Config;
 
 /// Runs one quota command.
 pub async fn run(config: &Config, command: QuotaCommand) -> anyhow::Result<()> {
-    let pool = connect_catalog(config).await?;
+    let catalog = connect_catalog(config).await?;
     match command {
         QuotaCommand::Set {
             tenant,
@@ -19,14 +20,21 @@ pub async fn run(config: &Config, command: QuotaCommand) -> anyhow::Result<()> {
             monthly,
             mode,
         } => {
-            let tenant = tenant::find(&pool, &tenant).await?;
+            let tenant = tenants::find(&catalog, &tenant).await?;
             let limits = Limits {
                 rate_per_sec: rate,
                 burst: burst.unwrap_or(rate),
                 monthly_events: monthly,
                 monthly_mode: mode,
             };
-            quota::set(&pool, tenant.id, &limits).await?;
+            quotas::set(
+                &catalog,
+                tenant.id,
+                &limits,
+                Actor::Operator,
+                &config.ingest.default_limits(),
+            )
+            .await?;
             eprintln!(
                 "set and granted limits of tenant {} (its admins may lower them, not raise them); \
                  ingest nodes apply them within {} s",
@@ -35,8 +43,8 @@ pub async fn run(config: &Config, command: QuotaCommand) -> anyhow::Result<()> {
             print_limits(&limits, false);
         }
         QuotaCommand::Show { tenant } => {
-            let tenant = tenant::find(&pool, &tenant).await?;
-            match quota::get_granted(&pool, tenant.id).await? {
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            match quotas::get_granted(&catalog, tenant.id).await? {
                 Some(granted) => {
                     print_limits(&granted.limits, false);
                     if granted.limits != granted.grant {
@@ -47,7 +55,7 @@ pub async fn run(config: &Config, command: QuotaCommand) -> anyhow::Result<()> {
                 None => print_limits(&config.ingest.default_limits(), true),
             }
             let period = quota::period_of(Utc::now());
-            let used = quota::usage(&pool, period)
+            let used = quotas::usage(&catalog, period)
                 .await?
                 .get(&tenant.id)
                 .copied()

@@ -1,8 +1,8 @@
 //! `tally tenant create | list | show | suspend | activate`.
 
-use tally_meter::api_key;
 use tally_meter::audit::Actor;
-use tally_meter::tenant::{self, Tenant, TenantStatus};
+use tally_meter::catalog::{api_keys, tenants};
+use tally_meter::tenant::{Tenant, TenantStatus};
 
 use crate::cli::TenantCommand;
 use crate::cmd::{connect_catalog, key::print_keys};
@@ -10,15 +10,15 @@ use crate::config::Config;
 
 /// Runs one tenant command, printing its result on standard output.
 pub async fn run(config: &Config, command: TenantCommand) -> anyhow::Result<()> {
-    let pool = connect_catalog(config).await?;
+    let catalog = connect_catalog(config).await?;
     match command {
         TenantCommand::Create { name, region } => {
-            let tenant = tenant::create(&pool, &name, &region).await?;
+            let tenant = tenants::create(&catalog, &name, &region).await?;
             println!("{}", tenant.id);
             eprintln!("created tenant {} in region {}", tenant.name, tenant.region);
         }
         TenantCommand::List => {
-            let tenants = tenant::list(&pool).await?;
+            let tenants = tenants::list(&catalog).await?;
             if tenants.is_empty() {
                 eprintln!("no tenants yet: create one with `tally tenant create --name NAME`");
             } else {
@@ -26,28 +26,34 @@ pub async fn run(config: &Config, command: TenantCommand) -> anyhow::Result<()> 
             }
         }
         TenantCommand::Show { tenant } => {
-            let tenant = tenant::find(&pool, &tenant).await?;
+            let tenant = tenants::find(&catalog, &tenant).await?;
             print_tenants(std::slice::from_ref(&tenant));
             println!();
-            print_keys(&api_key::list(&pool, tenant.id).await?);
+            print_keys(&api_keys::list(&catalog, tenant.id).await?);
         }
         TenantCommand::Suspend { tenant } => {
-            let tenant = tenant::find(&pool, &tenant).await?;
-            tenant::set_status(&pool, tenant.id, TenantStatus::Suspended, Actor::Operator).await?;
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            tenants::set_status(
+                &catalog,
+                tenant.id,
+                TenantStatus::Suspended,
+                Actor::Operator,
+            )
+            .await?;
             eprintln!(
                 "suspended tenant {}: its keys no longer authenticate",
                 tenant.name
             );
         }
         TenantCommand::Activate { tenant } => {
-            let tenant = tenant::find(&pool, &tenant).await?;
-            tenant::set_status(&pool, tenant.id, TenantStatus::Active, Actor::Operator).await?;
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            tenants::set_status(&catalog, tenant.id, TenantStatus::Active, Actor::Operator).await?;
             eprintln!("activated tenant {}", tenant.name);
         }
         TenantCommand::Update { tenant, hot } => {
-            let tenant = tenant::find(&pool, &tenant).await?;
+            let tenant = tenants::find(&catalog, &tenant).await?;
             if let Some(hot) = hot {
-                tenant::set_hot(&pool, tenant.id, hot).await?;
+                tenants::set_hot(&catalog, tenant.id, hot).await?;
                 eprintln!(
                     "tenant {} is {}hot",
                     tenant.name,

@@ -2,7 +2,7 @@
 
 use chrono::{Duration, Utc};
 use tally_meter::analytics::Analytics;
-use tally_meter::tenant;
+use tally_meter::catalog::tenants;
 use tally_meter::usage::{self, UsagePoint, UsageQuery};
 
 use crate::cli::UsageArgs;
@@ -11,9 +11,9 @@ use crate::config::Config;
 
 /// Runs `tally usage`.
 pub async fn run(config: &Config, args: UsageArgs) -> anyhow::Result<()> {
-    let pool = connect_catalog(config).await?;
+    let catalog = connect_catalog(config).await?;
     let analytics = Analytics::new(&config.clickhouse);
-    let tenant = tenant::find(&pool, &args.tenant).await?;
+    let tenant = tenants::find(&catalog, &args.tenant).await?;
     let to = args.to.unwrap_or_else(|| Utc::now() + Duration::minutes(1));
     let query = UsageQuery {
         from: args.from.unwrap_or(to - Duration::hours(1)),
@@ -22,7 +22,7 @@ pub async fn run(config: &Config, args: UsageArgs) -> anyhow::Result<()> {
         group_by: args.group_by,
         subject: args.subject,
     };
-    let points = usage::usage(&pool, &analytics, tenant.id, &args.meter, &query).await?;
+    let points = usage::usage(&catalog, &analytics, tenant.id, &args.meter, &query).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&points)?);
     } else if points.is_empty() {

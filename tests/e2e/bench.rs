@@ -1,7 +1,8 @@
 //! `tally bench ingest` and `tally bench e2e`, briefly, against the real services: each
 //! starts its own nodes, drives load and prints its figures, then suspends its tenants.
 
-use tally_meter::tenant::{self, TenantStatus};
+use tally_meter::catalog::tenants;
+use tally_meter::tenant::TenantStatus;
 
 use super::support::TestEnv;
 
@@ -162,7 +163,7 @@ fn assert_verdict(stdout: &str, label: &str) {
 
 /// The bench left exactly `count` tenants, all `bench-…` and suspended.
 async fn assert_bench_tenants_suspended(env: &TestEnv, count: usize) {
-    let tenants = tenant::list(&env.catalog().await).await.expect("lists");
+    let tenants = tenants::list(&env.catalog().await).await.expect("lists");
     assert_eq!(tenants.len(), count, "{tenants:?}");
     assert!(
         tenants

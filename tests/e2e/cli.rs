@@ -2,7 +2,7 @@
 //! sees for a bad config or an unreachable dependency.
 
 use secrecy::SecretString;
-use tally_meter::api_key;
+use tally_meter::catalog::api_keys;
 
 use super::support::{TestEnv, run_bounded};
 
@@ -42,9 +42,9 @@ async fn concurrent_migrations_are_safe() {
         env.analytics().applied_versions().await.expect("reads"),
         [1, 2, 3]
     );
-    let pool = env.catalog().await;
+    let catalog = env.catalog().await;
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
-        .fetch_one(&pool)
+        .fetch_one(catalog.pool())
         .await
         .expect("reads");
     assert_eq!(applied, 7);
@@ -75,9 +75,9 @@ async fn tenants_and_keys_are_managed_from_the_command_line() {
         .await;
     let key = key.trim().to_owned();
     assert!(key.starts_with("tly_"), "prints the key alone: {key}");
-    let pool = env.catalog().await;
+    let catalog = env.catalog().await;
     let secret = SecretString::from(key.clone());
-    let principal = api_key::authenticate(&pool, &secret)
+    let principal = api_keys::authenticate(&catalog, &secret)
         .await
         .expect("queries")
         .expect("the printed key authenticates");
@@ -99,7 +99,7 @@ async fn tenants_and_keys_are_managed_from_the_command_line() {
     env.run_ok(&["key", "revoke", "--tenant", "acme", &key_id])
         .await;
     assert_eq!(
-        api_key::authenticate(&pool, &secret)
+        api_keys::authenticate(&catalog, &secret)
             .await
             .expect("queries"),
         None

@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
+use tally_meter::audit::Actor;
+use tally_meter::caps::Caps;
+use tally_meter::catalog::{api_keys, event_types, quotas, tenants};
 use tally_meter::event::{EventBatch, MeteringRecord, QuarantineRecord};
-use tally_meter::quota::{self, Limits, QuotaMode};
-use tally_meter::{api_key, event_type, tenant};
+use tally_meter::quota::{Limits, QuotaMode};
 
 use super::support::{TestEnv, read_topic};
 
@@ -152,13 +154,19 @@ async fn hot_tenants_are_keyed_by_subject_and_registered_types_are_enforced() {
     let env = TestEnv::new().await;
     env.migrate().await;
     let (tenant_id, key) = env.tenant_with_key(Scope::Ingest).await;
-    let pool = env.catalog().await;
-    tenant::set_hot(&pool, tenant_id, true)
+    let catalog = env.catalog().await;
+    tenants::set_hot(&catalog, tenant_id, true)
         .await
         .expect("marks hot");
-    event_type::register(&pool, tenant_id, "reading")
-        .await
-        .expect("registers");
+    event_types::register(
+        &catalog,
+        tenant_id,
+        "reading",
+        Actor::Operator,
+        &Caps::default(),
+    )
+    .await
+    .expect("registers");
     let serve = env.serve("ingest", &[]).await;
 
     let mut other_room = event("b");
@@ -276,9 +284,9 @@ async fn every_request_level_error_has_its_status_and_reason() {
         .await
         .expect("answers");
     assert_eq!(single.status(), StatusCode::ACCEPTED);
-    let pool = env.catalog().await;
-    let key_id = api_key::list(&pool, tenant_id).await.expect("lists")[0].id;
-    api_key::revoke(&pool, tenant_id, key_id)
+    let catalog = env.catalog().await;
+    let key_id = api_keys::list(&catalog, tenant_id).await.expect("lists")[0].id;
+    api_keys::revoke(&catalog, tenant_id, key_id, Actor::Operator)
         .await
         .expect("revokes");
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -294,14 +302,16 @@ async fn a_tenant_over_its_rate_is_throttled_without_hurting_others() {
     env.migrate().await;
     let (noisy, noisy_key) = env.tenant_with_key(Scope::Ingest).await;
     let (_, quiet_key) = env.tenant_with_key(Scope::Ingest).await;
-    let pool = env.catalog().await;
+    let catalog = env.catalog().await;
     let slow = Limits {
         rate_per_sec: 2,
         burst: 10,
         monthly_events: None,
         monthly_mode: QuotaMode::Hard,
     };
-    quota::set(&pool, noisy, &slow).await.expect("sets limits");
+    quotas::set(&catalog, noisy, &slow, Actor::Operator, &slow)
+        .await
+        .expect("sets limits");
     let serve = env
         .serve("ingest", &[("TALLY__INGEST__REFRESH_SECS", "1")])
         .await;
@@ -340,7 +350,7 @@ async fn a_tenant_over_its_rate_is_throttled_without_hurting_others() {
         burst: 10_000,
         ..slow
     };
-    quota::set(&pool, noisy, &fast)
+    quotas::set(&catalog, noisy, &fast, Actor::Operator, &fast)
         .await
         .expect("raises limits");
     let changed_at = Instant::now();
@@ -364,19 +374,31 @@ async fn monthly_quotas_refuse_when_hard_and_warn_when_soft() {
     env.migrate().await;
     let (hard, hard_key) = env.tenant_with_key(Scope::Ingest).await;
     let (soft, soft_key) = env.tenant_with_key(Scope::Ingest).await;
-    let pool = env.catalog().await;
+    let catalog = env.catalog().await;
     let capped = |mode| Limits {
         rate_per_sec: 1000,
         burst: 1000,
         monthly_events: Some(20),
         monthly_mode: mode,
     };
-    quota::set(&pool, hard, &capped(QuotaMode::Hard))
-        .await
-        .expect("sets");
-    quota::set(&pool, soft, &capped(QuotaMode::Soft))
-        .await
-        .expect("sets");
+    quotas::set(
+        &catalog,
+        hard,
+        &capped(QuotaMode::Hard),
+        Actor::Operator,
+        &capped(QuotaMode::Hard),
+    )
+    .await
+    .expect("sets");
+    quotas::set(
+        &catalog,
+        soft,
+        &capped(QuotaMode::Soft),
+        Actor::Operator,
+        &capped(QuotaMode::Soft),
+    )
+    .await
+    .expect("sets");
     let serve = env.serve("ingest", &[]).await;
 
     let fifteen: Vec<Value> = (0..15).map(|index| event(&format!("m-{index}"))).collect();

@@ -10,9 +10,12 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tally_meter::analytics::Analytics;
 use tally_meter::api_key::Scope;
+use tally_meter::audit::Actor;
+use tally_meter::caps::Caps;
+use tally_meter::catalog::{meters, quotas};
 use tally_meter::ids::{MeterKey, TenantId};
-use tally_meter::meter::{self, Aggregation, JsonPath, Meter, MeterSpec};
-use tally_meter::quota::{self, Limits, QuotaMode};
+use tally_meter::meter::{Aggregation, JsonPath, Meter, MeterSpec};
+use tally_meter::quota::{Limits, QuotaMode};
 use tally_meter::usage::{self, UsageQuery, Window};
 
 use super::support::TestEnv;
@@ -61,7 +64,7 @@ pub struct Fleet {
 impl Fleet {
     /// Creates `count` tenants in the test's catalog (which must be migrated).
     pub async fn create(env: &TestEnv, count: usize) -> Self {
-        let pool = env.catalog().await;
+        let catalog = env.catalog().await;
         let mut tenants = Vec::with_capacity(count);
         for _ in 0..count {
             let (id, key) = env.tenant_with_key(Scope::Ingest).await;
@@ -71,7 +74,7 @@ impl Fleet {
                 monthly_events: None,
                 monthly_mode: QuotaMode::Hard,
             };
-            quota::set(&pool, id, &unthrottled)
+            quotas::set(&catalog, id, &unthrottled, Actor::Operator, &unthrottled)
                 .await
                 .expect("sets limits");
             let mut meters = Vec::with_capacity(METERS.len());
@@ -88,7 +91,7 @@ impl Fleet {
                     allowed_lateness_secs: 86_400,
                 };
                 meters.push(
-                    meter::create(&pool, id, &spec)
+                    meters::create(&catalog, id, &spec, Actor::Operator, &Caps::default())
                         .await
                         .expect("creates meter"),
                 );

@@ -9,52 +9,59 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tally_meter::Error;
-use tally_meter::api_key::{self, Scope};
+use tally_meter::api_key::Scope;
 use tally_meter::audit::Actor;
 use tally_meter::bus::{self, TopicOutcome};
-use tally_meter::catalog;
+use tally_meter::caps::Caps;
+use tally_meter::catalog::{api_keys, tenants};
 use tally_meter::ids::{Region, TenantName};
-use tally_meter::tenant::{self, TenantRef, TenantStatus};
+use tally_meter::tenant::{TenantRef, TenantStatus};
 
 use super::support::TestEnv;
 
 #[tokio::test]
 async fn tenants_and_keys_round_trip_through_postgres() {
     let env = TestEnv::new().await;
-    let pool = env.catalog().await;
+    let catalog = env.catalog().await;
     let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
         .expect("lists the migrations")
         .count();
-    assert_eq!(catalog::migrate(&pool).await.expect("migrates"), migrations);
+    assert_eq!(catalog.migrate().await.expect("migrates"), migrations);
 
     let name = TenantName::parse("acme").expect("valid name");
-    let acme = tenant::create(&pool, &name, &Region::default())
+    let acme = tenants::create(&catalog, &name, &Region::default())
         .await
         .expect("creates tenant");
     assert_eq!(acme.status, TenantStatus::Active);
     assert_eq!(acme.region.as_str(), "default");
-    let by_name = tenant::find(&pool, &TenantRef::Name(name.clone()))
+    let by_name = tenants::find(&catalog, &TenantRef::Name(name.clone()))
         .await
         .expect("finds by name");
-    let by_id = tenant::find(&pool, &TenantRef::Id(acme.id))
+    let by_id = tenants::find(&catalog, &TenantRef::Id(acme.id))
         .await
         .expect("finds by id");
     assert_eq!((by_name.id, by_id.name), (acme.id, name.clone()));
     assert!(matches!(
-        tenant::create(&pool, &name, &Region::default()).await,
+        tenants::create(&catalog, &name, &Region::default()).await,
         Err(Error::Conflict(_))
     ));
 
-    let created = api_key::create(&pool, acme.id, Scope::Ingest)
-        .await
-        .expect("creates key");
+    let created = api_keys::create(
+        &catalog,
+        acme.id,
+        Scope::Ingest,
+        Actor::Operator,
+        &Caps::default(),
+    )
+    .await
+    .expect("creates key");
     assert!(
         created
             .secret
             .expose_secret()
             .starts_with(&created.key.prefix)
     );
-    let principal = api_key::authenticate(&pool, &created.secret)
+    let principal = api_keys::authenticate(&catalog, &created.secret)
         .await
         .expect("queries")
         .expect("a fresh key authenticates");
@@ -63,57 +70,57 @@ async fn tenants_and_keys_round_trip_through_postgres() {
         (acme.id, created.key.id, Scope::Ingest)
     );
     let stored_hash: Vec<u8> = sqlx::query_scalar("SELECT secret_hash FROM api_keys")
-        .fetch_one(&pool)
+        .fetch_one(catalog.pool())
         .await
         .expect("reads hash");
     assert_ne!(stored_hash, created.secret.expose_secret().as_bytes());
 
     // Another tenant can neither see nor revoke acme's key.
-    let other = tenant::create(
-        &pool,
+    let other = tenants::create(
+        &catalog,
         &TenantName::parse("other").expect("valid"),
         &Region::default(),
     )
     .await
     .expect("creates tenant");
     assert!(
-        api_key::list(&pool, other.id)
+        api_keys::list(&catalog, other.id)
             .await
             .expect("lists")
             .is_empty()
     );
     assert!(matches!(
-        api_key::revoke(&pool, other.id, created.key.id).await,
+        api_keys::revoke(&catalog, other.id, created.key.id, Actor::Operator).await,
         Err(Error::NotFound(_))
     ));
 
     // A suspended tenant's keys stop authenticating, and work again once it is active.
-    tenant::set_status(&pool, acme.id, TenantStatus::Suspended, Actor::Operator)
+    tenants::set_status(&catalog, acme.id, TenantStatus::Suspended, Actor::Operator)
         .await
         .expect("suspends");
     assert_eq!(
-        api_key::authenticate(&pool, &created.secret)
+        api_keys::authenticate(&catalog, &created.secret)
             .await
             .expect("queries"),
         None
     );
-    tenant::set_status(&pool, acme.id, TenantStatus::Active, Actor::Operator)
+    tenants::set_status(&catalog, acme.id, TenantStatus::Active, Actor::Operator)
         .await
         .expect("activates");
     assert!(
-        api_key::authenticate(&pool, &created.secret)
+        api_keys::authenticate(&catalog, &created.secret)
             .await
             .expect("queries")
             .is_some()
     );
 
     // A revoked key no longer authenticates; unknown and malformed keys never do.
-    let revoked = api_key::revoke(&pool, acme.id, created.key.id)
+    let revoked = api_keys::revoke(&catalog, acme.id, created.key.id, Actor::Operator)
         .await
         .expect("revokes");
     assert!(revoked.revoked_at.is_some());
     assert_eq!(
-        api_key::authenticate(&pool, &created.secret)
+        api_keys::authenticate(&catalog, &created.secret)
             .await
             .expect("queries"),
         None
@@ -121,7 +128,7 @@ async fn tenants_and_keys_round_trip_through_postgres() {
     for presented in ["", "tly_", "nonsense", &format!("tly_{}", "a".repeat(40))] {
         let presented = SecretString::from(presented);
         assert_eq!(
-            api_key::authenticate(&pool, &presented)
+            api_keys::authenticate(&catalog, &presented)
                 .await
                 .expect("queries"),
             None

@@ -8,12 +8,13 @@ use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use secrecy::SecretString;
 use tally_meter::analytics::{Analytics, ClickHouseConfig};
-use tally_meter::api_key::{self, Scope};
+use tally_meter::api_key::Scope;
+use tally_meter::audit::Actor;
 use tally_meter::bus::KafkaConfig;
-use tally_meter::catalog::{self, Pool, PostgresConfig};
+use tally_meter::caps::Caps;
+use tally_meter::catalog::{self, Catalog, PostgresConfig};
 use tally_meter::event::{Event, EventBatch};
 use tally_meter::ids::{Region, TenantId, TenantName};
-use tally_meter::tenant;
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
@@ -44,7 +45,7 @@ impl TestEnv {
     pub async fn new() -> Self {
         let id = Uuid::new_v4().simple().to_string()[..12].to_owned();
         let admin_url = service_env("TALLY_TEST_POSTGRES_ADMIN_URL");
-        let admin = catalog::connect(&PostgresConfig {
+        let admin = Catalog::connect(&PostgresConfig {
             url: SecretString::from(admin_url.clone()),
             ..PostgresConfig::default()
         })
@@ -52,7 +53,7 @@ impl TestEnv {
         .expect("the test PostgreSQL server answers");
         let database = format!("tally_test_{id}");
         sqlx::query(&format!("CREATE DATABASE {database}"))
-            .execute(&admin)
+            .execute(admin.pool())
             .await
             .expect("can create a test database");
         admin.close().await;
@@ -80,8 +81,8 @@ impl TestEnv {
     }
 
     /// Connects to the test's catalog database.
-    pub async fn catalog(&self) -> Pool {
-        catalog::connect(&self.postgres)
+    pub async fn catalog(&self) -> Catalog {
+        Catalog::connect(&self.postgres)
             .await
             .expect("test database answers")
     }
@@ -164,18 +165,24 @@ impl TestEnv {
 
     /// Creates a tenant with a random name and a key of the given scope; returns both.
     pub async fn tenant_with_key(&self, scope: Scope) -> (TenantId, String) {
-        let pool = self.catalog().await;
+        let catalog = self.catalog().await;
         let name = format!("t-{}", &Uuid::new_v4().simple().to_string()[..10]);
-        let created = tenant::create(
-            &pool,
+        let created = catalog::tenants::create(
+            &catalog,
             &TenantName::parse(&name).expect("valid"),
             &Region::default(),
         )
         .await
         .expect("creates tenant");
-        let key = api_key::create(&pool, created.id, scope)
-            .await
-            .expect("creates key");
+        let key = catalog::api_keys::create(
+            &catalog,
+            created.id,
+            scope,
+            Actor::Operator,
+            &Caps::default(),
+        )
+        .await
+        .expect("creates key");
         (
             created.id,
             secrecy::ExposeSecret::expose_secret(&key.secret).to_owned(),

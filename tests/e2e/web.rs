@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use tally_meter::api_key::{self, Scope};
-use tally_meter::tenant::{self, TenantRef};
+use tally_meter::api_key::Scope;
+use tally_meter::audit::Actor;
+use tally_meter::caps::Caps;
+use tally_meter::catalog::{api_keys, tenants};
+use tally_meter::tenant::TenantRef;
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
@@ -272,7 +275,7 @@ fn event(id: &str, event_type: &str, data: Value) -> Value {
 }
 
 async fn tenant_name(env: &TestEnv, id: tally_meter::ids::TenantId) -> String {
-    tenant::find(&env.catalog().await, &TenantRef::Id(id))
+    tenants::find(&env.catalog().await, &TenantRef::Id(id))
         .await
         .expect("the tenant exists")
         .name
@@ -298,16 +301,28 @@ async fn with_the_browser_bundle_pages_hydrate_and_navigate_in_place() {
 async fn browse(hydrated: bool) {
     let env = TestEnv::new().await;
     env.migrate().await;
-    let pool = env.catalog().await;
+    let catalog = env.catalog().await;
     let (a, a_admin) = env.tenant_with_key(Scope::Admin).await;
-    let a_ingest = api_key::create(&pool, a, Scope::Ingest)
-        .await
-        .expect("an ingest key");
+    let a_ingest = api_keys::create(
+        &catalog,
+        a,
+        Scope::Ingest,
+        Actor::Operator,
+        &Caps::default(),
+    )
+    .await
+    .expect("an ingest key");
     let a_ingest = secrecy::ExposeSecret::expose_secret(&a_ingest.secret).to_owned();
     let (b, _) = env.tenant_with_key(Scope::Admin).await;
-    let b_ingest = api_key::create(&pool, b, Scope::Ingest)
-        .await
-        .expect("an ingest key");
+    let b_ingest = api_keys::create(
+        &catalog,
+        b,
+        Scope::Ingest,
+        Actor::Operator,
+        &Caps::default(),
+    )
+    .await
+    .expect("an ingest key");
     let b_ingest = secrecy::ExposeSecret::expose_secret(&b_ingest.secret).to_owned();
     let secrets = Secrets {
         tenant: tenant_name(&env, b).await,
@@ -873,8 +888,8 @@ async fn sessions_are_strict_http_only_cookies_that_end_with_their_key() {
         "{text}"
     );
 
-    let key_id = api_key::list(&env.catalog().await, a).await.expect("keys")[0].id;
-    api_key::revoke(&env.catalog().await, a, key_id)
+    let key_id = api_keys::list(&env.catalog().await, a).await.expect("keys")[0].id;
+    api_keys::revoke(&env.catalog().await, a, key_id, Actor::Operator)
         .await
         .expect("revokes");
     let after = page("/keys").await.expect("an answer");

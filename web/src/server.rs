@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tally_api::Api;
-use tally_meter::catalog::Pool;
+use tally_meter::catalog::Catalog;
 
 pub use config::WebConfig;
 
@@ -38,7 +38,7 @@ use crate::app::{App, shell};
 /// Returns the UI's routes: the pages, their server functions, the form posts, the stylesheet
 /// and the browser bundle; all but sign-in and the static files need a session. Each request
 /// runs in a span ([`tally_api::telemetry::with_request_spans`]).
-pub fn router(api: &Api, pool: Pool, config: WebConfig) -> Router {
+pub fn router(api: &Api, catalog: Catalog, config: WebConfig) -> Router {
     let options = LeptosOptions::builder().output_name(OUTPUT_NAME).build();
     let bundle = config
         .pkg_dir
@@ -50,7 +50,7 @@ pub fn router(api: &Api, pool: Pool, config: WebConfig) -> Router {
     let web = Web {
         options: options.clone(),
         api: api.clone(),
-        pool,
+        catalog,
         config: Arc::new(config),
         bundle,
     };

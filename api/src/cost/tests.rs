@@ -8,16 +8,20 @@ use std::time::Duration;
 use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
 use tally_meter::analytics::{Analytics, ClickHouseConfig};
 use tally_meter::caps::Caps;
+use tally_meter::catalog::{Catalog, PostgresConfig};
 use tally_meter::quota::{Limits, QuotaMode};
 
 use super::*;
 use crate::schema::{self, Services, TallySchema};
 
 fn schema() -> TallySchema {
-    let pool = sqlx::PgPool::connect_lazy("postgres://nobody@127.0.0.1:9/none")
-        .expect("a lazy pool needs no server");
+    let catalog = Catalog::connect_lazy(&PostgresConfig {
+        url: "postgres://nobody@127.0.0.1:9/none".into(),
+        ..PostgresConfig::default()
+    })
+    .expect("a lazy pool needs no server");
     schema::build(Services {
-        pool,
+        catalog,
         analytics: Analytics::new(&ClickHouseConfig::default()),
         default_limits: Limits {
             rate_per_sec: 1,

@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use tally_meter::audit;
+use tally_meter::{audit, catalog};
 
 use super::context::{caller, services};
 use super::cursor;
@@ -56,8 +56,8 @@ impl AuditQuery {
     ) -> async_graphql::Result<Vec<AuditEntry>> {
         let tenant = caller(context)?.may_administer()?;
         cursor::check_page_size(first)?;
-        let entries = audit::list(
-            &services(context).pool,
+        let entries = catalog::audit::list(
+            &services(context).catalog,
             tenant,
             i64::try_from(first).unwrap_or(50),
         )

@@ -3,6 +3,7 @@
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use tally_meter::api_key::{self, Scope};
+use tally_meter::catalog::api_keys;
 use tally_meter::ids::ApiKeyId;
 
 use super::context::{actor, caller, services};
@@ -69,7 +70,7 @@ impl KeysQuery {
     #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
     async fn api_keys(&self, context: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
         let tenant = caller(context)?.may_read()?;
-        let keys = api_key::list(&services(context).pool, tenant)
+        let keys = api_keys::list(&services(context).catalog, tenant)
             .await
             .map_err(ApiError::from)?;
         Ok(keys.into_iter().map(ApiKey::from).collect())
@@ -99,8 +100,8 @@ impl KeysMutation {
             .into());
         }
         let services = services(context);
-        let created = api_key::create_by(
-            &services.pool,
+        let created = api_keys::create(
+            &services.catalog,
             tenant,
             scope.into(),
             actor(context)?,
@@ -121,7 +122,7 @@ impl KeysMutation {
         let key_id = id.parse::<ApiKeyId>().map_err(|_| {
             ApiError::new(ErrorCode::NotFound, format!("api key {} not found", id.0))
         })?;
-        let revoked = api_key::revoke_by(&services(context).pool, tenant, key_id, actor(context)?)
+        let revoked = api_keys::revoke(&services(context).catalog, tenant, key_id, actor(context)?)
             .await
             .map_err(ApiError::from)?;
         Ok(revoked.into())

@@ -2,6 +2,7 @@
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use tally_meter::catalog::meters;
 use tally_meter::meter::{self, Aggregation, JsonPath, MeterSpec};
 
 use super::context::{actor, caller, meter_key, services};
@@ -119,7 +120,7 @@ impl MetersQuery {
     #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
     async fn meters(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Meter>> {
         let tenant = caller(context)?.may_read()?;
-        let meters = meter::list(&services(context).pool, tenant)
+        let meters = meters::list(&services(context).catalog, tenant)
             .await
             .map_err(ApiError::from)?;
         Ok(meters.into_iter().map(Meter::from).collect())
@@ -160,8 +161,8 @@ impl MetersMutation {
             allowed_lateness_secs: input.allowed_lateness_secs,
         };
         let services = services(context);
-        let created = meter::create_by(
-            &services.pool,
+        let created = meters::create(
+            &services.catalog,
             tenant,
             &spec,
             actor(context)?,
@@ -180,8 +181,8 @@ impl MetersMutation {
         key: String,
     ) -> async_graphql::Result<bool> {
         let tenant = caller(context)?.may_administer()?;
-        meter::delete_by(
-            &services(context).pool,
+        meters::delete(
+            &services(context).catalog,
             tenant,
             &meter_key(&key)?,
             actor(context)?,

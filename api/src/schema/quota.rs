@@ -3,6 +3,7 @@
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono::Utc;
+use tally_meter::catalog::quotas;
 use tally_meter::ids::TenantId;
 use tally_meter::quota::{self, Limits, QuotaMode};
 
@@ -124,8 +125,8 @@ impl QuotaMutation {
             monthly_events: input.monthly_events,
             monthly_mode: input.monthly_mode.into(),
         };
-        quota::set_by(
-            &services.pool,
+        quotas::set(
+            &services.catalog,
             tenant,
             &limits,
             actor(context)?,
@@ -139,9 +140,9 @@ impl QuotaMutation {
 
 /// The tenant's own limits and grant, or the defaults, with what it consumed this period.
 async fn quota_of(services: &Services, tenant: TenantId) -> ApiResult<Quota> {
-    let own = quota::get_granted(&services.pool, tenant).await?;
+    let own = quotas::get_granted(&services.catalog, tenant).await?;
     let period = quota::period_of(Utc::now());
-    let consumed = quota::usage(&services.pool, period)
+    let consumed = quotas::usage(&services.catalog, period)
         .await?
         .get(&tenant)
         .copied()

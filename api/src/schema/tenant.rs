@@ -1,7 +1,8 @@
 //! The caller's view of itself: `me`, its tenant and the scope of its key.
 
 use async_graphql::{Context, ID, Object, SimpleObject};
-use tally_meter::tenant::{self, TenantRef};
+use tally_meter::catalog::tenants;
+use tally_meter::tenant::TenantRef;
 
 use super::context::{caller, services};
 use super::keys::ScopeValue;
@@ -31,7 +32,7 @@ impl TenantQuery {
     #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
     async fn me(&self, context: &Context<'_>) -> async_graphql::Result<Me> {
         let caller = caller(context)?;
-        let tenant = tenant::find(&services(context).pool, &TenantRef::Id(caller.tenant()))
+        let tenant = tenants::find(&services(context).catalog, &TenantRef::Id(caller.tenant()))
             .await
             .map_err(ApiError::from)?;
         Ok(Me {

@@ -101,7 +101,7 @@ impl UsageQuery {
             subject,
         };
         let points = usage::usage_within(
-            &services.pool,
+            &services.catalog,
             &services.analytics,
             tenant,
             &meter_key(&meter)?,
@@ -123,7 +123,7 @@ impl UsageQuery {
         let tenant = caller(context)?.may_read()?;
         let services = services(context);
         let points = usage::last_hour(
-            &services.pool,
+            &services.catalog,
             &services.analytics,
             tenant,
             &meter_key(&meter)?,

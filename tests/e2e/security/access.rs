@@ -29,7 +29,7 @@ async fn graphql_naming(serve: &Serve, key: &str, tenant: &str, query: &str) -> 
 
 async fn platform_keys(env: &TestEnv) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE scope = 'platform'")
-        .fetch_one(&env.catalog().await)
+        .fetch_one(env.catalog().await.pool())
         .await
         .expect("counts keys")
 }
@@ -191,7 +191,7 @@ async fn a_tenant_admin_cannot_mint_a_platform_key_anywhere() {
          VALUES (gen_random_uuid(), $1, 'platform', 'tly_x', 'x', 'key:someone')",
     )
     .bind(a)
-    .execute(&env.catalog().await)
+    .execute(env.catalog().await.pool())
     .await
     .expect_err("the catalog refuses a platform key issued by a tenant's key");
     assert!(
@@ -268,7 +268,7 @@ async fn a_tenant_admin_may_lower_its_limits_but_never_raise_them() {
     // The catalog refuses limits above the grant, whatever writes them.
     let refused = sqlx::query("UPDATE quotas SET rate_per_sec = 99999 WHERE tenant_id = $1")
         .bind(tenant)
-        .execute(&env.catalog().await)
+        .execute(env.catalog().await.pool())
         .await
         .expect_err("limits above the grant");
     assert!(
@@ -302,7 +302,7 @@ async fn fill_meters(env: &TestEnv, tenant: TenantId, count: i64) {
     )
     .bind(tenant)
     .bind(count)
-    .execute(&env.catalog().await)
+    .execute(env.catalog().await.pool())
     .await
     .expect("inserts meters");
 }
@@ -428,7 +428,7 @@ async fn web_forms_need_the_session_s_token_and_pages_are_never_cached() {
     let meters = || async {
         let count: i64 = sqlx::query_scalar("SELECT count(*) FROM meters WHERE tenant_id = $1")
             .bind(tenant)
-            .fetch_one(&env.catalog().await)
+            .fetch_one(env.catalog().await.pool())
             .await
             .expect("counts");
         count

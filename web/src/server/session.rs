@@ -14,6 +14,7 @@ use leptos::server_fn::error::FromServerFnError;
 use secrecy::SecretString;
 use tally_api::auth::Caller;
 use tally_api::error::ApiError;
+use tally_meter::catalog::web_sessions;
 use tally_meter::web_session;
 
 use super::assets::is_static;
@@ -43,7 +44,7 @@ pub(super) async fn session(State(web): State<Web>, mut request: Request, next: 
     let headers = request.headers().clone();
     let token = session_cookie(&headers).map(|token| SecretString::from(token.to_owned()));
     let principal = match &token {
-        Some(token) => match web_session::resume(&web.pool, token).await {
+        Some(token) => match web_sessions::resume(&web.catalog, token).await {
             Ok(principal) => principal,
             Err(error) => {
                 SessionStoreFailed {

@@ -8,8 +8,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::{ExposeSecret, SecretString};
 use tally_api::auth::ClientAddress;
-use tally_meter::api_key::{self, Scope};
-use tally_meter::web_session;
+use tally_meter::api_key::Scope;
+use tally_meter::catalog::{api_keys, web_sessions};
 
 use super::cookies::{
     SIGN_IN_COOKIE, clear_session_cookie, cookie, redirect, secure, session_cookie,
@@ -51,12 +51,12 @@ pub(super) async fn sign_in(
         ));
     }
     let presented = SecretString::from(form.key.trim().to_owned());
-    let principal = match api_key::authenticate(&web.pool, &presented).await {
+    let principal = match api_keys::authenticate(&web.catalog, &presented).await {
         Ok(Some(principal)) => principal,
         Ok(None) => {
             if let ClientAddress(Some(address)) = client {
                 failures
-                    .record_key(&web.pool, address, Some(&presented), "web sign-in")
+                    .record_key(&web.catalog, address, Some(&presented), "web sign-in")
                     .await;
             }
             return refuse(
@@ -88,7 +88,7 @@ pub(super) async fn sign_in(
     }
     let ttl = chrono::Duration::hours(i64::from(web.config.session_hours));
     let address = client.0.map(|address| address.to_string());
-    match web_session::start(&web.pool, &principal, ttl, address.as_deref()).await {
+    match web_sessions::start(&web.catalog, &principal, ttl, address.as_deref()).await {
         Ok(token) => {
             let mut response = Redirect::to("/").into_response();
             set_cookie(
@@ -119,8 +119,8 @@ pub(super) async fn sign_out(
 ) -> Response {
     let address = client.0.map(|address| address.to_string());
     if let Some(token) = session_cookie(&headers)
-        && let Err(error) = web_session::end(
-            &web.pool,
+        && let Err(error) = web_sessions::end(
+            &web.catalog,
             &SecretString::from(token.to_owned()),
             address.as_deref(),
         )

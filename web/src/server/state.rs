@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use tally_api::Api;
-use tally_meter::catalog::Pool;
+use tally_meter::catalog::Catalog;
 
 use super::assets::Bundle;
 use super::config::WebConfig;
@@ -16,7 +16,7 @@ use super::config::WebConfig;
 pub(super) struct Web {
     pub(super) options: LeptosOptions,
     pub(super) api: Api,
-    pub(super) pool: Pool,
+    pub(super) catalog: Catalog,
     pub(super) config: Arc<WebConfig>,
     pub(super) bundle: Option<Arc<Bundle>>,
 }

@@ -1,0 +1,108 @@
+//! SQL of the `audit_log` table: recording changes (inside the change's own transaction) and
+//! other events, and listing the latest entries.
+
+use serde_json::Value;
+use sqlx::{Acquire, PgConnection, Postgres};
+
+use crate::Result;
+use crate::audit::{Action, Actor, AuditEntry};
+use crate::ids::TenantId;
+
+/// Records a change of a tenant's on the connection of the change's transaction, so that
+/// neither exists without the other.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, %actor, action = action.as_str()))]
+pub async fn record(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    actor: Actor,
+    action: Action,
+    old_value: Option<Value>,
+    new_value: Option<Value>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (tenant_id, actor, action, old_value, new_value)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(tenant)
+    .bind(actor.to_string())
+    .bind(action.as_str())
+    .bind(old_value)
+    .bind(new_value)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Records something that is not a change (a sign-in, a platform key's access, failed
+/// authentications), with the client's address when known.
+#[tracing::instrument(skip_all, fields(tenant_id = ?tenant, actor, action = action.as_str()))]
+pub async fn note(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: Option<TenantId>,
+    actor: &str,
+    action: Action,
+    details: Option<Value>,
+    client: Option<&str>,
+) -> Result<()> {
+    let mut connection = db.acquire().await?;
+    insert_note(&mut connection, tenant, actor, action, details, client).await
+}
+
+/// Records what [`note`] records, on a connection the caller holds.
+pub(super) async fn insert_note(
+    connection: &mut PgConnection,
+    tenant: Option<TenantId>,
+    actor: &str,
+    action: Action,
+    details: Option<Value>,
+    client: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (tenant_id, actor, action, new_value, client)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(tenant)
+    .bind(actor)
+    .bind(action.as_str())
+    .bind(details)
+    .bind(client)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+const ENTRY_COLUMNS: &str = "id, tenant_id, actor, action, old_value, new_value, client, at";
+
+/// Lists a tenant's latest entries, newest first.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, limit))]
+pub async fn list(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    limit: i64,
+) -> Result<Vec<AuditEntry>> {
+    let mut connection = db.acquire().await?;
+    Ok(sqlx::query_as(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM audit_log
+         WHERE tenant_id = $1 ORDER BY at DESC, id DESC LIMIT $2"
+    ))
+    .bind(tenant)
+    .bind(limit)
+    .fetch_all(&mut *connection)
+    .await?)
+}
+
+/// Lists the latest entries of every tenant and those of none, newest first: the operator's
+/// view.
+#[tracing::instrument(skip_all, fields(limit))]
+pub async fn list_all(
+    db: impl Acquire<'_, Database = Postgres>,
+    limit: i64,
+) -> Result<Vec<AuditEntry>> {
+    let mut connection = db.acquire().await?;
+    Ok(sqlx::query_as(&format!(
+        "SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY at DESC, id DESC LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(&mut *connection)
+    .await?)
+}

@@ -1,0 +1,211 @@
+//! SQL of the `meters` table: creating, finding, listing and deleting a tenant's meter
+//! definitions, and the fingerprint the aggregator polls to notice changes.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::{Acquire, Postgres};
+
+use super::{audit, tenant_must_exist, tenants};
+use crate::audit::{Action, Actor};
+use crate::caps::{self, Caps};
+use crate::ids::{MeterId, MeterKey, TenantId};
+use crate::meter::{JsonPath, Meter, MeterSpec};
+use crate::{Error, Result};
+
+#[derive(sqlx::FromRow)]
+struct MeterRow {
+    id: MeterId,
+    tenant_id: TenantId,
+    key: String,
+    event_type: String,
+    value_path: Option<String>,
+    aggregation: String,
+    group_by: sqlx::types::Json<BTreeMap<String, String>>,
+    allowed_lateness_secs: i64,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<MeterRow> for Meter {
+    type Error = Error;
+
+    fn try_from(row: MeterRow) -> Result<Self> {
+        let group_by = row
+            .group_by
+            .0
+            .into_iter()
+            .map(|(name, path)| Ok((name, JsonPath::parse(&path)?)))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            spec: MeterSpec {
+                key: MeterKey::parse(&row.key)?,
+                event_type: row.event_type,
+                value_path: row.value_path.as_deref().map(JsonPath::parse).transpose()?,
+                aggregation: row.aggregation.parse()?,
+                group_by,
+                allowed_lateness_secs: u64::try_from(row.allowed_lateness_secs).unwrap_or(0),
+            },
+            created_at: row.created_at,
+        })
+    }
+}
+
+const METER_COLUMNS: &str = "id, tenant_id, key, event_type, value_path, aggregation, group_by, \
+                             allowed_lateness_secs, created_at";
+
+/// Creates a meter for a tenant and records it in the audit log; a key the tenant already uses
+/// is [`Error::Conflict`], and a tenant at `caps.meters_per_tenant` meters, or a spec with more
+/// than `caps.group_by_per_meter` groups, is [`Error::LimitReached`].
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, meter = %spec.key, %actor))]
+pub async fn create(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    spec: &MeterSpec,
+    actor: Actor,
+    caps: &Caps,
+) -> Result<Meter> {
+    spec.validate()?;
+    spec.check_group_count(caps)?;
+    let group_by: BTreeMap<&str, &str> = spec
+        .group_by
+        .iter()
+        .map(|(name, path)| (name.as_str(), path.as_str()))
+        .collect();
+    let mut transaction = db.begin().await?;
+    tenants::lock(&mut transaction, tenant).await?;
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM meters WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(&mut *transaction)
+        .await?;
+    caps::check(count, caps.meters_per_tenant, "meters", "meters_per_tenant")?;
+    let row: MeterRow = sqlx::query_as(&format!(
+        "INSERT INTO meters (id, tenant_id, key, event_type, value_path, aggregation, group_by,
+                             allowed_lateness_secs)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {METER_COLUMNS}"
+    ))
+    .bind(MeterId::generate())
+    .bind(tenant)
+    .bind(spec.key.as_str())
+    .bind(&spec.event_type)
+    .bind(spec.value_path.as_ref().map(JsonPath::as_str))
+    .bind(spec.aggregation.as_str())
+    .bind(sqlx::types::Json(group_by))
+    .bind(i64::try_from(spec.allowed_lateness_secs).unwrap_or(i64::MAX))
+    .fetch_one(&mut *transaction)
+    .await
+    .map_err(|error| match &error {
+        sqlx::Error::Database(database_error) if database_error.is_unique_violation() => {
+            Error::Conflict(format!("this tenant already has a meter {}", spec.key))
+        }
+        _ => tenant_must_exist(tenant)(error),
+    })?;
+    let meter: Meter = row.try_into()?;
+    audit::record(
+        &mut transaction,
+        tenant,
+        actor,
+        Action::MeterCreated,
+        None,
+        Some(json!(meter)),
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(meter)
+}
+
+/// Lists a tenant's meters by key.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+pub async fn list(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+) -> Result<Vec<Meter>> {
+    let mut connection = db.acquire().await?;
+    let rows: Vec<MeterRow> = sqlx::query_as(&format!(
+        "SELECT {METER_COLUMNS} FROM meters WHERE tenant_id = $1 ORDER BY key"
+    ))
+    .bind(tenant)
+    .fetch_all(&mut *connection)
+    .await?;
+    rows.into_iter().map(Meter::try_from).collect()
+}
+
+/// Lists every tenant's meters, for the aggregator.
+#[tracing::instrument(skip_all)]
+pub async fn all(db: impl Acquire<'_, Database = Postgres>) -> Result<Vec<Meter>> {
+    let mut connection = db.acquire().await?;
+    let rows: Vec<MeterRow> = sqlx::query_as(&format!(
+        "SELECT {METER_COLUMNS} FROM meters ORDER BY tenant_id, key"
+    ))
+    .fetch_all(&mut *connection)
+    .await?;
+    rows.into_iter().map(Meter::try_from).collect()
+}
+
+/// Returns what changes whenever a meter is created or deleted: the number of meters and the
+/// latest creation time. The aggregator checks it before each pass.
+#[tracing::instrument(skip_all)]
+pub async fn fingerprint(
+    db: impl Acquire<'_, Database = Postgres>,
+) -> Result<(i64, Option<DateTime<Utc>>)> {
+    let mut connection = db.acquire().await?;
+    Ok(
+        sqlx::query_as("SELECT count(*), max(created_at) FROM meters")
+            .fetch_one(&mut *connection)
+            .await?,
+    )
+}
+
+/// Finds one of a tenant's meters by key; an unknown key is [`Error::NotFound`].
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, meter = %key))]
+pub async fn find(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    key: &MeterKey,
+) -> Result<Meter> {
+    let mut connection = db.acquire().await?;
+    let row: Option<MeterRow> = sqlx::query_as(&format!(
+        "SELECT {METER_COLUMNS} FROM meters WHERE tenant_id = $1 AND key = $2"
+    ))
+    .bind(tenant)
+    .bind(key.as_str())
+    .fetch_optional(&mut *connection)
+    .await?;
+    row.ok_or_else(|| Error::NotFound(format!("meter {key}")))?
+        .try_into()
+}
+
+/// Deletes one of a tenant's meters and records it in the audit log; an unknown key is
+/// [`Error::NotFound`].
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, meter = %key, %actor))]
+pub async fn delete(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    key: &MeterKey,
+    actor: Actor,
+) -> Result<()> {
+    let mut transaction = db.begin().await?;
+    let row: Option<MeterRow> = sqlx::query_as(&format!(
+        "DELETE FROM meters WHERE tenant_id = $1 AND key = $2 RETURNING {METER_COLUMNS}"
+    ))
+    .bind(tenant)
+    .bind(key.as_str())
+    .fetch_optional(&mut *transaction)
+    .await?;
+    let deleted: Meter = row
+        .ok_or_else(|| Error::NotFound(format!("meter {key}")))?
+        .try_into()?;
+    audit::record(
+        &mut transaction,
+        tenant,
+        actor,
+        Action::MeterDeleted,
+        Some(json!(deleted)),
+        None,
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(())
+}
