@@ -5,14 +5,13 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tally_meter::audit::AuditEntry;
 use tally_meter::catalog;
 
-use crate::auth::ClientAddress;
+use crate::auth::{ClientAddress, Credentials};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::{Api, csv, error_response};
 
@@ -28,26 +27,28 @@ pub struct AuditParams {
 }
 
 /// `GET /v1/audit.json`: the entries as a JSON array.
+#[tracing::instrument(skip_all, fields(tenant = tracing::field::Empty))]
 pub async fn audit_json(
     State(api): State<Api>,
     client: ClientAddress,
-    headers: HeaderMap,
+    credentials: Credentials,
     params: Result<Query<AuditParams>, QueryRejection>,
 ) -> Response {
-    match export(&api, client, &headers, params).await {
+    match export(&api, client, &credentials, params).await {
         Ok(entries) => Json(entries).into_response(),
         Err(error) => error_response(&error),
     }
 }
 
 /// `GET /v1/audit.csv`: one row per entry, with a header row.
+#[tracing::instrument(skip_all, fields(tenant = tracing::field::Empty))]
 pub async fn audit_csv(
     State(api): State<Api>,
     client: ClientAddress,
-    headers: HeaderMap,
+    credentials: Credentials,
     params: Result<Query<AuditParams>, QueryRejection>,
 ) -> Response {
-    match export(&api, client, &headers, params).await {
+    match export(&api, client, &credentials, params).await {
         Ok(entries) => (
             [
                 (CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -63,10 +64,10 @@ pub async fn audit_csv(
 async fn export(
     api: &Api,
     client: ClientAddress,
-    headers: &HeaderMap,
+    credentials: &Credentials,
     params: Result<Query<AuditParams>, QueryRejection>,
 ) -> ApiResult<Vec<AuditEntry>> {
-    let caller = api.admit(client, headers).await?;
+    let caller = api.admit(client, credentials).await?;
     let tenant = caller.may_administer()?;
     let Query(params) = params.map_err(|rejection| {
         ApiError::new(

@@ -7,9 +7,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::{Extensions, HeaderMap, HeaderValue};
+use axum::http::{Extensions, HeaderValue};
+use axum_extra::TypedHeader;
+use axum_extra::headers::Authorization;
+use axum_extra::headers::authorization::Bearer;
+use axum_extra::typed_header::TypedHeaderRejection;
 use secrecy::SecretString;
 use tally_meter::api_key::{self, Principal, Scope};
 use tally_meter::audit::Actor;
@@ -92,22 +95,55 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     }
 }
 
-/// Why a request failed to authenticate, as the audit log counts it.
-fn failure_reason(headers: &HeaderMap) -> &'static str {
-    match headers.get(AUTHORIZATION).map(bearer) {
-        None => "missing key",
-        Some(None) => "malformed header",
-        Some(Some(token)) if !api_key::is_well_formed(token) => "malformed key",
-        Some(Some(_)) => "unknown, revoked or suspended key",
+/// What a request presents to authenticate: its `Authorization: Bearer KEY` header, as
+/// axum-extra's typed header reads it (the scheme in any case), and the tenant a platform key
+/// names in `X-Tally-Tenant`. Extracting it never fails: a missing or malformed header is
+/// refused by [`authenticate`], with the API's own codes and messages. It has no `Debug`, so
+/// that the key cannot end up in a log line.
+pub struct Credentials {
+    authorization: Result<TypedHeader<Authorization<Bearer>>, TypedHeaderRejection>,
+    named_tenant: Option<HeaderValue>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Credentials {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            authorization: TypedHeader::from_request_parts(parts, state).await,
+            named_tenant: parts.headers.get(TENANT_HEADER).cloned(),
+        })
     }
 }
 
-fn bearer(value: &HeaderValue) -> Option<&str> {
-    value
-        .to_str()
-        .ok()
-        .and_then(|text| text.strip_prefix("Bearer "))
-        .map(str::trim)
+/// The key a request presented, if any.
+enum Presented<'a> {
+    /// No `Authorization` header.
+    Missing,
+    /// An `Authorization` header that is not `Bearer KEY`.
+    MalformedHeader,
+    /// The bearer token, trimmed.
+    Key(&'a str),
+}
+
+impl Credentials {
+    fn presented(&self) -> Presented<'_> {
+        match &self.authorization {
+            Ok(TypedHeader(Authorization(bearer))) => Presented::Key(bearer.token().trim()),
+            Err(rejection) if rejection.is_missing() => Presented::Missing,
+            Err(_) => Presented::MalformedHeader,
+        }
+    }
+
+    /// Why the request failed to authenticate, as the audit log counts it.
+    fn failure_reason(&self) -> &'static str {
+        match self.presented() {
+            Presented::Missing => "missing key",
+            Presented::MalformedHeader => "malformed header",
+            Presented::Key(token) if !api_key::is_well_formed(token) => "malformed key",
+            Presented::Key(_) => "unknown, revoked or suspended key",
+        }
+    }
 }
 
 /// Authenticates a request by its `Authorization: Bearer KEY` header. A client address past its
@@ -117,7 +153,7 @@ pub async fn authenticate(
     catalog: &Catalog,
     failures: &AuthFailures,
     client: ClientAddress,
-    headers: &HeaderMap,
+    credentials: &Credentials,
 ) -> ApiResult<Caller> {
     let ClientAddress(address) = client;
     if let Some(address) = address
@@ -131,19 +167,19 @@ pub async fn authenticate(
             )
         });
     }
-    match authenticate_key(catalog, headers).await {
+    match authenticate_key(catalog, credentials).await {
         Err(error) if error.code == ErrorCode::Unauthenticated => {
             if let Some(address) = address {
-                let presented = headers
-                    .get(AUTHORIZATION)
-                    .and_then(bearer)
-                    .map(|token| SecretString::from(token.to_owned()));
+                let presented = match credentials.presented() {
+                    Presented::Key(token) => Some(SecretString::from(token.to_owned())),
+                    Presented::Missing | Presented::MalformedHeader => None,
+                };
                 failures
                     .record_key(
                         catalog,
                         address,
                         presented.as_ref(),
-                        failure_reason(headers),
+                        credentials.failure_reason(),
                     )
                     .await;
             }
@@ -153,13 +189,21 @@ pub async fn authenticate(
     }
 }
 
-async fn authenticate_key(catalog: &Catalog, headers: &HeaderMap) -> ApiResult<Caller> {
+async fn authenticate_key(catalog: &Catalog, credentials: &Credentials) -> ApiResult<Caller> {
     let unauthenticated = |message: &str| ApiError::new(ErrorCode::Unauthenticated, message);
-    let value = headers
-        .get(AUTHORIZATION)
-        .ok_or_else(|| unauthenticated("send an API key as `Authorization: Bearer KEY`"))?;
-    let token = bearer(value)
-        .ok_or_else(|| unauthenticated("the Authorization header must be `Bearer KEY`"))?;
+    let token = match credentials.presented() {
+        Presented::Missing => {
+            return Err(unauthenticated(
+                "send an API key as `Authorization: Bearer KEY`",
+            ));
+        }
+        Presented::MalformedHeader => {
+            return Err(unauthenticated(
+                "the Authorization header must be `Bearer KEY`",
+            ));
+        }
+        Presented::Key(token) => token,
+    };
     if !api_key::is_well_formed(token) {
         return Err(unauthenticated(
             "the API key is malformed: keys are `tly_` and 40 letters and digits",
@@ -170,7 +214,7 @@ async fn authenticate_key(catalog: &Catalog, headers: &HeaderMap) -> ApiResult<C
         .ok_or_else(|| {
             unauthenticated("the API key is unknown, revoked or of a suspended tenant")
         })?;
-    let Some(named) = headers.get(TENANT_HEADER) else {
+    let Some(named) = &credentials.named_tenant else {
         return Ok(Caller {
             principal,
             tenant: principal.tenant_id,
@@ -196,4 +240,46 @@ async fn authenticate_key(catalog: &Catalog, headers: &HeaderMap) -> ApiResult<C
         principal,
         tenant: tenant.id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    use super::*;
+
+    async fn credentials(authorization: Option<&str>) -> Credentials {
+        let mut request = Request::builder();
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let (mut parts, ()) = request.body(()).expect("a request").into_parts();
+        let Ok(credentials) = Credentials::from_request_parts(&mut parts, &()).await;
+        credentials
+    }
+
+    #[tokio::test]
+    async fn the_bearer_header_is_missing_malformed_or_a_trimmed_key() {
+        let reason = |credentials: Credentials| credentials.failure_reason();
+        assert_eq!(reason(credentials(None).await), "missing key");
+        for malformed in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer\tkey", "tly_abc"] {
+            assert_eq!(
+                reason(credentials(Some(malformed)).await),
+                "malformed header",
+                "{malformed}"
+            );
+        }
+        assert_eq!(
+            reason(credentials(Some("Bearer not-a-key")).await),
+            "malformed key"
+        );
+        let key = format!("tly_{}", "a".repeat(40));
+        for header in [format!("Bearer {key}"), format!("bearer   {key} ")] {
+            let presented = credentials(Some(&header)).await;
+            assert!(
+                matches!(presented.presented(), Presented::Key(token) if token == key),
+                "{header}"
+            );
+        }
+    }
 }

@@ -25,6 +25,7 @@ use tokio::sync::Semaphore;
 use crate::error::ErrorCode;
 use crate::schema::MAX_PAGE;
 use crate::schema::usage::{USAGE_LIMITS, WindowValue};
+use crate::telemetry::FieldSemaphoreClosed;
 
 /// Complexity of a field that runs one PostgreSQL query.
 pub const POSTGRES_QUERY: usize = 10;
@@ -163,7 +164,7 @@ impl Extension for RequestCost {
         }
         // The semaphore lives as long as the request and is never closed.
         let _permit = self.running_fields.acquire().await.map_err(|_| {
-            tracing::error!("the request's field semaphore was closed");
+            FieldSemaphoreClosed.emit();
             let mut error = ServerError::new("internal error; it has been logged", None);
             error
                 .extensions

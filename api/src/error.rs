@@ -1,60 +1,15 @@
-//! The API's one error-code table: every failure a client sees carries one of these codes, in
-//! GraphQL's `extensions.code` and as the HTTP status of REST answers. Messages are written for
-//! the client; internal details (store errors, addresses) are logged once and never sent.
+//! The API's errors: every failure a client sees carries a code of the error-code table that
+//! ingest shares ([`ErrorCode`], from `tally_meter::error_code`), in GraphQL's
+//! `extensions.code` and as the HTTP status of REST answers. Messages are written for the
+//! client; internal details (store errors, addresses) are logged once and never sent.
 
 use async_graphql::ErrorExtensions;
 use axum::http::StatusCode;
+use tally_meter::error_code;
 
-/// What went wrong, in a client's terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    /// No valid API key was presented.
-    Unauthenticated,
-    /// The key is valid but may not do this.
-    Forbidden,
-    /// The thing asked for does not exist for the caller's tenant.
-    NotFound,
-    /// An argument is malformed or out of range; the message says which.
-    BadUserInput,
-    /// A per-tenant cap on definitions is reached; the message names the cap.
-    LimitReached,
-    /// The key sent more requests than its rate allows; retry after `Retry-After` seconds.
-    RateLimited,
-    /// A store did not answer; retrying later may work.
-    Unavailable,
-    /// A bug; the details are in the server's log.
-    Internal,
-}
+use crate::telemetry::{StoreFailed, UnexpectedError};
 
-impl ErrorCode {
-    /// Returns the code as clients see it, such as `NOT_FOUND`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unauthenticated => "UNAUTHENTICATED",
-            Self::Forbidden => "FORBIDDEN",
-            Self::NotFound => "NOT_FOUND",
-            Self::BadUserInput => "BAD_USER_INPUT",
-            Self::LimitReached => "LIMIT_REACHED",
-            Self::RateLimited => "RATE_LIMITED",
-            Self::Unavailable => "UNAVAILABLE",
-            Self::Internal => "INTERNAL",
-        }
-    }
-
-    /// Returns the HTTP status of the code.
-    pub fn status(self) -> StatusCode {
-        match self {
-            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::BadUserInput => StatusCode::BAD_REQUEST,
-            Self::LimitReached => StatusCode::CONFLICT,
-            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-}
+pub use tally_meter::error_code::ErrorCode;
 
 /// When to retry a request that ran past its deadline.
 const PAST_DEADLINE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
@@ -80,10 +35,14 @@ impl ApiError {
         }
     }
 
+    /// Returns the HTTP status of the error's code.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
     /// `Retry-After` in whole seconds, rounded up and at least 1, when there is one.
     pub fn retry_after_secs(&self) -> Option<u64> {
-        self.retry_after
-            .map(|wait| (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1))
+        self.retry_after.map(error_code::retry_after_secs)
     }
 
     /// A request ran past [`crate::REQUEST_TIMEOUT`] (`what` names it, such as `query`):
@@ -122,14 +81,14 @@ impl From<tally_meter::Error> for ApiError {
             | Error::ClickHouse(_)
             | Error::Kafka(_)
             | Error::TopicCreation { .. } => {
-                tracing::error!(%error, "a store failed while serving the api");
+                StoreFailed { error: &error }.emit();
                 Self::new(
                     ErrorCode::Unavailable,
                     "a data store is unavailable; retry in a few seconds",
                 )
             }
             Error::PostgresMigration(_) => {
-                tracing::error!(%error, "unexpected error while serving the api");
+                UnexpectedError { error: &error }.emit();
                 Self::new(ErrorCode::Internal, "internal error; it has been logged")
             }
         }

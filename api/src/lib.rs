@@ -12,18 +12,20 @@ pub mod csv;
 pub mod error;
 pub mod rest;
 pub mod schema;
+pub mod telemetry;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_graphql::http::GraphiQLSource;
 use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::http::header::RETRY_AFTER;
-use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use parking_lot::Mutex;
 
 pub use self::schema::{Services, TallySchema};
 use tally_meter::api_key::Scope;
@@ -34,6 +36,7 @@ use tally_meter::ids::{ApiKeyId, TenantId};
 use tally_meter::throttle::TokenBucket;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::telemetry::PlatformAccessNotAudited;
 
 /// API settings (`[api]` in the config).
 #[derive(Debug, Clone, Copy, serde::Deserialize)]
@@ -110,10 +113,11 @@ impl Api {
     async fn admit(
         &self,
         client: auth::ClientAddress,
-        headers: &HeaderMap,
+        credentials: &auth::Credentials,
     ) -> Result<auth::Caller, ApiError> {
         let caller =
-            auth::authenticate(&self.services.catalog, &self.failures, client, headers).await?;
+            auth::authenticate(&self.services.catalog, &self.failures, client, credentials).await?;
+        telemetry::record_tenant(caller.tenant());
         self.take_request(caller.principal.key_id)?;
         if caller.principal.scope == Scope::Platform {
             self.record_platform_access(&caller, client).await;
@@ -126,10 +130,7 @@ impl Api {
     async fn record_platform_access(&self, caller: &auth::Caller, client: auth::ClientAddress) {
         let now = Instant::now();
         {
-            let mut seen = self
-                .platform_access
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut seen = self.platform_access.lock();
             let key = (caller.principal.key_id, caller.tenant);
             if seen
                 .get(&key)
@@ -155,17 +156,14 @@ impl Api {
         )
         .await
         {
-            tracing::warn!(%error, "cannot record a platform key's access in the audit log");
+            PlatformAccessNotAudited { error: &error }.emit();
         }
     }
 
     /// Takes one request from a key's bucket: the API's routes and the web UI's pages share
     /// each key's rate. The error is RATE_LIMITED with when to retry.
     pub fn take_request(&self, key: ApiKeyId) -> Result<(), ApiError> {
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut buckets = self.buckets.lock();
         let now = Instant::now();
         let config = self.config;
         if buckets.len() >= PRUNE_BUCKETS_AT {
@@ -195,28 +193,29 @@ impl Api {
     }
 }
 
-/// Returns the API's routes.
+/// Returns the API's routes, each request in its span ([`telemetry::with_request_spans`]).
 pub fn router(api: Api) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .route("/v1/usage.csv", get(rest::usage_csv))
         .route("/v1/usage.json", get(rest::usage_json))
         .route("/v1/audit.csv", get(audit_export::audit_csv))
-        .route("/v1/audit.json", get(audit_export::audit_json))
-        .with_state(api)
+        .route("/v1/audit.json", get(audit_export::audit_json));
+    telemetry::with_request_spans(routes).with_state(api)
 }
 
 async fn graphiql() -> Html<String> {
     Html(GraphiQLSource::build().endpoint("/graphql").finish())
 }
 
+#[tracing::instrument(skip_all, fields(tenant = tracing::field::Empty))]
 async fn graphql(
     State(api): State<Api>,
     client: auth::ClientAddress,
-    headers: HeaderMap,
+    credentials: auth::Credentials,
     Json(request): Json<async_graphql::Request>,
 ) -> Response {
-    let caller = match api.admit(client, &headers).await {
+    let caller = match api.admit(client, &credentials).await {
         Ok(caller) => caller,
         Err(error) => return error_response(&error),
     };
@@ -232,7 +231,7 @@ pub(crate) fn error_response(error: &ApiError) -> Response {
     let body = serde_json::json!({
         "errors": [{ "message": error.message, "extensions": { "code": error.code.as_str() } }]
     });
-    let mut response = (error.code.status(), Json(body)).into_response();
+    let mut response = (error.status(), Json(body)).into_response();
     if let Some(seconds) = error.retry_after_secs() {
         response
             .headers_mut()

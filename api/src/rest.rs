@@ -10,7 +10,6 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -18,7 +17,7 @@ use serde::Deserialize;
 use tally_meter::ids::MeterKey;
 use tally_meter::usage::{self, UsageLimits, UsagePoint, UsageQuery, Window};
 
-use crate::auth::ClientAddress;
+use crate::auth::{ClientAddress, Credentials};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::{Api, REQUEST_TIMEOUT, csv, error_response};
 
@@ -34,26 +33,28 @@ pub struct UsageParams {
 }
 
 /// `GET /v1/usage.json`: the usage points as a JSON array.
+#[tracing::instrument(skip_all, fields(tenant = tracing::field::Empty))]
 pub async fn usage_json(
     State(api): State<Api>,
     client: ClientAddress,
-    headers: HeaderMap,
+    credentials: Credentials,
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> Response {
-    match export_by_deadline(&api, client, &headers, params).await {
+    match export_by_deadline(&api, client, &credentials, params).await {
         Ok((_, points)) => Json(points).into_response(),
         Err(error) => error_response(&error),
     }
 }
 
 /// `GET /v1/usage.csv`: one row per window and group combination, with a header row.
+#[tracing::instrument(skip_all, fields(tenant = tracing::field::Empty))]
 pub async fn usage_csv(
     State(api): State<Api>,
     client: ClientAddress,
-    headers: HeaderMap,
+    credentials: Credentials,
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> Response {
-    match export_by_deadline(&api, client, &headers, params).await {
+    match export_by_deadline(&api, client, &credentials, params).await {
         Ok((query, points)) => (
             [
                 (CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -70,10 +71,10 @@ pub async fn usage_csv(
 async fn export_by_deadline(
     api: &Api,
     client: ClientAddress,
-    headers: &HeaderMap,
+    credentials: &Credentials,
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> ApiResult<(UsageQuery, Vec<UsagePoint>)> {
-    tokio::time::timeout(REQUEST_TIMEOUT, export(api, client, headers, params))
+    tokio::time::timeout(REQUEST_TIMEOUT, export(api, client, credentials, params))
         .await
         .map_err(|_| ApiError::past_deadline("export"))?
 }
@@ -81,10 +82,10 @@ async fn export_by_deadline(
 async fn export(
     api: &Api,
     client: ClientAddress,
-    headers: &HeaderMap,
+    credentials: &Credentials,
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> ApiResult<(UsageQuery, Vec<UsagePoint>)> {
-    let caller = api.admit(client, headers).await?;
+    let caller = api.admit(client, credentials).await?;
     let tenant = caller.may_read()?;
     let Query(params) = params.map_err(|rejection| {
         ApiError::new(

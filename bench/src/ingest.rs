@@ -179,8 +179,8 @@ async fn measure_phase(
     let before = Snapshot::take(clock, node.pid())?;
     tokio::time::sleep_until(window.end.into()).await;
     let after = Snapshot::take(clock, node.pid())?;
-    let tally = load.await.context("the bench load panicked")??;
-    Ok(PhaseFigures::new(&tally, window, &before, &after))
+    let counts = load.await.context("the bench load panicked")??;
+    Ok(PhaseFigures::new(&counts, window, &before, &after))
 }
 
 /// What the figures mean, printed after the summary.

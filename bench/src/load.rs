@@ -51,8 +51,9 @@ pub struct Window {
     pub end: Instant,
 }
 
-/// What the senders of a phase counted.
-pub struct Tally {
+/// What the senders of a phase counted: their requests, the events those accepted and
+/// rejected, latency and failures.
+pub struct RequestCounts {
     /// 2xx requests completed in the window.
     pub requests: u64,
     /// Events those requests accepted.
@@ -65,7 +66,7 @@ pub struct Tally {
     pub failures: Failures,
 }
 
-impl Tally {
+impl RequestCounts {
     fn new() -> anyhow::Result<Self> {
         Ok(Self {
             requests: 0,
@@ -98,7 +99,7 @@ pub async fn drive(
     target: Arc<Target>,
     shape: Arc<Shape>,
     window: Window,
-) -> anyhow::Result<Tally> {
+) -> anyhow::Result<RequestCounts> {
     let senders: Vec<_> = (0..shape.concurrency)
         .map(|index| {
             tokio::spawn(send_until(
@@ -109,7 +110,7 @@ pub async fn drive(
             ))
         })
         .collect();
-    let mut total = Tally::new()?;
+    let mut total = RequestCounts::new()?;
     for sender in senders {
         total.merge(sender.await.context("a bench sender panicked")??)?;
     }
@@ -121,8 +122,8 @@ async fn send_until(
     shape: Arc<Shape>,
     window: Window,
     index: usize,
-) -> anyhow::Result<Tally> {
-    let mut tally = Tally::new()?;
+) -> anyhow::Result<RequestCounts> {
+    let mut counts = RequestCounts::new()?;
     let mut template = BatchTemplate::new(&shape.id_prefix, index, shape.batch, shape.event_bytes);
     let host = HeaderValue::from_str(&target.address.to_string())?;
     let content_type = HeaderValue::from_static(BATCH_CONTENT_TYPE);
@@ -132,7 +133,7 @@ async fn send_until(
         let sender = match http::reuse_or_connect(&mut connection, target.address).await {
             Ok(sender) => sender,
             Err(error) => {
-                tally
+                counts
                     .failures
                     .record("cannot connect", format!("{error:#}"));
                 tokio::time::sleep(RECONNECT_PAUSE).await;
@@ -161,16 +162,16 @@ async fn send_until(
                 if failure.connection_lost {
                     connection = None;
                 }
-                tally.failures.record(&failure.kind, failure.example);
+                counts.failures.record(&failure.kind, failure.example);
                 continue;
             }
         };
         if window.start <= finished && finished <= window.end {
-            tally.requests += 1;
-            tally.events += accepted;
-            tally.rejected_events += (shape.batch as u64).saturating_sub(accepted);
-            tally.latency.record(finished.duration_since(started));
+            counts.requests += 1;
+            counts.events += accepted;
+            counts.rejected_events += (shape.batch as u64).saturating_sub(accepted);
+            counts.latency.record(finished.duration_since(started));
         }
     }
-    Ok(tally)
+    Ok(counts)
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::cpu::Snapshot;
 use crate::format::{Unit, divide, format_value};
-use crate::load::{Tally, Window};
+use crate::load::{RequestCounts, Window};
 
 /// Events per second per core of ingest-node CPU that ingest must reach.
 pub const TARGET_EVENTS_PER_CORE: f64 = 200_000.0;
@@ -43,19 +43,24 @@ pub struct PhaseFigures {
 
 impl PhaseFigures {
     /// Combines what the senders counted with the CPU snapshots taken at the window's ends.
-    pub fn new(tally: &Tally, window: Window, before: &Snapshot, after: &Snapshot) -> Self {
+    pub fn new(
+        counts: &RequestCounts,
+        window: Window,
+        before: &Snapshot,
+        after: &Snapshot,
+    ) -> Self {
         let seconds = |start: std::time::Duration, end: std::time::Duration| {
             end.saturating_sub(start).as_secs_f64()
         };
         Self {
             seconds: window.end.duration_since(window.start).as_secs_f64(),
-            requests: tally.requests,
-            events: tally.events,
-            rejected_events: tally.rejected_events,
-            failed_requests: tally.failed_requests(),
-            failure_lines: tally.failures.lines().collect(),
-            p50_ms: tally.latency.quantile_ms(0.50),
-            p99_ms: tally.latency.quantile_ms(0.99),
+            requests: counts.requests,
+            events: counts.events,
+            rejected_events: counts.rejected_events,
+            failed_requests: counts.failed_requests(),
+            failure_lines: counts.failures.lines().collect(),
+            p50_ms: counts.latency.quantile_ms(0.50),
+            p99_ms: counts.latency.quantile_ms(0.99),
             node_cpu_secs: seconds(before.process, after.process),
             client_cpu_secs: seconds(before.own, after.own),
             machine_busy_secs: seconds(before.machine_busy, after.machine_busy),

@@ -17,7 +17,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, header};
+use axum_extra::TypedHeader;
+use axum_extra::headers::Authorization;
+use axum_extra::headers::authorization::Bearer;
+use axum_extra::typed_header::TypedHeaderRejection;
 use moka::sync::Cache;
 use secrecy::SecretString;
 use sha2::{Digest as _, Sha256};
@@ -26,6 +29,7 @@ use tally_meter::auth_failures::{AuthFailures, FailureLimits};
 use tally_meter::catalog::{Catalog, api_keys};
 
 use crate::error::IngestError;
+use crate::telemetry::KeyLookupFailed;
 
 /// Most cached keys; past it, entries are evicted one by one.
 const MAX_CACHED_KEYS: u64 = 100_000;
@@ -63,10 +67,10 @@ impl Authenticator {
     /// Returns the tenant of a request's ingest key, or why the request is refused.
     pub async fn ingest_principal(
         &self,
-        headers: &HeaderMap,
+        authorization: &BearerHeader,
         client: Option<IpAddr>,
     ) -> Result<Principal, IngestError> {
-        let presented = bearer_token(headers);
+        let presented = presented_key(authorization);
         let well_formed = presented.filter(|presented| api_key::is_well_formed(presented));
         let digest = well_formed
             .map(|presented| -> KeyDigest { Sha256::digest(presented.as_bytes()).into() });
@@ -122,7 +126,7 @@ impl Authenticator {
         let principal = api_keys::authenticate(&self.pool, &secret)
             .await
             .map_err(|error| {
-                tracing::warn!(%error, "cannot look up an api key");
+                KeyLookupFailed { error: &error }.emit();
                 IngestError::Unavailable("the catalog cannot be reached")
             })?;
         self.cache.insert(digest, principal);
@@ -130,10 +134,46 @@ impl Authenticator {
     }
 }
 
-/// Reads the key from `Authorization: Bearer KEY`.
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+/// A request's `Authorization: Bearer KEY` header, as axum-extra's typed header reads it (the
+/// scheme in any case): the credentials, or why there are none. As an extractor it never
+/// fails, so that a missing or malformed header is answered in the endpoint's own format.
+pub type BearerHeader = Result<TypedHeader<Authorization<Bearer>>, TypedHeaderRejection>;
+
+/// Returns the key a request presents, trimmed; none for a missing or malformed header or an
+/// empty key.
+fn presented_key(authorization: &BearerHeader) -> Option<&str> {
+    let TypedHeader(Authorization(bearer)) = authorization.as_ref().ok()?;
+    Some(bearer.token().trim()).filter(|token| !token.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::FromRequestParts;
+    use axum::http::Request;
+
+    use super::*;
+
+    async fn presented(authorization: Option<&str>) -> Option<String> {
+        let mut request = Request::builder();
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let (mut parts, ()) = request.body(()).expect("a request").into_parts();
+        let Ok(header) = BearerHeader::from_request_parts(&mut parts, &()).await;
+        presented_key(&header).map(str::to_owned)
+    }
+
+    #[tokio::test]
+    async fn a_key_is_presented_only_by_a_bearer_header_with_a_token() {
+        for none in [
+            None,
+            Some("Basic dXNlcjpwYXNz"),
+            Some("Bearer"),
+            Some("Bearer   "),
+        ] {
+            assert_eq!(presented(none).await, None, "{none:?}");
+        }
+        assert_eq!(presented(Some("Bearer k")).await.as_deref(), Some("k"));
+        assert_eq!(presented(Some("BEARER  k ")).await.as_deref(), Some("k"));
+    }
 }

@@ -1,6 +1,6 @@
-//! Every way an ingest request can fail as a whole, mapped to its HTTP status, a stable code
-//! and a message a person can act on. Per-event problems are not errors: they are listed in
-//! the 202 response and quarantined.
+//! Every way an ingest request can fail as a whole, mapped to a stable code of the error-code
+//! table the API shares (which gives its HTTP status) and a message a person can act on.
+//! Per-event problems are not errors: they are listed in the 202 response and quarantined.
 
 use std::time::Duration;
 
@@ -8,6 +8,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tally_meter::error_code::{ErrorCode, retry_after_secs};
 
 /// A request refused as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -97,34 +98,25 @@ impl From<crate::otlp::DecodeError> for IngestError {
 const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 impl IngestError {
-    /// Returns the HTTP status.
+    /// Returns the HTTP status, from the shared error-code table.
     pub fn status(&self) -> StatusCode {
-        match self {
-            Self::MissingKey | Self::InvalidKey => StatusCode::UNAUTHORIZED,
-            Self::WrongScope { .. } => StatusCode::FORBIDDEN,
-            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Undecodable(_) => StatusCode::BAD_REQUEST,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::AllRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. }
-            | Self::QuotaExhausted { .. }
-            | Self::TooManyFailedAuthentications { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        }
+        StatusCode::from_u16(self.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     /// Returns the stable error code clients can match on.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::MissingKey | Self::InvalidKey => "UNAUTHENTICATED",
-            Self::WrongScope { .. } => "FORBIDDEN",
-            Self::TooLarge(_) => "PAYLOAD_TOO_LARGE",
-            Self::Undecodable(_) => "BAD_REQUEST",
-            Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
-            Self::AllRejected(_) => "ALL_EVENTS_REJECTED",
-            Self::RateLimited { .. } | Self::TooManyFailedAuthentications { .. } => "RATE_LIMITED",
-            Self::QuotaExhausted { .. } => "QUOTA_EXHAUSTED",
-            Self::Unavailable(_) => "UNAVAILABLE",
+            Self::MissingKey | Self::InvalidKey => ErrorCode::Unauthenticated,
+            Self::WrongScope { .. } => ErrorCode::Forbidden,
+            Self::TooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::Undecodable(_) => ErrorCode::BadRequest,
+            Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            Self::AllRejected(_) => ErrorCode::AllEventsRejected,
+            Self::RateLimited { .. } | Self::TooManyFailedAuthentications { .. } => {
+                ErrorCode::RateLimited
+            }
+            Self::QuotaExhausted { .. } => ErrorCode::QuotaExhausted,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
 
@@ -140,11 +132,6 @@ impl IngestError {
     }
 }
 
-/// Formats a delay as whole seconds, rounded up and at least 1, for `Retry-After`.
-pub fn retry_after_secs(delay: Duration) -> u64 {
-    delay.as_secs() + u64::from(delay.subsec_nanos() > 0).max(u64::from(delay.is_zero()))
-}
-
 impl IntoResponse for IngestError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -152,7 +139,7 @@ impl IntoResponse for IngestError {
             Self::AllRejected(details) => details.clone(),
             _ => json!({}),
         };
-        body["error"] = json!({ "code": self.code(), "message": self.to_string() });
+        body["error"] = json!({ "code": self.code().as_str(), "message": self.to_string() });
         match &self {
             Self::RateLimited {
                 rate_per_sec,
@@ -184,10 +171,63 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_after_rounds_up_to_whole_seconds() {
-        assert_eq!(retry_after_secs(Duration::ZERO), 1);
-        assert_eq!(retry_after_secs(Duration::from_millis(10)), 1);
-        assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
-        assert_eq!(retry_after_secs(Duration::from_millis(2001)), 3);
+    fn every_error_keeps_its_wire_code_and_status() {
+        let wait = Duration::from_secs(1);
+        let expected = [
+            (IngestError::MissingKey, "UNAUTHENTICATED", 401),
+            (IngestError::InvalidKey, "UNAUTHENTICATED", 401),
+            (
+                IngestError::WrongScope {
+                    scope: "read".to_owned(),
+                },
+                "FORBIDDEN",
+                403,
+            ),
+            (
+                IngestError::TooLarge(String::new()),
+                "PAYLOAD_TOO_LARGE",
+                413,
+            ),
+            (IngestError::Undecodable(String::new()), "BAD_REQUEST", 400),
+            (
+                IngestError::UnsupportedMediaType(String::new()),
+                "UNSUPPORTED_MEDIA_TYPE",
+                415,
+            ),
+            (
+                IngestError::AllRejected(json!({})),
+                "ALL_EVENTS_REJECTED",
+                422,
+            ),
+            (
+                IngestError::RateLimited {
+                    rate_per_sec: 1,
+                    burst: 1,
+                    retry_after: wait,
+                },
+                "RATE_LIMITED",
+                429,
+            ),
+            (
+                IngestError::QuotaExhausted {
+                    quota: 1,
+                    retry_after: wait,
+                },
+                "QUOTA_EXHAUSTED",
+                429,
+            ),
+            (
+                IngestError::TooManyFailedAuthentications { retry_after: wait },
+                "RATE_LIMITED",
+                429,
+            ),
+            (IngestError::Unavailable("x"), "UNAVAILABLE", 503),
+        ];
+        for (error, code, status) in expected {
+            assert_eq!(
+                (error.code().as_str(), error.status().as_u16()),
+                (code, status)
+            );
+        }
     }
 }

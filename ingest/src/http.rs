@@ -1,4 +1,5 @@
-//! The ingest tier's HTTP surface: routes, and the request metrics every route records.
+//! The ingest tier's HTTP surface: routes, and the request span and metrics every route
+//! records.
 
 mod body;
 mod events;
@@ -16,23 +17,26 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::post;
 
-use crate::{Ingest, telemetry};
+use crate::Ingest;
+use crate::telemetry::{self, RequestServed};
 
 /// Returns the ingest routes: `POST /v1/events`, the OTLP/HTTP receivers and, when enabled,
 /// the benchmark baseline.
 pub fn router(ingest: Arc<Ingest>) -> Router {
-    let mut router = Router::new()
+    let mut routes = Router::new()
         .route("/v1/events", post(events::post_events))
         .route("/v1/metrics", post(otlp::metrics))
         .route("/v1/logs", post(otlp::logs))
         .route("/v1/traces", post(otlp::traces));
     if ingest.config.bench_baseline {
-        router = router.route("/v1/bench/baseline", post(events::post_baseline));
+        routes = routes.route("/v1/bench/baseline", post(events::post_baseline));
     }
-    router
-        .layer(axum::extract::DefaultBodyLimit::disable())
-        .layer(middleware::from_fn(record_request))
-        .with_state(ingest)
+    telemetry::with_request_spans(
+        routes
+            .layer(axum::extract::DefaultBodyLimit::disable())
+            .layer(middleware::from_fn(record_request)),
+    )
+    .with_state(ingest)
 }
 
 /// The address of the client that sent a request, when the server recorded its connection's
@@ -53,6 +57,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
+/// Counts every request and its latency by route ([`telemetry::RequestServed`]).
 async fn record_request(request: Request, next: Next) -> Response {
     let endpoint = request
         .extensions()
@@ -60,9 +65,11 @@ async fn record_request(request: Request, next: Next) -> Response {
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
     let started = Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!(telemetry::REQUEST_DURATION, "endpoint" => endpoint.clone())
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!(telemetry::REQUESTS, "endpoint" => endpoint, "status" => status).increment(1);
+    RequestServed {
+        endpoint,
+        status: response.status(),
+        elapsed: started.elapsed(),
+    }
+    .emit();
     response
 }

@@ -26,7 +26,6 @@ pub mod otlp;
 mod pipeline;
 mod policy;
 mod producer;
-mod sync;
 pub mod telemetry;
 mod validate;
 
@@ -51,6 +50,7 @@ use crate::auth::Authenticator;
 use crate::metering::Metering;
 use crate::policy::Policy;
 use crate::producer::Producer;
+use crate::telemetry::{PolicyNotRefreshed, QuotaUsageNotRecorded};
 
 /// How often counted failed authentications are written to the audit log.
 const FAILED_AUTH_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
@@ -119,12 +119,12 @@ impl Ingest {
                 () = shutdown.cancelled() => break,
             }
             if let Err(error) = self.policy.refresh(Utc::now()).await {
-                tracing::warn!(%error, "cannot refresh ingest policy; keeping the last one");
+                PolicyNotRefreshed { error: &error }.emit();
             }
             self.policy.prune_buckets(std::time::Instant::now());
         }
         if let Err(error) = self.policy.refresh(Utc::now()).await {
-            tracing::warn!(%error, "cannot record quota usage at shutdown");
+            QuotaUsageNotRecorded { error: &error }.emit();
         }
     }
 

@@ -4,14 +4,14 @@
 //! a reader can deduplicate on that triple. What is left is sent at shutdown.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use chrono::Utc;
+use parking_lot::Mutex;
 use tally_meter::event::{MeteringRecord, WIRE_VERSION};
 use tally_meter::ids::TenantId;
 
 use crate::producer::{OutRecord, Producer};
-use crate::sync;
+use crate::telemetry::MeteringNotSent;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Counts {
@@ -49,7 +49,7 @@ impl Metering {
         rejected: usize,
         accepted_bytes: usize,
     ) {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let second = Utc::now().timestamp();
         let entry = state.open.entry((tenant, second)).or_default();
         entry.accepted_events += accepted as u64;
@@ -60,7 +60,7 @@ impl Metering {
     /// Sends every finished second (every second, when `everything`) and earlier failures.
     pub async fn send(&self, producer: &Producer, everything: bool) {
         let records = {
-            let mut state = self.lock();
+            let mut state = self.state.lock();
             let current = Utc::now().timestamp();
             let due: Vec<(TenantId, i64)> = state
                 .open
@@ -81,8 +81,12 @@ impl Metering {
         }
         let out = records.iter().map(OutRecord::metering).collect();
         if let Err(error) = producer.send_all(out).await {
-            tracing::warn!(%error, records = records.len(), "cannot send metering records; will retry");
-            self.lock().unsent.extend(records);
+            MeteringNotSent {
+                records: records.len(),
+                error: &error,
+            }
+            .emit();
+            self.state.lock().unsent.extend(records);
         }
     }
 
@@ -96,9 +100,5 @@ impl Metering {
             rejected_events: counts.rejected_events,
             accepted_bytes: counts.accepted_bytes,
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        sync::lock(&self.state)
     }
 }

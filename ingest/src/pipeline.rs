@@ -14,7 +14,8 @@ use tally_meter::ids::TenantId;
 
 use crate::error::IngestError;
 use crate::producer::OutRecord;
-use crate::{Candidate, Ingest, telemetry, validate};
+use crate::telemetry::{EventsStored, EventsThrottled, EventsUnacknowledged};
+use crate::{Candidate, Ingest, validate};
 
 /// One event refused by the pipeline.
 #[derive(Debug, Clone, Serialize)]
@@ -62,7 +63,11 @@ impl Ingest {
         }
         if let Err(error) = self.policy.admit(tenant, count, Instant::now()) {
             self.metering.record(tenant, 0, count, 0);
-            metrics::counter!(telemetry::EVENTS, "outcome" => "throttled").increment(count as u64);
+            EventsThrottled {
+                tenant,
+                events: count,
+            }
+            .emit();
             return Err(error);
         }
 
@@ -107,9 +112,12 @@ impl Ingest {
             })
         }));
         if let Err(error) = self.producer.send_all(records).await {
-            tracing::warn!(%tenant, %error, "events not acknowledged by kafka");
-            metrics::counter!(telemetry::EVENTS, "outcome" => "unavailable")
-                .increment(count as u64);
+            EventsUnacknowledged {
+                tenant,
+                events: count,
+                error: &error,
+            }
+            .emit();
             return Err(IngestError::Unavailable(
                 "kafka did not acknowledge the events",
             ));
@@ -118,12 +126,13 @@ impl Ingest {
         self.policy.record_accepted(tenant, accepted_count, now);
         self.metering
             .record(tenant, accepted_count, quarantined.len(), accepted_bytes);
-        metrics::counter!(telemetry::EVENTS, "outcome" => "accepted")
-            .increment(accepted_count as u64);
-        metrics::counter!(telemetry::EVENTS, "outcome" => "rejected")
-            .increment(quarantined.len() as u64);
-        metrics::counter!(telemetry::BYTES, "outcome" => "accepted")
-            .increment(accepted_bytes as u64);
+        EventsStored {
+            tenant,
+            accepted: accepted_count,
+            rejected: quarantined.len(),
+            accepted_bytes,
+        }
+        .emit();
         Ok(Outcome {
             accepted: accepted_count,
             rejected: quarantined

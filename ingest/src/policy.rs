@@ -9,17 +9,17 @@
 //! exact to within one refresh interval of every node's traffic.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use parking_lot::{Mutex, RwLock};
 use tally_meter::catalog::{Catalog, event_types, quotas, tenants};
 use tally_meter::ids::TenantId;
 use tally_meter::quota::{self, Limits, QuotaMode};
 use tally_meter::throttle::TokenBucket;
 
 use crate::error::IngestError;
-use crate::sync::{self, lock};
 
 /// What the catalog said at the last refresh.
 #[derive(Debug, Default)]
@@ -77,13 +77,13 @@ impl Policy {
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
-        Arc::clone(&sync::read(&self.snapshot))
+        Arc::clone(&self.snapshot.read())
     }
 
     /// Adds this node's counts to the catalog, then reloads everything.
     pub async fn refresh(&self, now: DateTime<Utc>) -> tally_meter::Result<()> {
         let flushing = {
-            let mut usage = lock(&self.usage);
+            let mut usage = self.usage.lock();
             let pending = std::mem::take(&mut usage.pending);
             for (tenant, count) in &pending {
                 *usage.flushing.entry(*tenant).or_default() += count;
@@ -92,7 +92,7 @@ impl Policy {
         };
         if let Some((period, counts)) = flushing {
             quotas::add_usage(&self.catalog, period, &counts).await?;
-            let mut usage = lock(&self.usage);
+            let mut usage = self.usage.lock();
             for (tenant, count) in std::mem::take(&mut usage.flushing) {
                 *usage.flushed.entry(tenant).or_default() += count;
             }
@@ -112,15 +112,15 @@ impl Policy {
             period: Some(period),
             usage: quotas::usage(&self.catalog, period).await?,
         };
-        *sync::write(&self.snapshot) = Arc::new(snapshot);
-        lock(&self.usage).flushed.clear();
+        *self.snapshot.write() = Arc::new(snapshot);
+        self.usage.lock().flushed.clear();
         Ok(())
     }
 
     /// Takes `events` tokens from the tenant's bucket, or says when to retry.
     pub fn admit(&self, tenant: TenantId, events: usize, now: Instant) -> Result<(), IngestError> {
         let limits = self.limits_in(&self.snapshot(), tenant);
-        let mut buckets = lock(&self.buckets);
+        let mut buckets = self.buckets.lock();
         let bucket = buckets
             .entry(tenant)
             .or_insert_with(|| TokenBucket::full(limits.burst, now));
@@ -139,7 +139,7 @@ impl Policy {
     pub fn prune_buckets(&self, now: Instant) {
         let snapshot = self.snapshot();
         retain_refilling(
-            &mut lock(&self.buckets),
+            &mut self.buckets.lock(),
             |tenant| self.limits_in(&snapshot, tenant),
             now,
         );
@@ -185,7 +185,7 @@ impl Policy {
     /// Counts events this node accepted towards the tenant's monthly consumption.
     pub fn record_accepted(&self, tenant: TenantId, events: usize, now: DateTime<Utc>) {
         let period = quota::period_of(now);
-        let mut usage = lock(&self.usage);
+        let mut usage = self.usage.lock();
         if usage.period != Some(period) {
             // A new month: the old month's unwritten counts no longer limit anyone.
             usage.pending.clear();
@@ -197,7 +197,7 @@ impl Policy {
 
     fn used(&self, snapshot: &Snapshot, tenant: TenantId, now: DateTime<Utc>) -> u64 {
         let period = quota::period_of(now);
-        let usage = lock(&self.usage);
+        let usage = self.usage.lock();
         let mut used = 0;
         if snapshot.period == Some(period) {
             used += snapshot.usage.get(&tenant).copied().unwrap_or(0);

@@ -9,9 +9,10 @@
 //! id. Requests that failed meanwhile got 503 and are retried by their senders; records that
 //! were in fact stored are deduplicated downstream by `(tenant, source, id)`.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::{Mutex, RwLock};
 use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
@@ -19,7 +20,9 @@ use rdkafka::util::Timeout;
 use tally_meter::bus::{KafkaConfig, Topics};
 use tally_meter::event::{EventBatch, MeteringRecord, QuarantineRecord};
 
-use crate::sync;
+use crate::telemetry::{
+    ProducerNotCreated, ProducerReplaced, RecordNotEnqueued, RecordsUndeliveredAtShutdown,
+};
 
 /// Why records could not be made durable.
 #[derive(Debug, thiserror::Error)]
@@ -117,23 +120,23 @@ impl Producer {
     }
 
     fn current(&self) -> Arc<FutureProducer> {
-        Arc::clone(&sync::read(&self.inner))
+        Arc::clone(&self.inner.read())
     }
 
     /// Replaces the producer after a failed delivery, unless it was replaced recently.
     fn rebuild(&self, cause: &dyn std::fmt::Display) {
-        let mut rebuilt_at = sync::lock(&self.rebuilt_at);
+        let mut rebuilt_at = self.rebuilt_at.lock();
         if rebuilt_at.elapsed() < MIN_REBUILD_INTERVAL {
             return;
         }
         match self.client.create::<FutureProducer>() {
             Ok(fresh) => {
-                tracing::warn!(error = %cause, "replacing the kafka producer after a failed delivery");
-                let old = std::mem::replace(&mut *sync::write(&self.inner), Arc::new(fresh));
+                ProducerReplaced { cause }.emit();
+                let old = std::mem::replace(&mut *self.inner.write(), Arc::new(fresh));
                 *rebuilt_at = Instant::now();
                 drop_off_runtime(old);
             }
-            Err(error) => tracing::warn!(%error, "cannot create a new kafka producer"),
+            Err(error) => ProducerNotCreated { error: &error }.emit(),
         }
     }
 
@@ -153,7 +156,7 @@ impl Producer {
             match producer.send_result(future_record) {
                 Ok(delivery) => deliveries.push(delivery),
                 Err((error, _)) => {
-                    tracing::warn!(%error, "cannot enqueue a kafka record");
+                    RecordNotEnqueued { error: &error }.emit();
                     return Err(ProduceError::QueueFull);
                 }
             }
@@ -174,7 +177,7 @@ impl Producer {
     /// Waits up to `timeout` for queued records to be delivered, at shutdown.
     pub fn flush(&self, timeout: Duration) {
         if let Err(error) = self.current().flush(Timeout::After(timeout)) {
-            tracing::warn!(%error, "kafka records left undelivered at shutdown");
+            RecordsUndeliveredAtShutdown { error: &error }.emit();
         }
     }
 }

@@ -33,6 +33,7 @@ pub mod bus;
 pub mod caps;
 pub mod catalog;
 mod error;
+pub mod error_code;
 pub mod event;
 pub mod event_type;
 pub mod ids;

@@ -3,7 +3,7 @@
 //! ([`assets`]), the cookies ([`cookies`]), the session middleware with its form-token check
 //! ([`session`]), sign-in and sign-out ([`sign_in`]), the bridge that runs the pages' GraphQL as
 //! the signed-in key ([`bridge`]) and the plain HTML form posts that change things, answered
-//! with a redirect and a one-time message ([`forms`]).
+//! with a redirect and a one-time message ([`forms`]); what it logs is in [`telemetry`].
 
 mod assets;
 pub(crate) mod bridge;
@@ -13,6 +13,7 @@ mod forms;
 mod session;
 mod sign_in;
 mod state;
+mod telemetry;
 
 use std::sync::Arc;
 
@@ -35,7 +36,8 @@ use state::Web;
 use crate::app::{App, shell};
 
 /// Returns the UI's routes: the pages, their server functions, the form posts, the stylesheet
-/// and the browser bundle; all but sign-in and the static files need a session.
+/// and the browser bundle; all but sign-in and the static files need a session. Each request
+/// runs in a span ([`tally_api::telemetry::with_request_spans`]).
 pub fn router(api: &Api, catalog: Catalog, config: WebConfig) -> Router {
     let options = LeptosOptions::builder().output_name(OUTPUT_NAME).build();
     let bundle = config
@@ -53,7 +55,7 @@ pub fn router(api: &Api, catalog: Catalog, config: WebConfig) -> Router {
         bundle,
     };
     let pages = generate_route_list(App);
-    Router::new()
+    let routes = Router::new()
         .leptos_routes(&web, pages, move || shell(options.clone(), hydrate))
         .route("/pkg/{file}", get(bundle_file))
         .route("/login", post(sign_in))
@@ -65,6 +67,6 @@ pub fn router(api: &Api, catalog: Catalog, config: WebConfig) -> Router {
         .route("/quota", post(quota::set_quota))
         .route("/assets/tally.css", get(stylesheet))
         .route_layer(middleware::from_fn_with_state(web.clone(), session))
-        .fallback(not_found)
-        .with_state(web)
+        .fallback(not_found);
+    tally_api::telemetry::with_request_spans(routes).with_state(web)
 }

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -18,6 +18,7 @@ use http_body_util::Full;
 use hyper::Request;
 use hyper::body::Bytes;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
+use parking_lot::Mutex;
 use serde_json::json;
 use tally_meter::analytics::Analytics;
 use tally_meter::meter::Meter;
@@ -134,25 +135,20 @@ impl Canaries {
         })
     }
 
-    /// The state, even if a task panicked while holding it.
-    fn lock(&self) -> MutexGuard<'_, CanaryState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Sends canary `number` and waits until a usage query shows it; returns how long that
     /// took. Proves the aggregator has joined its group and counts.
     pub(super) async fn wait_until_counted(&self, timeout: Duration) -> anyhow::Result<Duration> {
         let mut connection = None;
         let started = Instant::now();
         self.send(&mut connection, 0, false).await;
-        if let Some((kind, example)) = self.lock().figures.failures.first() {
+        if let Some((kind, example)) = self.state.lock().figures.failures.first() {
             bail!("the first canary failed: {kind}: {example}");
         }
         loop {
             if let Err(error) = self.poll_once().await {
                 progress(&format!("cannot query the canary's usage: {error}"));
             }
-            if self.lock().pending.is_empty() {
+            if self.state.lock().pending.is_empty() {
                 return Ok(started.elapsed());
             }
             if started.elapsed() >= timeout {
@@ -180,7 +176,7 @@ impl Canaries {
             }
             let measured = now >= window.start;
             {
-                let mut state = self.lock();
+                let mut state = self.state.lock();
                 if state.pending.len() >= MAX_PENDING_CANARIES {
                     if measured {
                         state.figures.skipped += 1;
@@ -200,7 +196,8 @@ impl Canaries {
         let sender = match http::reuse_or_connect(connection, self.address).await {
             Ok(sender) => sender,
             Err(error) => {
-                self.lock()
+                self.state
+                    .lock()
                     .figures
                     .failures
                     .record("cannot connect", format!("{error:#}"));
@@ -225,7 +222,8 @@ impl Canaries {
         let request = match request {
             Ok(request) => request,
             Err(error) => {
-                self.lock()
+                self.state
+                    .lock()
                     .figures
                     .failures
                     .record("cannot build a request", error.to_string());
@@ -234,7 +232,7 @@ impl Canaries {
         };
         let sent = Instant::now();
         {
-            let mut state = self.lock();
+            let mut state = self.state.lock();
             state.pending.insert(
                 id.clone(),
                 Pending {
@@ -249,7 +247,7 @@ impl Canaries {
         }
         let outcome = http::send(sender, request).await;
         let acknowledged = Instant::now();
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let failure = match outcome {
             Ok((status, answer)) if status.is_success() => {
                 match serde_json::from_slice::<Accepted>(&answer) {
@@ -278,7 +276,7 @@ impl Canaries {
 
     /// Says that no canary will be sent any more: pollers stop once none is pending.
     pub(super) fn finish_sending(&self) {
-        self.lock().sending_finished = true;
+        self.state.lock().sending_finished = true;
     }
 
     /// Polls every [`POLL_INTERVAL`], starting `offset` from now, until sending has finished
@@ -289,7 +287,7 @@ impl Canaries {
             tokio::time::sleep_until(next.into()).await;
             next = (next + POLL_INTERVAL).max(Instant::now());
             {
-                let state = self.lock();
+                let state = self.state.lock();
                 if state.sending_finished && state.pending.is_empty() {
                     return;
                 }
@@ -298,7 +296,7 @@ impl Canaries {
                 return;
             }
             if let Err(error) = self.poll_once().await {
-                let mut state = self.lock();
+                let mut state = self.state.lock();
                 state.figures.poll_errors += 1;
                 state.figures.last_poll_error = Some(error.to_string());
             }
@@ -309,6 +307,7 @@ impl Canaries {
     /// canaries, and settles every pending canary it shows.
     async fn poll_once(&self) -> tally_meter::Result<()> {
         let earliest = self
+            .state
             .lock()
             .pending
             .values()
@@ -327,7 +326,7 @@ impl Canaries {
         let asked = Instant::now();
         let points = self.analytics.usage(&self.meter, &query).await?;
         let seen = Instant::now();
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         state.figures.query.record(seen.duration_since(asked));
         for point in points.iter().filter(|point| point.events > 0) {
             let Some(id) = point.groups.get(CANARY_GROUP) else {
@@ -349,7 +348,7 @@ impl Canaries {
     /// Counts the window's canaries still pending as lost, recording how long they were
     /// waited for, and returns the figures.
     pub(super) fn finish(&self, deadline: Instant) -> CanaryFigures {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let pending: Vec<Pending> = state.pending.drain().map(|(_, pending)| pending).collect();
         for pending in pending.into_iter().filter(|pending| pending.measured) {
             state.figures.lost += 1;

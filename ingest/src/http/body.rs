@@ -8,6 +8,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, header};
 
 use crate::error::IngestError;
+use crate::telemetry::GzipTaskFailed;
 
 /// Reads the whole body, decompressing gzip, refusing more than `limit` bytes either way.
 pub async fn read(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, IngestError> {
@@ -34,7 +35,7 @@ pub async fn read(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes
         Some("gzip") => tokio::task::spawn_blocking(move || gunzip(&bytes, limit))
             .await
             .map_err(|error| {
-                tracing::warn!(%error, "gzip decompression task failed");
+                GzipTaskFailed { error: &error }.emit();
                 IngestError::Unavailable("the body cannot be decompressed now")
             })?,
         Some(other) => Err(IngestError::UnsupportedMediaType(format!(

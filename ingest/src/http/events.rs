@@ -11,10 +11,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::json;
 
-use crate::Ingest;
+use crate::auth::BearerHeader;
 use crate::cloudevents::{self, Mode};
 use crate::error::IngestError;
 use crate::http::{ClientIp, body};
+use crate::{Ingest, telemetry};
 
 fn mode(headers: &HeaderMap) -> Result<Mode, IngestError> {
     let content_type = headers
@@ -30,13 +31,16 @@ fn mode(headers: &HeaderMap) -> Result<Mode, IngestError> {
 }
 
 /// Accepts CloudEvents for the key's tenant.
+#[tracing::instrument(skip_all, fields(tenant = tracing::field::Empty))]
 pub async fn post_events(
     State(ingest): State<Arc<Ingest>>,
     ClientIp(client): ClientIp,
+    authorization: BearerHeader,
     headers: HeaderMap,
     request_body: Body,
 ) -> Result<Response, IngestError> {
-    let principal = ingest.auth.ingest_principal(&headers, client).await?;
+    let principal = ingest.auth.ingest_principal(&authorization, client).await?;
+    telemetry::record_tenant(principal.tenant_id);
     let mode = mode(&headers)?;
     let bytes = body::read(request_body, &headers, ingest.config.max_body_bytes).await?;
     let now = Utc::now();

@@ -12,20 +12,24 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use tally_meter::error_code::retry_after_secs;
 
-use crate::Ingest;
-use crate::error::{IngestError, retry_after_secs};
+use crate::auth::BearerHeader;
+use crate::error::IngestError;
 use crate::http::{ClientIp, body};
 use crate::otlp::{self, Encoding, Signal};
+use crate::{Ingest, telemetry};
 
 /// How many rejection reasons the partial-success message quotes.
 const QUOTED_REASONS: usize = 3;
 
 /// Accepts one OTLP export of `signal` for the key's tenant.
+#[tracing::instrument(skip_all, fields(signal = %signal, tenant = tracing::field::Empty))]
 pub async fn export(
     signal: Signal,
     ingest: Arc<Ingest>,
     client: ClientIp,
+    authorization: BearerHeader,
     headers: HeaderMap,
     request_body: Body,
 ) -> Response {
@@ -39,7 +43,17 @@ pub async fn export(
         );
         return status_response(Encoding::Json, &error);
     };
-    match accept(signal, encoding, &ingest, client, &headers, request_body).await {
+    let accepted = accept(
+        signal,
+        encoding,
+        &ingest,
+        client,
+        &authorization,
+        &headers,
+        request_body,
+    )
+    .await;
+    match accepted {
         Ok((rejected, message)) => {
             let body = otlp::encode_response(signal, encoding, rejected, &message);
             ([(header::CONTENT_TYPE, encoding.content_type())], body).into_response()
@@ -53,10 +67,12 @@ async fn accept(
     encoding: Encoding,
     ingest: &Ingest,
     ClientIp(client): ClientIp,
+    authorization: &BearerHeader,
     headers: &HeaderMap,
     request_body: Body,
 ) -> Result<(i64, String), IngestError> {
-    let principal = ingest.auth.ingest_principal(headers, client).await?;
+    let principal = ingest.auth.ingest_principal(authorization, client).await?;
+    telemetry::record_tenant(principal.tenant_id);
     let bytes = body::read(request_body, headers, ingest.config.max_body_bytes).await?;
     let now = Utc::now();
     let limits = ingest.config.decode_limits();
@@ -115,28 +131,39 @@ fn grpc_code(status: StatusCode) -> i32 {
 pub async fn metrics(
     State(ingest): State<Arc<Ingest>>,
     client: ClientIp,
+    authorization: BearerHeader,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    export(Signal::Metrics, ingest, client, headers, body).await
+    export(
+        Signal::Metrics,
+        ingest,
+        client,
+        authorization,
+        headers,
+        body,
+    )
+    .await
 }
 
 /// `POST /v1/logs`.
 pub async fn logs(
     State(ingest): State<Arc<Ingest>>,
     client: ClientIp,
+    authorization: BearerHeader,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    export(Signal::Logs, ingest, client, headers, body).await
+    export(Signal::Logs, ingest, client, authorization, headers, body).await
 }
 
 /// `POST /v1/traces`.
 pub async fn traces(
     State(ingest): State<Arc<Ingest>>,
     client: ClientIp,
+    authorization: BearerHeader,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    export(Signal::Traces, ingest, client, headers, body).await
+    export(Signal::Traces, ingest, client, authorization, headers, body).await
 }

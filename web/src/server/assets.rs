@@ -10,6 +10,8 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::telemetry::BundleFileUnreadable;
+
 const STYLESHEET: &str = include_str!("../../style.css");
 
 /// The bundle's file names, without extensions.
@@ -35,11 +37,12 @@ impl Bundle {
             std::fs::read(directory.join(name))
                 .and_then(|content| BundleFile::new(&content))
                 .inspect_err(|error| {
-                    tracing::warn!(
-                        %error,
-                        directory = %directory.display(),
-                        "cannot read {name} of web.pkg_dir: pages are served without scripts"
-                    );
+                    BundleFileUnreadable {
+                        directory,
+                        name,
+                        error,
+                    }
+                    .emit();
                 })
                 .ok()
         };

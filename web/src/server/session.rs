@@ -23,6 +23,7 @@ use super::cookies::{
     session_cookie, set_cookie, set_flash,
 };
 use super::state::Web;
+use super::telemetry::{SessionStep, SessionStoreFailed};
 use crate::model::{Flash, SESSION_ENDED};
 
 /// The form field that carries the session's form token.
@@ -32,8 +33,10 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 /// Where the pages' server functions answer (their `#[server(prefix = …)]` in `data.rs`).
 const SERVER_FN_PREFIX: &str = "/ui/fn/";
 
-/// Resumes the request's session, if any, into a [`Caller`] extension; sends requests without
-/// one to the sign-in page. Hands the one-time message to the page and clears its cookie.
+/// Resumes the request's session, if any, into a [`Caller`] extension, recording its tenant
+/// on this middleware's span, which the pages and forms run in; sends requests without one to
+/// the sign-in page. Hands the one-time message to the page and clears its cookie.
+#[tracing::instrument(skip_all, fields(tenant = tracing::field::Empty))]
 pub(super) async fn session(State(web): State<Web>, mut request: Request, next: Next) -> Response {
     if is_static(request.uri().path()) {
         return next.run(request).await;
@@ -44,7 +47,11 @@ pub(super) async fn session(State(web): State<Web>, mut request: Request, next: 
         Some(token) => match web_sessions::resume(&web.catalog, token).await {
             Ok(principal) => principal,
             Err(error) => {
-                tracing::warn!(%error, "cannot resume a web session");
+                SessionStoreFailed {
+                    step: SessionStep::Resume,
+                    error: &error,
+                }
+                .emit();
                 return (
                     StatusCode::SERVICE_UNAVAILABLE,
                     [("retry-after", "5")],
@@ -78,6 +85,7 @@ pub(super) async fn session(State(web): State<Web>, mut request: Request, next: 
                 principal,
                 tenant: principal.tenant_id,
             });
+            tally_api::telemetry::record_tenant(principal.tenant_id);
             let form_token = web_session::form_token(token);
             if request.method() == Method::POST && !path.starts_with(SERVER_FN_PREFIX) {
                 request = match check_form(request, &form_token).await {

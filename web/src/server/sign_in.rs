@@ -16,6 +16,7 @@ use super::cookies::{
     session_cookie_name, set_cookie,
 };
 use super::state::Web;
+use super::telemetry::{SessionStep, SessionStoreFailed};
 use crate::model::Flash;
 
 #[derive(serde::Deserialize)]
@@ -63,7 +64,11 @@ pub(super) async fn sign_in(
             );
         }
         Err(error) => {
-            tracing::warn!(%error, "cannot check a key at sign-in");
+            SessionStoreFailed {
+                step: SessionStep::CheckKey,
+                error: &error,
+            }
+            .emit();
             return refuse("Tally cannot reach its catalog right now; try again in a moment.");
         }
     };
@@ -96,7 +101,11 @@ pub(super) async fn sign_in(
             response
         }
         Err(error) => {
-            tracing::warn!(%error, "cannot start a web session");
+            SessionStoreFailed {
+                step: SessionStep::Start,
+                error: &error,
+            }
+            .emit();
             refuse("Tally cannot reach its catalog right now; try again in a moment.")
         }
     }
@@ -117,7 +126,11 @@ pub(super) async fn sign_out(
         )
         .await
     {
-        tracing::warn!(%error, "cannot end a web session");
+        SessionStoreFailed {
+            step: SessionStep::End,
+            error: &error,
+        }
+        .emit();
     }
     let mut response = redirect(
         "/login",

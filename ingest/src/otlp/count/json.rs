@@ -29,8 +29,9 @@ const DATA_POINTS: &[&[&str]] = &[
     &["dataPoints"],
 ];
 
-/// Items counted so far, and whether counting stopped because there were too many.
-struct Tally {
+/// Items counted so far against the most allowed, and whether counting stopped because there
+/// were too many.
+struct ItemCounter {
     counted: Cell<usize>,
     max_items: usize,
     over_limit: Cell<bool>,
@@ -43,20 +44,20 @@ pub(super) fn exceeds(signal: Signal, body: &[u8], max_items: usize) -> bool {
         Signal::Logs => LOG_RECORDS,
         Signal::Traces => SPANS,
     };
-    let tally = Tally {
+    let counter = ItemCounter {
         counted: Cell::new(0),
         max_items,
         over_limit: Cell::new(false),
     };
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    // The outcome is in the tally: an error is either the stop at the limit or a body the
+    // The outcome is in the counter: an error is either the stop at the limit or a body the
     // decoder will refuse.
     let _ = Node {
         path,
-        tally: &tally,
+        counter: &counter,
     }
     .deserialize(&mut deserializer);
-    tally.over_limit.get()
+    counter.over_limit.get()
 }
 
 /// A value on the way to items: an object whose keys in `path[0]` lead on, or an array of
@@ -64,7 +65,7 @@ pub(super) fn exceeds(signal: Signal, body: &[u8], max_items: usize) -> bool {
 #[derive(Clone, Copy)]
 struct Node<'a> {
     path: &'a [&'a [&'a str]],
-    tally: &'a Tally,
+    counter: &'a ItemCounter,
 }
 
 impl<'de> DeserializeSeed<'de> for Node<'_> {
@@ -95,7 +96,7 @@ impl<'de> Visitor<'de> for Node<'_> {
             if leads_on {
                 entries.next_value_seed(Node {
                     path: deeper,
-                    tally: self.tally,
+                    counter: self.counter,
                 })?;
             } else {
                 entries.next_value::<IgnoredAny>()?;
@@ -110,10 +111,10 @@ impl<'de> Visitor<'de> for Node<'_> {
             return Ok(());
         }
         while items.next_element::<IgnoredAny>()?.is_some() {
-            let counted = self.tally.counted.get() + 1;
-            self.tally.counted.set(counted);
-            if counted > self.tally.max_items {
-                self.tally.over_limit.set(true);
+            let counted = self.counter.counted.get() + 1;
+            self.counter.counted.set(counted);
+            if counted > self.counter.max_items {
+                self.counter.over_limit.set(true);
                 return Err(de::Error::custom("too many items"));
             }
         }
