@@ -125,17 +125,11 @@ async fn usage_is_exact_after_clickhouse_is_down_for_30_seconds() {
             .is_none(),
         "the aggregator exited after the outage"
     );
-    let port = aggregator
-        .base
-        .rsplit_once(':')
-        .map(|(_, port)| port)
-        .expect("base ends with :PORT");
-    let log_path = std::env::temp_dir().join(format!("tally-test-{}-serve-{port}.log", env.id));
-    let log = std::fs::read_to_string(&log_path).expect("reads the aggregator's log");
+    let log = std::fs::read_to_string(&aggregator.log).expect("reads the aggregator's log");
     assert!(
         log.contains("clickhouse write failed"),
         "the aggregator's log ({}) shows no failed write during the outage",
-        log_path.display()
+        aggregator.log.display()
     );
     drop(ingest);
 }

@@ -1,6 +1,7 @@
 //! What every end-to-end test needs: the services' addresses, a private namespace in each
 //! store, and a way to run the `tally` binary against it.
 
+use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -154,6 +155,8 @@ pub struct Serve {
     pub child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// The file its log (standard error) goes to.
+    pub log: PathBuf,
 }
 
 impl TestEnv {
@@ -182,16 +185,19 @@ impl TestEnv {
         )
     }
 
-    /// Starts `tally serve --roles ROLES` with extra env vars on a free port and waits until
-    /// `/healthz` answers. Its log goes to `$TMPDIR/tally-test-ID-serve-PORT.log`.
+    /// Starts `tally serve --roles ROLES` with extra env vars on port 0, reads the port it
+    /// bound from its log, and waits until `/healthz` answers. Its log goes to
+    /// `$TMPDIR/tally-test-ID-serve-N.log`.
     pub async fn serve(&self, roles: &str, env: &[(&str, &str)]) -> Serve {
-        let port = free_port();
-        let log_path =
-            std::env::temp_dir().join(format!("tally-test-{}-serve-{port}.log", self.id));
+        let log_path = std::env::temp_dir().join(format!(
+            "tally-test-{}-serve-{}.log",
+            self.id,
+            Uuid::new_v4().simple()
+        ));
         let log = std::fs::File::create(&log_path).expect("creates the serve log");
         let mut command = self.tally();
         command
-            .env("TALLY__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+            .env("TALLY__HTTP__LISTEN", "127.0.0.1:0")
             .env("TALLY__LOG__FORMAT", "pretty")
             .args(["serve", "--roles", roles])
             .stdout(Stdio::null())
@@ -203,12 +209,30 @@ impl TestEnv {
         for (name, value) in env {
             command.env(name, value);
         }
-        let child = command.spawn().expect("starts tally serve");
-        let base = format!("http://127.0.0.1:{port}");
+        let mut child = command.spawn().expect("starts tally serve");
         let deadline = Instant::now() + Duration::from_secs(30);
+        let address = loop {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if let Some(address) = serving_address(&log) {
+                break address.to_owned();
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("tally serve exited ({status}) before serving:\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tally serve did not bind within 30 s:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let base = format!("http://{address}");
         loop {
             if reqwest::get(format!("{base}/healthz")).await.is_ok() {
-                return Serve { child, base };
+                return Serve {
+                    child,
+                    base,
+                    log: log_path,
+                };
             }
             assert!(
                 Instant::now() < deadline,
@@ -217,6 +241,14 @@ impl TestEnv {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Finds the address in the log line `tally serve` writes once bound, such as
+/// `… INFO tally::serve: tally is serving address=127.0.0.1:40123 roles=api`.
+fn serving_address(log: &str) -> Option<&str> {
+    let line = log.lines().find(|line| line.contains("tally is serving"))?;
+    line.split_whitespace()
+        .find_map(|field| field.strip_prefix("address="))
 }
 
 /// Reads records from the start of `topic` until `expected` arrived, then `settle` longer to
@@ -279,7 +311,7 @@ pub async fn read_events(kafka: &KafkaConfig, timeout: Duration) -> Vec<Event> {
 pub struct OwnBroker {
     /// `127.0.0.1:PORT`.
     pub address: String,
-    directory: std::path::PathBuf,
+    directory: PathBuf,
     child: Option<Child>,
 }
 
