@@ -78,8 +78,7 @@ fn events(prefix: &str, count: usize) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let serve = env.serve("ingest,meter,api", &[]).await;
     let a = tenant(&env, &serve).await;
     let b = tenant(&env, &serve).await;
@@ -415,8 +414,7 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_past_its_request_rate_gets_429_with_retry_after_and_others_do_not() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let serve = env
         .serve(
             "api",

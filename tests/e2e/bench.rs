@@ -15,8 +15,7 @@ fn figure(stdout: &str, label: &str, column: usize) -> Option<f64> {
 
 #[tokio::test]
 async fn bench_ingest_prints_both_phases_and_their_ratio() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let stdout = env
         .run_ok(&[
             "bench",
@@ -64,8 +63,7 @@ fn first_figure(stdout: &str, label: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn bench_e2e_prints_latency_percentiles() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let stdout = env
         .run_ok(&[
             "bench",
@@ -108,8 +106,7 @@ fn figures(stdout: &str, label: &str) -> Vec<f64> {
 
 #[tokio::test]
 async fn bench_query_prints_percentiles() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let stdout = env
         .run_ok(&[
             "bench",

@@ -97,9 +97,9 @@ async fn wait_for(log: &Mutex<Log>, since: Instant, status: u16, timeout: Durati
 #[tokio::test]
 async fn a_broker_outage_gives_503s_and_ingest_recovers_without_losing_acknowledged_events() {
     let mut broker = OwnBroker::start().await;
-    let mut env = TestEnv::new().await;
+    let mut env = TestEnv::named();
     env.kafka.brokers = broker.address.clone();
-    env.migrate().await;
+    env.create_migrated().await;
     let (_, key) = env.tenant_with_key(Scope::Ingest).await;
     let serve = env
         .serve("ingest", &[("TALLY__INGEST__PRODUCE_TIMEOUT_MS", "2000")])

@@ -49,8 +49,7 @@ fn batches(records: &[(String, Vec<u8>)]) -> Vec<EventBatch> {
 
 #[tokio::test]
 async fn a_batch_with_bad_events_is_split_between_events_and_quarantine() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let (tenant_id, key) = env.tenant_with_key(Scope::Ingest).await;
     let serve = env.serve("ingest", &[]).await;
 
@@ -149,8 +148,7 @@ async fn a_batch_with_bad_events_is_split_between_events_and_quarantine() {
 
 #[tokio::test]
 async fn hot_tenants_are_keyed_by_subject_and_registered_types_are_enforced() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let (tenant_id, key) = env.tenant_with_key(Scope::Ingest).await;
     let pool = env.catalog().await;
     tenant::set_hot(&pool, tenant_id, true)
@@ -187,8 +185,7 @@ async fn hot_tenants_are_keyed_by_subject_and_registered_types_are_enforced() {
 
 #[tokio::test]
 async fn every_request_level_error_has_its_status_and_reason() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let (tenant_id, key) = env.tenant_with_key(Scope::Ingest).await;
     let (_, read_key) = env.tenant_with_key(Scope::Read).await;
     let serve = env
@@ -290,8 +287,7 @@ async fn every_request_level_error_has_its_status_and_reason() {
 
 #[tokio::test]
 async fn a_tenant_over_its_rate_is_throttled_without_hurting_others() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let (noisy, noisy_key) = env.tenant_with_key(Scope::Ingest).await;
     let (_, quiet_key) = env.tenant_with_key(Scope::Ingest).await;
     let pool = env.catalog().await;
@@ -360,8 +356,7 @@ async fn a_tenant_over_its_rate_is_throttled_without_hurting_others() {
 
 #[tokio::test]
 async fn monthly_quotas_refuse_when_hard_and_warn_when_soft() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let (hard, hard_key) = env.tenant_with_key(Scope::Ingest).await;
     let (soft, soft_key) = env.tenant_with_key(Scope::Ingest).await;
     let pool = env.catalog().await;

@@ -51,9 +51,9 @@ async fn usage_is_exact_after_clickhouse_is_down_for_30_seconds() {
     const AFTER: usize = 500;
     let started = Instant::now();
     let mut clickhouse = OwnClickHouse::start().await;
-    let mut env = TestEnv::new().await;
+    let mut env = TestEnv::named();
     env.clickhouse.url.clone_from(&clickhouse.url);
-    env.migrate().await;
+    env.create_migrated().await;
     let fleet = Fleet::create(&env, TENANTS).await;
     let ingest = env.serve("ingest", &[]).await;
     let mut aggregator = env.serve("meter", &[]).await;

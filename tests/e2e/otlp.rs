@@ -28,8 +28,7 @@ fn data(event: &Event) -> Value {
 
 #[tokio::test]
 async fn a_real_opentelemetry_exporter_sends_metrics_logs_and_spans() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let (_, key) = env.tenant_with_key(Scope::Ingest).await;
     let serve = env.serve("ingest", &[]).await;
 
@@ -124,8 +123,7 @@ async fn a_real_opentelemetry_exporter_sends_metrics_logs_and_spans() {
 
 #[tokio::test]
 async fn otlp_json_is_read_and_a_broken_body_gets_400() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let (_, key) = env.tenant_with_key(Scope::Ingest).await;
     let serve = env.serve("ingest", &[]).await;
     let client = reqwest::Client::new();

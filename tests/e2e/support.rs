@@ -5,30 +5,21 @@ use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use secrecy::SecretString;
 use tally_meter::analytics::{Analytics, ClickHouseConfig};
-use tally_meter::api_key::{self, Scope};
+use tally_meter::api_key::Scope;
 use tally_meter::bus::KafkaConfig;
-use tally_meter::catalog::{self, Pool, PostgresConfig};
-use tally_meter::event::{Event, EventBatch};
-use tally_meter::ids::{Region, TenantId, TenantName};
-use tally_meter::tenant;
+use tally_meter::catalog::{Pool, PostgresConfig};
+use tally_meter::ids::TenantId;
+pub use tally_testkit::kafka::{read_events, read_topic};
+use tally_testkit::{Namespace, service_env};
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
 /// Upper bound for one run of a one-shot command.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn service_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests with scripts/test.sh, which starts the services")
-    })
-}
-
-/// A private namespace in each store for one test: a PostgreSQL database, a ClickHouse
-/// database and a Kafka topic prefix, all with random names.
+/// A private namespace in each store for one test (see [`Namespace`]), and the `tally` binary
+/// pointed at it.
 pub struct TestEnv {
     /// Unique suffix of every name.
     pub id: String,
@@ -40,51 +31,48 @@ pub struct TestEnv {
     pub kafka: KafkaConfig,
 }
 
-impl TestEnv {
-    /// Creates the test's PostgreSQL database; the other stores are created on first use.
-    pub async fn new() -> Self {
-        let id = Uuid::new_v4().simple().to_string()[..12].to_owned();
-        let admin_url = service_env("TALLY_TEST_POSTGRES_ADMIN_URL");
-        let admin = catalog::connect(&PostgresConfig {
-            url: SecretString::from(admin_url.clone()),
-            ..PostgresConfig::default()
-        })
-        .await
-        .expect("the test PostgreSQL server answers");
-        let database = format!("tally_test_{id}");
-        sqlx::query(&format!("CREATE DATABASE {database}"))
-            .execute(&admin)
-            .await
-            .expect("can create a test database");
-        admin.close().await;
-        let (server, _) = admin_url
-            .rsplit_once('/')
-            .expect("admin url ends with /DATABASE");
+impl From<Namespace> for TestEnv {
+    fn from(namespace: Namespace) -> Self {
         Self {
-            postgres: PostgresConfig {
-                url: SecretString::from(format!("{server}/{database}")),
-                ..PostgresConfig::default()
-            },
-            clickhouse: ClickHouseConfig {
-                url: service_env("TALLY__CLICKHOUSE__URL"),
-                database: format!("tally_test_{id}"),
-                ..ClickHouseConfig::default()
-            },
-            kafka: KafkaConfig {
-                brokers: service_env("TALLY__KAFKA__BROKERS"),
-                topic_prefix: format!("test-{id}."),
-                partitions: 3,
-                ..KafkaConfig::default()
-            },
-            id,
+            id: namespace.id,
+            postgres: namespace.postgres,
+            clickhouse: namespace.clickhouse,
+            kafka: namespace.kafka,
         }
+    }
+}
+
+impl TestEnv {
+    /// Creates an empty namespace, as before `tally migrate`: for tests of migrations.
+    pub async fn new() -> Self {
+        Namespace::empty().await.into()
+    }
+
+    /// Creates a namespace with every store ready, as after `tally migrate`.
+    pub async fn migrated() -> Self {
+        Namespace::migrated().await.into()
+    }
+
+    /// Names a namespace without creating it, for a test that changes a setting first.
+    pub fn named() -> Self {
+        Namespace::named().into()
+    }
+
+    /// Creates every store of a [`Self::named`] namespace, migrated.
+    pub async fn create_migrated(&self) {
+        Namespace {
+            id: self.id.clone(),
+            postgres: self.postgres.clone(),
+            clickhouse: self.clickhouse.clone(),
+            kafka: self.kafka.clone(),
+        }
+        .create_migrated()
+        .await;
     }
 
     /// Connects to the test's catalog database.
     pub async fn catalog(&self) -> Pool {
-        catalog::connect(&self.postgres)
-            .await
-            .expect("test database answers")
+        tally_testkit::store::connect_catalog(&self.postgres).await
     }
 
     /// Returns a handle on the test's ClickHouse database.
@@ -160,29 +148,9 @@ pub struct Serve {
 }
 
 impl TestEnv {
-    /// Migrates the test's namespace with `tally migrate`.
-    pub async fn migrate(&self) {
-        self.run_ok(&["migrate"]).await;
-    }
-
     /// Creates a tenant with a random name and a key of the given scope; returns both.
     pub async fn tenant_with_key(&self, scope: Scope) -> (TenantId, String) {
-        let pool = self.catalog().await;
-        let name = format!("t-{}", &Uuid::new_v4().simple().to_string()[..10]);
-        let created = tenant::create(
-            &pool,
-            &TenantName::parse(&name).expect("valid"),
-            &Region::default(),
-        )
-        .await
-        .expect("creates tenant");
-        let key = api_key::create(&pool, created.id, scope)
-            .await
-            .expect("creates key");
-        (
-            created.id,
-            secrecy::ExposeSecret::expose_secret(&key.secret).to_owned(),
-        )
+        tally_testkit::store::tenant_with_key(&self.catalog().await, scope).await
     }
 
     /// Starts `tally serve --roles ROLES` with extra env vars on port 0, reads the port it
@@ -192,7 +160,7 @@ impl TestEnv {
         let log_path = std::env::temp_dir().join(format!(
             "tally-test-{}-serve-{}.log",
             self.id,
-            Uuid::new_v4().simple()
+            tally_testkit::random_id()
         ));
         let log = std::fs::File::create(&log_path).expect("creates the serve log");
         let mut command = self.tally();
@@ -249,61 +217,6 @@ fn serving_address(log: &str) -> Option<&str> {
     let line = log.lines().find(|line| line.contains("tally is serving"))?;
     line.split_whitespace()
         .find_map(|field| field.strip_prefix("address="))
-}
-
-/// Reads records from the start of `topic` until `expected` arrived, then `settle` longer to
-/// catch any extra; panics if fewer arrive within `timeout`. Returns (key, payload) pairs.
-pub async fn read_topic(
-    kafka: &KafkaConfig,
-    topic: &str,
-    expected: usize,
-    timeout: Duration,
-) -> Vec<(String, Vec<u8>)> {
-    let consumer: StreamConsumer = kafka
-        .consumer_config(&format!("reader-{}", Uuid::new_v4().simple()))
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribes");
-    let mut records = Vec::new();
-    let deadline = Instant::now() + timeout;
-    let mut settle_until: Option<Instant> = None;
-    loop {
-        let now = Instant::now();
-        let until = settle_until.unwrap_or(deadline);
-        if now >= until {
-            break;
-        }
-        match tokio::time::timeout(until - now, consumer.recv()).await {
-            Ok(Ok(message)) => {
-                let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
-                records.push((key, message.payload().unwrap_or_default().to_vec()));
-                if records.len() >= expected && settle_until.is_none() {
-                    settle_until = Some(Instant::now() + Duration::from_secs(1));
-                }
-            }
-            Ok(Err(error)) => panic!("cannot read {topic}: {error}"),
-            Err(_) => break,
-        }
-    }
-    assert!(
-        records.len() >= expected,
-        "only {} of {expected} records arrived on {topic} within {timeout:?}",
-        records.len()
-    );
-    records
-}
-
-/// Reads every event on the test's events topic (waiting for at least one record).
-pub async fn read_events(kafka: &KafkaConfig, timeout: Duration) -> Vec<Event> {
-    read_topic(kafka, &kafka.topics().events, 1, timeout)
-        .await
-        .iter()
-        .flat_map(|(_, payload)| {
-            serde_json::from_slice::<EventBatch>(payload)
-                .expect("an EventBatch")
-                .events
-        })
-        .collect()
 }
 
 /// A Kafka-protocol broker (tansu) of the test's own, which the test may stop and restart

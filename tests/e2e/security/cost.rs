@@ -93,8 +93,7 @@ async fn queries_mentioning(analytics: &Analytics, needle: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn six_hundred_aliased_event_pages_are_refused_before_any_clickhouse_query() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let serve = env.serve("api", &[]).await;
     let (tenant, key) = env.tenant_with_key(Scope::Read).await;
     let tenant = tenant.to_string();
@@ -156,8 +155,7 @@ async fn six_hundred_aliased_event_pages_are_refused_before_any_clickhouse_query
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exports_over_the_window_or_row_caps_are_refused_with_400_and_a_clear_message() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let serve = env.serve("api", &[]).await;
     let (tenant, admin) = env.tenant_with_key(Scope::Admin).await;
     let tenant = tenant.to_string();
@@ -230,8 +228,7 @@ async fn exports_over_the_window_or_row_caps_are_refused_with_400_and_a_clear_me
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edge_dates_windows_and_pages_answer_bad_user_input_and_the_server_stays_up() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let mut serve = env.serve("api", &[]).await;
     let (_, admin) = env.tenant_with_key(Scope::Admin).await;
     create_meter(&serve, &admin).await;
@@ -303,8 +300,7 @@ async fn edge_dates_windows_and_pages_answer_bad_user_input_and_the_server_stays
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csv_exports_neutralise_group_values_that_would_run_as_formulas() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let serve = env.serve("ingest,meter,api", &[]).await;
     let (_, admin) = env.tenant_with_key(Scope::Admin).await;
     let (_, body) = graphql(
