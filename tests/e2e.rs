@@ -12,11 +12,8 @@ mod e2e {
     pub mod cli;
     pub mod faults;
     pub mod meter;
-    pub mod meter_faults;
     pub mod meter_load;
-    pub mod meter_outage;
     pub mod otlp;
-    pub mod own_clickhouse;
     pub mod readme;
     pub mod security;
     pub mod serve;

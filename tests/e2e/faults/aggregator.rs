@@ -16,11 +16,11 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde_json::Value;
 
-use super::meter::{expected_usage, send_all};
-use super::meter_load::{
+use crate::e2e::meter::{expected_usage, send_all};
+use crate::e2e::meter_load::{
     FAST_SESSIONS, Fleet, SESSION_EXPIRY, assert_usage_converges, base_time, event,
 };
-use super::support::{Serve, TestEnv};
+use crate::e2e::support::{Serve, TestEnv};
 
 /// Records per aggregator block: small, so that kills land in the middle of blocks.
 const BLOCK_RECORDS: &str = "50";

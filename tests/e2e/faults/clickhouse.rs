@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tally_meter::analytics::Analytics;
 
-use super::meter::{expected_usage, send_all};
-use super::meter_load::{Fleet, assert_usage_converges, base_time, event, measured};
 use super::own_clickhouse::OwnClickHouse;
-use super::support::TestEnv;
+use crate::e2e::meter::{expected_usage, send_all};
+use crate::e2e::meter_load::{Fleet, assert_usage_converges, base_time, event, measured};
+use crate::e2e::support::TestEnv;
 
 /// How long ClickHouse stays down.
 const OUTAGE: Duration = Duration::from_secs(30);
