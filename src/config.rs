@@ -107,7 +107,8 @@ impl Default for LogConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
-    /// Address and port `tally serve` listens on.
+    /// Address and port `tally serve` listens on; port 0 picks a free one, which the log
+    /// line `tally is serving` names.
     pub listen: SocketAddr,
 }
 

@@ -43,7 +43,10 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(&config, &args.roles).await,
+            Command::Serve(args) => match serve::build(&config, &args.roles).await {
+                Ok(server) => server.run().await,
+                Err(error) => Err(error),
+            },
             Command::Migrate => cmd::migrate::run(&config).await,
             Command::Tenant(command) => cmd::tenant::run(&config, command).await,
             Command::Key(command) => cmd::key::run(&config, command).await,

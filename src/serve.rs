@@ -1,16 +1,20 @@
 //! `tally serve`: connects to the dependencies of the chosen roles (failing fast, with a clear
-//! message, when one cannot be reached), serves HTTP, and drains on SIGINT or SIGTERM.
+//! message, when one cannot be reached), binds, serves HTTP, and drains on SIGINT or SIGTERM.
+//! [`build`] binds and starts the roles and [`Server::run`] serves, so that `http.listen` may
+//! ask for port 0 and the log's `tally is serving` line names the port given.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tally_api::{Api, Services};
 use tally_ingest::Ingest;
 use tally_meter::aggregator::Aggregator;
 use tally_meter::analytics::Analytics;
 use tally_meter::bus::BusProbe;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cli::Role;
@@ -27,8 +31,54 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// How long `tally serve` waits for the brokers at start.
 const KAFKA_START_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Runs the given roles until a shutdown signal arrives.
-pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
+/// A `tally serve` that is listening, with its roles started, but not yet answering: [`build`]
+/// makes one, [`Server::run`] serves until a shutdown signal arrives. Splitting the two lets a
+/// caller bind port 0 and learn the real address before serving.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    address: SocketAddr,
+    app: Router,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Server {
+    /// Returns the address the server is bound to (the real port when `http.listen` asked
+    /// for port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves HTTP until SIGINT or SIGTERM, then drains every task of the roles.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            address: _,
+            app,
+            tasks,
+            shutdown,
+        } = self;
+        let server_shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            // Handlers read the peer address to throttle and audit failed authentications.
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(server_shutdown.cancelled_owned())
+            .await
+        });
+        tasks.close();
+        shutdown.cancelled().await;
+        tasks.wait().await;
+        tracing::info!("tally stopped");
+        Ok(())
+    }
+}
+
+/// Connects to the dependencies of the roles, binds `http.listen` (port 0 picks a free port),
+/// logs the bound address and starts the roles' background tasks.
+pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
     let mut roles = roles.to_vec();
     roles.sort();
     roles.dedup();
@@ -43,8 +93,6 @@ pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
     let address = listener.local_addr()?;
-    let role_names: Vec<String> = roles.iter().map(Role::to_string).collect();
-    tracing::info!(%address, roles = %role_names.join(","), "tally is serving");
 
     let tasks = TaskTracker::new();
     let mut app = health::router(dependencies.clone(), metrics);
@@ -105,21 +153,16 @@ pub async fn run(config: &Config, roles: &[Role]) -> anyhow::Result<()> {
             .context("cannot start the meter role")?;
         tasks.spawn(aggregator.run(shutdown.clone()));
     }
-    let server_shutdown = shutdown.clone();
-    tasks.spawn(async move {
-        // Handlers read the peer address to throttle and audit failed authentications.
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(server_shutdown.cancelled_owned())
-        .await
-    });
-    tasks.close();
-    shutdown.cancelled().await;
-    tasks.wait().await;
-    tracing::info!("tally stopped");
-    Ok(())
+    let server = Server {
+        listener,
+        address,
+        app,
+        tasks,
+        shutdown,
+    };
+    let role_names: Vec<String> = roles.iter().map(Role::to_string).collect();
+    tracing::info!(address = %server.address(), roles = %role_names.join(","), "tally is serving");
+    Ok(server)
 }
 
 /// Connects to what the roles need and checks each answers.

@@ -34,7 +34,7 @@
 //! count, for a new meter, events of that block read before it existed. Events are judged late
 //! against their ingest time.
 
-mod block;
+pub mod block;
 mod config;
 mod dedup;
 mod encoding;
@@ -56,6 +56,7 @@ use tokio_util::sync::CancellationToken;
 use self::block::PartitionBlocks;
 pub use self::config::AggregatorConfig;
 use self::meters::MeterSet;
+pub use self::meters::Reading;
 use self::pass::{Received, Source};
 use crate::Result;
 use crate::analytics::Analytics;

@@ -55,7 +55,7 @@ impl Window {
 
     /// Returns the start of the next window after the one starting at `start`, or the end of
     /// the calendar.
-    fn next(self, start: DateTime<Utc>) -> DateTime<Utc> {
+    pub fn next(self, start: DateTime<Utc>) -> DateTime<Utc> {
         let after = |size: Duration| {
             start
                 .checked_add_signed(size)

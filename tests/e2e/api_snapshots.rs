@@ -350,8 +350,7 @@ fn relative_to(anchor: DateTime<Utc>) -> insta::internals::Redaction {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_query_and_mutation_answers_as_snapshotted() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let serve = env.serve("ingest,meter,api", &[]).await;
     let mut run = None;
     for _ in 0..3 {

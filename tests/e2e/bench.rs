@@ -16,8 +16,7 @@ fn figure(stdout: &str, label: &str, column: usize) -> Option<f64> {
 
 #[tokio::test]
 async fn bench_ingest_prints_both_phases_and_their_ratio() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let stdout = env
         .run_ok(&[
             "bench",
@@ -65,8 +64,7 @@ fn first_figure(stdout: &str, label: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn bench_e2e_prints_latency_percentiles() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let stdout = env
         .run_ok(&[
             "bench",
@@ -109,8 +107,7 @@ fn figures(stdout: &str, label: &str) -> Vec<f64> {
 
 #[tokio::test]
 async fn bench_query_prints_percentiles() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let stdout = env
         .run_ok(&[
             "bench",

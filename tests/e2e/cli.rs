@@ -52,8 +52,7 @@ async fn concurrent_migrations_are_safe() {
 
 #[tokio::test]
 async fn tenants_and_keys_are_managed_from_the_command_line() {
-    let env = TestEnv::new().await;
-    env.run_ok(&["migrate"]).await;
+    let env = TestEnv::migrated().await;
 
     let tenant_id = env
         .run_ok(&["tenant", "create", "--name", "acme", "--region", "eu-west"])
@@ -187,8 +186,7 @@ async fn an_unreachable_dependency_is_a_clear_error() {
 
 #[tokio::test]
 async fn meters_are_managed_from_the_command_line() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     env.run_ok(&["tenant", "create", "--name", "acme"]).await;
     env.run_ok(&["tenant", "create", "--name", "other"]).await;
 

@@ -67,8 +67,7 @@ pub fn expected_usage(
 async fn usage_is_exact_for_every_aggregation_despite_resends_and_a_restart() {
     const TENANTS: usize = 50;
     const EVENTS_PER_TENANT: usize = 2000;
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let fleet = Fleet::create(&env, TENANTS).await;
     let ingest = env.serve("ingest", &[]).await;
     let aggregator_settings = [("TALLY__KAFKA__OPTIONS", FAST_SESSIONS)];
@@ -161,8 +160,7 @@ async fn usage_is_exact_for_every_aggregation_despite_resends_and_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_events_and_missing_values_are_quarantined_and_the_rest_lands_in_its_minute() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
     let tenant = tenant.to_string();
     env.run_ok(&[
@@ -312,8 +310,7 @@ async fn a_backlog_larger_than_one_query_can_hold_is_counted_exactly() {
     // split to fit ClickHouse's limits on one query.
     const TENANTS: usize = 12;
     const EVENTS_PER_TENANT: usize = 5000;
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let fleet = Fleet::create(&env, TENANTS).await;
     let ingest = env.serve("ingest", &[]).await;
     let base = base_time();

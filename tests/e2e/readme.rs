@@ -197,8 +197,7 @@ async fn the_readme_graphql_examples_run_as_written() {
     );
 
     // The tenant and keys of the Quick start, plus the admin key the GraphQL section asks for.
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let serve = env.serve("ingest,meter,api", &[]).await;
     env.run_ok(&["tenant", "create", "--name", "acme"]).await;
     let key = |scope: &'static str| {

@@ -27,8 +27,7 @@ fn sigterm(child: &Child) {
 
 #[tokio::test]
 async fn serve_is_ready_and_exits_within_five_seconds_of_sigterm() {
-    let env = TestEnv::new().await;
-    env.run_ok(&["migrate"]).await;
+    let env = TestEnv::migrated().await;
     let mut serve = env.serve("ingest,meter,api,alerting", &[]).await;
     let base = serve.base.clone();
 
@@ -54,8 +53,7 @@ async fn serve_is_ready_and_exits_within_five_seconds_of_sigterm() {
 
 #[tokio::test]
 async fn readyz_names_the_dependency_that_is_down() {
-    let env = TestEnv::new().await;
-    env.run_ok(&["migrate"]).await;
+    let env = TestEnv::migrated().await;
     let serve = env.serve("api", &[]).await;
     let base = serve.base.clone();
     assert_eq!(readyz(&base).await.0, 200);
@@ -80,8 +78,7 @@ async fn readyz_names_the_dependency_that_is_down() {
 
 #[tokio::test]
 async fn serve_refuses_to_start_without_its_dependencies() {
-    let env = TestEnv::new().await;
-    env.run_ok(&["migrate"]).await;
+    let env = TestEnv::migrated().await;
     let output = run_bounded(
         env.tally()
             .env("TALLY__CLICKHOUSE__URL", "http://127.0.0.1:1")

@@ -1,34 +1,24 @@
 //! What every end-to-end test needs: the services' addresses, a private namespace in each
 //! store, and a way to run the `tally` binary against it.
 
+use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use secrecy::SecretString;
 use tally_meter::analytics::{Analytics, ClickHouseConfig};
 use tally_meter::api_key::Scope;
-use tally_meter::audit::Actor;
 use tally_meter::bus::KafkaConfig;
-use tally_meter::caps::Caps;
-use tally_meter::catalog::{self, Catalog, PostgresConfig};
-use tally_meter::event::{Event, EventBatch};
-use tally_meter::ids::{Region, TenantId, TenantName};
+use tally_meter::catalog::{Catalog, PostgresConfig};
+use tally_meter::ids::TenantId;
+use tally_testkit::Namespace;
+pub use tally_testkit::kafka::{read_events, read_topic};
 use tokio::process::{Child, Command};
-use uuid::Uuid;
 
 /// Upper bound for one run of a one-shot command.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn service_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests with scripts/test.sh, which starts the services")
-    })
-}
-
-/// A private namespace in each store for one test: a PostgreSQL database, a ClickHouse
-/// database and a Kafka topic prefix, all with random names.
+/// A private namespace in each store for one test (see [`Namespace`]), and the `tally` binary
+/// pointed at it.
 pub struct TestEnv {
     /// Unique suffix of every name.
     pub id: String,
@@ -40,51 +30,48 @@ pub struct TestEnv {
     pub kafka: KafkaConfig,
 }
 
-impl TestEnv {
-    /// Creates the test's PostgreSQL database; the other stores are created on first use.
-    pub async fn new() -> Self {
-        let id = Uuid::new_v4().simple().to_string()[..12].to_owned();
-        let admin_url = service_env("TALLY_TEST_POSTGRES_ADMIN_URL");
-        let admin = Catalog::connect(&PostgresConfig {
-            url: SecretString::from(admin_url.clone()),
-            ..PostgresConfig::default()
-        })
-        .await
-        .expect("the test PostgreSQL server answers");
-        let database = format!("tally_test_{id}");
-        sqlx::query(&format!("CREATE DATABASE {database}"))
-            .execute(admin.pool())
-            .await
-            .expect("can create a test database");
-        admin.close().await;
-        let (server, _) = admin_url
-            .rsplit_once('/')
-            .expect("admin url ends with /DATABASE");
+impl From<Namespace> for TestEnv {
+    fn from(namespace: Namespace) -> Self {
         Self {
-            postgres: PostgresConfig {
-                url: SecretString::from(format!("{server}/{database}")),
-                ..PostgresConfig::default()
-            },
-            clickhouse: ClickHouseConfig {
-                url: service_env("TALLY__CLICKHOUSE__URL"),
-                database: format!("tally_test_{id}"),
-                ..ClickHouseConfig::default()
-            },
-            kafka: KafkaConfig {
-                brokers: service_env("TALLY__KAFKA__BROKERS"),
-                topic_prefix: format!("test-{id}."),
-                partitions: 3,
-                ..KafkaConfig::default()
-            },
-            id,
+            id: namespace.id,
+            postgres: namespace.postgres,
+            clickhouse: namespace.clickhouse,
+            kafka: namespace.kafka,
         }
+    }
+}
+
+impl TestEnv {
+    /// Creates an empty namespace, as before `tally migrate`: for tests of migrations.
+    pub async fn new() -> Self {
+        Namespace::empty().await.into()
+    }
+
+    /// Creates a namespace with every store ready, as after `tally migrate`.
+    pub async fn migrated() -> Self {
+        Namespace::migrated().await.into()
+    }
+
+    /// Names a namespace without creating it, for a test that changes a setting first.
+    pub fn named() -> Self {
+        Namespace::named().into()
+    }
+
+    /// Creates every store of a [`Self::named`] namespace, migrated.
+    pub async fn create_migrated(&self) {
+        Namespace {
+            id: self.id.clone(),
+            postgres: self.postgres.clone(),
+            clickhouse: self.clickhouse.clone(),
+            kafka: self.kafka.clone(),
+        }
+        .create_migrated()
+        .await;
     }
 
     /// Connects to the test's catalog database.
     pub async fn catalog(&self) -> Catalog {
-        Catalog::connect(&self.postgres)
-            .await
-            .expect("test database answers")
+        tally_testkit::store::connect_catalog(&self.postgres).await
     }
 
     /// Returns a handle on the test's ClickHouse database.
@@ -155,50 +142,29 @@ pub struct Serve {
     pub child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// The file its log (standard error) goes to.
+    pub log: PathBuf,
 }
 
 impl TestEnv {
-    /// Migrates the test's namespace with `tally migrate`.
-    pub async fn migrate(&self) {
-        self.run_ok(&["migrate"]).await;
-    }
-
     /// Creates a tenant with a random name and a key of the given scope; returns both.
     pub async fn tenant_with_key(&self, scope: Scope) -> (TenantId, String) {
-        let catalog = self.catalog().await;
-        let name = format!("t-{}", &Uuid::new_v4().simple().to_string()[..10]);
-        let created = catalog::tenants::create(
-            &catalog,
-            &TenantName::parse(&name).expect("valid"),
-            &Region::default(),
-        )
-        .await
-        .expect("creates tenant");
-        let key = catalog::api_keys::create(
-            &catalog,
-            created.id,
-            scope,
-            Actor::Operator,
-            &Caps::default(),
-        )
-        .await
-        .expect("creates key");
-        (
-            created.id,
-            secrecy::ExposeSecret::expose_secret(&key.secret).to_owned(),
-        )
+        tally_testkit::store::tenant_with_key(&self.catalog().await, scope).await
     }
 
-    /// Starts `tally serve --roles ROLES` with extra env vars on a free port and waits until
-    /// `/healthz` answers. Its log goes to `$TMPDIR/tally-test-ID-serve-PORT.log`.
+    /// Starts `tally serve --roles ROLES` with extra env vars on port 0, reads the port it
+    /// bound from its log, and waits until `/healthz` answers. Its log goes to
+    /// `$TMPDIR/tally-test-ID-serve-N.log`.
     pub async fn serve(&self, roles: &str, env: &[(&str, &str)]) -> Serve {
-        let port = free_port();
-        let log_path =
-            std::env::temp_dir().join(format!("tally-test-{}-serve-{port}.log", self.id));
+        let log_path = std::env::temp_dir().join(format!(
+            "tally-test-{}-serve-{}.log",
+            self.id,
+            tally_testkit::random_id()
+        ));
         let log = std::fs::File::create(&log_path).expect("creates the serve log");
         let mut command = self.tally();
         command
-            .env("TALLY__HTTP__LISTEN", format!("127.0.0.1:{port}"))
+            .env("TALLY__HTTP__LISTEN", "127.0.0.1:0")
             .env("TALLY__LOG__FORMAT", "pretty")
             .args(["serve", "--roles", roles])
             .stdout(Stdio::null())
@@ -210,12 +176,30 @@ impl TestEnv {
         for (name, value) in env {
             command.env(name, value);
         }
-        let child = command.spawn().expect("starts tally serve");
-        let base = format!("http://127.0.0.1:{port}");
+        let mut child = command.spawn().expect("starts tally serve");
         let deadline = Instant::now() + Duration::from_secs(30);
+        let address = loop {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if let Some(address) = serving_address(&log) {
+                break address.to_owned();
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("tally serve exited ({status}) before serving:\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tally serve did not bind within 30 s:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let base = format!("http://{address}");
         loop {
             if reqwest::get(format!("{base}/healthz")).await.is_ok() {
-                return Serve { child, base };
+                return Serve {
+                    child,
+                    base,
+                    log: log_path,
+                };
             }
             assert!(
                 Instant::now() < deadline,
@@ -226,132 +210,12 @@ impl TestEnv {
     }
 }
 
-/// Reads records from the start of `topic` until `expected` arrived, then `settle` longer to
-/// catch any extra; panics if fewer arrive within `timeout`. Returns (key, payload) pairs.
-pub async fn read_topic(
-    kafka: &KafkaConfig,
-    topic: &str,
-    expected: usize,
-    timeout: Duration,
-) -> Vec<(String, Vec<u8>)> {
-    let consumer: StreamConsumer = kafka
-        .consumer_config(&format!("reader-{}", Uuid::new_v4().simple()))
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribes");
-    let mut records = Vec::new();
-    let deadline = Instant::now() + timeout;
-    let mut settle_until: Option<Instant> = None;
-    loop {
-        let now = Instant::now();
-        let until = settle_until.unwrap_or(deadline);
-        if now >= until {
-            break;
-        }
-        match tokio::time::timeout(until - now, consumer.recv()).await {
-            Ok(Ok(message)) => {
-                let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
-                records.push((key, message.payload().unwrap_or_default().to_vec()));
-                if records.len() >= expected && settle_until.is_none() {
-                    settle_until = Some(Instant::now() + Duration::from_secs(1));
-                }
-            }
-            Ok(Err(error)) => panic!("cannot read {topic}: {error}"),
-            Err(_) => break,
-        }
-    }
-    assert!(
-        records.len() >= expected,
-        "only {} of {expected} records arrived on {topic} within {timeout:?}",
-        records.len()
-    );
-    records
-}
-
-/// Reads every event on the test's events topic (waiting for at least one record).
-pub async fn read_events(kafka: &KafkaConfig, timeout: Duration) -> Vec<Event> {
-    read_topic(kafka, &kafka.topics().events, 1, timeout)
-        .await
-        .iter()
-        .flat_map(|(_, payload)| {
-            serde_json::from_slice::<EventBatch>(payload)
-                .expect("an EventBatch")
-                .events
-        })
-        .collect()
-}
-
-/// A Kafka-protocol broker (tansu) of the test's own, which the test may stop and restart
-/// without disturbing other tests; its data lives in a SQLite file that survives restarts.
-pub struct OwnBroker {
-    /// `127.0.0.1:PORT`.
-    pub address: String,
-    directory: std::path::PathBuf,
-    child: Option<Child>,
-}
-
-impl OwnBroker {
-    /// Starts a broker on a free port with its data in a fresh directory.
-    pub async fn start() -> Self {
-        let directory =
-            std::env::temp_dir().join(format!("tally-broker-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&directory).expect("creates the broker directory");
-        let mut broker = Self {
-            address: format!("127.0.0.1:{}", free_port()),
-            directory,
-            child: None,
-        };
-        broker.resume().await;
-        broker
-    }
-
-    /// Kills the broker at once, as a crash would.
-    pub async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().await.expect("kills the broker");
-        }
-    }
-
-    /// Starts the broker again on the same port with the same data, and waits until it listens.
-    pub async fn resume(&mut self) {
-        let url = format!("tcp://{}", self.address);
-        let child = Command::new(service_env("TALLY_TEST_TANSU_BIN"))
-            .current_dir(&self.directory)
-            .env("RUST_LOG", "warn")
-            // The SQLite path must be relative: tansu mangles absolute ones.
-            .args([
-                "broker",
-                "--silent",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("starts tansu");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(&self.address).await.is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "tansu did not listen within 20 s"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.start_kill();
-        }
-        let _ = std::fs::remove_dir_all(&self.directory);
-    }
+/// Finds the address in the log line `tally serve` writes once bound, such as
+/// `… INFO tally::serve: tally is serving address=127.0.0.1:40123 roles=api`.
+fn serving_address(log: &str) -> Option<&str> {
+    let line = log.lines().find(|line| line.contains("tally is serving"))?;
+    line.split_whitespace()
+        .find_map(|field| field.strip_prefix("address="))
 }
 
 /// Reads a `Vm…` line of the process's `/proc/PID/status`, in bytes.

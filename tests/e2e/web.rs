@@ -299,8 +299,7 @@ async fn with_the_browser_bundle_pages_hydrate_and_navigate_in_place() {
 /// Tenant B with a meter and events, tenant A with keys, and A's browser session, served with
 /// the browser bundle or without any scripts.
 async fn browse(hydrated: bool) {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let catalog = env.catalog().await;
     let (a, a_admin) = env.tenant_with_key(Scope::Admin).await;
     let a_ingest = api_keys::create(
@@ -756,8 +755,7 @@ async fn wait_until_hydrated(browser: &Browser, page: &str) {
 /// The cookie a sign-in sets, and what a revoked key does to the session.
 #[tokio::test]
 async fn sessions_are_strict_http_only_cookies_that_end_with_their_key() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let (a, admin) = env.tenant_with_key(Scope::Admin).await;
     // A small per-key rate, which the pages share with the API.
     let serve = env

@@ -149,8 +149,7 @@ fn attribute_after(html: &str, marker: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_admin_cannot_mint_a_platform_key_anywhere() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let (a, admin) = env.tenant_with_key(Scope::Admin).await;
     let (b, _) = env.tenant_with_key(Scope::Admin).await;
     let serve = env.serve("api", &[]).await;
@@ -210,8 +209,7 @@ async fn a_tenant_admin_cannot_mint_a_platform_key_anywhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_admin_may_lower_its_limits_but_never_raise_them() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let (tenant, admin) = env.tenant_with_key(Scope::Admin).await;
     let serve = env
         .serve(
@@ -309,8 +307,7 @@ async fn fill_meters(env: &TestEnv, tenant: TenantId, count: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caps_refuse_the_1001st_meter_and_other_definitions_past_their_caps() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let (tenant, admin) = env.tenant_with_key(Scope::Admin).await;
     let serve = env
         .serve("api", &[("TALLY__CAPS__KEYS_PER_TENANT", "3")])
@@ -413,8 +410,7 @@ async fn caps_refuse_the_1001st_meter_and_other_definitions_past_their_caps() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_forms_need_the_session_s_token_and_pages_are_never_cached() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let (tenant, admin) = env.tenant_with_key(Scope::Admin).await;
     let serve = env.serve("api", &[]).await;
     let browser = Browser::sign_in(&serve, &admin).await;
@@ -474,8 +470,7 @@ fn meter_form<'a>(key: &'a str, token: &'a str) -> [(&'a str, &'a str); 4] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_authentications_are_throttled_per_address_and_never_grow_memory() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let (_, admin) = env.tenant_with_key(Scope::Admin).await;
     let serve = env.serve("api", &[]).await;
     let http = reqwest::Client::new();
@@ -534,8 +529,7 @@ async fn failed_authentications_are_throttled_per_address_and_never_grow_memory(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_log_records_changes_sessions_platform_access_and_failures() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let (tenant, admin) = env.tenant_with_key(Scope::Admin).await;
     let name = tenant.to_string();
     let serve = env.serve("api", &[]).await;

@@ -43,8 +43,7 @@ async fn bounded(test: impl Future<Output = ()>) {
 
 /// Starts an ingest node for a new tenant; returns the env, the node and an ingest key.
 async fn ingest_node(roles: &str) -> (TestEnv, Serve, String) {
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let (_, key) = env.tenant_with_key(Scope::Ingest).await;
     let serve = env.serve(roles, &[]).await;
     (env, serve, key)
@@ -279,8 +278,7 @@ async fn otlp_records_too_large_with_their_resource_are_refused_unbuilt() {
 #[tokio::test]
 async fn a_huge_rejected_event_is_quarantined_as_a_bounded_prefix_with_its_length_and_hash() {
     bounded(async {
-        let env = TestEnv::new().await;
-        env.migrate().await;
+        let env = TestEnv::migrated().await;
         let (tenant_id, key) = env.tenant_with_key(Scope::Ingest).await;
         let read_key = api_keys::create(
             &env.catalog().await,

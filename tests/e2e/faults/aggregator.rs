@@ -16,11 +16,11 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde_json::Value;
 
-use super::meter::{expected_usage, send_all};
-use super::meter_load::{
+use crate::e2e::meter::{expected_usage, send_all};
+use crate::e2e::meter_load::{
     FAST_SESSIONS, Fleet, SESSION_EXPIRY, assert_usage_converges, base_time, event,
 };
-use super::support::{Serve, TestEnv};
+use crate::e2e::support::{Serve, TestEnv};
 
 /// Records per aggregator block: small, so that kills land in the middle of blocks.
 const BLOCK_RECORDS: &str = "50";
@@ -93,8 +93,7 @@ async fn usage_is_exact_when_the_aggregator_is_killed_five_times() {
     const TENANTS: usize = 40;
     const EVENTS_PER_TENANT: usize = 5000;
     const KILLS: usize = 5;
-    let env = TestEnv::new().await;
-    env.migrate().await;
+    let env = TestEnv::migrated().await;
     let fleet = Arc::new(Fleet::create(&env, TENANTS).await);
     let settings = AGGREGATOR_SETTINGS;
     let ingest = env.serve("ingest", &[]).await;
@@ -152,9 +151,9 @@ async fn two_aggregators_split_partitions_and_one_takes_over_when_the_other_stop
     const EVENTS_PER_TENANT: usize = 4000;
     /// Events per tenant sent at a time until both aggregators count.
     const STEP: usize = 100;
-    let mut env = TestEnv::new().await;
+    let mut env = TestEnv::named();
     env.kafka.partitions = 4;
-    env.migrate().await;
+    env.create_migrated().await;
     let fleet = Fleet::create(&env, TENANTS).await;
     let settings = AGGREGATOR_SETTINGS;
     let ingest = env.serve("ingest", &[]).await;

@@ -1,74 +1,18 @@
-//! Security tests: cost (see `tests/e2e/security.rs`). A request or export that would cost
-//! without bound is refused before it reaches ClickHouse (checked in `system.query_log`,
-//! which `scripts/services.sh` turns on), edge inputs answer BAD_USER_INPUT without taking the
-//! server down, and CSV exports cannot smuggle formulas into a spreadsheet.
+//! Cost (security findings; see `tests/e2e/security.rs`): a request or export that would cost
+//! without bound is refused before it reaches ClickHouse (checked in `system.query_log`, which
+//! `scripts/services.sh` turns on), edge inputs answer BAD_USER_INPUT and the API keeps
+//! answering, and CSV exports cannot smuggle formulas into a spreadsheet.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tally_api::ApiConfig;
 use tally_meter::analytics::Analytics;
 use tally_meter::api_key::Scope;
+use tally_testkit::Namespace;
+use tally_testkit::store::tenant_with_key;
 
-use crate::e2e::api::graphql;
-use crate::e2e::meter_load::post_batch;
-use crate::e2e::support::{Serve, TestEnv};
-
-/// Upper bound of one request in these tests; the API's own deadline is 10 s.
-const ANSWER_WITHIN: Duration = Duration::from_secs(15);
-
-/// The `extensions.code` and message of the first error, if any.
-fn first_error(body: &Value) -> (Option<&str>, &str) {
-    let error = &body["errors"][0];
-    (
-        error["extensions"]["code"].as_str(),
-        error["message"].as_str().unwrap_or_default(),
-    )
-}
-
-/// Posts a GraphQL query; `Err` when the server dropped the connection or did not answer.
-async fn ask(serve: &Serve, key: &str, query: &str, variables: Value) -> Result<Value, String> {
-    let response = reqwest::Client::new()
-        .post(format!("{}/graphql", serve.base))
-        .bearer_auth(key)
-        .timeout(ANSWER_WITHIN)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .map_err(|error| format!("no answer: {error}"))?;
-    response
-        .json()
-        .await
-        .map_err(|error| format!("no JSON answer: {error}"))
-}
-
-/// GETs an export; returns its status and body, or `Err` when there was no answer.
-async fn export(serve: &Serve, key: &str, path_and_query: &str) -> Result<(u16, String), String> {
-    let response = reqwest::Client::new()
-        .get(format!("{}{path_and_query}", serve.base))
-        .bearer_auth(key)
-        .timeout(ANSWER_WITHIN)
-        .send()
-        .await
-        .map_err(|error| format!("no answer: {error}"))?;
-    let status = response.status().as_u16();
-    let body = response.text().await.map_err(|error| error.to_string())?;
-    Ok((status, body))
-}
-
-/// Creates meter `calls` (COUNT of `call` events, grouped by `user`) and returns its id.
-async fn create_meter(serve: &Serve, admin: &str) -> String {
-    let (_, body) = graphql(
-        serve,
-        admin,
-        "mutation { createMeter(input: { key: \"calls\", eventType: \"call\", aggregation: COUNT, groupBy: [{ name: \"user\", path: \"$.user\" }] }) { id } }",
-        json!({}),
-    )
-    .await;
-    body["data"]["createMeter"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("creates a meter: {body}"))
-        .to_owned()
-}
+use super::support::{Node, first_error};
 
 /// Counts the rows of `system.query_log` of ClickHouse queries whose text holds `needle` (a
 /// tenant id: queries carry it as a literal), leaving out these counting queries.
@@ -91,24 +35,19 @@ async fn queries_mentioning(analytics: &Analytics, needle: &str) -> u64 {
         .expect("reads the query log")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn six_hundred_aliased_event_pages_are_refused_before_any_clickhouse_query() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
-    let serve = env.serve("api", &[]).await;
-    let (tenant, key) = env.tenant_with_key(Scope::Read).await;
+    let namespace = Namespace::migrated().await;
+    let node = Node::start(&namespace, ApiConfig::default()).await;
+    let (tenant, key) = tenant_with_key(&namespace.catalog().await, Scope::Read).await;
     let tenant = tenant.to_string();
-    let analytics = env.analytics();
+    let analytics = namespace.analytics();
 
     // One page runs one ClickHouse query, which the log shows, bounded by the API's deadline.
-    let page = ask(
-        &serve,
-        &key,
-        "{ events(first: 1) { items { id } } }",
-        json!({}),
-    )
-    .await
-    .expect("answers");
+    let page = node
+        .graphql(&key, "{ events(first: 1) { items { id } } }", json!({}))
+        .await
+        .json();
     assert_eq!(page["data"]["events"]["items"], json!([]), "{page}");
     let after_one_page = queries_mentioning(&analytics, &tenant).await;
     assert!(after_one_page > 0, "the query log shows the page's query");
@@ -133,9 +72,10 @@ async fn six_hundred_aliased_event_pages_are_refused_before_any_clickhouse_query
         .map(|index| format!("e{index}: events {{ items {{ id }} }} "))
         .collect();
     let started = Instant::now();
-    let flood = ask(&serve, &key, &format!("{{ {aliases} }}"), json!({}))
+    let flood = node
+        .graphql(&key, &format!("{{ {aliases} }}"), json!({}))
         .await
-        .expect("answers");
+        .json();
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "refused at once"
@@ -154,27 +94,26 @@ async fn six_hundred_aliased_event_pages_are_refused_before_any_clickhouse_query
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn exports_over_the_window_or_row_caps_are_refused_with_400_and_a_clear_message() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
-    let serve = env.serve("api", &[]).await;
-    let (tenant, admin) = env.tenant_with_key(Scope::Admin).await;
+    let namespace = Namespace::migrated().await;
+    let node = Node::start(&namespace, ApiConfig::default()).await;
+    let (tenant, admin) = tenant_with_key(&namespace.catalog().await, Scope::Admin).await;
     let tenant = tenant.to_string();
-    let meter = create_meter(&serve, &admin).await;
-    let analytics = env.analytics();
+    let meter = node.create_meter(&admin).await;
+    let analytics = namespace.analytics();
 
     // Ten years per minute: 5,260,320 windows, refused before any ClickHouse query.
     let started = Instant::now();
     let ten_years =
         "/v1/usage.csv?meter=calls&from=2016-01-01T00:00:00Z&to=2026-01-01T00:00:00Z&window=minute";
-    let (status, body) = export(&serve, &admin, ten_years).await.expect("answers");
+    let refused = node.get(&admin, ten_years).await;
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "refused at once"
     );
-    assert_eq!(status, 400, "{body}");
-    let body: Value = serde_json::from_str(&body).expect("a JSON error");
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    let body = refused.json();
     let (code, message) = first_error(&body);
     assert_eq!(code, Some("BAD_USER_INPUT"));
     assert!(
@@ -203,8 +142,14 @@ async fn exports_over_the_window_or_row_caps_are_refused_with_400_and_a_clear_me
     let day = "meter=calls&from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z&window=day";
     for format in ["csv", "json"] {
         let path = format!("/v1/usage.{format}?{day}&group_by=user");
-        let (status, body) = export(&serve, &admin, &path).await.expect("answers");
-        assert_eq!(status, 400, "{format}: {}", &body[..body.len().min(300)]);
+        let answer = node.get(&admin, &path).await;
+        let body = answer.text;
+        assert_eq!(
+            answer.status,
+            400,
+            "{format}: {}",
+            &body[..body.len().min(300)]
+        );
         assert!(
             body.contains(
                 "more than 100000 rows: narrow the range, use a coarser window or fewer groups"
@@ -212,29 +157,24 @@ async fn exports_over_the_window_or_row_caps_are_refused_with_400_and_a_clear_me
             "{body}"
         );
     }
-    let (status, total) = export(&serve, &admin, &format!("/v1/usage.csv?{day}"))
-        .await
-        .expect("answers");
-    assert_eq!(status, 200, "{total}");
-    assert!(total.contains(",100001,100001\r\n"), "{total}");
+    let total = node.get(&admin, &format!("/v1/usage.csv?{day}")).await;
+    assert_eq!(total.status, 200, "{}", total.text);
+    assert!(total.text.contains(",100001,100001\r\n"), "{}", total.text);
 
     // GraphQL's usage field stops at 20,000 rows.
     let usage = "{ usage(meter: \"calls\", from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\", window: DAY, groupBy: [\"user\"]) { events } }";
-    let answer = ask(&serve, &admin, usage, json!({}))
-        .await
-        .expect("answers");
+    let answer = node.graphql(&admin, usage, json!({})).await.json();
     let (code, message) = first_error(&answer);
     assert_eq!(code, Some("BAD_USER_INPUT"), "{answer}");
     assert!(message.starts_with("more than 20000 rows"), "{message}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn edge_dates_windows_and_pages_answer_bad_user_input_and_the_server_stays_up() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
-    let mut serve = env.serve("api", &[]).await;
-    let (_, admin) = env.tenant_with_key(Scope::Admin).await;
-    create_meter(&serve, &admin).await;
+#[tokio::test]
+async fn edge_dates_windows_and_pages_answer_bad_user_input_and_the_api_keeps_answering() {
+    let namespace = Namespace::migrated().await;
+    let node = Node::start(&namespace, ApiConfig::default()).await;
+    let (_, admin) = tenant_with_key(&namespace.catalog().await, Scope::Admin).await;
+    node.create_meter(&admin).await;
 
     let usage = "query($from: DateTime!, $to: DateTime!, $window: Window!) { usage(meter: \"calls\", from: $from, to: $to, window: $window) { events } }";
     let ranges = [
@@ -249,9 +189,7 @@ async fn edge_dates_windows_and_pages_answer_bad_user_input_and_the_server_stays
     ];
     for (from, to, window) in ranges {
         let variables = json!({ "from": from, "to": to, "window": window });
-        let answer = ask(&serve, &admin, usage, variables)
-            .await
-            .unwrap_or_else(|error| panic!("usage from {from} to {to}: {error}"));
+        let answer = node.graphql(&admin, usage, variables).await.json();
         assert_eq!(first_error(&answer).0, Some("BAD_USER_INPUT"), "{answer}");
     }
     for query in [
@@ -263,9 +201,7 @@ async fn edge_dates_windows_and_pages_answer_bad_user_input_and_the_server_stays
         "{ traffic(top: 99999999999) { topTypes { events } } }",
         "{ auditLog(first: 0) { action } }",
     ] {
-        let answer = ask(&serve, &admin, query, json!({}))
-            .await
-            .unwrap_or_else(|error| panic!("{query}: {error}"));
+        let answer = node.graphql(&admin, query, json!({})).await.json();
         assert_eq!(
             first_error(&answer).0,
             Some("BAD_USER_INPUT"),
@@ -277,46 +213,36 @@ async fn edge_dates_windows_and_pages_answer_bad_user_input_and_the_server_stays
         "from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
         "from=-262143-01-01T00:00:00Z&to=%2B262142-12-31T00:00:00Z&window=month",
     ] {
-        let (status, body) = export(
-            &serve,
-            &admin,
-            &format!("/v1/usage.csv?meter=calls&{range}"),
-        )
-        .await
-        .unwrap_or_else(|error| panic!("export {range}: {error}"));
-        assert_eq!(status, 400, "{range}: {body}");
+        let answer = node
+            .get(&admin, &format!("/v1/usage.csv?meter=calls&{range}"))
+            .await;
+        assert_eq!(answer.status, 400, "{range}: {}", answer.text);
     }
 
-    let me = ask(&serve, &admin, "{ me { scope } }", json!({}))
+    // No input above panicked a handler: the API still answers.
+    let me = node
+        .graphql(&admin, "{ me { scope } }", json!({}))
         .await
-        .expect("still answers");
+        .json();
     assert_eq!(me["data"]["me"]["scope"], "ADMIN", "{me}");
-    assert!(
-        serve
-            .child
-            .try_wait()
-            .expect("checks the process")
-            .is_none(),
-        "tally serve is still running"
-    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn csv_exports_neutralise_group_values_that_would_run_as_formulas() {
-    let env = TestEnv::new().await;
-    env.migrate().await;
-    let serve = env.serve("ingest,meter,api", &[]).await;
-    let (_, admin) = env.tenant_with_key(Scope::Admin).await;
-    let (_, body) = graphql(
-        &serve,
-        &admin,
-        "mutation { createMeter(input: { key: \"spend\", eventType: \"spend\", aggregation: SUM, valuePath: \"$.amount\", groupBy: [{ name: \"model\", path: \"$.model\" }] }) { key } ingest: createApiKey(scope: INGEST) { secret } }",
-        json!({}),
-    )
-    .await;
-    let ingest = body["data"]["ingest"]["secret"]
+    let namespace = Namespace::migrated().await;
+    let node = Node::start(&namespace, ApiConfig::default()).await;
+    let (tenant, admin) = tenant_with_key(&namespace.catalog().await, Scope::Admin).await;
+    let body = node
+        .graphql(
+            &admin,
+            "mutation { createMeter(input: { key: \"spend\", eventType: \"spend\", aggregation: SUM, valuePath: \"$.amount\", groupBy: [{ name: \"model\", path: \"$.model\" }] }) { id } }",
+            json!({}),
+        )
+        .await
+        .json();
+    let meter = body["data"]["createMeter"]["id"]
         .as_str()
-        .unwrap_or_else(|| panic!("creates a meter and a key: {body}"))
+        .unwrap_or_else(|| panic!("creates a meter: {body}"))
         .to_owned();
     // Each model's value as sent, and its cell as the CSV must show it.
     let models = [
@@ -331,27 +257,31 @@ async fn csv_exports_neutralise_group_values_that_would_run_as_formulas() {
         ("-7", "-7"),
         ("plain", "plain"),
     ];
-    let events: Vec<Value> = models
-        .iter()
-        .enumerate()
-        .map(|(number, (model, _))| {
-            json!({ "specversion": "1.0", "id": format!("spend-{number}"), "source": "cost-test",
-                    "type": "spend", "data": { "model": model, "amount": -1.5 } })
-        })
-        .collect();
-    post_batch(&reqwest::Client::new(), &serve.base, &ingest, &events).await;
+    // One rollup per model, as the aggregator writes for one event of amount -1.5.
+    for (block, (model, _)) in models.iter().enumerate() {
+        namespace
+            .analytics()
+            .client()
+            .query(
+                "INSERT INTO rollup_minute
+                 SELECT ?, ?, toUInt32(1767225600), '', [?], toUInt32(0), toUInt64(?),
+                        toUInt64(1), toUInt64(1), toDecimal128('-1.5', 9),
+                        toDecimal128('-1.5', 9), toDecimal128('-1.5', 9), toInt64(0),
+                        toUInt64(0), toDecimal128('-1.5', 9)",
+            )
+            .bind(tenant.to_string())
+            .bind(&meter)
+            .bind(*model)
+            .bind(block as u64)
+            .execute()
+            .await
+            .expect("writes a rollup");
+    }
 
     let path = "/v1/usage.csv?meter=spend&from=2020-01-01T00:00:00Z&to=2040-01-01T00:00:00Z&window=month&group_by=model";
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let csv = loop {
-        let (status, csv) = export(&serve, &admin, path).await.expect("answers");
-        assert_eq!(status, 200, "{csv}");
-        if csv.lines().count() > models.len() {
-            break csv;
-        }
-        assert!(Instant::now() < deadline, "the events never showed: {csv}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let answer = node.get(&admin, path).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let csv = answer.text;
     for (model, cell) in models {
         assert!(
             csv.lines()

@@ -1,5 +1,6 @@
-//! Each store round-trips through Tally's own code: tenants and keys in PostgreSQL, records on
-//! the broker, rows in ClickHouse.
+//! The meter's integration tests: each store round-trips through Tally's own code against the
+//! real services that `scripts/services.sh` starts — tenants and keys in PostgreSQL, records on
+//! the broker, rows in ClickHouse. Every test has its own namespace (`tally-testkit`).
 
 use std::time::Duration;
 
@@ -17,15 +18,18 @@ use tally_meter::catalog::{api_keys, tenants};
 use tally_meter::ids::{Region, TenantName};
 use tally_meter::tenant::{TenantRef, TenantStatus};
 
-use super::support::TestEnv;
+use tally_testkit::Namespace;
 
 #[tokio::test]
 async fn tenants_and_keys_round_trip_through_postgres() {
-    let env = TestEnv::new().await;
+    let env = Namespace::empty().await;
     let catalog = env.catalog().await;
-    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
-        .expect("lists the migrations")
-        .count();
+    let migrations = std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../migrations/postgres"
+    ))
+    .expect("lists the migrations")
+    .count();
     assert_eq!(catalog.migrate().await.expect("migrates"), migrations);
 
     let name = TenantName::parse("acme").expect("valid name");
@@ -138,7 +142,7 @@ async fn tenants_and_keys_round_trip_through_postgres() {
 
 #[tokio::test]
 async fn records_round_trip_through_the_broker() {
-    let env = TestEnv::new().await;
+    let env = Namespace::empty().await;
     let outcomes = bus::ensure_topics(&env.kafka)
         .await
         .expect("creates topics");
@@ -203,7 +207,7 @@ struct RawEvent {
 
 #[tokio::test]
 async fn rows_round_trip_through_clickhouse() {
-    let env = TestEnv::new().await;
+    let env = Namespace::empty().await;
     let analytics = env.analytics();
     assert!(
         analytics.ping().await.is_err(),

@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tally_meter::analytics::Analytics;
 
-use super::meter::{expected_usage, send_all};
-use super::meter_load::{Fleet, assert_usage_converges, base_time, event, measured};
 use super::own_clickhouse::OwnClickHouse;
-use super::support::TestEnv;
+use crate::e2e::meter::{expected_usage, send_all};
+use crate::e2e::meter_load::{Fleet, assert_usage_converges, base_time, event, measured};
+use crate::e2e::support::TestEnv;
 
 /// How long ClickHouse stays down.
 const OUTAGE: Duration = Duration::from_secs(30);
@@ -51,9 +51,9 @@ async fn usage_is_exact_after_clickhouse_is_down_for_30_seconds() {
     const AFTER: usize = 500;
     let started = Instant::now();
     let mut clickhouse = OwnClickHouse::start().await;
-    let mut env = TestEnv::new().await;
+    let mut env = TestEnv::named();
     env.clickhouse.url.clone_from(&clickhouse.url);
-    env.migrate().await;
+    env.create_migrated().await;
     let fleet = Fleet::create(&env, TENANTS).await;
     let ingest = env.serve("ingest", &[]).await;
     let mut aggregator = env.serve("meter", &[]).await;
@@ -125,17 +125,11 @@ async fn usage_is_exact_after_clickhouse_is_down_for_30_seconds() {
             .is_none(),
         "the aggregator exited after the outage"
     );
-    let port = aggregator
-        .base
-        .rsplit_once(':')
-        .map(|(_, port)| port)
-        .expect("base ends with :PORT");
-    let log_path = std::env::temp_dir().join(format!("tally-test-{}-serve-{port}.log", env.id));
-    let log = std::fs::read_to_string(&log_path).expect("reads the aggregator's log");
+    let log = std::fs::read_to_string(&aggregator.log).expect("reads the aggregator's log");
     assert!(
         log.contains("clickhouse write failed"),
         "the aggregator's log ({}) shows no failed write during the outage",
-        log_path.display()
+        aggregator.log.display()
     );
     drop(ingest);
 }

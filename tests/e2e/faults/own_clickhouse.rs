@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
-use super::support::free_port;
+use crate::e2e::support::free_port;
 
 /// A private ClickHouse server; killed, and its directory removed, when dropped.
 pub struct OwnClickHouse {

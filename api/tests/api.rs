@@ -1,0 +1,9 @@
+//! The API's integration tests: the crate's router driven in process (no `tally` binary, no
+//! socket) against the real PostgreSQL and ClickHouse that `scripts/services.sh` starts. Every
+//! test has its own databases (`tally-testkit`), so tests run in parallel.
+
+mod api {
+    pub mod cost;
+    pub mod rate;
+    pub mod support;
+}

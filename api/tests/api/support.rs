@@ -1,0 +1,118 @@
+//! The API's router in process, and requests to it.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use serde_json::{Value, json};
+use tally_api::{Api, ApiConfig, Services};
+use tally_ingest::IngestConfig;
+use tally_meter::caps::Caps;
+use tally_testkit::Namespace;
+use tower::ServiceExt;
+
+/// The API of one node over a test's namespace.
+pub struct Node {
+    router: Router,
+}
+
+/// A response, read whole.
+pub struct Answer {
+    /// Its status.
+    pub status: StatusCode,
+    /// Its headers.
+    pub headers: HeaderMap,
+    /// Its body, as text.
+    pub text: String,
+}
+
+impl Answer {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.text))
+    }
+}
+
+impl Node {
+    /// Builds the API as `tally serve --roles api` does, with the default limits and caps.
+    pub async fn start(namespace: &Namespace, config: ApiConfig) -> Self {
+        let services = Services {
+            catalog: namespace.catalog().await,
+            analytics: namespace.analytics(),
+            default_limits: IngestConfig::default().default_limits(),
+            caps: Caps::default(),
+        };
+        Self {
+            router: tally_api::router(Api::new(services, config)),
+        }
+    }
+
+    /// Sends one request and reads the whole answer.
+    pub async fn send(&self, request: Request<Body>) -> Answer {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("reads the body");
+        Answer {
+            status,
+            headers,
+            text: String::from_utf8(body.to_vec()).expect("a UTF-8 body"),
+        }
+    }
+
+    /// Posts a GraphQL query with a key.
+    pub async fn graphql(&self, key: &str, query: &str, variables: Value) -> Answer {
+        let body = json!({ "query": query, "variables": variables }).to_string();
+        self.send(
+            Request::post("/graphql")
+                .header("authorization", format!("Bearer {key}"))
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .expect("a valid request"),
+        )
+        .await
+    }
+
+    /// GETs a path, such as an export, with a key.
+    pub async fn get(&self, key: &str, path_and_query: &str) -> Answer {
+        self.send(
+            Request::get(path_and_query)
+                .header("authorization", format!("Bearer {key}"))
+                .body(Body::empty())
+                .expect("a valid request"),
+        )
+        .await
+    }
+
+    /// Creates meter `calls` (COUNT of `call` events, grouped by `user`) and returns its id.
+    pub async fn create_meter(&self, admin: &str) -> String {
+        let body = self
+            .graphql(
+                admin,
+                "mutation { createMeter(input: { key: \"calls\", eventType: \"call\", aggregation: COUNT, groupBy: [{ name: \"user\", path: \"$.user\" }] }) { id } }",
+                json!({}),
+            )
+            .await
+            .json();
+        body["data"]["createMeter"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("creates a meter: {body}"))
+            .to_owned()
+    }
+}
+
+/// The `extensions.code` and message of the first error, if any.
+pub fn first_error(body: &Value) -> (Option<&str>, &str) {
+    let error = &body["errors"][0];
+    (
+        error["extensions"]["code"].as_str(),
+        error["message"].as_str().unwrap_or_default(),
+    )
+}

@@ -1,0 +1,70 @@
+//! Every call the testkit makes into Tally's catalog, analytics and bus code: connecting,
+//! migrating, creating topics, and a tenant with a key.
+
+use secrecy::{ExposeSecret, SecretString};
+use tally_meter::analytics::{Analytics, ClickHouseConfig};
+use tally_meter::api_key::Scope;
+use tally_meter::audit::Actor;
+use tally_meter::bus::{self, KafkaConfig};
+use tally_meter::caps::Caps;
+use tally_meter::catalog::{Catalog, PostgresConfig, api_keys, tenants};
+use tally_meter::ids::{Region, TenantId, TenantName};
+
+/// Connects to a catalog database.
+pub async fn connect_catalog(config: &PostgresConfig) -> Catalog {
+    Catalog::connect(config)
+        .await
+        .expect("the test database answers")
+}
+
+/// Applies the catalog migrations to the database at `url`, and closes the connections.
+pub async fn migrate_catalog(url: &str) {
+    let catalog = connect_catalog(&PostgresConfig {
+        url: SecretString::from(url.to_owned()),
+        ..PostgresConfig::default()
+    })
+    .await;
+    catalog
+        .migrate()
+        .await
+        .expect("the catalog migrations apply");
+    catalog.close().await;
+}
+
+/// Creates the ClickHouse database and applies its migrations.
+pub async fn migrate_analytics(config: &ClickHouseConfig) {
+    Analytics::new(config)
+        .migrate()
+        .await
+        .expect("the analytics migrations apply");
+}
+
+/// Creates the topics of a prefix.
+pub async fn create_topics(config: &KafkaConfig) {
+    bus::ensure_topics(config)
+        .await
+        .expect("the broker creates the topics");
+}
+
+/// Creates a tenant with a random name and a key of the given scope, as the operator would;
+/// returns both, the key as the secret a client presents.
+pub async fn tenant_with_key(catalog: &Catalog, scope: Scope) -> (TenantId, String) {
+    let name = format!("t-{}", &crate::random_id()[..10]);
+    let created = tenants::create(
+        catalog,
+        &TenantName::parse(&name).expect("valid"),
+        &Region::default(),
+    )
+    .await
+    .expect("creates tenant");
+    let key = api_keys::create(
+        catalog,
+        created.id,
+        scope,
+        Actor::Operator,
+        &Caps::default(),
+    )
+    .await
+    .expect("creates key");
+    (created.id, key.secret.expose_secret().to_owned())
+}
