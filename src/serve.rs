@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::extract::{MatchedPath, Request};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tally_api::{Api, Services};
 use tally_ingest::Ingest;
@@ -16,6 +17,7 @@ use tally_meter::analytics::Analytics;
 use tally_meter::bus::BusProbe;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::trace::TraceLayer;
 
 use crate::cli::Role;
 use crate::cmd::connect_catalog;
@@ -156,7 +158,7 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
     let server = Server {
         listener,
         address,
-        app,
+        app: with_request_spans(app),
         tasks,
         shutdown,
     };
@@ -189,4 +191,22 @@ async fn connect(config: &Config, roles: &[Role]) -> anyhow::Result<Dependencies
         dependencies.kafka = Some(probe);
     }
     Ok(dependencies)
+}
+
+/// Wraps every route of every role in a span named `request` with the method and the matched
+/// path (never the query or headers), closed when the response body ends. Errors are logged
+/// once by the code that knows why, so the layer logs no failures of its own; handlers open
+/// their own spans inside it, with the tenant once their credentials name it.
+fn with_request_spans(app: Router) -> Router {
+    app.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|request: &Request| {
+                let path = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(MatchedPath::as_str);
+                tracing::info_span!("request", method = %request.method(), path)
+            })
+            .on_failure(()),
+    )
 }

@@ -193,7 +193,7 @@ impl Api {
     }
 }
 
-/// Returns the API's routes, each request in its span ([`telemetry::with_request_spans`]).
+/// Returns the API's routes.
 pub fn router(api: Api) -> Router {
     let routes = Router::new()
         .route("/graphql", get(graphiql).post(graphql))
@@ -201,7 +201,7 @@ pub fn router(api: Api) -> Router {
         .route("/v1/usage.json", get(rest::usage_json))
         .route("/v1/audit.csv", get(audit_export::audit_csv))
         .route("/v1/audit.json", get(audit_export::audit_json));
-    telemetry::with_request_spans(routes).with_state(api)
+    routes.with_state(api)
 }
 
 async fn graphiql() -> Html<String> {

@@ -1,38 +1,12 @@
 //! What the API tells operators, in one place, in the manner of vector's internal events: one
 //! small struct per thing that happens, whose `emit` writes its log line (the API counts no
-//! metrics of its own yet; an event that gains one counts it here too). Requests get their
-//! spans from [`with_request_spans`], handlers record their tenant with [`record_tenant`].
+//! metrics of its own yet; an event that gains one counts it here too). Handlers record their
+//! tenant on their span with [`record_tenant`].
 
 use std::fmt::Display;
 
-use axum::Router;
-use axum::extract::{MatchedPath, Request};
 use tally_meter::ids::TenantId;
-use tower_http::trace::TraceLayer;
 use tracing::Span;
-
-/// Wraps every route of `routes` in a span named `request` with the method and the matched
-/// path (never the query or headers), closed when the response body ends. Errors are logged
-/// once by the code that knows why, so the layer logs no failures of its own. The web UI's
-/// routes use it too.
-pub fn with_request_spans<S>(routes: Router<S>) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    routes.layer(
-        TraceLayer::new_for_http()
-            .make_span_with(request_span)
-            .on_failure(()),
-    )
-}
-
-fn request_span(request: &Request) -> Span {
-    let path = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str);
-    tracing::info_span!("request", method = %request.method(), path)
-}
 
 /// Records the tenant on the current handler's span (declared with `tenant = Empty`), once
 /// the request's credentials named it.

@@ -18,7 +18,7 @@ use axum::response::Response;
 use axum::routing::post;
 
 use crate::Ingest;
-use crate::telemetry::{self, RequestServed};
+use crate::telemetry::RequestServed;
 
 /// Returns the ingest routes: `POST /v1/events`, the OTLP/HTTP receivers and, when enabled,
 /// the benchmark baseline.
@@ -31,12 +31,10 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
     if ingest.config.bench_baseline {
         routes = routes.route("/v1/bench/baseline", post(events::post_baseline));
     }
-    telemetry::with_request_spans(
-        routes
-            .layer(axum::extract::DefaultBodyLimit::disable())
-            .layer(middleware::from_fn(record_request)),
-    )
-    .with_state(ingest)
+    routes
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(record_request))
+        .with_state(ingest)
 }
 
 /// The address of the client that sent a request, when the server recorded its connection's
@@ -57,7 +55,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-/// Counts every request and its latency by route ([`telemetry::RequestServed`]).
+/// Counts every request and its latency by route ([`RequestServed`]).
 async fn record_request(request: Request, next: Next) -> Response {
     let endpoint = request
         .extensions()

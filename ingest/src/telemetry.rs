@@ -1,17 +1,14 @@
 //! What the ingest tier tells operators, in one place: its Prometheus metric names and, in the
 //! manner of vector's internal events, one small struct per thing that happens, whose `emit`
 //! writes its log line and counts its metrics together. Call sites build an event and emit
-//! it; no other module names a metric or repeats a log message. Requests get their spans
-//! from [`with_request_spans`].
+//! it; no other module names a metric or repeats a log message. `tally serve` gives each
+//! request its span.
 
 use std::fmt::Display;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{MatchedPath, Request};
 use axum::http::StatusCode;
 use tally_meter::ids::TenantId;
-use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 /// Counter of HTTP requests, by `endpoint` and `status`.
@@ -22,28 +19,6 @@ pub const REQUEST_DURATION: &str = "tally_ingest_request_duration_seconds";
 pub const EVENTS: &str = "tally_ingest_events_total";
 /// Counter of event bytes as received, by `outcome`.
 pub const BYTES: &str = "tally_ingest_bytes_total";
-
-/// Wraps every route of `router` in a span named `request` with the method and the matched
-/// path (never the query or headers), closed when the response body ends. Errors are logged
-/// once by the code that knows why, so the layer logs no failures of its own.
-pub(crate) fn with_request_spans<S>(routes: Router<S>) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    routes.layer(
-        TraceLayer::new_for_http()
-            .make_span_with(request_span)
-            .on_failure(()),
-    )
-}
-
-fn request_span(request: &Request) -> Span {
-    let path = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str);
-    tracing::info_span!("request", method = %request.method(), path)
-}
 
 /// Records the tenant on the current handler's span (declared with `tenant = Empty`), once
 /// the request's key named it.

@@ -8,6 +8,7 @@
 //! those APIs touches one small module.
 
 mod env;
+pub mod http;
 pub mod kafka;
 mod postgres;
 pub mod store;

@@ -36,8 +36,7 @@ use state::Web;
 use crate::app::{App, shell};
 
 /// Returns the UI's routes: the pages, their server functions, the form posts, the stylesheet
-/// and the browser bundle; all but sign-in and the static files need a session. Each request
-/// runs in a span ([`tally_api::telemetry::with_request_spans`]).
+/// and the browser bundle; all but sign-in and the static files need a session.
 pub fn router(api: &Api, catalog: Catalog, config: WebConfig) -> Router {
     let options = LeptosOptions::builder().output_name(OUTPUT_NAME).build();
     let bundle = config
@@ -68,5 +67,5 @@ pub fn router(api: &Api, catalog: Catalog, config: WebConfig) -> Router {
         .route("/assets/tally.css", get(stylesheet))
         .route_layer(middleware::from_fn_with_state(web.clone(), session))
         .fallback(not_found);
-    tally_api::telemetry::with_request_spans(routes).with_state(web)
+    routes.with_state(web)
 }

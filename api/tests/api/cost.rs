@@ -112,7 +112,7 @@ async fn exports_over_the_window_or_row_caps_are_refused_with_400_and_a_clear_me
         started.elapsed() < Duration::from_secs(2),
         "refused at once"
     );
-    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(refused.status, 400, "{}", refused.text());
     let body = refused.json();
     let (code, message) = first_error(&body);
     assert_eq!(code, Some("BAD_USER_INPUT"));
@@ -143,7 +143,7 @@ async fn exports_over_the_window_or_row_caps_are_refused_with_400_and_a_clear_me
     for format in ["csv", "json"] {
         let path = format!("/v1/usage.{format}?{day}&group_by=user");
         let answer = node.get(&admin, &path).await;
-        let body = answer.text;
+        let body = answer.text();
         assert_eq!(
             answer.status,
             400,
@@ -158,8 +158,12 @@ async fn exports_over_the_window_or_row_caps_are_refused_with_400_and_a_clear_me
         );
     }
     let total = node.get(&admin, &format!("/v1/usage.csv?{day}")).await;
-    assert_eq!(total.status, 200, "{}", total.text);
-    assert!(total.text.contains(",100001,100001\r\n"), "{}", total.text);
+    assert_eq!(total.status, 200, "{}", total.text());
+    assert!(
+        total.text().contains(",100001,100001\r\n"),
+        "{}",
+        total.text()
+    );
 
     // GraphQL's usage field stops at 20,000 rows.
     let usage = "{ usage(meter: \"calls\", from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\", window: DAY, groupBy: [\"user\"]) { events } }";
@@ -216,7 +220,7 @@ async fn edge_dates_windows_and_pages_answer_bad_user_input_and_the_api_keeps_an
         let answer = node
             .get(&admin, &format!("/v1/usage.csv?meter=calls&{range}"))
             .await;
-        assert_eq!(answer.status, 400, "{range}: {}", answer.text);
+        assert_eq!(answer.status, 400, "{range}: {}", answer.text());
     }
 
     // No input above panicked a handler: the API still answers.
@@ -280,8 +284,8 @@ async fn csv_exports_neutralise_group_values_that_would_run_as_formulas() {
 
     let path = "/v1/usage.csv?meter=spend&from=2020-01-01T00:00:00Z&to=2040-01-01T00:00:00Z&window=month&group_by=model";
     let answer = node.get(&admin, path).await;
-    assert_eq!(answer.status, 200, "{}", answer.text);
-    let csv = answer.text;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let csv = answer.text();
     for (model, cell) in models {
         assert!(
             csv.lines()

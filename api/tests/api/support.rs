@@ -2,35 +2,17 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::http::Request;
 use serde_json::{Value, json};
 use tally_api::{Api, ApiConfig, Services};
 use tally_ingest::IngestConfig;
 use tally_meter::caps::Caps;
 use tally_testkit::Namespace;
-use tower::ServiceExt;
+pub use tally_testkit::http::Answer;
 
 /// The API of one node over a test's namespace.
 pub struct Node {
     router: Router,
-}
-
-/// A response, read whole.
-pub struct Answer {
-    /// Its status.
-    pub status: StatusCode,
-    /// Its headers.
-    pub headers: HeaderMap,
-    /// Its body, as text.
-    pub text: String,
-}
-
-impl Answer {
-    /// The body as JSON.
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.text))
-    }
 }
 
 impl Node {
@@ -49,22 +31,7 @@ impl Node {
 
     /// Sends one request and reads the whole answer.
     pub async fn send(&self, request: Request<Body>) -> Answer {
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("the router answers");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("reads the body");
-        Answer {
-            status,
-            headers,
-            text: String::from_utf8(body.to_vec()).expect("a UTF-8 body"),
-        }
+        tally_testkit::http::send(&self.router, request).await
     }
 
     /// Posts a GraphQL query with a key.

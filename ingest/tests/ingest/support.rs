@@ -1,14 +1,14 @@
 //! An ingest node in process, and requests to it.
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Request, StatusCode};
+use axum::body::Body;
+use axum::http::Request;
 use serde_json::{Value, json};
 use tally_ingest::{Ingest, IngestConfig};
 use tally_testkit::Namespace;
+pub use tally_testkit::http::Answer;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
-use tower::ServiceExt;
 
 /// The content type of a batch of CloudEvents.
 pub const BATCH: &str = "application/cloudevents-batch+json";
@@ -41,22 +41,7 @@ impl Node {
 
     /// Sends one request and reads the whole answer.
     pub async fn send(&self, request: Request<Body>) -> Answer {
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("the router answers");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("reads the body");
-        Answer {
-            status,
-            headers,
-            body,
-        }
+        tally_testkit::http::send(&self.router, request).await
     }
 
     /// Posts a body to `/v1/events` with a content type and, when given, a bearer key.
@@ -88,28 +73,6 @@ impl Node {
     /// Posts a batch of CloudEvents.
     pub async fn post_batch(&self, key: &str, batch: &Value) -> Answer {
         self.post(Some(key), BATCH, batch.to_string()).await
-    }
-}
-
-/// A response, read whole.
-pub struct Answer {
-    /// Its status.
-    pub status: StatusCode,
-    /// Its headers.
-    pub headers: HeaderMap,
-    /// Its body.
-    pub body: Bytes,
-}
-
-impl Answer {
-    /// The body as JSON.
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
-            panic!(
-                "not JSON ({error}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
     }
 }
 

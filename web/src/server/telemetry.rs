@@ -1,7 +1,7 @@
 //! What the web UI's server tells operators, in one place, in the manner of vector's internal
 //! events: one small struct per thing that happens, whose `emit` writes its log line (and
-//! would count its metrics, should it gain some). Requests get their spans from the API's
-//! `with_request_spans`; the session middleware records the signed-in tenant.
+//! would count its metrics, should it gain some). `tally serve` gives each request its span;
+//! the session middleware records the signed-in tenant.
 
 use std::fmt::Display;
 use std::path::Path;
