@@ -315,7 +315,7 @@ async fn drive(
     tokio::time::sleep_until(window.end.into()).await;
     let after = Snapshots::take(clock, nodes).await?;
 
-    let tally = running_load.finish().await?;
+    let counts = running_load.finish().await?;
     let load_done = Instant::now();
     canary_sender.await.context("the canary sender panicked")?;
     canaries.finish_sending();
@@ -333,13 +333,13 @@ async fn drive(
             analytics,
             load_meters,
             since,
-            tally.accepted_total,
+            counts.accepted_total,
             load_done
         ),
         pollers_done
     );
     let canaries = canaries.finish(drain_deadline);
     Ok(Figures::new(
-        args, window, tally, canaries, catch_up, &before, &after,
+        args, window, counts, canaries, catch_up, &before, &after,
     ))
 }

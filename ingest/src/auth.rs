@@ -39,7 +39,7 @@ type KeyDigest = [u8; 32];
 
 /// Looks up keys, with a short-lived, bounded cache.
 pub struct Authenticator {
-    pool: Catalog,
+    catalog: Catalog,
     cache: Cache<KeyDigest, Option<Principal>>,
     failures: Arc<AuthFailures>,
 }
@@ -47,9 +47,9 @@ pub struct Authenticator {
 impl Authenticator {
     /// Creates an authenticator whose answers live for `ttl`, throttling each address's
     /// failures to `failures`.
-    pub fn new(pool: Catalog, ttl: Duration, failures: FailureLimits) -> Self {
+    pub fn new(catalog: Catalog, ttl: Duration, failures: FailureLimits) -> Self {
         Self {
-            pool,
+            catalog,
             cache: Cache::builder()
                 .max_capacity(MAX_CACHED_KEYS)
                 .time_to_live(ttl)
@@ -123,7 +123,7 @@ impl Authenticator {
         digest: KeyDigest,
     ) -> Result<Option<Principal>, IngestError> {
         let secret = SecretString::from(presented.to_owned());
-        let principal = api_keys::authenticate(&self.pool, &secret)
+        let principal = api_keys::authenticate(&self.catalog, &secret)
             .await
             .map_err(|error| {
                 KeyLookupFailed { error: &error }.emit();

@@ -9,6 +9,7 @@ use rand::distr::Alphanumeric;
 use secrecy::SecretString;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use strum::{EnumString, IntoStaticStr};
 
 use crate::audit::Actor;
 use crate::ids::{ApiKeyId, TenantId};
@@ -23,15 +24,7 @@ const PREFIX_LENGTH: usize = KEY_MARKER.len() + 8;
 
 /// What a key is allowed to do.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display, EnumString, IntoStaticStr,
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(

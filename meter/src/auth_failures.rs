@@ -5,13 +5,12 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
-
+use parking_lot::Mutex;
 use secrecy::SecretString;
+use serde_json::json;
 
 use crate::Result;
 use crate::audit::Action;
@@ -62,16 +61,10 @@ impl AuthFailures {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// Checks, before any key lookup, that an address has failures left; `Err` is how long it
     /// must wait.
     pub fn admit(&self, client: IpAddr, now: Instant) -> std::result::Result<(), Duration> {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let client = tracked(&state, client);
         let limits = self.limits;
         match state.buckets.get_mut(&client) {
@@ -93,7 +86,7 @@ impl AuthFailures {
         reason: &'static str,
         now: Instant,
     ) {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let client = tracked(&state, client);
         let limits = self.limits;
         // The failure counts even when the bucket is already empty.
@@ -145,7 +138,8 @@ impl AuthFailures {
     /// Forgets the buckets of addresses that have not failed for long enough to be full again.
     pub fn prune(&self, now: Instant) {
         let limits = self.limits;
-        self.lock()
+        self.state
+            .lock()
             .buckets
             .retain(|_, bucket| !bucket.is_full(limits.per_sec, limits.burst, now));
     }
@@ -153,7 +147,7 @@ impl AuthFailures {
     /// Writes the counted failures to the audit log, one entry per address, tenant and reason,
     /// and starts counting afresh.
     pub async fn flush(&self, catalog: &Catalog) -> Result<()> {
-        let counts = std::mem::take(&mut self.lock().counts);
+        let counts = std::mem::take(&mut self.state.lock().counts);
         for ((client, tenant, reason), count) in counts {
             let details = json!({
                 "failures": count.failures,
@@ -246,7 +240,7 @@ mod tests {
             failures.record(client, None, "unknown key", now);
         }
         failures.record(client, None, "malformed key", now);
-        let state = failures.lock();
+        let state = failures.state.lock();
         assert_eq!(state.counts.len(), 2);
         assert_eq!(state.counts[&(client, None, "unknown key")].failures, 5);
     }
@@ -258,8 +252,8 @@ mod tests {
         let client: IpAddr = "10.0.0.1".parse().expect("an address");
         failures.record(client, None, "unknown key", start);
         failures.prune(start);
-        assert_eq!(failures.lock().buckets.len(), 1);
+        assert_eq!(failures.state.lock().buckets.len(), 1);
         failures.prune(start + Duration::from_secs(60));
-        assert!(failures.lock().buckets.is_empty());
+        assert!(failures.state.lock().buckets.is_empty());
     }
 }

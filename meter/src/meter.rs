@@ -9,6 +9,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
+use strum::{EnumString, IntoStaticStr};
 
 use crate::caps::Caps;
 use crate::event_type::MAX_EVENT_TYPE_LENGTH;
@@ -18,15 +19,7 @@ use crate::{Error, Result};
 /// How a meter combines the values of its events in a window. Names parse in any case, with
 /// `-` for `_`.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display, EnumString, IntoStaticStr,
 )]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[strum(

@@ -4,21 +4,14 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
+use strum::{EnumString, IntoStaticStr};
 
 use crate::audit::Actor;
 use crate::{Error, Result};
 
 /// What happens when a monthly quota is used up.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display, EnumString, IntoStaticStr,
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(

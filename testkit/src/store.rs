@@ -57,14 +57,14 @@ pub async fn tenant_with_key(catalog: &Catalog, scope: Scope) -> (TenantId, Stri
     )
     .await
     .expect("creates tenant");
-    let key = api_keys::create(
-        catalog,
-        created.id,
-        scope,
-        Actor::Operator,
-        &Caps::default(),
-    )
-    .await
-    .expect("creates key");
-    (created.id, key.secret.expose_secret().to_owned())
+    (created.id, key_for(catalog, created.id, scope).await)
+}
+
+/// Issues another key of the given scope to a tenant, as the operator would; returns the
+/// secret a client presents.
+pub async fn key_for(catalog: &Catalog, tenant: TenantId, scope: Scope) -> String {
+    let key = api_keys::create(catalog, tenant, scope, Actor::Operator, &Caps::default())
+        .await
+        .expect("creates key");
+    key.secret.expose_secret().to_owned()
 }

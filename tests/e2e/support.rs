@@ -152,6 +152,11 @@ impl TestEnv {
         tally_testkit::store::tenant_with_key(&self.catalog().await, scope).await
     }
 
+    /// Issues another key of the given scope to a tenant; returns its secret.
+    pub async fn key_for(&self, tenant: TenantId, scope: Scope) -> String {
+        tally_testkit::store::key_for(&self.catalog().await, tenant, scope).await
+    }
+
     /// Starts `tally serve --roles ROLES` with extra env vars on port 0, reads the port it
     /// bound from its log, and waits until `/healthz` answers. Its log goes to
     /// `$TMPDIR/tally-test-ID-serve-N.log`.

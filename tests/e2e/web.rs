@@ -13,7 +13,6 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
 use tally_meter::audit::Actor;
-use tally_meter::caps::Caps;
 use tally_meter::catalog::{api_keys, tenants};
 use tally_meter::tenant::TenantRef;
 use tokio::process::{Child, Command};
@@ -300,29 +299,10 @@ async fn with_the_browser_bundle_pages_hydrate_and_navigate_in_place() {
 /// the browser bundle or without any scripts.
 async fn browse(hydrated: bool) {
     let env = TestEnv::migrated().await;
-    let catalog = env.catalog().await;
     let (a, a_admin) = env.tenant_with_key(Scope::Admin).await;
-    let a_ingest = api_keys::create(
-        &catalog,
-        a,
-        Scope::Ingest,
-        Actor::Operator,
-        &Caps::default(),
-    )
-    .await
-    .expect("an ingest key");
-    let a_ingest = secrecy::ExposeSecret::expose_secret(&a_ingest.secret).to_owned();
+    let a_ingest = env.key_for(a, Scope::Ingest).await;
     let (b, _) = env.tenant_with_key(Scope::Admin).await;
-    let b_ingest = api_keys::create(
-        &catalog,
-        b,
-        Scope::Ingest,
-        Actor::Operator,
-        &Caps::default(),
-    )
-    .await
-    .expect("an ingest key");
-    let b_ingest = secrecy::ExposeSecret::expose_secret(&b_ingest.secret).to_owned();
+    let b_ingest = env.key_for(b, Scope::Ingest).await;
     let secrets = Secrets {
         tenant: tenant_name(&env, b).await,
         meter: "zeta_orders".into(),

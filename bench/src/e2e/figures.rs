@@ -10,7 +10,7 @@ use tally_meter::aggregator::AggregatorConfig;
 
 use super::TARGET_P95_MS;
 use super::canary::{CanaryFigures, DRAIN_TIMEOUT, MAX_PENDING_CANARIES, POLL_INTERVAL, POLLERS};
-use super::load::{CATCH_UP_TIMEOUT, CatchUp, LoadTally};
+use super::load::{CATCH_UP_TIMEOUT, CatchUp, SenderCounts};
 use super::nodes::{AggregatorMetrics, Snapshots};
 use crate::cli::BenchE2eArgs;
 use crate::format::{Unit, divide, format_value, grouped};
@@ -23,7 +23,7 @@ pub(super) struct Figures {
     /// The events/s the load was to send.
     target_rate: f64,
     /// What the load's senders counted.
-    load: LoadTally,
+    load: SenderCounts,
     /// What the canaries measured.
     canaries: CanaryFigures,
     /// How the meters caught up with the load.
@@ -48,7 +48,7 @@ impl Figures {
     pub(super) fn new(
         args: &BenchE2eArgs,
         window: Window,
-        load: LoadTally,
+        load: SenderCounts,
         canaries: CanaryFigures,
         catch_up: CatchUp,
         before: &Snapshots,

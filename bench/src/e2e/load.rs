@@ -63,7 +63,7 @@ pub(super) struct RunningLoad {
     /// The ticker handing out slots.
     schedule: JoinHandle<()>,
     /// The senders, each counting what it sent.
-    senders: Vec<JoinHandle<anyhow::Result<LoadTally>>>,
+    senders: Vec<JoinHandle<anyhow::Result<SenderCounts>>>,
 }
 
 impl RunningLoad {
@@ -93,13 +93,13 @@ impl RunningLoad {
 
     /// Waits for the schedule to end and every sender to send its last slot; returns what
     /// they counted.
-    pub(super) async fn finish(self) -> anyhow::Result<LoadTally> {
+    pub(super) async fn finish(self) -> anyhow::Result<SenderCounts> {
         self.schedule.await.context("the load schedule panicked")?;
-        let mut tally = LoadTally::new()?;
+        let mut counts = SenderCounts::new()?;
         for sender in self.senders {
-            tally.merge(sender.await.context("a bench sender panicked")??)?;
+            counts.merge(sender.await.context("a bench sender panicked")??)?;
         }
-        Ok(tally)
+        Ok(counts)
     }
 }
 
@@ -120,7 +120,7 @@ async fn schedule(plan: Arc<LoadPlan>, began: Instant, end: Instant, slots: mpsc
 }
 
 /// What the load's senders counted.
-pub(super) struct LoadTally {
+pub(super) struct SenderCounts {
     /// Requests started in the window.
     pub(super) requests_sent: u64,
     /// Events of those requests.
@@ -141,7 +141,7 @@ pub(super) struct LoadTally {
     pub(super) failures: Failures,
 }
 
-impl LoadTally {
+impl SenderCounts {
     /// Nothing counted yet.
     fn new() -> anyhow::Result<Self> {
         Ok(Self {
@@ -188,8 +188,8 @@ async fn send_slots(
     queue: Arc<Mutex<mpsc::Receiver<Slot>>>,
     window: Window,
     index: usize,
-) -> anyhow::Result<LoadTally> {
-    let mut tally = LoadTally::new()?;
+) -> anyhow::Result<SenderCounts> {
+    let mut counts = SenderCounts::new()?;
     let mut template = BatchTemplate::new(&plan.id_prefix, index, plan.batch, EVENT_BYTES);
     let host = HeaderValue::from_str(&plan.address.to_string())?;
     let content_type = HeaderValue::from_static(BATCH_CONTENT_TYPE);
@@ -201,7 +201,7 @@ async fn send_slots(
         let sender = match http::reuse_or_connect(&mut connection, plan.address).await {
             Ok(sender) => sender,
             Err(error) => {
-                tally
+                counts
                     .failures
                     .record("cannot connect", format!("{error:#}"));
                 tokio::time::sleep(RECONNECT_PAUSE).await;
@@ -218,13 +218,13 @@ async fn send_slots(
 
         let started = Instant::now();
         if in_window(window, slot.due) {
-            tally
+            counts
                 .lag
                 .record(started.saturating_duration_since(slot.due));
         }
         if in_window(window, started) {
-            tally.requests_sent += 1;
-            tally.events_sent += plan.batch as u64;
+            counts.requests_sent += 1;
+            counts.events_sent += plan.batch as u64;
         }
         let outcome = http::send(sender, request).await;
         let finished = Instant::now();
@@ -234,19 +234,19 @@ async fn send_slots(
                 if failure.connection_lost {
                     connection = None;
                 }
-                tally.failures.record(&failure.kind, failure.example);
+                counts.failures.record(&failure.kind, failure.example);
                 continue;
             }
         };
-        tally.accepted_total += accepted;
+        counts.accepted_total += accepted;
         if in_window(window, finished) {
-            tally.requests_acknowledged += 1;
-            tally.events_acknowledged += accepted;
-            tally.rejected_events += (plan.batch as u64).saturating_sub(accepted);
-            tally.latency.record(finished.duration_since(started));
+            counts.requests_acknowledged += 1;
+            counts.events_acknowledged += accepted;
+            counts.rejected_events += (plan.batch as u64).saturating_sub(accepted);
+            counts.latency.record(finished.duration_since(started));
         }
     }
-    Ok(tally)
+    Ok(counts)
 }
 
 /// Whether `at` falls in the measured window, its end left out.

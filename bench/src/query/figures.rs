@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::TARGET_P99_MS;
 use super::load::Loaded;
-use super::workers::{Latency, PhaseTally};
+use super::workers::{Latency, PhaseMeasurements};
 use crate::cli::BenchQueryArgs;
 use crate::format::{Unit, divide, format_value, grouped};
 
@@ -23,9 +23,9 @@ pub(super) struct Figures {
     /// What loading the events measured.
     loaded: Loaded,
     /// The `me` phase.
-    baseline: PhaseTally,
+    baseline: PhaseMeasurements,
     /// The `lastHour` and `usage` phase.
-    queries: PhaseTally,
+    queries: PhaseMeasurements,
     /// Both kinds of the queries phase together.
     both: Latency,
 }
@@ -33,7 +33,7 @@ pub(super) struct Figures {
 /// Figures of one query type: its latency, and the phase it ran in.
 struct Column<'a> {
     latency: &'a Latency,
-    phase: &'a PhaseTally,
+    phase: &'a PhaseMeasurements,
     /// Whether the phase's CPU figures go in this column.
     cpu: bool,
     /// Whether its p99 is compared with the baseline's.
@@ -60,8 +60,8 @@ impl Figures {
     pub(super) fn new(
         args: &BenchQueryArgs,
         loaded: Loaded,
-        baseline: PhaseTally,
-        queries: PhaseTally,
+        baseline: PhaseMeasurements,
+        queries: PhaseMeasurements,
     ) -> Self {
         let mut both = queries.last_hour.clone();
         // Both histograms have the same bounds, which always add.

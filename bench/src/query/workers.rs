@@ -109,7 +109,7 @@ impl Latency {
 }
 
 /// What the workers of a phase measured.
-pub(super) struct PhaseTally {
+pub(super) struct PhaseMeasurements {
     /// Length of the measured window, in seconds.
     pub(super) seconds: f64,
     /// The `me` queries answered in the window.
@@ -139,7 +139,7 @@ pub(super) async fn run_phase(
     (warmup, measured): (Duration, Duration),
     clock: Clock,
     api_pid: u32,
-) -> anyhow::Result<PhaseTally> {
+) -> anyhow::Result<PhaseMeasurements> {
     let began = Instant::now();
     let window = Window {
         start: began + warmup,
@@ -152,17 +152,17 @@ pub(super) async fn run_phase(
     let before = Snapshot::take(clock, api_pid).context("cannot read the API node's CPU time")?;
     tokio::time::sleep_until(window.end.into()).await;
     let after = Snapshot::take(clock, api_pid).context("cannot read the API node's CPU time")?;
-    let mut tally = Counts::new()?;
+    let mut counts = Counts::new()?;
     for worker in workers {
-        tally.merge(worker.await.context("a query worker panicked")??)?;
+        counts.merge(worker.await.context("a query worker panicked")??)?;
     }
     let seconds = |start: Duration, end: Duration| end.saturating_sub(start).as_secs_f64();
-    Ok(PhaseTally {
+    Ok(PhaseMeasurements {
         seconds: measured.as_secs_f64(),
-        me: tally.me,
-        last_hour: tally.last_hour,
-        usage: tally.usage,
-        failures: tally.failures,
+        me: counts.me,
+        last_hour: counts.last_hour,
+        usage: counts.usage,
+        failures: counts.failures,
         api_cpu_secs: seconds(before.process, after.process),
         client_cpu_secs: seconds(before.own, after.own),
         machine_busy_secs: seconds(before.machine_busy, after.machine_busy),

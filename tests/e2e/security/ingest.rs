@@ -12,9 +12,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tally_meter::api_key::Scope;
-use tally_meter::audit::Actor;
-use tally_meter::caps::Caps;
-use tally_meter::catalog::api_keys;
 
 use super::super::api::graphql;
 use super::super::support::{Serve, TestEnv, memory, read_topic};
@@ -280,16 +277,7 @@ async fn a_huge_rejected_event_is_quarantined_as_a_bounded_prefix_with_its_lengt
     bounded(async {
         let env = TestEnv::migrated().await;
         let (tenant_id, key) = env.tenant_with_key(Scope::Ingest).await;
-        let read_key = api_keys::create(
-            &env.catalog().await,
-            tenant_id,
-            Scope::Read,
-            Actor::Operator,
-            &Caps::default(),
-        )
-        .await
-        .expect("creates a read key");
-        let read_key = secrecy::ExposeSecret::expose_secret(&read_key.secret).to_owned();
+        let read_key = env.key_for(tenant_id, Scope::Read).await;
         let serve = env.serve("ingest,meter,api", &[]).await;
 
         // A valid-looking event whose data makes it 2 MB, next to a good one.
