@@ -27,11 +27,7 @@ const PREFIX_LENGTH: usize = KEY_MARKER.len() + 8;
     Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display, EnumString, IntoStaticStr,
 )]
 #[serde(rename_all = "lowercase")]
-#[strum(
-    serialize_all = "lowercase",
-    parse_err_ty = Error,
-    parse_err_fn = invalid_scope
-)]
+#[strum(serialize_all = "lowercase", parse_err_ty = Error, parse_err_fn = invalid_scope)]
 pub enum Scope {
     /// Send events.
     Ingest,

@@ -14,11 +14,7 @@ use crate::{Error, Result};
     Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display, EnumString, IntoStaticStr,
 )]
 #[serde(rename_all = "lowercase")]
-#[strum(
-    serialize_all = "lowercase",
-    parse_err_ty = Error,
-    parse_err_fn = invalid_mode
-)]
+#[strum(serialize_all = "lowercase", parse_err_ty = Error, parse_err_fn = invalid_mode)]
 pub enum QuotaMode {
     /// Further events are refused until the next month.
     Hard,

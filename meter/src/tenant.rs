@@ -16,11 +16,7 @@ use crate::{Error, Result};
     Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::Display, EnumString, IntoStaticStr,
 )]
 #[serde(rename_all = "lowercase")]
-#[strum(
-    serialize_all = "lowercase",
-    parse_err_ty = Error,
-    parse_err_fn = invalid_status
-)]
+#[strum(serialize_all = "lowercase", parse_err_ty = Error, parse_err_fn = invalid_status)]
 pub enum TenantStatus {
     /// The tenant's keys authenticate.
     Active,

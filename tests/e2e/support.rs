@@ -146,6 +146,16 @@ pub struct Serve {
     pub log: PathBuf,
 }
 
+impl Serve {
+    /// Whether the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .try_wait()
+            .expect("can poll the process")
+            .is_none()
+    }
+}
+
 impl TestEnv {
     /// Creates a tenant with a random name and a key of the given scope; returns both.
     pub async fn tenant_with_key(&self, scope: Scope) -> (TenantId, String) {

@@ -19,18 +19,15 @@ pub async fn record(
     old_value: Option<Value>,
     new_value: Option<Value>,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (tenant_id, actor, action, old_value, new_value)
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(tenant)
-    .bind(actor.to_string())
-    .bind(action.as_str())
-    .bind(old_value)
-    .bind(new_value)
-    .execute(connection)
-    .await?;
-    Ok(())
+    let entry = Entry {
+        tenant: Some(tenant),
+        actor: &actor.to_string(),
+        action,
+        old_value,
+        new_value,
+        client: None,
+    };
+    insert(connection, entry).await
 }
 
 /// Records something that is not a change (a sign-in, a platform key's access, failed
@@ -57,15 +54,38 @@ pub(super) async fn insert_note(
     details: Option<Value>,
     client: Option<&str>,
 ) -> Result<()> {
+    let entry = Entry {
+        tenant,
+        actor,
+        action,
+        old_value: None,
+        new_value: details,
+        client,
+    };
+    insert(connection, entry).await
+}
+
+/// One row of `audit_log` to write.
+struct Entry<'a> {
+    tenant: Option<TenantId>,
+    actor: &'a str,
+    action: Action,
+    old_value: Option<Value>,
+    new_value: Option<Value>,
+    client: Option<&'a str>,
+}
+
+async fn insert(connection: &mut PgConnection, entry: Entry<'_>) -> Result<()> {
     sqlx::query(
-        "INSERT INTO audit_log (tenant_id, actor, action, new_value, client)
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO audit_log (tenant_id, actor, action, old_value, new_value, client)
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(tenant)
-    .bind(actor)
-    .bind(action.as_str())
-    .bind(details)
-    .bind(client)
+    .bind(entry.tenant)
+    .bind(entry.actor)
+    .bind(entry.action.as_str())
+    .bind(entry.old_value)
+    .bind(entry.new_value)
+    .bind(entry.client)
     .execute(connection)
     .await?;
     Ok(())

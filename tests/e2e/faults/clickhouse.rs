@@ -80,11 +80,7 @@ async fn usage_is_exact_after_clickhouse_is_down_for_30_seconds() {
     let sending = down_since.elapsed();
     tokio::time::sleep(OUTAGE.saturating_sub(down_since.elapsed())).await;
     assert!(
-        aggregator
-            .child
-            .try_wait()
-            .expect("can poll the aggregator")
-            .is_none(),
+        aggregator.is_running(),
         "the aggregator exited during the outage"
     );
     clickhouse.resume().await;
@@ -118,11 +114,7 @@ async fn usage_is_exact_after_clickhouse_is_down_for_30_seconds() {
 
     // It backed off and recovered by itself: still the same process, and it saw the outage.
     assert!(
-        aggregator
-            .child
-            .try_wait()
-            .expect("can poll the aggregator")
-            .is_none(),
+        aggregator.is_running(),
         "the aggregator exited after the outage"
     );
     let log = std::fs::read_to_string(&aggregator.log).expect("reads the aggregator's log");
