@@ -13,12 +13,14 @@ use hyper::header::HOST;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
+
+use crate::failures::Failures;
 use tokio::net::TcpStream;
 
 /// The content type of every batch the benches send.
 pub const BATCH_CONTENT_TYPE: &str = "application/cloudevents-batch+json";
 /// Pause before a sender reconnects after a connection failed.
-pub const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
+const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
 
 /// The sending half of one keep-alive connection.
 pub type Connection = SendRequest<Full<Bytes>>;
@@ -48,6 +50,24 @@ pub async fn reuse_or_connect(
         Some(sender) => sender,
         None => connection.insert(connect(address).await?),
     })
+}
+
+/// The open `connection` or a new one, as [`reuse_or_connect`]. A failure to connect is
+/// recorded in `failures` and answered with `None` after [`RECONNECT_PAUSE`], for the sender
+/// to try again.
+pub async fn connection_or_pause<'a>(
+    connection: &'a mut Option<Connection>,
+    address: SocketAddr,
+    failures: &mut Failures,
+) -> Option<&'a mut Connection> {
+    match reuse_or_connect(connection, address).await {
+        Ok(sender) => Some(sender),
+        Err(error) => {
+            failures.record("cannot connect", format!("{error:#}"));
+            tokio::time::sleep(RECONNECT_PAUSE).await;
+            None
+        }
+    }
 }
 
 /// Sends one request and reads the whole answer.

@@ -15,7 +15,7 @@ use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 use crate::body::{self, BatchTemplate};
 use crate::failures::Failures;
 use crate::histogram::DurationHistogram;
-use crate::http::{self, BATCH_CONTENT_TYPE, Connection, RECONNECT_PAUSE};
+use crate::http::{self, BATCH_CONTENT_TYPE, Connection};
 
 /// Longest latency the histograms hold (longer ones are recorded as this).
 const MAX_LATENCY: Duration = Duration::from_secs(60);
@@ -130,15 +130,10 @@ async fn send_until(
     let mut connection: Option<Connection> = None;
     let mut request_number = index;
     while Instant::now() < window.end {
-        let sender = match http::reuse_or_connect(&mut connection, target.address).await {
-            Ok(sender) => sender,
-            Err(error) => {
-                counts
-                    .failures
-                    .record("cannot connect", format!("{error:#}"));
-                tokio::time::sleep(RECONNECT_PAUSE).await;
-                continue;
-            }
+        let Some(sender) =
+            http::connection_or_pause(&mut connection, target.address, &mut counts.failures).await
+        else {
+            continue;
         };
         let mut request = Request::post(target.path)
             .header(HOST, host.clone())

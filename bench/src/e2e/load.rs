@@ -25,7 +25,7 @@ use super::MAX_LATENCY;
 use crate::body::{self, BatchTemplate};
 use crate::failures::Failures;
 use crate::histogram::DurationHistogram;
-use crate::http::{self, BATCH_CONTENT_TYPE, Connection, RECONNECT_PAUSE};
+use crate::http::{self, BATCH_CONTENT_TYPE, Connection};
 use crate::load::Window;
 use crate::progress;
 
@@ -198,15 +198,10 @@ async fn send_slots(
         let Some(slot) = queue.lock().await.recv().await else {
             break;
         };
-        let sender = match http::reuse_or_connect(&mut connection, plan.address).await {
-            Ok(sender) => sender,
-            Err(error) => {
-                counts
-                    .failures
-                    .record("cannot connect", format!("{error:#}"));
-                tokio::time::sleep(RECONNECT_PAUSE).await;
-                continue;
-            }
+        let Some(sender) =
+            http::connection_or_pause(&mut connection, plan.address, &mut counts.failures).await
+        else {
+            continue;
         };
         let authorization = &plan.authorizations[slot.number as usize % plan.authorizations.len()];
         let request = Request::post("/v1/events")

@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use super::{EVENT_TYPE, QueryTenant};
 use crate::failures::Failures;
 use crate::format::grouped;
-use crate::http::{self, BATCH_CONTENT_TYPE, Connection, RECONNECT_PAUSE};
+use crate::http::{self, BATCH_CONTENT_TYPE, Connection};
 use crate::node::NodeLimits;
 use crate::progress;
 
@@ -205,13 +205,9 @@ async fn send_batches(
             break;
         }
         let (tenant, batch) = (job / batches, job % batches);
-        let sender = match http::reuse_or_connect(&mut connection, address).await {
-            Ok(sender) => sender,
-            Err(error) => {
-                failures.record("cannot connect", format!("{error:#}"));
-                tokio::time::sleep(RECONNECT_PAUSE).await;
-                continue;
-            }
+        let Some(sender) = http::connection_or_pause(&mut connection, address, &mut failures).await
+        else {
+            continue;
         };
         let request = Request::post("/v1/events")
             .header(HOST, host.clone())

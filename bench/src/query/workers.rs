@@ -19,7 +19,7 @@ use super::{COUNT_METER, MAX_LATENCY, QueryTenant, REGION_GROUP, SUM_METER};
 use crate::cpu::{Clock, Snapshot};
 use crate::failures::Failures;
 use crate::histogram::DurationHistogram;
-use crate::http::{self, Connection, RECONNECT_PAUSE, excerpt};
+use crate::http::{self, Connection, excerpt};
 use crate::load::Window;
 
 /// Where the queries go, and for whom.
@@ -232,15 +232,10 @@ async fn work(
         } else {
             SUM_METER
         };
-        let sender = match http::reuse_or_connect(&mut connection, plan.address).await {
-            Ok(sender) => sender,
-            Err(error) => {
-                counts
-                    .failures
-                    .record("cannot connect", format!("{error:#}"));
-                tokio::time::sleep(RECONNECT_PAUSE).await;
-                continue;
-            }
+        let Some(sender) =
+            http::connection_or_pause(&mut connection, plan.address, &mut counts.failures).await
+        else {
+            continue;
         };
         let request = Request::post("/graphql")
             .header(HOST, host.clone())
