@@ -40,7 +40,7 @@ mod dedup;
 mod encoding;
 mod meters;
 mod pass;
-mod retention;
+pub mod retention;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -4,12 +4,15 @@
 
 use std::time::Duration;
 
+use chrono::{Days, Utc};
 use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tally_meter::Error;
+use tally_meter::aggregator::{AggregatorConfig, retention};
+use tally_meter::analytics::Analytics;
 use tally_meter::api_key::Scope;
 use tally_meter::audit::Actor;
 use tally_meter::bus::{self, TopicOutcome};
@@ -252,4 +255,70 @@ async fn rows_round_trip_through_clickhouse() {
         .await
         .expect("selects rows");
     assert_eq!(read, rows);
+}
+
+#[tokio::test]
+async fn retention_drops_the_partitions_past_their_window_and_keeps_the_younger_ones() {
+    let env = Namespace::migrated().await;
+    let analytics = env.analytics();
+    let config = AggregatorConfig::default();
+    let today = Utc::now().date_naive();
+    let raw_old = today - Days::new(u64::from(config.raw_retention_days) + 10);
+    let raw_young = today - Days::new(2);
+    // Months of event ids go once their last day is older than the dedup window.
+    let ids_old = today - Days::new(u64::from(config.dedup_window_days) + 40);
+    for day in [raw_old, raw_young] {
+        for (table, id_column) in [("events_raw", "id"), ("quarantine", "event_id")] {
+            insert(
+                &analytics,
+                &format!("INSERT INTO {table} (tenant_id, ingest_date, {id_column}) VALUES ('t', '{day}', 'e')"),
+            )
+            .await;
+        }
+    }
+    for day in [ids_old, today] {
+        insert(
+            &analytics,
+            &format!("INSERT INTO event_ids (tenant_id, seen_date, id) VALUES ('t', '{day}', 'e')"),
+        )
+        .await;
+    }
+
+    let dropped: Vec<(&str, usize)> = retention::drop_expired(&config, &analytics)
+        .await
+        .into_iter()
+        .map(|(table, outcome)| (table, outcome.expect("drops old partitions")))
+        .collect();
+    assert_eq!(
+        dropped,
+        [("events_raw", 1), ("quarantine", 1), ("event_ids", 1)]
+    );
+    for (table, kept) in [
+        ("events_raw", raw_young.to_string()),
+        ("quarantine", raw_young.to_string()),
+        ("event_ids", today.format("%Y%m").to_string()),
+    ] {
+        let partitions = analytics
+            .active_partitions(table)
+            .await
+            .expect("lists partitions");
+        let partitions: Vec<&str> = partitions
+            .iter()
+            .map(|partition| partition.trim_matches('\''))
+            .collect();
+        assert_eq!(partitions, [kept.as_str()], "{table}");
+    }
+    // A second pass finds nothing more to drop.
+    for (table, outcome) in retention::drop_expired(&config, &analytics).await {
+        assert_eq!(outcome.expect("drops nothing"), 0, "{table}");
+    }
+}
+
+async fn insert(analytics: &Analytics, sql: &str) {
+    analytics
+        .client()
+        .query(sql)
+        .execute()
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"));
 }

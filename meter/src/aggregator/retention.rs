@@ -23,15 +23,11 @@ pub fn spawn(
     analytics: Analytics,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
-    let tables = [
-        ("events_raw", config.raw_retention_days),
-        ("quarantine", config.raw_retention_days),
-        ("event_ids", config.dedup_window_days),
-    ];
+    let config = config.clone();
     tokio::spawn(async move {
         loop {
-            for (table, days) in tables {
-                if let Err(error) = drop_old_days(&analytics, table, days).await {
+            for (table, outcome) in drop_expired(&config, &analytics).await {
+                if let Err(error) = outcome {
                     tracing::warn!(%error, table, "cannot drop old partitions");
                 }
             }
@@ -43,9 +39,27 @@ pub fn spawn(
     })
 }
 
+/// Drops, once, the expired partitions of every table retention covers; returns, per table,
+/// how many were dropped or why they could not be.
+pub async fn drop_expired(
+    config: &AggregatorConfig,
+    analytics: &Analytics,
+) -> Vec<(&'static str, Result<usize>)> {
+    let tables = [
+        ("events_raw", config.raw_retention_days),
+        ("quarantine", config.raw_retention_days),
+        ("event_ids", config.dedup_window_days),
+    ];
+    let mut outcomes = Vec::with_capacity(tables.len());
+    for (table, days) in tables {
+        outcomes.push((table, drop_old_days(analytics, table, days).await));
+    }
+    outcomes
+}
+
 /// Drops the partitions of `table` (days written `YYYY-MM-DD`, or months written `YYYYMM`)
 /// whose last day is older than `days` days; returns how many.
-pub async fn drop_old_days(analytics: &Analytics, table: &str, days: u32) -> Result<usize> {
+async fn drop_old_days(analytics: &Analytics, table: &str, days: u32) -> Result<usize> {
     let partitions = analytics.active_partitions(table).await?;
     let oldest_kept = Utc::now().date_naive() - chrono::Days::new(u64::from(days));
     let mut dropped = 0;
@@ -63,13 +77,23 @@ pub async fn drop_old_days(analytics: &Analytics, table: &str, days: u32) -> Res
     Ok(dropped)
 }
 
-/// The last day a partition holds, from its name: `2026-11-21` or `202611`.
+/// The last day a partition holds, from its name: `2026-11-21` or `202611`, either quoted as
+/// some ClickHouse versions write a Date partition (`'2026-11-21'`) or not.
 fn last_day_of(partition: &str) -> Option<NaiveDate> {
+    let partition = unquoted(partition);
     if let Ok(day) = NaiveDate::parse_from_str(partition, "%Y-%m-%d") {
         return Some(day);
     }
     let first = NaiveDate::parse_from_str(&format!("{partition}01"), "%Y%m%d").ok()?;
     first.checked_add_months(chrono::Months::new(1))?.pred_opt()
+}
+
+/// A partition name without the single quotes around it, if it has them.
+pub(crate) fn unquoted(partition: &str) -> &str {
+    partition
+        .strip_prefix('\'')
+        .and_then(|rest| rest.strip_suffix('\''))
+        .unwrap_or(partition)
 }
 
 #[cfg(test)]
@@ -80,6 +104,7 @@ mod tests {
     fn partitions_end_on_their_last_day() {
         let day = |text| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
         assert_eq!(last_day_of("2026-11-21"), day("2026-11-21"));
+        assert_eq!(last_day_of("'2026-11-21'"), day("2026-11-21"));
         assert_eq!(last_day_of("202602"), day("2026-02-28"));
         assert_eq!(last_day_of("202612"), day("2026-12-31"));
         assert_eq!(last_day_of("tuple()"), None);

@@ -3,7 +3,7 @@
 //! Which partitions are old is the aggregator's decision.
 
 use super::Analytics;
-use crate::Result;
+use crate::{Error, Result};
 
 impl Analytics {
     /// Returns the names of the active partitions of one of Tally's tables.
@@ -26,6 +26,12 @@ impl Analytics {
     /// returns it.
     #[tracing::instrument(skip_all, fields(table = table, partition = partition))]
     pub async fn drop_partition(&self, table: &str, partition: &str) -> Result<()> {
+        let partition = crate::aggregator::retention::unquoted(partition);
+        if partition.is_empty() || !partition.chars().all(|c| c.is_ascii_digit() || c == '-') {
+            return Err(Error::Invalid(format!(
+                "{table} has no partition named {partition:?}: retention drops days and months"
+            )));
+        }
         let expression = if partition.contains('-') {
             format!("'{partition}'")
         } else {
