@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -19,6 +20,23 @@ use tally_meter::catalog::Catalog;
 /// How long one dependency check may take before it counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Why a role of this process stopped on its own, once one has: `/readyz` then fails and the
+/// process shuts down, to exit non-zero for a supervisor to restart.
+#[derive(Clone, Default)]
+pub struct RoleFailure(Arc<OnceLock<String>>);
+
+impl RoleFailure {
+    /// Records the first failure; later ones are left out.
+    pub fn set(&self, reason: String) {
+        let _ = self.0.set(reason);
+    }
+
+    /// Returns the failure, if a role failed.
+    pub fn get(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
+}
+
 /// The dependencies of this process's roles; `None` for one no role needs.
 #[derive(Clone, Default)]
 pub struct Dependencies {
@@ -28,6 +46,8 @@ pub struct Dependencies {
     pub clickhouse: Option<Analytics>,
     /// The event bus.
     pub kafka: Option<BusProbe>,
+    /// Set when a role failed.
+    pub failure: RoleFailure,
 }
 
 impl Dependencies {
@@ -89,15 +109,19 @@ async fn readyz(State(dependencies): State<Dependencies>) -> (StatusCode, Json<V
         };
         report.insert((*name).to_owned(), json!(status));
     }
-    let ready = outcomes.values().all(Result::is_ok);
+    let failure = dependencies.failure.get();
+    let ready = outcomes.values().all(Result::is_ok) && failure.is_none();
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
+    let mut body = json!({
         "status": if ready { "ready" } else { "unavailable" },
         "dependencies": report,
     });
+    if let Some(failure) = failure {
+        body["failure"] = json!(failure);
+    }
     (status, Json(body))
 }

@@ -15,6 +15,7 @@ use tally_ingest::Ingest;
 use tally_meter::aggregator::Aggregator;
 use tally_meter::analytics::Analytics;
 use tally_meter::bus::BusProbe;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
@@ -22,7 +23,7 @@ use tower_http::trace::TraceLayer;
 use crate::cli::Role;
 use crate::cmd::connect_catalog;
 use crate::config::Config;
-use crate::health::{self, Dependencies};
+use crate::health::{self, Dependencies, RoleFailure};
 use crate::shutdown;
 
 /// Histogram buckets of request latencies, in seconds.
@@ -42,6 +43,7 @@ pub struct Server {
     app: Router,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    failure: RoleFailure,
 }
 
 impl Server {
@@ -59,6 +61,7 @@ impl Server {
             app,
             tasks,
             shutdown,
+            failure,
         } = self;
         let server_shutdown = shutdown.clone();
         tasks.spawn(async move {
@@ -73,6 +76,9 @@ impl Server {
         tasks.close();
         shutdown.cancelled().await;
         tasks.wait().await;
+        if let Some(failure) = failure.get() {
+            anyhow::bail!("{failure}");
+        }
         tracing::info!("tally stopped");
         Ok(())
     }
@@ -153,7 +159,13 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
         let aggregator = Aggregator::start(&config.meter, &config.kafka, catalog, analytics)
             .await
             .context("cannot start the meter role")?;
-        tasks.spawn(aggregator.run(shutdown.clone()));
+        let running = tokio::spawn(aggregator.run(shutdown.clone()));
+        tasks.spawn(watch(
+            Role::Meter,
+            running,
+            dependencies.failure.clone(),
+            shutdown.clone(),
+        ));
     }
     let server = Server {
         listener,
@@ -161,6 +173,7 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
         app: with_request_spans(app),
         tasks,
         shutdown,
+        failure: dependencies.failure.clone(),
     };
     let role_names: Vec<String> = roles.iter().map(Role::to_string).collect();
     tracing::info!(address = %server.address(), roles = %role_names.join(","), "tally is serving");
@@ -209,4 +222,59 @@ fn with_request_spans(app: Router) -> Router {
             })
             .on_failure(()),
     )
+}
+
+/// Waits for a role's background task. One that panicked, or ended before shutdown was asked
+/// for, marks the process failed (`/readyz` answers 503) and shuts it down, so that it exits
+/// non-zero and its supervisor restarts it, instead of serving on without the role.
+async fn watch(
+    role: Role,
+    running: JoinHandle<()>,
+    failure: RoleFailure,
+    shutdown: CancellationToken,
+) {
+    let reason = match running.await {
+        Ok(()) if shutdown.is_cancelled() => return,
+        Ok(()) => "stopped on its own".to_owned(),
+        Err(error) => match error.try_into_panic() {
+            Ok(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|text| (*text).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                format!("panicked: {message}")
+            }
+            Err(error) => error.to_string(),
+        },
+    };
+    let reason = format!("the {role} role {reason}");
+    tracing::error!(%role, reason, "a role failed: tally shuts down for its supervisor to restart it");
+    failure.set(reason);
+    shutdown.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_role_that_panics_fails_the_process_and_shuts_it_down() {
+        let failure = RoleFailure::default();
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(async { panic!("poisoned") });
+        watch(Role::Meter, running, failure.clone(), shutdown.clone()).await;
+        assert_eq!(failure.get(), Some("the meter role panicked: poisoned"));
+        assert!(shutdown.is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn a_role_stopped_by_shutdown_is_no_failure() {
+        let failure = RoleFailure::default();
+        let shutdown = CancellationToken::new();
+        shutdown.cancel();
+        let running = tokio::spawn(async {});
+        watch(Role::Meter, running, failure.clone(), shutdown).await;
+        assert_eq!(failure.get(), None);
+    }
 }

@@ -45,7 +45,9 @@ fn read(partition: &mut PartitionBlocks, key: &RollupKey, offset: u64) {
             index: u32::try_from(index).expect("small"),
         };
         let value = Reading::Number(Decimal::from(offset));
-        block.add_rollup(key.clone(), &value, 0, position);
+        block
+            .add_rollup(key.clone(), &value, 0, position)
+            .expect("small values add");
     }
 }
 
@@ -230,7 +232,9 @@ proptest! {
             let mut state = RollupState::default();
             for (value, time_ms, offset) in readings {
                 let position = Position { partition: 0, offset: *offset, index: 0 };
-                state.add(&Reading::Number(Decimal::from(*value)), *time_ms, position);
+                state
+                    .add(&Reading::Number(Decimal::from(*value)), *time_ms, position)
+                    .expect("small values add");
             }
             state
         };

@@ -328,3 +328,104 @@ async fn a_backlog_larger_than_one_query_can_hold_is_counted_exactly() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_no_sum_can_hold_is_quarantined_and_every_other_tenant_is_still_counted() {
+    let env = TestEnv::migrated().await;
+    let (poisoner, poisoner_key) = env.tenant_with_key(Scope::Ingest).await;
+    let (bystander, bystander_key) = env.tenant_with_key(Scope::Ingest).await;
+    for tenant in [poisoner, bystander] {
+        env.run_ok(&[
+            "meter",
+            "create",
+            "--tenant",
+            &tenant.to_string(),
+            "--key",
+            "tokens",
+            "--event-type",
+            "llm",
+            "--aggregation",
+            "sum",
+            "--value",
+            "$.tokens",
+        ])
+        .await;
+    }
+    let ingest = env.serve("ingest", &[]).await;
+    let mut aggregator = env.serve("meter", &[]).await;
+
+    // rust_decimal's largest value, twice in one minute: summing them overflowed and
+    // panicked the aggregator, for every tenant.
+    let now = Utc::now().to_rfc3339();
+    let event = |id: String, tokens: Value| {
+        json!({ "specversion": "1.0", "id": id, "source": "test", "type": "llm",
+                "time": now, "data": { "tokens": tokens } })
+    };
+    let client = reqwest::Client::new();
+    let poison: Vec<Value> = (0..2)
+        .map(|n| {
+            event(
+                format!("poison-{n}"),
+                json!("79228162514264337593543950335"),
+            )
+        })
+        .collect();
+    post_batch(&client, &ingest.base, &poisoner_key, &poison).await;
+    let fine: Vec<Value> = (0..10)
+        .map(|n| event(format!("fine-{n}"), json!(2)))
+        .collect();
+    post_batch(&client, &ingest.base, &bystander_key, &fine).await;
+
+    let bystander = bystander.to_string();
+    let from = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let to = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let total = || async {
+        let printed = env
+            .run_ok(&[
+                "usage", "--tenant", &bystander, "tokens", "--from", &from, "--to", &to,
+                "--window", "day", "--json",
+            ])
+            .await;
+        let points: Value = serde_json::from_str(&printed).expect("usage prints JSON");
+        points
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|point| point["value"].as_str()?.parse::<Decimal>().ok())
+            .sum::<Decimal>()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(45);
+    while total().await != Decimal::from(20) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other tenant's usage never reached 20: metering stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // It stays exact, and the aggregator is still the same, ready process.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(total().await, Decimal::from(20));
+    assert!(aggregator.is_running(), "the aggregator exited");
+    let ready = client
+        .get(format!("{}/readyz", aggregator.base))
+        .send()
+        .await
+        .expect("the aggregator answers");
+    assert_eq!(ready.status(), 200);
+
+    let reasons: Vec<String> = env
+        .analytics()
+        .client()
+        .query("SELECT reason FROM quarantine FINAL WHERE tenant_id = ?")
+        .bind(poisoner.to_string())
+        .fetch_all()
+        .await
+        .expect("reads the quarantine");
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .all(|reason| reason.contains("values beyond ±1000000000000000000 are refused")),
+        "{reasons:?}"
+    );
+}

@@ -81,14 +81,23 @@ pub struct RollupState {
 }
 
 impl RollupState {
-    /// Adds one event's reading.
-    pub fn add(&mut self, reading: &Reading, time_ms: i64, position: Position) {
-        self.events += 1;
+    /// Adds one event's reading, or leaves the state as it was and says why the reading
+    /// cannot be added (a sum that would overflow).
+    pub fn add(
+        &mut self,
+        reading: &Reading,
+        time_ms: i64,
+        position: Position,
+    ) -> Result<(), String> {
+        let overflow = || "the sum of its minute would overflow".to_owned();
+        let events = self.events.checked_add(1).ok_or_else(overflow)?;
         let Reading::Number(value) = reading else {
-            return;
+            self.events = events;
+            return Ok(());
         };
         let value = *value;
-        self.sum += value;
+        self.sum = self.sum.checked_add(value).ok_or_else(overflow)?;
+        self.events = events;
         self.min = Some(self.min.map_or(value, |min| min.min(value)));
         self.max = Some(self.max.map_or(value, |max| max.max(value)));
         let candidate = Latest {
@@ -102,6 +111,7 @@ impl RollupState {
         if newer {
             self.latest = Some(candidate);
         }
+        Ok(())
     }
 }
 
@@ -137,13 +147,21 @@ pub struct Block {
 }
 
 impl Block {
-    /// Adds an event's reading to a rollup key.
-    pub fn add_rollup(&mut self, key: RollupKey, reading: &Reading, time_ms: i64, at: Position) {
+    /// Adds an event's reading to a rollup key, or says why it cannot be added (and adds
+    /// nothing).
+    pub fn add_rollup(
+        &mut self,
+        key: RollupKey,
+        reading: &Reading,
+        time_ms: i64,
+        at: Position,
+    ) -> Result<(), String> {
         self.rollups
             .entry(key.clone())
             .or_default()
-            .add(reading, time_ms, at);
+            .add(reading, time_ms, at)?;
         self.dirty_rollups.insert(key);
+        Ok(())
     }
 
     /// Adds a metering record's counters to a tenant's hour.
@@ -251,9 +269,9 @@ mod tests {
     #[test]
     fn sums_keep_every_aggregation_exact() {
         let mut state = RollupState::default();
-        state.add(&number(5), 2_000, at(1, 0));
-        state.add(&number(-3), 1_000, at(2, 0));
-        state.add(&number(7), 2_000, at(0, 4));
+        state.add(&number(5), 2_000, at(1, 0)).expect("adds");
+        state.add(&number(-3), 1_000, at(2, 0)).expect("adds");
+        state.add(&number(7), 2_000, at(0, 4)).expect("adds");
         assert_eq!(state.events, 3);
         assert_eq!(state.sum, Decimal::from(9));
         assert_eq!(state.min, Some(Decimal::from(-3)));
@@ -266,12 +284,29 @@ mod tests {
     }
 
     #[test]
+    fn a_sum_that_would_overflow_is_refused_and_leaves_the_state_as_it_was() {
+        let mut state = RollupState::default();
+        state
+            .add(&Reading::Number(Decimal::MAX), 1_000, at(0, 0))
+            .expect("the first fits");
+        let before = state.clone();
+        let refused = state.add(&Reading::Number(Decimal::MAX), 2_000, at(1, 0));
+        assert_eq!(
+            refused,
+            Err("the sum of its minute would overflow".to_owned())
+        );
+        assert_eq!(state, before);
+    }
+
+    #[test]
     fn commits_stop_at_the_start_of_the_open_block() {
         let mut partition = PartitionBlocks::new(10);
         let the_key = key(60);
         for offset in 5..=23 {
             let (_, block) = partition.block_for(offset);
-            block.add_rollup(the_key.clone(), &Reading::Count, 0, at(offset, 0));
+            block
+                .add_rollup(the_key.clone(), &Reading::Count, 0, at(offset, 0))
+                .expect("adds");
         }
         let open: Vec<u64> = partition.blocks().map(|(number, _)| number).collect();
         assert_eq!(open, vec![0, 1, 2]);
@@ -279,7 +314,9 @@ mod tests {
         let open: Vec<u64> = partition.blocks().map(|(number, _)| number).collect();
         assert_eq!(open, vec![2]);
         let (_, block) = partition.block_for(29);
-        block.add_rollup(the_key, &Reading::Count, 0, at(29, 0));
+        block
+            .add_rollup(the_key, &Reading::Count, 0, at(29, 0))
+            .expect("adds");
         assert_eq!(partition.written(), Some(30));
         assert_eq!(partition.blocks().count(), 0);
     }
@@ -290,12 +327,16 @@ mod tests {
         let the_key = key(0);
         for offset in 10..15 {
             let (_, block) = partition.block_for(offset);
-            block.add_rollup(the_key.clone(), &Reading::Count, 0, at(offset, 0));
+            block
+                .add_rollup(the_key.clone(), &Reading::Count, 0, at(offset, 0))
+                .expect("adds");
         }
         let replay: Vec<u64> = (10..13).collect();
         for offset in replay {
             let (_, block) = partition.block_for(offset);
-            block.add_rollup(the_key.clone(), &Reading::Count, 0, at(offset, 0));
+            block
+                .add_rollup(the_key.clone(), &Reading::Count, 0, at(offset, 0))
+                .expect("adds");
         }
         let (number, block) = partition.blocks().next().expect("one block");
         assert_eq!(number, 1);

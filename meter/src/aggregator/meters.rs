@@ -33,6 +33,11 @@ pub struct Measurement {
     pub reading: Reading,
 }
 
+/// The largest magnitude of a value a meter reads: 10^18. A larger one is quarantined, not
+/// summed, so that no sum a meter keeps (a block's rows, a query's totals over years of them)
+/// can overflow the 96-bit decimals sums are kept in, nor ClickHouse's `Decimal128(9)`.
+pub const MAX_READING: Decimal = Decimal::from_parts(0xa764_0000, 0x0de0_b6b3, 0, false, 0);
+
 /// Every tenant's meters, indexed by tenant and event type.
 #[derive(Debug, Default)]
 pub struct MeterSet {
@@ -62,7 +67,7 @@ impl MeterSet {
 
 /// Reads an event for a meter, or says why the meter cannot count it: the event is later than
 /// the meter allows (judged against the ingest time, which replays share), or its value is
-/// missing or of the wrong kind.
+/// missing, of the wrong kind or beyond [`MAX_READING`].
 pub fn measure(
     meter: &Meter,
     event: &Event,
@@ -110,6 +115,13 @@ pub fn measure(
                     path.as_str()
                 )
             })?;
+            if number.abs() > MAX_READING {
+                return Err(format!(
+                    "meter {} cannot sum {number} at {}: values beyond ±{MAX_READING} are refused",
+                    spec.key,
+                    path.as_str()
+                ));
+            }
             Reading::Number(number)
         }
     };
@@ -149,6 +161,11 @@ mod tests {
     use super::*;
     use crate::ids::{MeterId, MeterKey};
     use crate::meter::{JsonPath, MeterSpec};
+
+    #[test]
+    fn the_largest_reading_is_ten_to_the_eighteenth() {
+        assert_eq!(MAX_READING, Decimal::from(10_u64.pow(18)));
+    }
 
     fn meter(aggregation: Aggregation, value_path: Option<&str>) -> Meter {
         let group_by = BTreeMap::from([

@@ -295,23 +295,7 @@ impl Pass<'_> {
             let measured = match measure(meter, event, data, batch.ingest_time_ms) {
                 Ok(measured) => measured,
                 Err(reason) => {
-                    self.outcomes.quarantined += 1;
-                    let raw = serde_json::to_string(event).unwrap_or_default();
-                    let raw = BoundedRaw::new(raw.as_bytes(), DEFAULT_QUARANTINE_RAW_BYTES);
-                    self.writes.quarantine.push(QuarantineRow {
-                        tenant_id: batch.tenant_id.to_string(),
-                        ingest_date: date_of_ms(batch.ingest_time_ms),
-                        ingest_time_ms: batch.ingest_time_ms,
-                        topic: record.topic.clone(),
-                        kafka_partition: at.partition,
-                        kafka_offset: at.offset,
-                        position: at.index,
-                        event_id: event.id.clone(),
-                        reason,
-                        raw: raw.raw,
-                        raw_bytes: raw.raw_bytes,
-                        raw_sha256: raw.raw_sha256,
-                    });
+                    self.quarantine_event(record, batch, event, at, reason);
                     continue;
                 }
             };
@@ -322,18 +306,51 @@ impl Pass<'_> {
                 subject: event.subject.clone().unwrap_or_default(),
                 group_values: measured.group_values,
             };
-            if let Reading::Distinct(value) = &measured.reading {
+            let reading = measured.reading;
+            if let Err(reason) = block.add_rollup(key.clone(), &reading, event.time_ms, at) {
+                let reason = format!("meter {} cannot count it: {reason}", meter.spec.key);
+                self.quarantine_event(record, batch, event, at, reason);
+                continue;
+            }
+            if let Reading::Distinct(value) = reading {
                 self.writes.unique.push(RollupUniqueRow {
                     tenant_id: batch.tenant_id.to_string(),
                     meter_id: meter.id.to_string(),
                     minute,
                     subject: key.subject.clone(),
-                    group_values: key.group_values.clone(),
-                    value: value.clone(),
+                    group_values: key.group_values,
+                    value,
                 });
             }
-            block.add_rollup(key, &measured.reading, event.time_ms, at);
         }
+    }
+
+    /// Quarantines an event that a meter cannot count, with the reason.
+    fn quarantine_event(
+        &mut self,
+        record: &Received,
+        batch: &EventBatch,
+        event: &Event,
+        at: Position,
+        reason: String,
+    ) {
+        self.outcomes.quarantined += 1;
+        let raw = serde_json::to_string(event).unwrap_or_default();
+        let raw = BoundedRaw::new(raw.as_bytes(), DEFAULT_QUARANTINE_RAW_BYTES);
+        self.writes.quarantine.push(QuarantineRow {
+            tenant_id: batch.tenant_id.to_string(),
+            ingest_date: date_of_ms(batch.ingest_time_ms),
+            ingest_time_ms: batch.ingest_time_ms,
+            topic: record.topic.clone(),
+            kafka_partition: at.partition,
+            kafka_offset: at.offset,
+            position: at.index,
+            event_id: event.id.clone(),
+            reason,
+            raw: raw.raw,
+            raw_bytes: raw.raw_bytes,
+            raw_sha256: raw.raw_sha256,
+        });
     }
 
     /// Adds a first-seen metering record to its tenant's hour.
