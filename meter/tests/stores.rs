@@ -18,7 +18,7 @@ use tally_meter::audit::Actor;
 use tally_meter::bus::{self, TopicOutcome};
 use tally_meter::caps::Caps;
 use tally_meter::catalog::{api_keys, tenants};
-use tally_meter::ids::{Region, TenantName};
+use tally_meter::ids::{Region, TenantId, TenantName};
 use tally_meter::tenant::{TenantRef, TenantStatus};
 
 use tally_testkit::Namespace;
@@ -321,4 +321,45 @@ async fn insert(analytics: &Analytics, sql: &str) {
         .execute()
         .await
         .unwrap_or_else(|error| panic!("{sql}: {error}"));
+}
+
+#[tokio::test]
+async fn traffic_counts_each_refused_event_once_and_a_stored_event_a_meter_quarantined_as_accepted()
+{
+    let env = Namespace::migrated().await;
+    let analytics = env.analytics();
+    let tenant = TenantId::generate();
+    let now_ms = Utc::now().timestamp_millis();
+    let today = Utc::now().date_naive();
+    // A stored event that two meters could not count, and an event ingest refused.
+    insert(
+        &analytics,
+        &format!(
+            "INSERT INTO events_raw (tenant_id, ingest_date, ingest_time_ms, id, type) \
+             VALUES ('{tenant}', '{today}', {now_ms}, 'stored', 'llm')"
+        ),
+    )
+    .await;
+    for (topic, offset, reason) in [
+        ("t.events", 7, "too late for meter a"),
+        ("t.events", 7, "too late for meter b"),
+        ("t.quarantine", 3, "data must be an object"),
+    ] {
+        insert(
+            &analytics,
+            &format!(
+                "INSERT INTO quarantine (tenant_id, ingest_date, ingest_time_ms, topic, \
+                 kafka_partition, kafka_offset, position, reason) \
+                 VALUES ('{tenant}', '{today}', {now_ms}, '{topic}', 0, {offset}, 0, '{reason}')"
+            ),
+        )
+        .await;
+    }
+    let traffic = analytics
+        .traffic_last_hour(tenant, 5)
+        .await
+        .expect("reads the traffic");
+    let accepted: u64 = traffic.minutes.iter().map(|minute| minute.accepted).sum();
+    let rejected: u64 = traffic.minutes.iter().map(|minute| minute.rejected).sum();
+    assert_eq!((accepted, rejected), (1, 1));
 }

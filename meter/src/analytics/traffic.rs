@@ -1,5 +1,7 @@
-//! A tenant's last hour read from the hot tables: rows of `events_raw` and `quarantine` per
-//! minute of ingest time, and the busiest types of `events_raw`.
+//! A tenant's last hour read from the hot tables: per minute of ingest time, the events stored
+//! in `events_raw` and the events ingest refused (in `quarantine`, each counted once), and the
+//! busiest types of `events_raw`. An event a meter could not count was stored all the same: it
+//! is in `quarantine` too (once per such meter, from the events topic), but not refused.
 
 use std::collections::HashMap;
 
@@ -31,8 +33,20 @@ impl Analytics {
     #[tracing::instrument(skip_all, fields(tenant_id = %tenant, top = top))]
     pub async fn traffic_last_hour(&self, tenant: TenantId, top: u32) -> Result<Traffic> {
         let (from, _) = last_hour_range(Utc::now());
-        let accepted = self.rows_per_minute("events_raw", tenant, from).await?;
-        let rejected = self.rows_per_minute("quarantine", tenant, from).await?;
+        let accepted = self
+            .events_per_minute("events_raw", "count()", tenant, from)
+            .await?;
+        // Ingest's rejects come from the quarantine topic; the aggregator's, of stored events,
+        // from the events topic (`PREFIXevents`).
+        let rejected = self
+            .events_per_minute(
+                "quarantine",
+                "uniqExactIf(topic, kafka_partition, kafka_offset, position, \
+                 NOT endsWith(topic, 'events'))",
+                tenant,
+                from,
+            )
+            .await?;
         let top_types = self
             .client
             .query(
@@ -54,17 +68,19 @@ impl Analytics {
         Ok(Traffic::from_counts(from, &accepted, &rejected, top_types))
     }
 
-    /// Counts a hot table's rows of the tenant per minute of ingest time since `from`.
-    async fn rows_per_minute(
+    /// Counts, with `count` (an aggregate), a hot table's rows of the tenant per minute of
+    /// ingest time since `from`.
+    async fn events_per_minute(
         &self,
         table: &str,
+        count: &str,
         tenant: TenantId,
         from: DateTime<Utc>,
     ) -> Result<HashMap<i64, u64>> {
         let rows: Vec<MinuteRow> = self
             .client
             .query(&format!(
-                "SELECT intDiv(ingest_time_ms, 60000) AS minute, count() AS events
+                "SELECT intDiv(ingest_time_ms, 60000) AS minute, {count} AS events
                  FROM {table} FINAL
                  WHERE tenant_id = ? AND ingest_time_ms >= ? GROUP BY minute"
             ))
