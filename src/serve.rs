@@ -43,6 +43,8 @@ pub struct Server {
     app: Router,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    /// Cancelled once the HTTP server has answered its last request.
+    drained: CancellationToken,
     failure: RoleFailure,
 }
 
@@ -61,17 +63,22 @@ impl Server {
             app,
             tasks,
             shutdown,
+            drained,
             failure,
         } = self;
         let server_shutdown = shutdown.clone();
         tasks.spawn(async move {
             // Handlers read the peer address to throttle and audit failed authentications.
-            axum::serve(
+            let served = axum::serve(
                 listener,
                 app.into_make_service_with_connect_info::<SocketAddr>(),
             )
             .with_graceful_shutdown(server_shutdown.cancelled_owned())
-            .await
+            .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "the HTTP server failed");
+            }
+            drained.cancel();
         });
         tasks.close();
         shutdown.cancelled().await;
@@ -97,6 +104,9 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     let shutdown = shutdown::on_signal().context("cannot install signal handlers")?;
+    // What counts or audits requests (ingest's metering, quota usage and failed-auth entries)
+    // stops only once the last request was answered, so that its final records hold them all.
+    let drained = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
@@ -113,7 +123,7 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
             &config.ingest,
             catalog,
             &config.kafka,
-            shutdown.clone(),
+            drained.clone(),
             &tasks,
         )
         .await
@@ -137,7 +147,7 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
         tasks.spawn(api.failures().clone().run(
             services.catalog.clone(),
             tally_api::FAILED_AUTH_FLUSH_INTERVAL,
-            shutdown.clone(),
+            drained.clone(),
         ));
         app = app
             .merge(tally_web::router(
@@ -173,6 +183,7 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
         app: with_request_spans(app),
         tasks,
         shutdown,
+        drained,
         failure: dependencies.failure.clone(),
     };
     let role_names: Vec<String> = roles.iter().map(Role::to_string).collect();

@@ -4,6 +4,8 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tally_meter::api_key::Scope;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Child;
 
 use super::support::{TestEnv, run_bounded};
@@ -105,4 +107,76 @@ async fn serve_refuses_to_start_without_its_dependencies() {
         stderr.contains("cannot reach kafka at 127.0.0.1:1"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_answered_while_ingest_drains_is_in_its_platform_usage() {
+    let env = TestEnv::migrated().await;
+    let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
+    let mut ingest = env.serve("ingest", &[]).await;
+    let _aggregator = env.serve("meter", &[]).await;
+
+    let now = chrono::Utc::now().to_rfc3339();
+    let events: Vec<Value> = (0..25)
+        .map(|n| {
+            json!({ "specversion": "1.0", "id": format!("e-{n}"), "source": "test",
+                    "type": "llm", "time": now, "data": { "n": n } })
+        })
+        .collect();
+    let body = serde_json::to_vec(&events).expect("serializes");
+    let address = ingest.base.trim_start_matches("http://").to_owned();
+    let mut connection = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connects to ingest");
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/cloudevents-batch+json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    let (first, rest) = body.split_at(body.len() / 2);
+    connection
+        .write_all(&[head.as_bytes(), first].concat())
+        .await
+        .expect("sends half the request");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // SIGTERM while the request is in flight: the server drains it before it stops.
+    sigterm(&ingest.child);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    connection.write_all(rest).await.expect("sends the rest");
+    let mut answer = String::new();
+    connection
+        .read_to_string(&mut answer)
+        .await
+        .expect("reads the answer");
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    let exit = tokio::time::timeout(Duration::from_secs(10), ingest.child.wait())
+        .await
+        .expect("ingest exits after draining")
+        .expect("waits");
+    assert!(exit.success(), "exit status {exit}");
+
+    // Its metering left with its final records, after the request was answered.
+    let analytics = env.analytics();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let hours = analytics
+            .platform_hourly(
+                tenant,
+                chrono::Utc::now() - chrono::Duration::hours(1),
+                chrono::Utc::now() + chrono::Duration::hours(1),
+            )
+            .await
+            .expect("platform usage answers");
+        let accepted: u64 = hours.iter().map(|hour| hour.accepted_events).sum();
+        if accepted == 25 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "platform usage counts {accepted} of the 25 events ingest accepted while draining"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
