@@ -97,7 +97,7 @@ pub fn measure(
         (None, _) | (Some(_), Aggregation::Count) => Reading::Count,
         (Some(path), Aggregation::UniqueCount) => match path.lookup(data) {
             Some(value @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => {
-                Reading::Distinct(as_text(value))
+                Reading::Distinct(distinct_text(value))
             }
             _ => {
                 return Err(format!(
@@ -140,6 +140,18 @@ fn as_text(value: &Value) -> String {
 }
 
 /// A JSON number, or a string holding one, as an exact decimal (at most 28 significant digits).
+/// What a UNIQUE_COUNT meter compares: a number as its shortest decimal text (so `1`, `1.0`
+/// and `1e0` are one value, and the number `1` and the string `"1"` too), a string as written
+/// (`"1.0"` and `"1"` are two), `true` and `false` as text.
+fn distinct_text(value: &Value) -> String {
+    match value {
+        Value::Number(_) => as_decimal(value)
+            .map(|number| number.normalize().to_string())
+            .unwrap_or_else(|| value.to_string()),
+        other => as_text(other),
+    }
+}
+
 fn as_decimal(value: &Value) -> Option<Decimal> {
     let text = match value {
         Value::Number(number) => number.to_string(),
@@ -242,5 +254,24 @@ mod tests {
         assert!(measure(&unique, &event(0), &json!({ "user": {} }), 0).is_err());
         let counted = measure(&unique, &event(0), &json!({ "user": 7 }), 0).expect("readable");
         assert_eq!(counted.reading, Reading::Distinct("7".to_owned()));
+    }
+
+    #[test]
+    fn unique_values_are_numbers_by_value_and_strings_as_written() {
+        let unique = meter(Aggregation::UniqueCount, Some("$.user"));
+        let read = |user: Value| {
+            let measured = measure(&unique, &event(0), &json!({ "user": user }), 0);
+            match measured.expect("readable").reading {
+                Reading::Distinct(text) => text,
+                other => panic!("not distinct: {other:?}"),
+            }
+        };
+        for one in [json!(1), json!(1.0), json!(1e0), json!(1.000), json!("1")] {
+            assert_eq!(read(one), "1");
+        }
+        assert_eq!(read(json!("1.0")), "1.0");
+        assert_eq!(read(json!(-0.0)), "0");
+        assert_eq!(read(json!(2.50)), "2.5");
+        assert_eq!(read(json!(true)), "true");
     }
 }
