@@ -270,18 +270,42 @@ impl Aggregator {
         true
     }
 
-    /// Commits, per partition, the start of its open block.
+    /// Commits, per partition this member still owns, the start of its open block. The state
+    /// of a partition the group gave to another member is dropped, not committed: its offset
+    /// is the new owner's to commit, and should the partition come back, reading resumes from
+    /// the committed offset with fresh blocks.
     fn commit(&mut self, mode: CommitMode) {
+        let owned = match self.consumer.assignment() {
+            Ok(owned) => owned,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the partitions this member owns; not committing");
+                return;
+            }
+        };
+        let topics = &self.topics;
+        let topic_of = |source: &Source| match source {
+            Source::Events => topics.events.as_str(),
+            Source::Metering => topics.metering.as_str(),
+            Source::Quarantine => topics.quarantine.as_str(),
+        };
+        self.partitions.retain(|(source, partition), _| {
+            let owns = i32::try_from(*partition)
+                .is_ok_and(|partition| owned.find_partition(topic_of(source), partition).is_some());
+            if !owns {
+                tracing::info!(
+                    topic = topic_of(source),
+                    partition,
+                    "dropped the state of a partition no longer owned"
+                );
+            }
+            owns
+        });
         let mut offsets = TopicPartitionList::new();
         for ((source, partition), blocks) in &mut self.partitions {
             let Some(commit) = blocks.written() else {
                 continue;
             };
-            let topic = match source {
-                Source::Events => &self.topics.events,
-                Source::Metering => &self.topics.metering,
-                Source::Quarantine => &self.topics.quarantine,
-            };
+            let topic = topic_of(source);
             let (Ok(partition), Ok(offset)) = (i32::try_from(*partition), i64::try_from(commit))
             else {
                 continue;

@@ -97,7 +97,7 @@ impl TestEnv {
                 self.kafka.partitions.to_string(),
             )
             // A group per test: aggregators of other tests never join its rebalances.
-            .env("TALLY__METER__GROUP_ID", format!("tally-meter-{}", self.id))
+            .env("TALLY__METER__GROUP_ID", self.meter_group_id())
             .env("TALLY__LOG__FORMAT", "json")
             .kill_on_drop(true);
         command
@@ -160,6 +160,11 @@ impl TestEnv {
     /// Creates a tenant with a random name and a key of the given scope; returns both.
     pub async fn tenant_with_key(&self, scope: Scope) -> (TenantId, String) {
         tally_testkit::store::tenant_with_key(&self.catalog().await, scope).await
+    }
+
+    /// The consumer group of the test's aggregators.
+    pub fn meter_group_id(&self) -> String {
+        format!("tally-meter-{}", self.id)
     }
 
     /// Issues another key of the given scope to a tenant; returns its secret.

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
 use crate::e2e::meter::{expected_usage, send_all};
@@ -208,6 +210,9 @@ async fn two_aggregators_split_partitions_and_one_takes_over_when_the_other_stop
         started.elapsed().as_secs_f64()
     );
     assert!(by_first > 0 && by_second > 0, "{by_first} and {by_second}");
+    // Each member committed only partitions it owns: no stale offset of a partition the other
+    // took over overwrote the owner's progress.
+    assert_commits_at_block_starts(&env).await;
 
     // The second stops; the first must take over its partitions, re-reading their open blocks.
     // It is stopped with SIGTERM, so that it leaves the group: tansu 0.6 keeps a SIGKILLed
@@ -254,4 +259,50 @@ async fn two_aggregators_split_partitions_and_one_takes_over_when_the_other_stop
         counted(&first).await - before_first
     );
     drop(first);
+}
+
+/// Waits until the group has committed, for every partition of the events topic, the start of
+/// the block that holds the partition's last record (what its owner commits once it has read
+/// everything); panics with the partitions that differ after 15 s.
+async fn assert_commits_at_block_starts(env: &TestEnv) {
+    let block_records: i64 = BLOCK_RECORDS.parse().expect("a number");
+    let topic = format!("{}events", env.kafka.topic_prefix);
+    let consumer: BaseConsumer = env
+        .kafka
+        .consumer_config(&env.meter_group_id())
+        .create()
+        .expect("a consumer of the group");
+    let timeout = Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let mut differing = Vec::new();
+        for partition in 0..env.kafka.partitions {
+            let (_, end) = consumer
+                .fetch_watermarks(&topic, partition, timeout)
+                .expect("reads the partition's end");
+            let mut list = TopicPartitionList::new();
+            list.add_partition(&topic, partition);
+            let committed = consumer
+                .committed_offsets(list, timeout)
+                .expect("reads the committed offsets");
+            let committed = committed
+                .find_partition(&topic, partition)
+                .and_then(|element| match element.offset() {
+                    Offset::Offset(offset) => Some(offset),
+                    _ => None,
+                });
+            let block_start = end / block_records * block_records;
+            if committed != Some(block_start) {
+                differing.push(format!(
+                    "partition {partition}: committed {committed:?}, its last block starts at \
+                     {block_start} (end {end})"
+                ));
+            }
+        }
+        if differing.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{}", differing.join("; "));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
