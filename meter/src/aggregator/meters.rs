@@ -117,7 +117,7 @@ pub fn measure(
             })?;
             if number.abs() > MAX_READING {
                 return Err(format!(
-                    "meter {} cannot sum {number} at {}: values beyond ±{MAX_READING} are refused",
+                    "meter {} cannot count {number} at {}: values beyond ±{MAX_READING} are refused",
                     spec.key,
                     path.as_str()
                 ));
