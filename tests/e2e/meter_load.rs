@@ -249,8 +249,12 @@ pub async fn measured(
     all
 }
 
-/// Waits until Tally's usage equals the reference for every tenant and meter; panics with the
-/// differences after `timeout`.
+/// How long usage must keep matching the reference to count as converged.
+const USAGE_HOLDS_FOR: Duration = Duration::from_secs(2);
+
+/// Waits until Tally's usage equals the reference for every tenant and meter, and keeps
+/// equalling it for [`USAGE_HOLDS_FOR`]; panics with the differences after `timeout`, or at
+/// once should a match change.
 pub async fn assert_usage_converges(
     analytics: &Analytics,
     fleet: &Fleet,
@@ -259,11 +263,23 @@ pub async fn assert_usage_converges(
     timeout: Duration,
 ) {
     let deadline = Instant::now() + timeout;
+    let mut matched_since: Option<Instant> = None;
     loop {
         let actual = measured(analytics, fleet, base).await;
         if &actual == expected {
-            return;
+            // A match must hold: a late write (a replay rewriting a row, a duplicate counted
+            // after all) would change it again.
+            let since = *matched_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= USAGE_HOLDS_FOR {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
         }
+        assert!(
+            matched_since.is_none(),
+            "usage matched the reference, then changed: {actual:?}"
+        );
         if Instant::now() > deadline {
             let differences: Vec<String> = expected
                 .iter()
