@@ -429,3 +429,78 @@ async fn a_value_no_sum_can_hold_is_quarantined_and_every_other_tenant_is_still_
         "{reasons:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meter_counts_what_ingest_accepted_from_its_creation_on_however_late_it_is_read() {
+    let env = TestEnv::migrated().await;
+    let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
+    let tenant = tenant.to_string();
+    let ingest = env.serve("ingest", &[]).await;
+    let client = reqwest::Client::new();
+    let now = Utc::now().to_rfc3339();
+    let batch = |prefix: &str| -> Vec<Value> {
+        (0..5)
+            .map(|n| {
+                json!({ "specversion": "1.0", "id": format!("{prefix}-{n}"), "source": "test",
+                        "type": "llm", "time": now, "data": { "tokens": 1 } })
+            })
+            .collect()
+    };
+    // Accepted before the meter exists: in the log, but not the meter's to count.
+    post_batch(&client, &ingest.base, &key, &batch("before")).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    env.run_ok(&[
+        "meter",
+        "create",
+        "--tenant",
+        &tenant,
+        "--key",
+        "tokens",
+        "--event-type",
+        "llm",
+        "--aggregation",
+        "sum",
+        "--value",
+        "$.tokens",
+    ])
+    .await;
+    post_batch(&client, &ingest.base, &key, &batch("after")).await;
+    // The aggregator starts only now and reads both batches as one backlog.
+    let _aggregator = env.serve("meter", &[]).await;
+
+    let from = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let to = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let total = || async {
+        let printed = env
+            .run_ok(&[
+                "usage", "--tenant", &tenant, "tokens", "--from", &from, "--to", &to, "--window",
+                "day", "--json",
+            ])
+            .await;
+        let points: Value = serde_json::from_str(&printed).expect("usage prints JSON");
+        points
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|point| point["value"].as_str()?.parse::<Decimal>().ok())
+            .sum::<Decimal>()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let counted = total().await;
+        assert!(
+            counted <= Decimal::from(5),
+            "the meter counted {counted}: events accepted before it existed too"
+        );
+        if counted == Decimal::from(5) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the meter counted {counted} of the 5 events sent after its creation"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(total().await, Decimal::from(5));
+}

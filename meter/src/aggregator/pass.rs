@@ -292,6 +292,11 @@ impl Pass<'_> {
     ) {
         let minute = u32::try_from(event.time_ms.div_euclid(60_000) * 60).unwrap_or(0);
         for meter in meters {
+            // A meter counts what ingest accepted from its creation on, the same on every
+            // aggregator and every replay, whenever the events are read.
+            if batch.ingest_time_ms < meter.created_at.timestamp_millis() {
+                continue;
+            }
             let measured = match measure(meter, event, data, batch.ingest_time_ms) {
                 Ok(measured) => measured,
                 Err(reason) => {
