@@ -335,21 +335,7 @@ async fn a_value_no_sum_can_hold_is_quarantined_and_every_other_tenant_is_still_
     let (poisoner, poisoner_key) = env.tenant_with_key(Scope::Ingest).await;
     let (bystander, bystander_key) = env.tenant_with_key(Scope::Ingest).await;
     for tenant in [poisoner, bystander] {
-        env.run_ok(&[
-            "meter",
-            "create",
-            "--tenant",
-            &tenant.to_string(),
-            "--key",
-            "tokens",
-            "--event-type",
-            "llm",
-            "--aggregation",
-            "sum",
-            "--value",
-            "$.tokens",
-        ])
-        .await;
+        create_tokens_meter(&env, &tenant.to_string()).await;
     }
     let ingest = env.serve("ingest", &[]).await;
     let mut aggregator = env.serve("meter", &[]).await;
@@ -376,35 +362,8 @@ async fn a_value_no_sum_can_hold_is_quarantined_and_every_other_tenant_is_still_
         .collect();
     post_batch(&client, &ingest.base, &bystander_key, &fine).await;
 
-    let bystander = bystander.to_string();
-    let from = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    let to = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    let total = || async {
-        let printed = env
-            .run_ok(&[
-                "usage", "--tenant", &bystander, "tokens", "--from", &from, "--to", &to,
-                "--window", "day", "--json",
-            ])
-            .await;
-        let points: Value = serde_json::from_str(&printed).expect("usage prints JSON");
-        points
-            .as_array()
-            .expect("a list")
-            .iter()
-            .filter_map(|point| point["value"].as_str()?.parse::<Decimal>().ok())
-            .sum::<Decimal>()
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(45);
-    while total().await != Decimal::from(20) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the other tenant's usage never reached 20: metering stopped"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    // It stays exact, and the aggregator is still the same, ready process.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(total().await, Decimal::from(20));
+    // The other tenant is counted, exactly, and stays so.
+    assert_tokens_settle_at(&env, &bystander.to_string(), 20).await;
     assert!(aggregator.is_running(), "the aggregator exited");
     let ready = client
         .get(format!("{}/readyz", aggregator.base))
@@ -430,30 +389,24 @@ async fn a_value_no_sum_can_hold_is_quarantined_and_every_other_tenant_is_still_
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_meter_counts_what_ingest_accepted_from_its_creation_on_however_late_it_is_read() {
-    let env = TestEnv::migrated().await;
-    let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
-    let tenant = tenant.to_string();
-    let ingest = env.serve("ingest", &[]).await;
-    let client = reqwest::Client::new();
+/// Five events of type `llm` with `tokens` 1, ids `PREFIX-N`, timed now.
+fn five_llm_events(prefix: &str) -> Vec<Value> {
     let now = Utc::now().to_rfc3339();
-    let batch = |prefix: &str| -> Vec<Value> {
-        (0..5)
-            .map(|n| {
-                json!({ "specversion": "1.0", "id": format!("{prefix}-{n}"), "source": "test",
-                        "type": "llm", "time": now, "data": { "tokens": 1 } })
-            })
-            .collect()
-    };
-    // Accepted before the meter exists: in the log, but not the meter's to count.
-    post_batch(&client, &ingest.base, &key, &batch("before")).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    (0..5)
+        .map(|n| {
+            json!({ "specversion": "1.0", "id": format!("{prefix}-{n}"), "source": "test",
+                    "type": "llm", "time": now, "data": { "tokens": 1 } })
+        })
+        .collect()
+}
+
+/// Creates the SUM meter `tokens` of `llm` events with `tally meter create`.
+async fn create_tokens_meter(env: &TestEnv, tenant: &str) {
     env.run_ok(&[
         "meter",
         "create",
         "--tenant",
-        &tenant,
+        tenant,
         "--key",
         "tokens",
         "--event-type",
@@ -464,16 +417,17 @@ async fn a_meter_counts_what_ingest_accepted_from_its_creation_on_however_late_i
         "$.tokens",
     ])
     .await;
-    post_batch(&client, &ingest.base, &key, &batch("after")).await;
-    // The aggregator starts only now and reads both batches as one backlog.
-    let _aggregator = env.serve("meter", &[]).await;
+}
 
+/// Waits until the tenant's `tokens` meter shows `want` over the day, never more, and checks
+/// that it stays there for 2 s.
+async fn assert_tokens_settle_at(env: &TestEnv, tenant: &str, want: u32) {
     let from = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     let to = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     let total = || async {
         let printed = env
             .run_ok(&[
-                "usage", "--tenant", &tenant, "tokens", "--from", &from, "--to", &to, "--window",
+                "usage", "--tenant", tenant, "tokens", "--from", &from, "--to", &to, "--window",
                 "day", "--json",
             ])
             .await;
@@ -485,22 +439,63 @@ async fn a_meter_counts_what_ingest_accepted_from_its_creation_on_however_late_i
             .filter_map(|point| point["value"].as_str()?.parse::<Decimal>().ok())
             .sum::<Decimal>()
     };
+    let want = Decimal::from(want);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let counted = total().await;
         assert!(
-            counted <= Decimal::from(5),
-            "the meter counted {counted}: events accepted before it existed too"
+            counted <= want,
+            "the meter counted {counted}, more than {want}"
         );
-        if counted == Decimal::from(5) {
+        if counted == want {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the meter counted {counted} of the 5 events sent after its creation"
+            "the meter counted {counted} of {want}"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(total().await, Decimal::from(5));
+    assert_eq!(total().await, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meter_counts_what_ingest_accepted_from_its_creation_on_however_late_it_is_read() {
+    let env = TestEnv::migrated().await;
+    let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
+    let tenant = tenant.to_string();
+    let ingest = env.serve("ingest", &[]).await;
+    let client = reqwest::Client::new();
+    // Accepted before the meter exists: in the log, but not the meter's to count.
+    post_batch(&client, &ingest.base, &key, &five_llm_events("before")).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    create_tokens_meter(&env, &tenant).await;
+    post_batch(&client, &ingest.base, &key, &five_llm_events("after")).await;
+    // The aggregator starts only now and reads both batches as one backlog.
+    let _aggregator = env.serve("meter", &[]).await;
+    assert_tokens_settle_at(&env, &tenant, 5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meter_deleted_and_created_again_starts_afresh_while_events_flow() {
+    let env = TestEnv::migrated().await;
+    let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
+    let tenant = tenant.to_string();
+    let ingest = env.serve("ingest", &[]).await;
+    let _aggregator = env.serve("meter", &[]).await;
+    let client = reqwest::Client::new();
+    create_tokens_meter(&env, &tenant).await;
+    post_batch(&client, &ingest.base, &key, &five_llm_events("first")).await;
+    assert_tokens_settle_at(&env, &tenant, 5).await;
+
+    env.run_ok(&["meter", "delete", "--tenant", &tenant, "tokens"])
+        .await;
+    post_batch(&client, &ingest.base, &key, &five_llm_events("between")).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    create_tokens_meter(&env, &tenant).await;
+    post_batch(&client, &ingest.base, &key, &five_llm_events("second")).await;
+    // The new meter counts only what came after it: neither the old meter's events nor
+    // those sent while no meter existed.
+    assert_tokens_settle_at(&env, &tenant, 5).await;
 }
