@@ -163,24 +163,11 @@ async fn late_events_and_missing_values_are_quarantined_and_the_rest_lands_in_it
     let env = TestEnv::migrated().await;
     let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
     let tenant = tenant.to_string();
-    env.run_ok(&[
-        "meter",
-        "create",
-        "--tenant",
+    create_tokens_meter(
+        &env,
         &tenant,
-        "--key",
-        "tokens",
-        "--event-type",
-        "llm",
-        "--aggregation",
-        "sum",
-        "--value",
-        "$.tokens",
-        "--group-by",
-        "model=$.model",
-        "--lateness-secs",
-        "3600",
-    ])
+        &["--group-by", "model=$.model", "--lateness-secs", "3600"],
+    )
     .await;
     let ingest = env.serve("ingest", &[]).await;
     let _aggregator = env.serve("meter", &[]).await;
@@ -335,7 +322,7 @@ async fn a_value_no_sum_can_hold_is_quarantined_and_every_other_tenant_is_still_
     let (poisoner, poisoner_key) = env.tenant_with_key(Scope::Ingest).await;
     let (bystander, bystander_key) = env.tenant_with_key(Scope::Ingest).await;
     for tenant in [poisoner, bystander] {
-        create_tokens_meter(&env, &tenant.to_string()).await;
+        create_tokens_meter(&env, &tenant.to_string(), &[]).await;
     }
     let ingest = env.serve("ingest", &[]).await;
     let mut aggregator = env.serve("meter", &[]).await;
@@ -400,9 +387,10 @@ fn five_llm_events(prefix: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Creates the SUM meter `tokens` of `llm` events with `tally meter create`.
-async fn create_tokens_meter(env: &TestEnv, tenant: &str) {
-    env.run_ok(&[
+/// Creates the SUM meter `tokens` of the `$.tokens` of `llm` events with `tally meter create`
+/// and the `extra` flags.
+async fn create_tokens_meter(env: &TestEnv, tenant: &str, extra: &[&str]) {
+    let mut args = vec![
         "meter",
         "create",
         "--tenant",
@@ -415,8 +403,9 @@ async fn create_tokens_meter(env: &TestEnv, tenant: &str) {
         "sum",
         "--value",
         "$.tokens",
-    ])
-    .await;
+    ];
+    args.extend_from_slice(extra);
+    env.run_ok(&args).await;
 }
 
 /// Waits until the tenant's `tokens` meter shows `want` over the day, never more, and checks
@@ -470,7 +459,7 @@ async fn a_meter_counts_what_ingest_accepted_from_its_creation_on_however_late_i
     // Accepted before the meter exists: in the log, but not the meter's to count.
     post_batch(&client, &ingest.base, &key, &five_llm_events("before")).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    create_tokens_meter(&env, &tenant).await;
+    create_tokens_meter(&env, &tenant, &[]).await;
     post_batch(&client, &ingest.base, &key, &five_llm_events("after")).await;
     // The aggregator starts only now and reads both batches as one backlog.
     let _aggregator = env.serve("meter", &[]).await;
@@ -485,7 +474,7 @@ async fn a_meter_deleted_and_created_again_starts_afresh_while_events_flow() {
     let ingest = env.serve("ingest", &[]).await;
     let _aggregator = env.serve("meter", &[]).await;
     let client = reqwest::Client::new();
-    create_tokens_meter(&env, &tenant).await;
+    create_tokens_meter(&env, &tenant, &[]).await;
     post_batch(&client, &ingest.base, &key, &five_llm_events("first")).await;
     assert_tokens_settle_at(&env, &tenant, 5).await;
 
@@ -493,7 +482,7 @@ async fn a_meter_deleted_and_created_again_starts_afresh_while_events_flow() {
         .await;
     post_batch(&client, &ingest.base, &key, &five_llm_events("between")).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    create_tokens_meter(&env, &tenant).await;
+    create_tokens_meter(&env, &tenant, &[]).await;
     post_batch(&client, &ingest.base, &key, &five_llm_events("second")).await;
     // The new meter counts only what came after it: neither the old meter's events nor
     // those sent while no meter existed.
