@@ -77,23 +77,13 @@ async fn drop_old_days(analytics: &Analytics, table: &str, days: u32) -> Result<
     Ok(dropped)
 }
 
-/// The last day a partition holds, from its name: `2026-11-21` or `202611`, either quoted as
-/// some ClickHouse versions write a Date partition (`'2026-11-21'`) or not.
+/// The last day a partition holds, from its name: `2026-11-21` or `202611`.
 fn last_day_of(partition: &str) -> Option<NaiveDate> {
-    let partition = unquoted(partition);
     if let Ok(day) = NaiveDate::parse_from_str(partition, "%Y-%m-%d") {
         return Some(day);
     }
     let first = NaiveDate::parse_from_str(&format!("{partition}01"), "%Y%m%d").ok()?;
     first.checked_add_months(chrono::Months::new(1))?.pred_opt()
-}
-
-/// A partition name without the single quotes around it, if it has them.
-pub(crate) fn unquoted(partition: &str) -> &str {
-    partition
-        .strip_prefix('\'')
-        .and_then(|rest| rest.strip_suffix('\''))
-        .unwrap_or(partition)
 }
 
 #[cfg(test)]
@@ -104,7 +94,6 @@ mod tests {
     fn partitions_end_on_their_last_day() {
         let day = |text| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
         assert_eq!(last_day_of("2026-11-21"), day("2026-11-21"));
-        assert_eq!(last_day_of("'2026-11-21'"), day("2026-11-21"));
         assert_eq!(last_day_of("202602"), day("2026-02-28"));
         assert_eq!(last_day_of("202612"), day("2026-12-31"));
         assert_eq!(last_day_of("tuple()"), None);
