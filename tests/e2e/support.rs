@@ -1,14 +1,12 @@
 //! What every end-to-end test needs: the services' addresses, a private namespace in each
 //! store, and a way to run the `tally` binary against it.
 
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use tally_meter::analytics::{Analytics, ClickHouseConfig};
 use tally_meter::api_key::Scope;
-use tally_meter::bus::KafkaConfig;
-use tally_meter::catalog::{Catalog, PostgresConfig};
 use tally_meter::ids::TenantId;
 use tally_testkit::Namespace;
 pub use tally_testkit::kafka::{read_events, read_topic};
@@ -17,66 +15,39 @@ use tokio::process::{Child, Command};
 /// Upper bound for one run of a one-shot command.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A private namespace in each store for one test (see [`Namespace`]), and the `tally` binary
-/// pointed at it.
-pub struct TestEnv {
-    /// Unique suffix of every name.
-    pub id: String,
-    /// Catalog settings pointing at the test's own database.
-    pub postgres: PostgresConfig,
-    /// Analytics settings pointing at the test's own database.
-    pub clickhouse: ClickHouseConfig,
-    /// Bus settings with the test's own topic prefix.
-    pub kafka: KafkaConfig,
+/// A private namespace in each store for one test (a [`Namespace`], whose fields and store
+/// handles it dereferences to), and the `tally` binary pointed at it.
+pub struct TestEnv(Namespace);
+
+impl Deref for TestEnv {
+    type Target = Namespace;
+
+    fn deref(&self) -> &Namespace {
+        &self.0
+    }
 }
 
-impl From<Namespace> for TestEnv {
-    fn from(namespace: Namespace) -> Self {
-        Self {
-            id: namespace.id,
-            postgres: namespace.postgres,
-            clickhouse: namespace.clickhouse,
-            kafka: namespace.kafka,
-        }
+impl DerefMut for TestEnv {
+    fn deref_mut(&mut self) -> &mut Namespace {
+        &mut self.0
     }
 }
 
 impl TestEnv {
     /// Creates an empty namespace, as before `tally migrate`: for tests of migrations.
     pub async fn new() -> Self {
-        Namespace::empty().await.into()
+        Self(Namespace::empty().await)
     }
 
     /// Creates a namespace with every store ready, as after `tally migrate`.
     pub async fn migrated() -> Self {
-        Namespace::migrated().await.into()
+        Self(Namespace::migrated().await)
     }
 
-    /// Names a namespace without creating it, for a test that changes a setting first.
+    /// Names a namespace without creating it, for a test that changes a setting first (then
+    /// [`Namespace::create_migrated`]).
     pub fn named() -> Self {
-        Namespace::named().into()
-    }
-
-    /// Creates every store of a [`Self::named`] namespace, migrated.
-    pub async fn create_migrated(&self) {
-        Namespace {
-            id: self.id.clone(),
-            postgres: self.postgres.clone(),
-            clickhouse: self.clickhouse.clone(),
-            kafka: self.kafka.clone(),
-        }
-        .create_migrated()
-        .await;
-    }
-
-    /// Connects to the test's catalog database.
-    pub async fn catalog(&self) -> Catalog {
-        tally_testkit::store::connect_catalog(&self.postgres).await
-    }
-
-    /// Returns a handle on the test's ClickHouse database.
-    pub fn analytics(&self) -> Analytics {
-        Analytics::new(&self.clickhouse)
+        Self(Namespace::named())
     }
 
     /// Returns a `tally` command configured for this test's namespace only.
