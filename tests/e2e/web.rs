@@ -558,7 +558,7 @@ async fn scenario(
     // The meter is deleted.
     browser.open("/meters").await;
     browser
-        .click("button[aria-label='Delete meter tokens']")
+        .submit("button[aria-label='Delete meter tokens']")
         .await;
     let text = browser.text().await;
     assert!(
