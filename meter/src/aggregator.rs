@@ -20,6 +20,12 @@
 //! 3. **Commit.** Only after ClickHouse acknowledged every row of the pass does the aggregator
 //!    commit, per partition, the offset where the open block starts. After a crash the group
 //!    resumes there, and the block is rebuilt from its first record.
+//! 4. **Resuming elsewhere.** Reading may also start in the middle of a block: a new consumer
+//!    group, an offset reset once the log's start moved past the committed offset, an offset
+//!    set by hand. The aggregator then reads back the block's newest rows, skips the offsets
+//!    they count and adds the rest to them, so its rows still sum the block from its first
+//!    offset. As block numbers depend on `meter.block_records`, the first aggregator records
+//!    it in ClickHouse and one started with another size refuses to run.
 //!
 //! Readers query with `FINAL` (or functions that ignore repeats), so they see exact sums even
 //! before ClickHouse merges the replaced rows away.
@@ -53,11 +59,11 @@ use rdkafka::error::KafkaResult;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
-use self::block::PartitionBlocks;
+use self::block::{Block, PartitionBlocks};
 pub use self::config::AggregatorConfig;
 use self::meters::MeterSet;
 pub use self::meters::Reading;
-use self::pass::{Received, Source};
+use self::pass::{MidBlockStart, Received, Source};
 use crate::Result;
 use crate::analytics::Analytics;
 use crate::bus::{KafkaConfig, Topics};
@@ -97,6 +103,17 @@ impl Aggregator {
         analytics: Analytics,
     ) -> Result<Self> {
         config.validate()?;
+        let in_effect = analytics
+            .block_records_in_effect(config.block_records)
+            .await?;
+        if in_effect != config.block_records {
+            return Err(crate::Error::Invalid(format!(
+                "meter.block_records is {}, but the sums in ClickHouse are cut in blocks of \
+                 {in_effect} records; it cannot change while they exist, so set it back to \
+                 {in_effect}",
+                config.block_records
+            )));
+        }
         let consumer: StreamConsumer<GroupEvents> = kafka
             .consumer_config(&config.group_id)
             .create_with_context(GroupEvents)?;
@@ -217,12 +234,27 @@ impl Aggregator {
                 }
             }
         };
+        let mut resumed = HashMap::new();
+        for start in pass::mid_block_starts(records, &self.partitions, self.config.block_records) {
+            let written = loop {
+                match self.written_block(start).await {
+                    Ok(written) => break written,
+                    Err(error) => {
+                        if !self.wait_to_retry(&error, &mut backoff, shutdown).await {
+                            return false;
+                        }
+                    }
+                }
+            };
+            resumed.insert(start, written);
+        }
         let (writes, outcomes) = pass::build(
             records,
             &self.meters,
             &mut self.partitions,
             self.config.block_records,
             first_seen,
+            resumed,
         );
         loop {
             let started = Instant::now();
@@ -252,6 +284,36 @@ impl Aggregator {
             CommitMode::Async
         });
         true
+    }
+
+    /// Reads what ClickHouse holds of the block where reading starts afresh at `start`.
+    async fn written_block(&self, (source, partition, offset): MidBlockStart) -> Result<Block> {
+        let block = offset / self.config.block_records;
+        let (rollups, usage) = match source {
+            Source::Events => (
+                self.analytics.rollup_block(partition, block).await?,
+                Vec::new(),
+            ),
+            Source::Metering => (
+                Vec::new(),
+                self.analytics.usage_block(partition, block).await?,
+            ),
+            Source::Quarantine => (Vec::new(), Vec::new()),
+        };
+        let written = pass::written_block(rollups, usage).map_err(|reason| {
+            crate::Error::Invalid(format!(
+                "cannot read back block {block} of partition {partition}: {reason}"
+            ))
+        })?;
+        tracing::info!(
+            ?source,
+            partition,
+            offset,
+            block,
+            counted_through = written.last_offset,
+            "reading resumes in the middle of a block, from its written sums"
+        );
+        Ok(written)
     }
 
     async fn wait_to_retry(

@@ -10,7 +10,9 @@
 //! prefix; writing a block again, in part or whole, can only replace a row with an equal or
 //! longer prefix. Kafka offsets are committed at block starts, so a restarted aggregator (or a
 //! new owner of the partition) re-reads the open block from its first offset and rebuilds the
-//! same sums.
+//! same sums. Reading that starts in the middle of a block resumes from the block's written
+//! sums instead ([`PartitionBlocks::resume`]), which keeps every row a sum from the block's
+//! first offset.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -147,6 +149,26 @@ pub struct Block {
 }
 
 impl Block {
+    /// A block as ClickHouse holds it: the sums of its first offsets through `last_offset`,
+    /// none of them waiting to be written.
+    pub fn written(
+        last_offset: u64,
+        rollups: HashMap<RollupKey, RollupState>,
+        usage: HashMap<UsageKey, UsageCounts>,
+    ) -> Self {
+        Self {
+            last_offset,
+            rollups,
+            usage,
+            ..Self::default()
+        }
+    }
+
+    /// Says whether it sums nothing.
+    pub fn is_empty(&self) -> bool {
+        self.rollups.is_empty() && self.usage.is_empty()
+    }
+
     /// Adds an event's reading to a rollup key, or says why it cannot be added (and adds
     /// nothing).
     pub fn add_rollup(
@@ -194,6 +216,9 @@ pub struct PartitionBlocks {
     block_records: u64,
     blocks: BTreeMap<u64, Block>,
     last_offset: Option<u64>,
+    /// Offsets up to this one are already in the sums written before reading resumed in the
+    /// middle of their block ([`Self::resume`]).
+    counted_through: Option<u64>,
 }
 
 impl PartitionBlocks {
@@ -203,21 +228,47 @@ impl PartitionBlocks {
             block_records,
             blocks: BTreeMap::new(),
             last_offset: None,
+            counted_through: None,
         }
     }
 
-    /// Returns the block of `offset`, which is read now. An offset at or before the last one
-    /// read means the partition was re-assigned and rewound to a block start: the sums held
-    /// are dropped, and rebuilt by reading again.
-    pub fn block_for(&mut self, offset: u64) -> (u64, &mut Block) {
+    /// Returns the last offset read, if any.
+    pub fn last_offset(&self) -> Option<u64> {
+        self.last_offset
+    }
+
+    /// Resumes reading in the middle of a block, whose sums ClickHouse holds as `written` (empty
+    /// when nothing of the block was written): its offsets through `written.last_offset` are
+    /// skipped, as they are counted already, and the rest add to those sums. The rows then
+    /// written still sum the block from its first offset, so they replace the older ones
+    /// exactly, however far either reading went.
+    pub fn resume(&mut self, offset: u64, written: Block) {
+        self.blocks.clear();
+        self.last_offset = None;
+        self.counted_through = (!written.is_empty()).then_some(written.last_offset);
+        self.blocks.insert(offset / self.block_records, written);
+    }
+
+    /// Returns the block of `offset`, which is read now, or `None` when the offset is counted
+    /// in sums written before reading resumed. An offset at or before the last one read means
+    /// the partition was re-assigned and rewound to a block start: the sums held are dropped,
+    /// and rebuilt by reading again.
+    pub fn block_for(&mut self, offset: u64) -> Option<(u64, &mut Block)> {
         if self.last_offset.is_some_and(|last| offset <= last) {
             self.blocks.clear();
+            self.counted_through = None;
         }
         self.last_offset = Some(offset);
+        if self
+            .counted_through
+            .is_some_and(|through| offset <= through)
+        {
+            return None;
+        }
         let number = offset / self.block_records;
         let block = self.blocks.entry(number).or_default();
         block.last_offset = offset;
-        (number, block)
+        Some((number, block))
     }
 
     /// Returns every open block.
@@ -303,7 +354,7 @@ mod tests {
         let mut partition = PartitionBlocks::new(10);
         let the_key = key(60);
         for offset in 5..=23 {
-            let (_, block) = partition.block_for(offset);
+            let (_, block) = partition.block_for(offset).expect("not counted before");
             block
                 .add_rollup(the_key.clone(), &Reading::Count, 0, at(offset, 0))
                 .expect("adds");
@@ -313,7 +364,7 @@ mod tests {
         assert_eq!(partition.written(), Some(20));
         let open: Vec<u64> = partition.blocks().map(|(number, _)| number).collect();
         assert_eq!(open, vec![2]);
-        let (_, block) = partition.block_for(29);
+        let (_, block) = partition.block_for(29).expect("not counted before");
         block
             .add_rollup(the_key, &Reading::Count, 0, at(29, 0))
             .expect("adds");
@@ -326,14 +377,14 @@ mod tests {
         let mut partition = PartitionBlocks::new(10);
         let the_key = key(0);
         for offset in 10..15 {
-            let (_, block) = partition.block_for(offset);
+            let (_, block) = partition.block_for(offset).expect("not counted before");
             block
                 .add_rollup(the_key.clone(), &Reading::Count, 0, at(offset, 0))
                 .expect("adds");
         }
         let replay: Vec<u64> = (10..13).collect();
         for offset in replay {
-            let (_, block) = partition.block_for(offset);
+            let (_, block) = partition.block_for(offset).expect("not counted before");
             block
                 .add_rollup(the_key.clone(), &Reading::Count, 0, at(offset, 0))
                 .expect("adds");

@@ -6,9 +6,11 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::block::{Block, PartitionBlocks, Position, RollupKey, UsageCounts, UsageKey};
+use super::block::{
+    Block, Latest, PartitionBlocks, Position, RollupKey, RollupState, UsageCounts, UsageKey,
+};
 use super::dedup::{Identity, key_hash};
-use super::encoding::{date_of_ms, to_stored};
+use super::encoding::{date_of_ms, from_stored, to_stored};
 use super::meters::{MeterSet, Reading, measure};
 use crate::analytics::writes::{
     EventIdRow, EventsRawRow, QuarantineRow, RollupMinuteRow, RollupUniqueRow, UsageHourRow, Writes,
@@ -141,14 +143,20 @@ pub struct OutcomeCounts {
     pub quarantined: u64,
 }
 
+/// Where a partition's reading starts afresh in the middle of a block: the topic, the
+/// partition and the offset of the record read first.
+pub type MidBlockStart = (Source, u32, u64);
+
 /// Turns records into rows. `partitions` holds the open blocks of every partition and is
-/// updated; `first_seen` is what [`super::dedup::first_occurrences`] found for these records.
+/// updated; `first_seen` is what [`super::dedup::first_occurrences`] found for these records,
+/// and `resumed` what ClickHouse holds of the blocks found by [`mid_block_starts`].
 pub fn build(
     records: &[Received],
     meters: &MeterSet,
     partitions: &mut HashMap<(Source, u32), PartitionBlocks>,
     block_records: u64,
     first_seen: HashMap<Identity, Position>,
+    mut resumed: HashMap<MidBlockStart, Block>,
 ) -> (Writes, OutcomeCounts) {
     let mut pass = Pass {
         meters,
@@ -157,10 +165,16 @@ pub fn build(
         outcomes: OutcomeCounts::default(),
     };
     for record in records {
-        let (_, block) = partitions
+        let blocks = partitions
             .entry((record.source, record.partition))
-            .or_insert_with(|| PartitionBlocks::new(block_records))
-            .block_for(record.offset);
+            .or_insert_with(|| PartitionBlocks::new(block_records));
+        if let Some(written) = resumed.remove(&(record.source, record.partition, record.offset)) {
+            blocks.resume(record.offset, written);
+        }
+        let Some((_, block)) = blocks.block_for(record.offset) else {
+            // Counted in the sums written before reading resumed here.
+            continue;
+        };
         let at = Position {
             partition: record.partition,
             offset: record.offset,
@@ -386,6 +400,94 @@ pub fn identities(records: &[Received]) -> Vec<Identity> {
     all.sort_unstable();
     all.dedup();
     all
+}
+
+/// Finds the records at which reading starts afresh (the first record of a partition, or a
+/// rewind) in the middle of a block of the topics whose sums are kept per block: a new
+/// consumer group, an offset reset after the log's start moved, or an offset set by hand.
+pub fn mid_block_starts(
+    records: &[Received],
+    partitions: &HashMap<(Source, u32), PartitionBlocks>,
+    block_records: u64,
+) -> Vec<MidBlockStart> {
+    let mut last_read: HashMap<(Source, u32), Option<u64>> = HashMap::new();
+    let mut starts = Vec::new();
+    for record in records {
+        if record.source == Source::Quarantine {
+            continue;
+        }
+        let partition = (record.source, record.partition);
+        let last = last_read.entry(partition).or_insert_with(|| {
+            partitions
+                .get(&partition)
+                .and_then(PartitionBlocks::last_offset)
+        });
+        if last.is_none_or(|last| record.offset <= last)
+            && !record.offset.is_multiple_of(block_records)
+        {
+            starts.push((record.source, record.partition, record.offset));
+        }
+        *last = Some(record.offset);
+    }
+    starts
+}
+
+/// Rebuilds a block's sums from the newest of its rows in ClickHouse: the inverse of
+/// [`sums_to_rows`]. Its last offset is the highest version among them.
+pub fn written_block(
+    rollups: Vec<RollupMinuteRow>,
+    usage: Vec<UsageHourRow>,
+) -> Result<Block, String> {
+    let decimal = |stored: i128| {
+        from_stored(stored).ok_or_else(|| format!("{stored} is not a stored decimal"))
+    };
+    let mut last_offset = 0;
+    let mut sums = HashMap::new();
+    for row in rollups {
+        last_offset = last_offset.max(row.version);
+        let key = RollupKey {
+            tenant_id: row.tenant_id.parse().map_err(|error| format!("{error}"))?,
+            meter_id: row.meter_id.parse().map_err(|error| format!("{error}"))?,
+            minute: row.minute,
+            subject: row.subject,
+            group_values: row.group_values,
+        };
+        // Rows without any value (COUNT, UNIQUE_COUNT) carry no latest time.
+        let numeric = row.latest_time_ms != i64::MIN;
+        let state = RollupState {
+            events: row.events,
+            sum: decimal(row.value_sum)?,
+            min: numeric.then(|| decimal(row.value_min)).transpose()?,
+            max: numeric.then(|| decimal(row.value_max)).transpose()?,
+            latest: numeric
+                .then(|| {
+                    Ok::<_, String>(Latest {
+                        time_ms: row.latest_time_ms,
+                        sequence: row.latest_position,
+                        value: decimal(row.latest_value)?,
+                    })
+                })
+                .transpose()?,
+        };
+        sums.insert(key, state);
+    }
+    let mut counts = HashMap::new();
+    for row in usage {
+        last_offset = last_offset.max(row.version);
+        let key = UsageKey {
+            tenant_id: row.tenant_id.parse().map_err(|error| format!("{error}"))?,
+            hour: row.hour,
+        };
+        counts.insert(
+            key,
+            UsageCounts {
+                accepted_events: row.accepted_events,
+                rejected_events: row.rejected_events,
+                accepted_bytes: row.accepted_bytes,
+            },
+        );
+    }
+    Ok(Block::written(last_offset, sums, counts))
 }
 
 /// Appends the changed sums of every open block, with their block's version.

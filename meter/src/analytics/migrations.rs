@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "quarantine_bounds",
         sql: include_str!("../../../migrations/clickhouse/0003_quarantine_bounds.sql"),
     },
+    Migration {
+        version: 4,
+        name: "block_layout",
+        sql: include_str!("../../../migrations/clickhouse/0004_block_layout.sql"),
+    },
 ];
 
 #[derive(Debug, clickhouse::Row, Serialize, Deserialize)]

@@ -37,7 +37,7 @@ pub struct EventIdRow {
 }
 
 /// A row of `rollup_minute`.
-#[derive(Debug, Clone, clickhouse::Row, Serialize)]
+#[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
 pub struct RollupMinuteRow {
     pub tenant_id: String,
     pub meter_id: String,
@@ -68,7 +68,7 @@ pub struct RollupUniqueRow {
 }
 
 /// A row of `usage_hour`.
-#[derive(Debug, Clone, clickhouse::Row, Serialize)]
+#[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
 pub struct UsageHourRow {
     pub tenant_id: String,
     pub hour: u32,
@@ -95,6 +95,13 @@ pub struct QuarantineRow {
     pub raw: String,
     pub raw_bytes: u64,
     pub raw_sha256: String,
+}
+
+/// A row of `block_layout`.
+#[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
+struct BlockLayoutRow {
+    block_records: u64,
+    recorded_ms: i64,
 }
 
 /// Everything one pass of the aggregator writes, in the order it is written: the first
@@ -129,6 +136,65 @@ impl Analytics {
         self.insert("rollup_minute", &writes.rollups).await?;
         self.insert("usage_hour", &writes.usage).await?;
         Ok(())
+    }
+
+    /// Returns the block size that the sums are cut in: the earliest recorded, after recording
+    /// `proposed` when none is.
+    #[tracing::instrument(skip_all)]
+    pub(crate) async fn block_records_in_effect(&self, proposed: u64) -> Result<u64> {
+        if let Some(recorded) = self.recorded_block_records().await? {
+            return Ok(recorded);
+        }
+        let row = BlockLayoutRow {
+            block_records: proposed,
+            recorded_ms: chrono::Utc::now().timestamp_millis(),
+        };
+        self.insert("block_layout", &[row]).await?;
+        // Another aggregator may have recorded its size at the same moment: the earliest wins.
+        Ok(self.recorded_block_records().await?.unwrap_or(proposed))
+    }
+
+    async fn recorded_block_records(&self) -> Result<Option<u64>> {
+        let recorded = self
+            .client
+            .query("SELECT block_records FROM block_layout ORDER BY recorded_ms, block_records LIMIT 1")
+            .fetch_all::<u64>()
+            .await?;
+        Ok(recorded.first().copied())
+    }
+
+    /// Returns the newest row of every key in one block of a partition of the events topic.
+    #[tracing::instrument(skip_all, fields(partition, block))]
+    pub(crate) async fn rollup_block(
+        &self,
+        partition: u32,
+        block: u64,
+    ) -> Result<Vec<RollupMinuteRow>> {
+        Ok(self
+            .client
+            .query(
+                "SELECT ?fields FROM rollup_minute FINAL WHERE kafka_partition = ? AND block = ?",
+            )
+            .bind(partition)
+            .bind(block)
+            .fetch_all()
+            .await?)
+    }
+
+    /// Returns the newest row of every key in one block of a partition of the metering topic.
+    #[tracing::instrument(skip_all, fields(partition, block))]
+    pub(crate) async fn usage_block(
+        &self,
+        partition: u32,
+        block: u64,
+    ) -> Result<Vec<UsageHourRow>> {
+        Ok(self
+            .client
+            .query("SELECT ?fields FROM usage_hour FINAL WHERE kafka_partition = ? AND block = ?")
+            .bind(partition)
+            .bind(block)
+            .fetch_all()
+            .await?)
     }
 
     /// Returns the rows of `event_ids` whose key hash is one of `hashes`, a query per
