@@ -1,7 +1,6 @@
 //! The aggregator end to end: events through ingest and Kafka into ClickHouse, compared with a
 //! reference computed by the test for every aggregation, per tenant and meter.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,12 +8,11 @@ use chrono::{TimeZone, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
-use tally_meter::ids::TenantId;
 use tokio::task::JoinSet;
 
 use super::meter_load::{
-    FAST_SESSIONS, Fleet, SESSION_EXPIRY, assert_usage_converges, base_time, event, post_batch,
-    reference,
+    FAST_SESSIONS, Fleet, SESSION_EXPIRY, assert_usage_converges, base_time, event, expected_usage,
+    post_batch,
 };
 use super::support::TestEnv;
 
@@ -48,19 +46,6 @@ pub async fn send_all(base: &str, fleet: &Fleet, streams: &[Vec<Value>]) {
     while let Some(done) = senders.join_next().await {
         done.expect("a sender finished");
     }
-}
-
-/// The reference usage of every tenant for the events sent to it.
-pub fn expected_usage(
-    fleet: &Fleet,
-    sent: &[Vec<Value>],
-) -> HashMap<TenantId, BTreeMap<String, Decimal>> {
-    fleet
-        .tenants
-        .iter()
-        .zip(sent)
-        .map(|(tenant, events)| (tenant.id, reference(events)))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

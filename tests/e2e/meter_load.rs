@@ -2,7 +2,7 @@
 //! with known values sent through ingest, and the usage they must add up to, computed here
 //! independently of Tally.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
@@ -113,16 +113,18 @@ pub fn base_time() -> DateTime<Utc> {
     (now - chrono::Duration::minutes(10)).max(month_start)
 }
 
-/// The `number`th event of a tenant's stream: unique id, time one millisecond after the
-/// previous one, a value with two decimals, one of 17 users and one of two regions.
+/// The `number`th event of a tenant's stream: unique id, time 30 ms after the previous one (so
+/// that a stream spans minutes), one of three subjects, a value with two decimals, one of 17
+/// users and one of two regions.
 pub fn event(base: DateTime<Utc>, number: usize) -> Value {
-    let time = base + chrono::Duration::milliseconds(i64::try_from(number).expect("fits"));
+    let time = base + chrono::Duration::milliseconds(i64::try_from(number * 30).expect("fits"));
     let cents = i64::try_from(number * 37 % 1000).expect("fits") - 300;
     json!({
         "specversion": "1.0",
         "id": format!("e{number}"),
         "source": "load",
         "type": EVENT_TYPE,
+        "subject": format!("device-{}", number % 3),
         "time": time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "data": {
             "value": serde_json::from_str::<Value>(&Decimal::new(cents, 2).to_string())
@@ -131,6 +133,67 @@ pub fn event(base: DateTime<Utc>, number: usize) -> Value {
             "region": if number.is_multiple_of(2) { "eu" } else { "us" },
         },
     })
+}
+
+/// Usage as the tests compare it: each meter's total over the month, and each rollup's events
+/// and sum per minute, subject and region, where an event counted under the wrong key shows
+/// even when the totals agree.
+#[derive(Debug, Default, PartialEq)]
+pub struct Usage {
+    /// Per tenant, the month's value of each meter by key.
+    pub totals: HashMap<TenantId, BTreeMap<String, Decimal>>,
+    /// Per tenant, meter key, minute, subject and region: events and sum.
+    pub rollups: BTreeMap<RollupKey, (u64, Decimal)>,
+}
+
+/// Tenant, meter key, minute (seconds since the epoch), subject and region.
+pub type RollupKey = (String, String, u32, String, String);
+
+/// The usage the tenants' distinct events must add up to.
+pub fn expected_usage(fleet: &Fleet, sent: &[Vec<Value>]) -> Usage {
+    let mut usage = Usage::default();
+    for (tenant, events) in fleet.tenants.iter().zip(sent) {
+        usage.totals.insert(tenant.id, reference(events));
+        let mut seen = HashSet::new();
+        for event in events {
+            if !seen.insert(event["id"].as_str().expect("an id")) {
+                continue;
+            }
+            let time: DateTime<Utc> = event["time"]
+                .as_str()
+                .expect("a time")
+                .parse()
+                .expect("RFC 3339");
+            let minute = u32::try_from(time.timestamp().div_euclid(60) * 60).expect("fits");
+            let value: Decimal = event["data"]["value"]
+                .to_string()
+                .parse()
+                .expect("a decimal");
+            for meter in &tenant.meters {
+                let key = (
+                    tenant.id.to_string(),
+                    meter.spec.key.to_string(),
+                    minute,
+                    event["subject"].as_str().expect("a subject").to_owned(),
+                    event["data"]["region"]
+                        .as_str()
+                        .expect("a region")
+                        .to_owned(),
+                );
+                let (count, sum) = usage.rollups.entry(key).or_default();
+                *count += 1;
+                if meter.spec.value_path.is_some()
+                    && meter.spec.aggregation != Aggregation::UniqueCount
+                {
+                    *sum += value;
+                }
+            }
+        }
+    }
+    for (_, sum) in usage.rollups.values_mut() {
+        *sum = sum.normalize();
+    }
+    usage
 }
 
 /// The usage a tenant's distinct events must add up to, per meter key.
@@ -221,8 +284,17 @@ pub async fn post_batch(client: &reqwest::Client, base: &str, key: &str, batch: 
     }
 }
 
-/// Tally's usage of every meter of the fleet over the whole month window, by tenant and key.
-pub async fn measured(
+/// Tally's usage of the fleet: the month's value of every meter through the usage query, and
+/// the rollups' events and sums per key straight from ClickHouse.
+pub async fn measured(analytics: &Analytics, fleet: &Fleet, base: DateTime<Utc>) -> Usage {
+    Usage {
+        totals: totals(analytics, fleet, base).await,
+        rollups: rollups(analytics, fleet).await,
+    }
+}
+
+/// Every meter of the fleet over the whole month window, by tenant and key.
+async fn totals(
     analytics: &Analytics,
     fleet: &Fleet,
     base: DateTime<Utc>,
@@ -249,6 +321,79 @@ pub async fn measured(
     all
 }
 
+/// The fleet's rollups summed per tenant, meter key, minute, subject and region, over blocks
+/// and partitions.
+async fn rollups(analytics: &Analytics, fleet: &Fleet) -> BTreeMap<RollupKey, (u64, Decimal)> {
+    #[derive(clickhouse::Row, serde::Deserialize)]
+    struct Row {
+        tenant_id: String,
+        meter_id: String,
+        minute: u32,
+        subject: String,
+        region: String,
+        events: u64,
+        sum: String,
+    }
+    let keys: HashMap<String, String> = fleet
+        .tenants
+        .iter()
+        .flat_map(|tenant| &tenant.meters)
+        .map(|meter| (meter.id.to_string(), meter.spec.key.to_string()))
+        .collect();
+    let tenants: Vec<String> = fleet
+        .tenants
+        .iter()
+        .map(|tenant| format!("'{}'", tenant.id))
+        .collect();
+    let rows: Vec<Row> = analytics
+        .client()
+        .query(&format!(
+            "SELECT tenant_id, meter_id, minute, subject, group_values[1] AS region,
+                    sum(events) AS events, toString(sum(value_sum)) AS sum
+             FROM rollup_minute FINAL WHERE tenant_id IN ({})
+             GROUP BY tenant_id, meter_id, minute, subject, region",
+            tenants.join(", ")
+        ))
+        .fetch_all()
+        .await
+        .expect("the rollups answer");
+    rows.into_iter()
+        .map(|row| {
+            let sum: Decimal = row.sum.parse().expect("a decimal");
+            let key = (
+                row.tenant_id,
+                keys[&row.meter_id].clone(),
+                row.minute,
+                row.subject,
+                row.region,
+            );
+            (key, (row.events, sum.normalize()))
+        })
+        .collect()
+}
+
+/// The first few tenants' totals and rollups that differ, one per line.
+fn differences(expected: &Usage, actual: &Usage) -> String {
+    let totals = expected.totals.iter().filter_map(|(tenant, want)| {
+        let got = actual.totals.get(tenant).cloned().unwrap_or_default();
+        (got != *want).then(|| format!("tenant {tenant}: want {want:?}, got {got:?}"))
+    });
+    let keys: BTreeSet<&RollupKey> = expected
+        .rollups
+        .keys()
+        .chain(actual.rollups.keys())
+        .collect();
+    let rollups = keys.into_iter().filter_map(|key| {
+        let (want, got) = (expected.rollups.get(key), actual.rollups.get(key));
+        (want != got).then(|| format!("rollup {key:?}: want {want:?}, got {got:?}"))
+    });
+    totals
+        .take(5)
+        .chain(rollups.take(5))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// How long usage must keep matching the reference to count as converged.
 const USAGE_HOLDS_FOR: Duration = Duration::from_secs(2);
 
@@ -259,7 +404,7 @@ pub async fn assert_usage_converges(
     analytics: &Analytics,
     fleet: &Fleet,
     base: DateTime<Utc>,
-    expected: &HashMap<TenantId, BTreeMap<String, Decimal>>,
+    expected: &Usage,
     timeout: Duration,
 ) {
     let deadline = Instant::now() + timeout;
@@ -278,22 +423,14 @@ pub async fn assert_usage_converges(
         }
         assert!(
             matched_since.is_none(),
-            "usage matched the reference, then changed: {actual:?}"
+            "usage matched the reference, then changed:\n{}",
+            differences(expected, &actual)
         );
-        if Instant::now() > deadline {
-            let differences: Vec<String> = expected
-                .iter()
-                .filter_map(|(tenant, want)| {
-                    let got = actual.get(tenant).cloned().unwrap_or_default();
-                    (got != *want).then(|| format!("tenant {tenant}: want {want:?}, got {got:?}"))
-                })
-                .take(5)
-                .collect();
-            panic!(
-                "usage did not match the reference within {timeout:?}:\n{}",
-                differences.join("\n")
-            );
-        }
+        assert!(
+            Instant::now() < deadline,
+            "usage did not match the reference within {timeout:?}:\n{}",
+            differences(expected, &actual)
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

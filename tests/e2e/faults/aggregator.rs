@@ -18,9 +18,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
-use crate::e2e::meter::{expected_usage, send_all};
+use crate::e2e::meter::send_all;
 use crate::e2e::meter_load::{
-    FAST_SESSIONS, Fleet, SESSION_EXPIRY, assert_usage_converges, base_time, event,
+    FAST_SESSIONS, Fleet, SESSION_EXPIRY, assert_usage_converges, base_time, event, expected_usage,
 };
 use crate::e2e::support::{Serve, TestEnv};
 

@@ -10,8 +10,10 @@ use serde_json::Value;
 use tally_meter::analytics::Analytics;
 
 use super::own_clickhouse::OwnClickHouse;
-use crate::e2e::meter::{expected_usage, send_all};
-use crate::e2e::meter_load::{Fleet, assert_usage_converges, base_time, event, measured};
+use crate::e2e::meter::send_all;
+use crate::e2e::meter_load::{
+    Fleet, assert_usage_converges, base_time, event, expected_usage, measured,
+};
 use crate::e2e::support::TestEnv;
 
 /// How long ClickHouse stays down.
@@ -32,6 +34,7 @@ async fn wait_until_counting(analytics: &Analytics, fleet: &Fleet, base: DateTim
     let deadline = Instant::now() + Duration::from_secs(30);
     while measured(analytics, fleet, base)
         .await
+        .totals
         .values()
         .all(BTreeMap::is_empty)
     {

@@ -8,8 +8,8 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
-use crate::e2e::meter::{expected_usage, send_all};
-use crate::e2e::meter_load::{Fleet, assert_usage_converges, base_time, event};
+use crate::e2e::meter::send_all;
+use crate::e2e::meter_load::{Fleet, assert_usage_converges, base_time, event, expected_usage};
 use crate::e2e::support::{Serve, TestEnv, run_bounded};
 
 /// Records per block: small, so that a few requests fill more than one.
