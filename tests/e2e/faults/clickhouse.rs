@@ -1,6 +1,8 @@
 //! The aggregator through a ClickHouse outage: events keep arriving through ingest while the
 //! test's own ClickHouse is down for 30 s; the aggregator must back off without crashing or
-//! committing, resume by itself once ClickHouse is back, and end with exact usage.
+//! committing, resume by itself once ClickHouse is back, and end with exact usage. The outage
+//! outlasts the consumer's `max.poll.interval.ms` (shortened to 10 s), so the broker evicts the
+//! aggregator from its group while it retries, and it must rejoin and re-read.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -18,6 +20,10 @@ use crate::e2e::support::TestEnv;
 
 /// How long ClickHouse stays down.
 const OUTAGE: Duration = Duration::from_secs(30);
+
+/// Short sessions, and a poll interval the outage outlasts: librdkafka leaves the group when
+/// the aggregator has not read for 10 s.
+const EVICTING_SESSIONS: &str = r#"{"session.timeout.ms"="6000","heartbeat.interval.ms"="1000","max.poll.interval.ms"="10000"}"#;
 
 /// The events of every tenant's stream numbered within `range`.
 fn part(fleet: &Fleet, base: DateTime<Utc>, range: std::ops::Range<usize>) -> Vec<Vec<Value>> {
@@ -59,7 +65,9 @@ async fn usage_is_exact_after_clickhouse_is_down_for_30_seconds() {
     env.create_migrated().await;
     let fleet = Fleet::create(&env, TENANTS).await;
     let ingest = env.serve("ingest", &[]).await;
-    let mut aggregator = env.serve("meter", &[]).await;
+    let mut aggregator = env
+        .serve("meter", &[("TALLY__KAFKA__OPTIONS", EVICTING_SESSIONS)])
+        .await;
     let analytics = env.analytics();
     let base = base_time();
 
@@ -124,6 +132,11 @@ async fn usage_is_exact_after_clickhouse_is_down_for_30_seconds() {
     assert!(
         log.contains("clickhouse write failed"),
         "the aggregator's log ({}) shows no failed write during the outage",
+        aggregator.log.display()
+    );
+    assert!(
+        log.contains("maximum poll interval"),
+        "the aggregator's log ({}) shows no eviction from its group during the outage",
         aggregator.log.display()
     );
     drop(ingest);
