@@ -28,7 +28,7 @@ use crate::e2e::support::{Serve, TestEnv};
 const BLOCK_RECORDS: &str = "50";
 
 /// The settings of every aggregator of these tests: small blocks and short sessions.
-const AGGREGATOR_SETTINGS: [(&str, &str); 2] = [
+pub(crate) const AGGREGATOR_SETTINGS: [(&str, &str); 2] = [
     ("TALLY__METER__BLOCK_RECORDS", BLOCK_RECORDS),
     ("TALLY__KAFKA__OPTIONS", FAST_SESSIONS),
 ];
@@ -49,7 +49,7 @@ async fn await_counting(aggregator: &Serve, timeout: Duration) -> Duration {
 }
 
 /// Sends `streams` (one per tenant of the fleet) through ingest and adds them to `sent`.
-async fn send_more(
+pub(crate) async fn send_more(
     ingest: &Serve,
     fleet: &Fleet,
     sent: &mut [Vec<Value>],
@@ -76,7 +76,7 @@ async fn counted(aggregator: &Serve) -> u64 {
 }
 
 /// Each tenant's stream: the events numbered `numbers`, then a resend of every 20th of them.
-fn streams_with_resends(
+pub(crate) fn streams_with_resends(
     tenants: usize,
     numbers: std::ops::Range<usize>,
     base: DateTime<Utc>,
