@@ -62,7 +62,7 @@ pub(crate) async fn send_more(
 }
 
 /// The events an aggregator has counted so far, from its `/metrics` (0 before its first write).
-async fn counted(aggregator: &Serve) -> u64 {
+pub(crate) async fn counted(aggregator: &Serve) -> u64 {
     let metrics = reqwest::get(format!("{}/metrics", aggregator.base))
         .await
         .expect("the aggregator serves /metrics")
@@ -264,34 +264,14 @@ async fn two_aggregators_split_partitions_and_one_takes_over_when_the_other_stop
 /// Waits until the group has committed, for every partition of the events topic, the start of
 /// the block that holds the partition's last record (what its owner commits once it has read
 /// everything); panics with the partitions that differ after 15 s.
-async fn assert_commits_at_block_starts(env: &TestEnv) {
-    let block_records: i64 = BLOCK_RECORDS.parse().expect("a number");
-    let topic = format!("{}events", env.kafka.topic_prefix);
-    let consumer: BaseConsumer = env
-        .kafka
-        .consumer_config(&env.meter_group_id())
-        .create()
-        .expect("a consumer of the group");
-    let timeout = Duration::from_secs(5);
+pub(crate) async fn assert_commits_at_block_starts(env: &TestEnv) {
+    let offsets = EventsOffsets::of(env);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let mut differing = Vec::new();
         for partition in 0..env.kafka.partitions {
-            let (_, end) = consumer
-                .fetch_watermarks(&topic, partition, timeout)
-                .expect("reads the partition's end");
-            let mut list = TopicPartitionList::new();
-            list.add_partition(&topic, partition);
-            let committed = consumer
-                .committed_offsets(list, timeout)
-                .expect("reads the committed offsets");
-            let committed = committed
-                .find_partition(&topic, partition)
-                .and_then(|element| match element.offset() {
-                    Offset::Offset(offset) => Some(offset),
-                    _ => None,
-                });
-            let block_start = end / block_records * block_records;
+            let committed = offsets.committed(partition);
+            let (block_start, end) = offsets.last_block_start(partition);
             if committed != Some(block_start) {
                 differing.push(format!(
                     "partition {partition}: committed {committed:?}, its last block starts at \
@@ -304,5 +284,62 @@ async fn assert_commits_at_block_starts(env: &TestEnv) {
         }
         assert!(Instant::now() < deadline, "{}", differing.join("; "));
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The test's events topic as its aggregators' consumer group sees it: partition ends and
+/// committed offsets.
+pub(crate) struct EventsOffsets {
+    consumer: BaseConsumer,
+    topic: String,
+}
+
+/// How long one offset request may take.
+const OFFSETS_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl EventsOffsets {
+    /// A reader of the offsets of the test's events topic and consumer group; it joins no group.
+    pub(crate) fn of(env: &TestEnv) -> Self {
+        Self {
+            consumer: env
+                .kafka
+                .consumer_config(&env.meter_group_id())
+                .create()
+                .expect("a consumer of the group"),
+            topic: format!("{}events", env.kafka.topic_prefix),
+        }
+    }
+
+    /// The end of `partition`: the offset its next record gets.
+    pub(crate) fn end(&self, partition: i32) -> i64 {
+        let (_, end) = self
+            .consumer
+            .fetch_watermarks(&self.topic, partition, OFFSETS_TIMEOUT)
+            .expect("reads the partition's end");
+        end
+    }
+
+    /// The start of the block that holds the last record of `partition` (what its owner
+    /// commits once it has read everything), and the partition's end.
+    pub(crate) fn last_block_start(&self, partition: i32) -> (i64, i64) {
+        let block_records: i64 = BLOCK_RECORDS.parse().expect("a number");
+        let end = self.end(partition);
+        (end / block_records * block_records, end)
+    }
+
+    /// The offset the group committed for `partition`, if any.
+    pub(crate) fn committed(&self, partition: i32) -> Option<i64> {
+        let mut list = TopicPartitionList::new();
+        list.add_partition(&self.topic, partition);
+        let committed = self
+            .consumer
+            .committed_offsets(list, OFFSETS_TIMEOUT)
+            .expect("reads the committed offsets");
+        committed
+            .find_partition(&self.topic, partition)
+            .and_then(|element| match element.offset() {
+                Offset::Offset(offset) => Some(offset),
+                _ => None,
+            })
     }
 }
