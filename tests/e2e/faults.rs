@@ -2,7 +2,8 @@
 //! (`broker`), the aggregator itself, killed at random moments or sharing partitions
 //! (`aggregator`) or crashing at a chosen step of a pass (`crash_points`), and ClickHouse
 //! behind the aggregator (`clickhouse`) — each proving that no acknowledged event is lost or
-//! counted twice. `own_broker` and `own_clickhouse` start the private servers these tests may
+//! counted twice; `ownership` checks that after a rebalance only a partition's owner commits
+//! its offset. `own_broker` and `own_clickhouse` start the private servers these tests may
 //! stop. They load the machine, so nextest runs them in the `heavy` group.
 
 pub mod aggregator;
@@ -13,3 +14,4 @@ pub mod clickhouse;
 pub mod crash_points;
 pub mod own_broker;
 pub mod own_clickhouse;
+pub mod ownership;
