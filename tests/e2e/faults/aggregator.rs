@@ -61,6 +61,29 @@ pub(crate) async fn send_more(
     }
 }
 
+/// Resends, for every tenant, every 20th event sent to it so far from its 11th on, and adds
+/// them to `sent`.
+pub(crate) async fn resend_some(ingest: &Serve, fleet: &Fleet, sent: &mut [Vec<Value>]) {
+    let resends: Vec<Vec<Value>> = sent
+        .iter()
+        .map(|events| events.iter().skip(10).step_by(20).cloned().collect())
+        .collect();
+    send_more(ingest, fleet, sent, resends).await;
+}
+
+/// Waits until usage equals the reference of the events `sent` so far, as
+/// [`assert_usage_converges`] does.
+pub(crate) async fn assert_sent_usage_converges(
+    env: &TestEnv,
+    fleet: &Fleet,
+    sent: &[Vec<Value>],
+    base: DateTime<Utc>,
+    timeout: Duration,
+) {
+    let expected = expected_usage(fleet, sent);
+    assert_usage_converges(&env.analytics(), fleet, base, &expected, timeout).await;
+}
+
 /// The events an aggregator has counted so far, from its `/metrics` (0 before its first write).
 pub(crate) async fn counted(aggregator: &Serve) -> u64 {
     let metrics = reqwest::get(format!("{}/metrics", aggregator.base))
@@ -196,14 +219,7 @@ async fn two_aggregators_split_partitions_and_one_takes_over_when_the_other_stop
         streams_with_resends(TENANTS, next..half, base),
     )
     .await;
-    assert_usage_converges(
-        &env.analytics(),
-        &fleet,
-        base,
-        &expected_usage(&fleet, &sent),
-        Duration::from_secs(60),
-    )
-    .await;
+    assert_sent_usage_converges(&env, &fleet, &sent, base, Duration::from_secs(60)).await;
     let (by_first, by_second) = (counted(&first).await, counted(&second).await);
     eprintln!(
         "first half converged at {:.1} s: {by_first} + {by_second} counted",
@@ -232,11 +248,7 @@ async fn two_aggregators_split_partitions_and_one_takes_over_when_the_other_stop
         .await
         .expect("the second aggregator stops within 20 s of SIGTERM")
         .expect("waits for the second aggregator");
-    let resends: Vec<Vec<Value>> = sent
-        .iter()
-        .map(|events| events.iter().skip(10).step_by(20).cloned().collect())
-        .collect();
-    send_more(&ingest, &fleet, &mut sent, resends).await;
+    resend_some(&ingest, &fleet, &mut sent).await;
     send_more(
         &ingest,
         &fleet,
@@ -245,14 +257,7 @@ async fn two_aggregators_split_partitions_and_one_takes_over_when_the_other_stop
     )
     .await;
     let before_first = counted(&first).await;
-    assert_usage_converges(
-        &env.analytics(),
-        &fleet,
-        base,
-        &expected_usage(&fleet, &sent),
-        Duration::from_secs(90),
-    )
-    .await;
+    assert_sent_usage_converges(&env, &fleet, &sent, base, Duration::from_secs(90)).await;
     eprintln!(
         "all converged at {:.1} s; the first counted {} after the kill",
         started.elapsed().as_secs_f64(),

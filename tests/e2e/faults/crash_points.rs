@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::aggregator::{AGGREGATOR_SETTINGS, send_more, streams_with_resends};
-use crate::e2e::meter::expected_usage;
-use crate::e2e::meter_load::{Fleet, SESSION_EXPIRY, assert_usage_converges, base_time};
+use super::aggregator::{
+    AGGREGATOR_SETTINGS, assert_sent_usage_converges, resend_some, send_more, streams_with_resends,
+};
+use crate::e2e::meter_load::{Fleet, SESSION_EXPIRY, base_time};
 use crate::e2e::support::TestEnv;
 
 /// The signal `std::process::abort` raises.
@@ -69,21 +70,10 @@ async fn usage_is_exact_after_a_crash_at(point: &str) {
 
     // Resends of events counted before the crash, then an aggregator that is not armed; it
     // joins once the dead one's session expired (see the module doc of `aggregator`).
-    let resends: Vec<Vec<Value>> = sent
-        .iter()
-        .map(|events| events.iter().skip(10).step_by(20).cloned().collect())
-        .collect();
-    send_more(&ingest, &fleet, &mut sent, resends).await;
+    resend_some(&ingest, &fleet, &mut sent).await;
     tokio::time::sleep(SESSION_EXPIRY).await;
     let unarmed = env.serve("meter", &AGGREGATOR_SETTINGS).await;
-    assert_usage_converges(
-        &env.analytics(),
-        &fleet,
-        base,
-        &expected_usage(&fleet, &sent),
-        Duration::from_secs(60),
-    )
-    .await;
+    assert_sent_usage_converges(&env, &fleet, &sent, base, Duration::from_secs(60)).await;
     eprintln!(
         "crash at {crash_at}: converged at {:.1} s",
         started.elapsed().as_secs_f64()

@@ -8,15 +8,17 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::aggregator::{
-    AGGREGATOR_SETTINGS, EventsOffsets, assert_commits_at_block_starts, counted, send_more,
-    streams_with_resends,
+    AGGREGATOR_SETTINGS, EventsOffsets, assert_commits_at_block_starts,
+    assert_sent_usage_converges, counted, send_more, streams_with_resends,
 };
-use crate::e2e::meter::expected_usage;
-use crate::e2e::meter_load::{Fleet, assert_usage_converges, base_time, event};
+use crate::e2e::meter_load::{Fleet, base_time, event};
 use crate::e2e::support::{Serve, TestEnv};
 
 /// Most events ingest puts in one record: few, so that a few hundred events fill blocks.
 const EVENTS_PER_RECORD: usize = 10;
+
+/// How long usage may take to match the events sent so far.
+const CONVERGES_WITHIN: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_never_commits_a_partition_the_group_gave_to_another() {
@@ -54,7 +56,7 @@ async fn a_member_never_commits_a_partition_the_group_gave_to_another() {
     let first = env.serve("meter", &AGGREGATOR_SETTINGS).await;
     let all = streams_with_resends(TENANTS, 1..PHASE, base);
     send_more(&ingest, &fleet, &mut sent, all).await;
-    assert_converges(&env, &fleet, &sent, base).await;
+    assert_sent_usage_converges(&env, &fleet, &sent, base, CONVERGES_WITHIN).await;
     assert_commits_at_block_starts(&env).await;
 
     // A second one joins and takes one partition.
@@ -70,7 +72,7 @@ async fn a_member_never_commits_a_partition_the_group_gave_to_another() {
     let taken_events = streams_on(taken, PHASE..2 * PHASE);
     let new_originals = PHASE * partition_of.iter().filter(|&&on| on == taken).count();
     send_more(&ingest, &fleet, &mut sent, taken_events).await;
-    assert_converges(&env, &fleet, &sent, base).await;
+    assert_sent_usage_converges(&env, &fleet, &sent, base, CONVERGES_WITHIN).await;
     assert_commits_at_block_starts(&env).await;
     let (second_commit, _) = offsets.last_block_start(taken);
     assert!(
@@ -123,7 +125,7 @@ async fn a_member_never_commits_a_partition_the_group_gave_to_another() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_converges(&env, &fleet, &sent, base).await;
+    assert_sent_usage_converges(&env, &fleet, &sent, base, CONVERGES_WITHIN).await;
     drop((first, second));
 }
 
@@ -181,22 +183,4 @@ fn assigned(aggregator: &Serve, topic: &str) -> Vec<i32> {
         .flat_map(|list| list.split(','))
         .filter_map(|element| element.strip_prefix(topic)?.strip_prefix('/')?.parse().ok())
         .collect()
-}
-
-/// Waits until usage equals the reference of the events sent so far.
-async fn assert_converges(
-    env: &TestEnv,
-    fleet: &Fleet,
-    sent: &[Vec<Value>],
-    base: chrono::DateTime<chrono::Utc>,
-) {
-    let expected = expected_usage(fleet, sent);
-    assert_usage_converges(
-        &env.analytics(),
-        fleet,
-        base,
-        &expected,
-        Duration::from_secs(60),
-    )
-    .await;
 }
