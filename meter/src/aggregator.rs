@@ -42,6 +42,7 @@
 
 pub mod block;
 mod config;
+pub(crate) mod crash_point;
 mod dedup;
 mod encoding;
 mod meters;
@@ -61,6 +62,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::block::{Block, PartitionBlocks};
 pub use self::config::AggregatorConfig;
+use self::crash_point::CrashPoint;
 use self::meters::MeterSet;
 pub use self::meters::Reading;
 use self::pass::{MidBlockStart, Received, Source};
@@ -278,6 +280,7 @@ impl Aggregator {
         ] {
             metrics::counter!(telemetry::EVENTS, "outcome" => outcome).increment(count);
         }
+        crash_point::reach(CrashPoint::BeforeCommit);
         self.commit(if shutdown.is_cancelled() {
             CommitMode::Sync
         } else {

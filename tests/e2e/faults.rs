@@ -1,13 +1,19 @@
 //! Fault tests: the real binary while a dependency dies under it — the broker behind ingest
-//! (`broker`), the aggregator itself, killed or sharing partitions (`aggregator`), ClickHouse
+//! (`broker`), the aggregator itself, killed at random moments or sharing partitions
+//! (`aggregator`) or crashing at a chosen step of a pass (`crash_points`), and ClickHouse
 //! behind the aggregator (`clickhouse`) — or resumes where it did not stop (`resume`), each
-//! proving that no acknowledged event is lost or counted twice. `own_broker` and
-//! `own_clickhouse` start the private servers these tests may stop. They load the machine, so
-//! nextest runs them in the `heavy` group.
+//! proving that no acknowledged event is lost or counted twice; `ownership` checks that after a
+//! rebalance only a partition's owner commits its offset. `own_broker` and `own_clickhouse`
+//! start the private servers these tests may stop. They load the machine, so nextest runs them
+//! in the `heavy` group.
 
 pub mod aggregator;
 pub mod broker;
 pub mod clickhouse;
+// The crash points they arm exist in debug builds only.
+#[cfg(debug_assertions)]
+pub mod crash_points;
 pub mod own_broker;
 pub mod own_clickhouse;
+pub mod ownership;
 pub mod resume;

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::Child;
 
 use super::support::{TestEnv, run_bounded};
 
@@ -16,15 +15,6 @@ async fn readyz(base: &str) -> (u16, Value) {
         .expect("answers");
     let status = response.status().as_u16();
     (status, response.json().await.expect("JSON body"))
-}
-
-fn sigterm(child: &Child) {
-    let pid = child.id().expect("still running").to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("runs kill");
-    assert!(status.success());
 }
 
 #[tokio::test]
@@ -43,7 +33,7 @@ async fn serve_is_ready_and_exits_within_five_seconds_of_sigterm() {
         })
     );
 
-    sigterm(&serve.child);
+    serve.sigterm();
     let stopped_at = Instant::now();
     let exit = tokio::time::timeout(Duration::from_secs(5), serve.child.wait())
         .await
@@ -142,7 +132,7 @@ async fn a_request_answered_while_ingest_drains_is_in_its_platform_usage() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // SIGTERM while the request is in flight: the server drains it before it stops.
-    sigterm(&ingest.child);
+    ingest.sigterm();
     tokio::time::sleep(Duration::from_millis(500)).await;
     connection.write_all(rest).await.expect("sends the rest");
     let mut answer = String::new();

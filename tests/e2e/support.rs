@@ -118,6 +118,26 @@ pub struct Serve {
 }
 
 impl Serve {
+    /// Stops the process with SIGTERM, as a supervisor would, and waits up to 20 s for it to
+    /// finish what it was doing and exit.
+    pub async fn terminate(&mut self) {
+        self.sigterm();
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("the process stops within 20 s of SIGTERM")
+            .expect("waits for the process");
+    }
+
+    /// Sends the process SIGTERM.
+    pub fn sigterm(&self) {
+        let pid = self.child.id().expect("the process runs").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("runs kill");
+        assert!(status.success(), "kill -TERM {pid}");
+    }
+
     /// Whether the process has not exited.
     pub fn is_running(&mut self) -> bool {
         self.child

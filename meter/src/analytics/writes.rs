@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Analytics;
 use crate::Result;
+use crate::aggregator::crash_point::{self, CrashPoint};
 
 /// A row of `events_raw`.
 #[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
@@ -130,10 +131,12 @@ impl Analytics {
     #[tracing::instrument(skip_all, fields(raw = writes.raw.len(), rollups = writes.rollups.len()))]
     pub(crate) async fn write_pass(&self, writes: &Writes) -> Result<()> {
         self.insert("event_ids", &writes.event_ids).await?;
+        crash_point::reach(CrashPoint::AfterEventIds);
         self.insert("events_raw", &writes.raw).await?;
         self.insert("quarantine", &writes.quarantine).await?;
         self.insert("rollup_unique", &writes.unique).await?;
         self.insert("rollup_minute", &writes.rollups).await?;
+        crash_point::reach(CrashPoint::AfterRollups);
         self.insert("usage_hour", &writes.usage).await?;
         Ok(())
     }

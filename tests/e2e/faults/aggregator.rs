@@ -28,7 +28,7 @@ use crate::e2e::support::{Serve, TestEnv};
 const BLOCK_RECORDS: &str = "50";
 
 /// The settings of every aggregator of these tests: small blocks and short sessions.
-const AGGREGATOR_SETTINGS: [(&str, &str); 2] = [
+pub(crate) const AGGREGATOR_SETTINGS: [(&str, &str); 2] = [
     ("TALLY__METER__BLOCK_RECORDS", BLOCK_RECORDS),
     ("TALLY__KAFKA__OPTIONS", FAST_SESSIONS),
 ];
@@ -49,7 +49,7 @@ async fn await_counting(aggregator: &Serve, timeout: Duration) -> Duration {
 }
 
 /// Sends `streams` (one per tenant of the fleet) through ingest and adds them to `sent`.
-async fn send_more(
+pub(crate) async fn send_more(
     ingest: &Serve,
     fleet: &Fleet,
     sent: &mut [Vec<Value>],
@@ -61,8 +61,31 @@ async fn send_more(
     }
 }
 
+/// Resends, for every tenant, every 20th event sent to it so far from its 11th on, and adds
+/// them to `sent`.
+pub(crate) async fn resend_some(ingest: &Serve, fleet: &Fleet, sent: &mut [Vec<Value>]) {
+    let resends: Vec<Vec<Value>> = sent
+        .iter()
+        .map(|events| events.iter().skip(10).step_by(20).cloned().collect())
+        .collect();
+    send_more(ingest, fleet, sent, resends).await;
+}
+
+/// Waits until usage equals the reference of the events `sent` so far, as
+/// [`assert_usage_converges`] does.
+pub(crate) async fn assert_sent_usage_converges(
+    env: &TestEnv,
+    fleet: &Fleet,
+    sent: &[Vec<Value>],
+    base: DateTime<Utc>,
+    timeout: Duration,
+) {
+    let expected = expected_usage(fleet, sent);
+    assert_usage_converges(&env.analytics(), fleet, base, &expected, timeout).await;
+}
+
 /// The events an aggregator has counted so far, from its `/metrics` (0 before its first write).
-async fn counted(aggregator: &Serve) -> u64 {
+pub(crate) async fn counted(aggregator: &Serve) -> u64 {
     let metrics = reqwest::get(format!("{}/metrics", aggregator.base))
         .await
         .expect("the aggregator serves /metrics")
@@ -76,7 +99,7 @@ async fn counted(aggregator: &Serve) -> u64 {
 }
 
 /// Each tenant's stream: the events numbered `numbers`, then a resend of every 20th of them.
-fn streams_with_resends(
+pub(crate) fn streams_with_resends(
     tenants: usize,
     numbers: std::ops::Range<usize>,
     base: DateTime<Utc>,
@@ -196,47 +219,22 @@ async fn two_aggregators_split_partitions_and_one_takes_over_when_the_other_stop
         streams_with_resends(TENANTS, next..half, base),
     )
     .await;
-    assert_usage_converges(
-        &env.analytics(),
-        &fleet,
-        base,
-        &expected_usage(&fleet, &sent),
-        Duration::from_secs(60),
-    )
-    .await;
+    assert_sent_usage_converges(&env, &fleet, &sent, base, Duration::from_secs(60)).await;
     let (by_first, by_second) = (counted(&first).await, counted(&second).await);
     eprintln!(
         "first half converged at {:.1} s: {by_first} + {by_second} counted",
         started.elapsed().as_secs_f64()
     );
     assert!(by_first > 0 && by_second > 0, "{by_first} and {by_second}");
-    // Each member committed only partitions it owns: no stale offset of a partition the other
-    // took over overwrote the owner's progress.
+    // Once all is read, every partition's committed offset is the start of its last block.
     assert_commits_at_block_starts(&env).await;
 
     // The second stops; the first must take over its partitions, re-reading their open blocks.
     // It is stopped with SIGTERM, so that it leaves the group: tansu 0.6 keeps a SIGKILLed
     // member in the group after its session expired, and never hands its partitions over (a
     // Kafka broker does). Crashes are the other test's business.
-    let pid = second
-        .child
-        .id()
-        .expect("the second aggregator runs")
-        .to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("runs kill");
-    assert!(status.success(), "kill -TERM {pid}");
-    tokio::time::timeout(Duration::from_secs(20), second.child.wait())
-        .await
-        .expect("the second aggregator stops within 20 s of SIGTERM")
-        .expect("waits for the second aggregator");
-    let resends: Vec<Vec<Value>> = sent
-        .iter()
-        .map(|events| events.iter().skip(10).step_by(20).cloned().collect())
-        .collect();
-    send_more(&ingest, &fleet, &mut sent, resends).await;
+    second.terminate().await;
+    resend_some(&ingest, &fleet, &mut sent).await;
     send_more(
         &ingest,
         &fleet,
@@ -245,14 +243,7 @@ async fn two_aggregators_split_partitions_and_one_takes_over_when_the_other_stop
     )
     .await;
     let before_first = counted(&first).await;
-    assert_usage_converges(
-        &env.analytics(),
-        &fleet,
-        base,
-        &expected_usage(&fleet, &sent),
-        Duration::from_secs(90),
-    )
-    .await;
+    assert_sent_usage_converges(&env, &fleet, &sent, base, Duration::from_secs(90)).await;
     eprintln!(
         "all converged at {:.1} s; the first counted {} after the kill",
         started.elapsed().as_secs_f64(),
@@ -264,34 +255,14 @@ async fn two_aggregators_split_partitions_and_one_takes_over_when_the_other_stop
 /// Waits until the group has committed, for every partition of the events topic, the start of
 /// the block that holds the partition's last record (what its owner commits once it has read
 /// everything); panics with the partitions that differ after 15 s.
-async fn assert_commits_at_block_starts(env: &TestEnv) {
-    let block_records: i64 = BLOCK_RECORDS.parse().expect("a number");
-    let topic = format!("{}events", env.kafka.topic_prefix);
-    let consumer: BaseConsumer = env
-        .kafka
-        .consumer_config(&env.meter_group_id())
-        .create()
-        .expect("a consumer of the group");
-    let timeout = Duration::from_secs(5);
+pub(crate) async fn assert_commits_at_block_starts(env: &TestEnv) {
+    let offsets = EventsOffsets::of(env);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let mut differing = Vec::new();
         for partition in 0..env.kafka.partitions {
-            let (_, end) = consumer
-                .fetch_watermarks(&topic, partition, timeout)
-                .expect("reads the partition's end");
-            let mut list = TopicPartitionList::new();
-            list.add_partition(&topic, partition);
-            let committed = consumer
-                .committed_offsets(list, timeout)
-                .expect("reads the committed offsets");
-            let committed = committed
-                .find_partition(&topic, partition)
-                .and_then(|element| match element.offset() {
-                    Offset::Offset(offset) => Some(offset),
-                    _ => None,
-                });
-            let block_start = end / block_records * block_records;
+            let committed = offsets.committed(partition);
+            let (block_start, end) = offsets.last_block_start(partition);
             if committed != Some(block_start) {
                 differing.push(format!(
                     "partition {partition}: committed {committed:?}, its last block starts at \
@@ -304,5 +275,62 @@ async fn assert_commits_at_block_starts(env: &TestEnv) {
         }
         assert!(Instant::now() < deadline, "{}", differing.join("; "));
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The test's events topic as its aggregators' consumer group sees it: partition ends and
+/// committed offsets.
+pub(crate) struct EventsOffsets {
+    consumer: BaseConsumer,
+    topic: String,
+}
+
+/// How long one offset request may take.
+const OFFSETS_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl EventsOffsets {
+    /// A reader of the offsets of the test's events topic and consumer group; it joins no group.
+    pub(crate) fn of(env: &TestEnv) -> Self {
+        Self {
+            consumer: env
+                .kafka
+                .consumer_config(&env.meter_group_id())
+                .create()
+                .expect("a consumer of the group"),
+            topic: format!("{}events", env.kafka.topic_prefix),
+        }
+    }
+
+    /// The end of `partition`: the offset its next record gets.
+    pub(crate) fn end(&self, partition: i32) -> i64 {
+        let (_, end) = self
+            .consumer
+            .fetch_watermarks(&self.topic, partition, OFFSETS_TIMEOUT)
+            .expect("reads the partition's end");
+        end
+    }
+
+    /// The start of the block that holds the last record of `partition` (what its owner
+    /// commits once it has read everything), and the partition's end.
+    pub(crate) fn last_block_start(&self, partition: i32) -> (i64, i64) {
+        let block_records: i64 = BLOCK_RECORDS.parse().expect("a number");
+        let end = self.end(partition);
+        (end / block_records * block_records, end)
+    }
+
+    /// The offset the group committed for `partition`, if any.
+    pub(crate) fn committed(&self, partition: i32) -> Option<i64> {
+        let mut list = TopicPartitionList::new();
+        list.add_partition(&self.topic, partition);
+        let committed = self
+            .consumer
+            .committed_offsets(list, OFFSETS_TIMEOUT)
+            .expect("reads the committed offsets");
+        committed
+            .find_partition(&self.topic, partition)
+            .and_then(|element| match element.offset() {
+                Offset::Offset(offset) => Some(offset),
+                _ => None,
+            })
     }
 }

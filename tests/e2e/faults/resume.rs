@@ -38,25 +38,6 @@ async fn send_singly(
     streams
 }
 
-/// Stops an aggregator with SIGTERM, so that it writes and commits what it read and leaves the
-/// group (tansu 0.6 keeps a SIGKILLed member in the group for good).
-async fn stop(mut aggregator: Serve) {
-    let pid = aggregator
-        .child
-        .id()
-        .expect("the aggregator runs")
-        .to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("runs kill");
-    assert!(status.success(), "kill -TERM {pid}");
-    tokio::time::timeout(Duration::from_secs(20), aggregator.child.wait())
-        .await
-        .expect("the aggregator stops within 20 s of SIGTERM")
-        .expect("waits for the aggregator");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_stays_exact_when_reading_resumes_in_the_middle_of_a_block() {
     let mut env = TestEnv::named();
@@ -65,7 +46,7 @@ async fn usage_stays_exact_when_reading_resumes_in_the_middle_of_a_block() {
     let fleet = Fleet::create(&env, 2).await;
     let settings = [("TALLY__METER__BLOCK_RECORDS", BLOCK_RECORDS)];
     let ingest = env.serve("ingest", &[]).await;
-    let aggregator = env.serve("meter", &settings).await;
+    let mut aggregator = env.serve("meter", &settings).await;
     let base = base_time();
 
     // 40 events of each tenant, one per record: block 0 is full, block 1 half read.
@@ -79,7 +60,8 @@ async fn usage_stays_exact_when_reading_resumes_in_the_middle_of_a_block() {
         Duration::from_secs(30),
     )
     .await;
-    stop(aggregator).await;
+    // SIGTERM, so that it leaves the group (tansu 0.6 keeps a SIGKILLed member in it for good).
+    aggregator.terminate().await;
 
     // The group's offset moves to the middle of the written part of block 1, as when the
     // log's start moved there and the consumer was reset to it.
@@ -130,7 +112,7 @@ async fn an_aggregator_with_another_block_size_refuses_to_start_and_counts_nothi
     let env = TestEnv::migrated().await;
     let fleet = Fleet::create(&env, 1).await;
     let ingest = env.serve("ingest", &[]).await;
-    let aggregator = env
+    let mut aggregator = env
         .serve("meter", &[("TALLY__METER__BLOCK_RECORDS", "1000")])
         .await;
     let base = base_time();
@@ -143,7 +125,8 @@ async fn an_aggregator_with_another_block_size_refuses_to_start_and_counts_nothi
         Duration::from_secs(30),
     )
     .await;
-    stop(aggregator).await;
+    // SIGTERM, so that it leaves the group (tansu 0.6 keeps a SIGKILLed member in it for good).
+    aggregator.terminate().await;
 
     // Blocks of 50 would cut the same offsets into other blocks, whose rows would add to the
     // written ones: the aggregator says so and exits.
