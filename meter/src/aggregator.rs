@@ -6,13 +6,13 @@
 //!
 //! A pass gathers records for `meter.flush_interval_ms`, then:
 //!
-//! 1. **Dedup.** It looks up each event's `(tenant, source, id)` in `event_ids`, which holds the
-//!    log position (partition, offset, index) of the first occurrence of every event of the
-//!    last `meter.dedup_window_days`. An event whose first occurrence is elsewhere is a resend
-//!    and is dropped; one seen nowhere is recorded with its own position. Because the answer
-//!    compares positions, reading the same record again (after a crash or a partition move)
-//!    finds its own position and counts it again, while a resend never counts. Metering records
-//!    are deduplicated the same way on `(tenant, second, node)`.
+//! 1. **Dedup.** It looks up each event's `(tenant, source, id)` in `event_positions`, which
+//!    holds the log position (partition, offset, index) of the first occurrence of every event
+//!    of the last `meter.dedup_window_days`. An event whose first occurrence is elsewhere is a
+//!    resend and is dropped; one seen nowhere is recorded with its own position. Because the
+//!    answer compares positions, reading the same record again (after a crash or a partition
+//!    move) finds its own position and counts it again, while a resend never counts. Metering
+//!    records are deduplicated the same way on `(tenant, second, node)`.
 //! 2. **Blocks.** Sums are kept per block of `meter.block_records` offsets of a partition and
 //!    written as rows versioned by the last offset read ([`block`] explains why rewriting a
 //!    block is harmless). Rows keyed by identity (raw events, distinct values, quarantine)
@@ -33,12 +33,15 @@
 //! When ClickHouse fails, the pass is retried with backoff and nothing is committed; the
 //! consumer stops reading meanwhile, and the lag recovers by itself once ClickHouse is back.
 //!
-//! Limits, by design: an event's resend is recognised if it lands in the same partition, which
-//! holds while the tenant's hot flag and the partition count stay as they are. A meter counts
-//! the events that reach the aggregator after it was created (each pass checks for new or
-//! deleted meters once its records are gathered); a block re-read after a crash may also
-//! count, for a new meter, events of that block read before it existed. Events are judged late
-//! against their ingest time.
+//! Limits, by design: a resend is recognised wherever it lands once its first copy's pass is
+//! written. Copies in two partitions (a resend after the tenant's hot flag or the partition
+//! count changed) that two aggregators read before either wrote are both recorded as first and
+//! both counted; the smaller position (partition, then offset) is then the event's first
+//! occurrence for good, so when the other copy's block is next rebuilt (a crash, a partition
+//! move) it drops out. Copies in
+//! one partition never count twice. A meter counts the events ingest accepted from its
+//! creation on (their ingest time), whenever they are read. Events are judged late against
+//! their ingest time.
 
 pub mod block;
 mod config;

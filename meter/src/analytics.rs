@@ -4,7 +4,7 @@
 //! only the SQL and the row structs it reads and writes:
 //!
 //! - [`migrations`]: the schema and `schema_migrations` ([`Analytics::migrate`]);
-//! - `writes`: every table the aggregator writes in a pass, and its lookup of `event_ids`;
+//! - `writes`: every table the aggregator writes in a pass, and its lookup of `event_positions`;
 //! - [`usage`]: a meter's rollups per window ([`Analytics::usage`]);
 //! - [`traffic`]: a tenant's last hour in the hot tables ([`Analytics::traffic_last_hour`]);
 //! - [`platform`]: hourly platform usage ([`Analytics::platform_hourly`]);

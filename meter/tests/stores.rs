@@ -281,7 +281,9 @@ async fn retention_drops_the_partitions_past_their_window_and_keeps_the_younger_
     for day in [ids_old, today] {
         insert(
             &analytics,
-            &format!("INSERT INTO event_ids (tenant_id, seen_date, id) VALUES ('t', '{day}', 'e')"),
+            &format!(
+                "INSERT INTO event_positions (tenant_id, seen_date, id) VALUES ('t', '{day}', 'e')"
+            ),
         )
         .await;
     }
@@ -293,12 +295,12 @@ async fn retention_drops_the_partitions_past_their_window_and_keeps_the_younger_
         .collect();
     assert_eq!(
         dropped,
-        [("events_raw", 1), ("quarantine", 1), ("event_ids", 1)]
+        [("events_raw", 1), ("quarantine", 1), ("event_positions", 1)]
     );
     for (table, kept) in [
         ("events_raw", raw_young.to_string()),
         ("quarantine", raw_young.to_string()),
-        ("event_ids", today.format("%Y%m").to_string()),
+        ("event_positions", today.format("%Y%m").to_string()),
     ] {
         let partitions = analytics
             .active_partitions(table)

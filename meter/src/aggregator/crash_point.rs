@@ -11,7 +11,8 @@
 /// A step of a pass where an armed aggregator aborts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CrashPoint {
-    /// `event_ids` holds the pass's first occurrences; nothing counted from them is written.
+    /// `event_positions` holds the pass's first occurrences; nothing counted from them is
+    /// written.
     AfterEventIds,
     /// The minute rollups are written; the hourly platform usage is not.
     AfterRollups,

@@ -1,4 +1,4 @@
-//! Deduplication's memory: an event's identity, the hash `event_ids` is ordered by, and the
+//! Deduplication's memory: an event's identity, the hash `event_positions` is ordered by, and the
 //! lookup of where each identity of a pass first occurred.
 
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ use crate::analytics::Analytics;
 /// An event's identity for deduplication: tenant, source, id.
 pub type Identity = (String, String, String);
 
-/// Returns the 64-bit hash `event_ids` is ordered by: the first eight bytes of the SHA-256 of
+/// Returns the 64-bit hash `event_positions` is ordered by: the first eight bytes of the SHA-256 of
 /// the identity's parts, each followed by a zero byte. Stable across builds and versions.
 pub fn key_hash((tenant, source, id): &Identity) -> u64 {
     let mut hasher = Sha256::new();
@@ -26,7 +26,8 @@ pub fn key_hash((tenant, source, id): &Identity) -> u64 {
     u64::from_le_bytes(first)
 }
 
-/// Finds where each of these events first occurred, if it was seen before.
+/// Finds where each of these events first occurred, if it was seen before: the smallest
+/// position recorded for it.
 pub async fn first_occurrences(
     analytics: &Analytics,
     identities: &[Identity],

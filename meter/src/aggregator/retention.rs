@@ -48,7 +48,7 @@ pub async fn drop_expired(
     let tables = [
         ("events_raw", config.raw_retention_days),
         ("quarantine", config.raw_retention_days),
-        ("event_ids", config.dedup_window_days),
+        ("event_positions", config.dedup_window_days),
     ];
     let mut outcomes = Vec::with_capacity(tables.len());
     for (table, days) in tables {

@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "block_layout",
         sql: include_str!("../../../migrations/clickhouse/0004_block_layout.sql"),
     },
+    Migration {
+        version: 5,
+        name: "event_positions",
+        sql: include_str!("../../../migrations/clickhouse/0005_event_positions.sql"),
+    },
 ];
 
 #[derive(Debug, clickhouse::Row, Serialize, Deserialize)]

@@ -24,7 +24,7 @@ pub struct EventsRawRow {
     pub data: String,
 }
 
-/// A row of `event_ids`: the first occurrence of an event.
+/// A row of `event_positions`: a position where an event was first seen.
 #[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
 pub struct EventIdRow {
     pub key_hash: u64,
@@ -130,7 +130,7 @@ impl Analytics {
     /// rewrites.
     #[tracing::instrument(skip_all, fields(raw = writes.raw.len(), rollups = writes.rollups.len()))]
     pub(crate) async fn write_pass(&self, writes: &Writes) -> Result<()> {
-        self.insert("event_ids", &writes.event_ids).await?;
+        self.insert("event_positions", &writes.event_ids).await?;
         crash_point::reach(CrashPoint::AfterEventIds);
         self.insert("events_raw", &writes.raw).await?;
         self.insert("quarantine", &writes.quarantine).await?;
@@ -200,7 +200,7 @@ impl Analytics {
             .await?)
     }
 
-    /// Returns the rows of `event_ids` whose key hash is one of `hashes`, a query per
+    /// Returns the rows of `event_positions` whose key hash is one of `hashes`, a query per
     /// [`LOOKUP_CHUNK`] hashes.
     #[tracing::instrument(skip_all, fields(hashes = hashes.len()))]
     pub(crate) async fn event_ids_by_hash(&self, hashes: &[u64]) -> Result<Vec<EventIdRow>> {
@@ -214,7 +214,7 @@ impl Analytics {
             let rows = self
                 .client
                 .query(&format!(
-                    "SELECT ?fields FROM event_ids WHERE key_hash IN ({list})"
+                    "SELECT ?fields FROM event_positions WHERE key_hash IN ({list})"
                 ))
                 .with_setting("max_query_size", MAX_QUERY_BYTES)
                 .fetch_all::<EventIdRow>()

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
@@ -25,7 +25,7 @@ use crate::e2e::meter_load::{
 use crate::e2e::support::{Serve, TestEnv};
 
 /// Records per aggregator block: small, so that kills land in the middle of blocks.
-const BLOCK_RECORDS: &str = "50";
+pub(crate) const BLOCK_RECORDS: &str = "50";
 
 /// The settings of every aggregator of these tests: small blocks and short sessions.
 pub(crate) const AGGREGATOR_SETTINGS: [(&str, &str); 2] = [
@@ -316,6 +316,17 @@ impl EventsOffsets {
         let block_records: i64 = BLOCK_RECORDS.parse().expect("a number");
         let end = self.end(partition);
         (end / block_records * block_records, end)
+    }
+
+    /// Sets the group's offset of `partition` by hand, as an operator or an offset reset
+    /// would; the group must have no member.
+    pub(crate) fn commit(&self, partition: i32, offset: i64) {
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(&self.topic, partition, Offset::Offset(offset))
+            .expect("lists the offset");
+        self.consumer
+            .commit(&list, CommitMode::Sync)
+            .expect("commits the offset by hand");
     }
 
     /// The offset the group committed for `partition`, if any.
