@@ -187,10 +187,11 @@ pub struct UsageArgs {
     pub tenant: TenantRef,
     /// The meter's key.
     pub meter: MeterKey,
-    /// Start of the range, RFC 3339 (default: an hour before `--to`).
+    /// Start of the range, RFC 3339, a whole minute (default: an hour before `--to`).
     #[arg(long)]
     pub from: Option<DateTime<Utc>>,
-    /// End of the range, exclusive, RFC 3339 (default: the end of the current minute).
+    /// End of the range, exclusive, RFC 3339, a whole minute (default: the end of the current
+    /// minute).
     #[arg(long)]
     pub to: Option<DateTime<Utc>>,
     /// minute, hour, day or month.

@@ -1,7 +1,8 @@
 //! REST exports for finance tools: `GET /v1/usage.csv` and `GET /v1/usage.json` take the same
 //! parameters as the GraphQL `usage` query (`meter`, `from`, `to`, `window`, `group_by` as a
-//! comma-separated list, `subject`) and the same bearer key; errors are JSON with the code of
-//! [`crate::error`] and its HTTP status. An export is bounded: its range may hold at most
+//! comma-separated list, `subject`; `from` and `to` whole minutes) and the same bearer key;
+//! errors are JSON with the code of [`crate::error`] and its HTTP status. An export is
+//! bounded: its range may hold at most
 //! [`UsageLimits::EXPORT`] windows (counted before any store is asked) and its answer as many
 //! rows, both refused with 400; it runs at most [`crate::REQUEST_TIMEOUT`], then answers 503
 //! with `Retry-After`. CSV cells that a spreadsheet would run as formulas are neutralised

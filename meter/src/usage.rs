@@ -5,9 +5,10 @@
 //! keep sums, counts, extremes and latest values (and distinct values for UNIQUE_COUNT) rather
 //! than per-minute results.
 //!
-//! Rollups are per event-time minute (UTC), so a range is widened to whole minutes. Every
-//! query is bounded ([`UsageLimits`]): its windows are counted before any store is asked and
-//! its rows are capped in the SQL.
+//! Rollups are per event-time minute (UTC), so a range's bounds must be whole minutes: then
+//! adjacent ranges add up exactly to the range they tile. Every query is bounded
+//! ([`UsageLimits`]): its windows are counted before any store is asked and its rows are
+//! capped in the SQL.
 
 mod limits;
 
@@ -25,8 +26,8 @@ use crate::ids::{MeterKey, TenantId};
 use crate::meter::{Aggregation, Meter};
 use crate::{Error, Result};
 
-pub use self::limits::{UsageLimits, count_windows};
-pub(crate) use self::limits::{epoch_seconds, floor_minute};
+pub(crate) use self::limits::epoch_seconds;
+pub use self::limits::{UsageLimits, count_windows, floor_minute};
 
 /// The size of the windows usage is reported in, aligned to UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,9 +104,9 @@ impl fmt::Display for Window {
 /// What to compute.
 #[derive(Debug, Clone)]
 pub struct UsageQuery {
-    /// Start of the range (widened down to a whole minute).
+    /// Start of the range, a whole minute.
     pub from: DateTime<Utc>,
-    /// End of the range, exclusive (widened up to a whole minute).
+    /// End of the range, exclusive, a whole minute.
     pub to: DateTime<Utc>,
     /// Window size.
     pub window: Window,
@@ -262,7 +263,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn months_roll_over_the_year_and_ranges_widen_to_minutes() {
+    fn months_roll_over_the_year() {
         let december = Utc
             .with_ymd_and_hms(2026, 12, 1, 0, 0, 0)
             .single()
@@ -272,15 +273,6 @@ mod tests {
             .single()
             .expect("valid");
         assert_eq!(Window::Month.next(december), january);
-        let odd = Utc
-            .with_ymd_and_hms(2026, 11, 21, 10, 0, 30)
-            .single()
-            .expect("valid");
-        assert_eq!(floor_minute(odd).timestamp() % 60, 0);
-        assert_eq!(
-            limits::ceil_minute(odd).map(|ceil| ceil - floor_minute(odd)),
-            Some(Duration::minutes(1))
-        );
         assert_eq!("day".parse::<Window>().ok(), Some(Window::Day));
     }
 

@@ -400,25 +400,12 @@ fn window_start(time: DateTime<Utc>, window: Window) -> DateTime<Utc> {
     }
 }
 
-/// `[from, to)` widened to whole minutes, as usage queries widen it.
-fn widened(from: DateTime<Utc>, to: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-    let start = window_start(from, Window::Minute);
-    let floor = window_start(to, Window::Minute);
-    let end = if floor == to {
-        floor
-    } else {
-        floor + TimeDelta::minutes(1)
-    };
-    (start, end)
-}
-
 /// The windows that `[from, to)` touches, walked with [`Window::next`].
 fn walk(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     window: Window,
 ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    let (from, to) = widened(from, to);
     let mut windows = Vec::new();
     let mut start = window_start(from, window);
     while start < to {
@@ -429,12 +416,13 @@ fn walk(
     windows
 }
 
-/// A range of `window`s that the tests can walk: `from` and a length within [`span`].
+/// A range of `window`s that the tests can walk: `from` and a length within [`span`], in
+/// whole minutes as usage ranges are.
 fn range() -> impl Strategy<Value = (Window, DateTime<Utc>, DateTime<Utc>)> {
-    (window(), instant(), 0.0f64..1.0).prop_map(|(window, from, fraction)| {
-        let length = span(window).num_seconds() as f64 * fraction;
-        let to = from + TimeDelta::milliseconds((length * 1000.0) as i64 + 1);
-        (window, from, to)
+    (window(), instant(), 0.0f64..1.0).prop_map(|(window, instant, fraction)| {
+        let from = window_start(instant, Window::Minute);
+        let minutes = (span(window).num_minutes() as f64 * fraction) as i64;
+        (window, from, from + TimeDelta::minutes(minutes + 1))
     })
 }
 
@@ -485,7 +473,7 @@ proptest! {
         (window, from, to) in range(),
         split in 0.0f64..1.0,
     ) {
-        let (start, end) = widened(from, to);
+        let (start, end) = (from, to);
         let minutes = (end - start).num_minutes();
         prop_assume!(minutes >= 2);
         let middle = start + TimeDelta::minutes(1 + ((minutes - 1) as f64 * split) as i64);
@@ -498,20 +486,21 @@ proptest! {
     }
 
     #[test]
-    fn limits_widen_to_whole_minutes_and_refuse_exactly_past_the_cap(
+    fn limits_refuse_bounds_off_the_minute_and_exactly_past_the_cap(
         (window, from, to) in range(),
+        off in 1i64..60_000,
     ) {
         let query = UsageQuery { from, to, window, group_by: Vec::new(), subject: None };
         let count = count_windows(from, to, window).expect("a valid range");
         let exact = UsageLimits { max_windows: count, max_rows: 1 };
-        let (start, end) = exact.check(&query).expect("a range at the cap passes");
-        prop_assert_eq!((start, end), widened(from, to));
-        prop_assert!(start <= from && from - start < TimeDelta::minutes(1));
-        prop_assert!(end >= to && end - to < TimeDelta::minutes(1));
-        prop_assert_eq!(start.timestamp_subsec_nanos(), 0);
-        prop_assert_eq!(start.timestamp() % 60, 0);
-        prop_assert_eq!(end.timestamp() % 60, 0);
+        prop_assert!(exact.check(&query).is_ok(), "a range at the cap passes");
         let below = UsageLimits { max_windows: count - 1, max_rows: 1 };
         prop_assert!(below.check(&query).is_err());
+        // A bound off the minute by any number of milliseconds is refused, whatever the cap.
+        let off = TimeDelta::milliseconds(off);
+        for (from, to) in [(from + off, to + TimeDelta::minutes(1)), (from, to + off)] {
+            let query = UsageQuery { from, to, window, group_by: Vec::new(), subject: None };
+            prop_assert!(UsageLimits::EXPORT.check(&query).is_err());
+        }
     }
 }

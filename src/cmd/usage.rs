@@ -3,7 +3,7 @@
 use chrono::{Duration, Utc};
 use tally_meter::analytics::Analytics;
 use tally_meter::catalog::tenants;
-use tally_meter::usage::{self, UsagePoint, UsageQuery};
+use tally_meter::usage::{self, UsagePoint, UsageQuery, floor_minute};
 
 use crate::cli::UsageArgs;
 use crate::cmd::connect_catalog;
@@ -14,7 +14,9 @@ pub async fn run(config: &Config, args: UsageArgs) -> anyhow::Result<()> {
     let catalog = connect_catalog(config).await?;
     let analytics = Analytics::new(&config.clickhouse);
     let tenant = tenants::find(&catalog, &args.tenant).await?;
-    let to = args.to.unwrap_or_else(|| Utc::now() + Duration::minutes(1));
+    let to = args
+        .to
+        .unwrap_or_else(|| floor_minute(Utc::now()) + Duration::minutes(1));
     let query = UsageQuery {
         from: args.from.unwrap_or(to - Duration::hours(1)),
         to,

@@ -77,8 +77,8 @@ pub struct UsageQuery;
 
 #[Object]
 impl UsageQuery {
-    /// A meter's usage over `[from, to)` per window, optionally split by groups and limited
-    /// to a subject.
+    /// A meter's usage over `[from, to)` (whole minutes) per window, optionally split by
+    /// groups and limited to a subject.
     #[expect(clippy::too_many_arguments, reason = "the query's named arguments")]
     #[graphql(complexity = "cost::usage(from, to, window, child_complexity)")]
     async fn usage(

@@ -55,7 +55,8 @@ impl Analytics {
         query: &UsageQuery,
         limits: UsageLimits,
     ) -> Result<Vec<UsagePoint>> {
-        let (from, to) = limits.check(query)?;
+        limits.check(query)?;
+        let (from, to) = (query.from, query.to);
         let group_columns: Vec<String> = group_positions(meter, &query.group_by)?
             .into_iter()
             .map(|position| format!("group_values[{position}]"))
