@@ -269,6 +269,15 @@ async fn late_events_and_missing_values_are_quarantined_and_the_rest_lands_in_it
     let after = usage_json(&env, &tenant, &split, &to, &[]).await;
     assert_eq!(total(&before, None), Decimal::new(35, 1), "{before}");
     assert_eq!(total(&after, None), Decimal::from(4), "{after}");
+    // Days in a zone are written with its offset.
+    let kolkata = usage(&["--window", "day", "--timezone", "Asia/Kolkata"]).await;
+    assert_eq!(total(&kolkata, None), Decimal::new(75, 1), "{kolkata}");
+    assert!(
+        kolkata[0]["window_start"]
+            .as_str()
+            .is_some_and(|start| start.ends_with("+05:30")),
+        "{kolkata}"
+    );
     let off = at(minute + 30);
     let refused = env
         .run(&[

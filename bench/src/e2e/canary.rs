@@ -22,7 +22,7 @@ use parking_lot::Mutex;
 use serde_json::json;
 use tally_meter::analytics::Analytics;
 use tally_meter::meter::Meter;
-use tally_meter::usage::{self, UsageQuery, floor_minute};
+use tally_meter::usage::{self, Tz, UsageQuery, floor_minute};
 
 use super::{BenchTenant, CANARY_EVENT_TYPE, CANARY_GROUP, MAX_LATENCY};
 use crate::failures::Failures;
@@ -320,6 +320,7 @@ impl Canaries {
             from: floor_minute(earliest) - chrono::Duration::minutes(1),
             to: floor_minute(Utc::now()) + chrono::Duration::minutes(2),
             window: usage::Window::Minute,
+            time_zone: Tz::UTC,
             group_by: vec![CANARY_GROUP.to_owned()],
             subject: None,
         };

@@ -19,7 +19,7 @@ use hyper::body::Bytes;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 use serde_json::json;
 use tally_meter::analytics::Analytics;
-use tally_meter::usage::{self, UsageQuery, floor_minute};
+use tally_meter::usage::{self, Tz, UsageQuery, floor_minute};
 use tokio::task::JoinSet;
 
 use super::{EVENT_TYPE, QueryTenant};
@@ -316,6 +316,7 @@ async fn count_tenant(analytics: &Analytics, tenant: &QueryTenant) -> tally_mete
         from: floor_minute(now - chrono::Duration::days(8)),
         to: floor_minute(now) + chrono::Duration::minutes(2),
         window: usage::Window::Day,
+        time_zone: Tz::UTC,
         group_by: Vec::new(),
         subject: None,
     };

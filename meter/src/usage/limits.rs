@@ -5,7 +5,8 @@
 
 use chrono::{DateTime, Datelike, Duration, SecondsFormat, Utc};
 
-use super::{UsageQuery, Window};
+use super::zone::local_date;
+use super::{Tz, UsageQuery, Window};
 use crate::{Error, Result};
 
 /// How much one usage query may ask for and return.
@@ -27,7 +28,7 @@ impl UsageLimits {
     /// Checks the query's range: whole minutes, `to` after `from`, and at most
     /// [`Self::max_windows`] windows. The error says what to change.
     pub fn check(&self, query: &UsageQuery) -> Result<()> {
-        let windows = count_windows(query.from, query.to, query.window)?;
+        let windows = count_windows(query.from, query.to, query.window, query.time_zone)?;
         if windows > self.max_windows {
             return Err(Error::Invalid(format!(
                 "the range from {} to {} holds {windows} {} windows, more than the {} \
@@ -50,9 +51,15 @@ impl UsageLimits {
     }
 }
 
-/// Counts the windows of `window` size, aligned to UTC, that `[from, to)` touches. Errors
-/// when a bound is not a whole minute or `to` is not after `from`; never overflows.
-pub fn count_windows(from: DateTime<Utc>, to: DateTime<Utc>, window: Window) -> Result<u64> {
+/// Counts the windows of `window` size that `[from, to)` touches, days and months in `zone`:
+/// local dates apart, so a day that a zone skipped (Samoa's 30 December 2011) is counted too.
+/// Errors when a bound is not a whole minute or `to` is not after `from`; never overflows.
+pub fn count_windows(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    window: Window,
+    zone: Tz,
+) -> Result<u64> {
     check_range(from, to)?;
     // The last instant of the range: `to` is exclusive and a whole minute after `from`.
     let last = to
@@ -67,11 +74,8 @@ pub fn count_windows(from: DateTime<Utc>, to: DateTime<Utc>, window: Window) -> 
             from.timestamp().div_euclid(3600),
             last.timestamp().div_euclid(3600),
         ),
-        Window::Day => (
-            from.timestamp().div_euclid(86_400),
-            last.timestamp().div_euclid(86_400),
-        ),
-        Window::Month => (month_index(from), month_index(last)),
+        Window::Day => (day_index(from, zone), day_index(last, zone)),
+        Window::Month => (month_index(from, zone), month_index(last, zone)),
     };
     // Indexes are at most a few times 10^12 apart (chrono's calendar spans ±262,143 years).
     last_index
@@ -105,9 +109,16 @@ fn check_range(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<()> {
     Ok(())
 }
 
-/// Months since year 0: twelve per year plus the month's place in its year.
-fn month_index(time: DateTime<Utc>) -> i64 {
-    i64::from(time.year()) * 12 + i64::from(time.month0())
+/// Days since the first of January of year 1 on `zone`'s calendar.
+fn day_index(time: DateTime<Utc>, zone: Tz) -> i64 {
+    i64::from(local_date(zone, time).num_days_from_ce())
+}
+
+/// Months since year 0 on `zone`'s calendar: twelve per year plus the month's place in its
+/// year.
+fn month_index(time: DateTime<Utc>, zone: Tz) -> i64 {
+    let date = local_date(zone, time);
+    i64::from(date.year()) * 12 + i64::from(date.month0())
 }
 
 /// Seconds since 1970 as rollups store them (`UInt32`), clamped to that type's range.
@@ -136,6 +147,7 @@ mod tests {
             from: at(from),
             to: at(to),
             window,
+            time_zone: Tz::UTC,
             group_by: Vec::new(),
             subject: None,
         }
@@ -143,7 +155,8 @@ mod tests {
 
     #[test]
     fn windows_are_counted_from_the_range_aligned_to_utc() {
-        let count = |from: &str, to: &str, window| count_windows(at(from), at(to), window).ok();
+        let count =
+            |from: &str, to: &str, window| count_windows(at(from), at(to), window, Tz::UTC).ok();
         let (start, end) = ("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z");
         assert_eq!(count(start, end, Window::Minute), Some(1440));
         assert_eq!(count(start, end, Window::Hour), Some(24));
@@ -185,22 +198,26 @@ mod tests {
     #[test]
     fn empty_reversed_and_extreme_ranges_are_refused_without_panicking() {
         let start = "2026-01-01T00:00:00Z";
-        assert!(count_windows(at(start), at(start), Window::Hour).is_err());
-        assert!(count_windows(at("2026-01-02T00:00:00Z"), at(start), Window::Hour).is_err());
+        assert!(count_windows(at(start), at(start), Window::Hour, Tz::UTC).is_err());
+        assert!(
+            count_windows(at("2026-01-02T00:00:00Z"), at(start), Window::Hour, Tz::UTC).is_err()
+        );
         let last = DateTime::<Utc>::MAX_UTC;
         let first = DateTime::<Utc>::MIN_UTC;
-        assert!(count_windows(at(start), last, Window::Minute).is_err());
-        assert!(count_windows(first, at(start), Window::Month).is_ok_and(|count| count > 0));
+        assert!(count_windows(at(start), last, Window::Minute, Tz::UTC).is_err());
+        assert!(
+            count_windows(first, at(start), Window::Month, Tz::UTC).is_ok_and(|count| count > 0)
+        );
         let near_end = Utc
             .with_ymd_and_hms(262_142, 12, 31, 23, 59, 0)
             .single()
             .expect("valid");
         assert_eq!(
-            count_windows(near_end - Duration::days(1), near_end, Window::Day).ok(),
+            count_windows(near_end - Duration::days(1), near_end, Window::Day, Tz::UTC).ok(),
             Some(2)
         );
         assert!(
-            count_windows(first, near_end, Window::Minute)
+            count_windows(first, near_end, Window::Minute, Tz::UTC)
                 .is_ok_and(|count| count > 200_000 * 365 * 1440)
         );
         // As clients write them: the last second of the calendar is not a whole minute.
@@ -208,13 +225,22 @@ mod tests {
             at("+262142-01-01T00:00:00Z"),
             at("+262142-12-31T23:59:59Z"),
             Window::Day,
+            Tz::UTC,
         )
         .expect_err("not a whole minute");
         assert!(
             error.to_string().contains("`to` must be a whole minute"),
             "{error}"
         );
-        assert!(count_windows(at("-262143-01-01T00:00:00Z"), at(start), Window::Month).is_ok());
+        assert!(
+            count_windows(
+                at("-262143-01-01T00:00:00Z"),
+                at(start),
+                Window::Month,
+                Tz::UTC
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -259,7 +285,7 @@ mod tests {
     #[test]
     fn bounds_off_a_whole_minute_are_refused_with_the_minutes_around_them() {
         let refused = |from: &str, to: &str| {
-            count_windows(at(from), at(to), Window::Minute)
+            count_windows(at(from), at(to), Window::Minute, Tz::UTC)
                 .expect_err("not whole minutes")
                 .to_string()
         };
@@ -278,9 +304,43 @@ mod tests {
             count_windows(
                 DateTime::<Utc>::MIN_UTC,
                 at("2026-01-01T00:00:00Z"),
-                Window::Day
+                Window::Day,
+                Tz::UTC
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn days_and_months_are_counted_on_the_zones_calendar() {
+        let berlin: Tz = "Europe/Berlin".parse().expect("a zone");
+        let count =
+            |from: &str, to: &str, window| count_windows(at(from), at(to), window, berlin).ok();
+        // Berlin's 29 March 2026 has 23 hours: a day and a minute in UTC touch two local days.
+        assert_eq!(
+            count("2026-03-28T23:00:00Z", "2026-03-29T22:00:00Z", Window::Day),
+            Some(1)
+        );
+        assert_eq!(
+            count("2026-03-28T23:00:00Z", "2026-03-29T22:01:00Z", Window::Day),
+            Some(2)
+        );
+        // January in UTC ends in Berlin's February.
+        assert_eq!(
+            count(
+                "2026-01-01T00:00:00Z",
+                "2026-02-01T00:00:00Z",
+                Window::Month
+            ),
+            Some(2)
+        );
+        assert_eq!(
+            count(
+                "2025-12-31T23:00:00Z",
+                "2026-01-31T23:00:00Z",
+                Window::Month
+            ),
+            Some(1)
         );
     }
 }
