@@ -11,7 +11,7 @@ use tally_meter::ids::{ApiKeyId, MeterKey, Region, TenantName};
 use tally_meter::meter::{Aggregation, JsonPath};
 use tally_meter::quota::QuotaMode;
 use tally_meter::tenant::TenantRef;
-use tally_meter::usage::Window;
+use tally_meter::usage::{self, Tz, Window};
 
 /// Tally: multi-tenant usage metering, billing and observability.
 #[derive(Debug, Parser)]
@@ -187,15 +187,20 @@ pub struct UsageArgs {
     pub tenant: TenantRef,
     /// The meter's key.
     pub meter: MeterKey,
-    /// Start of the range, RFC 3339 (default: an hour before `--to`).
+    /// Start of the range, RFC 3339, a whole minute (default: an hour before `--to`).
     #[arg(long)]
     pub from: Option<DateTime<Utc>>,
-    /// End of the range, exclusive, RFC 3339 (default: the end of the current minute).
+    /// End of the range, exclusive, RFC 3339, a whole minute (default: the end of the current
+    /// minute).
     #[arg(long)]
     pub to: Option<DateTime<Utc>>,
     /// minute, hour, day or month.
     #[arg(long, default_value = "minute")]
     pub window: Window,
+    /// IANA time zone whose midnight starts day and month windows, and whose offset times
+    /// are shown with, such as Europe/Berlin.
+    #[arg(long, default_value = "UTC", value_parser = usage::parse_time_zone)]
+    pub timezone: Tz,
     /// Group names to split by, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub group_by: Vec<String>,

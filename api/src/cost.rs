@@ -58,7 +58,8 @@ pub fn usage(
     window: WindowValue,
     child_complexity: usize,
 ) -> usize {
-    let windows = usage::count_windows(from, to, window.into())
+    // Days and months counted in UTC: a time zone moves their count by one at most.
+    let windows = usage::count_windows(from, to, window.into(), usage::Tz::UTC)
         .ok()
         .filter(|windows| *windows <= USAGE_LIMITS.max_windows)
         .unwrap_or(0);

@@ -1,8 +1,9 @@
 //! REST exports for finance tools: `GET /v1/usage.csv` and `GET /v1/usage.json` take the same
 //! parameters as the GraphQL `usage` query (`meter`, `from`, `to`, `window`, `group_by` as a
-//! comma-separated list, `subject`) and the same bearer key; errors are JSON with the code of
-//! [`crate::error`] and its HTTP status. An export is bounded: its range may hold at most
-//! [`UsageLimits::EXPORT`] windows (counted before any store is asked) and its answer as many
+//! comma-separated list, `subject`, `timezone`; `from` and `to` whole minutes) and the same
+//! bearer key; errors are JSON with the code of [`crate::error`] and its HTTP status. An
+//! export is bounded: its range may hold at most [`UsageLimits::EXPORT`] windows (counted
+//! before any store is asked) and its answer as many
 //! rows, both refused with 400; it runs at most [`crate::REQUEST_TIMEOUT`], then answers 503
 //! with `Retry-After`. CSV cells that a spreadsheet would run as formulas are neutralised
 //! ([`crate::csv`]).
@@ -30,6 +31,7 @@ pub struct UsageParams {
     window: Option<String>,
     group_by: Option<String>,
     subject: Option<String>,
+    timezone: Option<String>,
 }
 
 /// `GET /v1/usage.json`: the usage points as a JSON array.
@@ -91,7 +93,7 @@ async fn export(
         ApiError::new(
             ErrorCode::BadUserInput,
             format!(
-                "{}; expected meter, from and to (RFC 3339), and optionally window, group_by and subject",
+                "{}; expected meter, from and to (RFC 3339), and optionally window, group_by, subject and timezone",
                 rejection.body_text()
             ),
         )
@@ -104,6 +106,7 @@ async fn export(
             .as_deref()
             .unwrap_or("hour")
             .parse::<Window>()?,
+        time_zone: usage::parse_time_zone(params.timezone.as_deref().unwrap_or("UTC"))?,
         group_by: params
             .group_by
             .map(|names| {
@@ -176,8 +179,8 @@ mod tests {
             .single()
             .expect("valid");
         let point = |group: &str, value: Decimal| UsagePoint {
-            window_start: start,
-            window_end: start + Duration::hours(1),
+            window_start: start.fixed_offset(),
+            window_end: (start + Duration::hours(1)).fixed_offset(),
             groups: BTreeMap::from([("model".to_owned(), group.to_owned())]),
             events: 1,
             value: Some(value),

@@ -6,4 +6,5 @@ mod api {
     pub mod cost;
     pub mod rate;
     pub mod support;
+    pub mod usage;
 }

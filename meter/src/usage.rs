@@ -5,17 +5,20 @@
 //! keep sums, counts, extremes and latest values (and distinct values for UNIQUE_COUNT) rather
 //! than per-minute results.
 //!
-//! Rollups are per event-time minute (UTC), so a range is widened to whole minutes. Every
-//! query is bounded ([`UsageLimits`]): its windows are counted before any store is asked and
-//! its rows are capped in the SQL.
+//! Rollups are per event-time minute (UTC), so a range's bounds must be whole minutes: then
+//! adjacent ranges add up exactly to the range they tile. DAY and MONTH windows follow the
+//! query's time zone ([`Tz`]), and window bounds are written with its offset. Every query is bounded
+//! ([`UsageLimits`]): its windows are counted before any store is asked and its rows are
+//! capped in the SQL.
 
 mod limits;
+mod zone;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, FixedOffset, Months, NaiveTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -25,10 +28,13 @@ use crate::ids::{MeterKey, TenantId};
 use crate::meter::{Aggregation, Meter};
 use crate::{Error, Result};
 
-pub use self::limits::{UsageLimits, count_windows};
-pub(crate) use self::limits::{epoch_seconds, floor_minute};
+pub(crate) use self::limits::epoch_seconds;
+pub use self::limits::{UsageLimits, count_windows, floor_minute};
+pub(crate) use self::zone::offset_changes;
+pub use self::zone::{Tz, parse_time_zone};
 
-/// The size of the windows usage is reported in, aligned to UTC.
+/// The size of the windows usage is reported in: minutes and hours aligned to UTC, days and
+/// months to a time zone's midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Window {
@@ -53,29 +59,24 @@ impl Window {
         }
     }
 
-    /// Returns the start of the next window after the one starting at `start`, or the end of
-    /// the calendar.
-    pub fn next(self, start: DateTime<Utc>) -> DateTime<Utc> {
-        let after = |size: Duration| {
-            start
-                .checked_add_signed(size)
-                .unwrap_or(DateTime::<Utc>::MAX_UTC)
-        };
-        match self {
-            Self::Minute => after(Duration::minutes(1)),
-            Self::Hour => after(Duration::hours(1)),
-            Self::Day => after(Duration::days(1)),
-            Self::Month => {
-                let (year, month) = if start.month() == 12 {
-                    (start.year() + 1, 1)
+    /// Returns the start of the next window after the one starting at `start` (days and
+    /// months in `zone`), or the end of the calendar.
+    pub fn next(self, start: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
+        let next = match self {
+            Self::Minute => start.checked_add_signed(Duration::minutes(1)),
+            Self::Hour => start.checked_add_signed(Duration::hours(1)),
+            Self::Day | Self::Month => {
+                let date = zone::local_date(zone, start);
+                let next_date = if self == Self::Day {
+                    date.succ_opt()
                 } else {
-                    (start.year(), start.month() + 1)
+                    date.with_day(1)
+                        .and_then(|first| first.checked_add_months(Months::new(1)))
                 };
-                Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0)
-                    .single()
-                    .unwrap_or(start)
+                next_date.and_then(|date| zone::local_start(zone, date.and_time(NaiveTime::MIN)))
             }
-        }
+        };
+        next.unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 }
 
@@ -103,12 +104,15 @@ impl fmt::Display for Window {
 /// What to compute.
 #[derive(Debug, Clone)]
 pub struct UsageQuery {
-    /// Start of the range (widened down to a whole minute).
+    /// Start of the range, a whole minute.
     pub from: DateTime<Utc>,
-    /// End of the range, exclusive (widened up to a whole minute).
+    /// End of the range, exclusive, a whole minute.
     pub to: DateTime<Utc>,
     /// Window size.
     pub window: Window,
+    /// The zone whose midnight starts DAY and MONTH windows, and whose offset window bounds
+    /// are written with.
+    pub time_zone: Tz,
     /// Group names of the meter to split by; the others are summed over.
     pub group_by: Vec<String>,
     /// Only events of this subject, when given.
@@ -118,10 +122,10 @@ pub struct UsageQuery {
 /// The value of a meter in one window, for one combination of the requested groups.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UsagePoint {
-    /// Start of the window (or of the range, if later).
-    pub window_start: DateTime<Utc>,
-    /// End of the window (or of the range, if earlier), exclusive.
-    pub window_end: DateTime<Utc>,
+    /// Start of the window (or of the range, if later), with the query's zone's offset.
+    pub window_start: DateTime<FixedOffset>,
+    /// End of the window (or of the range, if earlier), exclusive, likewise.
+    pub window_end: DateTime<FixedOffset>,
     /// Requested group names and their values.
     pub groups: BTreeMap<String, String>,
     /// Events counted in the window.
@@ -192,19 +196,27 @@ pub(crate) fn group_positions(meter: &Meter, names: &[String]) -> Result<Vec<usi
         .collect()
 }
 
-/// The bounds of the window of `window` size starting at `bucket` (seconds since the epoch,
-/// as rollups store minutes), clipped to the range `[from, to)`.
+/// The bounds of the window of `window` size in `zone` starting at `bucket`, clipped to the
+/// range `[from, to)` and written with the zone's offsets. A bucket is seconds since 1970, as
+/// rollups store minutes: on UTC's clock for minutes and hours, on the zone's for days and
+/// months.
 pub(crate) fn clipped_window(
     window: Window,
+    zone: Tz,
     bucket: u32,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> (DateTime<Utc>, DateTime<Utc>) {
-    let start = Utc
-        .timestamp_opt(i64::from(bucket), 0)
-        .single()
-        .unwrap_or(from);
-    (start.max(from), window.next(start).min(to))
+) -> (DateTime<FixedOffset>, DateTime<FixedOffset>) {
+    let instant = DateTime::from_timestamp(i64::from(bucket), 0).unwrap_or(from);
+    let start = match window {
+        Window::Minute | Window::Hour => Some(instant),
+        Window::Day | Window::Month => zone::local_start(zone, instant.naive_utc()),
+    }
+    .unwrap_or(from);
+    (
+        zone::written_in(zone, start.max(from)),
+        zone::written_in(zone, window.next(start, zone).min(to)),
+    )
 }
 
 /// The last hour at `now`, per minute: from 59 minutes before the current minute to the end
@@ -229,10 +241,11 @@ pub async fn last_hour(
         from,
         to,
         window: Window::Minute,
+        time_zone: Tz::UTC,
         group_by: Vec::new(),
         subject: None,
     };
-    let found: HashMap<DateTime<Utc>, UsagePoint> = analytics
+    let found: HashMap<DateTime<FixedOffset>, UsagePoint> = analytics
         .usage(&meter, &query)
         .await?
         .into_iter()
@@ -245,7 +258,7 @@ pub async fn last_hour(
     .then_some(Decimal::ZERO);
     Ok((0..60)
         .map(|minute| {
-            let start = from + Duration::minutes(minute);
+            let start = (from + Duration::minutes(minute)).fixed_offset();
             found.get(&start).cloned().unwrap_or_else(|| UsagePoint {
                 window_start: start,
                 window_end: start + Duration::minutes(1),
@@ -259,47 +272,90 @@ pub async fn last_hour(
 
 #[cfg(test)]
 mod tests {
+    use super::zone::tests::{at, berlin};
     use super::*;
 
     #[test]
-    fn months_roll_over_the_year_and_ranges_widen_to_minutes() {
-        let december = Utc
-            .with_ymd_and_hms(2026, 12, 1, 0, 0, 0)
-            .single()
-            .expect("valid");
-        let january = Utc
-            .with_ymd_and_hms(2027, 1, 1, 0, 0, 0)
-            .single()
-            .expect("valid");
-        assert_eq!(Window::Month.next(december), january);
-        let odd = Utc
-            .with_ymd_and_hms(2026, 11, 21, 10, 0, 30)
-            .single()
-            .expect("valid");
-        assert_eq!(floor_minute(odd).timestamp() % 60, 0);
+    fn months_roll_over_the_year() {
+        let december = at("2026-12-01T00:00:00Z");
         assert_eq!(
-            limits::ceil_minute(odd).map(|ceil| ceil - floor_minute(odd)),
-            Some(Duration::minutes(1))
+            Window::Month.next(december, Tz::UTC),
+            at("2027-01-01T00:00:00Z")
         );
         assert_eq!("day".parse::<Window>().ok(), Some(Window::Day));
     }
 
     #[test]
-    fn windows_are_clipped_to_the_range_and_the_last_hour_ends_with_this_minute() {
-        let at = |text: &str| {
-            text.parse::<DateTime<Utc>>()
-                .expect("a valid RFC 3339 time")
+    fn local_days_last_23_or_25_hours_when_clocks_change_and_months_start_at_local_midnight() {
+        let days = |from: &str, count: usize, zone: Tz| {
+            let mut starts = vec![at(from)];
+            for _ in 0..count {
+                let last = *starts.last().expect("a start");
+                starts.push(Window::Day.next(last, zone));
+            }
+            starts
+        };
+        assert_eq!(
+            days("2026-03-27T23:00:00Z", 3, berlin()),
+            [
+                at("2026-03-27T23:00:00Z"),
+                at("2026-03-28T23:00:00Z"),
+                at("2026-03-29T22:00:00Z"),
+                at("2026-03-30T22:00:00Z")
+            ]
+        );
+        assert_eq!(
+            Window::Day.next(at("2026-10-24T22:00:00Z"), berlin()) - at("2026-10-24T22:00:00Z"),
+            Duration::hours(25)
+        );
+        let new_york = parse_time_zone("America/New_York").expect("a zone");
+        assert_eq!(
+            Window::Month.next(at("2026-01-01T05:00:00Z"), new_york),
+            at("2026-02-01T05:00:00Z")
+        );
+        assert_eq!(
+            Window::Month.next(at("2026-02-01T05:00:00Z"), new_york),
+            at("2026-03-01T05:00:00Z")
+        );
+        // Minutes and hours are the same in every zone.
+        let kolkata = parse_time_zone("Asia/Kolkata").expect("a zone");
+        assert_eq!(
+            Window::Hour.next(at("2026-01-01T05:00:00Z"), kolkata),
+            at("2026-01-01T06:00:00Z")
+        );
+    }
+
+    #[test]
+    fn windows_are_clipped_to_the_range_and_written_in_their_zone() {
+        let utc = |(start, end): (DateTime<FixedOffset>, DateTime<FixedOffset>)| {
+            (start.with_timezone(&Utc), end.with_timezone(&Utc))
         };
         let (from, to) = (at("2026-11-21T10:30:00Z"), at("2026-11-21T12:15:00Z"));
         let ten = epoch_seconds(at("2026-11-21T10:00:00Z"));
         assert_eq!(
-            clipped_window(Window::Hour, ten, from, to),
+            utc(clipped_window(Window::Hour, Tz::UTC, ten, from, to)),
             (from, at("2026-11-21T11:00:00Z"))
         );
         let noon = epoch_seconds(at("2026-11-21T12:00:00Z"));
         assert_eq!(
-            clipped_window(Window::Hour, noon, from, to),
+            utc(clipped_window(Window::Hour, Tz::UTC, noon, from, to)),
             (at("2026-11-21T12:00:00Z"), to)
+        );
+        // A day's bucket is its local midnight on the zone's clock.
+        let local_midnight = epoch_seconds(at("2026-03-29T00:00:00Z"));
+        let (start, end) = clipped_window(
+            Window::Day,
+            berlin(),
+            local_midnight,
+            at("2026-03-01T00:00:00Z"),
+            at("2026-04-01T00:00:00Z"),
+        );
+        assert_eq!(
+            (start.to_rfc3339(), end.to_rfc3339()),
+            (
+                "2026-03-29T00:00:00+01:00".to_owned(),
+                "2026-03-30T00:00:00+02:00".to_owned()
+            )
         );
         assert_eq!(
             last_hour_range(at("2026-11-21T10:00:30Z")),
@@ -310,6 +366,17 @@ mod tests {
     #[test]
     fn the_window_after_the_last_is_the_end_of_the_calendar() {
         let end = DateTime::<Utc>::MAX_UTC;
-        assert_eq!(Window::Day.next(end), end);
+        let kiritimati = parse_time_zone("Pacific/Kiritimati").expect("a zone");
+        for zone in [Tz::UTC, berlin(), kiritimati] {
+            assert_eq!(Window::Day.next(end, zone), end);
+            assert_eq!(Window::Month.next(end, zone), end);
+        }
+        // Written with UTC's offset where the zone's would leave the calendar.
+        assert_eq!(zone::written_in(kiritimati, end), end.fixed_offset());
+        assert!(
+            zone::written_in(kiritimati, end)
+                .to_rfc3339()
+                .ends_with("+00:00")
+        );
     }
 }

@@ -14,7 +14,7 @@ use tally_meter::aggregator::Reading;
 use tally_meter::aggregator::block::{Block, PartitionBlocks, Position, RollupKey, RollupState};
 use tally_meter::ids::{MeterId, TenantId};
 use tally_meter::throttle::TokenBucket;
-use tally_meter::usage::{UsageLimits, UsageQuery, Window, count_windows};
+use tally_meter::usage::{Tz, UsageLimits, UsageQuery, Window, count_windows};
 
 // ---------------------------------------------------------------------------------------------
 // Blocks
@@ -458,41 +458,29 @@ fn window_start(time: DateTime<Utc>, window: Window) -> DateTime<Utc> {
     }
 }
 
-/// `[from, to)` widened to whole minutes, as usage queries widen it.
-fn widened(from: DateTime<Utc>, to: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-    let start = window_start(from, Window::Minute);
-    let floor = window_start(to, Window::Minute);
-    let end = if floor == to {
-        floor
-    } else {
-        floor + TimeDelta::minutes(1)
-    };
-    (start, end)
-}
-
 /// The windows that `[from, to)` touches, walked with [`Window::next`].
 fn walk(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     window: Window,
 ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    let (from, to) = widened(from, to);
     let mut windows = Vec::new();
     let mut start = window_start(from, window);
     while start < to {
-        let end = window.next(start);
+        let end = window.next(start, Tz::UTC);
         windows.push((start, end));
         start = end;
     }
     windows
 }
 
-/// A range of `window`s that the tests can walk: `from` and a length within [`span`].
+/// A range of `window`s that the tests can walk: `from` and a length within [`span`], in
+/// whole minutes as usage ranges are.
 fn range() -> impl Strategy<Value = (Window, DateTime<Utc>, DateTime<Utc>)> {
-    (window(), instant(), 0.0f64..1.0).prop_map(|(window, from, fraction)| {
-        let length = span(window).num_seconds() as f64 * fraction;
-        let to = from + TimeDelta::milliseconds((length * 1000.0) as i64 + 1);
-        (window, from, to)
+    (window(), instant(), 0.0f64..1.0).prop_map(|(window, instant, fraction)| {
+        let from = window_start(instant, Window::Minute);
+        let minutes = (span(window).num_minutes() as f64 * fraction) as i64;
+        (window, from, from + TimeDelta::minutes(minutes + 1))
     })
 }
 
@@ -500,13 +488,13 @@ proptest! {
     #[test]
     fn every_instant_falls_in_exactly_one_window(time in instant(), window in window()) {
         let start = window_start(time, window);
-        let end = window.next(start);
+        let end = window.next(start, Tz::UTC);
         prop_assert!(start <= time && time < end);
         // The next window starts where this one ends, aligned, and the one before ends here:
         // neighbours neither overlap nor leave a gap.
         prop_assert_eq!(window_start(end, window), end);
         let before = window_start(start - TimeDelta::nanoseconds(1), window);
-        prop_assert_eq!(window.next(before), start);
+        prop_assert_eq!(window.next(before, Tz::UTC), start);
         let length = end - start;
         match window {
             Window::Minute => prop_assert_eq!(length, TimeDelta::minutes(1)),
@@ -522,7 +510,7 @@ proptest! {
         probe in 0.0f64..1.0,
     ) {
         let windows = walk(from, to, window);
-        let counted = count_windows(from, to, window).expect("a valid range");
+        let counted = count_windows(from, to, window, Tz::UTC).expect("a valid range");
         prop_assert_eq!(counted, windows.len() as u64);
         // Consecutive windows meet; the first holds `from`, the last reaches past `to`.
         prop_assert!(windows.windows(2).all(|pair| pair[0].1 == pair[1].0));
@@ -543,33 +531,34 @@ proptest! {
         (window, from, to) in range(),
         split in 0.0f64..1.0,
     ) {
-        let (start, end) = widened(from, to);
+        let (start, end) = (from, to);
         let minutes = (end - start).num_minutes();
         prop_assume!(minutes >= 2);
         let middle = start + TimeDelta::minutes(1 + ((minutes - 1) as f64 * split) as i64);
         prop_assert!(start < middle && middle < end);
-        let whole = count_windows(from, to, window).expect("a valid range");
-        let left = count_windows(from, middle, window).expect("a valid range");
-        let right = count_windows(middle, to, window).expect("a valid range");
+        let whole = count_windows(from, to, window, Tz::UTC).expect("a valid range");
+        let left = count_windows(from, middle, window, Tz::UTC).expect("a valid range");
+        let right = count_windows(middle, to, window, Tz::UTC).expect("a valid range");
         let on_boundary = window_start(middle, window) == middle;
         prop_assert_eq!(left + right, whole + u64::from(!on_boundary));
     }
 
     #[test]
-    fn limits_widen_to_whole_minutes_and_refuse_exactly_past_the_cap(
+    fn limits_refuse_bounds_off_the_minute_and_exactly_past_the_cap(
         (window, from, to) in range(),
+        off in 1i64..60_000,
     ) {
-        let query = UsageQuery { from, to, window, group_by: Vec::new(), subject: None };
-        let count = count_windows(from, to, window).expect("a valid range");
+        let query = UsageQuery { from, to, window, time_zone: Tz::UTC, group_by: Vec::new(), subject: None };
+        let count = count_windows(from, to, window, Tz::UTC).expect("a valid range");
         let exact = UsageLimits { max_windows: count, max_rows: 1 };
-        let (start, end) = exact.check(&query).expect("a range at the cap passes");
-        prop_assert_eq!((start, end), widened(from, to));
-        prop_assert!(start <= from && from - start < TimeDelta::minutes(1));
-        prop_assert!(end >= to && end - to < TimeDelta::minutes(1));
-        prop_assert_eq!(start.timestamp_subsec_nanos(), 0);
-        prop_assert_eq!(start.timestamp() % 60, 0);
-        prop_assert_eq!(end.timestamp() % 60, 0);
+        prop_assert!(exact.check(&query).is_ok(), "a range at the cap passes");
         let below = UsageLimits { max_windows: count - 1, max_rows: 1 };
         prop_assert!(below.check(&query).is_err());
+        // A bound off the minute by any number of milliseconds is refused, whatever the cap.
+        let off = TimeDelta::milliseconds(off);
+        for (from, to) in [(from + off, to + TimeDelta::minutes(1)), (from, to + off)] {
+            let query = UsageQuery { from, to, window, time_zone: Tz::UTC, group_by: Vec::new(), subject: None };
+            prop_assert!(UsageLimits::EXPORT.check(&query).is_err());
+        }
     }
 }

@@ -8,6 +8,7 @@ use chrono::{TimeZone, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
+use tally_meter::usage::floor_minute;
 use tokio::task::JoinSet;
 
 use super::meter_load::{
@@ -199,17 +200,7 @@ async fn late_events_and_missing_values_are_quarantined_and_the_rest_lands_in_it
 
     let from = at(minute - 60);
     let to = at(minute + 180);
-    let usage = |extra: &'static [&'static str]| {
-        let mut args = vec![
-            "usage", "--tenant", &tenant, "tokens", "--from", &from, "--to", &to, "--json",
-        ];
-        args.extend_from_slice(extra);
-        let env = &env;
-        async move {
-            let printed = env.run_ok(&args).await;
-            serde_json::from_str::<Value>(&printed).expect("usage prints JSON")
-        }
-    };
+    let usage = |extra: &'static [&'static str]| usage_json(&env, &tenant, &from, &to, extra);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let per_minute = loop {
         let points = usage(&[]).await;
@@ -255,6 +246,35 @@ async fn late_events_and_missing_values_are_quarantined_and_the_rest_lands_in_it
     assert_eq!(total(&by_model, Some("b")), Decimal::from(2), "{by_model}");
     let alice = usage(&["--window", "day", "--subject", "alice"]).await;
     assert_eq!(total(&alice, None), Decimal::new(55, 1), "{alice}");
+
+    // Ranges on whole minutes tile: split at the minute after the first two events, the two
+    // halves add up to the whole. A bound off the minute is refused, saying why.
+    let split = at(minute + 60);
+    let before = usage_json(&env, &tenant, &from, &split, &[]).await;
+    let after = usage_json(&env, &tenant, &split, &to, &[]).await;
+    assert_eq!(total(&before, None), Decimal::new(35, 1), "{before}");
+    assert_eq!(total(&after, None), Decimal::from(4), "{after}");
+    // Days in a zone are written with its offset.
+    let kolkata = usage(&["--window", "day", "--timezone", "Asia/Kolkata"]).await;
+    assert_eq!(total(&kolkata, None), Decimal::new(75, 1), "{kolkata}");
+    assert!(
+        kolkata[0]["window_start"]
+            .as_str()
+            .is_some_and(|start| start.ends_with("+05:30")),
+        "{kolkata}"
+    );
+    let off = at(minute + 30);
+    let refused = env
+        .run(&[
+            "usage", "--tenant", &tenant, "tokens", "--from", &off, "--to", &to,
+        ])
+        .await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success()
+            && stderr.contains("`from` must be a whole minute, since usage is counted per minute"),
+        "{stderr}"
+    );
 
     let reasons: Vec<String> = env
         .analytics()
@@ -393,20 +413,24 @@ async fn create_tokens_meter(env: &TestEnv, tenant: &str, extra: &[&str]) {
     env.run_ok(&args).await;
 }
 
+/// Runs `tally usage --json` for the tenant's `tokens` meter over `[from, to)`.
+async fn usage_json(env: &TestEnv, tenant: &str, from: &str, to: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "usage", "--tenant", tenant, "tokens", "--from", from, "--to", to, "--json",
+    ];
+    args.extend_from_slice(extra);
+    let printed = env.run_ok(&args).await;
+    serde_json::from_str(&printed).expect("usage prints JSON")
+}
+
 /// Waits until the tenant's `tokens` meter shows `want` over the day, never more, and checks
 /// that it stays there for 2 s.
 async fn assert_tokens_settle_at(env: &TestEnv, tenant: &str, want: u32) {
-    let from = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    let to = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let from = floor_minute(Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let to = floor_minute(Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
     let total = || async {
-        let printed = env
-            .run_ok(&[
-                "usage", "--tenant", tenant, "tokens", "--from", &from, "--to", &to, "--window",
-                "day", "--json",
-            ])
-            .await;
-        let points: Value = serde_json::from_str(&printed).expect("usage prints JSON");
-        points
+        usage_json(env, tenant, &from, &to, &["--window", "day"])
+            .await
             .as_array()
             .expect("a list")
             .iter()

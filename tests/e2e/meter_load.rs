@@ -16,7 +16,7 @@ use tally_meter::catalog::{meters, quotas};
 use tally_meter::ids::{MeterKey, TenantId};
 use tally_meter::meter::{Aggregation, JsonPath, Meter, MeterSpec};
 use tally_meter::quota::{Limits, QuotaMode};
-use tally_meter::usage::{UsageQuery, Window};
+use tally_meter::usage::{Tz, UsageQuery, Window, floor_minute};
 
 use super::support::TestEnv;
 
@@ -300,9 +300,10 @@ async fn totals(
     base: DateTime<Utc>,
 ) -> HashMap<TenantId, BTreeMap<String, Decimal>> {
     let query = UsageQuery {
-        from: base - chrono::Duration::minutes(1),
-        to: Utc::now() + chrono::Duration::minutes(1),
+        from: floor_minute(base) - chrono::Duration::minutes(1),
+        to: floor_minute(Utc::now()) + chrono::Duration::minutes(2),
         window: Window::Month,
+        time_zone: Tz::UTC,
         group_by: Vec::new(),
         subject: None,
     };

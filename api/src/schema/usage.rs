@@ -2,7 +2,7 @@
 //! GraphQL types.
 
 use async_graphql::{Context, Enum, Object, SimpleObject};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use rust_decimal::Decimal;
 use tally_meter::usage::{self, UsageLimits, Window};
 
@@ -17,7 +17,8 @@ pub const USAGE_LIMITS: UsageLimits = UsageLimits {
     max_rows: 20_000,
 };
 
-/// The size of usage windows, aligned to UTC.
+/// The size of usage windows: minutes and hours aligned to UTC, days and months to the
+/// midnight of the query's time zone.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(name = "Window", remote = "Window")]
 pub enum WindowValue {
@@ -43,10 +44,10 @@ pub struct GroupValue {
 /// A meter's value in one window.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct UsagePoint {
-    /// Start of the window (or of the range).
-    pub window_start: DateTime<Utc>,
-    /// End of the window (or of the range), exclusive.
-    pub window_end: DateTime<Utc>,
+    /// Start of the window (or of the range), with the offset of the query's time zone.
+    pub window_start: DateTime<FixedOffset>,
+    /// End of the window (or of the range), exclusive, likewise.
+    pub window_end: DateTime<FixedOffset>,
     /// Values of the requested groups.
     pub groups: Vec<GroupValue>,
     /// Events counted.
@@ -77,8 +78,9 @@ pub struct UsageQuery;
 
 #[Object]
 impl UsageQuery {
-    /// A meter's usage over `[from, to)` per window, optionally split by groups and limited
-    /// to a subject.
+    /// A meter's usage over `[from, to)` (whole minutes) per window, optionally split by
+    /// groups and limited to a subject. DAY and MONTH windows start at midnight in `timezone`
+    /// (an IANA name such as `Europe/Berlin`), and every window is written with its offset.
     #[expect(clippy::too_many_arguments, reason = "the query's named arguments")]
     #[graphql(complexity = "cost::usage(from, to, window, child_complexity)")]
     async fn usage(
@@ -90,6 +92,7 @@ impl UsageQuery {
         #[graphql(default_with = "WindowValue::Hour")] window: WindowValue,
         #[graphql(default)] group_by: Vec<String>,
         subject: Option<String>,
+        #[graphql(default = "UTC")] timezone: String,
     ) -> async_graphql::Result<Vec<UsagePoint>> {
         let tenant = caller(context)?.may_read()?;
         let services = services(context);
@@ -97,6 +100,7 @@ impl UsageQuery {
             from,
             to,
             window: window.into(),
+            time_zone: usage::parse_time_zone(&timezone).map_err(ApiError::from)?,
             group_by,
             subject,
         };

@@ -22,7 +22,7 @@ use parking_lot::Mutex;
 use serde_json::json;
 use tally_meter::analytics::Analytics;
 use tally_meter::meter::Meter;
-use tally_meter::usage::{self, UsageQuery};
+use tally_meter::usage::{self, Tz, UsageQuery, floor_minute};
 
 use super::{BenchTenant, CANARY_EVENT_TYPE, CANARY_GROUP, MAX_LATENCY};
 use crate::failures::Failures;
@@ -317,9 +317,10 @@ impl Canaries {
             return Ok(());
         };
         let query = UsageQuery {
-            from: earliest - chrono::Duration::minutes(1),
-            to: Utc::now() + chrono::Duration::minutes(1),
+            from: floor_minute(earliest) - chrono::Duration::minutes(1),
+            to: floor_minute(Utc::now()) + chrono::Duration::minutes(2),
             window: usage::Window::Minute,
+            time_zone: Tz::UTC,
             group_by: vec![CANARY_GROUP.to_owned()],
             subject: None,
         };

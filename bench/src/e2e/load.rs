@@ -17,7 +17,7 @@ use hyper::Request;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 use tally_meter::analytics::Analytics;
 use tally_meter::meter::Meter;
-use tally_meter::usage::{self, UsageQuery};
+use tally_meter::usage::{self, Tz, UsageQuery, floor_minute};
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
 
@@ -296,9 +296,10 @@ async fn count_events(
     since: DateTime<Utc>,
 ) -> tally_meter::Result<u64> {
     let query = UsageQuery {
-        from: since,
-        to: Utc::now() + chrono::Duration::minutes(1),
+        from: floor_minute(since),
+        to: floor_minute(Utc::now()) + chrono::Duration::minutes(2),
         window: usage::Window::Hour,
+        time_zone: Tz::UTC,
         group_by: Vec::new(),
         subject: None,
     };

@@ -19,7 +19,7 @@ use hyper::body::Bytes;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 use serde_json::json;
 use tally_meter::analytics::Analytics;
-use tally_meter::usage::{self, UsageQuery};
+use tally_meter::usage::{self, Tz, UsageQuery, floor_minute};
 use tokio::task::JoinSet;
 
 use super::{EVENT_TYPE, QueryTenant};
@@ -313,9 +313,10 @@ fn settle(
 async fn count_tenant(analytics: &Analytics, tenant: &QueryTenant) -> tally_meter::Result<u64> {
     let now = Utc::now();
     let query = UsageQuery {
-        from: now - chrono::Duration::days(8),
-        to: now + chrono::Duration::minutes(2),
+        from: floor_minute(now - chrono::Duration::days(8)),
+        to: floor_minute(now) + chrono::Duration::minutes(2),
         window: usage::Window::Day,
+        time_zone: Tz::UTC,
         group_by: Vec::new(),
         subject: None,
     };

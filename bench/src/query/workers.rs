@@ -14,6 +14,7 @@ use hyper::body::Bytes;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Request, StatusCode};
 use serde_json::{Value, json};
+use tally_meter::usage::floor_minute;
 
 use super::{COUNT_METER, MAX_LATENCY, QueryTenant, REGION_GROUP, SUM_METER};
 use crate::cpu::{Clock, Snapshot};
@@ -275,7 +276,8 @@ fn query_body(kind: Kind, meter: &str) -> Bytes {
             "variables": { "meter": meter },
         }),
         Kind::Usage => {
-            let to = Utc::now();
+            // Usage ranges are whole minutes: the day up to the end of the current one.
+            let to = floor_minute(Utc::now()) + chrono::Duration::minutes(1);
             let from = to - chrono::Duration::days(1);
             json!({
                 "query": format!(

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use super::Analytics;
 use crate::meter::{Aggregation, Meter};
 use crate::usage::{
-    UsageLimits, UsagePoint, UsageQuery, Window, clipped_window, epoch_seconds, group_positions,
+    Tz, UsageLimits, UsagePoint, UsageQuery, Window, clipped_window, epoch_seconds,
+    group_positions, offset_changes,
 };
 use crate::{Error, Result};
 
@@ -55,7 +56,8 @@ impl Analytics {
         query: &UsageQuery,
         limits: UsageLimits,
     ) -> Result<Vec<UsagePoint>> {
-        let (from, to) = limits.check(query)?;
+        limits.check(query)?;
+        let (from, to) = (query.from, query.to);
         let group_columns: Vec<String> = group_positions(meter, &query.group_by)?
             .into_iter()
             .map(|position| format!("group_values[{position}]"))
@@ -65,14 +67,14 @@ impl Analytics {
         } else {
             format!("[{}]", group_columns.join(", "))
         };
-        let bucket = bucket_sql(query.window);
+        // Rollup minutes are seconds since 1970 in a UInt32: a range beyond is clamped to it.
+        let range = (epoch_seconds(from), epoch_seconds(to));
+        let bucket = bucket_sql(query.window, query.time_zone, range);
         let subject_filter = if query.subject.is_some() {
             " AND subject = ?"
         } else {
             ""
         };
-        // Rollup minutes are seconds since 1970 in a UInt32: a range beyond is clamped to it.
-        let range = (epoch_seconds(from), epoch_seconds(to));
         let row_limit = limits.max_rows.saturating_add(1);
         let tenant = meter.tenant_id.to_string();
         let meter_id = meter.id.to_string();
@@ -144,7 +146,8 @@ impl Analytics {
         Ok(points
             .into_iter()
             .map(|(bucket, groups, events, value)| {
-                let (window_start, window_end) = clipped_window(query.window, bucket, from, to);
+                let (window_start, window_end) =
+                    clipped_window(query.window, query.time_zone, bucket, from, to);
                 UsagePoint {
                     window_start,
                     window_end,
@@ -157,14 +160,40 @@ impl Analytics {
     }
 }
 
-/// The SQL giving the start of the window of `minute` (seconds since the epoch).
-fn bucket_sql(window: Window) -> &'static str {
+/// The SQL giving the start of the window of `minute` (seconds since 1970), for minutes in
+/// `range`: on UTC's clock for minutes and hours, on `zone`'s for days and months.
+fn bucket_sql(window: Window, zone: Tz, range: (u32, u32)) -> String {
     match window {
-        Window::Minute => "minute",
-        Window::Hour => "intDiv(minute, 3600) * 3600",
-        Window::Day => "intDiv(minute, 86400) * 86400",
-        Window::Month => "toUInt32(toDateTime(toStartOfMonth(toDateTime(minute, 'UTC')), 'UTC'))",
+        Window::Minute => "minute".to_owned(),
+        Window::Hour => "intDiv(minute, 3600) * 3600".to_owned(),
+        Window::Day => format!("intDiv({}, 86400) * 86400", local_minute_sql(zone, range)),
+        Window::Month => format!(
+            "toUInt32(toDateTime(toStartOfMonth(toDateTime({}, 'UTC')), 'UTC'))",
+            local_minute_sql(zone, range)
+        ),
     }
+}
+
+/// The SQL giving `minute` on `zone`'s clock (seconds since 1970), exact for minutes in
+/// `range`: the zone's offset there, switching where clocks change. The first hours of 1970
+/// west of UTC, before 1970 on the zone's clock, count as its first second.
+fn local_minute_sql(zone: Tz, (from, to): (u32, u32)) -> String {
+    let (first, changes) = offset_changes(zone, i64::from(from), i64::from(to));
+    if first == 0 && changes.is_empty() {
+        return "minute".to_owned();
+    }
+    let mut branches = String::new();
+    let mut offset = first;
+    for (second, after) in changes {
+        branches.push_str(&format!("minute < {second}, {offset}, "));
+        offset = after;
+    }
+    let offset_sql = if branches.is_empty() {
+        offset.to_string()
+    } else {
+        format!("multiIf({branches}{offset})")
+    };
+    format!("toUInt32(greatest(toInt64(minute) + {offset_sql}, 0))")
 }
 
 /// Reads a `Decimal128` that ClickHouse wrote as text.

@@ -1,11 +1,12 @@
-//! The bounds of one usage query, checked before any store is asked: the range is widened to
-//! whole minutes without overflowing chrono's calendar, its windows are counted exactly from
-//! `[from, to)` and the window size, and the answer's rows are capped (the SQL asks for one
-//! row more than the cap to tell).
+//! The bounds of one usage query, checked before any store is asked: the range must be whole
+//! minutes (rollups keep minutes, so no other bound can be answered exactly), its windows are
+//! counted exactly from `[from, to)` and the window size, and the answer's rows are capped (the
+//! SQL asks for one row more than the cap to tell).
 
-use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, SecondsFormat, Utc};
 
-use super::{UsageQuery, Window};
+use super::zone::local_date;
+use super::{Tz, UsageQuery, Window};
 use crate::{Error, Result};
 
 /// How much one usage query may ask for and return.
@@ -24,20 +25,21 @@ impl UsageLimits {
         max_rows: 100_000,
     };
 
-    /// Checks the query's range against the window cap and returns it widened to whole
-    /// minutes. The error says how many windows the range holds and what to change.
-    pub fn check(&self, query: &UsageQuery) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
-        let (from, to) = widen(query.from, query.to)?;
-        let windows = count_widened(from, to, query.window)?;
+    /// Checks the query's range: whole minutes, `to` after `from`, and at most
+    /// [`Self::max_windows`] windows. The error says what to change.
+    pub fn check(&self, query: &UsageQuery) -> Result<()> {
+        let windows = count_windows(query.from, query.to, query.window, query.time_zone)?;
         if windows > self.max_windows {
             return Err(Error::Invalid(format!(
-                "the range from {from} to {to} holds {windows} {} windows, more than the {} \
+                "the range from {} to {} holds {windows} {} windows, more than the {} \
                  allowed: narrow the range or use a coarser window",
+                query.from,
+                query.to,
                 query.window.as_str().to_lowercase(),
                 self.max_windows
             )));
         }
-        Ok((from, to))
+        Ok(())
     }
 
     /// The error of an answer with more rows than [`Self::max_rows`].
@@ -49,30 +51,16 @@ impl UsageLimits {
     }
 }
 
-/// Counts the windows of `window` size, aligned to UTC, that `[from, to)` touches once
-/// widened to whole minutes. Errors when `to` is not after `from` or the widened range leaves
-/// chrono's calendar; never overflows.
-pub fn count_windows(from: DateTime<Utc>, to: DateTime<Utc>, window: Window) -> Result<u64> {
-    let (from, to) = widen(from, to)?;
-    count_widened(from, to, window)
-}
-
-/// Widens `[from, to)` to whole minutes: `from` down, `to` up.
-fn widen(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
-    let from = floor_minute(from);
-    let to = ceil_minute(to).ok_or_else(|| {
-        Error::Invalid(format!(
-            "`to` ({to}) is too close to the end of the calendar; use an earlier time"
-        ))
-    })?;
-    if to <= from {
-        return Err(Error::Invalid("`to` must be after `from`".to_owned()));
-    }
-    Ok((from, to))
-}
-
-/// Counts the windows of a range already widened to whole minutes, with `to` after `from`.
-fn count_widened(from: DateTime<Utc>, to: DateTime<Utc>, window: Window) -> Result<u64> {
+/// Counts the windows of `window` size that `[from, to)` touches, days and months in `zone`:
+/// local dates apart, so a day that a zone skipped (Samoa's 30 December 2011) is counted too.
+/// Errors when a bound is not a whole minute or `to` is not after `from`; never overflows.
+pub fn count_windows(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    window: Window,
+    zone: Tz,
+) -> Result<u64> {
+    check_range(from, to)?;
     // The last instant of the range: `to` is exclusive and a whole minute after `from`.
     let last = to
         .checked_sub_signed(Duration::seconds(1))
@@ -86,11 +74,8 @@ fn count_widened(from: DateTime<Utc>, to: DateTime<Utc>, window: Window) -> Resu
             from.timestamp().div_euclid(3600),
             last.timestamp().div_euclid(3600),
         ),
-        Window::Day => (
-            from.timestamp().div_euclid(86_400),
-            last.timestamp().div_euclid(86_400),
-        ),
-        Window::Month => (month_index(from), month_index(last)),
+        Window::Day => (day_index(from, zone), day_index(last, zone)),
+        Window::Month => (month_index(from, zone), month_index(last, zone)),
     };
     // Indexes are at most a few times 10^12 apart (chrono's calendar spans ±262,143 years).
     last_index
@@ -100,9 +85,40 @@ fn count_widened(from: DateTime<Utc>, to: DateTime<Utc>, window: Window) -> Resu
         .ok_or_else(|| Error::Invalid("`to` must be after `from`".to_owned()))
 }
 
-/// Months since year 0: twelve per year plus the month's place in its year.
-fn month_index(time: DateTime<Utc>) -> i64 {
-    i64::from(time.year()) * 12 + i64::from(time.month0())
+/// Refuses a range whose bounds are not whole minutes, or whose `to` is not after `from`.
+fn check_range(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<()> {
+    for (name, bound) in [("from", from), ("to", to)] {
+        let floor = floor_minute(bound);
+        if floor != bound {
+            let written = |time: DateTime<Utc>| time.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+            let after = floor
+                .checked_add_signed(Duration::minutes(1))
+                .map(|ceil| format!(" or {}", written(ceil)))
+                .unwrap_or_default();
+            return Err(Error::Invalid(format!(
+                "`{name}` must be a whole minute, since usage is counted per minute: {} is \
+                 not; use {}{after}",
+                written(bound),
+                written(floor)
+            )));
+        }
+    }
+    if to <= from {
+        return Err(Error::Invalid("`to` must be after `from`".to_owned()));
+    }
+    Ok(())
+}
+
+/// Days since the first of January of year 1 on `zone`'s calendar.
+fn day_index(time: DateTime<Utc>, zone: Tz) -> i64 {
+    i64::from(local_date(zone, time).num_days_from_ce())
+}
+
+/// Months since year 0 on `zone`'s calendar: twelve per year plus the month's place in its
+/// year.
+fn month_index(time: DateTime<Utc>, zone: Tz) -> i64 {
+    let date = local_date(zone, time);
+    i64::from(date.year()) * 12 + i64::from(date.month0())
 }
 
 /// Seconds since 1970 as rollups store them (`UInt32`), clamped to that type's range.
@@ -110,20 +126,10 @@ pub(crate) fn epoch_seconds(time: DateTime<Utc>) -> u32 {
     u32::try_from(time.timestamp().max(0)).unwrap_or(u32::MAX)
 }
 
-/// The start of the minute holding `time`.
-pub(crate) fn floor_minute(time: DateTime<Utc>) -> DateTime<Utc> {
+/// Returns the start of the minute holding `time`: a usage range's bounds are whole minutes.
+pub fn floor_minute(time: DateTime<Utc>) -> DateTime<Utc> {
     let seconds = time.timestamp().div_euclid(60) * 60;
     DateTime::from_timestamp(seconds, 0).unwrap_or(time)
-}
-
-/// The start of the first minute at or after `time`; none past the end of the calendar.
-pub(crate) fn ceil_minute(time: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let floor = floor_minute(time);
-    if floor == time {
-        Some(floor)
-    } else {
-        floor.checked_add_signed(Duration::minutes(1))
-    }
 }
 
 #[cfg(test)]
@@ -141,6 +147,7 @@ mod tests {
             from: at(from),
             to: at(to),
             window,
+            time_zone: Tz::UTC,
             group_by: Vec::new(),
             subject: None,
         }
@@ -148,14 +155,15 @@ mod tests {
 
     #[test]
     fn windows_are_counted_from_the_range_aligned_to_utc() {
-        let count = |from: &str, to: &str, window| count_windows(at(from), at(to), window).ok();
+        let count =
+            |from: &str, to: &str, window| count_windows(at(from), at(to), window, Tz::UTC).ok();
         let (start, end) = ("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z");
         assert_eq!(count(start, end, Window::Minute), Some(1440));
         assert_eq!(count(start, end, Window::Hour), Some(24));
         assert_eq!(count(start, end, Window::Day), Some(1));
         assert_eq!(count(start, end, Window::Month), Some(1));
         // Unaligned ends touch one more window on each side.
-        let (odd_start, odd_end) = ("2026-01-01T00:30:10Z", "2026-01-01T02:00:20Z");
+        let (odd_start, odd_end) = ("2026-01-01T00:30:00Z", "2026-01-01T02:01:00Z");
         assert_eq!(count(odd_start, odd_end, Window::Hour), Some(3));
         assert_eq!(count(odd_start, odd_end, Window::Minute), Some(91));
         // Months are calendar months, across years.
@@ -167,11 +175,11 @@ mod tests {
             ),
             Some(3)
         );
-        // A range inside one minute is that minute; before 1970 counts the same way.
+        // Before 1970 counts the same way.
         assert_eq!(
             count(
-                "1969-12-31T23:59:10Z",
-                "1969-12-31T23:59:20Z",
+                "1969-12-31T23:59:00Z",
+                "1970-01-01T00:00:00Z",
                 Window::Minute
             ),
             Some(1)
@@ -190,36 +198,49 @@ mod tests {
     #[test]
     fn empty_reversed_and_extreme_ranges_are_refused_without_panicking() {
         let start = "2026-01-01T00:00:00Z";
-        assert!(count_windows(at(start), at(start), Window::Hour).is_err());
-        assert!(count_windows(at("2026-01-02T00:00:00Z"), at(start), Window::Hour).is_err());
+        assert!(count_windows(at(start), at(start), Window::Hour, Tz::UTC).is_err());
+        assert!(
+            count_windows(at("2026-01-02T00:00:00Z"), at(start), Window::Hour, Tz::UTC).is_err()
+        );
         let last = DateTime::<Utc>::MAX_UTC;
         let first = DateTime::<Utc>::MIN_UTC;
-        assert!(count_windows(at(start), last, Window::Minute).is_err());
-        assert!(count_windows(first, at(start), Window::Month).is_ok_and(|count| count > 0));
+        assert!(count_windows(at(start), last, Window::Minute, Tz::UTC).is_err());
+        assert!(
+            count_windows(first, at(start), Window::Month, Tz::UTC).is_ok_and(|count| count > 0)
+        );
         let near_end = Utc
             .with_ymd_and_hms(262_142, 12, 31, 23, 59, 0)
             .single()
             .expect("valid");
         assert_eq!(
-            count_windows(near_end - Duration::days(1), near_end, Window::Day).ok(),
+            count_windows(near_end - Duration::days(1), near_end, Window::Day, Tz::UTC).ok(),
             Some(2)
         );
         assert!(
-            count_windows(first, near_end, Window::Minute)
+            count_windows(first, near_end, Window::Minute, Tz::UTC)
                 .is_ok_and(|count| count > 200_000 * 365 * 1440)
         );
-        // As clients write them: the last second of the calendar cannot widen to a minute.
+        // As clients write them: the last second of the calendar is not a whole minute.
         let error = count_windows(
             at("+262142-01-01T00:00:00Z"),
             at("+262142-12-31T23:59:59Z"),
             Window::Day,
+            Tz::UTC,
         )
-        .expect_err("past the calendar");
+        .expect_err("not a whole minute");
         assert!(
-            error.to_string().contains("too close to the end"),
+            error.to_string().contains("`to` must be a whole minute"),
             "{error}"
         );
-        assert!(count_windows(at("-262143-01-01T00:00:00Z"), at(start), Window::Month).is_ok());
+        assert!(
+            count_windows(
+                at("-262143-01-01T00:00:00Z"),
+                at(start),
+                Window::Month,
+                Tz::UTC
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -247,15 +268,79 @@ mod tests {
             "{message}"
         );
         let by_day = query("2016-01-01T00:00:00Z", "2026-01-01T00:00:00Z", Window::Day);
-        let (from, to) = UsageLimits::EXPORT.check(&by_day).expect("3,653 days pass");
-        assert_eq!((from, to), (by_day.from, by_day.to));
+        assert!(
+            UsageLimits::EXPORT.check(&by_day).is_ok(),
+            "3,653 days pass"
+        );
         let exact = UsageLimits {
             max_windows: 24,
             max_rows: 24,
         };
         let day = query("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z", Window::Hour);
         assert!(exact.check(&day).is_ok());
-        let one_more = query("2026-01-01T00:00:00Z", "2026-01-02T00:00:01Z", Window::Hour);
+        let one_more = query("2026-01-01T00:00:00Z", "2026-01-02T00:01:00Z", Window::Hour);
         assert!(exact.check(&one_more).is_err());
+    }
+
+    #[test]
+    fn bounds_off_a_whole_minute_are_refused_with_the_minutes_around_them() {
+        let refused = |from: &str, to: &str| {
+            count_windows(at(from), at(to), Window::Minute, Tz::UTC)
+                .expect_err("not whole minutes")
+                .to_string()
+        };
+        assert_eq!(
+            refused("2026-11-21T10:00:30Z", "2026-11-21T10:05:00Z"),
+            "`from` must be a whole minute, since usage is counted per minute: \
+             2026-11-21T10:00:30Z is not; use 2026-11-21T10:00:00Z or 2026-11-21T10:01:00Z"
+        );
+        assert!(
+            refused("2026-11-21T10:00:00Z", "2026-11-21T10:05:00.001Z").contains(
+                "`to` must be a whole minute, since usage is counted per minute: \
+                           2026-11-21T10:05:00.001Z is not"
+            ),
+        );
+        assert!(
+            count_windows(
+                DateTime::<Utc>::MIN_UTC,
+                at("2026-01-01T00:00:00Z"),
+                Window::Day,
+                Tz::UTC
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn days_and_months_are_counted_on_the_zones_calendar() {
+        let berlin: Tz = "Europe/Berlin".parse().expect("a zone");
+        let count =
+            |from: &str, to: &str, window| count_windows(at(from), at(to), window, berlin).ok();
+        // Berlin's 29 March 2026 has 23 hours: a day and a minute in UTC touch two local days.
+        assert_eq!(
+            count("2026-03-28T23:00:00Z", "2026-03-29T22:00:00Z", Window::Day),
+            Some(1)
+        );
+        assert_eq!(
+            count("2026-03-28T23:00:00Z", "2026-03-29T22:01:00Z", Window::Day),
+            Some(2)
+        );
+        // January in UTC ends in Berlin's February.
+        assert_eq!(
+            count(
+                "2026-01-01T00:00:00Z",
+                "2026-02-01T00:00:00Z",
+                Window::Month
+            ),
+            Some(2)
+        );
+        assert_eq!(
+            count(
+                "2025-12-31T23:00:00Z",
+                "2026-01-31T23:00:00Z",
+                Window::Month
+            ),
+            Some(1)
+        );
     }
 }

@@ -105,7 +105,8 @@ pub(crate) async fn meter_detail(
     key: String,
     selection: UsageSelection,
 ) -> Result<Page<MeterDetail>, ServerFnError> {
-    let to = chrono::Utc::now();
+    // Usage ranges are whole minutes: up to the end of the current one.
+    let to = tally_meter::usage::floor_minute(chrono::Utc::now()) + chrono::Duration::minutes(1);
     let from = to - chrono::Duration::hours(i64::from(selection.hours.clamp(1, 24 * 93)));
     let value = page_query(
         "query($key: String!, $from: DateTime!, $to: DateTime!, $window: Window!,
