@@ -259,10 +259,15 @@ proptest! {
         }
         store.write(&partition, block_records)?;
         // The commit is a block start no later than the furthest record's next block: after a
-        // rewind it may lag, which only means reading again.
-        let commit = partition.written().unwrap_or(committed);
-        prop_assert!(commit.is_multiple_of(block_records) || commit == committed);
-        prop_assert!(commit <= (furthest + 1) / block_records * block_records);
+        // rewind it may lag, which only means reading again. Only an offset reset with nothing
+        // read since leaves the group at an offset that is not a block start.
+        match partition.written() {
+            Some(commit) => {
+                prop_assert!(commit.is_multiple_of(block_records));
+                prop_assert!(commit <= (furthest + 1) / block_records * block_records);
+            }
+            None => prop_assert!(committed <= furthest + 1),
+        }
         // Every block holds exactly what its records hold: nothing lost, nothing twice.
         for number in 0..=furthest / block_records {
             let last = ((number + 1) * block_records - 1).min(furthest);
