@@ -1,13 +1,11 @@
-//! Tally's billing: currencies and their rounding ([`money`]), and the price models that turn a
-//! period's usage into exact invoice lines ([`price`]). Amounts are `rust_decimal` throughout.
+//! Tally's billing: currencies and their rounding ([`money`]), the price models that turn a
+//! period's usage into exact invoice lines ([`price`]), a tenant's customers ([`customer`]) and
+//! versioned plans ([`plan`]) with the subscriptions between them ([`subscription`]), and their
+//! SQL ([`catalog`]). Amounts are `rust_decimal` throughout; errors are the domain core's.
 
+pub mod catalog;
+pub mod customer;
 pub mod money;
+pub mod plan;
 pub mod price;
-
-/// What billing refuses, with the reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Error {
-    /// A value did not have the expected form; the message says which and why.
-    #[error("{0}")]
-    Invalid(String),
-}
+pub mod subscription;

@@ -10,11 +10,14 @@ use std::fmt;
 use std::str::FromStr;
 
 use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use tally_meter::Error;
 
 /// An ISO 4217 currency with a minor unit, such as `EUR` (two decimal places) or `JPY` (none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// It reads and writes as its code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Currency {
     iso: iso_currency::Currency,
     minor_units: u32,
@@ -54,6 +57,20 @@ impl FromStr for Currency {
             iso,
             minor_units: u32::from(minor_units),
         })
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = Error;
+
+    fn try_from(code: String) -> Result<Self, Error> {
+        code.parse()
+    }
+}
+
+impl From<Currency> for String {
+    fn from(currency: Currency) -> Self {
+        currency.code().to_owned()
     }
 }
 

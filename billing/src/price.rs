@@ -26,8 +26,8 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
 use crate::money::Currency;
+use tally_meter::Error;
 
 /// The most decimal places of a price (a per-token price of 0.000000015 EUR needs nine).
 pub const MAX_PRICE_DECIMALS: u32 = 12;

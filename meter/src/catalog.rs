@@ -38,6 +38,13 @@ use crate::{Error, Result};
 /// The migrations under `migrations/postgres`, compiled into the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
+/// The PostgreSQL migrations compiled into Tally: the version and checksum of each, in order.
+pub fn migration_checksums() -> impl Iterator<Item = (i64, &'static [u8])> {
+    MIGRATOR
+        .iter()
+        .map(|migration| (migration.version, migration.checksum.as_ref()))
+}
+
 /// Lock id (any fixed number) that serializes schema changes across processes, for the
 /// ClickHouse migrations which have no lock of their own.
 const SCHEMA_LOCK_ID: i64 = 0x7461_6c6c_7900;

@@ -67,6 +67,26 @@ uuid_id!(
     MeterId,
     "meter id"
 );
+uuid_id!(
+    /// Identifies a tenant's customer, whom billing invoices.
+    CustomerId,
+    "customer id"
+);
+uuid_id!(
+    /// Identifies a price plan.
+    PlanId,
+    "plan id"
+);
+uuid_id!(
+    /// Identifies one version of a price plan.
+    PlanVersionId,
+    "plan version id"
+);
+uuid_id!(
+    /// Identifies a customer's subscription to a plan version.
+    SubscriptionId,
+    "subscription id"
+);
 
 /// Checks a short machine-friendly name: 1 to 63 characters of `a-z`, `0-9`, `-` and `_`,
 /// starting with a letter or digit.
@@ -147,6 +167,11 @@ slug!(
     /// A meter's key, unique per tenant, such as `api-requests` or `tokens`.
     MeterKey,
     "meter key"
+);
+slug!(
+    /// A price plan's key, unique per tenant, such as `pro` or `enterprise-2027`.
+    PlanKey,
+    "plan key"
 );
 slug!(
     /// A deployment region a tenant's data lives in, such as `default` or `eu-west`.

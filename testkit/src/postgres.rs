@@ -1,13 +1,12 @@
 //! Test databases in PostgreSQL, copied from a template migrated once per migration set.
 //!
-//! The template is named by a hash of the migration files, so a changed or added migration
-//! makes a new one. Test processes run in parallel, so a template is checked and built under
-//! a session advisory lock on the admin database: the first process builds it while the others
-//! wait, then finds it ready. A template is only marked `IS_TEMPLATE` once fully migrated; one
-//! left half-built by a crashed process is dropped and built again. Copying it
-//! (`CREATE DATABASE … TEMPLATE …`) is much faster than migrating a database per test.
-
-use std::path::Path;
+//! The template is named by a hash of the migrations compiled into Tally, so a changed or added
+//! migration makes a new one. Test processes run in parallel, so a template is checked and
+//! built under a session advisory lock on the admin database: the first process builds it
+//! while the others wait, then finds it ready. A template is only marked `IS_TEMPLATE` once
+//! fully migrated; one left half-built by a crashed process is dropped and built again.
+//! Copying it (`CREATE DATABASE … TEMPLATE …`) is much faster than migrating a database per
+//! test.
 
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
@@ -20,9 +19,6 @@ use crate::store;
 
 /// Advisory lock id (any fixed number) serializing template builds across test processes.
 const TEMPLATE_LOCK_ID: i64 = 0x7461_6c6c_7974;
-
-/// The migrations folder the catalog embeds.
-const MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/postgres");
 
 /// This process's template, once checked or built.
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();
@@ -102,21 +98,13 @@ async fn build_template(admin: &mut PgConnection, services: &ServiceEnv, name: &
     .await;
 }
 
-/// Hashes the migration files' names and contents, in order: 16 hex digits.
+/// Hashes the versions and checksums of the migrations compiled into Tally, in order: 16 hex
+/// digits. The compiled set, not the folder, since it is what the template is migrated with.
 fn migrations_hash() -> String {
-    let mut files: Vec<_> = std::fs::read_dir(Path::new(MIGRATIONS))
-        .expect("lists migrations/postgres")
-        .filter_map(|entry| Some(entry.ok()?.path()))
-        .filter(|path| path.extension().is_some_and(|extension| extension == "sql"))
-        .collect();
-    files.sort();
     let mut hasher = Sha256::new();
-    for file in &files {
-        let name = file.file_name().unwrap_or_default().to_string_lossy();
-        hasher.update(name.as_bytes());
-        hasher.update([0]);
-        hasher.update(std::fs::read(file).expect("reads a migration"));
-        hasher.update([0]);
+    for (version, checksum) in tally_meter::catalog::migration_checksums() {
+        hasher.update(version.to_le_bytes());
+        hasher.update(checksum);
     }
     hasher.finalize()[..8]
         .iter()

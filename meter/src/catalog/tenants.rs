@@ -146,7 +146,7 @@ pub async fn hot_tenants(db: impl Acquire<'_, Database = Postgres>) -> Result<Ve
 
 /// Locks a tenant's row until the end of the transaction, so that counting its definitions and
 /// adding one is atomic; a tenant that does not exist is [`Error::NotFound`].
-pub(super) async fn lock(connection: &mut sqlx::PgConnection, tenant: TenantId) -> Result<()> {
+pub async fn lock(connection: &mut sqlx::PgConnection, tenant: TenantId) -> Result<()> {
     let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE")
         .bind(tenant)
         .fetch_optional(connection)

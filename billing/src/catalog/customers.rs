@@ -1,0 +1,166 @@
+//! SQL of `customers` and `customer_subjects`.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::{Acquire, Postgres};
+use tally_meter::catalog::tenants;
+use tally_meter::ids::{CustomerId, TenantId};
+use tally_meter::{Error, Result};
+
+use super::conflict_on_unique;
+use crate::customer::{Customer, CustomerSpec};
+
+#[derive(sqlx::FromRow)]
+struct CustomerRow {
+    id: CustomerId,
+    tenant_id: TenantId,
+    external_id: String,
+    name: String,
+    email: Option<String>,
+    currency: String,
+    timezone: String,
+    tax_percent: Option<Decimal>,
+    subjects: Vec<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<CustomerRow> for Customer {
+    fn from(row: CustomerRow) -> Self {
+        Self {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            external_id: row.external_id,
+            name: row.name,
+            email: row.email,
+            currency: row.currency,
+            timezone: row.timezone,
+            tax_percent: row.tax_percent.map(|tax| tax.normalize()),
+            subjects: row.subjects,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// The customers of a tenant with their subjects, filtered by `condition` on `c`.
+fn select(condition: &str) -> String {
+    format!(
+        "SELECT c.id, c.tenant_id, c.external_id, c.name, c.email, c.currency, c.timezone,
+                c.tax_percent, c.created_at,
+                coalesce(array_agg(s.subject ORDER BY s.subject)
+                         FILTER (WHERE s.subject IS NOT NULL), '{{}}') AS subjects
+         FROM customers c
+         LEFT JOIN customer_subjects s ON s.tenant_id = c.tenant_id AND s.customer_id = c.id
+         WHERE c.tenant_id = $1 AND {condition}
+         GROUP BY c.id
+         ORDER BY c.external_id"
+    )
+}
+
+/// Creates a customer with its subjects. An external id the tenant already uses, or a subject
+/// another customer owns, is [`Error::Conflict`].
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+pub async fn create(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    spec: &CustomerSpec,
+) -> Result<Customer> {
+    spec.validate()?;
+    let mut transaction = db.begin().await?;
+    tenants::lock(&mut transaction, tenant).await?;
+    let mut subjects = spec.subjects.clone();
+    subjects.sort();
+    subjects.dedup();
+    let owned: Option<(String, String)> = sqlx::query_as(
+        "SELECT s.subject, c.external_id FROM customer_subjects s
+         JOIN customers c ON c.tenant_id = s.tenant_id AND c.id = s.customer_id
+         WHERE s.tenant_id = $1 AND s.subject = ANY($2) ORDER BY s.subject LIMIT 1",
+    )
+    .bind(tenant)
+    .bind(&subjects)
+    .fetch_optional(&mut *transaction)
+    .await?;
+    if let Some((subject, owner)) = owned {
+        return Err(Error::Conflict(format!(
+            "subject {subject:?} already belongs to customer {owner}"
+        )));
+    }
+    let id = CustomerId::generate();
+    sqlx::query(
+        "INSERT INTO customers (id, tenant_id, external_id, name, email, currency, timezone,
+                                tax_percent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(tenant)
+    .bind(&spec.external_id)
+    .bind(&spec.name)
+    .bind(&spec.email)
+    .bind(spec.currency.code())
+    .bind(spec.timezone.name())
+    .bind(spec.tax_percent)
+    .execute(&mut *transaction)
+    .await
+    .map_err(conflict_on_unique(|| {
+        format!("this tenant already has a customer {}", spec.external_id)
+    }))?;
+    sqlx::query(
+        "INSERT INTO customer_subjects (tenant_id, customer_id, subject)
+         SELECT $1, $2, unnest($3::text[])",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(&subjects)
+    .execute(&mut *transaction)
+    .await?;
+    let created = find(&mut *transaction, tenant, id).await?;
+    transaction.commit().await?;
+    Ok(created)
+}
+
+/// Finds a tenant's customer by id; another tenant's is [`Error::NotFound`].
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, customer_id = %id))]
+pub async fn find(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    id: CustomerId,
+) -> Result<Customer> {
+    let mut connection = db.acquire().await?;
+    let row: Option<CustomerRow> = sqlx::query_as(&select("c.id = $2"))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&mut *connection)
+        .await?;
+    row.map(Customer::from)
+        .ok_or_else(|| Error::NotFound(format!("customer {id}")))
+}
+
+/// Finds a tenant's customer by its external id.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+pub async fn find_external(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    external_id: &str,
+) -> Result<Customer> {
+    let mut connection = db.acquire().await?;
+    let row: Option<CustomerRow> = sqlx::query_as(&select("c.external_id = $2"))
+        .bind(tenant)
+        .bind(external_id)
+        .fetch_optional(&mut *connection)
+        .await?;
+    row.map(Customer::from)
+        .ok_or_else(|| Error::NotFound(format!("customer {external_id}")))
+}
+
+/// Lists a tenant's customers by external id.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+pub async fn list(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+) -> Result<Vec<Customer>> {
+    let mut connection = db.acquire().await?;
+    let rows: Vec<CustomerRow> = sqlx::query_as(&select("true"))
+        .bind(tenant)
+        .fetch_all(&mut *connection)
+        .await?;
+    Ok(rows.into_iter().map(Customer::from).collect())
+}

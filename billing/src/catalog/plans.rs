@@ -1,0 +1,290 @@
+//! SQL of `plans` and `plan_versions`.
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{Acquire, PgConnection, Postgres};
+use tally_meter::catalog::{meters, tenants};
+use tally_meter::ids::{PlanId, PlanKey, PlanVersionId, TenantId};
+use tally_meter::{Error, Result};
+
+use super::conflict_on_unique;
+use crate::plan::{Charge, Plan, PlanVersion, VersionSpec};
+
+#[derive(sqlx::FromRow)]
+struct PlanRow {
+    id: PlanId,
+    tenant_id: TenantId,
+    key: String,
+    name: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<PlanRow> for Plan {
+    type Error = Error;
+
+    fn try_from(row: PlanRow) -> Result<Self> {
+        Ok(Self {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            key: PlanKey::parse(&row.key)?,
+            name: row.name,
+            created_at: row.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct VersionRow {
+    id: PlanVersionId,
+    plan_id: PlanId,
+    version: i32,
+    currency: String,
+    billing_interval: String,
+    charges: Json<Vec<Charge>>,
+    published_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<VersionRow> for PlanVersion {
+    type Error = Error;
+
+    fn try_from(row: VersionRow) -> Result<Self> {
+        Ok(Self {
+            id: row.id,
+            plan_id: row.plan_id,
+            version: row.version,
+            spec: VersionSpec {
+                currency: row.currency.parse()?,
+                interval: row
+                    .billing_interval
+                    .parse()
+                    .map_err(|_| Error::Invalid(format!("interval {}", row.billing_interval)))?,
+                charges: row.charges.0,
+            },
+            published_at: row.published_at,
+        })
+    }
+}
+
+const PLAN_COLUMNS: &str = "id, tenant_id, key, name, created_at";
+const VERSION_COLUMNS: &str =
+    "id, plan_id, version, currency, billing_interval, charges, published_at";
+
+/// Creates a plan with its first version, a draft. A key the tenant already uses is
+/// [`Error::Conflict`].
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, plan = %key))]
+pub async fn create(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    key: &PlanKey,
+    name: &str,
+    spec: &VersionSpec,
+) -> Result<(Plan, PlanVersion)> {
+    spec.validate()?;
+    if name.trim().is_empty() || name.chars().count() > 255 {
+        return Err(Error::Invalid(
+            "a plan's name must be 1 to 255 characters".to_owned(),
+        ));
+    }
+    let mut transaction = db.begin().await?;
+    tenants::lock(&mut transaction, tenant).await?;
+    let row: PlanRow = sqlx::query_as(&format!(
+        "INSERT INTO plans (id, tenant_id, key, name) VALUES ($1, $2, $3, $4)
+         RETURNING {PLAN_COLUMNS}"
+    ))
+    .bind(PlanId::generate())
+    .bind(tenant)
+    .bind(key.as_str())
+    .bind(name.trim())
+    .fetch_one(&mut *transaction)
+    .await
+    .map_err(conflict_on_unique(|| {
+        format!("this tenant already has a plan {key}")
+    }))?;
+    let plan = Plan::try_from(row)?;
+    let version = insert_version(&mut transaction, tenant, plan.id, 1, spec).await?;
+    transaction.commit().await?;
+    Ok((plan, version))
+}
+
+/// Drafts the next version of a plan: replaces the draft if the newest version is one,
+/// otherwise adds a version after the newest published one.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, plan = %key))]
+pub async fn draft(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    key: &PlanKey,
+    spec: &VersionSpec,
+) -> Result<PlanVersion> {
+    spec.validate()?;
+    let mut transaction = db.begin().await?;
+    let plan = lock_plan(&mut transaction, tenant, key).await?;
+    let newest = newest_version(&mut transaction, plan.id).await?;
+    let version = match newest {
+        Some(draft) if draft.published_at.is_none() => {
+            let row: VersionRow = sqlx::query_as(&format!(
+                "UPDATE plan_versions SET currency = $2, billing_interval = $3, charges = $4
+                 WHERE id = $1 RETURNING {VERSION_COLUMNS}"
+            ))
+            .bind(draft.id)
+            .bind(spec.currency.code())
+            .bind(<&str>::from(spec.interval))
+            .bind(Json(&spec.charges))
+            .fetch_one(&mut *transaction)
+            .await?;
+            PlanVersion::try_from(row)?
+        }
+        newest => {
+            let next = newest.map_or(1, |version| version.version + 1);
+            insert_version(&mut transaction, tenant, plan.id, next, spec).await?
+        }
+    };
+    transaction.commit().await?;
+    Ok(version)
+}
+
+/// Publishes a plan's draft: from then on it never changes. Every meter its usage charges
+/// name must exist; a plan without a draft is [`Error::Conflict`].
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, plan = %key))]
+pub async fn publish(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    key: &PlanKey,
+) -> Result<PlanVersion> {
+    let mut transaction = db.begin().await?;
+    let plan = lock_plan(&mut transaction, tenant, key).await?;
+    let draft = newest_version(&mut transaction, plan.id)
+        .await?
+        .filter(|version| version.published_at.is_none())
+        .ok_or_else(|| Error::Conflict(format!("plan {key} has no draft to publish")))?;
+    let tenant_meters = meters::list(&mut *transaction, tenant).await?;
+    for charge in &draft.spec.charges {
+        if let Charge::Usage { name, meter, .. } = charge
+            && !tenant_meters.iter().any(|known| &known.spec.key == meter)
+        {
+            return Err(Error::Invalid(format!(
+                "charge {name:?} prices meter {meter}, which this tenant does not have"
+            )));
+        }
+    }
+    let row: VersionRow = sqlx::query_as(&format!(
+        "UPDATE plan_versions SET published_at = now() WHERE id = $1 RETURNING {VERSION_COLUMNS}"
+    ))
+    .bind(draft.id)
+    .fetch_one(&mut *transaction)
+    .await?;
+    transaction.commit().await?;
+    PlanVersion::try_from(row)
+}
+
+/// Finds a tenant's plan by key, with its versions, oldest first.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, plan = %key))]
+pub async fn find(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    key: &PlanKey,
+) -> Result<(Plan, Vec<PlanVersion>)> {
+    let mut connection = db.acquire().await?;
+    let row: Option<PlanRow> = sqlx::query_as(&format!(
+        "SELECT {PLAN_COLUMNS} FROM plans WHERE tenant_id = $1 AND key = $2"
+    ))
+    .bind(tenant)
+    .bind(key.as_str())
+    .fetch_optional(&mut *connection)
+    .await?;
+    let plan = Plan::try_from(row.ok_or_else(|| Error::NotFound(format!("plan {key}")))?)?;
+    let rows: Vec<VersionRow> = sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM plan_versions WHERE plan_id = $1 ORDER BY version"
+    ))
+    .bind(plan.id)
+    .fetch_all(&mut *connection)
+    .await?;
+    let versions = rows
+        .into_iter()
+        .map(PlanVersion::try_from)
+        .collect::<Result<_>>()?;
+    Ok((plan, versions))
+}
+
+/// Finds a version of one of the tenant's plans by id.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, plan_version_id = %id))]
+pub async fn version(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    id: PlanVersionId,
+) -> Result<PlanVersion> {
+    let mut connection = db.acquire().await?;
+    let row: Option<VersionRow> = sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM plan_versions WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(&mut *connection)
+    .await?;
+    PlanVersion::try_from(row.ok_or_else(|| Error::NotFound(format!("plan version {id}")))?)
+}
+
+/// Lists a tenant's plans by key.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+pub async fn list(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+) -> Result<Vec<Plan>> {
+    let mut connection = db.acquire().await?;
+    let rows: Vec<PlanRow> = sqlx::query_as(&format!(
+        "SELECT {PLAN_COLUMNS} FROM plans WHERE tenant_id = $1 ORDER BY key"
+    ))
+    .bind(tenant)
+    .fetch_all(&mut *connection)
+    .await?;
+    rows.into_iter().map(Plan::try_from).collect()
+}
+
+/// Locks a tenant's plan for the transaction, so that its versions change one at a time.
+async fn lock_plan(connection: &mut PgConnection, tenant: TenantId, key: &PlanKey) -> Result<Plan> {
+    let row: Option<PlanRow> = sqlx::query_as(&format!(
+        "SELECT {PLAN_COLUMNS} FROM plans WHERE tenant_id = $1 AND key = $2 FOR UPDATE"
+    ))
+    .bind(tenant)
+    .bind(key.as_str())
+    .fetch_optional(connection)
+    .await?;
+    Plan::try_from(row.ok_or_else(|| Error::NotFound(format!("plan {key}")))?)
+}
+
+async fn newest_version(
+    connection: &mut PgConnection,
+    plan: PlanId,
+) -> Result<Option<PlanVersion>> {
+    let row: Option<VersionRow> = sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM plan_versions WHERE plan_id = $1
+         ORDER BY version DESC LIMIT 1"
+    ))
+    .bind(plan)
+    .fetch_optional(connection)
+    .await?;
+    row.map(PlanVersion::try_from).transpose()
+}
+
+async fn insert_version(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    plan: PlanId,
+    version: i32,
+    spec: &VersionSpec,
+) -> Result<PlanVersion> {
+    let row: VersionRow = sqlx::query_as(&format!(
+        "INSERT INTO plan_versions (id, tenant_id, plan_id, version, currency, billing_interval,
+                                    charges)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {VERSION_COLUMNS}"
+    ))
+    .bind(PlanVersionId::generate())
+    .bind(tenant)
+    .bind(plan)
+    .bind(version)
+    .bind(spec.currency.code())
+    .bind(<&str>::from(spec.interval))
+    .bind(Json(&spec.charges))
+    .fetch_one(connection)
+    .await?;
+    PlanVersion::try_from(row)
+}

@@ -1,0 +1,258 @@
+//! Billing's catalog against the real PostgreSQL: customers own subjects, plan versions are
+//! immutable once published, subscriptions pin published versions, and no tenant reaches
+//! another's rows. Every test has its own namespace (`tally-testkit`).
+
+use std::collections::BTreeMap;
+
+use chrono::{TimeZone, Utc};
+use tally_billing::catalog::{customers, plans, subscriptions};
+use tally_billing::customer::CustomerSpec;
+use tally_billing::plan::{Charge, Interval, VersionSpec};
+use tally_billing::price::{PriceModel, Pricing, UsagePrice};
+use tally_billing::subscription::Anchor;
+use tally_meter::Error;
+use tally_meter::api_key::Scope;
+use tally_meter::audit::Actor;
+use tally_meter::caps::Caps;
+use tally_meter::catalog::{Catalog, meters};
+use tally_meter::ids::{MeterKey, PlanKey, TenantId};
+use tally_meter::meter::{Aggregation, JsonPath, MeterSpec};
+use tally_testkit::{Namespace, store};
+
+fn customer(external_id: &str, currency: &str, subjects: &[&str]) -> CustomerSpec {
+    let subjects: Vec<String> = subjects
+        .iter()
+        .map(|subject| (*subject).to_owned())
+        .collect();
+    CustomerSpec::parse(
+        external_id,
+        "Acme Inc.",
+        Some("billing@acme.example"),
+        currency,
+        Some("Europe/Berlin"),
+        Some("19".parse().expect("a decimal")),
+        &subjects,
+    )
+    .expect("a valid customer")
+}
+
+fn tokens_plan(unit_price: &str) -> VersionSpec {
+    VersionSpec {
+        currency: "EUR".parse().expect("EUR"),
+        interval: Interval::Month,
+        charges: vec![
+            Charge::Flat {
+                name: "Platform fee".to_owned(),
+                amount: "49".parse().expect("a decimal"),
+            },
+            Charge::Usage {
+                name: "Tokens".to_owned(),
+                meter: MeterKey::parse("tokens").expect("a key"),
+                price: UsagePrice {
+                    allowance: "1000".parse().expect("a decimal"),
+                    pricing: Pricing::Single {
+                        model: PriceModel::Unit {
+                            unit_price: unit_price.parse().expect("a decimal"),
+                        },
+                    },
+                    minimum: None,
+                },
+            },
+        ],
+    }
+}
+
+async fn tenant_with_tokens_meter(catalog: &Catalog) -> TenantId {
+    let (tenant, _) = store::tenant_with_key(catalog, Scope::Admin).await;
+    let spec = MeterSpec {
+        key: MeterKey::parse("tokens").expect("a key"),
+        event_type: "llm.call".to_owned(),
+        value_path: Some(JsonPath::parse("$.tokens").expect("a path")),
+        aggregation: Aggregation::Sum,
+        group_by: BTreeMap::new(),
+        allowed_lateness_secs: 3600,
+    };
+    meters::create(catalog, tenant, &spec, Actor::Operator, &Caps::default())
+        .await
+        .expect("creates the meter");
+    tenant
+}
+
+#[tokio::test]
+async fn customers_own_their_subjects_and_stay_with_their_tenant() {
+    let env = Namespace::migrated().await;
+    let catalog = env.catalog().await;
+    let (acme, _) = store::tenant_with_key(&catalog, Scope::Admin).await;
+    let (other, _) = store::tenant_with_key(&catalog, Scope::Admin).await;
+
+    let created = customers::create(&catalog, acme, &customer("crm-1", "eur", &["b", "a", "a"]))
+        .await
+        .expect("creates");
+    assert_eq!(created.subjects, ["a", "b"]);
+    assert_eq!(
+        (created.currency.as_str(), created.timezone.as_str()),
+        ("EUR", "Europe/Berlin")
+    );
+    assert_eq!(created.tax_percent, Some("19".parse().expect("a decimal")));
+    assert_eq!(
+        customers::find_external(&catalog, acme, "crm-1")
+            .await
+            .expect("found"),
+        created
+    );
+
+    for (tenant, spec, message) in [
+        (
+            acme,
+            customer("crm-1", "EUR", &[]),
+            "this tenant already has a customer crm-1",
+        ),
+        (
+            acme,
+            customer("crm-2", "EUR", &["c", "b"]),
+            "subject \"b\" already belongs to customer crm-1",
+        ),
+    ] {
+        let refused = customers::create(&catalog, tenant, &spec).await;
+        assert!(
+            matches!(&refused, Err(Error::Conflict(found)) if found == message),
+            "{refused:?}"
+        );
+    }
+    // Another tenant may use the same external id and subjects, and never sees acme's.
+    customers::create(&catalog, other, &customer("crm-1", "USD", &["a"]))
+        .await
+        .expect("another tenant's customer");
+    let found = customers::find(&catalog, other, created.id).await;
+    assert!(matches!(found, Err(Error::NotFound(_))), "{found:?}");
+    let listed = customers::list(&catalog, other).await.expect("lists");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].currency, "USD");
+}
+
+#[tokio::test]
+async fn published_versions_never_change_and_subscriptions_pin_them() {
+    let env = Namespace::migrated().await;
+    let catalog = env.catalog().await;
+    let tenant = tenant_with_tokens_meter(&catalog).await;
+    let key = PlanKey::parse("pro").expect("a key");
+    let (plan, draft) = plans::create(&catalog, tenant, &key, "Pro", &tokens_plan("0.00002"))
+        .await
+        .expect("creates");
+    assert_eq!((draft.version, draft.published_at), (1, None));
+    let buyer = customers::create(&catalog, tenant, &customer("crm-1", "EUR", &["device-1"]))
+        .await
+        .expect("creates");
+    let start = Utc
+        .with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
+        .single()
+        .expect("a time");
+
+    // A draft cannot be subscribed to; once published, it can, and it no longer changes.
+    let refused = subscriptions::create(
+        &catalog,
+        tenant,
+        buyer.id,
+        draft.id,
+        Anchor::Calendar,
+        start,
+    )
+    .await;
+    assert!(
+        matches!(&refused, Err(Error::Conflict(message)) if message.contains("is a draft")),
+        "{refused:?}"
+    );
+    let v1 = plans::publish(&catalog, tenant, &key)
+        .await
+        .expect("publishes");
+    assert!(v1.published_at.is_some());
+    let subscription =
+        subscriptions::create(&catalog, tenant, buyer.id, v1.id, Anchor::Calendar, start)
+            .await
+            .expect("subscribes");
+    let changed = sqlx::query("UPDATE plan_versions SET charges = '[]' WHERE id = $1")
+        .bind(v1.id)
+        .execute(catalog.pool())
+        .await;
+    assert!(
+        changed.is_err_and(|error| error.to_string().contains("is published and cannot change")),
+        "the database refuses to change a published version"
+    );
+
+    // A new price is a new version; the subscription keeps the old one.
+    let v2 = plans::draft(&catalog, tenant, &key, &tokens_plan("0.00001"))
+        .await
+        .expect("drafts");
+    assert_eq!(v2.version, 2);
+    let v2 = plans::publish(&catalog, tenant, &key)
+        .await
+        .expect("publishes");
+    let (found, versions) = plans::find(&catalog, tenant, &key).await.expect("found");
+    assert_eq!((found.id, versions.len()), (plan.id, 2));
+    assert_eq!(versions[0], v1);
+    let listed = subscriptions::list(&catalog, tenant, Some(buyer.id))
+        .await
+        .expect("lists");
+    assert_eq!(listed, vec![subscription.clone()]);
+
+    // The same plan twice at once is refused; after a cancellation the next version may follow.
+    let overlapping =
+        subscriptions::create(&catalog, tenant, buyer.id, v2.id, Anchor::Calendar, start).await;
+    assert!(
+        matches!(&overlapping, Err(Error::Conflict(_))),
+        "{overlapping:?}"
+    );
+    let switch = Utc
+        .with_ymd_and_hms(2026, 11, 15, 0, 0, 0)
+        .single()
+        .expect("a time");
+    let cancelled = subscriptions::cancel(&catalog, tenant, subscription.id, switch)
+        .await
+        .expect("cancels");
+    assert_eq!(cancelled.ends_at, Some(switch));
+    subscriptions::create(&catalog, tenant, buyer.id, v2.id, Anchor::Calendar, switch)
+        .await
+        .expect("subscribes to version 2 from the switch on");
+}
+
+#[tokio::test]
+async fn a_plan_is_published_only_with_meters_the_tenant_has_and_in_the_customers_currency() {
+    let env = Namespace::migrated().await;
+    let catalog = env.catalog().await;
+    let (tenant, _) = store::tenant_with_key(&catalog, Scope::Admin).await;
+    let key = PlanKey::parse("pro").expect("a key");
+    plans::create(&catalog, tenant, &key, "Pro", &tokens_plan("0.00002"))
+        .await
+        .expect("creates");
+    let refused = plans::publish(&catalog, tenant, &key).await;
+    assert_eq!(
+        refused.expect_err("no meter").to_string(),
+        "charge \"Tokens\" prices meter tokens, which this tenant does not have"
+    );
+
+    let tenant = tenant_with_tokens_meter(&catalog).await;
+    let (_, _) = plans::create(&catalog, tenant, &key, "Pro", &tokens_plan("0.00002"))
+        .await
+        .expect("creates");
+    let v1 = plans::publish(&catalog, tenant, &key)
+        .await
+        .expect("publishes");
+    let dollars = customers::create(&catalog, tenant, &customer("crm-us", "USD", &[]))
+        .await
+        .expect("creates");
+    let start = Utc
+        .with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
+        .single()
+        .expect("a time");
+    let refused =
+        subscriptions::create(&catalog, tenant, dollars.id, v1.id, Anchor::Calendar, start).await;
+    assert_eq!(
+        refused.expect_err("another currency").to_string(),
+        "customer crm-us is billed in USD, but the plan charges in EUR"
+    );
+    let again = plans::publish(&catalog, tenant, &key).await;
+    assert_eq!(
+        again.expect_err("nothing to publish").to_string(),
+        "plan pro has no draft to publish"
+    );
+}
