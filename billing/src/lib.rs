@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod customer;
 pub mod money;
+pub mod period;
 pub mod plan;
 pub mod price;
 pub mod subscription;

@@ -12,7 +12,7 @@
 //! capped in the SQL.
 
 mod limits;
-mod zone;
+pub mod zone;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

@@ -22,7 +22,7 @@ pub fn parse_time_zone(name: &str) -> Result<Tz> {
 
 /// The date on `zone`'s calendar at `time`, or on UTC's where the zone's would leave chrono's
 /// calendar (its first and last hours).
-pub(crate) fn local_date(zone: Tz, time: DateTime<Utc>) -> NaiveDate {
+pub fn local_date(zone: Tz, time: DateTime<Utc>) -> NaiveDate {
     time.naive_utc()
         .checked_add_offset(offset_of(zone, time))
         .map_or(time.date_naive(), |local| local.date())
@@ -30,7 +30,7 @@ pub(crate) fn local_date(zone: Tz, time: DateTime<Utc>) -> NaiveDate {
 
 /// `time` written with `zone`'s offset, or UTC's where the zone's would leave chrono's
 /// calendar.
-pub(crate) fn written_in(zone: Tz, time: DateTime<Utc>) -> DateTime<FixedOffset> {
+pub fn written_in(zone: Tz, time: DateTime<Utc>) -> DateTime<FixedOffset> {
     let offset = offset_of(zone, time);
     match time.naive_utc().checked_add_offset(offset) {
         Some(_) => time.with_timezone(&offset),
@@ -45,7 +45,7 @@ fn offset_of(zone: Tz, time: DateTime<Utc>) -> FixedOffset {
 /// The first instant whose local time in `zone` is `local` or later: the instant itself, the
 /// earlier of two when clocks went back over it, or the end of the gap when clocks skipped it
 /// (a day whose midnight is skipped starts when its clocks start). None past the calendar.
-pub(crate) fn local_start(zone: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+pub fn local_start(zone: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
     let start = match zone.from_local_datetime(&local).earliest() {
         Some(start) => start,
         None => GapInfo::new(&local, &zone)?.end?,
