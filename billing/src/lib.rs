@@ -1,10 +1,13 @@
 //! Tally's billing: currencies and their rounding ([`money`]), the price models that turn a
 //! period's usage into exact invoice lines ([`price`]), a tenant's customers ([`customer`]) and
-//! versioned plans ([`plan`]) with the subscriptions between them ([`subscription`]), and their
-//! SQL ([`catalog`]). Amounts are `rust_decimal` throughout; errors are the domain core's.
+//! versioned plans ([`plan`]) with the subscriptions between them ([`subscription`]), billing
+//! periods on the customer's calendar ([`period`]), an invoice's lines and totals
+//! ([`invoice`]), and their SQL ([`catalog`]). Amounts are `rust_decimal` throughout; errors
+//! are the domain core's.
 
 pub mod catalog;
 pub mod customer;
+pub mod invoice;
 pub mod money;
 pub mod period;
 pub mod plan;

@@ -1,0 +1,355 @@
+//! An invoice's lines and totals, computed from a plan version, its periods and the usage in
+//! them: exact, rounded once per line, and each line able to say how it was computed.
+//!
+//! An invoice covers one billing period of a subscription. Usage charges bill that period's
+//! usage (in arrears); flat fees bill the period that follows it (in advance), prorated when
+//! the subscription covers only part of it. Tax is a percentage of the subtotal, rounded once.
+//! The total is the subtotal plus tax, so an invoice adds up on paper.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tally_meter::ids::MeterKey;
+use tally_meter::{Error, Result};
+
+use crate::money::Currency;
+use crate::period::{BillingPeriod, Period};
+use crate::plan::{Charge, PlanVersion};
+use crate::price::Step;
+
+/// What a charge's meter measured in a period: its value per dimension value (one entry under
+/// `""` without dimension prices) and the events counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Measured {
+    /// The meter's value per value of the dimension group.
+    pub quantities: BTreeMap<String, Decimal>,
+    /// Events counted.
+    pub events: u64,
+}
+
+/// How a line came about, for `tally invoice explain` and the invoice's detail page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Explanation {
+    /// A flat fee: the plan's amount times the share of the period covered.
+    Flat {
+        /// The fee for a whole period.
+        amount: Decimal,
+        /// The share of the full period the subscription covers.
+        share: Decimal,
+        /// The full period.
+        full_period: Period,
+    },
+    /// A meter's usage, priced.
+    Usage {
+        /// The meter.
+        meter: MeterKey,
+        /// Events the meter counted in the period (all dimension values).
+        events: u64,
+        /// The period's quantity of this line.
+        quantity: Decimal,
+        /// Units included in the plan, deducted first.
+        allowance: Decimal,
+        /// The arithmetic, step by step.
+        steps: Vec<Step>,
+        /// The exact amount before rounding.
+        exact: Decimal,
+    },
+    /// What a charge's lines came to below its minimum commitment.
+    TrueUp {
+        /// The minimum.
+        minimum: Decimal,
+        /// What the charge's lines came to.
+        charged: Decimal,
+    },
+}
+
+/// A line of an invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    /// The charge's name, with the dimension value when it has one: "Tokens (model=gpt-5)".
+    pub description: String,
+    /// The period the line bills.
+    pub period: Period,
+    /// The plan version it was priced with.
+    pub plan_version: i32,
+    /// What it costs, rounded to the currency's minor unit.
+    pub amount: Decimal,
+    /// How.
+    pub explanation: Explanation,
+}
+
+/// An invoice's lines and totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Computed {
+    /// The currency.
+    pub currency: Currency,
+    /// The lines, flat fees first, in the plan's order of charges.
+    pub lines: Vec<Line>,
+    /// The sum of the lines.
+    pub subtotal: Decimal,
+    /// The tax rate in percent, if the customer pays tax.
+    pub tax_percent: Option<Decimal>,
+    /// The tax on the subtotal, rounded once.
+    pub tax: Decimal,
+    /// Subtotal plus tax.
+    pub total: Decimal,
+}
+
+/// Computes an invoice: the usage of `usage_period` for each usage charge (from `measured`,
+/// keyed by charge name; a charge without an entry measured nothing), and the flat fees of
+/// `advance_period`, if the subscription runs on into one.
+pub fn compute(
+    version: &PlanVersion,
+    usage_period: &BillingPeriod,
+    advance_period: Option<&BillingPeriod>,
+    measured: &BTreeMap<String, Measured>,
+    tax_percent: Option<Decimal>,
+) -> Result<Computed> {
+    let currency = version.spec.currency;
+    let mut flat_lines = Vec::new();
+    let mut usage_lines = Vec::new();
+    for charge in &version.spec.charges {
+        match charge {
+            Charge::Flat { name, amount } => {
+                let Some(period) = advance_period else {
+                    continue;
+                };
+                let share = period.share();
+                flat_lines.push(Line {
+                    description: name.clone(),
+                    period: period.covered,
+                    plan_version: version.version,
+                    amount: currency.round(checked(amount.checked_mul(share))?),
+                    explanation: Explanation::Flat {
+                        amount: *amount,
+                        share,
+                        full_period: period.full,
+                    },
+                });
+            }
+            Charge::Usage { name, meter, price } => {
+                let measured = measured.get(name).cloned().unwrap_or_default();
+                let rated = price.rate(&measured.quantities, &currency)?;
+                for line in rated.lines {
+                    let description = match &line.dimension {
+                        Some(value) => format!("{name} ({value})"),
+                        None => name.clone(),
+                    };
+                    usage_lines.push(Line {
+                        description,
+                        period: usage_period.covered,
+                        plan_version: version.version,
+                        amount: line.amount,
+                        explanation: Explanation::Usage {
+                            meter: meter.clone(),
+                            events: measured.events,
+                            quantity: line.quantity,
+                            allowance: line.allowance,
+                            steps: line.rating.steps,
+                            exact: line.rating.amount,
+                        },
+                    });
+                }
+                if let (Some(true_up), Some(minimum)) = (rated.true_up, price.minimum) {
+                    usage_lines.push(Line {
+                        description: format!("{name}: minimum commitment"),
+                        period: usage_period.covered,
+                        plan_version: version.version,
+                        amount: true_up,
+                        explanation: Explanation::TrueUp {
+                            minimum,
+                            charged: minimum - true_up,
+                        },
+                    });
+                }
+            }
+        }
+    }
+    let lines: Vec<Line> = flat_lines.into_iter().chain(usage_lines).collect();
+    let subtotal = lines
+        .iter()
+        .try_fold(Decimal::ZERO, |sum, line| sum.checked_add(line.amount));
+    let subtotal = checked(subtotal)?;
+    let tax = match tax_percent {
+        Some(percent) => currency.round(checked(
+            subtotal
+                .checked_mul(percent)
+                .and_then(|taxed| taxed.checked_div(Decimal::ONE_HUNDRED)),
+        )?),
+        None => Decimal::ZERO,
+    };
+    Ok(Computed {
+        currency,
+        lines,
+        subtotal,
+        tax_percent,
+        tax,
+        total: checked(subtotal.checked_add(tax))?,
+    })
+}
+
+fn checked(value: Option<Decimal>) -> Result<Decimal> {
+    value.ok_or_else(|| {
+        Error::Invalid("an amount is too large for a decimal of 28 digits".to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+
+    use super::*;
+    use crate::plan::{Interval, VersionSpec};
+    use crate::price::{PriceModel, Pricing, Tier, UsagePrice};
+    use tally_meter::ids::{PlanId, PlanVersionId};
+
+    fn d(text: &str) -> Decimal {
+        text.parse().expect("a decimal")
+    }
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        text.parse().expect("a time")
+    }
+
+    fn period(start: &str, end: &str) -> Period {
+        Period {
+            start: utc(start),
+            end: utc(end),
+        }
+    }
+
+    fn version() -> PlanVersion {
+        PlanVersion {
+            id: PlanVersionId::generate(),
+            plan_id: PlanId::generate(),
+            version: 3,
+            spec: VersionSpec {
+                currency: "EUR".parse().expect("EUR"),
+                interval: Interval::Month,
+                charges: vec![
+                    Charge::Flat {
+                        name: "Platform fee".to_owned(),
+                        amount: d("30.00"),
+                    },
+                    Charge::Usage {
+                        name: "Tokens".to_owned(),
+                        meter: MeterKey::parse("tokens").expect("a key"),
+                        price: UsagePrice {
+                            allowance: Decimal::ZERO,
+                            pricing: Pricing::ByDimension {
+                                group: "model".to_owned(),
+                                models: BTreeMap::from([(
+                                    "large".to_owned(),
+                                    PriceModel::Graduated {
+                                        tiers: vec![
+                                            Tier {
+                                                up_to: Some(d("1000")),
+                                                unit_price: d("0.01"),
+                                                flat_fee: Decimal::ZERO,
+                                            },
+                                            Tier {
+                                                up_to: None,
+                                                unit_price: d("0.005"),
+                                                flat_fee: Decimal::ZERO,
+                                            },
+                                        ],
+                                    },
+                                )]),
+                                otherwise: PriceModel::Unit {
+                                    unit_price: d("0.000333"),
+                                },
+                            },
+                            minimum: Some(d("20.00")),
+                        },
+                    },
+                ],
+            },
+            published_at: None,
+        }
+    }
+
+    #[test]
+    fn usage_in_arrears_flat_fees_in_advance_prorated_and_tax_on_the_subtotal() {
+        let november = BillingPeriod {
+            covered: period("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z"),
+            full: period("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z"),
+        };
+        // The subscription ends on 11 December: a third of December's fee.
+        let december = BillingPeriod {
+            covered: period("2026-12-01T00:00:00Z", "2026-12-11T08:00:00Z"),
+            full: period("2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z"),
+        };
+        let measured = BTreeMap::from([(
+            "Tokens".to_owned(),
+            Measured {
+                quantities: BTreeMap::from([
+                    ("large".to_owned(), d("1500")),
+                    ("small".to_owned(), d("10001")),
+                ]),
+                events: 42,
+            },
+        )]);
+        let computed = compute(
+            &version(),
+            &november,
+            Some(&december),
+            &measured,
+            Some(d("19")),
+        )
+        .expect("computes");
+        let lines: Vec<(&str, Decimal)> = computed
+            .lines
+            .iter()
+            .map(|line| (line.description.as_str(), line.amount))
+            .collect();
+        // 30 × 248 h / 744 h = 10; 1000 × 0.01 + 500 × 0.005 = 12.50; 10001 × 0.000333 =
+        // 3.330333 → 3.33; the minimum 20.00 less 15.83 = 4.17.
+        assert_eq!(
+            lines,
+            vec![
+                ("Platform fee", d("10.00")),
+                ("Tokens (large)", d("12.50")),
+                ("Tokens (small)", d("3.33")),
+                ("Tokens: minimum commitment", d("4.17")),
+            ]
+        );
+        assert_eq!(computed.subtotal, d("30.00"));
+        assert_eq!(computed.tax, d("5.70"));
+        assert_eq!(computed.total, d("35.70"));
+        assert_eq!(
+            computed.lines[2].explanation,
+            Explanation::Usage {
+                meter: MeterKey::parse("tokens").expect("a key"),
+                events: 42,
+                quantity: d("10001"),
+                allowance: Decimal::ZERO,
+                steps: PriceModel::Unit {
+                    unit_price: d("0.000333")
+                }
+                .rate(d("10001"))
+                .expect("rates")
+                .steps,
+                exact: d("3.330333"),
+            }
+        );
+    }
+
+    #[test]
+    fn the_last_period_has_no_flat_fee_ahead_and_nothing_measured_costs_the_minimum() {
+        let november = BillingPeriod {
+            covered: period("2026-11-01T00:00:00Z", "2026-11-20T00:00:00Z"),
+            full: period("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z"),
+        };
+        let computed =
+            compute(&version(), &november, None, &BTreeMap::new(), None).expect("computes");
+        let lines: Vec<(&str, Decimal)> = computed
+            .lines
+            .iter()
+            .map(|line| (line.description.as_str(), line.amount))
+            .collect();
+        assert_eq!(lines, vec![("Tokens: minimum commitment", d("20.00"))]);
+        assert_eq!((computed.tax, computed.total), (Decimal::ZERO, d("20.00")));
+    }
+}
