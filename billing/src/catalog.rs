@@ -3,6 +3,7 @@
 //! any executor, so one serves both a pool and a transaction; the tenant binds every row.
 
 pub mod customers;
+pub mod invoices;
 pub mod plans;
 pub mod subscriptions;
 

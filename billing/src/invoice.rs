@@ -8,9 +8,11 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use tally_meter::ids::MeterKey;
+use strum::{EnumString, IntoStaticStr};
+use tally_meter::ids::{CustomerId, InvoiceId, MeterKey, SubscriptionId, TenantId};
 use tally_meter::{Error, Result};
 
 use crate::money::Currency;
@@ -95,6 +97,57 @@ pub struct Computed {
     pub tax: Decimal,
     /// Subtotal plus tax.
     pub total: Decimal,
+}
+
+/// Where an invoice is in its life.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    EnumString,
+    IntoStaticStr,
+)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE", ascii_case_insensitive)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Recomputed by every run until its grace period ends.
+    Draft,
+    /// Numbered and frozen.
+    Finalized,
+    /// Paid.
+    Paid,
+    /// Cancelled after it was finalized.
+    Void,
+}
+
+/// An invoice, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invoice {
+    /// Its id.
+    pub id: InvoiceId,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The customer billed.
+    pub customer_id: CustomerId,
+    /// The subscription billed.
+    pub subscription_id: SubscriptionId,
+    /// The billing period whose usage it bills.
+    pub period: Period,
+    /// Where it is in its life.
+    pub status: Status,
+    /// Its number, such as `ACME-000123`, once finalized.
+    pub number: Option<String>,
+    /// Its lines and totals.
+    pub computed: Computed,
+    /// Until when a draft is recomputed.
+    pub grace_until: DateTime<Utc>,
+    /// When it was finalized.
+    pub finalized_at: Option<DateTime<Utc>>,
 }
 
 /// Computes an invoice: the usage of `usage_period` for each usage charge (from `measured`,
@@ -198,8 +251,6 @@ fn checked(value: Option<Decimal>) -> Result<Decimal> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Utc};
-
     use super::*;
     use crate::plan::{Interval, VersionSpec};
     use crate::price::{PriceModel, Pricing, Tier, UsagePrice};

@@ -1,15 +1,18 @@
 //! Billing's catalog against the real PostgreSQL: customers own subjects, plan versions are
-//! immutable once published, subscriptions pin published versions, and no tenant reaches
-//! another's rows. Every test has its own namespace (`tally-testkit`).
+//! immutable once published, subscriptions pin published versions, invoices are numbered
+//! without gaps and frozen once finalized, and no tenant reaches another's rows. Every test has its own namespace (`tally-testkit`).
 
 use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
-use tally_billing::catalog::{customers, plans, subscriptions};
+use rust_decimal::Decimal;
+use tally_billing::catalog::{customers, invoices, plans, subscriptions};
 use tally_billing::customer::CustomerSpec;
+use tally_billing::invoice::{Computed, Status};
+use tally_billing::period::Period;
 use tally_billing::plan::{Charge, Interval, VersionSpec};
 use tally_billing::price::{PriceModel, Pricing, UsagePrice};
-use tally_billing::subscription::Anchor;
+use tally_billing::subscription::{Anchor, Subscription};
 use tally_meter::Error;
 use tally_meter::api_key::Scope;
 use tally_meter::audit::Actor;
@@ -254,5 +257,169 @@ async fn a_plan_is_published_only_with_meters_the_tenant_has_and_in_the_customer
     assert_eq!(
         again.expect_err("nothing to publish").to_string(),
         "plan pro has no draft to publish"
+    );
+}
+
+/// A customer subscribed to a published version of the tokens plan; returns the tenant and
+/// the subscription.
+async fn subscribed(catalog: &Catalog) -> (TenantId, Subscription) {
+    let tenant = tenant_with_tokens_meter(catalog).await;
+    let key = PlanKey::parse("pro").expect("a key");
+    plans::create(catalog, tenant, &key, "Pro", &tokens_plan("0.00002"))
+        .await
+        .expect("creates");
+    let version = plans::publish(catalog, tenant, &key)
+        .await
+        .expect("publishes");
+    let buyer = customers::create(catalog, tenant, &customer("crm-1", "EUR", &["device-1"]))
+        .await
+        .expect("creates");
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("a time");
+    let subscription = subscriptions::create(
+        catalog,
+        tenant,
+        buyer.id,
+        version.id,
+        Anchor::Calendar,
+        start,
+    )
+    .await
+    .expect("subscribes");
+    (tenant, subscription)
+}
+
+fn month(number: u32) -> Period {
+    let start = Utc
+        .with_ymd_and_hms(2026, number, 1, 0, 0, 0)
+        .single()
+        .expect("a time");
+    let end = Utc
+        .with_ymd_and_hms(2026, number + 1, 1, 0, 0, 0)
+        .single()
+        .expect("a time");
+    Period { start, end }
+}
+
+fn computed(total: &str) -> Computed {
+    Computed {
+        currency: "EUR".parse().expect("EUR"),
+        lines: Vec::new(),
+        subtotal: total.parse().expect("a decimal"),
+        tax_percent: None,
+        tax: Decimal::ZERO,
+        total: total.parse().expect("a decimal"),
+    }
+}
+
+#[tokio::test]
+async fn invoices_are_drafted_once_per_period_and_numbered_without_gaps_when_finalized() {
+    let env = Namespace::migrated().await;
+    let catalog = env.catalog().await;
+    let (tenant, subscription) = subscribed(&catalog).await;
+    let grace = Utc::now();
+
+    // Runs repeat: the draft of a period is one invoice, its figures the last run's.
+    let first = invoices::write_draft(&catalog, &subscription, month(1), &computed("10"), grace)
+        .await
+        .expect("drafts");
+    let again = invoices::write_draft(&catalog, &subscription, month(1), &computed("12.5"), grace)
+        .await
+        .expect("drafts again");
+    assert_eq!(
+        (again.id, again.status, again.computed.total),
+        (first.id, Status::Draft, "12.5".parse().expect("a decimal"))
+    );
+
+    // Drafts finalized at once take the numbers 1 to 10, none twice and none skipped.
+    let mut drafts = vec![again];
+    for number in 2..=10 {
+        drafts.push(
+            invoices::write_draft(
+                &catalog,
+                &subscription,
+                month(number),
+                &computed("1"),
+                grace,
+            )
+            .await
+            .expect("drafts"),
+        );
+    }
+    let finalizing = drafts.iter().map(|draft| {
+        let catalog = catalog.clone();
+        let id = draft.id;
+        tokio::spawn(async move { invoices::finalize(&catalog, tenant, id).await })
+    });
+    let mut numbers = Vec::new();
+    for finalized in finalizing {
+        let invoice = finalized.await.expect("runs").expect("finalizes");
+        assert_eq!(invoice.status, Status::Finalized);
+        numbers.push(invoice.number.expect("a number"));
+    }
+    numbers.sort();
+    let prefix = numbers[0]
+        .split_once('-')
+        .expect("PREFIX-NUMBER")
+        .0
+        .to_owned();
+    let expected: Vec<String> = (1..=10)
+        .map(|number| format!("{prefix}-{number:06}"))
+        .collect();
+    assert_eq!(numbers, expected);
+
+    // A finalized invoice stays as it is: a run leaves it, SQL cannot change it, and it is
+    // finalized once.
+    let kept = invoices::write_draft(&catalog, &subscription, month(1), &computed("99"), grace)
+        .await
+        .expect("returns the invoice");
+    assert_eq!(
+        (kept.status, kept.computed.total),
+        (Status::Finalized, "12.5".parse().expect("a decimal"))
+    );
+    let changed = sqlx::query("UPDATE invoices SET total = 0 WHERE id = $1")
+        .bind(kept.id)
+        .execute(catalog.pool())
+        .await;
+    assert!(
+        changed.is_err_and(|error| error.to_string().contains("is finalized and cannot change"))
+    );
+    let twice = invoices::finalize(&catalog, tenant, kept.id).await;
+    assert!(
+        matches!(&twice, Err(Error::Conflict(message)) if message.ends_with("is finalized already")),
+        "{twice:?}"
+    );
+
+    // Then paid, and a paid invoice is not voided.
+    let paid = invoices::settle(&catalog, tenant, kept.id, Status::Paid)
+        .await
+        .expect("pays");
+    assert_eq!(paid.status, Status::Paid);
+    let voided = invoices::settle(&catalog, tenant, kept.id, Status::Void).await;
+    assert!(
+        matches!(&voided, Err(Error::Conflict(message)) if message.contains("is paid")),
+        "{voided:?}"
+    );
+
+    // Another tenant finds none of it.
+    let (other, _) = store::tenant_with_key(&catalog, Scope::Admin).await;
+    assert!(matches!(
+        invoices::find(&catalog, other, kept.id).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(
+        invoices::list(&catalog, other, None)
+            .await
+            .expect("lists")
+            .is_empty()
+    );
+    assert_eq!(
+        invoices::list(&catalog, tenant, None)
+            .await
+            .expect("lists")
+            .len(),
+        10
     );
 }

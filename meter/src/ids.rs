@@ -87,6 +87,11 @@ uuid_id!(
     SubscriptionId,
     "subscription id"
 );
+uuid_id!(
+    /// Identifies an invoice (its number is another thing, given when it is finalized).
+    InvoiceId,
+    "invoice id"
+);
 
 /// Checks a short machine-friendly name: 1 to 63 characters of `a-z`, `0-9`, `-` and `_`,
 /// starting with a letter or digit.

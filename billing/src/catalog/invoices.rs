@@ -1,0 +1,266 @@
+//! SQL of `invoices` and `invoice_sequences`.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::types::Json;
+use sqlx::{Acquire, Postgres};
+use tally_meter::ids::{CustomerId, InvoiceId, SubscriptionId, TenantId};
+use tally_meter::{Error, Result};
+
+use crate::invoice::{Computed, Invoice, Line, Status};
+use crate::period::Period;
+use crate::subscription::Subscription;
+
+#[derive(sqlx::FromRow)]
+struct InvoiceRow {
+    id: InvoiceId,
+    tenant_id: TenantId,
+    customer_id: CustomerId,
+    subscription_id: SubscriptionId,
+    period_start: DateTime<Utc>,
+    period_end: DateTime<Utc>,
+    status: String,
+    number: Option<String>,
+    currency: String,
+    lines: Json<Vec<Line>>,
+    subtotal: Decimal,
+    tax_percent: Option<Decimal>,
+    tax: Decimal,
+    total: Decimal,
+    grace_until: DateTime<Utc>,
+    finalized_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<InvoiceRow> for Invoice {
+    type Error = Error;
+
+    fn try_from(row: InvoiceRow) -> Result<Self> {
+        Ok(Self {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            customer_id: row.customer_id,
+            subscription_id: row.subscription_id,
+            period: Period {
+                start: row.period_start,
+                end: row.period_end,
+            },
+            status: row
+                .status
+                .parse()
+                .map_err(|_| Error::Invalid(format!("invoice status {}", row.status)))?,
+            number: row.number,
+            computed: Computed {
+                currency: row.currency.parse()?,
+                lines: row.lines.0,
+                subtotal: row.subtotal.normalize(),
+                tax_percent: row.tax_percent.map(|percent| percent.normalize()),
+                tax: row.tax.normalize(),
+                total: row.total.normalize(),
+            },
+            grace_until: row.grace_until,
+            finalized_at: row.finalized_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, tenant_id, customer_id, subscription_id, period_start, period_end, \
+                       status, number, currency, lines, subtotal, tax_percent, tax, total, \
+                       grace_until, finalized_at";
+
+/// Writes the draft of a subscription's invoice for a period, or replaces the draft's lines
+/// and totals; an invoice already finalized is returned as it is. Runs may repeat: one invoice
+/// per subscription and period, whoever writes it.
+#[tracing::instrument(skip_all, fields(tenant_id = %subscription.tenant_id, subscription_id = %subscription.id))]
+pub async fn write_draft(
+    db: impl Acquire<'_, Database = Postgres>,
+    subscription: &Subscription,
+    period: Period,
+    computed: &Computed,
+    grace_until: DateTime<Utc>,
+) -> Result<Invoice> {
+    let mut connection = db.acquire().await?;
+    let written: Option<InvoiceRow> = sqlx::query_as(&format!(
+        "INSERT INTO invoices (id, tenant_id, customer_id, subscription_id, period_start,
+                               period_end, status, currency, lines, subtotal, tax_percent, tax,
+                               total, grace_until)
+         VALUES ($1, $2, $3, $4, $5, $6, 'DRAFT', $7, $8, $9, $10, $11, $12, $13)
+         ON CONFLICT (tenant_id, subscription_id, period_start) DO UPDATE
+         SET period_end = excluded.period_end, currency = excluded.currency,
+             lines = excluded.lines, subtotal = excluded.subtotal,
+             tax_percent = excluded.tax_percent, tax = excluded.tax, total = excluded.total,
+             grace_until = excluded.grace_until, updated_at = now()
+         WHERE invoices.status = 'DRAFT'
+         RETURNING {COLUMNS}"
+    ))
+    .bind(InvoiceId::generate())
+    .bind(subscription.tenant_id)
+    .bind(subscription.customer_id)
+    .bind(subscription.id)
+    .bind(period.start)
+    .bind(period.end)
+    .bind(computed.currency.code())
+    .bind(Json(&computed.lines))
+    .bind(computed.subtotal)
+    .bind(computed.tax_percent)
+    .bind(computed.tax)
+    .bind(computed.total)
+    .bind(grace_until)
+    .fetch_optional(&mut *connection)
+    .await?;
+    let row = match written {
+        Some(row) => row,
+        None => {
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM invoices
+             WHERE tenant_id = $1 AND subscription_id = $2 AND period_start = $3"
+            ))
+            .bind(subscription.tenant_id)
+            .bind(subscription.id)
+            .bind(period.start)
+            .fetch_one(&mut *connection)
+            .await?
+        }
+    };
+    Invoice::try_from(row)
+}
+
+/// Finalizes a draft: it gets the tenant's next number (`PREFIX-000001` on, without gaps, the
+/// prefix being the tenant's name in capitals unless set) and never changes again but for
+/// being paid or voided. An invoice that is not a draft is [`Error::Conflict`].
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, invoice_id = %id))]
+pub async fn finalize(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    id: InvoiceId,
+) -> Result<Invoice> {
+    let mut transaction = db.begin().await?;
+    let status: Option<String> = sqlx::query_scalar(
+        "SELECT status FROM invoices WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(&mut *transaction)
+    .await?;
+    match status.as_deref() {
+        None => return Err(Error::NotFound(format!("invoice {id}"))),
+        Some("DRAFT") => {}
+        Some(status) => {
+            return Err(Error::Conflict(format!(
+                "invoice {id} is {} already",
+                status.to_ascii_lowercase()
+            )));
+        }
+    }
+    // The tenant's name is read here rather than through `tenants::find`, whose `impl Acquire`
+    // would keep this future from being `Send` (see the meter's `catalog.rs`).
+    let name: String = sqlx::query_scalar("SELECT name FROM tenants WHERE id = $1")
+        .bind(tenant)
+        .fetch_one(&mut *transaction)
+        .await?;
+    let prefix: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(12)
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let (prefix, number): (String, i64) = sqlx::query_as(
+        "INSERT INTO invoice_sequences (tenant_id, prefix, last_number) VALUES ($1, $2, 1)
+         ON CONFLICT (tenant_id) DO UPDATE
+         SET last_number = invoice_sequences.last_number + 1
+         RETURNING prefix, last_number",
+    )
+    .bind(tenant)
+    .bind(prefix)
+    .fetch_one(&mut *transaction)
+    .await?;
+    let row: InvoiceRow = sqlx::query_as(&format!(
+        "UPDATE invoices SET status = 'FINALIZED', number = $3, finalized_at = now(),
+                             updated_at = now()
+         WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(tenant)
+    .bind(id)
+    .bind(format!("{prefix}-{number:06}"))
+    .fetch_one(&mut *transaction)
+    .await?;
+    transaction.commit().await?;
+    Invoice::try_from(row)
+}
+
+/// Marks a finalized invoice paid or void; anything else is [`Error::Conflict`].
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, invoice_id = %id, %to))]
+pub async fn settle(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    id: InvoiceId,
+    to: Status,
+) -> Result<Invoice> {
+    let column = match to {
+        Status::Paid => "paid_at",
+        Status::Void => "voided_at",
+        Status::Draft | Status::Finalized => {
+            return Err(Error::Invalid(format!(
+                "an invoice is settled as paid or void, not {to}"
+            )));
+        }
+    };
+    let mut connection = db.acquire().await?;
+    let row: Option<InvoiceRow> = sqlx::query_as(&format!(
+        "UPDATE invoices SET status = $3, {column} = now(), updated_at = now()
+         WHERE tenant_id = $1 AND id = $2 AND status = 'FINALIZED' RETURNING {COLUMNS}"
+    ))
+    .bind(tenant)
+    .bind(id)
+    .bind(<&str>::from(to))
+    .fetch_optional(&mut *connection)
+    .await?;
+    match row {
+        Some(row) => Invoice::try_from(row),
+        None => {
+            let current = find(&mut *connection, tenant, id).await?;
+            Err(Error::Conflict(format!(
+                "invoice {id} is {}: only a finalized invoice becomes {}",
+                current.status.to_string().to_ascii_lowercase(),
+                to.to_string().to_ascii_lowercase()
+            )))
+        }
+    }
+}
+
+/// Finds one of the tenant's invoices.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, invoice_id = %id))]
+pub async fn find(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    id: InvoiceId,
+) -> Result<Invoice> {
+    let mut connection = db.acquire().await?;
+    let row: Option<InvoiceRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM invoices WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(&mut *connection)
+    .await?;
+    Invoice::try_from(row.ok_or_else(|| Error::NotFound(format!("invoice {id}")))?)
+}
+
+/// Lists the tenant's invoices, of one customer or all, newest period first.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+pub async fn list(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    customer: Option<CustomerId>,
+) -> Result<Vec<Invoice>> {
+    let mut connection = db.acquire().await?;
+    let rows: Vec<InvoiceRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM invoices
+         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR customer_id = $2)
+         ORDER BY period_start DESC, id"
+    ))
+    .bind(tenant)
+    .bind(customer)
+    .fetch_all(&mut *connection)
+    .await?;
+    rows.into_iter().map(Invoice::try_from).collect()
+}
