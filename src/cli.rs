@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use rust_decimal::Decimal;
 use tally_bench::BenchCommand;
+use tally_billing::subscription::Anchor;
 use tally_meter::api_key::Scope;
-use tally_meter::ids::{ApiKeyId, MeterKey, Region, TenantName};
+use tally_meter::ids::{ApiKeyId, MeterKey, PlanKey, Region, SubscriptionId, TenantName};
 use tally_meter::meter::{Aggregation, JsonPath};
 use tally_meter::quota::QuotaMode;
 use tally_meter::tenant::TenantRef;
@@ -49,6 +51,15 @@ pub enum Command {
     Meter(MeterCommand),
     /// Show a tenant's usage of a meter, per window (the last hour per minute by default).
     Usage(UsageArgs),
+    /// Manage a tenant's customers, whom billing invoices.
+    #[command(subcommand)]
+    Customer(CustomerCommand),
+    /// Manage a tenant's price plans and their versions.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Manage customers' subscriptions to plan versions.
+    #[command(subcommand)]
+    Subscription(SubscriptionCommand),
     /// Read the audit log: every tenant's entries and those of no tenant, or one tenant's.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -315,5 +326,143 @@ pub enum KeyCommand {
         tenant: TenantRef,
         /// The key's id, as `tally key list` shows it.
         key: ApiKeyId,
+    },
+}
+
+/// `tally customer …`
+#[derive(Debug, Subcommand)]
+pub enum CustomerCommand {
+    /// Create a customer.
+    Create {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The tenant's own id for the customer, unique per tenant.
+        #[arg(long)]
+        external_id: String,
+        /// The name invoices show.
+        #[arg(long)]
+        name: String,
+        /// Where invoices go.
+        #[arg(long)]
+        email: Option<String>,
+        /// The ISO 4217 currency it is billed in, such as EUR.
+        #[arg(long)]
+        currency: String,
+        /// The IANA time zone its billing periods follow.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        /// Tax added to its invoices, in percent.
+        #[arg(long)]
+        tax_percent: Option<Decimal>,
+        /// A subject whose usage is the customer's; repeatable.
+        #[arg(long = "subject")]
+        subjects: Vec<String>,
+    },
+    /// List a tenant's customers.
+    List {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `tally plan …`
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Create a plan with its first version, a draft, from a JSON file of currency, interval
+    /// and charges.
+    Create {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// Unique per tenant: a-z, 0-9, '-' and '_'.
+        #[arg(long)]
+        key: PlanKey,
+        /// The name invoices show.
+        #[arg(long)]
+        name: String,
+        /// The version's JSON: `{"currency": "EUR", "interval": "MONTH", "charges": [...]}`.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Draft the plan's next version from a JSON file (replacing a draft not yet published).
+    Draft {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The plan's key.
+        #[arg(long)]
+        key: PlanKey,
+        /// The version's JSON, as for `create`.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Publish the plan's draft: it never changes after.
+    Publish {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The plan's key.
+        #[arg(long)]
+        key: PlanKey,
+    },
+    /// Show a plan and its versions as JSON.
+    Show {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The plan's key.
+        #[arg(long)]
+        key: PlanKey,
+    },
+}
+
+/// `tally subscription …`
+#[derive(Debug, Subcommand)]
+pub enum SubscriptionCommand {
+    /// Subscribe a customer to a plan's published version.
+    Create {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The customer's external id.
+        #[arg(long)]
+        customer: String,
+        /// The plan's key.
+        #[arg(long)]
+        plan: PlanKey,
+        /// The version; the newest published one by default.
+        #[arg(long)]
+        version: Option<i32>,
+        /// calendar (periods start on the first of the month) or anniversary.
+        #[arg(long, default_value = "calendar")]
+        anchor: Anchor,
+        /// When it starts (RFC 3339); now by default.
+        #[arg(long)]
+        start: Option<DateTime<Utc>>,
+    },
+    /// End a subscription.
+    Cancel {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The subscription's id.
+        id: SubscriptionId,
+        /// When it ends (RFC 3339); now by default.
+        #[arg(long)]
+        at: Option<DateTime<Utc>>,
+    },
+    /// List a tenant's subscriptions.
+    List {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// Only this customer's (its external id).
+        #[arg(long)]
+        customer: Option<String>,
     },
 }

@@ -1,7 +1,9 @@
 //! The one-shot administrative commands: `migrate`, `tenant …`, `key …`, `quota …`,
-//! `event-type …`, `meter …`, `usage` and `audit …`.
+//! `event-type …`, `meter …`, `usage`, `audit …`, and billing's `customer …`, `plan …` and
+//! `subscription …`.
 
 pub mod audit;
+pub mod billing;
 pub mod event_type;
 pub mod key;
 pub mod meter;

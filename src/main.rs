@@ -54,6 +54,9 @@ fn main() -> ExitCode {
             Command::EventType(command) => cmd::event_type::run(&config, command).await,
             Command::Meter(command) => cmd::meter::run(&config, command).await,
             Command::Usage(args) => cmd::usage::run(&config, args).await,
+            Command::Customer(command) => cmd::billing::customer(&config, command).await,
+            Command::Plan(command) => cmd::billing::plan(&config, command).await,
+            Command::Subscription(command) => cmd::billing::subscription(&config, command).await,
             Command::Audit(command) => cmd::audit::run(&config, command).await,
             Command::Bench(command) => bench::run(&config, cli.config.as_deref(), command).await,
         }

@@ -112,7 +112,12 @@ pub struct Computed {
     EnumString,
     IntoStaticStr,
 )]
-#[strum(serialize_all = "SCREAMING_SNAKE_CASE", ascii_case_insensitive)]
+#[strum(
+    serialize_all = "SCREAMING_SNAKE_CASE",
+    ascii_case_insensitive,
+    parse_err_ty = Error,
+    parse_err_fn = invalid_status
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
     /// Recomputed by every run until its grace period ends.
@@ -123,6 +128,12 @@ pub enum Status {
     Paid,
     /// Cancelled after it was finalized.
     Void,
+}
+
+fn invalid_status(text: &str) -> Error {
+    Error::Invalid(format!(
+        "an invoice's status is DRAFT, FINALIZED, PAID or VOID, not {text:?}"
+    ))
 }
 
 /// An invoice, as stored.

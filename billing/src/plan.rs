@@ -28,13 +28,22 @@ pub const MAX_CHARGES: usize = 50;
     EnumString,
     IntoStaticStr,
 )]
-#[strum(serialize_all = "SCREAMING_SNAKE_CASE", ascii_case_insensitive)]
+#[strum(
+    serialize_all = "SCREAMING_SNAKE_CASE",
+    ascii_case_insensitive,
+    parse_err_ty = Error,
+    parse_err_fn = invalid_interval
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Interval {
     /// A month.
     Month,
     /// A year.
     Year,
+}
+
+fn invalid_interval(text: &str) -> Error {
+    Error::Invalid(format!("an interval is MONTH or YEAR, not {text:?}"))
 }
 
 /// What a plan charges for.
@@ -197,6 +206,16 @@ mod tests {
                 }
             }
         );
+    }
+
+    #[test]
+    fn the_readmes_plan_version_reads_and_is_valid() {
+        let readme = include_str!("../../README.md");
+        let billing = &readme[readme.find("## Billing").expect("a Billing section")..];
+        let start = billing.find("```json\n").expect("a JSON block") + "```json\n".len();
+        let block = &billing[start..start + billing[start..].find("```").expect("its end")];
+        let version: VersionSpec = serde_json::from_str(block).expect("the README's JSON reads");
+        version.validate().expect("the README's version is valid");
     }
 
     #[test]

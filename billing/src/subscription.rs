@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use strum::{EnumString, IntoStaticStr};
+use tally_meter::Error;
 use tally_meter::ids::{CustomerId, PlanVersionId, SubscriptionId, TenantId};
 
 /// Where billing periods start.
@@ -19,7 +20,12 @@ use tally_meter::ids::{CustomerId, PlanVersionId, SubscriptionId, TenantId};
     EnumString,
     IntoStaticStr,
 )]
-#[strum(serialize_all = "SCREAMING_SNAKE_CASE", ascii_case_insensitive)]
+#[strum(
+    serialize_all = "SCREAMING_SNAKE_CASE",
+    ascii_case_insensitive,
+    parse_err_ty = Error,
+    parse_err_fn = invalid_anchor
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Anchor {
     /// On the first of the month (or year), in the customer's time zone; the first period is
@@ -27,6 +33,12 @@ pub enum Anchor {
     Calendar,
     /// On the day of the month (or year) the subscription started.
     Anniversary,
+}
+
+fn invalid_anchor(text: &str) -> Error {
+    Error::Invalid(format!(
+        "an anchor is CALENDAR or ANNIVERSARY, not {text:?}"
+    ))
 }
 
 /// A subscription, as stored.

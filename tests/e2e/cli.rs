@@ -333,3 +333,173 @@ async fn meters_are_managed_from_the_command_line() {
             .contains("tokens")
     );
 }
+
+#[tokio::test]
+async fn customers_plans_and_subscriptions_are_managed_from_the_command_line() {
+    let env = TestEnv::migrated().await;
+    env.run_ok(&["tenant", "create", "--name", "acme"]).await;
+    env.run_ok(&[
+        "meter",
+        "create",
+        "--tenant",
+        "acme",
+        "--key",
+        "tokens",
+        "--event-type",
+        "llm.call",
+        "--aggregation",
+        "sum",
+        "--value",
+        "$.tokens",
+        "--group-by",
+        "model=$.model",
+    ])
+    .await;
+    let customer = env
+        .run_ok(&[
+            "customer",
+            "create",
+            "--tenant",
+            "acme",
+            "--external-id",
+            "crm-42",
+            "--name",
+            "Globex",
+            "--currency",
+            "eur",
+            "--timezone",
+            "Europe/Berlin",
+            "--tax-percent",
+            "19",
+            "--subject",
+            "device-1",
+            "--subject",
+            "device-2",
+        ])
+        .await;
+    assert!(
+        customer.contains("crm-42")
+            && customer.contains("EUR")
+            && customer.contains("device-1,device-2"),
+        "{customer}"
+    );
+    let taken = env
+        .run(&[
+            "customer",
+            "create",
+            "--tenant",
+            "acme",
+            "--external-id",
+            "crm-43",
+            "--name",
+            "Initech",
+            "--currency",
+            "EUR",
+            "--subject",
+            "device-2",
+        ])
+        .await;
+    assert!(!taken.status.success());
+    assert!(
+        stderr_of(&taken).contains("subject \"device-2\" already belongs to customer crm-42"),
+        "{}",
+        stderr_of(&taken)
+    );
+
+    let plan = std::env::temp_dir().join(format!("plan-{}.json", tally_testkit::random_id()));
+    std::fs::write(
+        &plan,
+        r#"{"currency": "EUR", "interval": "MONTH", "charges": [
+            {"type": "flat", "name": "Platform fee", "amount": "49.00"},
+            {"type": "usage", "name": "Tokens", "meter": "tokens", "pricing": "by_dimension",
+             "group": "model", "models": {"large": {"model": "unit", "unit_price": "0.00003"}},
+             "otherwise": {"model": "unit", "unit_price": "0.000002"}}
+        ]}"#,
+    )
+    .expect("writes the plan");
+    let plan_path = plan.to_str().expect("a UTF-8 path");
+    env.run_ok(&[
+        "plan", "create", "--tenant", "acme", "--key", "pro", "--name", "Pro", "--file", plan_path,
+    ])
+    .await;
+    let early = env
+        .run(&[
+            "subscription",
+            "create",
+            "--tenant",
+            "acme",
+            "--customer",
+            "crm-42",
+            "--plan",
+            "pro",
+        ])
+        .await;
+    assert!(
+        stderr_of(&early).contains("plan pro has no published version yet"),
+        "{}",
+        stderr_of(&early)
+    );
+    env.run_ok(&["plan", "publish", "--tenant", "acme", "--key", "pro"])
+        .await;
+    let shown: serde_json::Value = serde_json::from_str(
+        &env.run_ok(&["plan", "show", "--tenant", "acme", "--key", "pro"])
+            .await,
+    )
+    .expect("JSON");
+    assert_eq!(
+        shown["versions"][0]["spec"]["charges"][0]["amount"],
+        "49.00"
+    );
+    assert!(shown["versions"][0]["published_at"].is_string(), "{shown}");
+
+    let subscribed = env
+        .run_ok(&[
+            "subscription",
+            "create",
+            "--tenant",
+            "acme",
+            "--customer",
+            "crm-42",
+            "--plan",
+            "pro",
+            "--start",
+            "2026-11-01T00:00:00Z",
+        ])
+        .await;
+    assert!(
+        subscribed.contains("CALENDAR") && subscribed.contains("2026-11-01T00:00:00+00:00"),
+        "{subscribed}"
+    );
+    let id = subscribed
+        .lines()
+        .nth(1)
+        .and_then(|line| line.split_whitespace().next())
+        .expect("an id");
+    let cancelled = env
+        .run_ok(&[
+            "subscription",
+            "cancel",
+            "--tenant",
+            "acme",
+            id,
+            "--at",
+            "2026-12-15T00:00:00Z",
+        ])
+        .await;
+    assert!(
+        cancelled.contains("2026-12-15T00:00:00+00:00"),
+        "{cancelled}"
+    );
+    let listed = env
+        .run_ok(&[
+            "subscription",
+            "list",
+            "--tenant",
+            "acme",
+            "--customer",
+            "crm-42",
+        ])
+        .await;
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    std::fs::remove_file(&plan).expect("removes the plan file");
+}

@@ -44,10 +44,7 @@ impl TryFrom<InvoiceRow> for Invoice {
                 start: row.period_start,
                 end: row.period_end,
             },
-            status: row
-                .status
-                .parse()
-                .map_err(|_| Error::Invalid(format!("invoice status {}", row.status)))?,
+            status: row.status.parse()?,
             number: row.number,
             computed: Computed {
                 currency: row.currency.parse()?,

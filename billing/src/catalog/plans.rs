@@ -54,10 +54,7 @@ impl TryFrom<VersionRow> for PlanVersion {
             version: row.version,
             spec: VersionSpec {
                 currency: row.currency.parse()?,
-                interval: row
-                    .billing_interval
-                    .parse()
-                    .map_err(|_| Error::Invalid(format!("interval {}", row.billing_interval)))?,
+                interval: row.billing_interval.parse()?,
                 charges: row.charges.0,
             },
             published_at: row.published_at,

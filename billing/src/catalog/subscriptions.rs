@@ -29,10 +29,7 @@ impl TryFrom<SubscriptionRow> for Subscription {
             tenant_id: row.tenant_id,
             customer_id: row.customer_id,
             plan_version_id: row.plan_version_id,
-            anchor: row
-                .anchor
-                .parse()
-                .map_err(|_| Error::Invalid(format!("anchor {}", row.anchor)))?,
+            anchor: row.anchor.parse()?,
             starts_at: row.starts_at,
             ends_at: row.ends_at,
         })
