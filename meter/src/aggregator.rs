@@ -38,10 +38,9 @@
 //! count changed) that two aggregators read before either wrote are both recorded as first and
 //! both counted; the smaller position (partition, then offset) is then the event's first
 //! occurrence for good, so when the other copy's block is next rebuilt (a crash, a partition
-//! move) it drops out. Copies in
-//! one partition never count twice. A meter counts the events ingest accepted from its
-//! creation on (their ingest time), whenever they are read. Events are judged late against
-//! their ingest time.
+//! move) it drops out. Copies in one partition never count twice. A meter counts the events
+//! ingest accepted from its creation on (their ingest time), whenever they are read. Events are
+//! judged late against their ingest time.
 
 pub mod block;
 mod config;
