@@ -4,6 +4,7 @@
 //! this one merges them into the schema's roots.
 
 pub mod audit;
+pub mod billing;
 mod context;
 mod cursor;
 pub mod events;
@@ -22,6 +23,7 @@ use tally_meter::catalog::Catalog;
 use tally_meter::quota::Limits;
 
 use self::audit::AuditQuery;
+use self::billing::{BillingMutation, BillingQuery};
 use self::events::EventsQuery;
 use self::keys::{KeysMutation, KeysQuery};
 use self::meters::{MetersMutation, MetersQuery};
@@ -93,6 +95,7 @@ pub struct QueryRoot(
     QuotaQuery,
     AuditQuery,
     KeysQuery,
+    BillingQuery,
 );
 
 #[expect(
@@ -100,4 +103,4 @@ pub struct QueryRoot(
     reason = "a doc comment would be the schema's description of the type"
 )]
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(MetersMutation, QuotaMutation, KeysMutation);
+pub struct MutationRoot(MetersMutation, QuotaMutation, KeysMutation, BillingMutation);

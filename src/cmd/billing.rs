@@ -147,19 +147,7 @@ pub async fn subscription(config: &Config, command: SubscriptionCommand) -> anyh
         } => {
             let tenant = tenants::find(&catalog, &tenant).await?;
             let customer = customers::find_external(&catalog, tenant.id, &customer).await?;
-            let (_, versions) = plans::find(&catalog, tenant.id, &plan).await?;
-            let chosen = versions
-                .iter()
-                .rev()
-                .find(|candidate| {
-                    version.map_or(candidate.published_at.is_some(), |wanted| {
-                        candidate.version == wanted
-                    })
-                })
-                .with_context(|| match version {
-                    Some(wanted) => format!("plan {plan} has no version {wanted}"),
-                    None => format!("plan {plan} has no published version yet"),
-                })?;
+            let chosen = plans::chosen_version(&catalog, tenant.id, &plan, version).await?;
             let start = start.unwrap_or_else(chrono::Utc::now);
             let created =
                 subscriptions::create(&catalog, tenant.id, customer.id, chosen.id, anchor, start)

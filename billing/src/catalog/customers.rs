@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sqlx::{Acquire, Postgres};
+use sqlx::{Acquire, PgConnection, Postgres};
 use tally_meter::catalog::tenants;
 use tally_meter::ids::{CustomerId, TenantId};
 use tally_meter::{Error, Result};
@@ -112,7 +112,7 @@ pub async fn create(
     .bind(&subjects)
     .execute(&mut *transaction)
     .await?;
-    let created = find(&mut *transaction, tenant, id).await?;
+    let created = by_id(&mut transaction, tenant, id).await?;
     transaction.commit().await?;
     Ok(created)
 }
@@ -124,11 +124,19 @@ pub async fn find(
     tenant: TenantId,
     id: CustomerId,
 ) -> Result<Customer> {
-    let mut connection = db.acquire().await?;
+    by_id(&mut *db.acquire().await?, tenant, id).await
+}
+
+/// [`find`], inside another function's transaction.
+pub(super) async fn by_id(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    id: CustomerId,
+) -> Result<Customer> {
     let row: Option<CustomerRow> = sqlx::query_as(&select("c.id = $2"))
         .bind(tenant)
         .bind(id)
-        .fetch_optional(&mut *connection)
+        .fetch_optional(connection)
         .await?;
     row.map(Customer::from)
         .ok_or_else(|| Error::NotFound(format!("customer {id}")))

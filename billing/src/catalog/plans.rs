@@ -153,10 +153,10 @@ pub async fn publish(
         .await?
         .filter(|version| version.published_at.is_none())
         .ok_or_else(|| Error::Conflict(format!("plan {key} has no draft to publish")))?;
-    let tenant_meters = meters::list(&mut *transaction, tenant).await?;
+    let tenant_meters = meters::keys(&mut transaction, tenant).await?;
     for charge in &draft.spec.charges {
         if let Charge::Usage { name, meter, .. } = charge
-            && !tenant_meters.iter().any(|known| &known.spec.key == meter)
+            && !tenant_meters.contains(meter)
         {
             return Err(Error::Invalid(format!(
                 "charge {name:?} prices meter {meter}, which this tenant does not have"
@@ -202,20 +202,41 @@ pub async fn find(
     Ok((plan, versions))
 }
 
-/// Finds a version of one of the tenant's plans by id.
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant, plan_version_id = %id))]
-pub async fn version(
+/// Finds a plan's version by number, or its newest published one.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, plan = %key))]
+pub async fn chosen_version(
     db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    key: &PlanKey,
+    number: Option<i32>,
+) -> Result<PlanVersion> {
+    let (_, versions) = find(db, tenant, key).await?;
+    versions
+        .into_iter()
+        .rev()
+        .find(|version| {
+            number.map_or(version.published_at.is_some(), |number| {
+                version.version == number
+            })
+        })
+        .ok_or_else(|| match number {
+            Some(number) => Error::NotFound(format!("version {number} of plan {key}")),
+            None => Error::Conflict(format!("plan {key} has no published version yet")),
+        })
+}
+
+/// Finds a version of one of the tenant's plans by id, inside another function's transaction.
+pub(super) async fn version(
+    connection: &mut PgConnection,
     tenant: TenantId,
     id: PlanVersionId,
 ) -> Result<PlanVersion> {
-    let mut connection = db.acquire().await?;
     let row: Option<VersionRow> = sqlx::query_as(&format!(
         "SELECT {VERSION_COLUMNS} FROM plan_versions WHERE tenant_id = $1 AND id = $2"
     ))
     .bind(tenant)
     .bind(id)
-    .fetch_optional(&mut *connection)
+    .fetch_optional(connection)
     .await?;
     PlanVersion::try_from(row.ok_or_else(|| Error::NotFound(format!("plan version {id}")))?)
 }

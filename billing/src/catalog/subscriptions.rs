@@ -52,8 +52,8 @@ pub async fn create(
 ) -> Result<Subscription> {
     let mut transaction = db.begin().await?;
     tenants::lock(&mut transaction, tenant).await?;
-    let customer = customers::find(&mut *transaction, tenant, customer).await?;
-    let version = plans::version(&mut *transaction, tenant, plan_version).await?;
+    let customer = customers::by_id(&mut transaction, tenant, customer).await?;
+    let version = plans::version(&mut transaction, tenant, plan_version).await?;
     if version.published_at.is_none() {
         return Err(Error::Conflict(format!(
             "version {} of the plan is a draft: publish it first",

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::{Acquire, Postgres};
+use sqlx::{Acquire, PgConnection, Postgres};
 
 use super::{audit, tenant_must_exist, tenants};
 use crate::audit::{Action, Actor};
@@ -130,6 +130,16 @@ pub async fn list(
     .fetch_all(&mut *connection)
     .await?;
     rows.into_iter().map(Meter::try_from).collect()
+}
+
+/// Lists the keys of a tenant's meters, inside another function's transaction.
+pub async fn keys(connection: &mut PgConnection, tenant: TenantId) -> Result<Vec<MeterKey>> {
+    let keys: Vec<String> =
+        sqlx::query_scalar("SELECT key FROM meters WHERE tenant_id = $1 ORDER BY key")
+            .bind(tenant)
+            .fetch_all(connection)
+            .await?;
+    keys.iter().map(|key| MeterKey::parse(key)).collect()
 }
 
 /// Lists every tenant's meters, for the aggregator.

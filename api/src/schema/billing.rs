@@ -1,0 +1,445 @@
+//! Billing: the tenant's customers, plans with their versions, subscriptions and invoices, and
+//! the mutations that manage them. Charges and invoice lines, with their explanations, are JSON
+//! in the shapes of the README's Billing section.
+
+use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use tally_billing::catalog::{customers, invoices, plans, subscriptions};
+use tally_billing::customer::{self, CustomerSpec};
+use tally_billing::invoice::{self, Line};
+use tally_billing::plan::{self, Charge, VersionSpec};
+use tally_billing::subscription::{self, Anchor};
+use tally_meter::ids::{CustomerId, InvoiceId, PlanKey, SubscriptionId};
+
+use super::context::{caller, services};
+use crate::cost::POSTGRES_QUERY;
+use crate::error::{ApiError, ApiResult};
+
+/// A customer of the tenant, whom billing invoices.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Customer {
+    /// Stable id.
+    pub id: ID,
+    /// The tenant's own id for it.
+    pub external_id: String,
+    /// Its name, as invoices show it.
+    pub name: String,
+    /// Where invoices go.
+    pub email: Option<String>,
+    /// The ISO 4217 currency it is billed in.
+    pub currency: String,
+    /// The IANA time zone its billing periods follow.
+    pub timezone: String,
+    /// Tax added to its invoices, in percent.
+    pub tax_percent: Option<Decimal>,
+    /// The subjects whose usage is its usage.
+    pub subjects: Vec<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<customer::Customer> for Customer {
+    fn from(customer: customer::Customer) -> Self {
+        Self {
+            id: ID(customer.id.to_string()),
+            external_id: customer.external_id,
+            name: customer.name,
+            email: customer.email,
+            currency: customer.currency,
+            timezone: customer.timezone,
+            tax_percent: customer.tax_percent,
+            subjects: customer.subjects,
+            created_at: customer.created_at,
+        }
+    }
+}
+
+/// A price plan and its versions.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Plan {
+    /// Stable id.
+    pub id: ID,
+    /// Unique key within the tenant.
+    pub key: String,
+    /// Its name, as invoices show it.
+    pub name: String,
+    /// Its versions, oldest first.
+    pub versions: Vec<PlanVersion>,
+}
+
+/// A version of a plan: a draft until published, never changed after.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct PlanVersion {
+    /// Stable id.
+    pub id: ID,
+    /// Its number: 1, 2, …
+    pub version: i32,
+    /// The currency of every amount.
+    pub currency: String,
+    /// MONTH or YEAR.
+    pub interval: String,
+    /// The charges, as JSON.
+    pub charges: Json<Vec<Charge>>,
+    /// When it was published; null while a draft.
+    pub published_at: Option<DateTime<Utc>>,
+}
+
+impl From<plan::PlanVersion> for PlanVersion {
+    fn from(version: plan::PlanVersion) -> Self {
+        Self {
+            id: ID(version.id.to_string()),
+            version: version.version,
+            currency: version.spec.currency.to_string(),
+            interval: version.spec.interval.to_string(),
+            charges: Json(version.spec.charges),
+            published_at: version.published_at,
+        }
+    }
+}
+
+/// A customer's subscription to a plan version.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Subscription {
+    /// Stable id.
+    pub id: ID,
+    /// The customer billed.
+    pub customer_id: ID,
+    /// The plan version it pins.
+    pub plan_version_id: ID,
+    /// CALENDAR or ANNIVERSARY.
+    pub anchor: String,
+    /// When it starts.
+    pub starts_at: DateTime<Utc>,
+    /// When it ends, if it does.
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+impl From<subscription::Subscription> for Subscription {
+    fn from(subscription: subscription::Subscription) -> Self {
+        Self {
+            id: ID(subscription.id.to_string()),
+            customer_id: ID(subscription.customer_id.to_string()),
+            plan_version_id: ID(subscription.plan_version_id.to_string()),
+            anchor: subscription.anchor.to_string(),
+            starts_at: subscription.starts_at,
+            ends_at: subscription.ends_at,
+        }
+    }
+}
+
+/// An invoice of one subscription and billing period.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Invoice {
+    /// Stable id.
+    pub id: ID,
+    /// Its number once finalized, such as `ACME-000123`.
+    pub number: Option<String>,
+    /// DRAFT, FINALIZED, PAID or VOID.
+    pub status: String,
+    /// The customer billed.
+    pub customer_id: ID,
+    /// The subscription billed.
+    pub subscription_id: ID,
+    /// The start of the billing period whose usage it bills.
+    pub period_start: DateTime<Utc>,
+    /// Its end, exclusive.
+    pub period_end: DateTime<Utc>,
+    /// The currency.
+    pub currency: String,
+    /// The lines with their explanations, as JSON.
+    pub lines: Json<Vec<Line>>,
+    /// The sum of the lines.
+    pub subtotal: Decimal,
+    /// The tax rate in percent.
+    pub tax_percent: Option<Decimal>,
+    /// The tax on the subtotal.
+    pub tax: Decimal,
+    /// Subtotal plus tax.
+    pub total: Decimal,
+    /// Until when a draft is recomputed.
+    pub grace_until: DateTime<Utc>,
+    /// When it was finalized.
+    pub finalized_at: Option<DateTime<Utc>>,
+}
+
+impl From<invoice::Invoice> for Invoice {
+    fn from(invoice: invoice::Invoice) -> Self {
+        Self {
+            id: ID(invoice.id.to_string()),
+            number: invoice.number,
+            status: invoice.status.to_string(),
+            customer_id: ID(invoice.customer_id.to_string()),
+            subscription_id: ID(invoice.subscription_id.to_string()),
+            period_start: invoice.period.start,
+            period_end: invoice.period.end,
+            currency: invoice.computed.currency.to_string(),
+            lines: Json(invoice.computed.lines),
+            subtotal: invoice.computed.subtotal,
+            tax_percent: invoice.computed.tax_percent,
+            tax: invoice.computed.tax,
+            total: invoice.computed.total,
+            grace_until: invoice.grace_until,
+            finalized_at: invoice.finalized_at,
+        }
+    }
+}
+
+/// What a new customer is to be.
+#[derive(InputObject, Debug, Clone)]
+pub struct CustomerInput {
+    /// The tenant's own id for it, unique per tenant.
+    pub external_id: String,
+    /// Its name, as invoices show it.
+    pub name: String,
+    /// Where invoices go.
+    pub email: Option<String>,
+    /// The ISO 4217 currency it is billed in, such as EUR.
+    pub currency: String,
+    /// The IANA time zone its billing periods follow (UTC by default).
+    pub timezone: Option<String>,
+    /// Tax added to its invoices, in percent.
+    pub tax_percent: Option<Decimal>,
+    /// The subjects whose usage is its usage.
+    #[graphql(default)]
+    pub subjects: Vec<String>,
+}
+
+fn parse_id<T: std::str::FromStr<Err = tally_meter::Error>>(id: &ID) -> ApiResult<T> {
+    id.parse().map_err(ApiError::from)
+}
+
+fn plan_key(key: &str) -> ApiResult<PlanKey> {
+    PlanKey::parse(key).map_err(ApiError::from)
+}
+
+/// Queries of billing.
+#[derive(Default)]
+pub struct BillingQuery;
+
+#[Object]
+impl BillingQuery {
+    /// The tenant's customers, by external id.
+    #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
+    async fn customers(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Customer>> {
+        let tenant = caller(context)?.may_read()?;
+        let listed = customers::list(&services(context).catalog, tenant)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(listed.into_iter().map(Customer::from).collect())
+    }
+
+    /// The tenant's plans, by key, with their versions.
+    #[graphql(complexity = "10 * POSTGRES_QUERY + child_complexity")]
+    async fn plans(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Plan>> {
+        let tenant = caller(context)?.may_read()?;
+        let catalog = &services(context).catalog;
+        let mut found = Vec::new();
+        for listed in plans::list(catalog, tenant).await.map_err(ApiError::from)? {
+            let (plan, versions) = plans::find(catalog, tenant, &listed.key)
+                .await
+                .map_err(ApiError::from)?;
+            found.push(Plan {
+                id: ID(plan.id.to_string()),
+                key: plan.key.to_string(),
+                name: plan.name,
+                versions: versions.into_iter().map(PlanVersion::from).collect(),
+            });
+        }
+        Ok(found)
+    }
+
+    /// The tenant's subscriptions, of one customer or all, by start.
+    #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
+    async fn subscriptions(
+        &self,
+        context: &Context<'_>,
+        customer_id: Option<ID>,
+    ) -> async_graphql::Result<Vec<Subscription>> {
+        let tenant = caller(context)?.may_read()?;
+        let customer = customer_id
+            .as_ref()
+            .map(parse_id::<CustomerId>)
+            .transpose()?;
+        let listed = subscriptions::list(&services(context).catalog, tenant, customer)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(listed.into_iter().map(Subscription::from).collect())
+    }
+
+    /// The tenant's invoices, of one customer or all, newest period first.
+    #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
+    async fn invoices(
+        &self,
+        context: &Context<'_>,
+        customer_id: Option<ID>,
+    ) -> async_graphql::Result<Vec<Invoice>> {
+        let tenant = caller(context)?.may_read()?;
+        let customer = customer_id
+            .as_ref()
+            .map(parse_id::<CustomerId>)
+            .transpose()?;
+        let listed = invoices::list(&services(context).catalog, tenant, customer)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(listed.into_iter().map(Invoice::from).collect())
+    }
+
+    /// One of the tenant's invoices.
+    #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
+    async fn invoice(&self, context: &Context<'_>, id: ID) -> async_graphql::Result<Invoice> {
+        let tenant = caller(context)?.may_read()?;
+        let found = invoices::find(
+            &services(context).catalog,
+            tenant,
+            parse_id::<InvoiceId>(&id)?,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(found.into())
+    }
+}
+
+/// Mutations of billing.
+#[derive(Default)]
+pub struct BillingMutation;
+
+#[Object]
+impl BillingMutation {
+    /// Creates a customer.
+    #[graphql(complexity = "4 * POSTGRES_QUERY + child_complexity")]
+    async fn create_customer(
+        &self,
+        context: &Context<'_>,
+        input: CustomerInput,
+    ) -> async_graphql::Result<Customer> {
+        let tenant = caller(context)?.may_administer()?;
+        let spec = CustomerSpec::parse(
+            &input.external_id,
+            &input.name,
+            input.email.as_deref(),
+            &input.currency,
+            input.timezone.as_deref(),
+            input.tax_percent,
+            &input.subjects,
+        )
+        .map_err(ApiError::from)?;
+        let created = customers::create(&services(context).catalog, tenant, &spec)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(created.into())
+    }
+
+    /// Creates a plan with its first version, a draft: `version` is its JSON (currency,
+    /// interval, charges).
+    #[graphql(complexity = "3 * POSTGRES_QUERY + child_complexity")]
+    async fn create_plan(
+        &self,
+        context: &Context<'_>,
+        key: String,
+        name: String,
+        version: Json<VersionSpec>,
+    ) -> async_graphql::Result<PlanVersion> {
+        let tenant = caller(context)?.may_administer()?;
+        let (_, draft) = plans::create(
+            &services(context).catalog,
+            tenant,
+            &plan_key(&key)?,
+            &name,
+            &version.0,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(draft.into())
+    }
+
+    /// Drafts a plan's next version, replacing a draft not yet published.
+    #[graphql(complexity = "3 * POSTGRES_QUERY + child_complexity")]
+    async fn draft_plan_version(
+        &self,
+        context: &Context<'_>,
+        key: String,
+        version: Json<VersionSpec>,
+    ) -> async_graphql::Result<PlanVersion> {
+        let tenant = caller(context)?.may_administer()?;
+        let draft = plans::draft(
+            &services(context).catalog,
+            tenant,
+            &plan_key(&key)?,
+            &version.0,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(draft.into())
+    }
+
+    /// Publishes a plan's draft: it never changes after.
+    #[graphql(complexity = "4 * POSTGRES_QUERY + child_complexity")]
+    async fn publish_plan(
+        &self,
+        context: &Context<'_>,
+        key: String,
+    ) -> async_graphql::Result<PlanVersion> {
+        let tenant = caller(context)?.may_administer()?;
+        let published = plans::publish(&services(context).catalog, tenant, &plan_key(&key)?)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(published.into())
+    }
+
+    /// Subscribes a customer to a plan's version (the newest published one by default) from
+    /// `startsAt` (now by default), with periods anchored on the CALENDAR (default) or the
+    /// ANNIVERSARY of the start.
+    #[graphql(complexity = "6 * POSTGRES_QUERY + child_complexity")]
+    async fn create_subscription(
+        &self,
+        context: &Context<'_>,
+        customer_id: ID,
+        plan_key: String,
+        version: Option<i32>,
+        anchor: Option<String>,
+        starts_at: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Subscription> {
+        let tenant = caller(context)?.may_administer()?;
+        let catalog = &services(context).catalog;
+        let anchor: Anchor = anchor
+            .as_deref()
+            .unwrap_or("CALENDAR")
+            .parse()
+            .map_err(ApiError::from)?;
+        let chosen = plans::chosen_version(catalog, tenant, &self::plan_key(&plan_key)?, version)
+            .await
+            .map_err(ApiError::from)?;
+        let created = subscriptions::create(
+            catalog,
+            tenant,
+            parse_id(&customer_id)?,
+            chosen.id,
+            anchor,
+            starts_at.unwrap_or_else(Utc::now),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(created.into())
+    }
+
+    /// Ends a subscription at `at` (now by default).
+    #[graphql(complexity = "2 * POSTGRES_QUERY + child_complexity")]
+    async fn cancel_subscription(
+        &self,
+        context: &Context<'_>,
+        id: ID,
+        at: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Subscription> {
+        let tenant = caller(context)?.may_administer()?;
+        let cancelled = subscriptions::cancel(
+            &services(context).catalog,
+            tenant,
+            parse_id::<SubscriptionId>(&id)?,
+            at.unwrap_or_else(Utc::now),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(cancelled.into())
+    }
+}

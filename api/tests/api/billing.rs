@@ -1,0 +1,150 @@
+//! Billing through GraphQL against the real PostgreSQL: an admin key manages customers, plans
+//! and subscriptions; a read key reads them and changes nothing; another tenant sees none of
+//! it, not even by id.
+
+use serde_json::{Value, json};
+use tally_api::ApiConfig;
+use tally_meter::api_key::Scope;
+use tally_testkit::Namespace;
+use tally_testkit::store::{key_for, tenant_with_key};
+
+use super::support::{Node, first_error};
+
+const PLAN: &str = r#"{"currency": "EUR", "interval": "MONTH", "charges": [
+    {"type": "flat", "name": "Platform fee", "amount": "49.00"},
+    {"type": "usage", "name": "Calls", "meter": "calls", "pricing": "single",
+     "model": {"model": "package", "package_price": "5", "package_size": "1000"}}]}"#;
+
+/// Sends a query, insisting that it has no errors; returns its data.
+async fn data(node: &Node, key: &str, query: &str, variables: Value) -> Value {
+    let answer = node.graphql(key, query, variables).await.json();
+    assert!(answer["errors"].is_null(), "{query}: {answer}");
+    answer["data"].clone()
+}
+
+#[tokio::test]
+async fn a_tenant_manages_its_customers_plans_and_subscriptions_and_no_one_else_sees_them() {
+    let namespace = Namespace::migrated().await;
+    let catalog = namespace.catalog().await;
+    let node = Node::start(&namespace, ApiConfig::default()).await;
+    let (tenant, admin) = tenant_with_key(&catalog, Scope::Admin).await;
+    let reader = key_for(&catalog, tenant, Scope::Read).await;
+    node.create_meter(&admin).await;
+
+    let created = data(
+        &node,
+        &admin,
+        "mutation { createCustomer(input: { externalId: \"crm-1\", name: \"Globex\",
+            currency: \"eur\", timezone: \"Europe/Berlin\", taxPercent: \"19\",
+            subjects: [\"device-1\"] }) { id currency timezone taxPercent subjects } }",
+        json!({}),
+    )
+    .await;
+    let customer = &created["createCustomer"];
+    assert_eq!(
+        (
+            &customer["currency"],
+            &customer["timezone"],
+            &customer["taxPercent"],
+            &customer["subjects"]
+        ),
+        (
+            &json!("EUR"),
+            &json!("Europe/Berlin"),
+            &json!("19"),
+            &json!(["device-1"])
+        )
+    );
+    let plan: Value = serde_json::from_str(PLAN).expect("JSON");
+    data(
+        &node,
+        &admin,
+        "mutation($version: JSON!) { createPlan(key: \"pro\", name: \"Pro\", version: $version) { version } }",
+        json!({ "version": plan }),
+    )
+    .await;
+    let published = data(
+        &node,
+        &admin,
+        "mutation { publishPlan(key: \"pro\") { version publishedAt } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(published["publishPlan"]["version"], 1);
+    let subscribed = data(
+        &node,
+        &admin,
+        "mutation($customer: ID!) { createSubscription(customerId: $customer, planKey: \"pro\",
+            anchor: \"anniversary\", startsAt: \"2026-11-05T10:00:00Z\") { id anchor startsAt } }",
+        json!({ "customer": customer["id"] }),
+    )
+    .await;
+    assert_eq!(subscribed["createSubscription"]["anchor"], "ANNIVERSARY");
+
+    // A read key reads it all and changes nothing.
+    let read = data(
+        &node,
+        &reader,
+        "{ customers { externalId } plans { key versions { version currency interval charges } }
+           subscriptions { anchor } invoices { id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(read["customers"], json!([{ "externalId": "crm-1" }]));
+    assert_eq!(
+        read["plans"][0]["versions"][0]["charges"][1]["model"]["package_size"],
+        "1000"
+    );
+    assert_eq!(read["subscriptions"], json!([{ "anchor": "ANNIVERSARY" }]));
+    let refused = node
+        .graphql(
+            &reader,
+            "mutation { publishPlan(key: \"pro\") { version } }",
+            json!({}),
+        )
+        .await
+        .json();
+    assert_eq!(first_error(&refused).0, Some("FORBIDDEN"), "{refused}");
+
+    // Mistakes are named.
+    let wrong = node
+        .graphql(
+            &admin,
+            "mutation { createCustomer(input: { externalId: \"crm-2\", name: \"Initech\",
+                currency: \"EUR\", subjects: [\"device-1\"] }) { id } }",
+            json!({}),
+        )
+        .await
+        .json();
+    assert_eq!(
+        first_error(&wrong),
+        (
+            Some("BAD_USER_INPUT"),
+            "subject \"device-1\" already belongs to customer crm-1"
+        ),
+        "{wrong}"
+    );
+
+    // Another tenant sees none of it, not even by id.
+    let (_, other) = tenant_with_key(&catalog, Scope::Admin).await;
+    let theirs = data(
+        &node,
+        &other,
+        "{ customers { id } plans { key } subscriptions { id } invoices { id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        theirs,
+        json!({ "customers": [], "plans": [], "subscriptions": [], "invoices": [] })
+    );
+    let by_id = node
+        .graphql(
+            &other,
+            "mutation($id: ID!) { cancelSubscription(id: $id) { id } }",
+            json!({ "id": subscribed["createSubscription"]["id"] }),
+        )
+        .await
+        .json();
+    assert_eq!(first_error(&by_id).0, Some("NOT_FOUND"), "{by_id}");
+}
