@@ -17,7 +17,7 @@ use tally_meter::Error;
 use tally_meter::api_key::Scope;
 use tally_meter::audit::Actor;
 use tally_meter::caps::Caps;
-use tally_meter::catalog::{Catalog, meters};
+use tally_meter::catalog::{Catalog, audit, meters};
 use tally_meter::ids::{MeterKey, PlanKey, TenantId};
 use tally_meter::meter::{Aggregation, JsonPath, MeterSpec};
 use tally_testkit::{Namespace, store};
@@ -88,9 +88,14 @@ async fn customers_own_their_subjects_and_stay_with_their_tenant() {
     let (acme, _) = store::tenant_with_key(&catalog, Scope::Admin).await;
     let (other, _) = store::tenant_with_key(&catalog, Scope::Admin).await;
 
-    let created = customers::create(&catalog, acme, &customer("crm-1", "eur", &["b", "a", "a"]))
-        .await
-        .expect("creates");
+    let created = customers::create(
+        &catalog,
+        acme,
+        &customer("crm-1", "eur", &["b", "a", "a"]),
+        Actor::Operator,
+    )
+    .await
+    .expect("creates");
     assert_eq!(created.subjects, ["a", "b"]);
     assert_eq!(
         (created.currency.as_str(), created.timezone.as_str()),
@@ -116,16 +121,21 @@ async fn customers_own_their_subjects_and_stay_with_their_tenant() {
             "subject \"b\" already belongs to customer crm-1",
         ),
     ] {
-        let refused = customers::create(&catalog, tenant, &spec).await;
+        let refused = customers::create(&catalog, tenant, &spec, Actor::Operator).await;
         assert!(
             matches!(&refused, Err(Error::Conflict(found)) if found == message),
             "{refused:?}"
         );
     }
     // Another tenant may use the same external id and subjects, and never sees acme's.
-    customers::create(&catalog, other, &customer("crm-1", "USD", &["a"]))
-        .await
-        .expect("another tenant's customer");
+    customers::create(
+        &catalog,
+        other,
+        &customer("crm-1", "USD", &["a"]),
+        Actor::Operator,
+    )
+    .await
+    .expect("another tenant's customer");
     let found = customers::find(&catalog, other, created.id).await;
     assert!(matches!(found, Err(Error::NotFound(_))), "{found:?}");
     let listed = customers::list(&catalog, other).await.expect("lists");
@@ -139,13 +149,25 @@ async fn published_versions_never_change_and_subscriptions_pin_them() {
     let catalog = env.catalog().await;
     let tenant = tenant_with_tokens_meter(&catalog).await;
     let key = PlanKey::parse("pro").expect("a key");
-    let (plan, draft) = plans::create(&catalog, tenant, &key, "Pro", &tokens_plan("0.00002"))
-        .await
-        .expect("creates");
+    let (plan, draft) = plans::create(
+        &catalog,
+        tenant,
+        &key,
+        "Pro",
+        &tokens_plan("0.00002"),
+        Actor::Operator,
+    )
+    .await
+    .expect("creates");
     assert_eq!((draft.version, draft.published_at), (1, None));
-    let buyer = customers::create(&catalog, tenant, &customer("crm-1", "EUR", &["device-1"]))
-        .await
-        .expect("creates");
+    let buyer = customers::create(
+        &catalog,
+        tenant,
+        &customer("crm-1", "EUR", &["device-1"]),
+        Actor::Operator,
+    )
+    .await
+    .expect("creates");
     let start = Utc
         .with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
         .single()
@@ -159,20 +181,28 @@ async fn published_versions_never_change_and_subscriptions_pin_them() {
         draft.id,
         Anchor::Calendar,
         start,
+        Actor::Operator,
     )
     .await;
     assert!(
         matches!(&refused, Err(Error::Conflict(message)) if message.contains("is a draft")),
         "{refused:?}"
     );
-    let v1 = plans::publish(&catalog, tenant, &key)
+    let v1 = plans::publish(&catalog, tenant, &key, Actor::Operator)
         .await
         .expect("publishes");
     assert!(v1.published_at.is_some());
-    let subscription =
-        subscriptions::create(&catalog, tenant, buyer.id, v1.id, Anchor::Calendar, start)
-            .await
-            .expect("subscribes");
+    let subscription = subscriptions::create(
+        &catalog,
+        tenant,
+        buyer.id,
+        v1.id,
+        Anchor::Calendar,
+        start,
+        Actor::Operator,
+    )
+    .await
+    .expect("subscribes");
     let changed = sqlx::query("UPDATE plan_versions SET charges = '[]' WHERE id = $1")
         .bind(v1.id)
         .execute(catalog.pool())
@@ -183,11 +213,17 @@ async fn published_versions_never_change_and_subscriptions_pin_them() {
     );
 
     // A new price is a new version; the subscription keeps the old one.
-    let v2 = plans::draft(&catalog, tenant, &key, &tokens_plan("0.00001"))
-        .await
-        .expect("drafts");
+    let v2 = plans::draft(
+        &catalog,
+        tenant,
+        &key,
+        &tokens_plan("0.00001"),
+        Actor::Operator,
+    )
+    .await
+    .expect("drafts");
     assert_eq!(v2.version, 2);
-    let v2 = plans::publish(&catalog, tenant, &key)
+    let v2 = plans::publish(&catalog, tenant, &key, Actor::Operator)
         .await
         .expect("publishes");
     let (found, versions) = plans::find(&catalog, tenant, &key).await.expect("found");
@@ -199,8 +235,16 @@ async fn published_versions_never_change_and_subscriptions_pin_them() {
     assert_eq!(listed, vec![subscription.clone()]);
 
     // The same plan twice at once is refused; after a cancellation the next version may follow.
-    let overlapping =
-        subscriptions::create(&catalog, tenant, buyer.id, v2.id, Anchor::Calendar, start).await;
+    let overlapping = subscriptions::create(
+        &catalog,
+        tenant,
+        buyer.id,
+        v2.id,
+        Anchor::Calendar,
+        start,
+        Actor::Operator,
+    )
+    .await;
     assert!(
         matches!(&overlapping, Err(Error::Conflict(_))),
         "{overlapping:?}"
@@ -209,13 +253,47 @@ async fn published_versions_never_change_and_subscriptions_pin_them() {
         .with_ymd_and_hms(2026, 11, 15, 0, 0, 0)
         .single()
         .expect("a time");
-    let cancelled = subscriptions::cancel(&catalog, tenant, subscription.id, switch)
-        .await
-        .expect("cancels");
+    let cancelled =
+        subscriptions::cancel(&catalog, tenant, subscription.id, switch, Actor::Operator)
+            .await
+            .expect("cancels");
     assert_eq!(cancelled.ends_at, Some(switch));
-    subscriptions::create(&catalog, tenant, buyer.id, v2.id, Anchor::Calendar, switch)
+    subscriptions::create(
+        &catalog,
+        tenant,
+        buyer.id,
+        v2.id,
+        Anchor::Calendar,
+        switch,
+        Actor::Operator,
+    )
+    .await
+    .expect("subscribes to version 2 from the switch on");
+
+    // Every change is in the tenant's audit log, newest first, with who made it.
+    let entries = audit::list(&catalog, tenant, 20)
         .await
-        .expect("subscribes to version 2 from the switch on");
+        .expect("reads the log");
+    let actions: Vec<&str> = entries.iter().map(|entry| entry.action.as_str()).collect();
+    assert_eq!(
+        actions[..8],
+        [
+            "subscription.created",
+            "subscription.cancelled",
+            "plan.published",
+            "plan.drafted",
+            "subscription.created",
+            "plan.published",
+            "customer.created",
+            "plan.created",
+        ]
+    );
+    assert!(
+        entries
+            .iter()
+            .take(8)
+            .all(|entry| entry.actor == "operator")
+    );
 }
 
 #[tokio::test]
@@ -224,36 +302,63 @@ async fn a_plan_is_published_only_with_meters_the_tenant_has_and_in_the_customer
     let catalog = env.catalog().await;
     let (tenant, _) = store::tenant_with_key(&catalog, Scope::Admin).await;
     let key = PlanKey::parse("pro").expect("a key");
-    plans::create(&catalog, tenant, &key, "Pro", &tokens_plan("0.00002"))
-        .await
-        .expect("creates");
-    let refused = plans::publish(&catalog, tenant, &key).await;
+    plans::create(
+        &catalog,
+        tenant,
+        &key,
+        "Pro",
+        &tokens_plan("0.00002"),
+        Actor::Operator,
+    )
+    .await
+    .expect("creates");
+    let refused = plans::publish(&catalog, tenant, &key, Actor::Operator).await;
     assert_eq!(
         refused.expect_err("no meter").to_string(),
         "charge \"Tokens\" prices meter tokens, which this tenant does not have"
     );
 
     let tenant = tenant_with_tokens_meter(&catalog).await;
-    let (_, _) = plans::create(&catalog, tenant, &key, "Pro", &tokens_plan("0.00002"))
-        .await
-        .expect("creates");
-    let v1 = plans::publish(&catalog, tenant, &key)
+    let (_, _) = plans::create(
+        &catalog,
+        tenant,
+        &key,
+        "Pro",
+        &tokens_plan("0.00002"),
+        Actor::Operator,
+    )
+    .await
+    .expect("creates");
+    let v1 = plans::publish(&catalog, tenant, &key, Actor::Operator)
         .await
         .expect("publishes");
-    let dollars = customers::create(&catalog, tenant, &customer("crm-us", "USD", &[]))
-        .await
-        .expect("creates");
+    let dollars = customers::create(
+        &catalog,
+        tenant,
+        &customer("crm-us", "USD", &[]),
+        Actor::Operator,
+    )
+    .await
+    .expect("creates");
     let start = Utc
         .with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
         .single()
         .expect("a time");
-    let refused =
-        subscriptions::create(&catalog, tenant, dollars.id, v1.id, Anchor::Calendar, start).await;
+    let refused = subscriptions::create(
+        &catalog,
+        tenant,
+        dollars.id,
+        v1.id,
+        Anchor::Calendar,
+        start,
+        Actor::Operator,
+    )
+    .await;
     assert_eq!(
         refused.expect_err("another currency").to_string(),
         "customer crm-us is billed in USD, but the plan charges in EUR"
     );
-    let again = plans::publish(&catalog, tenant, &key).await;
+    let again = plans::publish(&catalog, tenant, &key, Actor::Operator).await;
     assert_eq!(
         again.expect_err("nothing to publish").to_string(),
         "plan pro has no draft to publish"
@@ -265,15 +370,27 @@ async fn a_plan_is_published_only_with_meters_the_tenant_has_and_in_the_customer
 async fn subscribed(catalog: &Catalog) -> (TenantId, Subscription) {
     let tenant = tenant_with_tokens_meter(catalog).await;
     let key = PlanKey::parse("pro").expect("a key");
-    plans::create(catalog, tenant, &key, "Pro", &tokens_plan("0.00002"))
-        .await
-        .expect("creates");
-    let version = plans::publish(catalog, tenant, &key)
+    plans::create(
+        catalog,
+        tenant,
+        &key,
+        "Pro",
+        &tokens_plan("0.00002"),
+        Actor::Operator,
+    )
+    .await
+    .expect("creates");
+    let version = plans::publish(catalog, tenant, &key, Actor::Operator)
         .await
         .expect("publishes");
-    let buyer = customers::create(catalog, tenant, &customer("crm-1", "EUR", &["device-1"]))
-        .await
-        .expect("creates");
+    let buyer = customers::create(
+        catalog,
+        tenant,
+        &customer("crm-1", "EUR", &["device-1"]),
+        Actor::Operator,
+    )
+    .await
+    .expect("creates");
     let start = Utc
         .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
         .single()
@@ -285,6 +402,7 @@ async fn subscribed(catalog: &Catalog) -> (TenantId, Subscription) {
         version.id,
         Anchor::Calendar,
         start,
+        Actor::Operator,
     )
     .await
     .expect("subscribes");
@@ -351,7 +469,7 @@ async fn invoices_are_drafted_once_per_period_and_numbered_without_gaps_when_fin
     let finalizing = drafts.iter().map(|draft| {
         let catalog = catalog.clone();
         let id = draft.id;
-        tokio::spawn(async move { invoices::finalize(&catalog, tenant, id).await })
+        tokio::spawn(async move { invoices::finalize(&catalog, tenant, id, Actor::Operator).await })
     });
     let mut numbers = Vec::new();
     for finalized in finalizing {
@@ -386,18 +504,18 @@ async fn invoices_are_drafted_once_per_period_and_numbered_without_gaps_when_fin
     assert!(
         changed.is_err_and(|error| error.to_string().contains("is finalized and cannot change"))
     );
-    let twice = invoices::finalize(&catalog, tenant, kept.id).await;
+    let twice = invoices::finalize(&catalog, tenant, kept.id, Actor::Operator).await;
     assert!(
         matches!(&twice, Err(Error::Conflict(message)) if message.ends_with("is finalized already")),
         "{twice:?}"
     );
 
     // Then paid, and a paid invoice is not voided.
-    let paid = invoices::settle(&catalog, tenant, kept.id, Status::Paid)
+    let paid = invoices::settle(&catalog, tenant, kept.id, Status::Paid, Actor::Operator)
         .await
         .expect("pays");
     assert_eq!(paid.status, Status::Paid);
-    let voided = invoices::settle(&catalog, tenant, kept.id, Status::Void).await;
+    let voided = invoices::settle(&catalog, tenant, kept.id, Status::Void, Actor::Operator).await;
     assert!(
         matches!(&voided, Err(Error::Conflict(message)) if message.contains("is paid")),
         "{voided:?}"

@@ -78,6 +78,30 @@ pub enum Action {
     /// Someone signed out of the web UI.
     #[strum(serialize = "session.signed_out")]
     SignedOut,
+    /// A customer was created.
+    #[strum(serialize = "customer.created")]
+    CustomerCreated,
+    /// A price plan was created, with its first version as a draft.
+    #[strum(serialize = "plan.created")]
+    PlanCreated,
+    /// A plan's next version was drafted.
+    #[strum(serialize = "plan.drafted")]
+    PlanDrafted,
+    /// A plan's draft was published.
+    #[strum(serialize = "plan.published")]
+    PlanPublished,
+    /// A customer was subscribed to a plan version.
+    #[strum(serialize = "subscription.created")]
+    SubscriptionCreated,
+    /// A subscription was given an end.
+    #[strum(serialize = "subscription.cancelled")]
+    SubscriptionCancelled,
+    /// An invoice was finalized and numbered.
+    #[strum(serialize = "invoice.finalized")]
+    InvoiceFinalized,
+    /// An invoice was marked paid or void.
+    #[strum(serialize = "invoice.settled")]
+    InvoiceSettled,
     /// An operator's platform key acted on the tenant (recorded at most once a minute per key).
     #[strum(serialize = "platform.access")]
     PlatformAccess,

@@ -6,6 +6,7 @@ use tally_billing::catalog::{customers, plans, subscriptions};
 use tally_billing::customer::{Customer, CustomerSpec};
 use tally_billing::plan::VersionSpec;
 use tally_billing::subscription::Subscription;
+use tally_meter::audit::Actor;
 use tally_meter::catalog::tenants;
 
 use crate::cli::{CustomerCommand, PlanCommand, SubscriptionCommand};
@@ -36,7 +37,7 @@ pub async fn customer(config: &Config, command: CustomerCommand) -> anyhow::Resu
                 tax_percent,
                 &subjects,
             )?;
-            let created = customers::create(&catalog, tenant.id, &spec).await?;
+            let created = customers::create(&catalog, tenant.id, &spec, Actor::Operator).await?;
             eprintln!(
                 "created customer {} for tenant {}",
                 created.external_id, tenant.name
@@ -96,7 +97,8 @@ pub async fn plan(config: &Config, command: PlanCommand) -> anyhow::Result<()> {
         } => {
             let tenant = tenants::find(&catalog, &tenant).await?;
             let spec = read_version(&file)?;
-            let (plan, draft) = plans::create(&catalog, tenant.id, &key, &name, &spec).await?;
+            let (plan, draft) =
+                plans::create(&catalog, tenant.id, &key, &name, &spec, Actor::Operator).await?;
             eprintln!(
                 "created plan {} for tenant {} with version {} as a draft: publish it with \
                  `tally plan publish`",
@@ -105,12 +107,19 @@ pub async fn plan(config: &Config, command: PlanCommand) -> anyhow::Result<()> {
         }
         PlanCommand::Draft { tenant, key, file } => {
             let tenant = tenants::find(&catalog, &tenant).await?;
-            let draft = plans::draft(&catalog, tenant.id, &key, &read_version(&file)?).await?;
+            let draft = plans::draft(
+                &catalog,
+                tenant.id,
+                &key,
+                &read_version(&file)?,
+                Actor::Operator,
+            )
+            .await?;
             eprintln!("drafted version {} of plan {key}", draft.version);
         }
         PlanCommand::Publish { tenant, key } => {
             let tenant = tenants::find(&catalog, &tenant).await?;
-            let published = plans::publish(&catalog, tenant.id, &key).await?;
+            let published = plans::publish(&catalog, tenant.id, &key, Actor::Operator).await?;
             eprintln!("published version {} of plan {key}", published.version);
         }
         PlanCommand::Show { tenant, key } => {
@@ -149,9 +158,16 @@ pub async fn subscription(config: &Config, command: SubscriptionCommand) -> anyh
             let customer = customers::find_external(&catalog, tenant.id, &customer).await?;
             let chosen = plans::chosen_version(&catalog, tenant.id, &plan, version).await?;
             let start = start.unwrap_or_else(chrono::Utc::now);
-            let created =
-                subscriptions::create(&catalog, tenant.id, customer.id, chosen.id, anchor, start)
-                    .await?;
+            let created = subscriptions::create(
+                &catalog,
+                tenant.id,
+                customer.id,
+                chosen.id,
+                anchor,
+                start,
+                Actor::Operator,
+            )
+            .await?;
             eprintln!(
                 "subscribed customer {} to version {} of plan {plan}",
                 customer.external_id, chosen.version
@@ -161,7 +177,8 @@ pub async fn subscription(config: &Config, command: SubscriptionCommand) -> anyh
         SubscriptionCommand::Cancel { tenant, id, at } => {
             let tenant = tenants::find(&catalog, &tenant).await?;
             let at = at.unwrap_or_else(chrono::Utc::now);
-            let cancelled = subscriptions::cancel(&catalog, tenant.id, id, at).await?;
+            let cancelled =
+                subscriptions::cancel(&catalog, tenant.id, id, at, Actor::Operator).await?;
             eprintln!("subscription {id} ends at {at}");
             print_subscriptions(std::slice::from_ref(&cancelled));
         }

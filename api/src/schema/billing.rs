@@ -12,7 +12,7 @@ use tally_billing::plan::{self, Charge, VersionSpec};
 use tally_billing::subscription::{self, Anchor};
 use tally_meter::ids::{CustomerId, InvoiceId, PlanKey, SubscriptionId};
 
-use super::context::{caller, services};
+use super::context::{actor, caller, services};
 use crate::cost::POSTGRES_QUERY;
 use crate::error::{ApiError, ApiResult};
 
@@ -324,7 +324,7 @@ impl BillingMutation {
             &input.subjects,
         )
         .map_err(ApiError::from)?;
-        let created = customers::create(&services(context).catalog, tenant, &spec)
+        let created = customers::create(&services(context).catalog, tenant, &spec, actor(context)?)
             .await
             .map_err(ApiError::from)?;
         Ok(created.into())
@@ -347,6 +347,7 @@ impl BillingMutation {
             &plan_key(&key)?,
             &name,
             &version.0,
+            actor(context)?,
         )
         .await
         .map_err(ApiError::from)?;
@@ -367,6 +368,7 @@ impl BillingMutation {
             tenant,
             &plan_key(&key)?,
             &version.0,
+            actor(context)?,
         )
         .await
         .map_err(ApiError::from)?;
@@ -381,9 +383,14 @@ impl BillingMutation {
         key: String,
     ) -> async_graphql::Result<PlanVersion> {
         let tenant = caller(context)?.may_administer()?;
-        let published = plans::publish(&services(context).catalog, tenant, &plan_key(&key)?)
-            .await
-            .map_err(ApiError::from)?;
+        let published = plans::publish(
+            &services(context).catalog,
+            tenant,
+            &plan_key(&key)?,
+            actor(context)?,
+        )
+        .await
+        .map_err(ApiError::from)?;
         Ok(published.into())
     }
 
@@ -417,6 +424,7 @@ impl BillingMutation {
             chosen.id,
             anchor,
             starts_at.unwrap_or_else(Utc::now),
+            actor(context)?,
         )
         .await
         .map_err(ApiError::from)?;
@@ -437,6 +445,7 @@ impl BillingMutation {
             tenant,
             parse_id::<SubscriptionId>(&id)?,
             at.unwrap_or_else(Utc::now),
+            actor(context)?,
         )
         .await
         .map_err(ApiError::from)?;

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::{Acquire, PgConnection, Postgres};
-use tally_meter::catalog::tenants;
+use tally_meter::audit::{Action, Actor};
+use tally_meter::catalog::{audit, tenants};
 use tally_meter::ids::{CustomerId, TenantId};
 use tally_meter::{Error, Result};
 
@@ -56,13 +57,14 @@ fn select(condition: &str) -> String {
     )
 }
 
-/// Creates a customer with its subjects. An external id the tenant already uses, or a subject
-/// another customer owns, is [`Error::Conflict`].
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+/// Creates a customer with its subjects and records it in the audit log. An external id the
+/// tenant already uses, or a subject another customer owns, is [`Error::Conflict`].
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, %actor))]
 pub async fn create(
     db: impl Acquire<'_, Database = Postgres>,
     tenant: TenantId,
     spec: &CustomerSpec,
+    actor: Actor,
 ) -> Result<Customer> {
     spec.validate()?;
     let mut transaction = db.begin().await?;
@@ -113,6 +115,16 @@ pub async fn create(
     .execute(&mut *transaction)
     .await?;
     let created = by_id(&mut transaction, tenant, id).await?;
+    let entry = serde_json::to_value(&created).ok();
+    audit::record(
+        &mut transaction,
+        tenant,
+        actor,
+        Action::CustomerCreated,
+        None,
+        entry,
+    )
+    .await?;
     transaction.commit().await?;
     Ok(created)
 }

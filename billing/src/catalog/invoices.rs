@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::types::Json;
 use sqlx::{Acquire, Postgres};
+use tally_meter::audit::{Action, Actor};
+use tally_meter::catalog::audit;
 use tally_meter::ids::{CustomerId, InvoiceId, SubscriptionId, TenantId};
 use tally_meter::{Error, Result};
 
@@ -129,6 +131,7 @@ pub async fn finalize(
     db: impl Acquire<'_, Database = Postgres>,
     tenant: TenantId,
     id: InvoiceId,
+    actor: Actor,
 ) -> Result<Invoice> {
     let mut transaction = db.begin().await?;
     let status: Option<String> = sqlx::query_scalar(
@@ -180,8 +183,22 @@ pub async fn finalize(
     .bind(format!("{prefix}-{number:06}"))
     .fetch_one(&mut *transaction)
     .await?;
+    let finalized = Invoice::try_from(row)?;
+    let entry = serde_json::json!({
+        "id": finalized.id, "number": finalized.number, "total": finalized.computed.total,
+        "currency": finalized.computed.currency,
+    });
+    audit::record(
+        &mut transaction,
+        tenant,
+        actor,
+        Action::InvoiceFinalized,
+        None,
+        Some(entry),
+    )
+    .await?;
     transaction.commit().await?;
-    Invoice::try_from(row)
+    Ok(finalized)
 }
 
 /// Marks a finalized invoice paid or void; anything else is [`Error::Conflict`].
@@ -191,6 +208,7 @@ pub async fn settle(
     tenant: TenantId,
     id: InvoiceId,
     to: Status,
+    actor: Actor,
 ) -> Result<Invoice> {
     let column = match to {
         Status::Paid => "paid_at",
@@ -201,7 +219,7 @@ pub async fn settle(
             )));
         }
     };
-    let mut connection = db.acquire().await?;
+    let mut transaction = db.begin().await?;
     let row: Option<InvoiceRow> = sqlx::query_as(&format!(
         "UPDATE invoices SET status = $3, {column} = now(), updated_at = now()
          WHERE tenant_id = $1 AND id = $2 AND status = 'FINALIZED' RETURNING {COLUMNS}"
@@ -209,12 +227,28 @@ pub async fn settle(
     .bind(tenant)
     .bind(id)
     .bind(<&str>::from(to))
-    .fetch_optional(&mut *connection)
+    .fetch_optional(&mut *transaction)
     .await?;
     match row {
-        Some(row) => Invoice::try_from(row),
+        Some(row) => {
+            let settled = Invoice::try_from(row)?;
+            let entry = serde_json::json!({
+                "id": settled.id, "number": settled.number, "status": settled.status,
+            });
+            audit::record(
+                &mut transaction,
+                tenant,
+                actor,
+                Action::InvoiceSettled,
+                None,
+                Some(entry),
+            )
+            .await?;
+            transaction.commit().await?;
+            Ok(settled)
+        }
         None => {
-            let current = find(&mut *connection, tenant, id).await?;
+            let current = find(&mut *transaction, tenant, id).await?;
             Err(Error::Conflict(format!(
                 "invoice {id} is {}: only a finalized invoice becomes {}",
                 current.status.to_string().to_ascii_lowercase(),

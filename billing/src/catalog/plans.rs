@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{Acquire, PgConnection, Postgres};
-use tally_meter::catalog::{meters, tenants};
+use tally_meter::audit::{Action, Actor};
+use tally_meter::catalog::{audit, meters, tenants};
 use tally_meter::ids::{PlanId, PlanKey, PlanVersionId, TenantId};
 use tally_meter::{Error, Result};
 
@@ -75,6 +76,7 @@ pub async fn create(
     key: &PlanKey,
     name: &str,
     spec: &VersionSpec,
+    actor: Actor,
 ) -> Result<(Plan, PlanVersion)> {
     spec.validate()?;
     if name.trim().is_empty() || name.chars().count() > 255 {
@@ -99,6 +101,16 @@ pub async fn create(
     }))?;
     let plan = Plan::try_from(row)?;
     let version = insert_version(&mut transaction, tenant, plan.id, 1, spec).await?;
+    let entry = serde_json::to_value((&plan, &version)).ok();
+    audit::record(
+        &mut transaction,
+        tenant,
+        actor,
+        Action::PlanCreated,
+        None,
+        entry,
+    )
+    .await?;
     transaction.commit().await?;
     Ok((plan, version))
 }
@@ -111,6 +123,7 @@ pub async fn draft(
     tenant: TenantId,
     key: &PlanKey,
     spec: &VersionSpec,
+    actor: Actor,
 ) -> Result<PlanVersion> {
     spec.validate()?;
     let mut transaction = db.begin().await?;
@@ -135,6 +148,16 @@ pub async fn draft(
             insert_version(&mut transaction, tenant, plan.id, next, spec).await?
         }
     };
+    let entry = serde_json::to_value((&plan.key, &version)).ok();
+    audit::record(
+        &mut transaction,
+        tenant,
+        actor,
+        Action::PlanDrafted,
+        None,
+        entry,
+    )
+    .await?;
     transaction.commit().await?;
     Ok(version)
 }
@@ -146,6 +169,7 @@ pub async fn publish(
     db: impl Acquire<'_, Database = Postgres>,
     tenant: TenantId,
     key: &PlanKey,
+    actor: Actor,
 ) -> Result<PlanVersion> {
     let mut transaction = db.begin().await?;
     let plan = lock_plan(&mut transaction, tenant, key).await?;
@@ -169,8 +193,19 @@ pub async fn publish(
     .bind(draft.id)
     .fetch_one(&mut *transaction)
     .await?;
+    let published = PlanVersion::try_from(row)?;
+    let entry = serde_json::to_value((&plan.key, &published)).ok();
+    audit::record(
+        &mut transaction,
+        tenant,
+        actor,
+        Action::PlanPublished,
+        None,
+        entry,
+    )
+    .await?;
     transaction.commit().await?;
-    PlanVersion::try_from(row)
+    Ok(published)
 }
 
 /// Finds a tenant's plan by key, with its versions, oldest first.

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::{Acquire, Postgres};
-use tally_meter::catalog::tenants;
+use tally_meter::audit::{Action, Actor};
+use tally_meter::catalog::{audit, tenants};
 use tally_meter::ids::{CustomerId, PlanVersionId, SubscriptionId, TenantId};
 use tally_meter::{Error, Result};
 
@@ -49,6 +50,7 @@ pub async fn create(
     plan_version: PlanVersionId,
     anchor: Anchor,
     starts_at: DateTime<Utc>,
+    actor: Actor,
 ) -> Result<Subscription> {
     let mut transaction = db.begin().await?;
     tenants::lock(&mut transaction, tenant).await?;
@@ -98,8 +100,19 @@ pub async fn create(
     .bind(starts_at)
     .fetch_one(&mut *transaction)
     .await?;
+    let created = Subscription::try_from(row)?;
+    let entry = serde_json::to_value(&created).ok();
+    audit::record(
+        &mut transaction,
+        tenant,
+        actor,
+        Action::SubscriptionCreated,
+        None,
+        entry,
+    )
+    .await?;
     transaction.commit().await?;
-    Subscription::try_from(row)
+    Ok(created)
 }
 
 /// Ends a subscription at `at`, which must be after its start and before any end it has.
@@ -109,6 +122,7 @@ pub async fn cancel(
     tenant: TenantId,
     id: SubscriptionId,
     at: DateTime<Utc>,
+    actor: Actor,
 ) -> Result<Subscription> {
     let mut transaction = db.begin().await?;
     let current: Option<SubscriptionRow> = sqlx::query_as(&format!(
@@ -137,8 +151,22 @@ pub async fn cancel(
     .bind(at)
     .fetch_one(&mut *transaction)
     .await?;
+    let cancelled = Subscription::try_from(row)?;
+    let (old, new) = (
+        serde_json::to_value(&current).ok(),
+        serde_json::to_value(&cancelled).ok(),
+    );
+    audit::record(
+        &mut transaction,
+        tenant,
+        actor,
+        Action::SubscriptionCancelled,
+        old,
+        new,
+    )
+    .await?;
     transaction.commit().await?;
-    Subscription::try_from(row)
+    Ok(cancelled)
 }
 
 /// Lists a tenant's subscriptions, of one customer or all, by start.
