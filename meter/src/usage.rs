@@ -10,6 +10,7 @@
 //! its rows are capped in the SQL.
 
 mod limits;
+mod resolution;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -27,6 +28,7 @@ use crate::{Error, Result};
 
 pub use self::limits::{UsageLimits, count_windows};
 pub(crate) use self::limits::{epoch_seconds, floor_minute};
+pub use self::resolution::Resolution;
 
 /// The size of the windows usage is reported in, aligned to UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "block_layout",
         sql: include_str!("../../../migrations/clickhouse/0004_block_layout.sql"),
     },
+    Migration {
+        version: 6,
+        name: "coarse_rollups",
+        sql: include_str!("../../../migrations/clickhouse/0006_coarse_rollups.sql"),
+    },
 ];
 
 #[derive(Debug, clickhouse::Row, Serialize, Deserialize)]
