@@ -28,7 +28,7 @@ use crate::{Error, Result};
 
 pub use self::limits::{UsageLimits, count_windows};
 pub(crate) use self::limits::{epoch_seconds, floor_minute};
-pub use self::resolution::Resolution;
+pub use self::resolution::{Resolution, coarsest_for};
 
 /// The size of the windows usage is reported in, aligned to UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
