@@ -18,5 +18,6 @@ mod e2e {
     pub mod security;
     pub mod serve;
     pub mod support;
+    pub mod usage_tables;
     pub mod web;
 }

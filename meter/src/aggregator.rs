@@ -27,8 +27,10 @@
 //!    offset. As block numbers depend on `meter.block_records`, the first aggregator records
 //!    it in ClickHouse and one started with another size refuses to run.
 //!
-//! Readers query with `FINAL` (or functions that ignore repeats), so they see exact sums even
-//! before ClickHouse merges the replaced rows away.
+//! Readers take the row of highest version of each (key, partition, block), with `argMax` or
+//! `FINAL` (or use functions that ignore repeats), so they see exact sums even before
+//! ClickHouse merges the replaced rows away. Sums are written per minute, hour and day
+//! ([`block`]); usage reads the coarsest table that answers a query.
 //!
 //! When ClickHouse fails, the pass is retried with backoff and nothing is committed; the
 //! consumer stops reading meanwhile, and the lag recovers by itself once ClickHouse is back.

@@ -5,7 +5,8 @@
 //!
 //! - [`migrations`]: the schema and `schema_migrations` ([`Analytics::migrate`]);
 //! - `writes`: every table the aggregator writes in a pass, and its lookup of `event_positions`;
-//! - [`usage`]: a meter's rollups per window ([`Analytics::usage`]);
+//! - [`usage`]: a meter's rollups per window ([`Analytics::usage`]), read from the newest rows
+//!   of the coarsest rollup tables that answer (`rollups`);
 //! - [`traffic`]: a tenant's last hour in the hot tables ([`Analytics::traffic_last_hour`]);
 //! - [`platform`]: hourly platform usage ([`Analytics::platform_hourly`]);
 //! - [`events`]: pages of raw events ([`Analytics::events_page`]);
@@ -26,6 +27,7 @@ pub mod migrations;
 pub mod platform;
 pub mod quarantine;
 pub mod retention;
+mod rollups;
 pub mod traffic;
 pub mod usage;
 pub(crate) mod writes;

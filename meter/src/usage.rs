@@ -12,6 +12,7 @@
 //! capped in the SQL.
 
 mod limits;
+mod resolution;
 pub mod zone;
 
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +31,7 @@ use crate::{Error, Result};
 
 pub(crate) use self::limits::epoch_seconds;
 pub use self::limits::{UsageLimits, count_windows, floor_minute};
+pub use self::resolution::{Resolution, coarsest_for};
 pub(crate) use self::zone::offset_changes;
 pub use self::zone::{Tz, parse_time_zone};
 

@@ -14,7 +14,7 @@ use tally_meter::aggregator::Reading;
 use tally_meter::aggregator::block::{Block, PartitionBlocks, Position, RollupKey, RollupState};
 use tally_meter::ids::{MeterId, TenantId};
 use tally_meter::throttle::TokenBucket;
-use tally_meter::usage::{Tz, UsageLimits, UsageQuery, Window, count_windows};
+use tally_meter::usage::{Resolution, Tz, UsageLimits, UsageQuery, Window, count_windows};
 
 // ---------------------------------------------------------------------------------------------
 // Blocks
@@ -90,10 +90,12 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// ClickHouse's rollup table as the aggregator sees it: per block, the row of highest version.
+/// ClickHouse's rollup tables as the aggregator sees them: per resolution and block, the row
+/// of highest version. The one key's minute starts its hour and day, so every table holds
+/// the same sums.
 #[derive(Default)]
 struct Store {
-    rows: BTreeMap<u64, (u64, RollupState)>,
+    rows: BTreeMap<(Resolution, u64), (u64, RollupState)>,
 }
 
 impl Store {
@@ -105,16 +107,21 @@ impl Store {
         block_records: u64,
     ) -> Result<(), TestCaseError> {
         for (number, block) in partition.blocks() {
-            for (_, state) in block.dirty_rollups() {
+            for (resolution, (_, state)) in Resolution::ALL.into_iter().flat_map(|resolution| {
+                block
+                    .dirty_rollups(resolution)
+                    .map(move |dirty| (resolution, dirty))
+            }) {
                 let version = block.last_offset;
                 let (events, sum) = exact(number * block_records..=version);
                 prop_assert_eq!((state.events, state.sum), (events, sum));
-                match self.rows.get(&number) {
+                match self.rows.get(&(resolution, number)) {
                     Some((stored, row)) if *stored == version => prop_assert_eq!(row, state),
                     Some((stored, _)) if *stored > version => continue,
                     _ => {}
                 }
-                self.rows.insert(number, (version, state.clone()));
+                self.rows
+                    .insert((resolution, number), (version, state.clone()));
             }
         }
         Ok(())
@@ -127,7 +134,7 @@ impl Store {
     fn resumable(&self, offset: u64, block_records: u64) -> u64 {
         let mut number = 0;
         let frontier = loop {
-            match self.rows.get(&number) {
+            match self.rows.get(&(Resolution::Minute, number)) {
                 Some((version, _)) if version + 1 == (number + 1) * block_records => number += 1,
                 Some((version, _)) => break version + 1,
                 None => break number * block_records,
@@ -148,16 +155,17 @@ impl Store {
         if offset.is_multiple_of(block_records) {
             return;
         }
-        let written = self.rows.get(&(offset / block_records)).map_or_else(
-            Block::default,
-            |(version, row)| {
+        let written = self
+            .rows
+            .get(&(Resolution::Minute, offset / block_records))
+            .map_or_else(Block::default, |(version, row)| {
                 Block::written(
                     *version,
                     HashMap::from([(key.clone(), row.clone())]),
                     HashMap::new(),
                 )
-            },
-        );
+                .expect("small sums add")
+            });
         partition.resume(offset, written);
     }
 }
@@ -200,7 +208,12 @@ proptest! {
         prop_assert_eq!(commit % block_records, 0);
         prop_assert!(commit <= end && end - commit < block_records);
         prop_assert!(partition.blocks().all(|(number, _)| number * block_records >= commit));
-        prop_assert!(partition.blocks().all(|(_, block)| block.dirty_rollups().count() == 0));
+        let nothing_dirty = partition.blocks().all(|(_, block)| {
+            Resolution::ALL
+                .into_iter()
+                .all(|resolution| block.dirty_rollups(resolution).count() == 0)
+        });
+        prop_assert!(nothing_dirty);
     }
 
     #[test]
@@ -232,6 +245,7 @@ proptest! {
                     }
                 }
                 Step::WriteOnly => store.write(&partition, block_records)?,
+
                 Step::Crash => {
                     partition = PartitionBlocks::new(block_records);
                     store.resume(&mut partition, &key, committed, block_records);
@@ -268,14 +282,20 @@ proptest! {
             }
             None => prop_assert!(committed <= furthest + 1),
         }
-        // Every block holds exactly what its records hold: nothing lost, nothing twice.
+        // Every block holds exactly what its records hold in every table: nothing lost, nothing
+        // twice, whichever table a query reads.
         for number in 0..=furthest / block_records {
             let last = ((number + 1) * block_records - 1).min(furthest);
             let (events, sum) = exact(number * block_records..=last);
-            let (_, row) = store.rows.get(&number).expect("every block was written");
-            prop_assert_eq!((row.events, row.sum), (events, sum));
+            for resolution in Resolution::ALL {
+                let (_, row) = store
+                    .rows
+                    .get(&(resolution, number))
+                    .expect("every block was written");
+                prop_assert_eq!((row.events, row.sum), (events, sum));
+            }
         }
-        prop_assert_eq!(store.rows.len() as u64, furthest / block_records + 1);
+        prop_assert_eq!(store.rows.len() as u64, 3 * (furthest / block_records + 1));
     }
 
     #[test]

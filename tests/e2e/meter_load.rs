@@ -137,13 +137,17 @@ pub fn event(base: DateTime<Utc>, number: usize) -> Value {
 
 /// Usage as the tests compare it: each meter's total over the month, and each rollup's events
 /// and sum per minute, subject and region, where an event counted under the wrong key shows
-/// even when the totals agree.
+/// even when the totals agree; likewise per hour and per day, which must sum the minutes.
 #[derive(Debug, Default, PartialEq)]
 pub struct Usage {
     /// Per tenant, the month's value of each meter by key.
     pub totals: HashMap<TenantId, BTreeMap<String, Decimal>>,
     /// Per tenant, meter key, minute, subject and region: events and sum.
     pub rollups: BTreeMap<RollupKey, (u64, Decimal)>,
+    /// The same per hour (keyed by its first minute), from `rollup_hour`.
+    pub hours: BTreeMap<RollupKey, (u64, Decimal)>,
+    /// The same per day (keyed by its first minute), from `rollup_day`.
+    pub days: BTreeMap<RollupKey, (u64, Decimal)>,
 }
 
 /// Tenant, meter key, minute (seconds since the epoch), subject and region.
@@ -193,7 +197,31 @@ pub fn expected_usage(fleet: &Fleet, sent: &[Vec<Value>]) -> Usage {
     for (_, sum) in usage.rollups.values_mut() {
         *sum = sum.normalize();
     }
+    usage.hours = per_bucket(&usage.rollups, 3_600);
+    usage.days = per_bucket(&usage.rollups, 86_400);
     usage
+}
+
+/// Minute rollups summed per bucket of `seconds`, keyed by its first minute.
+fn per_bucket(
+    minutes: &BTreeMap<RollupKey, (u64, Decimal)>,
+    seconds: u32,
+) -> BTreeMap<RollupKey, (u64, Decimal)> {
+    let mut buckets: BTreeMap<RollupKey, (u64, Decimal)> = BTreeMap::new();
+    for ((tenant, meter, minute, subject, region), (events, sum)) in minutes {
+        let start = minute - minute % seconds;
+        let key = (
+            tenant.clone(),
+            meter.clone(),
+            start,
+            subject.clone(),
+            region.clone(),
+        );
+        let bucket = buckets.entry(key).or_default();
+        bucket.0 += events;
+        bucket.1 = (bucket.1 + sum).normalize();
+    }
+    buckets
 }
 
 /// The usage a tenant's distinct events must add up to, per meter key.
@@ -289,7 +317,9 @@ pub async fn post_batch(client: &reqwest::Client, base: &str, key: &str, batch: 
 pub async fn measured(analytics: &Analytics, fleet: &Fleet, base: DateTime<Utc>) -> Usage {
     Usage {
         totals: totals(analytics, fleet, base).await,
-        rollups: rollups(analytics, fleet).await,
+        rollups: rollups(analytics, fleet, "rollup_minute").await,
+        hours: rollups(analytics, fleet, "rollup_hour").await,
+        days: rollups(analytics, fleet, "rollup_day").await,
     }
 }
 
@@ -322,9 +352,13 @@ async fn totals(
     all
 }
 
-/// The fleet's rollups summed per tenant, meter key, minute, subject and region, over blocks
-/// and partitions.
-async fn rollups(analytics: &Analytics, fleet: &Fleet) -> BTreeMap<RollupKey, (u64, Decimal)> {
+/// The fleet's rollups in `table` summed per tenant, meter key, minute, subject and region,
+/// over blocks and partitions.
+async fn rollups(
+    analytics: &Analytics,
+    fleet: &Fleet,
+    table: &str,
+) -> BTreeMap<RollupKey, (u64, Decimal)> {
     #[derive(clickhouse::Row, serde::Deserialize)]
     struct Row {
         tenant_id: String,
@@ -351,7 +385,7 @@ async fn rollups(analytics: &Analytics, fleet: &Fleet) -> BTreeMap<RollupKey, (u
         .query(&format!(
             "SELECT tenant_id, meter_id, minute, subject, group_values[1] AS region,
                     sum(events) AS events, toString(sum(value_sum)) AS sum
-             FROM rollup_minute FINAL WHERE tenant_id IN ({})
+             FROM {table} FINAL WHERE tenant_id IN ({})
              GROUP BY tenant_id, meter_id, minute, subject, region",
             tenants.join(", ")
         ))
@@ -379,20 +413,22 @@ fn differences(expected: &Usage, actual: &Usage) -> String {
         let got = actual.totals.get(tenant).cloned().unwrap_or_default();
         (got != *want).then(|| format!("tenant {tenant}: want {want:?}, got {got:?}"))
     });
-    let keys: BTreeSet<&RollupKey> = expected
-        .rollups
-        .keys()
-        .chain(actual.rollups.keys())
-        .collect();
-    let rollups = keys.into_iter().filter_map(|key| {
-        let (want, got) = (expected.rollups.get(key), actual.rollups.get(key));
-        (want != got).then(|| format!("rollup {key:?}: want {want:?}, got {got:?}"))
+    let tables = [
+        ("minute", &expected.rollups, &actual.rollups),
+        ("hour", &expected.hours, &actual.hours),
+        ("day", &expected.days, &actual.days),
+    ];
+    let rollups = tables.into_iter().flat_map(|(table, expected, actual)| {
+        let keys: BTreeSet<&RollupKey> = expected.keys().chain(actual.keys()).collect();
+        keys.into_iter()
+            .filter_map(|key| {
+                let (want, got) = (expected.get(key), actual.get(key));
+                (want != got).then(|| format!("{table} {key:?}: want {want:?}, got {got:?}"))
+            })
+            .take(5)
+            .collect::<Vec<_>>()
     });
-    totals
-        .take(5)
-        .chain(rollups.take(5))
-        .collect::<Vec<_>>()
-        .join("\n")
+    totals.take(5).chain(rollups).collect::<Vec<_>>().join("\n")
 }
 
 /// How long usage must keep matching the reference to count as converged.

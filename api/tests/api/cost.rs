@@ -124,15 +124,16 @@ async fn exports_over_the_window_or_row_caps_are_refused_with_400_and_a_clear_me
     assert_eq!(queries_mentioning(&analytics, &tenant).await, 0);
 
     // One minute with 100,001 users: one day by user is 100,001 rows, one more than allowed.
+    // The minute starts its hour and day, so the same rows are its hour's and day's too.
     analytics
         .client()
         .query(
-            "INSERT INTO rollup_minute
+            "INSERT INTO rollup_writes
              SELECT ?, ?, toUInt32(1767225600), '', [concat('user-', toString(number))],
                     toUInt32(0), number, toUInt64(1), toUInt64(1), toDecimal128(1, 9),
                     toDecimal128(1, 9), toDecimal128(1, 9), toInt64(0), toUInt64(0),
-                    toDecimal128(1, 9)
-             FROM system.numbers LIMIT 100001",
+                    toDecimal128(1, 9), arrayJoin(['minute', 'hour', 'day'])
+             FROM (SELECT number FROM system.numbers LIMIT 100001)",
         )
         .bind(&tenant)
         .bind(&meter)
@@ -261,17 +262,18 @@ async fn csv_exports_neutralise_group_values_that_would_run_as_formulas() {
         ("-7", "-7"),
         ("plain", "plain"),
     ];
-    // One rollup per model, as the aggregator writes for one event of amount -1.5.
+    // One rollup per model, as the aggregator writes for one event of amount -1.5 (the minute
+    // starts its hour and day, so its rows are theirs too).
     for (block, (model, _)) in models.iter().enumerate() {
         namespace
             .analytics()
             .client()
             .query(
-                "INSERT INTO rollup_minute
+                "INSERT INTO rollup_writes
                  SELECT ?, ?, toUInt32(1767225600), '', [?], toUInt32(0), toUInt64(?),
                         toUInt64(1), toUInt64(1), toDecimal128('-1.5', 9),
                         toDecimal128('-1.5', 9), toDecimal128('-1.5', 9), toInt64(0),
-                        toUInt64(0), toDecimal128('-1.5', 9)",
+                        toUInt64(0), toDecimal128('-1.5', 9), arrayJoin(['minute', 'hour', 'day'])",
             )
             .bind(tenant.to_string())
             .bind(&meter)

@@ -23,23 +23,30 @@ async fn calls_meter(namespace: &Namespace) -> (Node, String, String, String) {
 }
 
 /// Writes the rollup of `events` events of the `calls` meter in the minute starting at
-/// `minute` (RFC 3339), as the aggregator would.
+/// `minute` (RFC 3339), as the aggregator would: in the minute, hour and day tables alike, in a
+/// block of its own.
 async fn write_minute(namespace: &Namespace, tenant: &str, meter: &str, minute: &str, events: u64) {
     let start: DateTime<Utc> = minute.parse().expect("an RFC 3339 time");
-    namespace
-        .analytics()
-        .client()
-        .query(
-            "INSERT INTO rollup_minute (tenant_id, meter_id, minute, group_values, version, events)
-             VALUES (?, ?, ?, [''], 1, ?)",
-        )
-        .bind(tenant)
-        .bind(meter)
-        .bind(u32::try_from(start.timestamp()).expect("after 1970"))
-        .bind(events)
-        .execute()
-        .await
-        .expect("writes a rollup");
+    let start = u32::try_from(start.timestamp()).expect("after 1970");
+    for (resolution, bucket) in [("minute", 60), ("hour", 3_600), ("day", 86_400)] {
+        namespace
+            .analytics()
+            .client()
+            .query(
+                "INSERT INTO rollup_writes (tenant_id, meter_id, minute, group_values, block,
+                                            version, events, resolution)
+                 VALUES (?, ?, ?, [''], ?, 1, ?, ?)",
+            )
+            .bind(tenant)
+            .bind(meter)
+            .bind(start - start % bucket)
+            .bind(u64::from(start))
+            .bind(events)
+            .bind(resolution)
+            .execute()
+            .await
+            .expect("writes a rollup");
+    }
 }
 
 /// The events `usage` counts over `[from, to)`, or its error.

@@ -13,6 +13,10 @@
 //! same sums. Reading that starts in the middle of a block resumes from the block's written
 //! sums instead ([`PartitionBlocks::resume`]), which keeps every row a sum from the block's
 //! first offset.
+//!
+//! A block keeps its sums per minute, hour and day ([`Resolution`]), each a row of its own
+//! table; an hour's (or day's) sums are those of the block's minutes in it, so every table
+//! holds the same prefixes. Resuming reads back the minute rows only and rebuilds the rest.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -20,6 +24,7 @@ use rust_decimal::Decimal;
 
 use super::meters::Reading;
 use crate::ids::{MeterId, TenantId};
+use crate::usage::Resolution;
 
 /// Where an event sits in the log: partition, offset of its record, index in the record.
 /// Ordered, so that the first occurrence of a duplicated event is well defined.
@@ -40,20 +45,31 @@ impl Position {
     }
 }
 
-/// What one rollup row sums: a tenant's meter in one event-time minute, for one subject and
-/// one combination of group values.
+/// What one rollup row sums: a tenant's meter in one event-time minute (or hour, or day), for
+/// one subject and one combination of group values.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RollupKey {
     /// The tenant.
     pub tenant_id: TenantId,
     /// The meter.
     pub meter_id: MeterId,
-    /// Start of the minute, in seconds since the Unix epoch.
+    /// Start of the minute (or of the hour's or day's first minute), in seconds since the Unix
+    /// epoch.
     pub minute: u32,
     /// The events' subject (empty when they had none).
     pub subject: String,
     /// Values of the meter's group-by paths, in the order of their names.
     pub group_values: Vec<String>,
+}
+
+impl RollupKey {
+    /// Returns the key of the bucket of `resolution` that holds this key's minute.
+    pub fn at(&self, resolution: Resolution) -> Self {
+        Self {
+            minute: resolution.start(self.minute),
+            ..self.clone()
+        }
+    }
 }
 
 /// The latest value seen for a key, with what orders it.
@@ -115,6 +131,29 @@ impl RollupState {
         }
         Ok(())
     }
+
+    /// Adds the sums of other events, or says why they cannot be added (and adds nothing).
+    pub fn merge(&mut self, other: &Self) -> Result<(), String> {
+        let overflow = || "the sums would overflow".to_owned();
+        let events = self.events.checked_add(other.events).ok_or_else(overflow)?;
+        self.sum = self.sum.checked_add(other.sum).ok_or_else(overflow)?;
+        self.events = events;
+        self.min = self.min.into_iter().chain(other.min).min();
+        self.max = self.max.into_iter().chain(other.max).max();
+        self.latest = self
+            .latest
+            .into_iter()
+            .chain(other.latest)
+            .max_by_key(|latest| (latest.time_ms, latest.sequence));
+        Ok(())
+    }
+}
+
+/// The sums of the keys of one resolution, and which of them changed since the last write.
+#[derive(Debug, Default)]
+struct Rollups {
+    states: HashMap<RollupKey, RollupState>,
+    dirty: HashSet<RollupKey>,
 }
 
 /// Platform usage of a tenant in one hour.
@@ -142,35 +181,49 @@ pub struct UsageCounts {
 pub struct Block {
     /// Last offset read in the block: the version of its rows.
     pub last_offset: u64,
-    rollups: HashMap<RollupKey, RollupState>,
+    /// Per resolution, in the order of [`Resolution::ALL`].
+    rollups: [Rollups; 3],
     usage: HashMap<UsageKey, UsageCounts>,
-    dirty_rollups: HashSet<RollupKey>,
     dirty_usage: HashSet<UsageKey>,
 }
 
 impl Block {
     /// A block as ClickHouse holds it: the sums of its first offsets through `last_offset`,
-    /// none of them waiting to be written.
+    /// from its minute rows. Its hours and days are summed from those minutes and wait to be
+    /// written, so that they replace whatever an earlier reading left of them; the rest does
+    /// not. Errors when the minutes' sums overflow an hour's or a day's.
     pub fn written(
         last_offset: u64,
-        rollups: HashMap<RollupKey, RollupState>,
+        minutes: HashMap<RollupKey, RollupState>,
         usage: HashMap<UsageKey, UsageCounts>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, String> {
+        let mut block = Self {
             last_offset,
-            rollups,
             usage,
             ..Self::default()
+        };
+        for (key, state) in &minutes {
+            for resolution in [Resolution::Hour, Resolution::Day] {
+                let sums = &mut block.rollups[resolution as usize];
+                let coarse = key.at(resolution);
+                sums.states
+                    .entry(coarse.clone())
+                    .or_default()
+                    .merge(state)?;
+                sums.dirty.insert(coarse);
+            }
         }
+        block.rollups[Resolution::Minute as usize].states = minutes;
+        Ok(block)
     }
 
     /// Says whether it sums nothing.
     pub fn is_empty(&self) -> bool {
-        self.rollups.is_empty() && self.usage.is_empty()
+        self.rollups.iter().all(|sums| sums.states.is_empty()) && self.usage.is_empty()
     }
 
-    /// Adds an event's reading to a rollup key, or says why it cannot be added (and adds
-    /// nothing).
+    /// Adds an event's reading to a rollup key (a minute) and to its hour and day, or says why
+    /// it cannot be added (and adds nothing).
     pub fn add_rollup(
         &mut self,
         key: RollupKey,
@@ -178,11 +231,21 @@ impl Block {
         time_ms: i64,
         at: Position,
     ) -> Result<(), String> {
-        self.rollups
-            .entry(key.clone())
-            .or_default()
-            .add(reading, time_ms, at)?;
-        self.dirty_rollups.insert(key);
+        let mut added = Vec::with_capacity(Resolution::ALL.len());
+        for resolution in Resolution::ALL {
+            let key = key.at(resolution);
+            let sums = &self.rollups[resolution as usize];
+            let mut state = sums.states.get(&key).cloned().unwrap_or_default();
+            state
+                .add(reading, time_ms, at)
+                .map_err(|_| format!("the sum of its {} would overflow", resolution.name()))?;
+            added.push((resolution, key, state));
+        }
+        for (resolution, key, state) in added {
+            let sums = &mut self.rollups[resolution as usize];
+            sums.dirty.insert(key.clone());
+            sums.states.insert(key, state);
+        }
         Ok(())
     }
 
@@ -195,11 +258,16 @@ impl Block {
         self.dirty_usage.insert(key);
     }
 
-    /// Returns the rollups changed since the last write, with their sums over the whole block.
-    pub fn dirty_rollups(&self) -> impl Iterator<Item = (&RollupKey, &RollupState)> {
-        self.dirty_rollups
+    /// Returns the rollups of `resolution` changed since the last write, with their sums over
+    /// the whole block.
+    pub fn dirty_rollups(
+        &self,
+        resolution: Resolution,
+    ) -> impl Iterator<Item = (&RollupKey, &RollupState)> {
+        let sums = &self.rollups[resolution as usize];
+        sums.dirty
             .iter()
-            .filter_map(|key| Some((key, self.rollups.get(key)?)))
+            .filter_map(|key| Some((key, sums.states.get(key)?)))
     }
 
     /// Returns the usage changed since the last write, with its sums over the whole block.
@@ -284,7 +352,9 @@ impl PartitionBlocks {
         let first_open = next / self.block_records;
         self.blocks.retain(|number, _| *number >= first_open);
         for block in self.blocks.values_mut() {
-            block.dirty_rollups.clear();
+            for sums in &mut block.rollups {
+                sums.dirty.clear();
+            }
             block.dirty_usage.clear();
         }
         Some(commit)
@@ -350,6 +420,83 @@ mod tests {
     }
 
     #[test]
+    fn hours_and_days_sum_their_minutes_and_are_rebuilt_from_them_on_resuming() {
+        let first = key(7_200);
+        let second = RollupKey {
+            minute: 7_260,
+            ..first.clone()
+        };
+        let next_day = RollupKey {
+            minute: 86_400 + 60,
+            ..first.clone()
+        };
+        let mut block = Block::default();
+        for (offset, the_key) in [&first, &second, &second, &next_day]
+            .into_iter()
+            .enumerate()
+        {
+            let offset = u64::try_from(offset).expect("small");
+            block
+                .add_rollup(the_key.clone(), &number(10), 0, at(offset, 0))
+                .expect("adds");
+        }
+        let sums = |block: &Block, resolution| {
+            let mut sums: Vec<(u32, u64, Decimal)> = block
+                .dirty_rollups(resolution)
+                .map(|(key, state)| (key.minute, state.events, state.sum))
+                .collect();
+            sums.sort_unstable();
+            sums
+        };
+        let ten = Decimal::from(10);
+        assert_eq!(
+            sums(&block, Resolution::Hour),
+            [(7_200, 3, ten * Decimal::from(3)), (86_400, 1, ten)]
+        );
+        assert_eq!(
+            sums(&block, Resolution::Day),
+            [(0, 3, ten * Decimal::from(3)), (86_400, 1, ten)]
+        );
+
+        // Resuming reads the minutes back: the hours and days are summed again, to be written.
+        let minutes = block.rollups[Resolution::Minute as usize].states.clone();
+        let resumed = Block::written(3, minutes, HashMap::new()).expect("small sums");
+        assert_eq!(sums(&resumed, Resolution::Minute), []);
+        assert_eq!(
+            sums(&resumed, Resolution::Hour),
+            sums(&block, Resolution::Hour)
+        );
+        assert_eq!(
+            sums(&resumed, Resolution::Day),
+            sums(&block, Resolution::Day)
+        );
+        assert_eq!(
+            resumed.rollups[Resolution::Day as usize].states,
+            block.rollups[Resolution::Day as usize].states
+        );
+    }
+
+    #[test]
+    fn a_reading_whose_hour_would_overflow_adds_to_no_minute_either() {
+        let mut block = Block::default();
+        let most = Reading::Number(Decimal::MAX);
+        let first = key(0);
+        let next_minute = RollupKey {
+            minute: 60,
+            ..first.clone()
+        };
+        block
+            .add_rollup(first, &most, 0, at(0, 0))
+            .expect("the first fits");
+        let refused = block.add_rollup(next_minute, &most, 0, at(1, 0));
+        assert_eq!(
+            refused,
+            Err("the sum of its hour would overflow".to_owned())
+        );
+        assert_eq!(block.dirty_rollups(Resolution::Minute).count(), 1);
+    }
+
+    #[test]
     fn commits_stop_at_the_start_of_the_open_block() {
         let mut partition = PartitionBlocks::new(10);
         let the_key = key(60);
@@ -393,7 +540,7 @@ mod tests {
         assert_eq!(number, 1);
         assert_eq!(block.last_offset, 12);
         let sums: Vec<u64> = block
-            .dirty_rollups()
+            .dirty_rollups(Resolution::Minute)
             .map(|(_, state)| state.events)
             .collect();
         assert_eq!(sums, vec![3]);

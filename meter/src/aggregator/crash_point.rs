@@ -14,7 +14,7 @@ pub(crate) enum CrashPoint {
     /// `event_positions` holds the pass's first occurrences; nothing counted from them is
     /// written.
     AfterEventIds,
-    /// The minute rollups are written; the hourly platform usage is not.
+    /// The rollups (minutes, hours and days) are written; the hourly platform usage is not.
     AfterRollups,
     /// The whole pass is written; its offsets are not committed.
     BeforeCommit,

@@ -13,12 +13,13 @@ use super::dedup::{Identity, key_hash};
 use super::encoding::{date_of_ms, from_stored, to_stored};
 use super::meters::{MeterSet, Reading, measure};
 use crate::analytics::writes::{
-    EventIdRow, EventsRawRow, QuarantineRow, RollupMinuteRow, RollupUniqueRow, UsageHourRow, Writes,
+    EventIdRow, EventsRawRow, QuarantineRow, RollupRow, RollupUniqueRow, UsageHourRow, Writes,
 };
 use crate::event::{
     BoundedRaw, DEFAULT_QUARANTINE_RAW_BYTES, Event, EventBatch, MeteringRecord, QuarantineRecord,
 };
 use crate::meter::Meter;
+use crate::usage::Resolution;
 
 /// The topics the aggregator reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -434,10 +435,7 @@ pub fn mid_block_starts(
 
 /// Rebuilds a block's sums from the newest of its rows in ClickHouse: the inverse of
 /// [`sums_to_rows`]. Its last offset is the highest version among them.
-pub fn written_block(
-    rollups: Vec<RollupMinuteRow>,
-    usage: Vec<UsageHourRow>,
-) -> Result<Block, String> {
+pub fn written_block(rollups: Vec<RollupRow>, usage: Vec<UsageHourRow>) -> Result<Block, String> {
     let decimal = |stored: i128| {
         from_stored(stored).ok_or_else(|| format!("{stored} is not a stored decimal"))
     };
@@ -487,32 +485,35 @@ pub fn written_block(
             },
         );
     }
-    Ok(Block::written(last_offset, sums, counts))
+    Block::written(last_offset, sums, counts)
 }
 
 /// Appends the changed sums of every open block, with their block's version.
 fn sums_to_rows(partitions: &HashMap<(Source, u32), PartitionBlocks>, writes: &mut Writes) {
     for ((_, partition), blocks) in partitions {
         for (block_number, block) in blocks.blocks() {
-            for (key, state) in block.dirty_rollups() {
-                let latest = state.latest;
-                writes.rollups.push(RollupMinuteRow {
-                    tenant_id: key.tenant_id.to_string(),
-                    meter_id: key.meter_id.to_string(),
-                    minute: key.minute,
-                    subject: key.subject.clone(),
-                    group_values: key.group_values.clone(),
-                    kafka_partition: *partition,
-                    block: block_number,
-                    version: block.last_offset,
-                    events: state.events,
-                    value_sum: to_stored(state.sum),
-                    value_min: state.min.map_or(0, to_stored),
-                    value_max: state.max.map_or(0, to_stored),
-                    latest_time_ms: latest.map_or(i64::MIN, |latest| latest.time_ms),
-                    latest_position: latest.map_or(0, |latest| latest.sequence),
-                    latest_value: latest.map_or(0, |latest| to_stored(latest.value)),
-                });
+            for resolution in Resolution::ALL {
+                for (key, state) in block.dirty_rollups(resolution) {
+                    let latest = state.latest;
+                    writes.rollups.push(RollupRow {
+                        resolution: resolution.name().to_owned(),
+                        tenant_id: key.tenant_id.to_string(),
+                        meter_id: key.meter_id.to_string(),
+                        minute: key.minute,
+                        subject: key.subject.clone(),
+                        group_values: key.group_values.clone(),
+                        kafka_partition: *partition,
+                        block: block_number,
+                        version: block.last_offset,
+                        events: state.events,
+                        value_sum: to_stored(state.sum),
+                        value_min: state.min.map_or(0, to_stored),
+                        value_max: state.max.map_or(0, to_stored),
+                        latest_time_ms: latest.map_or(i64::MIN, |latest| latest.time_ms),
+                        latest_position: latest.map_or(0, |latest| latest.sequence),
+                        latest_value: latest.map_or(0, |latest| to_stored(latest.value)),
+                    });
+                }
             }
             for (key, counts) in block.dirty_usage() {
                 writes.usage.push(UsageHourRow {

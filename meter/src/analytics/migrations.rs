@@ -47,6 +47,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "event_positions",
         sql: include_str!("../../../migrations/clickhouse/0005_event_positions.sql"),
     },
+    Migration {
+        version: 6,
+        name: "coarse_rollups",
+        sql: include_str!("../../../migrations/clickhouse/0006_coarse_rollups.sql"),
+    },
 ];
 
 #[derive(Debug, clickhouse::Row, Serialize, Deserialize)]

@@ -1,5 +1,7 @@
-//! A meter's usage read from its rollups: `rollup_minute` for counts, sums, extremes and
-//! latest values, `rollup_unique` for distinct values, per window and combination of groups.
+//! A meter's usage read from its rollups: the newest rows of the coarsest of `rollup_minute`,
+//! `rollup_hour` and `rollup_day` that answers ([`crate::usage::coarsest_for`]) for counts, sums,
+//! extremes and latest values, `rollup_unique` for distinct values, per window and combination
+//! of groups.
 //! The meter's tenant binds every row read, and the answer's rows are capped in the SQL.
 
 use std::collections::HashMap;
@@ -9,9 +11,10 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use super::Analytics;
+use super::rollups::newest_rows_sql;
 use crate::meter::{Aggregation, Meter};
 use crate::usage::{
-    Tz, UsageLimits, UsagePoint, UsageQuery, Window, clipped_window, epoch_seconds,
+    Tz, UsageLimits, UsagePoint, UsageQuery, Window, clipped_window, coarsest_for, epoch_seconds,
     group_positions, offset_changes,
 };
 use crate::{Error, Result};
@@ -97,6 +100,10 @@ impl Analytics {
             }
         };
         let mut points: Vec<(u32, Vec<String>, u64, Option<Decimal>)> = Vec::new();
+        let newest_rows = newest_rows_sql(
+            coarsest_for(query.window, query.time_zone, range.0, range.1),
+            &filter,
+        );
         let sums_sql = format!(
             "SELECT toUInt32({bucket}) AS bucket, {groups_sql} AS groups, sum(events) AS events,
                     toString(sum(value_sum)) AS sum, toString(min(value_min)) AS min,
@@ -104,7 +111,7 @@ impl Analytics {
                     toString(argMax(
                         latest_value, (latest_time_ms, latest_position, kafka_partition)
                     )) AS latest
-             FROM rollup_minute FINAL WHERE {filter}
+             FROM ({newest_rows})
              GROUP BY bucket, groups ORDER BY bucket, groups LIMIT {row_limit}"
         );
         let rows: Vec<SumsRow> = filtered(&sums_sql).fetch_all().await?;

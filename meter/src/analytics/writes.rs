@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::Analytics;
 use crate::Result;
 use crate::aggregator::crash_point::{self, CrashPoint};
+use crate::usage::Resolution;
 
 /// A row of `events_raw`.
 #[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
@@ -37,9 +38,11 @@ pub struct EventIdRow {
     pub position: u32,
 }
 
-/// A row of `rollup_minute`.
+/// A row of `rollup_writes`: one of `rollup_minute`, `rollup_hour` or `rollup_day`, as its
+/// `resolution` says (its [`Resolution::name`]).
 #[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
-pub struct RollupMinuteRow {
+pub struct RollupRow {
+    pub resolution: String,
     pub tenant_id: String,
     pub meter_id: String,
     pub minute: u32,
@@ -113,7 +116,7 @@ pub struct Writes {
     pub raw: Vec<EventsRawRow>,
     pub quarantine: Vec<QuarantineRow>,
     pub unique: Vec<RollupUniqueRow>,
-    pub rollups: Vec<RollupMinuteRow>,
+    pub rollups: Vec<RollupRow>,
     pub usage: Vec<UsageHourRow>,
 }
 
@@ -135,7 +138,8 @@ impl Analytics {
         self.insert("events_raw", &writes.raw).await?;
         self.insert("quarantine", &writes.quarantine).await?;
         self.insert("rollup_unique", &writes.unique).await?;
-        self.insert("rollup_minute", &writes.rollups).await?;
+        // One insert for the minute, hour and day rows (see the migration `0006_coarse_rollups.sql`).
+        self.insert("rollup_writes", &writes.rollups).await?;
         crash_point::reach(CrashPoint::AfterRollups);
         self.insert("usage_hour", &writes.usage).await?;
         Ok(())
@@ -166,18 +170,17 @@ impl Analytics {
         Ok(recorded.first().copied())
     }
 
-    /// Returns the newest row of every key in one block of a partition of the events topic.
+    /// Returns the newest minute row of every key in one block of a partition of the events
+    /// topic.
     #[tracing::instrument(skip_all, fields(partition, block))]
-    pub(crate) async fn rollup_block(
-        &self,
-        partition: u32,
-        block: u64,
-    ) -> Result<Vec<RollupMinuteRow>> {
+    pub(crate) async fn rollup_block(&self, partition: u32, block: u64) -> Result<Vec<RollupRow>> {
         Ok(self
             .client
             .query(
-                "SELECT ?fields FROM rollup_minute FINAL WHERE kafka_partition = ? AND block = ?",
+                "SELECT ?fields FROM (SELECT *, ? AS resolution FROM rollup_minute FINAL
+                                      WHERE kafka_partition = ? AND block = ?)",
             )
+            .bind(Resolution::Minute.name())
             .bind(partition)
             .bind(block)
             .fetch_all()
