@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use rust_decimal::Decimal;
 use tally_billing::catalog::{customers, invoices, plans, subscriptions};
 use tally_billing::customer::CustomerSpec;
@@ -21,6 +21,10 @@ use tally_meter::catalog::{Catalog, audit, meters};
 use tally_meter::ids::{MeterKey, PlanKey, TenantId};
 use tally_meter::meter::{Aggregation, JsonPath, MeterSpec};
 use tally_testkit::{Namespace, store};
+
+fn utc(text: &str) -> DateTime<Utc> {
+    text.parse().expect("an RFC 3339 time")
+}
 
 fn customer(external_id: &str, currency: &str, subjects: &[&str]) -> CustomerSpec {
     let subjects: Vec<String> = subjects
@@ -168,10 +172,7 @@ async fn published_versions_never_change_and_subscriptions_pin_them() {
     )
     .await
     .expect("creates");
-    let start = Utc
-        .with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
-        .single()
-        .expect("a time");
+    let start = utc("2026-11-01T00:00:00Z");
 
     // A draft cannot be subscribed to; once published, it can, and it no longer changes.
     let refused = subscriptions::create(
@@ -249,10 +250,7 @@ async fn published_versions_never_change_and_subscriptions_pin_them() {
         matches!(&overlapping, Err(Error::Conflict(_))),
         "{overlapping:?}"
     );
-    let switch = Utc
-        .with_ymd_and_hms(2026, 11, 15, 0, 0, 0)
-        .single()
-        .expect("a time");
+    let switch = utc("2026-11-15T00:00:00Z");
     let cancelled =
         subscriptions::cancel(&catalog, tenant, subscription.id, switch, Actor::Operator)
             .await
@@ -340,10 +338,7 @@ async fn a_plan_is_published_only_with_meters_the_tenant_has_and_in_the_customer
     )
     .await
     .expect("creates");
-    let start = Utc
-        .with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
-        .single()
-        .expect("a time");
+    let start = utc("2026-11-01T00:00:00Z");
     let refused = subscriptions::create(
         &catalog,
         tenant,
@@ -391,10 +386,7 @@ async fn subscribed(catalog: &Catalog) -> (TenantId, Subscription) {
     )
     .await
     .expect("creates");
-    let start = Utc
-        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-        .single()
-        .expect("a time");
+    let start = utc("2026-01-01T00:00:00Z");
     let subscription = subscriptions::create(
         catalog,
         tenant,
