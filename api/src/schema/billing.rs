@@ -230,23 +230,21 @@ impl BillingQuery {
     }
 
     /// The tenant's plans, by key, with their versions.
-    #[graphql(complexity = "10 * POSTGRES_QUERY + child_complexity")]
+    #[graphql(complexity = "2 * POSTGRES_QUERY + child_complexity")]
     async fn plans(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Plan>> {
         let tenant = caller(context)?.may_read()?;
-        let catalog = &services(context).catalog;
-        let mut found = Vec::new();
-        for listed in plans::list(catalog, tenant).await.map_err(ApiError::from)? {
-            let (plan, versions) = plans::find(catalog, tenant, &listed.key)
-                .await
-                .map_err(ApiError::from)?;
-            found.push(Plan {
+        let listed = plans::list(&services(context).catalog, tenant)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(listed
+            .into_iter()
+            .map(|(plan, versions)| Plan {
                 id: ID(plan.id.to_string()),
                 key: plan.key.to_string(),
                 name: plan.name,
                 versions: versions.into_iter().map(PlanVersion::from).collect(),
-            });
-        }
-        Ok(found)
+            })
+            .collect())
     }
 
     /// The tenant's subscriptions, of one customer or all, by start.

@@ -1,5 +1,7 @@
 //! SQL of `plans` and `plan_versions`.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{Acquire, PgConnection, Postgres};
@@ -276,12 +278,13 @@ pub(super) async fn version(
     PlanVersion::try_from(row.ok_or_else(|| Error::NotFound(format!("plan version {id}")))?)
 }
 
-/// Lists a tenant's plans by key.
+/// Lists a tenant's plans by key, each with its versions, oldest first: two queries, however
+/// many plans.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
 pub async fn list(
     db: impl Acquire<'_, Database = Postgres>,
     tenant: TenantId,
-) -> Result<Vec<Plan>> {
+) -> Result<Vec<(Plan, Vec<PlanVersion>)>> {
     let mut connection = db.acquire().await?;
     let rows: Vec<PlanRow> = sqlx::query_as(&format!(
         "SELECT {PLAN_COLUMNS} FROM plans WHERE tenant_id = $1 ORDER BY key"
@@ -289,7 +292,24 @@ pub async fn list(
     .bind(tenant)
     .fetch_all(&mut *connection)
     .await?;
-    rows.into_iter().map(Plan::try_from).collect()
+    let version_rows: Vec<VersionRow> = sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM plan_versions WHERE tenant_id = $1 ORDER BY version"
+    ))
+    .bind(tenant)
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut versions: HashMap<PlanId, Vec<PlanVersion>> = HashMap::new();
+    for row in version_rows {
+        let version = PlanVersion::try_from(row)?;
+        versions.entry(version.plan_id).or_default().push(version);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let plan = Plan::try_from(row)?;
+            let its_versions = versions.remove(&plan.id).unwrap_or_default();
+            Ok((plan, its_versions))
+        })
+        .collect()
 }
 
 /// Locks a tenant's plan for the transaction, so that its versions change one at a time.
