@@ -9,7 +9,9 @@ use rust_decimal::Decimal;
 use tally_bench::BenchCommand;
 use tally_billing::subscription::Anchor;
 use tally_meter::api_key::Scope;
-use tally_meter::ids::{ApiKeyId, MeterKey, PlanKey, Region, SubscriptionId, TenantName};
+use tally_meter::ids::{
+    ApiKeyId, InvoiceId, MeterKey, PlanKey, Region, SubscriptionId, TenantName,
+};
 use tally_meter::meter::{Aggregation, JsonPath};
 use tally_meter::quota::QuotaMode;
 use tally_meter::tenant::TenantRef;
@@ -60,6 +62,9 @@ pub enum Command {
     /// Manage customers' subscriptions to plan versions.
     #[command(subcommand)]
     Subscription(SubscriptionCommand),
+    /// Run, read and settle invoices.
+    #[command(subcommand)]
+    Invoice(InvoiceCommand),
     /// Read the audit log: every tenant's entries and those of no tenant, or one tenant's.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -92,7 +97,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ingest,meter,api,alerting"
+        default_value = "ingest,meter,api,alerting,billing"
     )]
     pub roles: Vec<Role>,
 }
@@ -108,6 +113,8 @@ pub enum Role {
     Api,
     /// Alert rule evaluation and notifications.
     Alerting,
+    /// Invoice runs: drafts, finalization, numbering.
+    Billing,
 }
 
 impl fmt::Display for Role {
@@ -117,6 +124,7 @@ impl fmt::Display for Role {
             Self::Meter => "meter",
             Self::Api => "api",
             Self::Alerting => "alerting",
+            Self::Billing => "billing",
         };
         f.pad(name)
     }
@@ -456,6 +464,25 @@ pub enum SubscriptionCommand {
         #[arg(long)]
         at: Option<DateTime<Utc>>,
     },
+    /// Move a subscription to another plan version from an instant: the subscription ends
+    /// there and a new one, with the same anchor, starts; flat fees billed for the rest of the
+    /// period are credited and the new plan's are prorated.
+    Change {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The subscription's id.
+        id: SubscriptionId,
+        /// The new plan's key.
+        #[arg(long)]
+        plan: PlanKey,
+        /// Its version; the newest published one by default.
+        #[arg(long)]
+        version: Option<i32>,
+        /// When the change takes effect (RFC 3339); now by default.
+        #[arg(long)]
+        at: Option<DateTime<Utc>>,
+    },
     /// List a tenant's subscriptions.
     List {
         /// Tenant id or name.
@@ -464,5 +491,77 @@ pub enum SubscriptionCommand {
         /// Only this customer's (its external id).
         #[arg(long)]
         customer: Option<String>,
+    },
+}
+
+/// `tally invoice …`
+#[derive(Debug, Subcommand)]
+pub enum InvoiceCommand {
+    /// Bring invoices up to an instant: a draft for each period that ended, finalized once its
+    /// grace period (`billing.grace_hours`) is over. Safe to repeat and to run beside the
+    /// billing role.
+    Run {
+        /// Only this tenant (id or name); every active tenant by default.
+        #[arg(long)]
+        tenant: Option<TenantRef>,
+        /// The instant to bill up to (RFC 3339); now by default.
+        #[arg(long)]
+        at: Option<DateTime<Utc>>,
+    },
+    /// List a tenant's invoices, newest period first.
+    List {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// Only this customer's (its external id).
+        #[arg(long)]
+        customer: Option<String>,
+    },
+    /// Print an invoice's lines and how each was computed.
+    Explain {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The invoice's id.
+        id: InvoiceId,
+        /// Print the invoice as JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Finalize a draft now, before its grace period ends.
+    Finalize {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The invoice's id.
+        id: InvoiceId,
+    },
+    /// Mark a finalized invoice paid.
+    Pay {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The invoice's id.
+        id: InvoiceId,
+    },
+    /// Void a finalized invoice; a credit note is issued for its total.
+    Void {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The invoice's id.
+        id: InvoiceId,
+    },
+    /// Show a customer's upcoming invoice: the current period so far.
+    Upcoming {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The customer's external id.
+        #[arg(long)]
+        customer: String,
+        /// The instant (RFC 3339); now by default.
+        #[arg(long)]
+        at: Option<DateTime<Utc>>,
     },
 }

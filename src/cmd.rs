@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod billing;
 pub mod event_type;
+pub mod invoice;
 pub mod key;
 pub mod meter;
 pub mod migrate;

@@ -26,6 +26,7 @@
 //! | `api.*` | `TALLY__API__*` | see [`ApiConfig`] and the README |
 //! | `web.*` | `TALLY__WEB__*` | see [`WebConfig`] and the README |
 //! | `caps.*` | `TALLY__CAPS__*` | see [`Caps`] and the README |
+//! | `billing.*` | `TALLY__BILLING__*` | see [`BillingConfig`] and the README |
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -34,6 +35,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 use tally_api::ApiConfig;
+use tally_billing::config::BillingConfig;
 use tally_ingest::IngestConfig;
 use tally_meter::aggregator::AggregatorConfig;
 use tally_meter::analytics::ClickHouseConfig;
@@ -71,6 +73,8 @@ pub struct Config {
     pub web: WebConfig,
     /// Per-tenant caps on definitions.
     pub caps: Caps,
+    /// The billing role.
+    pub billing: BillingConfig,
 }
 
 /// How log lines look.

@@ -57,6 +57,7 @@ fn main() -> ExitCode {
             Command::Customer(command) => cmd::billing::customer(&config, command).await,
             Command::Plan(command) => cmd::billing::plan(&config, command).await,
             Command::Subscription(command) => cmd::billing::subscription(&config, command).await,
+            Command::Invoice(command) => cmd::invoice::run(&config, command).await,
             Command::Audit(command) => cmd::audit::run(&config, command).await,
             Command::Bench(command) => bench::run(&config, cli.config.as_deref(), command).await,
         }

@@ -177,6 +177,28 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
             shutdown.clone(),
         ));
     }
+    if roles.contains(&Role::Billing) {
+        let catalog = dependencies
+            .postgres
+            .clone()
+            .context("billing needs postgres")?;
+        let analytics = dependencies
+            .clickhouse
+            .clone()
+            .context("billing needs clickhouse")?;
+        let running = tokio::spawn(tally_billing::role::run(
+            catalog,
+            analytics,
+            config.billing,
+            shutdown.clone(),
+        ));
+        tasks.spawn(watch(
+            Role::Billing,
+            running,
+            dependencies.failure.clone(),
+            shutdown.clone(),
+        ));
+    }
     let server = Server {
         listener,
         address,
@@ -195,10 +217,16 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
 async fn connect(config: &Config, roles: &[Role]) -> anyhow::Result<Dependencies> {
     let needs = |wanted: &[Role]| roles.iter().any(|role| wanted.contains(role));
     let mut dependencies = Dependencies::default();
-    if needs(&[Role::Ingest, Role::Meter, Role::Api, Role::Alerting]) {
+    if needs(&[
+        Role::Ingest,
+        Role::Meter,
+        Role::Api,
+        Role::Alerting,
+        Role::Billing,
+    ]) {
         dependencies.postgres = Some(connect_catalog(config).await?);
     }
-    if needs(&[Role::Meter, Role::Api, Role::Alerting]) {
+    if needs(&[Role::Meter, Role::Api, Role::Alerting, Role::Billing]) {
         let analytics = Analytics::new(&config.clickhouse);
         analytics
             .ping()

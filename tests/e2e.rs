@@ -9,6 +9,7 @@ mod e2e {
     pub mod api;
     pub mod api_snapshots;
     pub mod bench;
+    pub mod billing;
     pub mod cli;
     pub mod faults;
     pub mod meter;

@@ -58,6 +58,31 @@ pub enum Explanation {
         /// The exact amount before rounding.
         exact: Decimal,
     },
+    /// A flat fee billed in advance for time the subscription no longer covers, credited.
+    Unused {
+        /// The fee for a whole period.
+        amount: Decimal,
+        /// The share of the full period it was billed for.
+        billed_share: Decimal,
+        /// The share the subscription covers.
+        share: Decimal,
+        /// The full period.
+        full_period: Period,
+    },
+    /// Usage of a finalized period that changed after it was billed: what the charge comes
+    /// to now less what was billed.
+    LateUsage {
+        /// The meter.
+        meter: MeterKey,
+        /// What the invoices so far billed.
+        billed: Measured,
+        /// What the meter measures now.
+        now: Measured,
+        /// What the charge came to as billed.
+        billed_amount: Decimal,
+        /// What it comes to now.
+        amount_now: Decimal,
+    },
     /// What a charge's lines came to below its minimum commitment.
     TrueUp {
         /// The minimum.
@@ -89,6 +114,8 @@ pub struct Computed {
     pub currency: Currency,
     /// The lines, flat fees first, in the plan's order of charges.
     pub lines: Vec<Line>,
+    /// What each usage charge measured in each period the invoice bills.
+    pub measured: Vec<Billed>,
     /// The sum of the lines.
     pub subtotal: Decimal,
     /// The tax rate in percent, if the customer pays tax.
@@ -151,6 +178,9 @@ pub struct Invoice {
     pub period: Period,
     /// Where it is in its life.
     pub status: Status,
+    /// Whether it is the subscription's opening invoice, billing the first period's flat fees
+    /// in advance.
+    pub opening: bool,
     /// Its number, such as `ACME-000123`, once finalized.
     pub number: Option<String>,
     /// Its lines and totals.
@@ -161,27 +191,78 @@ pub struct Invoice {
     pub finalized_at: Option<DateTime<Utc>>,
 }
 
-/// Computes an invoice: the usage of `usage_period` for each usage charge (from `measured`,
-/// keyed by charge name; a charge without an entry measured nothing), and the flat fees of
-/// `advance_period`, if the subscription runs on into one.
-pub fn compute(
-    version: &PlanVersion,
-    usage_period: &BillingPeriod,
-    advance_period: Option<&BillingPeriod>,
-    measured: &BTreeMap<String, Measured>,
-    tax_percent: Option<Decimal>,
-) -> Result<Computed> {
+/// What an invoice bills: the plan version, the usage of the period it closes (none for a
+/// subscription's opening invoice), the period whose flat fees it bills in advance, flat fees
+/// billed for time the subscription no longer covers, and late usage of periods already
+/// finalized.
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    /// The subscription's plan version.
+    pub version: &'a PlanVersion,
+    /// The period whose usage the invoice bills, and what each usage charge measured in it
+    /// (keyed by charge name; a charge without an entry measured nothing).
+    pub usage: Option<(BillingPeriod, BTreeMap<String, Measured>)>,
+    /// The period whose flat fees the invoice bills in advance.
+    pub advance: Option<BillingPeriod>,
+    /// Flat fees billed in advance for more of a period than the subscription covers.
+    pub unused: Vec<Unused>,
+    /// Usage of finalized periods that changed after they were billed.
+    pub late: Vec<LateUsage>,
+    /// The customer's tax rate in percent.
+    pub tax_percent: Option<Decimal>,
+}
+
+/// A flat fee billed in advance for a share of a period the subscription no longer covers,
+/// since it was cancelled or changed plan: credited back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unused {
+    /// The charge's name.
+    pub charge: String,
+    /// The fee for a whole period.
+    pub amount: Decimal,
+    /// The share of the full period it was billed for.
+    pub billed_share: Decimal,
+    /// What the subscription covers of the period now.
+    pub period: BillingPeriod,
+}
+
+/// A usage charge's measurement of a finalized period, as billed and as it is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LateUsage {
+    /// The period.
+    pub period: Period,
+    /// The charge's name.
+    pub charge: String,
+    /// What the invoices so far billed.
+    pub billed: Measured,
+    /// What the meter measures now.
+    pub now: Measured,
+}
+
+/// What a usage charge's meter measured in a period, as an invoice billed it: for the period
+/// the invoice closes, and for each period whose late usage it adjusts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Billed {
+    /// The period measured.
+    pub period: Period,
+    /// The charge's name.
+    pub charge: String,
+    /// What its meter measured.
+    pub measured: Measured,
+}
+
+/// Computes an invoice's lines and totals: flat fees in advance first, then credits for unused
+/// time, the usage charges in the plan's order, and adjustments for late usage.
+pub fn compute(inputs: &Inputs<'_>) -> Result<Computed> {
+    let version = inputs.version;
     let currency = version.spec.currency;
-    let mut flat_lines = Vec::new();
-    let mut usage_lines = Vec::new();
-    for charge in &version.spec.charges {
-        match charge {
-            Charge::Flat { name, amount } => {
-                let Some(period) = advance_period else {
-                    continue;
-                };
+    let mut lines = Vec::new();
+    let mut measured = Vec::new();
+    if let Some(period) = &inputs.advance {
+        for charge in &version.spec.charges {
+            if let Charge::Flat { name, amount } = charge {
                 let share = period.share();
-                flat_lines.push(Line {
+                lines.push(Line {
                     description: name.clone(),
                     period: period.covered,
                     plan_version: version.version,
@@ -193,50 +274,111 @@ pub fn compute(
                     },
                 });
             }
-            Charge::Usage { name, meter, price } => {
-                let measured = measured.get(name).cloned().unwrap_or_default();
-                let rated = price.rate(&measured.quantities, &currency)?;
-                for line in rated.lines {
-                    let description = match &line.dimension {
-                        Some(value) => format!("{name} ({value})"),
-                        None => name.clone(),
-                    };
-                    usage_lines.push(Line {
-                        description,
-                        period: usage_period.covered,
-                        plan_version: version.version,
-                        amount: line.amount,
-                        explanation: Explanation::Usage {
-                            meter: meter.clone(),
-                            events: measured.events,
-                            quantity: line.quantity,
-                            allowance: line.allowance,
-                            steps: line.rating.steps,
-                            exact: line.rating.amount,
-                        },
-                    });
-                }
-                if let (Some(true_up), Some(minimum)) = (rated.true_up, price.minimum) {
-                    usage_lines.push(Line {
-                        description: format!("{name}: minimum commitment"),
-                        period: usage_period.covered,
-                        plan_version: version.version,
-                        amount: true_up,
-                        explanation: Explanation::TrueUp {
-                            minimum,
-                            charged: minimum - true_up,
-                        },
-                    });
-                }
-            }
         }
     }
-    let lines: Vec<Line> = flat_lines.into_iter().chain(usage_lines).collect();
+    for unused in &inputs.unused {
+        let share = unused.period.share();
+        let unused_share = unused.billed_share - share;
+        lines.push(Line {
+            description: format!("{}: unused time", unused.charge),
+            period: Period {
+                start: unused.period.covered.end,
+                end: unused.period.full.end,
+            },
+            plan_version: version.version,
+            amount: -currency.round(checked(unused.amount.checked_mul(unused_share))?),
+            explanation: Explanation::Unused {
+                amount: unused.amount,
+                billed_share: unused.billed_share,
+                share,
+                full_period: unused.period.full,
+            },
+        });
+    }
+    if let Some((period, by_charge)) = &inputs.usage {
+        for charge in &version.spec.charges {
+            let Charge::Usage { name, meter, price } = charge else {
+                continue;
+            };
+            let charge_measured = by_charge.get(name).cloned().unwrap_or_default();
+            let rated = price.rate(&charge_measured.quantities, &currency)?;
+            for line in rated.lines {
+                let description = match &line.dimension {
+                    Some(value) => format!("{name} ({value})"),
+                    None => name.clone(),
+                };
+                lines.push(Line {
+                    description,
+                    period: period.covered,
+                    plan_version: version.version,
+                    amount: line.amount,
+                    explanation: Explanation::Usage {
+                        meter: meter.clone(),
+                        events: charge_measured.events,
+                        quantity: line.quantity,
+                        allowance: line.allowance,
+                        steps: line.rating.steps,
+                        exact: line.rating.amount,
+                    },
+                });
+            }
+            if let (Some(true_up), Some(minimum)) = (rated.true_up, price.minimum) {
+                lines.push(Line {
+                    description: format!("{name}: minimum commitment"),
+                    period: period.covered,
+                    plan_version: version.version,
+                    amount: true_up,
+                    explanation: Explanation::TrueUp {
+                        minimum,
+                        charged: minimum - true_up,
+                    },
+                });
+            }
+            measured.push(Billed {
+                period: period.covered,
+                charge: name.clone(),
+                measured: charge_measured,
+            });
+        }
+    }
+    for late in &inputs.late {
+        let Some((meter, price)) = version.spec.charges.iter().find_map(|charge| match charge {
+            Charge::Usage { name, meter, price } if *name == late.charge => Some((meter, price)),
+            _ => None,
+        }) else {
+            continue;
+        };
+        let billed_amount = price.rate(&late.billed.quantities, &currency)?.amount;
+        let amount_now = price.rate(&late.now.quantities, &currency)?.amount;
+        lines.push(Line {
+            description: format!(
+                "{}: late usage, {} to {}",
+                late.charge,
+                late.period.start.format("%Y-%m-%d %H:%M UTC"),
+                late.period.end.format("%Y-%m-%d %H:%M UTC")
+            ),
+            period: late.period,
+            plan_version: version.version,
+            amount: checked(amount_now.checked_sub(billed_amount))?,
+            explanation: Explanation::LateUsage {
+                meter: meter.clone(),
+                billed: late.billed.clone(),
+                now: late.now.clone(),
+                billed_amount,
+                amount_now,
+            },
+        });
+        measured.push(Billed {
+            period: late.period,
+            charge: late.charge.clone(),
+            measured: late.now.clone(),
+        });
+    }
     let subtotal = lines
         .iter()
         .try_fold(Decimal::ZERO, |sum, line| sum.checked_add(line.amount));
     let subtotal = checked(subtotal)?;
-    let tax = match tax_percent {
+    let tax = match inputs.tax_percent {
         Some(percent) => currency.round(checked(
             subtotal
                 .checked_mul(percent)
@@ -247,8 +389,9 @@ pub fn compute(
     Ok(Computed {
         currency,
         lines,
+        measured,
         subtotal,
-        tax_percent,
+        tax_percent: inputs.tax_percent,
         tax,
         total: checked(subtotal.checked_add(tax))?,
     })
@@ -353,13 +496,14 @@ mod tests {
                 events: 42,
             },
         )]);
-        let computed = compute(
-            &version(),
-            &november,
-            Some(&december),
-            &measured,
-            Some(d("19")),
-        )
+        let computed = compute(&Inputs {
+            version: &version(),
+            usage: Some((november, measured)),
+            advance: Some(december),
+            unused: Vec::new(),
+            late: Vec::new(),
+            tax_percent: Some(d("19")),
+        })
         .expect("computes");
         let lines: Vec<(&str, Decimal)> = computed
             .lines
@@ -404,8 +548,15 @@ mod tests {
             covered: period("2026-11-01T00:00:00Z", "2026-11-20T00:00:00Z"),
             full: period("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z"),
         };
-        let computed =
-            compute(&version(), &november, None, &BTreeMap::new(), None).expect("computes");
+        let computed = compute(&Inputs {
+            version: &version(),
+            usage: Some((november, BTreeMap::new())),
+            advance: None,
+            unused: Vec::new(),
+            late: Vec::new(),
+            tax_percent: None,
+        })
+        .expect("computes");
         let lines: Vec<(&str, Decimal)> = computed
             .lines
             .iter()

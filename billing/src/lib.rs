@@ -6,10 +6,13 @@
 //! are the domain core's.
 
 pub mod catalog;
+pub mod config;
 pub mod customer;
 pub mod invoice;
 pub mod money;
 pub mod period;
 pub mod plan;
 pub mod price;
+pub mod role;
+pub mod run;
 pub mod subscription;

@@ -417,6 +417,7 @@ fn computed(total: &str) -> Computed {
     Computed {
         currency: "EUR".parse().expect("EUR"),
         lines: Vec::new(),
+        measured: Vec::new(),
         subtotal: total.parse().expect("a decimal"),
         tax_percent: None,
         tax: Decimal::ZERO,
@@ -432,12 +433,26 @@ async fn invoices_are_drafted_once_per_period_and_numbered_without_gaps_when_fin
     let grace = Utc::now();
 
     // Runs repeat: the draft of a period is one invoice, its figures the last run's.
-    let first = invoices::write_draft(&catalog, &subscription, month(1), &computed("10"), grace)
-        .await
-        .expect("drafts");
-    let again = invoices::write_draft(&catalog, &subscription, month(1), &computed("12.5"), grace)
-        .await
-        .expect("drafts again");
+    let first = invoices::write_draft(
+        &catalog,
+        &subscription,
+        month(1),
+        false,
+        &computed("10"),
+        grace,
+    )
+    .await
+    .expect("drafts");
+    let again = invoices::write_draft(
+        &catalog,
+        &subscription,
+        month(1),
+        false,
+        &computed("12.5"),
+        grace,
+    )
+    .await
+    .expect("drafts again");
     assert_eq!(
         (again.id, again.status, again.computed.total),
         (first.id, Status::Draft, "12.5".parse().expect("a decimal"))
@@ -451,6 +466,7 @@ async fn invoices_are_drafted_once_per_period_and_numbered_without_gaps_when_fin
                 &catalog,
                 &subscription,
                 month(number),
+                false,
                 &computed("1"),
                 grace,
             )
@@ -482,9 +498,16 @@ async fn invoices_are_drafted_once_per_period_and_numbered_without_gaps_when_fin
 
     // A finalized invoice stays as it is: a run leaves it, SQL cannot change it, and it is
     // finalized once.
-    let kept = invoices::write_draft(&catalog, &subscription, month(1), &computed("99"), grace)
-        .await
-        .expect("returns the invoice");
+    let kept = invoices::write_draft(
+        &catalog,
+        &subscription,
+        month(1),
+        false,
+        &computed("99"),
+        grace,
+    )
+    .await
+    .expect("returns the invoice");
     assert_eq!(
         (kept.status, kept.computed.total),
         (Status::Finalized, "12.5".parse().expect("a decimal"))

@@ -28,6 +28,7 @@ pub mod platform;
 pub mod quarantine;
 pub mod retention;
 mod rollups;
+pub mod totals;
 pub mod traffic;
 pub mod usage;
 pub(crate) mod writes;

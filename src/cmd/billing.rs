@@ -182,6 +182,25 @@ pub async fn subscription(config: &Config, command: SubscriptionCommand) -> anyh
             eprintln!("subscription {id} ends at {at}");
             print_subscriptions(std::slice::from_ref(&cancelled));
         }
+        SubscriptionCommand::Change {
+            tenant,
+            id,
+            plan,
+            version,
+            at,
+        } => {
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            let chosen = plans::chosen_version(&catalog, tenant.id, &plan, version).await?;
+            let at = at.unwrap_or_else(chrono::Utc::now);
+            let (ended, started) =
+                subscriptions::change(&catalog, tenant.id, id, chosen.id, at, Actor::Operator)
+                    .await?;
+            eprintln!(
+                "subscription {id} ends at {at}; {} starts on version {} of plan {plan}",
+                started.id, chosen.version
+            );
+            print_subscriptions(&[ended, started]);
+        }
         SubscriptionCommand::List { tenant, customer } => {
             let tenant = tenants::find(&catalog, &tenant).await?;
             let customer = match customer {

@@ -2,14 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use serde::Serialize;
 use sqlx::types::Json;
-use sqlx::{Acquire, Postgres};
+use sqlx::{Acquire, PgConnection, Postgres};
 use tally_meter::audit::{Action, Actor};
 use tally_meter::catalog::audit;
 use tally_meter::ids::{CustomerId, InvoiceId, SubscriptionId, TenantId};
 use tally_meter::{Error, Result};
 
-use crate::invoice::{Computed, Invoice, Line, Status};
+use crate::invoice::{Billed, Computed, Invoice, Line, Status};
 use crate::period::Period;
 use crate::subscription::Subscription;
 
@@ -21,10 +22,12 @@ struct InvoiceRow {
     subscription_id: SubscriptionId,
     period_start: DateTime<Utc>,
     period_end: DateTime<Utc>,
+    opening: bool,
     status: String,
     number: Option<String>,
     currency: String,
     lines: Json<Vec<Line>>,
+    measured: Json<Vec<Billed>>,
     subtotal: Decimal,
     tax_percent: Option<Decimal>,
     tax: Decimal,
@@ -46,11 +49,13 @@ impl TryFrom<InvoiceRow> for Invoice {
                 start: row.period_start,
                 end: row.period_end,
             },
+            opening: row.opening,
             status: row.status.parse()?,
             number: row.number,
             computed: Computed {
                 currency: row.currency.parse()?,
                 lines: row.lines.0,
+                measured: row.measured.0,
                 subtotal: row.subtotal.normalize(),
                 tax_percent: row.tax_percent.map(|percent| percent.normalize()),
                 tax: row.tax.normalize(),
@@ -63,29 +68,31 @@ impl TryFrom<InvoiceRow> for Invoice {
 }
 
 const COLUMNS: &str = "id, tenant_id, customer_id, subscription_id, period_start, period_end, \
-                       status, number, currency, lines, subtotal, tax_percent, tax, total, \
-                       grace_until, finalized_at";
+                       opening, status, number, currency, lines, measured, subtotal, \
+                       tax_percent, tax, total, grace_until, finalized_at";
 
-/// Writes the draft of a subscription's invoice for a period, or replaces the draft's lines
-/// and totals; an invoice already finalized is returned as it is. Runs may repeat: one invoice
-/// per subscription and period, whoever writes it.
+/// Writes the draft of a subscription's invoice for a period (its opening invoice if
+/// `opening`), or replaces the draft's lines and totals; an invoice already finalized is
+/// returned as it is. Runs may repeat: one invoice per subscription and period, whoever writes
+/// it.
 #[tracing::instrument(skip_all, fields(tenant_id = %subscription.tenant_id, subscription_id = %subscription.id))]
 pub async fn write_draft(
     db: impl Acquire<'_, Database = Postgres>,
     subscription: &Subscription,
     period: Period,
+    opening: bool,
     computed: &Computed,
     grace_until: DateTime<Utc>,
 ) -> Result<Invoice> {
     let mut connection = db.acquire().await?;
     let written: Option<InvoiceRow> = sqlx::query_as(&format!(
         "INSERT INTO invoices (id, tenant_id, customer_id, subscription_id, period_start,
-                               period_end, status, currency, lines, subtotal, tax_percent, tax,
-                               total, grace_until)
-         VALUES ($1, $2, $3, $4, $5, $6, 'DRAFT', $7, $8, $9, $10, $11, $12, $13)
-         ON CONFLICT (tenant_id, subscription_id, period_start) DO UPDATE
+                               period_end, opening, status, currency, lines, measured,
+                               subtotal, tax_percent, tax, total, grace_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'DRAFT', $8, $9, $10, $11, $12, $13, $14, $15)
+         ON CONFLICT (tenant_id, subscription_id, period_start, opening) DO UPDATE
          SET period_end = excluded.period_end, currency = excluded.currency,
-             lines = excluded.lines, subtotal = excluded.subtotal,
+             lines = excluded.lines, measured = excluded.measured, subtotal = excluded.subtotal,
              tax_percent = excluded.tax_percent, tax = excluded.tax, total = excluded.total,
              grace_until = excluded.grace_until, updated_at = now()
          WHERE invoices.status = 'DRAFT'
@@ -97,8 +104,10 @@ pub async fn write_draft(
     .bind(subscription.id)
     .bind(period.start)
     .bind(period.end)
+    .bind(opening)
     .bind(computed.currency.code())
     .bind(Json(&computed.lines))
+    .bind(Json(&computed.measured))
     .bind(computed.subtotal)
     .bind(computed.tax_percent)
     .bind(computed.tax)
@@ -111,11 +120,13 @@ pub async fn write_draft(
         None => {
             sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM invoices
-             WHERE tenant_id = $1 AND subscription_id = $2 AND period_start = $3"
+                 WHERE tenant_id = $1 AND subscription_id = $2 AND period_start = $3
+                   AND opening = $4"
             ))
             .bind(subscription.tenant_id)
             .bind(subscription.id)
             .bind(period.start)
+            .bind(opening)
             .fetch_one(&mut *connection)
             .await?
         }
@@ -201,7 +212,9 @@ pub async fn finalize(
     Ok(finalized)
 }
 
-/// Marks a finalized invoice paid or void; anything else is [`Error::Conflict`].
+/// Marks a finalized invoice paid or void; anything else is [`Error::Conflict`]. Voiding issues
+/// a credit note for the invoice's total, numbered in the tenant's own sequence of credit notes
+/// (`PREFIX-CN-000001` on, without gaps).
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant, invoice_id = %id, %to))]
 pub async fn settle(
     db: impl Acquire<'_, Database = Postgres>,
@@ -232,8 +245,14 @@ pub async fn settle(
     match row {
         Some(row) => {
             let settled = Invoice::try_from(row)?;
+            let credit_note = if to == Status::Void {
+                Some(issue_credit_note(&mut transaction, &settled).await?)
+            } else {
+                None
+            };
             let entry = serde_json::json!({
                 "id": settled.id, "number": settled.number, "status": settled.status,
+                "credit_note": credit_note.map(|note| note.number),
             });
             audit::record(
                 &mut transaction,
@@ -294,4 +313,87 @@ pub async fn list(
     .fetch_all(&mut *connection)
     .await?;
     rows.into_iter().map(Invoice::try_from).collect()
+}
+
+/// Lists a subscription's invoices, oldest period first (an opening invoice before the one
+/// closing the same period).
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, subscription_id = %subscription))]
+pub async fn of_subscription(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    subscription: SubscriptionId,
+) -> Result<Vec<Invoice>> {
+    let mut connection = db.acquire().await?;
+    let rows: Vec<InvoiceRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM invoices WHERE tenant_id = $1 AND subscription_id = $2
+         ORDER BY period_start, opening DESC"
+    ))
+    .bind(tenant)
+    .bind(subscription)
+    .fetch_all(&mut *connection)
+    .await?;
+    rows.into_iter().map(Invoice::try_from).collect()
+}
+
+/// A credit note: what voiding a finalized invoice gives back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct CreditNote {
+    /// Its number, such as `ACME-CN-000007`.
+    pub number: String,
+    /// The invoice it cancels.
+    pub invoice_id: InvoiceId,
+    /// The amount credited: the invoice's total, negated.
+    pub total: Decimal,
+    /// The currency's code.
+    pub currency: String,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+}
+
+async fn issue_credit_note(connection: &mut PgConnection, invoice: &Invoice) -> Result<CreditNote> {
+    let (prefix, number): (String, i64) = sqlx::query_as(
+        "UPDATE invoice_sequences SET last_credit_note = last_credit_note + 1
+         WHERE tenant_id = $1 RETURNING prefix, last_credit_note",
+    )
+    .bind(invoice.tenant_id)
+    .fetch_one(&mut *connection)
+    .await?;
+    let note: CreditNote = sqlx::query_as(
+        "INSERT INTO credit_notes (id, tenant_id, invoice_id, number, currency, total)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING number, invoice_id, total, currency, created_at",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(invoice.tenant_id)
+    .bind(invoice.id)
+    .bind(format!("{prefix}-CN-{number:06}"))
+    .bind(invoice.computed.currency.code())
+    .bind(-invoice.computed.total)
+    .fetch_one(&mut *connection)
+    .await?;
+    Ok(CreditNote {
+        total: note.total.normalize(),
+        ..note
+    })
+}
+
+/// The credit note that voiding an invoice issued, if it was voided.
+pub async fn credit_note(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    invoice: InvoiceId,
+) -> Result<Option<CreditNote>> {
+    let mut connection = db.acquire().await?;
+    let note: Option<CreditNote> = sqlx::query_as(
+        "SELECT number, invoice_id, total, currency, created_at FROM credit_notes
+         WHERE tenant_id = $1 AND invoice_id = $2",
+    )
+    .bind(tenant)
+    .bind(invoice)
+    .fetch_optional(&mut *connection)
+    .await?;
+    Ok(note.map(|note| CreditNote {
+        total: note.total.normalize(),
+        ..note
+    }))
 }

@@ -263,7 +263,7 @@ pub async fn chosen_version(
 }
 
 /// Finds a version of one of the tenant's plans by id, inside another function's transaction.
-pub(super) async fn version(
+pub async fn version(
     connection: &mut PgConnection,
     tenant: TenantId,
     id: PlanVersionId,

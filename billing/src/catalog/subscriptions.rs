@@ -169,6 +169,34 @@ pub async fn cancel(
     Ok(cancelled)
 }
 
+/// Moves a subscription to another published plan version at `at`, in one transaction: the
+/// subscription ends at `at` and a new one of the same customer and anchor starts there.
+/// Returns both.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, subscription_id = %id))]
+pub async fn change(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    id: SubscriptionId,
+    plan_version: PlanVersionId,
+    at: DateTime<Utc>,
+    actor: Actor,
+) -> Result<(Subscription, Subscription)> {
+    let mut transaction = db.begin().await?;
+    let ended = cancel(&mut *transaction, tenant, id, at, actor).await?;
+    let started = create(
+        &mut *transaction,
+        tenant,
+        ended.customer_id,
+        plan_version,
+        ended.anchor,
+        at,
+        actor,
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok((ended, started))
+}
+
 /// Lists a tenant's subscriptions, of one customer or all, by start.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
 pub async fn list(

@@ -19,24 +19,43 @@ use crate::usage::{
 };
 use crate::{Error, Result};
 
+/// The columns of [`SumsRow`] but its bucket and groups, aggregated over the newest rows.
+pub(super) const SUMS: &str = "sum(events) AS events, toString(sum(value_sum)) AS sum, \
+     toString(min(value_min)) AS min, toString(max(value_max)) AS max, \
+     toString(argMax(latest_value, (latest_time_ms, latest_position, kafka_partition))) AS latest";
+
 /// A window's sums, extremes and latest value, as text to keep `Decimal128` exact.
 #[derive(Debug, clickhouse::Row, Deserialize)]
-struct SumsRow {
-    bucket: u32,
-    groups: Vec<String>,
-    events: u64,
+pub(super) struct SumsRow {
+    pub(super) bucket: u32,
+    pub(super) groups: Vec<String>,
+    pub(super) events: u64,
     sum: String,
     min: String,
     max: String,
     latest: String,
 }
 
+impl SumsRow {
+    /// The meter's value over the row's events.
+    pub(super) fn value(&self, aggregation: Aggregation) -> Result<Option<Decimal>> {
+        Ok(match aggregation {
+            Aggregation::Count | Aggregation::UniqueCount => Some(Decimal::from(self.events)),
+            Aggregation::Sum => Some(parse_decimal(&self.sum)?),
+            Aggregation::Avg => parse_decimal(&self.sum)?.checked_div(Decimal::from(self.events)),
+            Aggregation::Min => Some(parse_decimal(&self.min)?),
+            Aggregation::Max => Some(parse_decimal(&self.max)?),
+            Aggregation::Latest => Some(parse_decimal(&self.latest)?),
+        })
+    }
+}
+
 /// A window's count of distinct values.
 #[derive(Debug, clickhouse::Row, Deserialize)]
-struct DistinctRow {
-    bucket: u32,
-    groups: Vec<String>,
-    distinct: u64,
+pub(super) struct DistinctRow {
+    pub(super) bucket: u32,
+    pub(super) groups: Vec<String>,
+    pub(super) distinct: u64,
 }
 
 impl Analytics {
@@ -105,12 +124,7 @@ impl Analytics {
             &filter,
         );
         let sums_sql = format!(
-            "SELECT toUInt32({bucket}) AS bucket, {groups_sql} AS groups, sum(events) AS events,
-                    toString(sum(value_sum)) AS sum, toString(min(value_min)) AS min,
-                    toString(max(value_max)) AS max,
-                    toString(argMax(
-                        latest_value, (latest_time_ms, latest_position, kafka_partition)
-                    )) AS latest
+            "SELECT toUInt32({bucket}) AS bucket, {groups_sql} AS groups, {SUMS}
              FROM ({newest_rows})
              GROUP BY bucket, groups ORDER BY bucket, groups LIMIT {row_limit}"
         );
@@ -120,14 +134,7 @@ impl Analytics {
         }
         let aggregation = meter.spec.aggregation;
         for row in rows {
-            let value = match aggregation {
-                Aggregation::Count | Aggregation::UniqueCount => Some(Decimal::from(row.events)),
-                Aggregation::Sum => Some(parse_decimal(&row.sum)?),
-                Aggregation::Avg => parse_decimal(&row.sum)?.checked_div(Decimal::from(row.events)),
-                Aggregation::Min => Some(parse_decimal(&row.min)?),
-                Aggregation::Max => Some(parse_decimal(&row.max)?),
-                Aggregation::Latest => Some(parse_decimal(&row.latest)?),
-            };
+            let value = row.value(aggregation)?;
             points.push((row.bucket, row.groups, row.events, value));
         }
         if aggregation == Aggregation::UniqueCount {

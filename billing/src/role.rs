@@ -1,0 +1,65 @@
+//! The billing role of `tally serve`: an invoice run over every active tenant at every
+//! `billing.run_interval_secs`, until shutdown. A failed run is logged and retried at the next
+//! interval; runs of several processes overlap safely (see [`crate::run`]).
+
+use std::time::Instant;
+
+use chrono::Utc;
+use tally_meter::analytics::Analytics;
+use tally_meter::audit::Actor;
+use tally_meter::catalog::Catalog;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::BillingConfig;
+use crate::run::Run;
+
+/// Runs invoices every interval until `shutdown` is cancelled.
+pub async fn run(
+    catalog: Catalog,
+    analytics: Analytics,
+    config: BillingConfig,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(config.run_interval());
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let run = Run {
+            catalog: &catalog,
+            analytics: &analytics,
+            at: Utc::now(),
+            grace: config.grace(),
+            actor: Actor::Operator,
+        };
+        let started = Instant::now();
+        let mut progress = |done: u64, total: u64| {
+            metrics::gauge!("tally_billing_run_subscriptions_done").set(done as f64);
+            metrics::gauge!("tally_billing_run_subscriptions").set(total as f64);
+        };
+        let outcome = tokio::select! {
+            () = shutdown.cancelled() => return,
+            outcome = run.all(&mut progress) => outcome,
+        };
+        metrics::histogram!("tally_billing_run_seconds").record(started.elapsed().as_secs_f64());
+        match outcome {
+            Ok(report) if report.failed.is_empty() => tracing::debug!(
+                subscriptions = report.subscriptions,
+                drafted = report.drafted,
+                finalized = report.finalized,
+                "invoice run done"
+            ),
+            Ok(report) => tracing::warn!(
+                subscriptions = report.subscriptions,
+                failed = report.failed.len(),
+                first = %report.failed[0],
+                "invoice run done, with subscriptions left out"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "invoice run failed; retried at the next interval")
+            }
+        }
+    }
+}

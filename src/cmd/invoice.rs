@@ -1,0 +1,292 @@
+//! `tally invoice …`: invoice runs by hand, and reading and settling invoices, acting as the
+//! operator.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use indicatif::{ProgressBar, ProgressStyle};
+use tally_billing::catalog::{customers, invoices};
+use tally_billing::invoice::{Explanation, Invoice, Line, Status};
+use tally_billing::period::Period;
+use tally_billing::run::{Report, Run};
+use tally_meter::analytics::Analytics;
+use tally_meter::audit::Actor;
+use tally_meter::catalog::tenants;
+
+use crate::cli::InvoiceCommand;
+use crate::cmd::connect_catalog;
+use crate::config::Config;
+
+/// Runs one invoice command.
+pub async fn run(config: &Config, command: InvoiceCommand) -> anyhow::Result<()> {
+    let catalog = connect_catalog(config).await?;
+    let analytics = Analytics::new(&config.clickhouse);
+    let run_at = |at: Option<DateTime<Utc>>| Run {
+        catalog: &catalog,
+        analytics: &analytics,
+        at: at.unwrap_or_else(Utc::now),
+        grace: config.billing.grace(),
+        actor: Actor::Operator,
+    };
+    match command {
+        InvoiceCommand::Run { tenant, at } => {
+            let run = run_at(at);
+            let bar = ProgressBar::new(0).with_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} subscriptions {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let mut progress = |done: u64, total: u64| {
+                bar.set_length(total);
+                bar.set_position(done);
+            };
+            let report = match tenant {
+                Some(tenant) => {
+                    let tenant = tenants::find(&catalog, &tenant).await?;
+                    run.tenant(tenant.id, &mut progress).await?
+                }
+                None => run.all(&mut progress).await?,
+            };
+            bar.finish_and_clear();
+            print_report(&report, run.at);
+            if !report.failed.is_empty() {
+                anyhow::bail!(
+                    "{} subscriptions were not invoiced: {}",
+                    report.failed.len(),
+                    report.failed.join("; ")
+                );
+            }
+        }
+        InvoiceCommand::List { tenant, customer } => {
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            let customer = match customer {
+                Some(external_id) => Some(
+                    customers::find_external(&catalog, tenant.id, &external_id)
+                        .await?
+                        .id,
+                ),
+                None => None,
+            };
+            print_invoices(&invoices::list(&catalog, tenant.id, customer).await?);
+        }
+        InvoiceCommand::Explain { tenant, id, json } => {
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            let invoice = invoices::find(&catalog, tenant.id, id).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&invoice)?);
+            } else {
+                print!("{}", explain(&invoice));
+            }
+        }
+        InvoiceCommand::Finalize { tenant, id } => {
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            let invoice = invoices::finalize(&catalog, tenant.id, id, Actor::Operator).await?;
+            print_invoices(std::slice::from_ref(&invoice));
+        }
+        InvoiceCommand::Pay { tenant, id } => {
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            let invoice =
+                invoices::settle(&catalog, tenant.id, id, Status::Paid, Actor::Operator).await?;
+            print_invoices(std::slice::from_ref(&invoice));
+        }
+        InvoiceCommand::Void { tenant, id } => {
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            let invoice =
+                invoices::settle(&catalog, tenant.id, id, Status::Void, Actor::Operator).await?;
+            if let Some(note) = invoices::credit_note(&catalog, tenant.id, id).await? {
+                eprintln!(
+                    "credit note {} for {} {}",
+                    note.number, note.total, note.currency
+                );
+            }
+            print_invoices(std::slice::from_ref(&invoice));
+        }
+        InvoiceCommand::Upcoming {
+            tenant,
+            customer,
+            at,
+        } => {
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            let customer = customers::find_external(&catalog, tenant.id, &customer).await?;
+            let upcoming = run_at(at).upcoming(tenant.id, &customer).await?;
+            if upcoming.is_empty() {
+                eprintln!(
+                    "customer {} has no running subscription",
+                    customer.external_id
+                );
+            }
+            for (subscription, period, computed) in upcoming {
+                println!(
+                    "subscription {}, period {} so far",
+                    subscription.id,
+                    written(&period.covered)
+                );
+                print!("{}", explain_lines(&computed.lines));
+                println!(
+                    "{:<60} {:>14} {}",
+                    "total so far",
+                    computed.total,
+                    computed.currency.code()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_report(report: &Report, at: DateTime<Utc>) {
+    eprintln!(
+        "invoiced up to {}: {} subscriptions, {} drafts written, {} invoices finalized, {} failed",
+        at.to_rfc3339(),
+        report.subscriptions,
+        report.drafted,
+        report.finalized,
+        report.failed.len()
+    );
+}
+
+fn print_invoices(invoices: &[Invoice]) {
+    println!(
+        "{:<36}  {:<16}  {:<9}  {:<36}  {:<43}  {:>14}  CURRENCY",
+        "ID", "NUMBER", "STATUS", "CUSTOMER", "PERIOD", "TOTAL"
+    );
+    for invoice in invoices {
+        println!(
+            "{:<36}  {:<16}  {:<9}  {:<36}  {:<43}  {:>14}  {}",
+            invoice.id,
+            invoice.number.as_deref().unwrap_or("-"),
+            invoice.status,
+            invoice.customer_id,
+            written(&invoice.period),
+            invoice.computed.total,
+            invoice.computed.currency.code()
+        );
+    }
+}
+
+/// An invoice's lines and how each came about, then its totals, for people.
+fn explain(invoice: &Invoice) -> String {
+    let computed = &invoice.computed;
+    let mut text = format!(
+        "invoice {} ({}{}), customer {}, period {}\n",
+        invoice.number.as_deref().unwrap_or(&invoice.id.to_string()),
+        invoice.status,
+        if invoice.opening { ", opening" } else { "" },
+        invoice.customer_id,
+        written(&invoice.period)
+    );
+    text.push_str(&explain_lines(&computed.lines));
+    let currency = computed.currency.code();
+    let _ = writeln!(
+        text,
+        "{:<60} {:>14} {currency}",
+        "subtotal", computed.subtotal
+    );
+    if let Some(percent) = computed.tax_percent {
+        let _ = writeln!(
+            text,
+            "{:<60} {:>14} {currency}",
+            format!("tax {percent} %"),
+            computed.tax
+        );
+    }
+    let _ = writeln!(text, "{:<60} {:>14} {currency}", "total", computed.total);
+    text
+}
+
+fn explain_lines(lines: &[Line]) -> String {
+    let mut text = String::new();
+    for line in lines {
+        let _ = writeln!(text, "{:<60} {:>14}", line.description, line.amount);
+        let _ = writeln!(
+            text,
+            "    {} · plan version {}",
+            written(&line.period),
+            line.plan_version
+        );
+        match &line.explanation {
+            Explanation::Flat {
+                amount,
+                share,
+                full_period,
+            } => {
+                let _ = writeln!(
+                    text,
+                    "    flat fee {amount} × {share} of the period {}",
+                    written(full_period)
+                );
+            }
+            Explanation::Unused {
+                amount,
+                billed_share,
+                share,
+                full_period,
+            } => {
+                let _ = writeln!(
+                    text,
+                    "    credit: {amount} × ({billed_share} billed − {share} covered) of the \
+                     period {}",
+                    written(full_period)
+                );
+            }
+            Explanation::Usage {
+                meter,
+                events,
+                quantity,
+                allowance,
+                steps,
+                exact,
+            } => {
+                let _ = writeln!(
+                    text,
+                    "    meter {meter}: {events} events, quantity {quantity}, allowance \
+                     {allowance}"
+                );
+                for step in steps {
+                    let _ = writeln!(
+                        text,
+                        "      {}: {} × {}{} = {}",
+                        step.description,
+                        step.units,
+                        step.unit_price,
+                        if step.flat_fee.is_zero() {
+                            String::new()
+                        } else {
+                            format!(" + {}", step.flat_fee)
+                        },
+                        step.amount
+                    );
+                }
+                let _ = writeln!(text, "    exact {exact}, rounded once to {}", line.amount);
+            }
+            Explanation::LateUsage {
+                meter,
+                billed,
+                now,
+                billed_amount,
+                amount_now,
+            } => {
+                let _ = writeln!(
+                    text,
+                    "    meter {meter}: {} events billed, {} now; the charge comes to \
+                     {amount_now} now, {billed_amount} was billed",
+                    billed.events, now.events
+                );
+            }
+            Explanation::TrueUp { minimum, charged } => {
+                let _ = writeln!(
+                    text,
+                    "    minimum commitment {minimum} less {charged} charged"
+                );
+            }
+        }
+    }
+    text
+}
+
+fn written(period: &Period) -> String {
+    format!(
+        "{} to {}",
+        period.start.to_rfc3339(),
+        period.end.to_rfc3339()
+    )
+}
