@@ -9,11 +9,12 @@ use tally_billing::catalog::{customers, invoices, plans, subscriptions};
 use tally_billing::customer::{self, CustomerSpec};
 use tally_billing::invoice::{self, Line};
 use tally_billing::plan::{self, Charge, VersionSpec};
+use tally_billing::run::Run;
 use tally_billing::subscription::{self, Anchor};
 use tally_meter::ids::{CustomerId, InvoiceId, PlanKey, SubscriptionId};
 
 use super::context::{actor, caller, services};
-use crate::cost::POSTGRES_QUERY;
+use crate::cost::{CLICKHOUSE_QUERY, POSTGRES_QUERY};
 use crate::error::{ApiError, ApiResult};
 
 /// A customer of the tenant, whom billing invoices.
@@ -141,6 +142,9 @@ pub struct Invoice {
     pub customer_id: ID,
     /// The subscription billed.
     pub subscription_id: ID,
+    /// Whether it is the subscription's opening invoice, billing the first period's flat fees
+    /// in advance.
+    pub opening: bool,
     /// The start of the billing period whose usage it bills.
     pub period_start: DateTime<Utc>,
     /// Its end, exclusive.
@@ -171,6 +175,7 @@ impl From<invoice::Invoice> for Invoice {
             status: invoice.status.to_string(),
             customer_id: ID(invoice.customer_id.to_string()),
             subscription_id: ID(invoice.subscription_id.to_string()),
+            opening: invoice.opening,
             period_start: invoice.period.start,
             period_end: invoice.period.end,
             currency: invoice.computed.currency.to_string(),
@@ -183,6 +188,30 @@ impl From<invoice::Invoice> for Invoice {
             finalized_at: invoice.finalized_at,
         }
     }
+}
+
+/// What a subscription's next invoice holds so far: the current period's usage up to the end
+/// of the current minute, the next period's flat fees, credits and late usage.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct UpcomingInvoice {
+    /// The subscription.
+    pub subscription_id: ID,
+    /// The start of the current period.
+    pub period_start: DateTime<Utc>,
+    /// How far its usage is counted: the end of the current minute.
+    pub counted_until: DateTime<Utc>,
+    /// The end of the current period, when the invoice will be drafted.
+    pub period_end: DateTime<Utc>,
+    /// The currency.
+    pub currency: String,
+    /// The lines with their explanations, as JSON.
+    pub lines: Json<Vec<Line>>,
+    /// The sum of the lines.
+    pub subtotal: Decimal,
+    /// The tax on the subtotal.
+    pub tax: Decimal,
+    /// Subtotal plus tax: the running total.
+    pub total: Decimal,
 }
 
 /// What a new customer is to be.
@@ -281,6 +310,46 @@ impl BillingQuery {
             .await
             .map_err(ApiError::from)?;
         Ok(listed.into_iter().map(Invoice::from).collect())
+    }
+
+    /// A customer's upcoming invoices, one per running subscription: the running totals of
+    /// the current periods. Nothing is stored.
+    #[graphql(complexity = "4 * POSTGRES_QUERY + 4 * CLICKHOUSE_QUERY + child_complexity")]
+    async fn upcoming_invoice(
+        &self,
+        context: &Context<'_>,
+        customer_id: ID,
+    ) -> async_graphql::Result<Vec<UpcomingInvoice>> {
+        let tenant = caller(context)?.may_read()?;
+        let services = services(context);
+        let customer = customers::find(&services.catalog, tenant, parse_id(&customer_id)?)
+            .await
+            .map_err(ApiError::from)?;
+        let run = Run {
+            catalog: &services.catalog,
+            analytics: &services.analytics,
+            at: Utc::now(),
+            grace: chrono::Duration::zero(),
+            actor: actor(context)?,
+        };
+        let upcoming = run
+            .upcoming(tenant, &customer)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(upcoming
+            .into_iter()
+            .map(|(subscription, period, computed)| UpcomingInvoice {
+                subscription_id: ID(subscription.id.to_string()),
+                period_start: period.covered.start,
+                counted_until: period.covered.end,
+                period_end: period.full.end,
+                currency: computed.currency.to_string(),
+                lines: Json(computed.lines),
+                subtotal: computed.subtotal,
+                tax: computed.tax,
+                total: computed.total,
+            })
+            .collect())
     }
 
     /// One of the tenant's invoices.
@@ -449,4 +518,82 @@ impl BillingMutation {
         .map_err(ApiError::from)?;
         Ok(cancelled.into())
     }
+
+    /// Moves a subscription to another published plan version at `at` (now by default): it
+    /// ends there and a new one with the same anchor starts. Returns both.
+    #[graphql(complexity = "4 * POSTGRES_QUERY + child_complexity")]
+    async fn change_subscription(
+        &self,
+        context: &Context<'_>,
+        id: ID,
+        plan_key: String,
+        version: Option<i32>,
+        at: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Vec<Subscription>> {
+        let tenant = caller(context)?.may_administer()?;
+        let catalog = &services(context).catalog;
+        let chosen = plans::chosen_version(catalog, tenant, &self::plan_key(&plan_key)?, version)
+            .await
+            .map_err(ApiError::from)?;
+        let (ended, started) = subscriptions::change(
+            catalog,
+            tenant,
+            parse_id(&id)?,
+            chosen.id,
+            at.unwrap_or_else(Utc::now),
+            actor(context)?,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(vec![ended.into(), started.into()])
+    }
+
+    /// Finalizes a draft now, before its grace period ends: it is numbered and frozen.
+    #[graphql(complexity = "2 * POSTGRES_QUERY + child_complexity")]
+    async fn finalize_invoice(
+        &self,
+        context: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Invoice> {
+        let tenant = caller(context)?.may_administer()?;
+        let finalized = invoices::finalize(
+            &services(context).catalog,
+            tenant,
+            parse_id(&id)?,
+            actor(context)?,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(finalized.into())
+    }
+
+    /// Marks a finalized invoice paid.
+    #[graphql(complexity = "2 * POSTGRES_QUERY + child_complexity")]
+    async fn pay_invoice(&self, context: &Context<'_>, id: ID) -> async_graphql::Result<Invoice> {
+        settle(context, &id, invoice::Status::Paid).await
+    }
+
+    /// Voids a finalized invoice; a credit note is issued for its total.
+    #[graphql(complexity = "2 * POSTGRES_QUERY + child_complexity")]
+    async fn void_invoice(&self, context: &Context<'_>, id: ID) -> async_graphql::Result<Invoice> {
+        settle(context, &id, invoice::Status::Void).await
+    }
+}
+
+async fn settle(
+    context: &Context<'_>,
+    id: &ID,
+    to: invoice::Status,
+) -> async_graphql::Result<Invoice> {
+    let tenant = caller(context)?.may_administer()?;
+    let settled = invoices::settle(
+        &services(context).catalog,
+        tenant,
+        parse_id(id)?,
+        to,
+        actor(context)?,
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(settled.into())
 }

@@ -267,7 +267,7 @@ pub async fn settle(
             Ok(settled)
         }
         None => {
-            let current = find(&mut *transaction, tenant, id).await?;
+            let current = by_id(&mut transaction, tenant, id).await?;
             Err(Error::Conflict(format!(
                 "invoice {id} is {}: only a finalized invoice becomes {}",
                 current.status.to_string().to_ascii_lowercase(),
@@ -284,7 +284,11 @@ pub async fn find(
     tenant: TenantId,
     id: InvoiceId,
 ) -> Result<Invoice> {
-    let mut connection = db.acquire().await?;
+    by_id(&mut *db.acquire().await?, tenant, id).await
+}
+
+/// Finds one of the tenant's invoices on a connection, inside another function's transaction.
+async fn by_id(connection: &mut PgConnection, tenant: TenantId, id: InvoiceId) -> Result<Invoice> {
     let row: Option<InvoiceRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM invoices WHERE tenant_id = $1 AND id = $2"
     ))
