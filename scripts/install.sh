@@ -3,8 +3,9 @@
 # and ClickHouse (Debian packages), the tansu Kafka broker (cargo, ~15 min on a
 # fresh machine), a Python venv with the OpenTelemetry SDK and OTLP/HTTP
 # exporter for tests/otel/export.py, Chromium and chromedriver for the browser
-# tests, and (optionally) the wasm32 target and wasm-bindgen for the web UI's
-# browser bundle. Idempotent; silent on success.
+# tests, poppler-utils (pdftotext) for the invoice PDF tests, and (optionally)
+# the wasm32 target and wasm-bindgen for the web UI's browser bundle.
+# Idempotent; silent on success.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,8 @@ pkgs=()
 # Headless Chromium and its WebDriver, for the web UI's browser tests.
 [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] || pkgs+=(chromium chromium-driver)
 command -v curl >/dev/null || pkgs+=(curl)
+# pdftotext, with which the API's tests read the invoice PDFs they download.
+command -v pdftotext >/dev/null || pkgs+=(poppler-utils)
 if ((${#pkgs[@]})); then
   log="$TALLY_CACHE/apt-install.log"
   { apt-get update -qq &&

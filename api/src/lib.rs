@@ -1,15 +1,17 @@
 //! Tally's query surface (`tally serve --roles api`): a GraphQL API at `/graphql` (POST to
 //! query, GET for GraphiQL), authenticated by a bearer API key whose tenant binds every
 //! resolver, with one error-code table (see [`error`]) shared by GraphQL's `extensions.code`
-//! and HTTP statuses. [`rest`] serves the same usage as CSV and JSON exports, and
-//! [`audit_export`] the audit log. [`cost`] bounds what one request may cost; every request,
-//! and every ClickHouse query it runs, ends by [`REQUEST_TIMEOUT`].
+//! and HTTP statuses. [`rest`] serves the same usage as CSV and JSON exports,
+//! [`audit_export`] the audit log, and [`invoice_export`] invoices as PDF, CSV and JSON.
+//! [`cost`] bounds what one request may cost; every request, and every ClickHouse query it
+//! runs, ends by [`REQUEST_TIMEOUT`].
 
 pub mod audit_export;
 pub mod auth;
 pub mod cost;
 pub mod csv;
 pub mod error;
+pub mod invoice_export;
 pub mod rest;
 pub mod schema;
 pub mod telemetry;
@@ -200,7 +202,9 @@ pub fn router(api: Api) -> Router {
         .route("/v1/usage.csv", get(rest::usage_csv))
         .route("/v1/usage.json", get(rest::usage_json))
         .route("/v1/audit.csv", get(audit_export::audit_csv))
-        .route("/v1/audit.json", get(audit_export::audit_json));
+        .route("/v1/audit.json", get(audit_export::audit_json))
+        .route("/v1/invoices.csv", get(invoice_export::month_csv))
+        .route("/v1/invoices/{file}", get(invoice_export::invoice_file));
     routes.with_state(api)
 }
 

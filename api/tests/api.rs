@@ -5,6 +5,7 @@
 mod api {
     pub mod billing;
     pub mod cost;
+    pub mod invoices;
     pub mod rate;
     pub mod support;
     pub mod usage;

@@ -34,6 +34,16 @@ impl Currency {
         self.minor_units
     }
 
+    /// Writes an amount with at least the minor unit's places, losing none it has: `6.00`,
+    /// `12.5` → `12.50`, `0.125` stays `0.125`.
+    pub fn written(&self, amount: Decimal) -> String {
+        let mut shown = amount;
+        if shown.scale() < self.minor_units {
+            shown.rescale(self.minor_units);
+        }
+        shown.to_string()
+    }
+
     /// Rounds an amount to the minor unit, half away from zero.
     pub fn round(&self, amount: Decimal) -> Decimal {
         amount.round_dp_with_strategy(self.minor_units, RoundingStrategy::MidpointAwayFromZero)

@@ -222,7 +222,7 @@ impl Run<'_> {
                     subscription,
                     customer,
                     version,
-                    *period,
+                    (*period, period.covered.end),
                     &ledger,
                     !late_claimed,
                     meters,
@@ -250,10 +250,10 @@ impl Run<'_> {
         Ok(report)
     }
 
-    /// Computes the invoice closing `period` (whose usage is measured up to its covered end):
-    /// its usage, the next period's flat fees, credits for flat fees billed for time the
-    /// subscription no longer covers, and, if `with_late`, late usage of periods billed
-    /// before.
+    /// Computes the invoice closing `period`: its usage up to `counted_until` (the period's
+    /// end, or an earlier minute for an upcoming invoice), the next period's flat fees, credits
+    /// for flat fees billed for time the subscription no longer covers, and, if `with_late`,
+    /// late usage of periods billed before.
     #[expect(
         clippy::too_many_arguments,
         reason = "what one invoice is computed from"
@@ -264,13 +264,15 @@ impl Run<'_> {
         subscription: &Subscription,
         customer: &Customer,
         version: &PlanVersion,
-        period: BillingPeriod,
+        (period, counted_until): (BillingPeriod, DateTime<Utc>),
         ledger: &Ledger,
         with_late: bool,
         meters: &mut Meters,
     ) -> Result<Computed> {
+        let mut counted = period;
+        counted.covered.end = counted.covered.end.min(counted_until);
         let usage = self
-            .measure(subscription, customer, version, period.covered, meters)
+            .measure(subscription, customer, version, counted.covered, meters)
             .await?;
         let advance = schedule
             .periods_until(period.full.end + Duration::seconds(1))
@@ -304,7 +306,7 @@ impl Run<'_> {
         }
         invoice::compute(&Inputs {
             version,
-            usage: Some((period, usage)),
+            usage: Some((counted, usage)),
             advance,
             unused: ledger.unused(&period),
             late,
@@ -328,11 +330,10 @@ impl Run<'_> {
                 plans::version(&mut connection, tenant, subscription.plan_version_id).await?
             };
             let schedule = schedule(&subscription, customer, &version)?;
-            let Some(mut period) = schedule.period_at(self.at) else {
+            let Some(period) = schedule.period_at(self.at) else {
                 continue;
             };
             let so_far = floor_minute(self.at) + Duration::minutes(1);
-            period.covered.end = period.covered.end.min(so_far);
             let existing = invoices::of_subscription(self.catalog, tenant, subscription.id).await?;
             let ledger = Ledger::new(&existing);
             // Late usage goes on a draft still waiting for its grace period, if there is one.
@@ -345,13 +346,15 @@ impl Run<'_> {
                     &subscription,
                     customer,
                     &version,
-                    period,
+                    (period, so_far),
                     &ledger,
                     with_late,
                     &mut meters,
                 )
                 .await?;
-            upcoming.push((subscription, period, computed));
+            let mut counted = period;
+            counted.covered.end = counted.covered.end.min(so_far);
+            upcoming.push((subscription, counted, computed));
         }
         Ok(upcoming)
     }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use tally_billing::catalog::{customers, invoices};
 use tally_billing::invoice::{Explanation, Invoice, Line, Status};
+use tally_billing::money::Currency;
 use tally_billing::period::Period;
 use tally_billing::run::{Report, Run};
 use tally_meter::analytics::Analytics;
@@ -95,7 +96,9 @@ pub async fn run(config: &Config, command: InvoiceCommand) -> anyhow::Result<()>
             if let Some(note) = invoices::credit_note(&catalog, tenant.id, id).await? {
                 eprintln!(
                     "credit note {} for {} {}",
-                    note.number, note.total, note.currency
+                    note.number,
+                    invoice.computed.currency.written(note.total),
+                    note.currency
                 );
             }
             print_invoices(std::slice::from_ref(&invoice));
@@ -120,11 +123,11 @@ pub async fn run(config: &Config, command: InvoiceCommand) -> anyhow::Result<()>
                     subscription.id,
                     written(&period.covered)
                 );
-                print!("{}", explain_lines(&computed.lines));
+                print!("{}", explain_lines(&computed.lines, computed.currency));
                 println!(
                     "{:<60} {:>14} {}",
                     "total so far",
-                    computed.total,
+                    computed.currency.written(computed.total),
                     computed.currency.code()
                 );
             }
@@ -157,7 +160,7 @@ fn print_invoices(invoices: &[Invoice]) {
             invoice.status,
             invoice.customer_id,
             written(&invoice.period),
-            invoice.computed.total,
+            invoice.computed.currency.written(invoice.computed.total),
             invoice.computed.currency.code()
         );
     }
@@ -174,29 +177,40 @@ fn explain(invoice: &Invoice) -> String {
         invoice.customer_id,
         written(&invoice.period)
     );
-    text.push_str(&explain_lines(&computed.lines));
-    let currency = computed.currency.code();
+    text.push_str(&explain_lines(&computed.lines, computed.currency));
+    let (currency, code) = (computed.currency, computed.currency.code());
     let _ = writeln!(
         text,
-        "{:<60} {:>14} {currency}",
-        "subtotal", computed.subtotal
+        "{:<60} {:>14} {code}",
+        "subtotal",
+        currency.written(computed.subtotal)
     );
     if let Some(percent) = computed.tax_percent {
         let _ = writeln!(
             text,
-            "{:<60} {:>14} {currency}",
+            "{:<60} {:>14} {code}",
             format!("tax {percent} %"),
-            computed.tax
+            currency.written(computed.tax)
         );
     }
-    let _ = writeln!(text, "{:<60} {:>14} {currency}", "total", computed.total);
+    let _ = writeln!(
+        text,
+        "{:<60} {:>14} {code}",
+        "total",
+        currency.written(computed.total)
+    );
     text
 }
 
-fn explain_lines(lines: &[Line]) -> String {
+fn explain_lines(lines: &[Line], currency: Currency) -> String {
     let mut text = String::new();
     for line in lines {
-        let _ = writeln!(text, "{:<60} {:>14}", line.description, line.amount);
+        let _ = writeln!(
+            text,
+            "{:<60} {:>14}",
+            line.description,
+            currency.written(line.amount)
+        );
         let _ = writeln!(
             text,
             "    {} · plan version {}",

@@ -531,4 +531,65 @@ async fn invoices_are_drafted_finalized_and_adjusted_for_late_usage() {
     )
     .await;
     assert_eq!(own["data"]["invoice"]["total"], json!("18.45"), "{own}");
+
+    // The upcoming invoice of c1: no usage yet this month, next month's fee, taxed.
+    let (_, upcoming) = graphql(
+        &serve,
+        &a_read,
+        "query($id: ID!) { upcomingInvoice(customerId: $id) { periodStart total } }",
+        json!({ "id": second.customer_id.to_string() }),
+    )
+    .await;
+    let upcoming = &upcoming["data"]["upcomingInvoice"][0];
+    assert_eq!(
+        upcoming["periodStart"],
+        json!(m2.to_rfc3339()),
+        "{upcoming}"
+    );
+    let total: Decimal = upcoming["total"]
+        .as_str()
+        .expect("a total")
+        .parse()
+        .expect("a decimal");
+    assert_eq!(total, d("11.90"));
+
+    // Paying and voiding: a credit note for the voided invoice's total.
+    let first_b = invoices::list(&env.catalog().await, b, None)
+        .await
+        .expect("invoices")
+        .into_iter()
+        .find(|invoice| invoice.period.start == m0)
+        .expect("c3's first invoice");
+    let voided = env
+        .run(&[
+            "invoice",
+            "void",
+            "--tenant",
+            &b_ref,
+            &first_b.id.to_string(),
+        ])
+        .await;
+    let said = String::from_utf8_lossy(&voided.stderr);
+    assert!(
+        voided.status.success() && said.contains("-CN-000001 for -6.00 USD"),
+        "{said}"
+    );
+    env.run_ok(&["invoice", "pay", "--tenant", &a_ref, &second.id.to_string()])
+        .await;
+    let again = env
+        .run(&["invoice", "pay", "--tenant", &a_ref, &second.id.to_string()])
+        .await;
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        !again.status.success() && said.contains("only a finalized invoice becomes paid"),
+        "{said}"
+    );
+    let mut statuses = Vec::new();
+    for (tenant, id) in [(a, second.id), (b, first_b.id)] {
+        let found = invoices::find(&env.catalog().await, tenant, id)
+            .await
+            .expect("the invoice");
+        statuses.push(found.status);
+    }
+    assert_eq!(statuses, vec![Status::Paid, Status::Void]);
 }

@@ -154,6 +154,24 @@ pub(super) async fn by_id(
         .ok_or_else(|| Error::NotFound(format!("customer {id}")))
 }
 
+/// Finds the tenant's customers of these ids, by external id; ids of other tenants' customers,
+/// or of none, find nothing.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, customers = ids.len()))]
+pub async fn find_many(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    ids: &[CustomerId],
+) -> Result<Vec<Customer>> {
+    let ids: Vec<_> = ids.iter().map(CustomerId::as_uuid).collect();
+    let mut connection = db.acquire().await?;
+    let rows: Vec<CustomerRow> = sqlx::query_as(&select("c.id = ANY($2)"))
+        .bind(tenant)
+        .bind(&ids)
+        .fetch_all(&mut *connection)
+        .await?;
+    Ok(rows.into_iter().map(Customer::from).collect())
+}
+
 /// Finds a tenant's customer by its external id.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
 pub async fn find_external(

@@ -339,6 +339,28 @@ pub async fn of_subscription(
     rows.into_iter().map(Invoice::try_from).collect()
 }
 
+/// Lists the tenant's invoices finalized within a period (whatever became of them since:
+/// finalized, paid or void), by number.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+pub async fn finalized_within(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    period: Period,
+) -> Result<Vec<Invoice>> {
+    let mut connection = db.acquire().await?;
+    let rows: Vec<InvoiceRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM invoices
+         WHERE tenant_id = $1 AND status <> 'DRAFT' AND finalized_at >= $2 AND finalized_at < $3
+         ORDER BY number, id"
+    ))
+    .bind(tenant)
+    .bind(period.start)
+    .bind(period.end)
+    .fetch_all(&mut *connection)
+    .await?;
+    rows.into_iter().map(Invoice::try_from).collect()
+}
+
 /// A credit note: what voiding a finalized invoice gives back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct CreditNote {

@@ -1,0 +1,252 @@
+//! Invoice exports for finance: `GET /v1/invoices/ID.pdf`, `ID.csv` and `ID.json` give one of
+//! the tenant's invoices (drafts too) as a PDF document, as CSV rows (one per line) and as
+//! JSON; `GET /v1/invoices.csv?month=YYYY-MM` gives the rows of every invoice finalized in
+//! that UTC month (whatever became of it since: paid or void too), by number. All take a read
+//! or admin key; the tenant is the key's. Another tenant's invoice, or an unknown one, is
+//! NOT_FOUND (404); an id that is no UUID, or a month that is no `YYYY-MM`, BAD_USER_INPUT
+//! (400). The documents are rendered by `tally_billing::export`, the CSV written through
+//! [`crate::csv`].
+
+use std::collections::HashMap;
+use std::fmt::Display;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tally_billing::catalog::{customers, invoices};
+use tally_billing::customer::Customer;
+use tally_billing::export::document::InvoiceDocument;
+use tally_billing::export::{Month, pdf, table};
+use tally_billing::invoice::Invoice;
+use tally_meter::ids::{CustomerId, InvoiceId, TenantId};
+
+use crate::auth::{ClientAddress, Credentials};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::telemetry::UnexpectedError;
+use crate::{Api, REQUEST_TIMEOUT, csv, error_response};
+
+/// What one invoice is exported as: the extension of its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Pdf,
+    Csv,
+    Json,
+}
+
+impl Format {
+    /// Splits `ID.EXT` into the id and the format.
+    fn of(file: &str) -> ApiResult<(&str, Self)> {
+        let (id, format) = match file.rsplit_once('.') {
+            Some((id, "pdf")) => (id, Self::Pdf),
+            Some((id, "csv")) => (id, Self::Csv),
+            Some((id, "json")) => (id, Self::Json),
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::NotFound,
+                    "no such export: ask for /v1/invoices/ID.pdf, ID.csv or ID.json",
+                ));
+            }
+        };
+        Ok((id, format))
+    }
+}
+
+/// `GET /v1/invoices/{ID}.{pdf,csv,json}`: one invoice as a document.
+#[tracing::instrument(skip_all, fields(tenant = tracing::field::Empty))]
+pub async fn invoice_file(
+    State(api): State<Api>,
+    client: ClientAddress,
+    credentials: Credentials,
+    Path(file): Path<String>,
+) -> Response {
+    let exported = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        export_invoice(&api, client, &credentials, &file),
+    )
+    .await
+    .unwrap_or_else(|_| Err(ApiError::past_deadline("export")));
+    exported.unwrap_or_else(|error| error_response(&error))
+}
+
+async fn export_invoice(
+    api: &Api,
+    client: ClientAddress,
+    credentials: &Credentials,
+    file: &str,
+) -> ApiResult<Response> {
+    let caller = api.admit(client, credentials).await?;
+    let tenant = caller.may_read()?;
+    let (id, format) = Format::of(file)?;
+    let id: InvoiceId = id.parse()?;
+    let catalog = &api.services.catalog;
+    let invoice = invoices::find(catalog, tenant, id).await?;
+    let customer = customers::find(catalog, tenant, invoice.customer_id).await?;
+    let name = invoice
+        .number
+        .clone()
+        .unwrap_or_else(|| invoice.id.to_string());
+    Ok(match format {
+        Format::Json => Json(InvoiceDocument::new(&invoice, &customer)).into_response(),
+        Format::Csv => csv_response(&format!("{name}.csv"), to_csv([(&invoice, &customer)])),
+        Format::Pdf => {
+            // Laying out many lines takes longer than async code may hold a thread.
+            let document = tokio::task::spawn_blocking(move || pdf::render(&invoice, &customer))
+                .await
+                .map_err(|error| unexpected(&error))?;
+            (
+                [
+                    (CONTENT_TYPE, "application/pdf".to_owned()),
+                    (CONTENT_DISPOSITION, attachment(&format!("{name}.pdf"))),
+                ],
+                document,
+            )
+                .into_response()
+        }
+    })
+}
+
+/// The parameters of a monthly export.
+#[derive(Debug, Deserialize)]
+pub struct MonthParams {
+    month: Option<String>,
+}
+
+/// `GET /v1/invoices.csv?month=YYYY-MM`: the lines of every invoice finalized in a UTC month.
+#[tracing::instrument(skip_all, fields(tenant = tracing::field::Empty))]
+pub async fn month_csv(
+    State(api): State<Api>,
+    client: ClientAddress,
+    credentials: Credentials,
+    params: Result<Query<MonthParams>, QueryRejection>,
+) -> Response {
+    let exported = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        export_month(&api, client, &credentials, params),
+    )
+    .await
+    .unwrap_or_else(|_| Err(ApiError::past_deadline("export")));
+    exported.unwrap_or_else(|error| error_response(&error))
+}
+
+async fn export_month(
+    api: &Api,
+    client: ClientAddress,
+    credentials: &Credentials,
+    params: Result<Query<MonthParams>, QueryRejection>,
+) -> ApiResult<Response> {
+    let caller = api.admit(client, credentials).await?;
+    let tenant = caller.may_read()?;
+    let missing = || {
+        ApiError::new(
+            ErrorCode::BadUserInput,
+            "send month=YYYY-MM, the UTC month whose finalized invoices to export, such as 2026-03",
+        )
+    };
+    let Query(params) = params.map_err(|_| missing())?;
+    let month = Month::parse(params.month.as_deref().ok_or_else(missing)?.trim())?;
+    let catalog = &api.services.catalog;
+    let finalized = invoices::finalized_within(catalog, tenant, month.period()).await?;
+    let customers = customers_of(api, tenant, &finalized).await?;
+    let mut rows = Vec::with_capacity(finalized.len());
+    for invoice in &finalized {
+        let customer = customers.get(&invoice.customer_id).ok_or_else(|| {
+            unexpected(&format!(
+                "invoice {} bills customer {}, which is missing",
+                invoice.id, invoice.customer_id
+            ))
+        })?;
+        rows.push((invoice, customer));
+    }
+    Ok(csv_response(&format!("invoices-{month}.csv"), to_csv(rows)))
+}
+
+/// The customers the invoices bill, by id.
+async fn customers_of(
+    api: &Api,
+    tenant: TenantId,
+    invoices: &[Invoice],
+) -> ApiResult<HashMap<CustomerId, Customer>> {
+    let mut ids: Vec<_> = invoices.iter().map(|invoice| invoice.customer_id).collect();
+    ids.sort();
+    ids.dedup();
+    let found = customers::find_many(&api.services.catalog, tenant, &ids).await?;
+    Ok(found
+        .into_iter()
+        .map(|customer| (customer.id, customer))
+        .collect())
+}
+
+/// The rows of invoices as CSV, with a header row.
+fn to_csv<'a>(invoices: impl IntoIterator<Item = (&'a Invoice, &'a Customer)>) -> String {
+    let mut text = csv::line(&table::COLUMNS);
+    for (invoice, customer) in invoices {
+        for row in table::rows(invoice, customer) {
+            text.push_str(&csv::line(&row));
+        }
+    }
+    text
+}
+
+fn csv_response(filename: &str, text: String) -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (CONTENT_DISPOSITION, attachment(filename)),
+        ],
+        text,
+    )
+        .into_response()
+}
+
+/// `attachment; filename="NAME"`, with any character of the name but letters, digits, `.`,
+/// `-` and `_` written as `_` (names are invoice numbers, ids and months).
+fn attachment(filename: &str) -> String {
+    let safe: String = filename
+        .chars()
+        .map(|character| {
+            if character.is_ascii_alphanumeric() || matches!(character, '.' | '-' | '_') {
+                character
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("attachment; filename=\"{safe}\"")
+}
+
+/// Logs what should not happen; the client gets INTERNAL.
+fn unexpected(error: &dyn Display) -> ApiError {
+    UnexpectedError { error }.emit();
+    ApiError::new(ErrorCode::Internal, "internal error; it has been logged")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_extension_picks_the_format_and_anything_else_is_not_found() {
+        assert_eq!(Format::of("abc.pdf").ok(), Some(("abc", Format::Pdf)));
+        assert_eq!(Format::of("a.b.csv").ok(), Some(("a.b", Format::Csv)));
+        assert_eq!(Format::of("abc.json").ok(), Some(("abc", Format::Json)));
+        for file in ["abc", "abc.PDF", "abc.xlsx", ""] {
+            let refused = Format::of(file).expect_err(file);
+            assert_eq!(refused.code, ErrorCode::NotFound, "{file}");
+        }
+    }
+
+    #[test]
+    fn a_download_is_named_with_safe_characters_only() {
+        assert_eq!(
+            attachment("ACME-000001.pdf"),
+            "attachment; filename=\"ACME-000001.pdf\""
+        );
+        assert_eq!(
+            attachment("a\"b\r\n c/d.csv"),
+            "attachment; filename=\"a_b___c_d.csv\""
+        );
+    }
+}
