@@ -7,7 +7,8 @@ use tally_billing::customer::{Customer, CustomerSpec};
 use tally_billing::plan::VersionSpec;
 use tally_billing::subscription::Subscription;
 use tally_meter::audit::Actor;
-use tally_meter::catalog::tenants;
+use tally_meter::catalog::{Catalog, tenants};
+use tally_meter::ids::{CustomerId, TenantId};
 
 use crate::cli::{CustomerCommand, PlanCommand, SubscriptionCommand};
 use crate::cmd::connect_catalog;
@@ -203,14 +204,7 @@ pub async fn subscription(config: &Config, command: SubscriptionCommand) -> anyh
         }
         SubscriptionCommand::List { tenant, customer } => {
             let tenant = tenants::find(&catalog, &tenant).await?;
-            let customer = match customer {
-                Some(external_id) => Some(
-                    customers::find_external(&catalog, tenant.id, &external_id)
-                        .await?
-                        .id,
-                ),
-                None => None,
-            };
+            let customer = customer_by_external_id(&catalog, tenant.id, customer).await?;
             print_subscriptions(&subscriptions::list(&catalog, tenant.id, customer).await?);
         }
     }
@@ -235,4 +229,20 @@ fn print_subscriptions(subscriptions: &[Subscription]) {
                 .map_or_else(|| "-".to_owned(), |ends_at| ends_at.to_rfc3339())
         );
     }
+}
+
+/// The id of the tenant's customer with an external id, if one is given.
+pub(crate) async fn customer_by_external_id(
+    catalog: &Catalog,
+    tenant: TenantId,
+    external_id: Option<String>,
+) -> anyhow::Result<Option<CustomerId>> {
+    Ok(match external_id {
+        Some(external_id) => Some(
+            customers::find_external(catalog, tenant, &external_id)
+                .await?
+                .id,
+        ),
+        None => None,
+    })
 }

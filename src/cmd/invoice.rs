@@ -15,6 +15,7 @@ use tally_meter::audit::Actor;
 use tally_meter::catalog::tenants;
 
 use crate::cli::InvoiceCommand;
+use crate::cmd::billing::customer_by_external_id;
 use crate::cmd::connect_catalog;
 use crate::config::Config;
 
@@ -59,14 +60,7 @@ pub async fn run(config: &Config, command: InvoiceCommand) -> anyhow::Result<()>
         }
         InvoiceCommand::List { tenant, customer } => {
             let tenant = tenants::find(&catalog, &tenant).await?;
-            let customer = match customer {
-                Some(external_id) => Some(
-                    customers::find_external(&catalog, tenant.id, &external_id)
-                        .await?
-                        .id,
-                ),
-                None => None,
-            };
+            let customer = customer_by_external_id(&catalog, tenant.id, customer).await?;
             print_invoices(&invoices::list(&catalog, tenant.id, customer).await?);
         }
         InvoiceCommand::Explain { tenant, id, json } => {

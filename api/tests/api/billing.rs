@@ -147,4 +147,25 @@ async fn a_tenant_manages_its_customers_plans_and_subscriptions_and_no_one_else_
         .await
         .json();
     assert_eq!(first_error(&by_id).0, Some("NOT_FOUND"), "{by_id}");
+    for (query, variables) in [
+        (
+            "query($id: ID!) { upcomingInvoice(customerId: $id) { total } }",
+            json!({ "id": customer["id"] }),
+        ),
+        (
+            "mutation($id: ID!) { changeSubscription(id: $id, planKey: \"pro\") { id } }",
+            json!({ "id": subscribed["createSubscription"]["id"] }),
+        ),
+        (
+            "mutation($id: ID!) { payInvoice(id: $id) { id } }",
+            json!({ "id": "00000000-0000-4000-8000-000000000001" }),
+        ),
+    ] {
+        let refused = node.graphql(&other, query, variables).await.json();
+        assert_eq!(
+            first_error(&refused).0,
+            Some("NOT_FOUND"),
+            "{query}: {refused}"
+        );
+    }
 }
