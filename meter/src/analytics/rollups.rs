@@ -1,5 +1,5 @@
-//! The newest rows of the rollup tables (`rollup_minute`, `rollup_hour`,
-//! `rollup_day`) without `FINAL`, which is slow on ClickHouse 18.16: every (key, partition,
+//! The newest rows of the rollup tables (`rollup_minute_v2`, `rollup_hour_v2`,
+//! `rollup_day_v2`) without `FINAL`, which is slow on ClickHouse 18.16: every (key, partition,
 //! block) is reduced to the columns of its row of highest version with
 //! `argMax(column, version)`, the row that `FINAL` (and, in time, a merge) keeps. Rows of equal
 //! version are equal: they sum the same prefix of their block. Usage queries aggregate these

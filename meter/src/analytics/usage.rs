@@ -1,5 +1,5 @@
 //! A meter's usage read from its rollups: the newest rows of the coarsest of
-//! `rollup_minute`, `rollup_hour` and `rollup_day` that answers
+//! `rollup_minute_v2`, `rollup_hour_v2` and `rollup_day_v2` that answers
 //! ([`crate::usage::coarsest_for`]) for counts, sums, extremes and latest values,
 //! `rollup_unique` for distinct values, per window and combination of groups.
 //! The meter's tenant binds every row read, and the answer's rows are capped in the SQL.
