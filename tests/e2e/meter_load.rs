@@ -144,9 +144,9 @@ pub struct Usage {
     pub totals: HashMap<TenantId, BTreeMap<String, Decimal>>,
     /// Per tenant, meter key, minute, subject and region: events and sum.
     pub rollups: BTreeMap<RollupKey, (u64, Decimal)>,
-    /// The same per hour (keyed by its first minute), from `rollup_hour`.
+    /// The same per hour (keyed by its first minute), from `rollup_hour_v2`.
     pub hours: BTreeMap<RollupKey, (u64, Decimal)>,
-    /// The same per day (keyed by its first minute), from `rollup_day`.
+    /// The same per day (keyed by its first minute), from `rollup_day_v2`.
     pub days: BTreeMap<RollupKey, (u64, Decimal)>,
 }
 
@@ -317,9 +317,9 @@ pub async fn post_batch(client: &reqwest::Client, base: &str, key: &str, batch: 
 pub async fn measured(analytics: &Analytics, fleet: &Fleet, base: DateTime<Utc>) -> Usage {
     Usage {
         totals: totals(analytics, fleet, base).await,
-        rollups: rollups(analytics, fleet, "rollup_minute").await,
-        hours: rollups(analytics, fleet, "rollup_hour").await,
-        days: rollups(analytics, fleet, "rollup_day").await,
+        rollups: rollups(analytics, fleet, "rollup_minute_v2").await,
+        hours: rollups(analytics, fleet, "rollup_hour_v2").await,
+        days: rollups(analytics, fleet, "rollup_day_v2").await,
     }
 }
 

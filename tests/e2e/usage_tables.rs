@@ -216,8 +216,8 @@ async fn usage_from_hours_and_days_equals_usage_from_minutes_per_window_group_an
     let meter = &fleet.tenants[0].meters[1];
     assert_eq!(meter.spec.aggregation, Aggregation::Count);
     let day = first_day.timestamp() - 3 * 86_400;
-    insert_row(&analytics, "rollup_day", meter, day, 5).await;
-    insert_row(&analytics, "rollup_hour", meter, day + 5 * 3_600, 7).await;
+    insert_row(&analytics, "rollup_day_v2", meter, day, 5).await;
+    insert_row(&analytics, "rollup_hour_v2", meter, day + 5 * 3_600, 7).await;
     let events = |window: Window, from: i64, to: i64| {
         let query = UsageQuery {
             from: at(from),

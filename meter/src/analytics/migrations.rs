@@ -52,6 +52,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "coarse_rollups",
         sql: include_str!("../../../migrations/clickhouse/0006_coarse_rollups.sql"),
     },
+    Migration {
+        version: 7,
+        name: "fine_rollups",
+        sql: include_str!("../../../migrations/clickhouse/0007_fine_rollups.sql"),
+    },
 ];
 
 #[derive(Debug, clickhouse::Row, Serialize, Deserialize)]

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::Analytics;
-use super::rollups::newest_rows_sql;
-use super::usage::{DistinctRow, SUMS, SumsRow};
+use super::rollups::Sums;
+use super::usage::{DistinctRow, SumsRow};
 use crate::meter::{Aggregation, Meter};
 use crate::usage::{Resolution, epoch_seconds, group_positions};
 use crate::{Error, Result};
@@ -81,10 +81,13 @@ impl Analytics {
                 .bind(range.1)
                 .bind(subjects)
         };
+        let sums = Sums::of(meter.spec.aggregation);
         let sums_sql = format!(
-            "SELECT toUInt32(0) AS bucket, {groups_sql} AS groups, {SUMS}
+            "SELECT toUInt32(0) AS bucket, {groups_sql} AS groups, sum(events) AS events,
+                    {value} AS value
              FROM ({newest_rows}) GROUP BY groups ORDER BY groups LIMIT {limit}",
-            newest_rows = newest_rows_sql(resolution, filter),
+            value = sums.value,
+            newest_rows = sums.newest_rows_sql(resolution, filter),
         );
         let rows: Vec<SumsRow> = bound(&sums_sql).fetch_all().await?;
         let distinct: HashMap<Vec<String>, u64> =

@@ -38,8 +38,8 @@ pub struct EventIdRow {
     pub position: u32,
 }
 
-/// A row of `rollup_writes`: one of `rollup_minute`, `rollup_hour` or `rollup_day`, as its
-/// `resolution` says (its [`Resolution::name`]).
+/// A row of `rollup_writes`: one of `rollup_minute_v2`, `rollup_hour_v2` or `rollup_day_v2`,
+/// as its `resolution` says (its [`Resolution::name`]).
 #[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
 pub struct RollupRow {
     pub resolution: String,
@@ -138,7 +138,8 @@ impl Analytics {
         self.insert("events_raw", &writes.raw).await?;
         self.insert("quarantine", &writes.quarantine).await?;
         self.insert("rollup_unique", &writes.unique).await?;
-        // One insert for the minute, hour and day rows (see the migration `0006_coarse_rollups.sql`).
+        // One insert for the minute, hour and day rows, which views route to their tables (see
+        // the migrations `0006_coarse_rollups.sql` and `0007_fine_rollups.sql`).
         self.insert("rollup_writes", &writes.rollups).await?;
         crash_point::reach(CrashPoint::AfterRollups);
         self.insert("usage_hour", &writes.usage).await?;
@@ -177,7 +178,7 @@ impl Analytics {
         Ok(self
             .client
             .query(
-                "SELECT ?fields FROM (SELECT *, ? AS resolution FROM rollup_minute FINAL
+                "SELECT ?fields FROM (SELECT *, ? AS resolution FROM rollup_minute_v2 FINAL
                                       WHERE kafka_partition = ? AND block = ?)",
             )
             .bind(Resolution::Minute.name())

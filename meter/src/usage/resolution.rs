@@ -1,5 +1,5 @@
-//! The resolutions rollups are kept at, one table each (`rollup_minute`, `rollup_hour`,
-//! `rollup_day`), and which of them a usage query reads. Every table holds the same sums per
+//! The resolutions rollups are kept at, one table each (`rollup_minute_v2`, `rollup_hour_v2`,
+//! `rollup_day_v2`), and which of them a usage query reads. Every table holds the same sums per
 //! (key, partition, block), so a bucket of a coarser table equals the sum of the finer buckets
 //! it covers; a query reads the coarsest table whose buckets each lie in one of its windows and
 //! whose bucket boundaries its range starts and ends on ([`coarsest_for`]). One table per
@@ -13,11 +13,11 @@ use super::zone::{Tz, offset_changes};
 /// bucket, in seconds since the Unix epoch (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Resolution {
-    /// `rollup_minute`.
+    /// `rollup_minute_v2`.
     Minute,
-    /// `rollup_hour`.
+    /// `rollup_hour_v2`.
     Hour,
-    /// `rollup_day`.
+    /// `rollup_day_v2`.
     Day,
 }
 
@@ -34,12 +34,12 @@ impl Resolution {
         }
     }
 
-    /// Returns the name of the table, such as `rollup_hour`.
+    /// Returns the name of the table, such as `rollup_hour_v2`.
     pub fn table(self) -> &'static str {
         match self {
-            Self::Minute => "rollup_minute",
-            Self::Hour => "rollup_hour",
-            Self::Day => "rollup_day",
+            Self::Minute => "rollup_minute_v2",
+            Self::Hour => "rollup_hour_v2",
+            Self::Day => "rollup_day_v2",
         }
     }
 
