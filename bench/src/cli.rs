@@ -18,6 +18,18 @@ pub enum BenchCommand {
     /// run `lastHour` and `usage` GraphQL queries concurrently against an API node of its own,
     /// and print their latency percentiles and queries/s next to an auth-only baseline.
     Query(BenchQueryArgs),
+    /// Bill many customers of one tenant for a month of rollups (three usage charges each,
+    /// graduated, volume and package), and print how long the invoice run takes, how long a
+    /// rerun that changes nothing takes, and a hash of all invoices, equal on both.
+    Invoice(BenchInvoiceArgs),
+}
+
+/// Arguments of `tally bench invoice`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchInvoiceArgs {
+    /// Customers to bill, each with one subject and one subscription.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub customers: u32,
 }
 
 /// Arguments of `tally bench ingest`.

@@ -34,6 +34,7 @@ mod format;
 mod histogram;
 mod http;
 mod ingest;
+mod invoice;
 mod load;
 mod node;
 mod query;
@@ -44,7 +45,9 @@ mod tenants;
 use anyhow::Context;
 use tally_meter::catalog::Catalog;
 
-pub use crate::cli::{BenchCommand, BenchE2eArgs, BenchIngestArgs, BenchQueryArgs};
+pub use crate::cli::{
+    BenchCommand, BenchE2eArgs, BenchIngestArgs, BenchInvoiceArgs, BenchQueryArgs,
+};
 pub use crate::setup::Setup;
 
 /// Runs one bench; the `tally` processes it starts read `setup.config_path`.
@@ -53,6 +56,7 @@ pub async fn run(setup: &Setup, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ingest(args) => ingest::run(setup, &args).await,
         BenchCommand::E2e(args) => e2e::run(setup, &args).await,
         BenchCommand::Query(args) => query::run(setup, &args).await,
+        BenchCommand::Invoice(args) => invoice::run(setup, &args).await,
     }
 }
 

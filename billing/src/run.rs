@@ -24,12 +24,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
+use rust_decimal::Decimal;
 use sqlx::Acquire;
 use tally_meter::analytics::Analytics;
+use tally_meter::analytics::totals::SubjectTotal;
 use tally_meter::audit::Actor;
 use tally_meter::catalog::{Catalog, meters};
 use tally_meter::ids::{CustomerId, MeterKey, PlanVersionId, TenantId};
-use tally_meter::meter::Meter;
+use tally_meter::meter::{Aggregation, Meter};
 use tally_meter::tenant::TenantStatus;
 use tally_meter::usage::{floor_minute, parse_time_zone};
 use tally_meter::{Error, Result};
@@ -435,6 +437,17 @@ impl Run<'_> {
             Pricing::ByDimension { group, .. } => Some(group.as_str()),
             Pricing::Single { .. } => None,
         };
+        if meter.spec.aggregation.merges_over_subjects() {
+            let by_subject = meters.by_subject(self, &meter, period, split_by).await?;
+            return merge(
+                meter.spec.aggregation,
+                customer
+                    .subjects
+                    .iter()
+                    .filter_map(|subject| by_subject.get(subject))
+                    .flatten(),
+            );
+        }
         let totals = self
             .analytics
             .totals(
@@ -455,13 +468,50 @@ impl Run<'_> {
     }
 }
 
-/// The meters of the tenant's plans, looked up once per run.
+/// A meter's totals over a period per subject, split by a group or not.
+type BySubject = HashMap<String, Vec<SubjectTotal>>;
+
+/// The meters of the tenant's plans, looked up once per run, and their totals per subject over
+/// the periods billed, read once per meter, period and split for all customers.
 #[derive(Default)]
-struct Meters(HashMap<(TenantId, MeterKey), Meter>);
+struct Meters {
+    found: HashMap<(TenantId, MeterKey), Meter>,
+    totals: HashMap<(TenantId, MeterKey, Period, Option<String>), BySubject>,
+}
 
 impl Meters {
+    async fn by_subject(
+        &mut self,
+        run: &Run<'_>,
+        meter: &Meter,
+        period: Period,
+        split_by: Option<&str>,
+    ) -> Result<&BySubject> {
+        let key = (
+            meter.tenant_id,
+            meter.spec.key.clone(),
+            period,
+            split_by.map(str::to_owned),
+        );
+        if !self.totals.contains_key(&key) {
+            let mut by_subject = BySubject::new();
+            for total in run
+                .analytics
+                .totals_by_subject(meter, (period.start, period.end), split_by)
+                .await?
+            {
+                by_subject
+                    .entry(total.subject.clone())
+                    .or_default()
+                    .push(total);
+            }
+            self.totals.insert(key.clone(), by_subject);
+        }
+        Ok(&self.totals[&key])
+    }
+
     async fn get(&mut self, run: &Run<'_>, tenant: TenantId, key: &MeterKey) -> Result<Meter> {
-        if let Some(meter) = self.0.get(&(tenant, key.clone())) {
+        if let Some(meter) = self.found.get(&(tenant, key.clone())) {
             return Ok(meter.clone());
         }
         let meter = meters::find(run.catalog, tenant, key)
@@ -472,7 +522,7 @@ impl Meters {
                 )),
                 error => error,
             })?;
-        self.0.insert((tenant, key.clone()), meter.clone());
+        self.found.insert((tenant, key.clone()), meter.clone());
         Ok(meter)
     }
 
@@ -500,6 +550,51 @@ impl Meters {
         }
         Ok(largest)
     }
+}
+
+/// A customer's measurement from its subjects' totals: counts and sums add, extremes take the
+/// extreme, an average divides the summed sums by the summed events; per group value.
+fn merge<'a>(
+    aggregation: Aggregation,
+    totals: impl Iterator<Item = &'a SubjectTotal>,
+) -> Result<Measured> {
+    let mut events: BTreeMap<String, u64> = BTreeMap::new();
+    let mut partials: BTreeMap<String, Decimal> = BTreeMap::new();
+    for total in totals {
+        *events.entry(total.group_value.clone()).or_default() += total.events;
+        if let Some(partial) = total.partial {
+            let merged = match partials.get(&total.group_value) {
+                None => partial,
+                Some(merged) => match aggregation {
+                    Aggregation::Min => (*merged).min(partial),
+                    Aggregation::Max => (*merged).max(partial),
+                    _ => merged.checked_add(partial).ok_or_else(|| {
+                        Error::Invalid(
+                            "a customer's usage is too large for a decimal of 28 digits".to_owned(),
+                        )
+                    })?,
+                },
+            };
+            partials.insert(total.group_value.clone(), merged);
+        }
+    }
+    let quantities = events
+        .iter()
+        .filter_map(|(group, count)| {
+            let value = match aggregation {
+                Aggregation::Count => Some(Decimal::from(*count)),
+                Aggregation::Avg => partials
+                    .get(group)
+                    .and_then(|sum| sum.checked_div(Decimal::from(*count))),
+                _ => partials.get(group).copied(),
+            };
+            value.map(|value| (group.clone(), value))
+        })
+        .collect();
+    Ok(Measured {
+        quantities,
+        events: events.values().sum(),
+    })
 }
 
 /// A subscription's invoices as the run goes: which periods are final, and what was billed.

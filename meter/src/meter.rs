@@ -51,6 +51,13 @@ impl Aggregation {
     pub fn as_str(self) -> &'static str {
         self.into()
     }
+
+    /// Whether totals over several subjects follow from each subject's: counts and sums add,
+    /// extremes take the extreme, an average divides the summed sums by the summed events.
+    /// Distinct values and latest values need the rows themselves.
+    pub fn merges_over_subjects(self) -> bool {
+        !matches!(self, Self::UniqueCount | Self::Latest)
+    }
 }
 
 fn invalid_aggregation(text: &str) -> Error {

@@ -147,6 +147,57 @@ async fn bench_query_prints_percentiles() {
     assert_bench_tenants_suspended(&env, 3).await;
 }
 
+#[tokio::test]
+async fn bench_invoice_bills_every_customer_and_the_rerun_changes_nothing() {
+    let env = TestEnv::migrated().await;
+    let stdout = env.run_ok(&["bench", "invoice", "--customers", "40"]).await;
+    assert_eq!(
+        figures(&stdout, "invoices finalized"),
+        [40.0, 0.0],
+        "{stdout}"
+    );
+    assert_eq!(figures(&stdout, "drafts written"), [40.0, 0.0], "{stdout}");
+    let hash = |label: &str| {
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(label))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let after_run = hash("hash of all invoices after the run");
+    assert_eq!(after_run.len(), 64, "{stdout}");
+    assert_eq!(after_run, hash("hash of all invoices after the rerun"));
+    assert!(
+        stdout.lines().any(|line| line.starts_with("target:")
+            && (line.ends_with("PASS") || line.ends_with("FAIL"))),
+        "{stdout}"
+    );
+    // Customer 1 makes a request a day for 28 days, of 100 tokens, and stores at most 40 GB
+    // (day d's row holds (40 d) mod 50): 28 × 0.002 = 0.056 → 0.06, 2,800 tokens × 0.00003 =
+    // 0.084 → 0.08, and 4 packages of 10 GB × 5.00.
+    let catalog = env.catalog().await;
+    let tenant = tenants::list(&catalog).await.expect("lists")[0].id;
+    let customer = tally_billing::catalog::customers::find_external(&catalog, tenant, "bench-1")
+        .await
+        .expect("customer bench-1");
+    let billed = tally_billing::catalog::invoices::list(&catalog, tenant, Some(customer.id))
+        .await
+        .expect("invoices");
+    let amounts: Vec<rust_decimal::Decimal> = billed[0]
+        .computed
+        .lines
+        .iter()
+        .map(|line| line.amount)
+        .collect();
+    let expected: Vec<rust_decimal::Decimal> = ["0.06", "0.08", "20.00"]
+        .iter()
+        .map(|amount| amount.parse().expect("a decimal"))
+        .collect();
+    assert_eq!(amounts, expected, "{billed:?}");
+    assert_bench_tenants_suspended(&env, 1).await;
+}
+
 /// A line starting with `label` ends with the verdict, PASS or FAIL.
 fn assert_verdict(stdout: &str, label: &str) {
     assert!(

@@ -51,10 +51,11 @@ impl Sums {
     }
 
     /// SQL of a subquery of the newest rows of `resolution`'s table that match `filter`:
-    /// columns `minute`, `group_values`, `kafka_partition`, `events` and these sums.
+    /// columns `minute`, `subject`, `group_values`, `kafka_partition`, `events` and these
+    /// sums.
     pub(super) fn newest_rows_sql(&self, resolution: Resolution, filter: &str) -> String {
         format!(
-            "SELECT minute, group_values, kafka_partition, \
+            "SELECT minute, subject, group_values, kafka_partition, \
                     argMax(events, version) AS events{newest}
              FROM {table} WHERE {filter}
              GROUP BY minute, subject, group_values, kafka_partition, block",

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 
 use super::Analytics;
 use super::rollups::Sums;
-use super::usage::{DistinctRow, SumsRow};
+use super::usage::{DistinctRow, SumsRow, parse_decimal};
 use crate::meter::{Aggregation, Meter};
 use crate::usage::{Resolution, epoch_seconds, group_positions};
 use crate::{Error, Result};
@@ -41,32 +41,11 @@ impl Analytics {
         subjects: &[String],
         split_by: Option<&str>,
     ) -> Result<Vec<Total>> {
-        let range = (epoch_seconds(from), epoch_seconds(to));
-        if !range.0.is_multiple_of(60) || !range.1.is_multiple_of(60) || range.0 >= range.1 {
-            return Err(Error::Invalid(format!(
-                "usage is kept per minute: totals need a range of whole minutes, not \
-                 [{from}, {to})"
-            )));
-        }
+        let (range, resolution) = whole_minutes(from, to)?;
         if subjects.is_empty() {
             return Ok(Vec::new());
         }
-        let groups_sql = match split_by {
-            Some(name) => {
-                let position = group_positions(meter, &[name.to_owned()])?[0];
-                format!("[group_values[{position}]]")
-            }
-            None => "emptyArrayString()".to_owned(),
-        };
-        // The coarsest table whose buckets the range starts and ends on.
-        let resolution = Resolution::ALL
-            .into_iter()
-            .rev()
-            .find(|resolution| {
-                range.0.is_multiple_of(resolution.seconds())
-                    && range.1.is_multiple_of(resolution.seconds())
-            })
-            .unwrap_or(Resolution::Minute);
+        let groups_sql = groups_sql(meter, split_by)?;
         let filter = "tenant_id = ? AND meter_id = ? AND minute >= ? AND minute < ? \
                       AND has(?, subject)";
         let tenant = meter.tenant_id.to_string();
@@ -127,4 +106,115 @@ impl Analytics {
             })
             .collect()
     }
+}
+
+/// A meter's total over a range for one subject and one value of the group split by, in a
+/// form that adds up over subjects: see [`Analytics::totals_by_subject`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectTotal {
+    /// The subject.
+    pub subject: String,
+    /// The group's value, or `""` when the totals are not split.
+    pub group_value: String,
+    /// Events counted.
+    pub events: u64,
+    /// The sum of values for SUM and AVG, the extreme for MIN and MAX, none for COUNT.
+    pub partial: Option<Decimal>,
+}
+
+/// A subject's row of [`Analytics::totals_by_subject`].
+#[derive(Debug, clickhouse::Row, serde::Deserialize)]
+struct SubjectRow {
+    subject: String,
+    groups: Vec<String>,
+    events: u64,
+    value: String,
+}
+
+impl Analytics {
+    /// Computes a meter over `[from, to)` (whole minutes) per subject, and per value of the
+    /// group `split_by` if given, for every subject at once: what an invoice run merges into
+    /// its customers' totals with one query per meter and period instead of one per
+    /// customer. Only for aggregations whose totals merge over subjects (COUNT, SUM, AVG, MIN
+    /// and MAX, see [`Aggregation::merges_over_subjects`]).
+    #[tracing::instrument(skip_all, fields(tenant_id = %meter.tenant_id, meter = %meter.spec.key))]
+    pub async fn totals_by_subject(
+        &self,
+        meter: &Meter,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        split_by: Option<&str>,
+    ) -> Result<Vec<SubjectTotal>> {
+        let aggregation = meter.spec.aggregation;
+        if !aggregation.merges_over_subjects() {
+            return Err(Error::Invalid(format!(
+                "{aggregation} totals do not add up over subjects"
+            )));
+        }
+        let (range, resolution) = whole_minutes(from, to)?;
+        let groups_sql = groups_sql(meter, split_by)?;
+        let sums = Sums::of(aggregation);
+        let sql = format!(
+            "SELECT subject, {groups_sql} AS groups, sum(events) AS events, {value} AS value
+             FROM ({newest_rows}) GROUP BY subject, groups",
+            value = sums.value,
+            newest_rows = sums.newest_rows_sql(
+                resolution,
+                "tenant_id = ? AND meter_id = ? AND minute >= ? AND minute < ?"
+            ),
+        );
+        let rows: Vec<SubjectRow> = self
+            .client
+            .query(&sql)
+            .bind(meter.tenant_id.to_string())
+            .bind(meter.id.to_string())
+            .bind(range.0)
+            .bind(range.1)
+            .fetch_all()
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let partial = match aggregation {
+                    Aggregation::Count => None,
+                    _ => Some(parse_decimal(&row.value)?),
+                };
+                Ok(SubjectTotal {
+                    subject: row.subject,
+                    group_value: row.groups.into_iter().next().unwrap_or_default(),
+                    events: row.events,
+                    partial,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Checks that a range is of whole minutes, and returns it in seconds with the coarsest rollup
+/// table whose buckets it starts and ends on.
+fn whole_minutes(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<((u32, u32), Resolution)> {
+    let range = (epoch_seconds(from), epoch_seconds(to));
+    if !range.0.is_multiple_of(60) || !range.1.is_multiple_of(60) || range.0 >= range.1 {
+        return Err(Error::Invalid(format!(
+            "usage is kept per minute: totals need a range of whole minutes, not [{from}, {to})"
+        )));
+    }
+    let resolution = Resolution::ALL
+        .into_iter()
+        .rev()
+        .find(|resolution| {
+            range.0.is_multiple_of(resolution.seconds())
+                && range.1.is_multiple_of(resolution.seconds())
+        })
+        .unwrap_or(Resolution::Minute);
+    Ok((range, resolution))
+}
+
+/// The SQL of the split-by group's value as a one-element array, or an empty array.
+fn groups_sql(meter: &Meter, split_by: Option<&str>) -> Result<String> {
+    Ok(match split_by {
+        Some(name) => {
+            let position = group_positions(meter, &[name.to_owned()])?[0];
+            format!("[group_values[{position}]]")
+        }
+        None => "emptyArrayString()".to_owned(),
+    })
 }

@@ -215,7 +215,7 @@ fn local_minute_sql(zone: Tz, (from, to): (u32, u32)) -> String {
 }
 
 /// Reads a `Decimal128` that ClickHouse wrote as text.
-fn parse_decimal(text: &str) -> Result<Decimal> {
+pub(super) fn parse_decimal(text: &str) -> Result<Decimal> {
     Decimal::from_str(text)
         .map(|value| value.normalize())
         .map_err(|error| {
