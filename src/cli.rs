@@ -65,6 +65,9 @@ pub enum Command {
     /// Run, read and settle invoices.
     #[command(subcommand)]
     Invoice(InvoiceCommand),
+    /// Split the platform's shared costs across tenants by their measured use.
+    #[command(subcommand)]
+    Cost(CostCommand),
     /// Read the audit log: every tenant's entries and those of no tenant, or one tenant's.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -491,6 +494,25 @@ pub enum SubscriptionCommand {
         /// Only this customer's (its external id).
         #[arg(long)]
         customer: Option<String>,
+    },
+}
+
+/// `tally cost …`
+#[derive(Debug, Subcommand)]
+pub enum CostCommand {
+    /// Split each line of a month's cost file across tenants in proportion to their use of
+    /// its resource (events, ingested_gb or stored_gb_hours), to the cent, and print the
+    /// per-tenant table.
+    Attribute {
+        /// The calendar month, as YYYY-MM (UTC).
+        #[arg(long)]
+        month: String,
+        /// CSV with the header resource,description,amount,currency.
+        #[arg(long)]
+        costs: PathBuf,
+        /// Print CSV (a row per line and tenant) instead of a table.
+        #[arg(long)]
+        csv: bool,
     },
 }
 

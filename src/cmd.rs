@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod billing;
+pub mod cost;
 pub mod event_type;
 pub mod invoice;
 pub mod key;

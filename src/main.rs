@@ -58,6 +58,7 @@ fn main() -> ExitCode {
             Command::Plan(command) => cmd::billing::plan(&config, command).await,
             Command::Subscription(command) => cmd::billing::subscription(&config, command).await,
             Command::Invoice(command) => cmd::invoice::run(&config, command).await,
+            Command::Cost(command) => cmd::cost::run(&config, command).await,
             Command::Audit(command) => cmd::audit::run(&config, command).await,
             Command::Bench(command) => bench::run(&config, cli.config.as_deref(), command).await,
         }

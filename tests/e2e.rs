@@ -11,6 +11,7 @@ mod e2e {
     pub mod bench;
     pub mod billing;
     pub mod cli;
+    pub mod costs;
     pub mod faults;
     pub mod meter;
     pub mod meter_load;

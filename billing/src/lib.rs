@@ -5,6 +5,7 @@
 //! ([`invoice`]), their SQL ([`catalog`]), and invoices as PDF, rows and JSON for finance
 //! ([`export`]). Amounts are `rust_decimal` throughout; errors are the domain core's.
 
+pub mod attribution;
 pub mod catalog;
 pub mod config;
 pub mod customer;
