@@ -22,4 +22,5 @@ mod e2e {
     pub mod support;
     pub mod usage_tables;
     pub mod web;
+    pub mod web_billing;
 }

@@ -4,7 +4,8 @@
 //! that UTC month (whatever became of it since: paid or void too), by number. All take a read
 //! or admin key; the tenant is the key's. Another tenant's invoice, or an unknown one, is
 //! NOT_FOUND (404); an id that is no UUID, or a month that is no `YYYY-MM`, BAD_USER_INPUT
-//! (400). The documents are rendered by `tally_billing::export`, the CSV written through
+//! (400). The web UI serves the same exports to its sessions through [`invoice_file_of`].
+//! The documents are rendered by `tally_billing::export`, the CSV written through
 //! [`crate::csv`].
 
 use std::collections::HashMap;
@@ -23,7 +24,7 @@ use tally_billing::export::{Month, pdf, table};
 use tally_billing::invoice::Invoice;
 use tally_meter::ids::{CustomerId, InvoiceId, TenantId};
 
-use crate::auth::{ClientAddress, Credentials};
+use crate::auth::{Caller, ClientAddress, Credentials};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::telemetry::UnexpectedError;
 use crate::{Api, REQUEST_TIMEOUT, csv, error_response};
@@ -71,6 +72,15 @@ pub async fn invoice_file(
     exported.unwrap_or_else(|error| error_response(&error))
 }
 
+/// One invoice as a document for a caller the web UI already admitted through its session:
+/// the same export as `GET /v1/invoices/{ID}.{pdf,csv,json}`, with the same errors.
+pub async fn invoice_file_of(api: &Api, caller: &Caller, file: &str) -> Response {
+    let exported = tokio::time::timeout(REQUEST_TIMEOUT, export_for(api, caller, file))
+        .await
+        .unwrap_or_else(|_| Err(ApiError::past_deadline("export")));
+    exported.unwrap_or_else(|error| error_response(&error))
+}
+
 async fn export_invoice(
     api: &Api,
     client: ClientAddress,
@@ -78,6 +88,10 @@ async fn export_invoice(
     file: &str,
 ) -> ApiResult<Response> {
     let caller = api.admit(client, credentials).await?;
+    export_for(api, &caller, file).await
+}
+
+async fn export_for(api: &Api, caller: &Caller, file: &str) -> ApiResult<Response> {
     let tenant = caller.may_read()?;
     let (id, format) = Format::of(file)?;
     let id: InvoiceId = id.parse()?;

@@ -1,6 +1,6 @@
 //! Invoices as finance takes them away: one invoice and its customer as a PDF document to send
 //! ([`pdf`]), as the rows of a spreadsheet, one per line ([`table`]), and as a JSON document
-//! ([`document`]); and the UTC month whose finalized invoices a monthly export holds
+//! ([`document`]); how each line was computed, in sentences ([`explain`]); and the UTC month whose finalized invoices a monthly export holds
 //! ([`Month`]).
 //!
 //! Money is printed as stored: the rounded `rust_decimal` amounts of the invoice, written out
@@ -9,6 +9,7 @@
 //! document give instants in UTC.
 
 pub mod document;
+pub mod explain;
 #[cfg(test)]
 mod fixtures;
 mod format;

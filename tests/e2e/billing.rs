@@ -21,14 +21,14 @@ use super::meter_load::post_batch;
 use super::support::{Serve, TestEnv};
 
 /// How old an event may be for ingest and the test's meters: its events go back two months.
-const LATENESS_SECS: &str = "8640000";
+pub(super) const LATENESS_SECS: &str = "8640000";
 
 fn d(text: &str) -> Decimal {
     text.parse().expect("a decimal")
 }
 
 /// The first instant of the month `back` months before the current one.
-fn month_start(back: u32) -> DateTime<Utc> {
+pub(super) fn month_start(back: u32) -> DateTime<Utc> {
     let now = Utc::now();
     let this_month = Utc
         .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
@@ -38,7 +38,7 @@ fn month_start(back: u32) -> DateTime<Utc> {
 }
 
 /// A CloudEvent of `units` for a subject at a time.
-fn usage_event(id: &str, subject: &str, time: DateTime<Utc>, units: u32) -> Value {
+pub(super) fn usage_event(id: &str, subject: &str, time: DateTime<Utc>, units: u32) -> Value {
     json!({
         "specversion": "1.0", "id": id, "source": "billing-test", "type": "usage.recorded",
         "subject": subject, "time": time.to_rfc3339(), "data": {"units": units},
@@ -47,7 +47,7 @@ fn usage_event(id: &str, subject: &str, time: DateTime<Utc>, units: u32) -> Valu
 
 /// Sends events and waits until the meter counts `events` events of the subjects over the
 /// last three months.
-async fn send_and_wait(
+pub(super) async fn send_and_wait(
     env: &TestEnv,
     serve: &Serve,
     (tenant, key): (TenantId, &str),
@@ -173,7 +173,7 @@ async fn customer_names(env: &TestEnv, tenant: TenantId) -> BTreeMap<String, Str
         .collect()
 }
 
-fn write_plan(spec: &str) -> String {
+pub(super) fn write_plan(spec: &str) -> String {
     let path = std::env::temp_dir().join(format!("plan-{}.json", tally_testkit::random_id()));
     std::fs::write(&path, spec).expect("writes the plan");
     path.to_str().expect("a UTF-8 path").to_owned()

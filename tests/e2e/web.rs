@@ -26,14 +26,14 @@ use super::support::{Serve, TestEnv, free_port};
 const SETTLE: Duration = Duration::from_secs(30);
 
 /// chromedriver, with the Chromium profile its session uses.
-struct Driver {
+pub(super) struct Driver {
     child: Child,
     port: u16,
     profile: PathBuf,
 }
 
 impl Driver {
-    fn start() -> Self {
+    pub(super) fn start() -> Self {
         let port = free_port();
         let child = Command::new(
             std::env::var("TALLY_TEST_CHROMEDRIVER").unwrap_or("/usr/bin/chromedriver".into()),
@@ -52,7 +52,7 @@ impl Driver {
     }
 
     /// Ends the browser session, then chromedriver.
-    async fn stop(mut self, browser: Browser) {
+    pub(super) async fn stop(mut self, browser: Browser) {
         let _ = browser.client.close().await;
         let _ = self.child.kill().await;
         let _ = std::fs::remove_dir_all(&self.profile);
@@ -61,15 +61,15 @@ impl Driver {
 
 /// A headless Chromium session on the UI.
 #[derive(Clone)]
-struct Browser {
-    client: Client,
+pub(super) struct Browser {
+    pub(super) client: Client,
     base: String,
     shots: PathBuf,
 }
 
 impl Browser {
     /// Connects to chromedriver; screenshots go to the `shots` folder of the screenshot folder.
-    async fn connect(driver: &Driver, base: &str, shots: &str) -> Self {
+    pub(super) async fn connect(driver: &Driver, base: &str, shots: &str) -> Self {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),
@@ -108,14 +108,14 @@ impl Browser {
         }
     }
 
-    async fn open(&self, path: &str) {
+    pub(super) async fn open(&self, path: &str) {
         self.client
             .goto(&format!("{}{path}", self.base))
             .await
             .expect("the page loads");
     }
 
-    async fn path(&self) -> String {
+    pub(super) async fn path(&self) -> String {
         self.client
             .current_url()
             .await
@@ -126,7 +126,7 @@ impl Browser {
 
     /// The page's visible text. A page that is just being replaced (a redirect after a form,
     /// a hydrated page navigating) is read again.
-    async fn text(&self) -> String {
+    pub(super) async fn text(&self) -> String {
         let mut attempts = 0;
         loop {
             let body = self.client.find(Locator::Css("body")).await;
@@ -144,7 +144,7 @@ impl Browser {
         }
     }
 
-    async fn source(&self) -> String {
+    pub(super) async fn source(&self) -> String {
         self.client.source().await.expect("the page source")
     }
 
@@ -164,7 +164,7 @@ impl Browser {
             .expect("selects the option");
     }
 
-    async fn click(&self, css: &str) {
+    pub(super) async fn click(&self, css: &str) {
         self.client
             .find(Locator::Css(css))
             .await
@@ -217,7 +217,7 @@ impl Browser {
             .unwrap_or_default()
     }
 
-    async fn shot(&self, name: &str) {
+    pub(super) async fn shot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("a screenshot");
         let path = self.shots.join(format!("{name}.png"));
         std::fs::write(&path, png).expect("writes the screenshot");
@@ -241,7 +241,7 @@ impl Browser {
         }
     }
 
-    async fn sign_in(&self, key: &str) {
+    pub(super) async fn sign_in(&self, key: &str) {
         self.open("/login").await;
         self.fill("#key", key).await;
         self.submit("form[action='/login'] button").await;
@@ -273,7 +273,7 @@ fn event(id: &str, event_type: &str, data: Value) -> Value {
     })
 }
 
-async fn tenant_name(env: &TestEnv, id: tally_meter::ids::TenantId) -> String {
+pub(super) async fn tenant_name(env: &TestEnv, id: tally_meter::ids::TenantId) -> String {
     tenants::find(&env.catalog().await, &TenantRef::Id(id))
         .await
         .expect("the tenant exists")
@@ -715,7 +715,7 @@ async fn bundle_is_gzipped_and_revalidated(serve: &Serve) {
     assert_eq!(again.status().as_u16(), 304);
 }
 
-async fn wait_until_hydrated(browser: &Browser, page: &str) {
+pub(super) async fn wait_until_hydrated(browser: &Browser, page: &str) {
     let deadline = Instant::now() + SETTLE;
     while browser
         .client

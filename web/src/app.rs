@@ -7,7 +7,9 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::layout::{provide_hydrated, provide_session_form_token};
-use crate::pages::{keys, login, meter, meters, overview, quarantine, quota};
+use crate::pages::{
+    customers, invoice, invoices, keys, login, meter, meters, overview, plans, quarantine, quota,
+};
 
 /// The document around the app, with the scripts that hydrate it when the bundle is there.
 pub fn shell(options: LeptosOptions, hydrate: bool) -> impl IntoView {
@@ -44,6 +46,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/meters/:key") view=meter::MeterPage ssr=SsrMode::Async />
                 <Route path=path!("/quarantine") view=quarantine::Quarantine ssr=SsrMode::Async />
                 <Route path=path!("/quota") view=quota::QuotaPage ssr=SsrMode::Async />
+                <Route path=path!("/invoices") view=invoices::Invoices ssr=SsrMode::Async />
+                <Route path=path!("/invoices/:id") view=invoice::InvoicePage ssr=SsrMode::Async />
+                <Route path=path!("/customers") view=customers::Customers ssr=SsrMode::Async />
+                <Route path=path!("/plans") view=plans::Plans ssr=SsrMode::Async />
                 <Route path=path!("/keys") view=keys::Keys ssr=SsrMode::Async />
             </Routes>
         </Router>

@@ -6,7 +6,8 @@
 use leptos::prelude::*;
 
 use crate::model::{
-    ApiKey, Meter, MeterDetail, Page, QuarantinePage, Quota, SignInForm, Traffic, UsageSelection,
+    ApiKey, CustomerRow, InvoiceDetail, InvoiceRow, Meter, MeterDetail, Page, PlanRow,
+    QuarantinePage, Quota, RunningTotals, SignInForm, Traffic, UsageSelection,
 };
 
 /// The sign-in page's data.
@@ -99,4 +100,37 @@ pub async fn load_api_keys() -> Result<Page<Vec<ApiKey>>, ServerFnError> {
         serde_json::json!({}),
     )
     .await
+}
+
+/// The tenant's invoices, newest period first.
+#[server(prefix = "/ui/fn")]
+pub async fn load_invoices() -> Result<Page<Vec<InvoiceRow>>, ServerFnError> {
+    crate::server::bridge::billing::invoices().await
+}
+
+/// One invoice with its lines explained.
+#[server(prefix = "/ui/fn")]
+pub async fn load_invoice(
+    /// The invoice's id.
+    id: String,
+) -> Result<Page<InvoiceDetail>, ServerFnError> {
+    crate::server::bridge::billing::invoice(id).await
+}
+
+/// The tenant's customers with their running totals.
+#[server(prefix = "/ui/fn")]
+pub async fn load_customers() -> Result<Page<Vec<CustomerRow>>, ServerFnError> {
+    crate::server::bridge::billing::customers().await
+}
+
+/// The tenant's plans with their versions.
+#[server(prefix = "/ui/fn")]
+pub async fn load_plans() -> Result<Page<Vec<PlanRow>>, ServerFnError> {
+    crate::server::bridge::billing::plans().await
+}
+
+/// This period's running total across the tenant's customers.
+#[server(prefix = "/ui/fn")]
+pub async fn load_running_totals() -> Result<RunningTotals, ServerFnError> {
+    crate::server::bridge::billing::running_totals().await
 }

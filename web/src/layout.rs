@@ -42,9 +42,12 @@ pub fn hydrated() -> bool {
     cfg!(feature = "hydrate") || use_context::<Hydrated>().is_some_and(|Hydrated(on)| on)
 }
 
-const NAV: [(&str, &str); 5] = [
+const NAV: [(&str, &str); 8] = [
     ("/", "Overview"),
     ("/meters", "Meters"),
+    ("/invoices", "Invoices"),
+    ("/customers", "Customers"),
+    ("/plans", "Plans"),
     ("/quarantine", "Quarantine"),
     ("/quota", "Quota"),
     ("/keys", "API keys"),

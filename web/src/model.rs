@@ -7,6 +7,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod billing;
+
+pub use billing::{
+    CustomerRow, InvoiceDetail, InvoiceLine, InvoiceRow, Money, PlanRow, PlanVersionRow,
+    RunningTotals,
+};
+
 /// A message for the next page, after a form post: what happened, or why it did not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flash {

@@ -2,13 +2,15 @@
 //! the settings ([`config`]), the shared state ([`state`]), the stylesheet and browser bundle
 //! ([`assets`]), the cookies ([`cookies`]), the session middleware with its form-token check
 //! ([`session`]), sign-in and sign-out ([`sign_in`]), the bridge that runs the pages' GraphQL as
-//! the signed-in key ([`bridge`]) and the plain HTML form posts that change things, answered
-//! with a redirect and a one-time message ([`forms`]); what it logs is in [`telemetry`].
+//! the signed-in key ([`bridge`]), the plain HTML form posts that change things, answered
+//! with a redirect and a one-time message ([`forms`]), and the invoice downloads
+//! ([`downloads`]); what it logs is in [`telemetry`].
 
 mod assets;
 pub(crate) mod bridge;
 mod config;
 mod cookies;
+mod downloads;
 mod forms;
 mod session;
 mod sign_in;
@@ -64,6 +66,7 @@ pub fn router(api: &Api, catalog: Catalog, config: WebConfig) -> Router {
         .route("/keys", post(keys::create_key))
         .route("/keys/{id}/revoke", post(keys::revoke_key))
         .route("/quota", post(quota::set_quota))
+        .route("/exports/invoices/{file}", get(downloads::invoice_file))
         .route("/assets/tally.css", get(stylesheet))
         .route_layer(middleware::from_fn_with_state(web.clone(), session))
         .fallback(not_found);

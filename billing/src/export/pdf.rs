@@ -9,15 +9,14 @@
 mod font;
 mod page;
 
-use rust_decimal::Decimal;
 use tally_meter::usage::Tz;
 
 use self::font::{Font, wrap};
 use self::page::{CAPACITY, MARGIN, Pages, Style, WIDTH};
 use crate::customer::Customer;
+use crate::export::explain;
 use crate::export::format::{self, money, number};
 use crate::invoice::{Explanation, Invoice, Line, Status};
-use crate::price::Step;
 
 const BODY: Style = Style {
     font: Font::Regular,
@@ -165,7 +164,7 @@ fn row(pages: &mut Pages, invoice: &Invoice, line: &Line, zone: Tz) {
         ),
     ];
     let height = cells.iter().map(Vec::len).max().unwrap_or(1) as f32 * LEADING;
-    let details: Vec<String> = explain(line, invoice, zone)
+    let details: Vec<String> = explain::sentences(line, invoice.computed.currency, zone)
         .iter()
         .flat_map(|detail| wrap(DETAIL.font, detail, DETAIL.size, QUANTITY_RIGHT - DETAIL_X))
         .collect();
@@ -203,112 +202,6 @@ fn make_room(pages: &mut Pages, invoice: &Invoice, height: f32) {
         pages.next_page();
         table_header(pages, invoice);
     }
-}
-
-/// How a line was computed, for people, a sentence per entry.
-fn explain(line: &Line, invoice: &Invoice, zone: Tz) -> Vec<String> {
-    let currency = invoice.computed.currency;
-    match &line.explanation {
-        Explanation::Flat {
-            amount,
-            share,
-            full_period,
-        } => {
-            if *share == Decimal::ONE {
-                vec![format!(
-                    "Flat fee of {}, billed in advance",
-                    money(*amount, currency)
-                )]
-            } else {
-                vec![format!(
-                    "Flat fee of {} × {} (the share of {} covered), billed in advance",
-                    money(*amount, currency),
-                    number(*share),
-                    format::days(*full_period, zone)
-                )]
-            }
-        }
-        Explanation::Usage {
-            meter,
-            events,
-            quantity,
-            allowance,
-            steps,
-            exact,
-        } => {
-            let mut sentences = vec![if allowance.is_zero() {
-                format!("Meter {meter}: {} from {events} events", number(*quantity))
-            } else {
-                format!(
-                    "Meter {meter}: {} from {events} events, {} of them included",
-                    number(*quantity),
-                    number(*allowance)
-                )
-            }];
-            if steps.is_empty() {
-                sentences.push("Nothing to charge".to_owned());
-            }
-            sentences.extend(steps.iter().map(step));
-            if *exact != line.amount {
-                sentences.push(format!(
-                    "Exactly {}, rounded to {}",
-                    number(*exact),
-                    money(line.amount, currency)
-                ));
-            }
-            sentences
-        }
-        Explanation::Unused {
-            amount,
-            billed_share,
-            share,
-            full_period,
-        } => vec![format!(
-            "Credit for unused time: {} × ({} billed − {} covered) of {}",
-            money(*amount, currency),
-            number(*billed_share),
-            number(*share),
-            format::days(*full_period, zone)
-        )],
-        Explanation::LateUsage {
-            meter,
-            billed,
-            now,
-            billed_amount,
-            amount_now,
-        } => vec![
-            format!(
-                "Meter {meter}: {} events were billed for this period, {} are counted now",
-                billed.events, now.events
-            ),
-            format!(
-                "The charge comes to {} now; {} was billed",
-                money(*amount_now, currency),
-                money(*billed_amount, currency)
-            ),
-        ],
-        Explanation::TrueUp { minimum, charged } => vec![format!(
-            "Minimum commitment of {}, of which the usage lines charged {}",
-            money(*minimum, currency),
-            money(*charged, currency)
-        )],
-    }
-}
-
-/// A step of a price's arithmetic: `units 1 to 1,000 (tier 1): 1000 × 0.01 = 10`.
-fn step(step: &Step) -> String {
-    let fee = if step.flat_fee.is_zero() {
-        String::new()
-    } else {
-        format!(" + {}", number(step.flat_fee))
-    };
-    format!(
-        "{}: {} × {}{fee} = {}",
-        step.description,
-        number(step.units),
-        number(step.unit_price),
-        number(step.amount)
-    )
 }
 
 fn totals(pages: &mut Pages, invoice: &Invoice) {

@@ -1,13 +1,15 @@
 //! The overview: the last hour's ingest rate, accepted against rejected, and the busiest
-//! event types. It reloads itself every 30 seconds.
+//! event types; it reloads itself every 30 seconds. When the tenant bills customers, it also
+//! shows what this period comes to so far across them (loaded once per visit: it prices every
+//! customer's usage).
 
 use leptos::prelude::*;
 use leptos_meta::Meta;
 
 use crate::chart::{Bar, BarChart};
-use crate::data::load_overview;
+use crate::data::{load_overview, load_running_totals};
 use crate::layout::{count, hydrated, page};
-use crate::model::Traffic;
+use crate::model::{RunningTotals, Traffic};
 
 /// Seconds between reloads.
 const REFRESH_SECS: u32 = 30;
@@ -19,6 +21,7 @@ pub fn Overview() -> impl IntoView {
     // asks to be reloaded.
     let refreshes = RwSignal::new(0_u32);
     let data = Resource::new(move || refreshes.get(), |_| load_overview());
+    let totals = Resource::new(|| (), |()| load_running_totals());
     #[cfg(feature = "hydrate")]
     if let Ok(interval) = set_interval_with_handle(
         move || refreshes.update(|count| *count += 1),
@@ -30,8 +33,53 @@ pub fn Overview() -> impl IntoView {
         .then(|| view! { <Meta http_equiv="refresh" content=REFRESH_SECS.to_string() /> });
     view! {
         {reload}
-        {page("Overview", data, |_, traffic| view! { <TrafficView traffic=traffic /> })}
+        {page(
+            "Overview",
+            data,
+            move |_, traffic| {
+                view! {
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            totals.await.ok().map(|totals| view! { <RunningTotal totals=totals /> })
+                        })}
+                    </Suspense>
+                    <TrafficView traffic=traffic />
+                }
+            },
+        )}
     }
+}
+
+/// This period's running total across the customers; nothing without customers.
+#[component]
+fn RunningTotal(totals: RunningTotals) -> impl IntoView {
+    (totals.customers > 0).then(|| {
+        let figure = if totals.totals.is_empty() {
+            "nothing yet".to_owned()
+        } else {
+            totals
+                .totals
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" + ")
+        };
+        let customers = if totals.customers == 1 {
+            "1 customer".to_owned()
+        } else {
+            format!("{} customers", count(totals.customers as u64))
+        };
+        view! {
+            <section class="card stat running">
+                <h2>"This period so far"</h2>
+                <p class="figure">{figure}</p>
+                <p class="help">
+                    {format!("The upcoming invoices of your {customers}: usage up to this minute and the next period's fees. ")}
+                    <a href="/customers">"Per customer"</a>
+                </p>
+            </section>
+        }
+    })
 }
 
 #[component]

@@ -1,6 +1,9 @@
 //! The bridge from the pages to the API: runs GraphQL against the API's own schema as the
 //! signed-in key, and gives the pages' server functions their data, the session's form token,
-//! the sign-in form's token and the one-time message.
+//! the sign-in form's token and the one-time message. The billing pages' data is in
+//! [`billing`].
+
+pub(crate) mod billing;
 
 use async_graphql::Variables;
 use axum::http::request::Parts;
@@ -14,6 +17,24 @@ use super::session::{FormToken, SignInToken};
 use super::state::Web;
 use crate::model::{Flash, Meter, MeterDetail, Page, SESSION_ENDED, UsageSelection, Viewer};
 
+/// Why the API refused an operation: its error code, if it gave one, and its message for
+/// people.
+pub(super) struct Refusal {
+    /// The API's `extensions.code`, such as `NOT_FOUND`.
+    pub(super) code: Option<String>,
+    /// The message, as a sentence.
+    pub(super) message: String,
+}
+
+impl Refusal {
+    fn plain(message: String) -> Self {
+        Self {
+            code: None,
+            message,
+        }
+    }
+}
+
 /// Runs a GraphQL operation as the caller; the error is the API's message, for people.
 pub(super) async fn run(
     web: &Web,
@@ -21,19 +42,44 @@ pub(super) async fn run(
     query: &str,
     variables: Value,
 ) -> Result<Value, String> {
+    run_coded(web, caller, query, variables)
+        .await
+        .map_err(|refusal| refusal.message)
+}
+
+/// Runs a GraphQL operation as the caller; the error keeps the API's code.
+pub(super) async fn run_coded(
+    web: &Web,
+    caller: Caller,
+    query: &str,
+    variables: Value,
+) -> Result<Value, Refusal> {
     let request = async_graphql::Request::new(query)
         .variables(Variables::from_json(variables))
         .data(caller);
     let response = tokio::time::timeout(REQUEST_TIMEOUT, web.api.schema().execute(request))
         .await
-        .map_err(|_| "Tally took too long to answer; try again in a moment.".to_owned())?;
+        .map_err(|_| {
+            Refusal::plain("Tally took too long to answer; try again in a moment.".to_owned())
+        })?;
     if let Some(error) = response.errors.first() {
-        return Err(sentence(&error.message));
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|extensions| extensions.get("code"))
+            .and_then(|code| match code {
+                async_graphql::Value::String(code) => Some(code.clone()),
+                _ => None,
+            });
+        return Err(Refusal {
+            code,
+            message: sentence(&error.message),
+        });
     }
     response
         .data
         .into_json()
-        .map_err(|error| format!("Tally gave an answer it cannot show: {error}"))
+        .map_err(|error| Refusal::plain(format!("Tally gave an answer it cannot show: {error}")))
 }
 
 /// Makes an API message a sentence: capitalised, with a full stop.
@@ -91,13 +137,19 @@ fn decode<T: DeserializeOwned>(value: Value) -> Result<T, ServerFnError> {
 
 /// Runs a page's query as the request's signed-in key.
 async fn page_query(query: &str, variables: Value) -> Result<Value, ServerFnError> {
+    let (web, caller) = signed_in()?;
+    run(&web, caller, query, variables)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// The UI's state and the request's signed-in key.
+fn signed_in() -> Result<(Web, Caller), ServerFnError> {
     let web = use_context::<Web>().ok_or_else(|| ServerFnError::new("the UI is not set up"))?;
     let caller = use_context::<Parts>()
         .and_then(|parts| parts.extensions.get::<Caller>().copied())
         .ok_or_else(|| ServerFnError::new(SESSION_ENDED))?;
-    run(&web, caller, query, variables)
-        .await
-        .map_err(ServerFnError::new)
+    Ok((web, caller))
 }
 
 /// The meter page's data: the meter, its last hour and its usage over the selection.
