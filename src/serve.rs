@@ -155,7 +155,14 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
                 services.catalog,
                 config.web.clone(),
             ))
-            .merge(tally_api::router(api));
+            .merge(tally_api::router(api))
+            .merge(tally_api::stripe_webhook::router(
+                dependencies
+                    .postgres
+                    .clone()
+                    .context("api needs postgres")?,
+                config.billing.stripe.webhook_secret.clone(),
+            ));
     }
     if roles.contains(&Role::Meter) {
         let catalog = dependencies
@@ -189,7 +196,7 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
         let running = tokio::spawn(tally_billing::role::run(
             catalog,
             analytics,
-            config.billing,
+            config.billing.clone(),
             shutdown.clone(),
         ));
         tasks.spawn(watch(

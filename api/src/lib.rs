@@ -14,6 +14,7 @@ pub mod error;
 pub mod invoice_export;
 pub mod rest;
 pub mod schema;
+pub mod stripe_webhook;
 pub mod telemetry;
 
 use std::collections::HashMap;

@@ -1,11 +1,13 @@
-//! `[billing]`: how the billing role runs invoices.
+//! `[billing]`: how the billing role runs invoices, and `[billing.stripe]`: whether and where
+//! it pushes finalized invoices to Stripe.
 
 use std::time::Duration;
 
+use secrecy::SecretString;
 use serde::Deserialize;
 
 /// `[billing]`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BillingConfig {
     /// Hours after a period's end that its draft is recomputed for late usage before it is
@@ -13,6 +15,8 @@ pub struct BillingConfig {
     pub grace_hours: u32,
     /// Seconds between two invoice runs of the billing role.
     pub run_interval_secs: u64,
+    /// The Stripe sync and webhook.
+    pub stripe: StripeConfig,
 }
 
 impl Default for BillingConfig {
@@ -20,7 +24,41 @@ impl Default for BillingConfig {
         Self {
             grace_hours: 24,
             run_interval_secs: 60,
+            stripe: StripeConfig::default(),
         }
+    }
+}
+
+/// `[billing.stripe]`: the sync is off without a secret key, the webhook refuses every event
+/// without a webhook secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StripeConfig {
+    /// The account's secret key (`sk_live_…` or `sk_test_…`).
+    pub secret_key: Option<SecretString>,
+    /// Where Stripe's API is: its own address but in tests.
+    pub api_base: String,
+    /// The signing secret of the webhook endpoint (`whsec_…`).
+    pub webhook_secret: Option<SecretString>,
+    /// Seconds between two passes of the sync over invoices waiting for it.
+    pub sync_interval_secs: u64,
+}
+
+impl Default for StripeConfig {
+    fn default() -> Self {
+        Self {
+            secret_key: None,
+            api_base: "https://api.stripe.com".to_owned(),
+            webhook_secret: None,
+            sync_interval_secs: 10,
+        }
+    }
+}
+
+impl StripeConfig {
+    /// The time between passes of the sync, at least a second.
+    pub fn sync_interval(&self) -> Duration {
+        Duration::from_secs(self.sync_interval_secs.max(1))
     }
 }
 

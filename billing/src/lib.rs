@@ -17,4 +17,5 @@ pub mod plan;
 pub mod price;
 pub mod role;
 pub mod run;
+pub mod stripe;
 pub mod subscription;

@@ -1,6 +1,8 @@
 //! The billing role of `tally serve`: an invoice run over every active tenant at every
 //! `billing.run_interval_secs`, until shutdown. A failed run is logged and retried at the next
-//! interval; runs of several processes overlap safely (see [`crate::run`]).
+//! interval; runs of several processes overlap safely (see [`crate::run`]). Beside the runs,
+//! when `billing.stripe.secret_key` is set, the Stripe sync pushes finalized invoices (see
+//! [`crate::stripe::sync`]); neither waits for the other.
 
 use std::time::Instant;
 
@@ -12,13 +14,38 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::BillingConfig;
 use crate::run::Run;
+use crate::stripe::sync::Sync;
 
-/// Runs invoices every interval until `shutdown` is cancelled.
+/// Runs invoices every interval, and the Stripe sync if configured, until `shutdown` is
+/// cancelled.
 pub async fn run(
     catalog: Catalog,
     analytics: Analytics,
     config: BillingConfig,
     shutdown: CancellationToken,
+) {
+    let sync = Sync::new(catalog.clone(), &config.stripe);
+    if sync.is_none() {
+        tracing::info!("stripe sync off: billing.stripe.secret_key is not set");
+    }
+    let syncing = async {
+        if let Some(sync) = sync {
+            sync.run(config.stripe.sync_interval(), shutdown.clone())
+                .await;
+        }
+    };
+    tokio::join!(
+        invoice_runs(catalog, analytics, &config, &shutdown),
+        syncing
+    );
+}
+
+/// Runs invoices every interval until `shutdown` is cancelled.
+async fn invoice_runs(
+    catalog: Catalog,
+    analytics: Analytics,
+    config: &BillingConfig,
+    shutdown: &CancellationToken,
 ) {
     let mut ticks = tokio::time::interval(config.run_interval());
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

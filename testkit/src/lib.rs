@@ -12,6 +12,7 @@ pub mod http;
 pub mod kafka;
 mod postgres;
 pub mod store;
+pub mod stripe;
 
 use tally_meter::analytics::{Analytics, ClickHouseConfig};
 use tally_meter::bus::KafkaConfig;
