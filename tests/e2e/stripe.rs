@@ -239,6 +239,21 @@ async fn a_sigkill_between_two_stripe_calls_leaves_one_stripe_invoice_and_its_we
         "the second item was replayed after the restart"
     );
 
+    // The tenant reads the push's state from its invoice.
+    let read = env.key_for(tenant, Scope::Read).await;
+    let (_, seen) = super::api::graphql(
+        &second,
+        &read,
+        "query($id: ID!) { invoice(id: $id) { syncState { state stripeInvoiceId } } }",
+        serde_json::json!({ "id": invoice.id.to_string() }),
+    )
+    .await;
+    assert_eq!(
+        seen["data"]["invoice"]["syncState"],
+        serde_json::json!({ "state": "SYNCED", "stripeInvoiceId": stripe_invoice["id"] }),
+        "{seen}"
+    );
+
     // The webhook: refused unsigned and wrongly signed, applied once signed, and redelivery
     // changes nothing.
     let stripe_id = stripe_invoice["id"].as_str().expect("an id").to_owned();

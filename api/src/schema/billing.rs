@@ -5,7 +5,7 @@
 use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use tally_billing::catalog::{customers, invoices, plans, subscriptions};
+use tally_billing::catalog::{customers, invoices, plans, stripe as stripe_store, subscriptions};
 use tally_billing::customer::{self, CustomerSpec};
 use tally_billing::invoice::{self, Line};
 use tally_billing::plan::{self, Charge, VersionSpec};
@@ -131,6 +131,7 @@ impl From<subscription::Subscription> for Subscription {
 
 /// An invoice of one subscription and billing period.
 #[derive(SimpleObject, Debug, Clone)]
+#[graphql(complex)]
 pub struct Invoice {
     /// Stable id.
     pub id: ID,
@@ -187,6 +188,43 @@ impl From<invoice::Invoice> for Invoice {
             grace_until: invoice.grace_until,
             finalized_at: invoice.finalized_at,
         }
+    }
+}
+
+/// Where an invoice's push to Stripe is.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct StripeSync {
+    /// PENDING, SYNCED or FAILED (retried at `nextAttemptAt`).
+    pub state: String,
+    /// Attempts that failed so far.
+    pub attempts: i32,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When the next attempt is due, unless synced.
+    pub next_attempt_at: DateTime<Utc>,
+    /// The Stripe invoice, once created.
+    pub stripe_invoice_id: Option<String>,
+    /// When Stripe finalized its copy.
+    pub synced_at: Option<DateTime<Utc>>,
+}
+
+#[async_graphql::ComplexObject]
+impl Invoice {
+    /// Its push to Stripe, once it is finalized and Stripe is configured; null before.
+    #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
+    async fn sync_state(&self, context: &Context<'_>) -> async_graphql::Result<Option<StripeSync>> {
+        let tenant = caller(context)?.may_read()?;
+        let found = stripe_store::find(&services(context).catalog, tenant, parse_id(&self.id)?)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(found.map(|sync| StripeSync {
+            state: sync.state.to_string(),
+            attempts: sync.attempts,
+            last_error: sync.last_error,
+            next_attempt_at: sync.next_attempt_at,
+            stripe_invoice_id: sync.stripe_invoice_id,
+            synced_at: sync.synced_at,
+        }))
     }
 }
 
