@@ -556,3 +556,111 @@ async fn invoices_are_drafted_once_per_period_and_numbered_without_gaps_when_fin
         10
     );
 }
+
+/// Two invoice runs at once, each on connections of its own, as two billing processes would
+/// run: every subscription gets its opening and closing invoices once, numbered without gaps,
+/// and a third run changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_invoice_runs_write_every_invoice_once_and_number_them_without_gaps() {
+    let env = Namespace::migrated().await;
+    let catalog = env.catalog().await;
+    let analytics = env.analytics();
+    let tenant = tenant_with_tokens_meter(&catalog).await;
+    plans::create(
+        &catalog,
+        tenant,
+        &PlanKey::parse("pro").expect("a key"),
+        "Pro",
+        &tokens_plan("0.001"),
+        Actor::Operator,
+    )
+    .await
+    .expect("creates the plan");
+    let version = plans::publish(
+        &catalog,
+        tenant,
+        &PlanKey::parse("pro").expect("a key"),
+        Actor::Operator,
+    )
+    .await
+    .expect("publishes");
+    const CUSTOMERS: usize = 12;
+    for number in 0..CUSTOMERS {
+        let subject = format!("device-{number}");
+        let created = customers::create(
+            &catalog,
+            tenant,
+            &customer(&format!("crm-{number}"), "EUR", &[subject.as_str()]),
+            Actor::Operator,
+        )
+        .await
+        .expect("creates the customer");
+        subscriptions::create(
+            &catalog,
+            tenant,
+            created.id,
+            version.id,
+            Anchor::Calendar,
+            utc("2026-09-01T00:00:00+02:00"),
+            Actor::Operator,
+        )
+        .await
+        .expect("subscribes");
+    }
+    // October's invoices are past their grace period: opening, September and October.
+    let at = utc("2026-11-03T00:00:00Z");
+    let run = |catalog: Catalog| {
+        let analytics = analytics.clone();
+        tokio::spawn(async move {
+            tally_billing::run::Run {
+                catalog: &catalog,
+                analytics: &analytics,
+                at,
+                grace: chrono::Duration::hours(24),
+                actor: Actor::Operator,
+            }
+            .tenant(tenant, &mut |_, _| {})
+            .await
+            .expect("the run succeeds")
+        })
+    };
+    let (first, second) = tokio::join!(run(env.catalog().await), run(env.catalog().await));
+    let (first, second) = (first.expect("runs"), second.expect("runs"));
+    assert_eq!(first.finalized + second.finalized, 3 * CUSTOMERS as u64);
+    let listed = invoices::list(&catalog, tenant, None).await.expect("lists");
+    assert_eq!(listed.len(), 3 * CUSTOMERS);
+    assert!(
+        listed
+            .iter()
+            .all(|invoice| invoice.status == Status::Finalized)
+    );
+    let mut numbers: Vec<u32> = listed
+        .iter()
+        .map(|invoice| {
+            let number = invoice.number.as_deref().expect("a number");
+            number
+                .rsplit('-')
+                .next()
+                .and_then(|digits| digits.parse().ok())
+                .expect("digits")
+        })
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=3 * CUSTOMERS as u32).collect::<Vec<_>>());
+
+    let again = tally_billing::run::Run {
+        catalog: &catalog,
+        analytics: &analytics,
+        at,
+        grace: chrono::Duration::hours(24),
+        actor: Actor::Operator,
+    }
+    .tenant(tenant, &mut |_, _| {})
+    .await
+    .expect("the rerun succeeds");
+    assert_eq!((again.drafted, again.finalized), (0, 0));
+    assert_eq!(
+        invoices::list(&catalog, tenant, None).await.expect("lists"),
+        listed
+    );
+}
