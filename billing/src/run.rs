@@ -121,7 +121,11 @@ impl Run<'_> {
             .map(|customer| (customer.id, customer))
             .collect();
         let mut plan_versions: HashMap<PlanVersionId, PlanVersion> = HashMap::new();
-        let mut meters = Meters::default();
+        // Every customer is measured: each meter's totals are read once for all subjects.
+        let mut meters = Meters {
+            all_subjects: true,
+            ..Meters::default()
+        };
         let total = subscriptions.len() as u64;
         let mut report = Report::default();
         for subscription in &subscriptions {
@@ -437,7 +441,7 @@ impl Run<'_> {
             Pricing::ByDimension { group, .. } => Some(group.as_str()),
             Pricing::Single { .. } => None,
         };
-        if meter.spec.aggregation.merges_over_subjects() {
+        if meters.all_subjects && meter.spec.aggregation.merges_over_subjects() {
             let by_subject = meters.by_subject(self, &meter, period, split_by).await?;
             return merge(
                 meter.spec.aggregation,
@@ -475,6 +479,9 @@ type BySubject = HashMap<String, Vec<SubjectTotal>>;
 /// the periods billed, read once per meter, period and split for all customers.
 #[derive(Default)]
 struct Meters {
+    /// Whether totals are read for all subjects at once, when every customer is measured,
+    /// rather than for one customer's subjects.
+    all_subjects: bool,
     found: HashMap<(TenantId, MeterKey), Meter>,
     totals: HashMap<(TenantId, MeterKey, Period, Option<String>), BySubject>,
 }
