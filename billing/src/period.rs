@@ -39,6 +39,13 @@ pub struct BillingPeriod {
 }
 
 impl BillingPeriod {
+    /// The period as covered up to `end` at the latest: what an upcoming invoice has counted
+    /// of a period that has not ended.
+    pub fn until(mut self, end: DateTime<Utc>) -> Self {
+        self.covered.end = self.covered.end.min(end);
+        self
+    }
+
     /// The covered share of the full period's duration, for prorating flat fees: 1 when the
     /// subscription covers all of it.
     pub fn share(&self) -> Decimal {

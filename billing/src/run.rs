@@ -275,8 +275,7 @@ impl Run<'_> {
         with_late: bool,
         meters: &mut Meters,
     ) -> Result<Computed> {
-        let mut counted = period;
-        counted.covered.end = counted.covered.end.min(counted_until);
+        let counted = period.until(counted_until);
         let usage = self
             .measure(subscription, customer, version, counted.covered, meters)
             .await?;
@@ -358,9 +357,7 @@ impl Run<'_> {
                     &mut meters,
                 )
                 .await?;
-            let mut counted = period;
-            counted.covered.end = counted.covered.end.min(so_far);
-            upcoming.push((subscription, counted, computed));
+            upcoming.push((subscription, period.until(so_far), computed));
         }
         Ok(upcoming)
     }

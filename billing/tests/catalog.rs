@@ -10,7 +10,7 @@ use tally_billing::catalog::{customers, invoices, plans, subscriptions};
 use tally_billing::customer::CustomerSpec;
 use tally_billing::invoice::{Computed, Status};
 use tally_billing::period::Period;
-use tally_billing::plan::{Charge, Interval, VersionSpec};
+use tally_billing::plan::{Charge, Interval, PlanVersion, VersionSpec};
 use tally_billing::price::{PriceModel, Pricing, UsagePrice};
 use tally_billing::subscription::{Anchor, Subscription};
 use tally_meter::Error;
@@ -360,24 +360,29 @@ async fn a_plan_is_published_only_with_meters_the_tenant_has_and_in_the_customer
     );
 }
 
-/// A customer subscribed to a published version of the tokens plan; returns the tenant and
-/// the subscription.
-async fn subscribed(catalog: &Catalog) -> (TenantId, Subscription) {
-    let tenant = tenant_with_tokens_meter(catalog).await;
+/// The tokens plan `pro` at `unit_price`, created and published for the tenant.
+async fn published_plan(catalog: &Catalog, tenant: TenantId, unit_price: &str) -> PlanVersion {
     let key = PlanKey::parse("pro").expect("a key");
     plans::create(
         catalog,
         tenant,
         &key,
         "Pro",
-        &tokens_plan("0.00002"),
+        &tokens_plan(unit_price),
         Actor::Operator,
     )
     .await
     .expect("creates");
-    let version = plans::publish(catalog, tenant, &key, Actor::Operator)
+    plans::publish(catalog, tenant, &key, Actor::Operator)
         .await
-        .expect("publishes");
+        .expect("publishes")
+}
+
+/// A customer subscribed to a published version of the tokens plan; returns the tenant and
+/// the subscription.
+async fn subscribed(catalog: &Catalog) -> (TenantId, Subscription) {
+    let tenant = tenant_with_tokens_meter(catalog).await;
+    let version = published_plan(catalog, tenant, "0.00002").await;
     let buyer = customers::create(
         catalog,
         tenant,
@@ -566,24 +571,7 @@ async fn overlapping_invoice_runs_write_every_invoice_once_and_number_them_witho
     let catalog = env.catalog().await;
     let analytics = env.analytics();
     let tenant = tenant_with_tokens_meter(&catalog).await;
-    plans::create(
-        &catalog,
-        tenant,
-        &PlanKey::parse("pro").expect("a key"),
-        "Pro",
-        &tokens_plan("0.001"),
-        Actor::Operator,
-    )
-    .await
-    .expect("creates the plan");
-    let version = plans::publish(
-        &catalog,
-        tenant,
-        &PlanKey::parse("pro").expect("a key"),
-        Actor::Operator,
-    )
-    .await
-    .expect("publishes");
+    let version = published_plan(&catalog, tenant, "0.001").await;
     const CUSTOMERS: usize = 12;
     for number in 0..CUSTOMERS {
         let subject = format!("device-{number}");
