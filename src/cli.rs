@@ -144,6 +144,11 @@ pub enum TenantCommand {
         /// Region its data lives in.
         #[arg(long, default_value = "default")]
         region: Region,
+        /// Make it the platform tenant, the operator's books: its plans price platform meters
+        /// (events, ingested_gb, stored_gb_hours, api_queries) and its customers are the other
+        /// tenants. There is at most one.
+        #[arg(long)]
+        platform: bool,
     },
     /// List every tenant.
     List,
@@ -501,8 +506,8 @@ pub enum SubscriptionCommand {
 #[derive(Debug, Subcommand)]
 pub enum CostCommand {
     /// Split each line of a month's cost file across tenants in proportion to their use of
-    /// its resource (events, ingested_gb or stored_gb_hours), to the cent, and print the
-    /// per-tenant table.
+    /// its resource (events, ingested_gb, stored_gb_hours or api_queries), to the cent, and
+    /// print the per-tenant table.
     Attribute {
         /// The calendar month, as YYYY-MM (UTC).
         #[arg(long)]
@@ -526,6 +531,10 @@ pub enum InvoiceCommand {
         /// Only this tenant (id or name); every active tenant by default.
         #[arg(long)]
         tenant: Option<TenantRef>,
+        /// Only the platform tenant's invoices to the tenants, after giving each tenant it does
+        /// not bill yet a customer subscribed to the platform plan (`billing.platform_plan`).
+        #[arg(long, conflicts_with = "tenant")]
+        platform: bool,
         /// The instant to bill up to (RFC 3339); now by default.
         #[arg(long)]
         at: Option<DateTime<Utc>>,

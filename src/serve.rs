@@ -4,6 +4,7 @@
 //! ask for port 0 and the log's `tally is serving` line names the port given.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,7 +12,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tally_api::{Api, Services};
-use tally_ingest::Ingest;
+use tally_ingest::{Ingest, QueryMetering};
 use tally_meter::aggregator::Aggregator;
 use tally_meter::analytics::Analytics;
 use tally_meter::bus::BusProbe;
@@ -142,8 +143,19 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
                 .context("api needs clickhouse")?,
             default_limits: config.ingest.default_limits(),
             caps: config.caps,
+            raw_retention_days: config.meter.raw_retention_days,
         };
-        let api = Api::new(services.clone(), config.api);
+        // Each tenant's queries go to the metering topic, for its platform usage; sends that
+        // fail are kept and retried, so the API answers while the brokers are away.
+        let query_metering = QueryMetering::start(
+            &config.kafka,
+            Duration::from_millis(config.ingest.produce_timeout_ms),
+            drained.clone(),
+            &tasks,
+        )
+        .context("cannot start the api role's metering")?;
+        let api = Api::new(services.clone(), config.api)
+            .counting_queries(Arc::new(move |tenant| query_metering.record(tenant)));
         tasks.spawn(api.failures().clone().run(
             services.catalog.clone(),
             tally_api::FAILED_AUTH_FLUSH_INTERVAL,
@@ -197,6 +209,7 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
             catalog,
             analytics,
             config.billing.clone(),
+            config.meter.raw_retention_days,
             shutdown.clone(),
         ));
         tasks.spawn(watch(

@@ -16,6 +16,7 @@ mod e2e {
     pub mod meter;
     pub mod meter_load;
     pub mod otlp;
+    pub mod platform_billing;
     pub mod readme;
     pub mod security;
     pub mod serve;

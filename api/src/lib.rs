@@ -76,8 +76,12 @@ const PLATFORM_ACCESS_INTERVAL: Duration = Duration::from_secs(60);
 /// How often counted failed authentications are written to the audit log.
 pub const FAILED_AUTH_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Counts one API query of a tenant in its platform usage.
+pub type CountQuery = Arc<dyn Fn(TenantId) + Send + Sync>;
+
 /// The API's state: the schema, holding the services, each key's request bucket, the failed
-/// authentications per client address, and when each platform key last acted on each tenant.
+/// authentications per client address, when each platform key last acted on each tenant, and
+/// what counts each tenant's queries.
 #[derive(Clone)]
 pub struct Api {
     schema: TallySchema,
@@ -86,6 +90,7 @@ pub struct Api {
     buckets: Arc<Mutex<HashMap<ApiKeyId, TokenBucket>>>,
     failures: Arc<AuthFailures>,
     platform_access: Arc<Mutex<HashMap<(ApiKeyId, TenantId), Instant>>>,
+    count_query: Option<CountQuery>,
 }
 
 impl Api {
@@ -102,6 +107,16 @@ impl Api {
                 per_sec: config.failed_auth_per_sec,
             })),
             platform_access: Arc::default(),
+            count_query: None,
+        }
+    }
+
+    /// Counts every request admitted with one of a tenant's own keys (GraphQL and exports;
+    /// not the web UI's pages, nor the operator's platform keys) as one of its API queries.
+    pub fn counting_queries(self, count_query: CountQuery) -> Self {
+        Self {
+            count_query: Some(count_query),
+            ..self
         }
     }
 
@@ -124,6 +139,8 @@ impl Api {
         self.take_request(caller.principal.key_id)?;
         if caller.principal.scope == Scope::Platform {
             self.record_platform_access(&caller, client).await;
+        } else if let Some(count_query) = &self.count_query {
+            count_query(caller.tenant);
         }
         Ok(caller)
     }

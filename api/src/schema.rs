@@ -49,6 +49,9 @@ pub struct Services {
     pub default_limits: Limits,
     /// Per-tenant caps on definitions.
     pub caps: Caps,
+    /// How many days raw events are kept after their ingest day, for the platform tenant's
+    /// upcoming invoices (stored gigabyte-hours).
+    pub raw_retention_days: u32,
 }
 
 /// The API's schema.

@@ -218,6 +218,7 @@ async fn measure(
         at: month.1 + chrono::Duration::hours(25),
         grace: chrono::Duration::hours(24),
         actor: Actor::Operator,
+        raw_retention_days: 30,
     };
     progress("running invoices");
     let started = Instant::now();

@@ -6,61 +6,14 @@
 //! the largest remainders (ties to the larger use, then the smaller tenant id), so the shares
 //! always add up to the line. A line whose resource nobody used stays unattributed.
 
-use std::collections::BTreeMap;
-use std::str::FromStr;
-
-use chrono::{Duration, NaiveTime};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
-use tally_meter::analytics::Analytics;
 use tally_meter::ids::TenantId;
 use tally_meter::{Error, Result};
 
 use crate::money::Currency;
-use crate::period::Period;
-
-/// What a cost line is split by: a platform measurement of each tenant for the month.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Resource {
-    /// Events accepted by ingest.
-    Events,
-    /// Gigabytes (10⁹ bytes) of accepted events.
-    IngestedGb,
-    /// Gigabyte-hours of raw events kept in ClickHouse's `events_raw`.
-    StoredGbHours,
-}
-
-impl Resource {
-    /// Every resource, in the order reports list them.
-    pub const ALL: [Self; 3] = [Self::Events, Self::IngestedGb, Self::StoredGbHours];
-
-    /// The name cost files use, such as `ingested_gb`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Events => "events",
-            Self::IngestedGb => "ingested_gb",
-            Self::StoredGbHours => "stored_gb_hours",
-        }
-    }
-}
-
-impl FromStr for Resource {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|resource| resource.name() == text.trim())
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "{text:?} is not a resource that is measured per tenant: use events, \
-                     ingested_gb or stored_gb_hours"
-                ))
-            })
-    }
-}
+use crate::platform::{PlatformUsage, Resource};
 
 /// A shared cost of the month.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -136,42 +89,6 @@ pub fn parse_costs(text: &str) -> Result<Vec<CostLine>> {
     Ok(lines)
 }
 
-/// Measures every tenant's use of each resource over `month`: events and bytes accepted in
-/// its hours (the aggregator's platform usage), and gigabyte-hours of raw events kept, each
-/// ingest day's bytes counting as kept from that day's start for `raw_retention_days` days
-/// and the day itself (when retention drops the day's partition).
-pub async fn measure(
-    analytics: &Analytics,
-    month: Period,
-    raw_retention_days: u32,
-) -> Result<BTreeMap<TenantId, BTreeMap<Resource, Decimal>>> {
-    let gigabyte = Decimal::from(1_000_000_000u64);
-    let mut usage: BTreeMap<TenantId, BTreeMap<Resource, Decimal>> = BTreeMap::new();
-    for totals in analytics.platform_totals(month.start, month.end).await? {
-        let used = usage.entry(totals.tenant_id).or_default();
-        used.insert(Resource::Events, Decimal::from(totals.accepted_events));
-        used.insert(
-            Resource::IngestedGb,
-            Decimal::from(totals.accepted_bytes) / gigabyte,
-        );
-    }
-    for (tenant, day, bytes) in analytics.raw_bytes_by_day(month.end).await? {
-        let kept_from = day.and_time(NaiveTime::MIN).and_utc();
-        let kept_until = kept_from + Duration::days(i64::from(raw_retention_days) + 1);
-        let hours = (kept_until.min(month.end) - kept_from.max(month.start)).num_hours();
-        if hours <= 0 {
-            continue;
-        }
-        let gigabyte_hours = Decimal::from(bytes) * Decimal::from(hours) / gigabyte;
-        *usage
-            .entry(tenant)
-            .or_default()
-            .entry(Resource::StoredGbHours)
-            .or_default() += gigabyte_hours;
-    }
-    Ok(usage)
-}
-
 /// A tenant's share of one cost line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Share {
@@ -195,10 +112,7 @@ pub struct Attributed {
 }
 
 /// Splits every line across the tenants by their use of its resource.
-pub fn attribute(
-    lines: &[CostLine],
-    usage: &BTreeMap<TenantId, BTreeMap<Resource, Decimal>>,
-) -> Result<Vec<Attributed>> {
+pub fn attribute(lines: &[CostLine], usage: &PlatformUsage) -> Result<Vec<Attributed>> {
     lines
         .iter()
         .map(|line| {

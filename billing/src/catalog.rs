@@ -5,6 +5,7 @@
 pub mod customers;
 pub mod invoices;
 pub mod plans;
+pub mod platform;
 pub mod stripe;
 pub mod subscriptions;
 

@@ -15,6 +15,9 @@ pub struct BillingConfig {
     pub grace_hours: u32,
     /// Seconds between two invoice runs of the billing role.
     pub run_interval_secs: u64,
+    /// The plan of the platform tenant that tenants without a customer there are subscribed
+    /// to, by platform invoice runs (see [`crate::platform`]).
+    pub platform_plan: String,
     /// The Stripe sync and webhook.
     pub stripe: StripeConfig,
 }
@@ -24,6 +27,7 @@ impl Default for BillingConfig {
         Self {
             grace_hours: 24,
             run_interval_secs: 60,
+            platform_plan: "platform".to_owned(),
             stripe: StripeConfig::default(),
         }
     }

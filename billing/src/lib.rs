@@ -14,6 +14,7 @@ pub mod invoice;
 pub mod money;
 pub mod period;
 pub mod plan;
+pub mod platform;
 pub mod price;
 pub mod role;
 pub mod run;

@@ -1,5 +1,7 @@
 //! The billing role of `tally serve`: an invoice run over every active tenant at every
-//! `billing.run_interval_secs`, until shutdown. A failed run is logged and retried at the next
+//! `billing.run_interval_secs`, until shutdown. When there is a platform tenant, each run first
+//! gives every tenant it does not bill yet a customer there (see [`crate::platform`]), so the
+//! operator's invoices come with the tenants'. A failed run is logged and retried at the next
 //! interval; runs of several processes overlap safely (see [`crate::run`]). Beside the runs,
 //! when `billing.stripe.secret_key` is set, the Stripe sync pushes finalized invoices (see
 //! [`crate::stripe::sync`]); neither waits for the other.
@@ -15,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::BillingConfig;
 use crate::run::Run;
 use crate::stripe::sync::Sync;
+use crate::{catalog, platform};
 
 /// Runs invoices every interval, and the Stripe sync if configured, until `shutdown` is
 /// cancelled.
@@ -22,6 +25,7 @@ pub async fn run(
     catalog: Catalog,
     analytics: Analytics,
     config: BillingConfig,
+    raw_retention_days: u32,
     shutdown: CancellationToken,
 ) {
     let sync = Sync::new(catalog.clone(), &config.stripe);
@@ -35,7 +39,7 @@ pub async fn run(
         }
     };
     tokio::join!(
-        invoice_runs(catalog, analytics, &config, &shutdown),
+        invoice_runs(catalog, analytics, &config, raw_retention_days, &shutdown),
         syncing
     );
 }
@@ -45,6 +49,7 @@ async fn invoice_runs(
     catalog: Catalog,
     analytics: Analytics,
     config: &BillingConfig,
+    raw_retention_days: u32,
     shutdown: &CancellationToken,
 ) {
     let mut ticks = tokio::time::interval(config.run_interval());
@@ -60,7 +65,11 @@ async fn invoice_runs(
             at: Utc::now(),
             grace: config.grace(),
             actor: Actor::Operator,
+            raw_retention_days,
         };
+        if let Err(error) = provision_platform(&catalog, config).await {
+            tracing::warn!(%error, "tenants not added to the platform tenant's customers");
+        }
         let started = Instant::now();
         let mut progress = |done: u64, total: u64| {
             metrics::gauge!("tally_billing_run_subscriptions_done").set(done as f64);
@@ -89,4 +98,18 @@ async fn invoice_runs(
             }
         }
     }
+}
+
+/// Gives every tenant the platform tenant does not bill yet a customer there, if there is a
+/// platform tenant.
+async fn provision_platform(catalog: &Catalog, config: &BillingConfig) -> tally_meter::Result<()> {
+    let Some(platform_tenant) = catalog::platform::tenant(catalog).await? else {
+        return Ok(());
+    };
+    let plan = config.platform_plan.parse()?;
+    let added = platform::provision(catalog, platform_tenant, &plan, Actor::Operator).await?;
+    if !added.is_empty() {
+        tracing::info!(tenants = %added.join(","), "tenants added to the platform's customers");
+    }
+    Ok(())
 }

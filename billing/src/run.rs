@@ -20,11 +20,16 @@
 //! invoices so far billed for it. A period is measured again only while events for it may
 //! still be accepted: until its end plus the largest allowed lateness of the plan's meters (and
 //! an hour for the aggregators to catch up) had passed when it was last billed.
+//!
+//! The platform tenant's runs are the same but for measuring: its plans price platform meters,
+//! read from every tenant's platform usage once per period (see [`crate::platform`]).
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use sqlx::Acquire;
 use tally_meter::analytics::Analytics;
 use tally_meter::analytics::totals::SubjectTotal;
@@ -36,13 +41,14 @@ use tally_meter::tenant::TenantStatus;
 use tally_meter::usage::{floor_minute, parse_time_zone};
 use tally_meter::{Error, Result};
 
-use crate::catalog::{customers, invoices, plans, subscriptions};
+use crate::catalog::{customers, invoices, plans, platform, subscriptions};
 use crate::customer::Customer;
 use crate::invoice::{
     self, Computed, Explanation, Inputs, Invoice, LateUsage, Measured, Status, Unused,
 };
 use crate::period::{BillingPeriod, Period, Schedule};
 use crate::plan::{Charge, PlanVersion};
+use crate::platform::{PlatformUsage, Resource};
 use crate::price::Pricing;
 use crate::subscription::Subscription;
 
@@ -84,6 +90,9 @@ pub struct Run<'a> {
     pub grace: Duration,
     /// Who finalizes.
     pub actor: Actor,
+    /// How many days raw events are kept after their ingest day (`meter.raw_retention_days`),
+    /// for the platform tenant's stored gigabyte-hours.
+    pub raw_retention_days: u32,
 }
 
 impl Run<'_> {
@@ -124,7 +133,7 @@ impl Run<'_> {
         // Every customer is measured: each meter's totals are read once for all subjects.
         let mut meters = Meters {
             all_subjects: true,
-            ..Meters::default()
+            ..Meters::for_tenant(self.catalog, tenant).await?
         };
         let total = subscriptions.len() as u64;
         let mut report = Report::default();
@@ -327,7 +336,7 @@ impl Run<'_> {
         tenant: TenantId,
         customer: &Customer,
     ) -> Result<Vec<(Subscription, BillingPeriod, Computed)>> {
-        let mut meters = Meters::default();
+        let mut meters = Meters::for_tenant(self.catalog, tenant).await?;
         let mut upcoming = Vec::new();
         for subscription in subscriptions::list(self.catalog, tenant, Some(customer.id)).await? {
             let version = {
@@ -433,6 +442,11 @@ impl Run<'_> {
         else {
             return Ok(Measured::default());
         };
+        if meters.platform.is_some() {
+            return meters
+                .platform_charge(self, key, pricing, period, customer)
+                .await;
+        }
         let meter = meters.get(self, subscription.tenant_id, key).await?;
         let split_by = match pricing {
             Pricing::ByDimension { group, .. } => Some(group.as_str()),
@@ -473,7 +487,8 @@ impl Run<'_> {
 type BySubject = HashMap<String, Vec<SubjectTotal>>;
 
 /// The meters of the tenant's plans, looked up once per run, and their totals per subject over
-/// the periods billed, read once per meter, period and split for all customers.
+/// the periods billed, read once per meter, period and split for all customers; for the
+/// platform tenant, every tenant's platform usage per period billed instead.
 #[derive(Default)]
 struct Meters {
     /// Whether totals are read for all subjects at once, when every customer is measured,
@@ -481,9 +496,60 @@ struct Meters {
     all_subjects: bool,
     found: HashMap<(TenantId, MeterKey), Meter>,
     totals: HashMap<(TenantId, MeterKey, Period, Option<String>), BySubject>,
+    /// Set when the tenant billed is the platform tenant: its plans price platform meters.
+    platform: Option<HashMap<Period, PlatformUsage>>,
 }
 
 impl Meters {
+    /// Nothing read yet, for invoicing `tenant`.
+    async fn for_tenant(catalog: &Catalog, tenant: TenantId) -> Result<Self> {
+        let is_platform = platform::is_platform(&mut *catalog.acquire().await?, tenant).await?;
+        Ok(Self {
+            platform: is_platform.then(HashMap::new),
+            ..Self::default()
+        })
+    }
+
+    /// What a platform plan's charge on the platform meter `key` measured over `period` for
+    /// the tenants the customer's subjects name; its events are the tenants' accepted events.
+    async fn platform_charge(
+        &mut self,
+        run: &Run<'_>,
+        key: &MeterKey,
+        pricing: &Pricing,
+        period: Period,
+        customer: &Customer,
+    ) -> Result<Measured> {
+        let resource: Resource = key.as_str().parse()?;
+        if matches!(pricing, Pricing::ByDimension { .. }) {
+            return Err(Error::Invalid(format!(
+                "platform meter {key} has no groups to price by dimension"
+            )));
+        }
+        let usage = match self.platform.get_or_insert_default().entry(period) {
+            Entry::Occupied(measured) => measured.into_mut(),
+            Entry::Vacant(unmeasured) => unmeasured.insert(
+                crate::platform::measure(run.analytics, period, run.raw_retention_days).await?,
+            ),
+        };
+        let mut measured = Measured::default();
+        let mut quantity = Decimal::ZERO;
+        for tenant in customer
+            .subjects
+            .iter()
+            .filter_map(|subject| subject.parse::<TenantId>().ok())
+        {
+            let Some(used) = usage.get(&tenant) else {
+                continue;
+            };
+            let of = |resource| used.get(&resource).copied().unwrap_or_default();
+            measured.events += of(Resource::Events).to_u64().unwrap_or(0);
+            quantity += of(resource);
+        }
+        measured.quantities.insert(String::new(), quantity);
+        Ok(measured)
+    }
+
     async fn by_subject(
         &mut self,
         run: &Run<'_>,
@@ -538,6 +604,10 @@ impl Meters {
         version: &PlanVersion,
     ) -> Result<Duration> {
         let mut largest = Duration::zero();
+        // Platform usage is counted when ingest accepts an event, whatever its time.
+        if self.platform.is_some() {
+            return Ok(largest);
+        }
         for charge in &version.spec.charges {
             if let Charge::Usage { meter, .. } = charge {
                 let seconds = self

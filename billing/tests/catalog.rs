@@ -606,6 +606,7 @@ async fn overlapping_invoice_runs_write_every_invoice_once_and_number_them_witho
                 at,
                 grace: chrono::Duration::hours(24),
                 actor: Actor::Operator,
+                raw_retention_days: 30,
             }
             .tenant(tenant, &mut |_, _| {})
             .await
@@ -642,6 +643,7 @@ async fn overlapping_invoice_runs_write_every_invoice_once_and_number_them_witho
         at,
         grace: chrono::Duration::hours(24),
         actor: Actor::Operator,
+        raw_retention_days: 30,
     }
     .tenant(tenant, &mut |_, _| {})
     .await

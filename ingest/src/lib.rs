@@ -42,6 +42,7 @@ pub use crate::candidate::{Candidate, DecodeLimits};
 pub use crate::config::IngestConfig;
 pub use crate::error::IngestError;
 pub use crate::http::router;
+pub use crate::metering::QueryMetering;
 pub use crate::pipeline::{Outcome, Rejection};
 
 use tally_meter::auth_failures::FailureLimits;
@@ -54,9 +55,6 @@ use crate::telemetry::{PolicyNotRefreshed, QuotaUsageNotRecorded};
 
 /// How often counted failed authentications are written to the audit log.
 const FAILED_AUTH_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
-
-/// How long shutdown waits for queued Kafka records.
-const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A running ingest tier: shared by every request of this process.
 pub struct Ingest {
@@ -129,14 +127,6 @@ impl Ingest {
     }
 
     async fn send_metering(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut ticks = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => self.metering.send(&self.producer, false).await,
-                () = shutdown.cancelled() => break,
-            }
-        }
-        self.metering.send(&self.producer, true).await;
-        self.producer.flush(SHUTDOWN_FLUSH_TIMEOUT);
+        self.metering.run(&self.producer, shutdown).await;
     }
 }

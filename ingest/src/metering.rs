@@ -1,23 +1,32 @@
-//! Platform metering: what this node accepted and rejected per tenant and second, sent to the
-//! metering topic about once a second. A second is sent only once it is over, so each
+//! Platform metering: what this node accepted and rejected, or how many API queries it answered,
+//! per tenant and second, sent to the metering topic about once a second. A second is sent only once it is over, so each
 //! `(tenant, second, node)` record is final; records whose send fails are resent unchanged, so
 //! a reader can deduplicate on that triple. What is left is sent at shutdown.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use parking_lot::Mutex;
+use tally_meter::bus::KafkaConfig;
 use tally_meter::event::{MeteringRecord, WIRE_VERSION};
 use tally_meter::ids::TenantId;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::producer::{OutRecord, Producer};
 use crate::telemetry::MeteringNotSent;
+
+/// How long shutdown waits for queued Kafka records.
+const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Counts {
     accepted_events: u64,
     rejected_events: u64,
     accepted_bytes: u64,
+    api_queries: u64,
 }
 
 #[derive(Default)]
@@ -55,6 +64,31 @@ impl Metering {
         entry.accepted_events += accepted as u64;
         entry.rejected_events += rejected as u64;
         entry.accepted_bytes += accepted_bytes as u64;
+    }
+
+    /// Counts one API query in the current second.
+    pub fn record_query(&self, tenant: TenantId) {
+        let second = Utc::now().timestamp();
+        self.state
+            .lock()
+            .open
+            .entry((tenant, second))
+            .or_default()
+            .api_queries += 1;
+    }
+
+    /// Sends every finished second about once a second until `shutdown` fires, then
+    /// everything left, and flushes the producer.
+    pub async fn run(&self, producer: &Producer, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => self.send(producer, false).await,
+                () = shutdown.cancelled() => break,
+            }
+        }
+        self.send(producer, true).await;
+        producer.flush(SHUTDOWN_FLUSH_TIMEOUT);
     }
 
     /// Sends every finished second (every second, when `everything`) and earlier failures.
@@ -99,6 +133,40 @@ impl Metering {
             accepted_events: counts.accepted_events,
             rejected_events: counts.rejected_events,
             accepted_bytes: counts.accepted_bytes,
+            api_queries: counts.api_queries,
         }
+    }
+}
+
+/// The API's platform metering: the queries each tenant's keys made, sent on the metering topic
+/// like ingest's counts, so that the aggregator sums them into the tenant's platform usage.
+pub struct QueryMetering {
+    metering: Metering,
+    producer: Producer,
+}
+
+impl QueryMetering {
+    /// Creates the producer and starts sending on `tasks`; the last records leave when
+    /// `shutdown` fires.
+    pub fn start(
+        kafka: &KafkaConfig,
+        produce_timeout: Duration,
+        shutdown: CancellationToken,
+        tasks: &TaskTracker,
+    ) -> tally_meter::Result<Arc<Self>> {
+        let metering = Arc::new(Self {
+            metering: Metering::new(format!("api-{}", uuid::Uuid::new_v4().simple())),
+            producer: Producer::new(kafka, produce_timeout)?,
+        });
+        let running = Arc::clone(&metering);
+        tasks.spawn(async move {
+            running.metering.run(&running.producer, shutdown).await;
+        });
+        Ok(metering)
+    }
+
+    /// Counts one query answered for `tenant`.
+    pub fn record(&self, tenant: TenantId) {
+        self.metering.record_query(tenant);
     }
 }

@@ -8,7 +8,8 @@
 //! - [`usage`]: a meter's rollups per window ([`Analytics::usage`]), read from the newest rows
 //!   of the coarsest rollup tables that answer (`rollups`);
 //! - [`traffic`]: a tenant's last hour in the hot tables ([`Analytics::traffic_last_hour`]);
-//! - [`platform`]: hourly platform usage ([`Analytics::platform_hourly`]);
+//! - [`platform`]: hourly platform usage ([`Analytics::platform_hourly`] for a tenant,
+//!   [`Analytics::platform_hours`] for all);
 //! - [`events`]: pages of raw events ([`Analytics::events_page`]);
 //! - [`quarantine`]: pages of quarantined events ([`Analytics::quarantine_page`]);
 //! - [`retention`]: partitions to drop ([`Analytics::drop_partition`]).

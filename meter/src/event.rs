@@ -152,8 +152,8 @@ fn text_prefix(bytes: &[u8], limit: usize) -> String {
     text
 }
 
-/// A Kafka record on the metering topic: what one ingest node accepted and rejected for one
-/// tenant in one second. Sums over nodes give the platform usage.
+/// A Kafka record on the metering topic: what one ingest node accepted and rejected, or one API
+/// node answered, for one tenant in one second. Sums over nodes give the platform usage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeteringRecord {
     /// Layout version, [`WIRE_VERSION`].
@@ -170,6 +170,10 @@ pub struct MeteringRecord {
     pub rejected_events: u64,
     /// Bytes of accepted events, as received.
     pub accepted_bytes: u64,
+    /// GraphQL requests and exports answered with one of the tenant's own keys (records from
+    /// before API queries were counted have none).
+    #[serde(default)]
+    pub api_queries: u64,
 }
 
 #[cfg(test)]

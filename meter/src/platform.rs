@@ -1,7 +1,8 @@
-//! Platform usage: what ingest accepted and rejected for a tenant, per hour, summed over ingest
-//! nodes by the aggregator from the metering topic. It counts every accepted event, resends
-//! included (ingest does not know them), which is what the platform carried. The hours are
-//! read by [`Analytics::platform_hourly`](crate::analytics::Analytics::platform_hourly).
+//! Platform usage: what ingest accepted and rejected for a tenant, and how many API queries its
+//! keys made, per hour, summed over ingest and API nodes by the aggregator from the metering
+//! topic. It counts every accepted event, resends included (ingest does not know them), which
+//! is what the platform carried. The hours are read by
+//! [`Analytics::platform_hourly`](crate::analytics::Analytics::platform_hourly).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -17,4 +18,6 @@ pub struct HourUsage {
     pub rejected_events: u64,
     /// Bytes of the accepted events, as received.
     pub accepted_bytes: u64,
+    /// GraphQL requests and exports answered with one of the tenant's own keys.
+    pub api_queries: u64,
 }

@@ -24,8 +24,12 @@ pub async fn run(config: &Config, command: CostCommand) -> anyhow::Result<()> {
     let lines = attribution::parse_costs(&text)?;
     let catalog = connect_catalog(config).await?;
     let analytics = Analytics::new(&config.clickhouse);
-    let usage =
-        attribution::measure(&analytics, month.period(), config.meter.raw_retention_days).await?;
+    let usage = tally_billing::platform::measure(
+        &analytics,
+        month.period(),
+        config.meter.raw_retention_days,
+    )
+    .await?;
     let attributed = attribution::attribute(&lines, &usage)?;
     let names: BTreeMap<TenantId, String> = tenants::list(&catalog)
         .await?

@@ -3,16 +3,18 @@
 
 use std::fmt::Write as _;
 
+use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
-use tally_billing::catalog::{customers, invoices};
+use tally_billing::catalog::{customers, invoices, platform};
 use tally_billing::invoice::{Explanation, Invoice, Line, Status};
 use tally_billing::money::Currency;
 use tally_billing::period::Period;
 use tally_billing::run::{Report, Run};
 use tally_meter::analytics::Analytics;
 use tally_meter::audit::Actor;
-use tally_meter::catalog::tenants;
+use tally_meter::catalog::{Catalog, tenants};
+use tally_meter::ids::TenantId;
 
 use crate::cli::InvoiceCommand;
 use crate::cmd::billing::customer_by_external_id;
@@ -29,9 +31,14 @@ pub async fn run(config: &Config, command: InvoiceCommand) -> anyhow::Result<()>
         at: at.unwrap_or_else(Utc::now),
         grace: config.billing.grace(),
         actor: Actor::Operator,
+        raw_retention_days: config.meter.raw_retention_days,
     };
     match command {
-        InvoiceCommand::Run { tenant, at } => {
+        InvoiceCommand::Run {
+            tenant,
+            platform,
+            at,
+        } => {
             let run = run_at(at);
             let bar = ProgressBar::new(0).with_style(
                 ProgressStyle::with_template("{bar:40} {pos}/{len} subscriptions {elapsed}")
@@ -41,12 +48,14 @@ pub async fn run(config: &Config, command: InvoiceCommand) -> anyhow::Result<()>
                 bar.set_length(total);
                 bar.set_position(done);
             };
-            let report = match tenant {
-                Some(tenant) => {
-                    let tenant = tenants::find(&catalog, &tenant).await?;
-                    run.tenant(tenant.id, &mut progress).await?
-                }
-                None => run.all(&mut progress).await?,
+            let report = if platform {
+                let platform_tenant = provision_platform(config, &catalog).await?;
+                run.tenant(platform_tenant, &mut progress).await?
+            } else if let Some(tenant) = tenant {
+                let tenant = tenants::find(&catalog, &tenant).await?;
+                run.tenant(tenant.id, &mut progress).await?
+            } else {
+                run.all(&mut progress).await?
             };
             bar.finish_and_clear();
             print_report(&report, run.at);
@@ -158,6 +167,26 @@ fn print_invoices(invoices: &[Invoice]) {
             invoice.computed.currency.code()
         );
     }
+}
+
+/// Finds the platform tenant and gives every tenant it does not bill yet a customer there,
+/// saying which.
+async fn provision_platform(config: &Config, catalog: &Catalog) -> anyhow::Result<TenantId> {
+    let platform_tenant = platform::tenant(catalog).await?.context(
+        "there is no platform tenant: create one with `tally tenant create --name NAME --platform`",
+    )?;
+    let plan = config.billing.platform_plan.parse()?;
+    let added =
+        tally_billing::platform::provision(catalog, platform_tenant, &plan, Actor::Operator)
+            .await?;
+    if !added.is_empty() {
+        eprintln!(
+            "added {} tenants to the platform tenant's customers, on plan {plan}: {}",
+            added.len(),
+            added.join(", ")
+        );
+    }
+    Ok(platform_tenant)
 }
 
 /// An invoice's lines and how each came about, then its totals, for people.

@@ -12,10 +12,28 @@ use crate::config::Config;
 pub async fn run(config: &Config, command: TenantCommand) -> anyhow::Result<()> {
     let catalog = connect_catalog(config).await?;
     match command {
-        TenantCommand::Create { name, region } => {
-            let tenant = tenants::create(&catalog, &name, &region).await?;
+        TenantCommand::Create {
+            name,
+            region,
+            platform,
+        } => {
+            let mut transaction = catalog.begin().await?;
+            let tenant = tenants::create(&mut *transaction, &name, &region).await?;
+            if platform {
+                tally_billing::catalog::platform::mark(&mut *transaction, tenant.id).await?;
+            }
+            transaction.commit().await?;
             println!("{}", tenant.id);
-            eprintln!("created tenant {} in region {}", tenant.name, tenant.region);
+            eprintln!(
+                "created {} {} in region {}",
+                if platform {
+                    "the platform tenant"
+                } else {
+                    "tenant"
+                },
+                tenant.name,
+                tenant.region
+            );
         }
         TenantCommand::List => {
             let tenants = tenants::list(&catalog).await?;

@@ -30,6 +30,7 @@ fn schema() -> TallySchema {
             monthly_mode: QuotaMode::Hard,
         },
         caps: Caps::default(),
+        raw_retention_days: 30,
     })
 }
 

@@ -369,6 +369,7 @@ impl BillingQuery {
             at: Utc::now(),
             grace: chrono::Duration::zero(),
             actor: actor(context)?,
+            raw_retention_days: services.raw_retention_days,
         };
         let upcoming = run
             .upcoming(tenant, &customer)

@@ -6,6 +6,7 @@ use axum::http::Request;
 use serde_json::{Value, json};
 use tally_api::{Api, ApiConfig, Services};
 use tally_ingest::IngestConfig;
+use tally_meter::aggregator::AggregatorConfig;
 use tally_meter::caps::Caps;
 use tally_testkit::Namespace;
 pub use tally_testkit::http::Answer;
@@ -23,6 +24,7 @@ impl Node {
             analytics: namespace.analytics(),
             default_limits: IngestConfig::default().default_limits(),
             caps: Caps::default(),
+            raw_retention_days: AggregatorConfig::default().raw_retention_days,
         };
         Self {
             router: tally_api::router(Api::new(services, config)),

@@ -12,6 +12,8 @@ use tally_meter::{Error, Result};
 
 use super::conflict_on_unique;
 use crate::plan::{Charge, Plan, PlanVersion, VersionSpec};
+use crate::platform::Resource;
+use crate::price::Pricing;
 
 #[derive(sqlx::FromRow)]
 struct PlanRow {
@@ -165,7 +167,8 @@ pub async fn draft(
 }
 
 /// Publishes a plan's draft: from then on it never changes. Every meter its usage charges
-/// name must exist; a plan without a draft is [`Error::Conflict`].
+/// name must exist (be a platform meter, for the platform tenant's plans); a plan without a
+/// draft is [`Error::Conflict`].
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant, plan = %key))]
 pub async fn publish(
     db: impl Acquire<'_, Database = Postgres>,
@@ -179,14 +182,35 @@ pub async fn publish(
         .await?
         .filter(|version| version.published_at.is_none())
         .ok_or_else(|| Error::Conflict(format!("plan {key} has no draft to publish")))?;
+    // The platform tenant's plans price platform meters, which have no groups.
+    let platform_meters = super::platform::is_platform(&mut transaction, tenant)
+        .await?
+        .then(|| Resource::ALL.map(|resource| resource.name()));
     let tenant_meters = meters::keys(&mut transaction, tenant).await?;
     for charge in &draft.spec.charges {
-        if let Charge::Usage { name, meter, .. } = charge
-            && !tenant_meters.contains(meter)
-        {
-            return Err(Error::Invalid(format!(
-                "charge {name:?} prices meter {meter}, which this tenant does not have"
-            )));
+        let Charge::Usage { name, meter, price } = charge else {
+            continue;
+        };
+        match platform_meters {
+            Some(names) if !names.contains(&meter.as_str()) => {
+                return Err(Error::Invalid(format!(
+                    "charge {name:?} prices meter {meter}, which is not a platform meter: use \
+                     {}",
+                    names.join(", ")
+                )));
+            }
+            Some(_) if matches!(price.pricing, Pricing::ByDimension { .. }) => {
+                return Err(Error::Invalid(format!(
+                    "charge {name:?} prices platform meter {meter} by dimension, but platform \
+                     meters have no groups"
+                )));
+            }
+            None if !tenant_meters.contains(meter) => {
+                return Err(Error::Invalid(format!(
+                    "charge {name:?} prices meter {meter}, which this tenant does not have"
+                )));
+            }
+            _ => {}
         }
     }
     let row: VersionRow = sqlx::query_as(&format!(

@@ -174,6 +174,8 @@ pub struct UsageCounts {
     pub rejected_events: u64,
     /// Bytes of accepted events.
     pub accepted_bytes: u64,
+    /// API queries answered.
+    pub api_queries: u64,
 }
 
 /// Sums of one block read so far.
@@ -255,6 +257,7 @@ impl Block {
         total.accepted_events += counts.accepted_events;
         total.rejected_events += counts.rejected_events;
         total.accepted_bytes += counts.accepted_bytes;
+        total.api_queries += counts.api_queries;
         self.dirty_usage.insert(key);
     }
 

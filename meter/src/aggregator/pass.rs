@@ -389,6 +389,7 @@ impl Pass<'_> {
                 accepted_events: metering.accepted_events,
                 rejected_events: metering.rejected_events,
                 accepted_bytes: metering.accepted_bytes,
+                api_queries: metering.api_queries,
             },
         );
     }
@@ -482,6 +483,7 @@ pub fn written_block(rollups: Vec<RollupRow>, usage: Vec<UsageHourRow>) -> Resul
                 accepted_events: row.accepted_events,
                 rejected_events: row.rejected_events,
                 accepted_bytes: row.accepted_bytes,
+                api_queries: row.api_queries,
             },
         );
     }
@@ -525,6 +527,7 @@ fn sums_to_rows(partitions: &HashMap<(Source, u32), PartitionBlocks>, writes: &m
                     accepted_events: counts.accepted_events,
                     rejected_events: counts.rejected_events,
                     accepted_bytes: counts.accepted_bytes,
+                    api_queries: counts.api_queries,
                 });
             }
         }

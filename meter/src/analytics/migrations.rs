@@ -57,6 +57,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "fine_rollups",
         sql: include_str!("../../../migrations/clickhouse/0007_fine_rollups.sql"),
     },
+    Migration {
+        version: 8,
+        name: "api_queries",
+        sql: include_str!("../../../migrations/clickhouse/0008_api_queries.sql"),
+    },
 ];
 
 #[derive(Debug, clickhouse::Row, Serialize, Deserialize)]

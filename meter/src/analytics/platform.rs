@@ -1,7 +1,7 @@
-//! A tenant's platform usage read from `usage_hour`: per hour, the sums over every block of
+//! Platform usage read from `usage_hour`: per tenant and hour, the sums over every block of
 //! every partition the aggregator wrote.
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
 
 use super::Analytics;
@@ -17,6 +17,7 @@ struct HourRow {
     accepted_events: u64,
     rejected_events: u64,
     accepted_bytes: u64,
+    api_queries: u64,
 }
 
 impl Analytics {
@@ -34,7 +35,8 @@ impl Analytics {
             .query(
                 "SELECT hour, sum(accepted_events) AS accepted_events,
                         sum(rejected_events) AS rejected_events,
-                        sum(accepted_bytes) AS accepted_bytes
+                        sum(accepted_bytes) AS accepted_bytes,
+                        sum(api_queries) AS api_queries
                  FROM usage_hour FINAL
                  WHERE tenant_id = ? AND hour >= ? AND hour < ?
                  GROUP BY hour ORDER BY hour",
@@ -47,60 +49,44 @@ impl Analytics {
         Ok(rows
             .into_iter()
             .map(|row| HourUsage {
-                hour: Utc
-                    .timestamp_opt(i64::from(row.hour), 0)
-                    .single()
-                    .unwrap_or(from),
+                hour: hour_start(row.hour, from),
                 accepted_events: row.accepted_events,
                 rejected_events: row.rejected_events,
                 accepted_bytes: row.accepted_bytes,
+                api_queries: row.api_queries,
             })
             .collect())
     }
 }
 
-/// A tenant's accepted events and bytes over a range.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlatformTotals {
-    /// The tenant.
-    pub tenant_id: TenantId,
-    /// Events accepted.
-    pub accepted_events: u64,
-    /// Their bytes.
-    pub accepted_bytes: u64,
-}
-
-/// One tenant's row of [`Analytics::platform_totals`].
+/// One tenant's hour of [`Analytics::platform_hours`].
 #[derive(Debug, clickhouse::Row, Deserialize)]
-struct TotalsRow {
+struct TenantHourRow {
     tenant_id: String,
+    hour: u32,
     accepted_events: u64,
+    rejected_events: u64,
     accepted_bytes: u64,
-}
-
-/// One tenant's day of [`Analytics::raw_bytes_by_day`].
-#[derive(Debug, clickhouse::Row, Deserialize)]
-struct RawDayRow {
-    tenant_id: String,
-    day: u16,
-    bytes: u64,
+    api_queries: u64,
 }
 
 impl Analytics {
-    /// Returns every tenant's accepted events and bytes over the hours starting in
-    /// `[from, to)`; tenants without traffic are left out.
-    pub async fn platform_totals(
+    /// Returns every tenant's platform usage for the hours starting in `[from, to)`, by tenant
+    /// and hour; hours without traffic are left out.
+    pub async fn platform_hours(
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<PlatformTotals>> {
-        let rows: Vec<TotalsRow> = self
+    ) -> Result<Vec<(TenantId, HourUsage)>> {
+        let rows: Vec<TenantHourRow> = self
             .client
             .query(
-                "SELECT tenant_id, sum(accepted_events) AS accepted_events,
-                        sum(accepted_bytes) AS accepted_bytes
+                "SELECT tenant_id, hour, sum(accepted_events) AS accepted_events,
+                        sum(rejected_events) AS rejected_events,
+                        sum(accepted_bytes) AS accepted_bytes,
+                        sum(api_queries) AS api_queries
                  FROM usage_hour FINAL WHERE hour >= ? AND hour < ?
-                 GROUP BY tenant_id ORDER BY tenant_id",
+                 GROUP BY tenant_id, hour ORDER BY tenant_id, hour",
             )
             .bind(epoch_seconds(from))
             .bind(epoch_seconds(to))
@@ -108,42 +94,24 @@ impl Analytics {
             .await?;
         rows.into_iter()
             .map(|row| {
-                Ok(PlatformTotals {
-                    tenant_id: row.tenant_id.parse()?,
-                    accepted_events: row.accepted_events,
-                    accepted_bytes: row.accepted_bytes,
-                })
-            })
-            .collect()
-    }
-
-    /// Returns the bytes of raw events (their id, source, type, subject and data) each tenant
-    /// keeps in `events_raw`, per ingest day before `until`.
-    pub async fn raw_bytes_by_day(
-        &self,
-        until: DateTime<Utc>,
-    ) -> Result<Vec<(TenantId, NaiveDate, u64)>> {
-        let rows: Vec<RawDayRow> = self
-            .client
-            .query(
-                "SELECT tenant_id, toUInt16(ingest_date) AS day,
-                        sum(length(id) + length(source) + length(type) + length(subject)
-                            + length(data)) AS bytes
-                 FROM events_raw FINAL WHERE ingest_date < toDate(?)
-                 GROUP BY tenant_id, day",
-            )
-            .bind(until.format("%Y-%m-%d").to_string())
-            .fetch_all()
-            .await?;
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-        rows.into_iter()
-            .map(|row| {
                 Ok((
                     row.tenant_id.parse()?,
-                    epoch + chrono::Days::new(u64::from(row.day)),
-                    row.bytes,
+                    HourUsage {
+                        hour: hour_start(row.hour, from),
+                        accepted_events: row.accepted_events,
+                        rejected_events: row.rejected_events,
+                        accepted_bytes: row.accepted_bytes,
+                        api_queries: row.api_queries,
+                    },
                 ))
             })
             .collect()
     }
+}
+
+/// The start of an hour stored as seconds since the Unix epoch (`fallback` if out of range).
+fn hour_start(seconds: u32, fallback: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.timestamp_opt(i64::from(seconds), 0)
+        .single()
+        .unwrap_or(fallback)
 }

@@ -82,6 +82,7 @@ pub struct UsageHourRow {
     pub accepted_events: u64,
     pub rejected_events: u64,
     pub accepted_bytes: u64,
+    pub api_queries: u64,
 }
 
 /// A row of `quarantine`.
