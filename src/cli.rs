@@ -68,12 +68,85 @@ pub enum Command {
     /// Split the platform's shared costs across tenants by their measured use.
     #[command(subcommand)]
     Cost(CostCommand),
+    /// Manage alert rules, and read alerts and their history.
+    #[command(subcommand)]
+    Alert(AlertCommand),
     /// Read the audit log: every tenant's entries and those of no tenant, or one tenant's.
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Measure Tally's throughput against the configured services.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// `tally alert …`
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Manage a tenant's alert rules.
+    #[command(subcommand)]
+    Rule(AlertRuleCommand),
+    /// List a tenant's alerts: firing and pending now, and resolved within the last day.
+    List {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a tenant's alert history, newest first: every transition with its time.
+    History {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// Only this rule's.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Only this series' (as `tally alert list` shows it, such as `subject=s1`).
+        #[arg(long)]
+        series: Option<String>,
+        /// At most this many entries (1000 at most).
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate every rule of every tenant once, as the alerting role does each interval, and
+    /// write the transitions to the history.
+    Evaluate {
+        /// The instant to evaluate at (RFC 3339); now by default.
+        #[arg(long)]
+        at: Option<DateTime<Utc>>,
+    },
+}
+
+/// `tally alert rule …`
+#[derive(Debug, Subcommand)]
+pub enum AlertRuleCommand {
+    /// Create a rule from a JSON file (see the README's Alerting section).
+    Create {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The rule's JSON.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// List a tenant's rules as JSON.
+    List {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+    },
+    /// Delete a rule and its alerts (their history stays).
+    Delete {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The rule's name.
+        name: String,
+    },
 }
 
 /// `tally audit …`

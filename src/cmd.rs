@@ -1,7 +1,8 @@
 //! The one-shot administrative commands: `migrate`, `tenant …`, `key …`, `quota …`,
-//! `event-type …`, `meter …`, `usage`, `audit …`, and billing's `customer …`, `plan …` and
-//! `subscription …`.
+//! `event-type …`, `meter …`, `usage`, `audit …`, billing's `customer …`, `plan …`,
+//! `subscription …`, `invoice …` and `cost …`, and alerting's `alert …`.
 
+pub mod alert;
 pub mod audit;
 pub mod billing;
 pub mod cost;

@@ -27,6 +27,7 @@
 //! | `web.*` | `TALLY__WEB__*` | see [`WebConfig`] and the README |
 //! | `caps.*` | `TALLY__CAPS__*` | see [`Caps`] and the README |
 //! | `billing.*` | `TALLY__BILLING__*` | see [`BillingConfig`] and the README |
+//! | `alerting.*` | `TALLY__ALERTING__*` | see [`AlertingConfig`] and the README |
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -34,6 +35,7 @@ use std::path::Path;
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
+use tally_alerting::config::AlertingConfig;
 use tally_api::ApiConfig;
 use tally_billing::config::BillingConfig;
 use tally_ingest::IngestConfig;
@@ -75,6 +77,8 @@ pub struct Config {
     pub caps: Caps,
     /// The billing role.
     pub billing: BillingConfig,
+    /// The alerting role.
+    pub alerting: AlertingConfig,
 }
 
 /// How log lines look.

@@ -59,6 +59,7 @@ fn main() -> ExitCode {
             Command::Subscription(command) => cmd::billing::subscription(&config, command).await,
             Command::Invoice(command) => cmd::invoice::run(&config, command).await,
             Command::Cost(command) => cmd::cost::run(&config, command).await,
+            Command::Alert(command) => cmd::alert::run(&config, command).await,
             Command::Audit(command) => cmd::audit::run(&config, command).await,
             Command::Bench(command) => bench::run(&config, cli.config.as_deref(), command).await,
         }

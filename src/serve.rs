@@ -11,6 +11,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use metrics_exporter_prometheus::PrometheusBuilder;
+use tally_alerting::evaluate::Evaluator;
 use tally_api::{Api, Services};
 use tally_ingest::{Ingest, QueryMetering};
 use tally_meter::aggregator::Aggregator;
@@ -191,6 +192,30 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
         let running = tokio::spawn(aggregator.run(shutdown.clone()));
         tasks.spawn(watch(
             Role::Meter,
+            running,
+            dependencies.failure.clone(),
+            shutdown.clone(),
+        ));
+    }
+    if roles.contains(&Role::Alerting) {
+        let evaluator = Evaluator {
+            catalog: dependencies
+                .postgres
+                .clone()
+                .context("alerting needs postgres")?,
+            analytics: dependencies
+                .clickhouse
+                .clone()
+                .context("alerting needs clickhouse")?,
+            default_limits: config.ingest.default_limits(),
+        };
+        let running = tokio::spawn(tally_alerting::role::run(
+            evaluator,
+            config.alerting.clone(),
+            shutdown.clone(),
+        ));
+        tasks.spawn(watch(
+            Role::Alerting,
             running,
             dependencies.failure.clone(),
             shutdown.clone(),

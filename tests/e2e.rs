@@ -6,6 +6,7 @@
 //! system under it (`faults`).
 
 mod e2e {
+    pub mod alerting;
     pub mod api;
     pub mod api_snapshots;
     pub mod bench;

@@ -1,7 +1,7 @@
 //! Platform billing: the operator bills its tenants with the same invoice runs as tenants bill
 //! their customers.
 //!
-//! The platform tenant (`tally tenant create NAME --platform`) holds the operator's books: its
+//! The platform tenant (`tally tenant create --name NAME --platform`) holds the operator's books: its
 //! platform plans' usage charges price platform meters ([`Resource`]) instead of meters of its
 //! own, measured per tenant from the aggregator's hourly platform usage ([`measure`]). Each
 //! tenant billed is a customer of the platform tenant whose one subject is the tenant's id;
@@ -17,6 +17,7 @@ use tally_meter::analytics::Analytics;
 use tally_meter::audit::Actor;
 use tally_meter::catalog::Catalog;
 use tally_meter::ids::{PlanKey, TenantId};
+use tally_meter::platform::HourUsage;
 use tally_meter::usage::Tz;
 use tally_meter::{Error, Result};
 
@@ -94,11 +95,26 @@ pub async fn measure(
     period: Period,
     raw_retention_days: u32,
 ) -> Result<PlatformUsage> {
-    let kept_after_day = Duration::days(i64::from(raw_retention_days) + 1);
-    let earliest_kept = period.start - kept_after_day - Duration::days(1);
+    let earliest_kept = period.start - kept_after_day(raw_retention_days) - Duration::days(1);
+    let hours = analytics.platform_hours(earliest_kept, period.end).await?;
+    Ok(usage_of(hours, period, raw_retention_days))
+}
+
+/// How long after its ingest day starts a raw event is kept: retention drops the day's
+/// partition `raw_retention_days` days after the day ends.
+fn kept_after_day(raw_retention_days: u32) -> Duration {
+    Duration::days(i64::from(raw_retention_days) + 1)
+}
+
+/// The platform meters of [`measure`] from the hours of platform usage.
+fn usage_of(
+    hours: impl IntoIterator<Item = (TenantId, HourUsage)>,
+    period: Period,
+    raw_retention_days: u32,
+) -> PlatformUsage {
     let gigabyte = Decimal::from(1_000_000_000u64);
     let mut usage = PlatformUsage::new();
-    for (tenant, hour) in analytics.platform_hours(earliest_kept, period.end).await? {
+    for (tenant, hour) in hours {
         let used = usage.entry(tenant).or_default();
         let mut add = |resource: Resource, amount: Decimal| {
             *used.entry(resource).or_default() += amount;
@@ -111,7 +127,8 @@ pub async fn measure(
             );
             add(Resource::ApiQueries, Decimal::from(hour.api_queries));
         }
-        let dropped_at = hour.hour.date_naive().and_time(NaiveTime::MIN).and_utc() + kept_after_day;
+        let dropped_at = hour.hour.date_naive().and_time(NaiveTime::MIN).and_utc()
+            + kept_after_day(raw_retention_days);
         let minutes = (dropped_at.min(period.end) - hour.hour.max(period.start)).num_minutes();
         if minutes > 0 && hour.accepted_bytes > 0 {
             add(
@@ -122,7 +139,7 @@ pub async fn measure(
         }
     }
     usage.retain(|_, used| used.values().any(|amount| !amount.is_zero()));
-    Ok(usage)
+    usage
 }
 
 /// Makes a customer of the platform tenant for every tenant it has none for: named as the
@@ -190,4 +207,59 @@ pub async fn provision(
 
 fn whole_hour(time: DateTime<Utc>) -> DateTime<Utc> {
     time.duration_trunc(Duration::hours(1)).unwrap_or(time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().expect("an RFC 3339 instant")
+    }
+
+    fn hour(start: &str, events: u64, bytes: u64, queries: u64) -> HourUsage {
+        HourUsage {
+            hour: at(start),
+            accepted_events: events,
+            rejected_events: 0,
+            accepted_bytes: bytes,
+            api_queries: queries,
+        }
+    }
+
+    #[test]
+    fn hours_count_in_the_period_they_start_in_and_bytes_stay_until_their_day_is_dropped() {
+        let tenant = TenantId::generate();
+        let march = Period {
+            start: at("2026-03-01T00:00:00Z"),
+            end: at("2026-04-01T00:00:00Z"),
+        };
+        let hours = [
+            // February's: with a day of retention, the 27th is dropped as March starts, the 28th
+            // a day later.
+            hour("2026-02-27T10:00:00Z", 5, 3_000_000_000, 1),
+            hour("2026-02-28T23:00:00Z", 7, 6_000_000_000, 2),
+            // March's: counted, and kept to the end of the month but for the last days'.
+            hour("2026-03-31T12:00:00Z", 11, 1_000_000_000, 3),
+        ];
+        let usage = usage_of(hours.into_iter().map(|hour| (tenant, hour)), march, 1);
+        let used = &usage[&tenant];
+        let d = |text: &str| text.parse::<Decimal>().expect("a decimal");
+        assert_eq!(used[&Resource::Events], d("11"));
+        assert_eq!(used[&Resource::IngestedGb], d("1"));
+        assert_eq!(used[&Resource::ApiQueries], d("3"));
+        // 6 GB for March 1st's 24 hours, 1 GB for the last 12 hours of March 31st.
+        assert_eq!(used[&Resource::StoredGbHours], d("156"));
+    }
+
+    #[test]
+    fn a_tenant_without_usage_in_reach_of_the_period_is_left_out() {
+        let tenant = TenantId::generate();
+        let march = Period {
+            start: at("2026-03-01T00:00:00Z"),
+            end: at("2026-04-01T00:00:00Z"),
+        };
+        let old = hour("2026-01-01T00:00:00Z", 5, 1_000, 1);
+        assert!(usage_of([(tenant, old)], march, 30).is_empty());
+    }
 }

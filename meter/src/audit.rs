@@ -102,6 +102,12 @@ pub enum Action {
     /// An invoice was marked paid or void.
     #[strum(serialize = "invoice.settled")]
     InvoiceSettled,
+    /// An alert rule was created.
+    #[strum(serialize = "alert_rule.created")]
+    AlertRuleCreated,
+    /// An alert rule was deleted, with its alerts.
+    #[strum(serialize = "alert_rule.deleted")]
+    AlertRuleDeleted,
     /// An operator's platform key acted on the tenant (recorded at most once a minute per key).
     #[strum(serialize = "platform.access")]
     PlatformAccess,

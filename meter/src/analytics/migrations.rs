@@ -62,6 +62,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "api_queries",
         sql: include_str!("../../../migrations/clickhouse/0008_api_queries.sql"),
     },
+    Migration {
+        version: 9,
+        name: "alert_events",
+        sql: include_str!("../../../migrations/clickhouse/0009_alert_events.sql"),
+    },
 ];
 
 #[derive(Debug, clickhouse::Row, Serialize, Deserialize)]

@@ -1,0 +1,235 @@
+//! SQL of `alert_rules`.
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{Acquire, PgConnection, Postgres};
+use tally_meter::audit::{Action, Actor};
+use tally_meter::catalog::{audit, meters, tenants};
+use tally_meter::ids::TenantId;
+use tally_meter::{Error, Result};
+use uuid::Uuid;
+
+use crate::rule::{By, Condition, Rule, RuleSpec};
+
+/// Most rules one tenant may have.
+pub const MAX_RULES_PER_TENANT: i64 = 1000;
+
+#[derive(sqlx::FromRow)]
+struct RuleRow {
+    id: Uuid,
+    tenant_id: TenantId,
+    spec: Json<RuleSpec>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<RuleRow> for Rule {
+    fn from(row: RuleRow) -> Self {
+        Self {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            spec: row.spec.0,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// Creates a rule and records it in the audit log. A threshold rule's meter must exist, have
+/// the group it splits by, and aggregate in a way that adds up over subjects (count, sum, avg,
+/// min, max). A name the tenant already uses is [`Error::Conflict`]; a tenant at
+/// [`MAX_RULES_PER_TENANT`] is [`Error::LimitReached`].
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, rule = %spec.name, %actor))]
+pub async fn create(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    spec: &RuleSpec,
+    actor: Actor,
+) -> Result<Rule> {
+    spec.validate()?;
+    let mut transaction = db.begin().await?;
+    tenants::lock(&mut transaction, tenant).await?;
+    if let Condition::Threshold { meter, by, .. } = &spec.condition {
+        let found = meters::find(&mut *transaction, tenant, meter)
+            .await
+            .map_err(|error| match error {
+                Error::NotFound(_) => Error::Invalid(format!(
+                    "the rule watches meter {meter}, which does not exist"
+                )),
+                error => error,
+            })?;
+        let aggregation = found.spec.aggregation;
+        if !aggregation.merges_over_subjects() {
+            return Err(Error::Invalid(format!(
+                "meter {meter} aggregates with {aggregation}: a threshold rule needs count, sum, \
+                 avg, min or max"
+            )));
+        }
+        if let By::Group(group) = by
+            && !found.spec.group_by.contains_key(group)
+        {
+            return Err(Error::Invalid(format!(
+                "meter {meter} has no group {group} to alert by"
+            )));
+        }
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM alert_rules WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(&mut *transaction)
+        .await?;
+    if count >= MAX_RULES_PER_TENANT {
+        return Err(Error::LimitReached(format!(
+            "a tenant has at most {MAX_RULES_PER_TENANT} alert rules"
+        )));
+    }
+    let row: RuleRow = sqlx::query_as(
+        "INSERT INTO alert_rules (id, tenant_id, name, spec) VALUES ($1, $2, $3, $4)
+         RETURNING id, tenant_id, spec, created_at",
+    )
+    .bind(Uuid::new_v4())
+    .bind(tenant)
+    .bind(&spec.name)
+    .bind(Json(spec))
+    .fetch_one(&mut *transaction)
+    .await
+    .map_err(|error| match &error {
+        sqlx::Error::Database(database) if database.is_unique_violation() => Error::Conflict(
+            format!("this tenant already has an alert rule {}", spec.name),
+        ),
+        _ => Error::Postgres(error),
+    })?;
+    let rule = Rule::from(row);
+    audit::record(
+        &mut transaction,
+        tenant,
+        actor,
+        Action::AlertRuleCreated,
+        None,
+        serde_json::to_value(&rule).ok(),
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(rule)
+}
+
+/// Lists a tenant's rules by name.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+pub async fn list(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+) -> Result<Vec<Rule>> {
+    let mut connection = db.acquire().await?;
+    let rows: Vec<RuleRow> = sqlx::query_as(
+        "SELECT id, tenant_id, spec, created_at FROM alert_rules WHERE tenant_id = $1
+         ORDER BY name",
+    )
+    .bind(tenant)
+    .fetch_all(&mut *connection)
+    .await?;
+    Ok(rows.into_iter().map(Rule::from).collect())
+}
+
+/// Finds a tenant's rule by name.
+pub async fn find(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    name: &str,
+) -> Result<Rule> {
+    let mut connection = db.acquire().await?;
+    let row: Option<RuleRow> = sqlx::query_as(
+        "SELECT id, tenant_id, spec, created_at FROM alert_rules
+         WHERE tenant_id = $1 AND name = $2",
+    )
+    .bind(tenant)
+    .bind(name)
+    .fetch_optional(&mut *connection)
+    .await?;
+    row.map(Rule::from)
+        .ok_or_else(|| Error::NotFound(format!("alert rule {name}")))
+}
+
+/// Deletes a tenant's rule with its alerts (their history stays), and records it in the audit
+/// log.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, rule = name, %actor))]
+pub async fn delete(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    name: &str,
+    actor: Actor,
+) -> Result<()> {
+    let mut transaction = db.begin().await?;
+    let row: Option<RuleRow> = sqlx::query_as(
+        "DELETE FROM alert_rules WHERE tenant_id = $1 AND name = $2
+         RETURNING id, tenant_id, spec, created_at",
+    )
+    .bind(tenant)
+    .bind(name)
+    .fetch_optional(&mut *transaction)
+    .await?;
+    let rule = row
+        .map(Rule::from)
+        .ok_or_else(|| Error::NotFound(format!("alert rule {name}")))?;
+    audit::record(
+        &mut transaction,
+        tenant,
+        actor,
+        Action::AlertRuleDeleted,
+        serde_json::to_value(&rule).ok(),
+        None,
+    )
+    .await?;
+    transaction.commit().await?;
+    Ok(())
+}
+
+/// Lists the rules of active tenants that no process evaluated since `before`, oldest
+/// evaluation first.
+pub async fn due(
+    db: impl Acquire<'_, Database = Postgres>,
+    before: DateTime<Utc>,
+) -> Result<Vec<Rule>> {
+    let mut connection = db.acquire().await?;
+    let rows: Vec<RuleRow> = sqlx::query_as(
+        "SELECT r.id, r.tenant_id, r.spec, r.created_at FROM alert_rules r
+         JOIN tenants t ON t.id = r.tenant_id AND t.status = 'active'
+         WHERE r.evaluated_at IS NULL OR r.evaluated_at < $1
+         ORDER BY r.evaluated_at NULLS FIRST, r.id",
+    )
+    .bind(before)
+    .fetch_all(&mut *connection)
+    .await?;
+    Ok(rows.into_iter().map(Rule::from).collect())
+}
+
+/// Takes a rule for one evaluation inside `connection`'s transaction: an advisory lock that
+/// the transaction's end releases, then a check that no other process evaluated it since
+/// `before`. False when another process holds or just did it; the rule is then left alone.
+pub async fn claim(
+    connection: &mut PgConnection,
+    rule: Uuid,
+    before: DateTime<Utc>,
+) -> Result<bool> {
+    let locked: bool = sqlx::query_scalar(
+        "SELECT pg_try_advisory_xact_lock(hashtext('tally.alert_rule'), hashtext($1::text))",
+    )
+    .bind(rule)
+    .fetch_one(&mut *connection)
+    .await?;
+    if !locked {
+        return Ok(false);
+    }
+    let evaluated_at: Option<Option<DateTime<Utc>>> =
+        sqlx::query_scalar("SELECT evaluated_at FROM alert_rules WHERE id = $1")
+            .bind(rule)
+            .fetch_optional(&mut *connection)
+            .await?;
+    Ok(matches!(evaluated_at, Some(at) if at.is_none_or(|at| at < before)))
+}
+
+/// Records that a rule was evaluated at `at`.
+pub async fn evaluated(connection: &mut PgConnection, rule: Uuid, at: DateTime<Utc>) -> Result<()> {
+    sqlx::query("UPDATE alert_rules SET evaluated_at = $2 WHERE id = $1")
+        .bind(rule)
+        .bind(at)
+        .execute(connection)
+        .await?;
+    Ok(())
+}

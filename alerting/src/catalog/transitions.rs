@@ -1,0 +1,142 @@
+//! SQL of `alert_transitions`: every change of an alert series' state, written with the state
+//! it leads to, and copied to ClickHouse's history by number.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::types::Json;
+use sqlx::{Acquire, PgConnection, Postgres};
+use tally_meter::ids::TenantId;
+use tally_meter::{Error, Result};
+use uuid::Uuid;
+
+use crate::state::State;
+
+/// A recorded transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// Its number: the order of recording.
+    pub id: i64,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The rule.
+    pub rule_id: Uuid,
+    /// The rule's name.
+    pub rule_name: String,
+    /// The series' key.
+    pub series: String,
+    /// The series' labels.
+    pub labels: BTreeMap<String, String>,
+    /// The state left.
+    pub from: State,
+    /// The state entered.
+    pub to: State,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The value evaluated then.
+    pub value: Option<Decimal>,
+}
+
+/// A transition to record.
+pub struct New<'a> {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The rule.
+    pub rule_id: Uuid,
+    /// The rule's name.
+    pub rule_name: &'a str,
+    /// The series' key.
+    pub series: &'a str,
+    /// The series' labels.
+    pub labels: &'a BTreeMap<String, String>,
+    /// The state left.
+    pub from: State,
+    /// The state entered.
+    pub to: State,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The value evaluated then.
+    pub value: Option<Decimal>,
+}
+
+/// Records a transition in the evaluation's transaction.
+pub async fn record(connection: &mut PgConnection, new: &New<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO alert_transitions (tenant_id, rule_id, rule_name, series, labels,
+                                        from_state, to_state, at, value)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(new.tenant_id)
+    .bind(new.rule_id)
+    .bind(new.rule_name)
+    .bind(new.series)
+    .bind(Json(new.labels))
+    .bind(new.from.as_str())
+    .bind(new.to.as_str())
+    .bind(new.at)
+    .bind(new.value)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    tenant_id: TenantId,
+    rule_id: Uuid,
+    rule_name: String,
+    series: String,
+    labels: Json<BTreeMap<String, String>>,
+    from_state: String,
+    to_state: String,
+    at: DateTime<Utc>,
+    value: Option<Decimal>,
+}
+
+impl TryFrom<Row> for Recorded {
+    type Error = Error;
+
+    fn try_from(row: Row) -> Result<Self> {
+        Ok(Self {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            rule_id: row.rule_id,
+            rule_name: row.rule_name,
+            series: row.series,
+            labels: row.labels.0,
+            from: row.from_state.parse()?,
+            to: row.to_state.parse()?,
+            at: row.at,
+            value: row.value,
+        })
+    }
+}
+
+/// The oldest transitions not yet copied to the history, at most `limit`.
+pub async fn unexported(
+    db: impl Acquire<'_, Database = Postgres>,
+    limit: i64,
+) -> Result<Vec<Recorded>> {
+    let mut connection = db.acquire().await?;
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, tenant_id, rule_id, rule_name, series, labels, from_state, to_state, at,
+                value
+         FROM alert_transitions WHERE NOT exported ORDER BY id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&mut *connection)
+    .await?;
+    rows.into_iter().map(Recorded::try_from).collect()
+}
+
+/// Marks transitions copied to the history.
+pub async fn exported(db: impl Acquire<'_, Database = Postgres>, ids: &[i64]) -> Result<()> {
+    let mut connection = db.acquire().await?;
+    sqlx::query("UPDATE alert_transitions SET exported = true WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(&mut *connection)
+        .await?;
+    Ok(())
+}
