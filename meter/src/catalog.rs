@@ -145,7 +145,9 @@ impl Catalog {
 
     /// Checks that the catalog answers a trivial query.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query_scalar!("SELECT 1")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -197,13 +199,16 @@ fn tenant_must_exist(tenant: TenantId) -> impl FnOnce(sqlx::Error) -> Error {
 }
 
 async fn applied_migration_count(connection: &mut PgConnection) -> Result<usize> {
-    let table_exists: bool =
-        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-            .fetch_one(&mut *connection)
-            .await?;
+    let table_exists = sqlx::query_scalar!(
+        r#"SELECT to_regclass('_sqlx_migrations') IS NOT NULL AS "table_exists!""#
+    )
+    .fetch_one(&mut *connection)
+    .await?;
     if !table_exists {
         return Ok(0);
     }
+    // Not checked at compile time: `_sqlx_migrations` is the migrator's own table, which the
+    // schema that `scripts/sqlx-prepare.sh` checks queries against does not have.
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
         .fetch_one(&mut *connection)
         .await?;
@@ -221,8 +226,7 @@ impl SchemaLock {
     /// Waits for the lock and takes it.
     pub async fn acquire(catalog: &Catalog) -> Result<Self> {
         let mut connection = catalog.pool.acquire().await?;
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(SCHEMA_LOCK_ID)
+        sqlx::query!("SELECT pg_advisory_lock($1)", SCHEMA_LOCK_ID)
             .execute(&mut *connection)
             .await?;
         Ok(Self {
@@ -233,9 +237,8 @@ impl SchemaLock {
     /// Releases the lock and returns its connection to the pool.
     pub async fn release(mut self) -> Result<()> {
         if let Some(mut connection) = self.connection.take() {
-            sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(SCHEMA_LOCK_ID)
-                .execute(&mut *connection)
+            sqlx::query_scalar!("SELECT pg_advisory_unlock($1)", SCHEMA_LOCK_ID)
+                .fetch_one(&mut *connection)
                 .await?;
         }
         Ok(())

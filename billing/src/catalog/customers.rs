@@ -11,7 +11,6 @@ use tally_meter::{Error, Result};
 use super::conflict_on_unique;
 use crate::customer::{Customer, CustomerSpec};
 
-#[derive(sqlx::FromRow)]
 struct CustomerRow {
     id: CustomerId,
     tenant_id: TenantId,
@@ -42,21 +41,6 @@ impl From<CustomerRow> for Customer {
     }
 }
 
-/// The customers of a tenant with their subjects, filtered by `condition` on `c`.
-fn select(condition: &str) -> String {
-    format!(
-        "SELECT c.id, c.tenant_id, c.external_id, c.name, c.email, c.currency, c.timezone,
-                c.tax_percent, c.created_at,
-                coalesce(array_agg(s.subject ORDER BY s.subject)
-                         FILTER (WHERE s.subject IS NOT NULL), '{{}}') AS subjects
-         FROM customers c
-         LEFT JOIN customer_subjects s ON s.tenant_id = c.tenant_id AND s.customer_id = c.id
-         WHERE c.tenant_id = $1 AND {condition}
-         GROUP BY c.id
-         ORDER BY c.external_id"
-    )
-}
-
 /// Creates a customer with its subjects and records it in the audit log. An external id the
 /// tenant already uses, or a subject another customer owns, is [`Error::Conflict`].
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant, %actor))]
@@ -72,46 +56,47 @@ pub async fn create(
     let mut subjects = spec.subjects.clone();
     subjects.sort();
     subjects.dedup();
-    let owned: Option<(String, String)> = sqlx::query_as(
+    let owned = sqlx::query!(
         "SELECT s.subject, c.external_id FROM customer_subjects s
          JOIN customers c ON c.tenant_id = s.tenant_id AND c.id = s.customer_id
          WHERE s.tenant_id = $1 AND s.subject = ANY($2) ORDER BY s.subject LIMIT 1",
+        tenant as TenantId,
+        &subjects,
     )
-    .bind(tenant)
-    .bind(&subjects)
     .fetch_optional(&mut *transaction)
     .await?;
-    if let Some((subject, owner)) = owned {
+    if let Some(owned) = owned {
         return Err(Error::Conflict(format!(
-            "subject {subject:?} already belongs to customer {owner}"
+            "subject {:?} already belongs to customer {}",
+            owned.subject, owned.external_id
         )));
     }
     let id = CustomerId::generate();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO customers (id, tenant_id, external_id, name, email, currency, timezone,
                                 tax_percent)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        id as CustomerId,
+        tenant as TenantId,
+        &spec.external_id,
+        &spec.name,
+        spec.email.as_deref(),
+        spec.currency.code(),
+        spec.timezone.name(),
+        spec.tax_percent,
     )
-    .bind(id)
-    .bind(tenant)
-    .bind(&spec.external_id)
-    .bind(&spec.name)
-    .bind(&spec.email)
-    .bind(spec.currency.code())
-    .bind(spec.timezone.name())
-    .bind(spec.tax_percent)
     .execute(&mut *transaction)
     .await
     .map_err(conflict_on_unique(|| {
         format!("this tenant already has a customer {}", spec.external_id)
     }))?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO customer_subjects (tenant_id, customer_id, subject)
          SELECT $1, $2, unnest($3::text[])",
+        tenant as TenantId,
+        id as CustomerId,
+        &subjects,
     )
-    .bind(tenant)
-    .bind(id)
-    .bind(&subjects)
     .execute(&mut *transaction)
     .await?;
     let created = by_id(&mut transaction, tenant, id).await?;
@@ -145,11 +130,22 @@ pub(super) async fn by_id(
     tenant: TenantId,
     id: CustomerId,
 ) -> Result<Customer> {
-    let row: Option<CustomerRow> = sqlx::query_as(&select("c.id = $2"))
-        .bind(tenant)
-        .bind(id)
-        .fetch_optional(connection)
-        .await?;
+    let row = sqlx::query_as!(
+        CustomerRow,
+        r#"SELECT c.id AS "id: CustomerId", c.tenant_id AS "tenant_id: TenantId", c.external_id,
+                  c.name, c.email, c.currency, c.timezone, c.tax_percent, c.created_at,
+                  coalesce(array_agg(s.subject ORDER BY s.subject)
+                           FILTER (WHERE s.subject IS NOT NULL), '{}') AS "subjects!"
+           FROM customers c
+           LEFT JOIN customer_subjects s ON s.tenant_id = c.tenant_id AND s.customer_id = c.id
+           WHERE c.tenant_id = $1 AND c.id = $2
+           GROUP BY c.id
+           ORDER BY c.external_id"#,
+        tenant as TenantId,
+        id as CustomerId,
+    )
+    .fetch_optional(connection)
+    .await?;
     row.map(Customer::from)
         .ok_or_else(|| Error::NotFound(format!("customer {id}")))
 }
@@ -164,11 +160,22 @@ pub async fn find_many(
 ) -> Result<Vec<Customer>> {
     let ids: Vec<_> = ids.iter().map(CustomerId::as_uuid).collect();
     let mut connection = db.acquire().await?;
-    let rows: Vec<CustomerRow> = sqlx::query_as(&select("c.id = ANY($2)"))
-        .bind(tenant)
-        .bind(&ids)
-        .fetch_all(&mut *connection)
-        .await?;
+    let rows = sqlx::query_as!(
+        CustomerRow,
+        r#"SELECT c.id AS "id: CustomerId", c.tenant_id AS "tenant_id: TenantId", c.external_id,
+                  c.name, c.email, c.currency, c.timezone, c.tax_percent, c.created_at,
+                  coalesce(array_agg(s.subject ORDER BY s.subject)
+                           FILTER (WHERE s.subject IS NOT NULL), '{}') AS "subjects!"
+           FROM customers c
+           LEFT JOIN customer_subjects s ON s.tenant_id = c.tenant_id AND s.customer_id = c.id
+           WHERE c.tenant_id = $1 AND c.id = ANY($2)
+           GROUP BY c.id
+           ORDER BY c.external_id"#,
+        tenant as TenantId,
+        &ids,
+    )
+    .fetch_all(&mut *connection)
+    .await?;
     Ok(rows.into_iter().map(Customer::from).collect())
 }
 
@@ -180,11 +187,22 @@ pub async fn find_external(
     external_id: &str,
 ) -> Result<Customer> {
     let mut connection = db.acquire().await?;
-    let row: Option<CustomerRow> = sqlx::query_as(&select("c.external_id = $2"))
-        .bind(tenant)
-        .bind(external_id)
-        .fetch_optional(&mut *connection)
-        .await?;
+    let row = sqlx::query_as!(
+        CustomerRow,
+        r#"SELECT c.id AS "id: CustomerId", c.tenant_id AS "tenant_id: TenantId", c.external_id,
+                  c.name, c.email, c.currency, c.timezone, c.tax_percent, c.created_at,
+                  coalesce(array_agg(s.subject ORDER BY s.subject)
+                           FILTER (WHERE s.subject IS NOT NULL), '{}') AS "subjects!"
+           FROM customers c
+           LEFT JOIN customer_subjects s ON s.tenant_id = c.tenant_id AND s.customer_id = c.id
+           WHERE c.tenant_id = $1 AND c.external_id = $2
+           GROUP BY c.id
+           ORDER BY c.external_id"#,
+        tenant as TenantId,
+        external_id,
+    )
+    .fetch_optional(&mut *connection)
+    .await?;
     row.map(Customer::from)
         .ok_or_else(|| Error::NotFound(format!("customer {external_id}")))
 }
@@ -196,9 +214,20 @@ pub async fn list(
     tenant: TenantId,
 ) -> Result<Vec<Customer>> {
     let mut connection = db.acquire().await?;
-    let rows: Vec<CustomerRow> = sqlx::query_as(&select("true"))
-        .bind(tenant)
-        .fetch_all(&mut *connection)
-        .await?;
+    let rows = sqlx::query_as!(
+        CustomerRow,
+        r#"SELECT c.id AS "id: CustomerId", c.tenant_id AS "tenant_id: TenantId", c.external_id,
+                  c.name, c.email, c.currency, c.timezone, c.tax_percent, c.created_at,
+                  coalesce(array_agg(s.subject ORDER BY s.subject)
+                           FILTER (WHERE s.subject IS NOT NULL), '{}') AS "subjects!"
+           FROM customers c
+           LEFT JOIN customer_subjects s ON s.tenant_id = c.tenant_id AND s.customer_id = c.id
+           WHERE c.tenant_id = $1
+           GROUP BY c.id
+           ORDER BY c.external_id"#,
+        tenant as TenantId,
+    )
+    .fetch_all(&mut *connection)
+    .await?;
     Ok(rows.into_iter().map(Customer::from).collect())
 }

@@ -14,7 +14,6 @@ use crate::invoice::{Billed, Computed, Invoice, Line, Status};
 use crate::period::Period;
 use crate::subscription::Subscription;
 
-#[derive(sqlx::FromRow)]
 struct InvoiceRow {
     id: InvoiceId,
     tenant_id: TenantId,
@@ -67,10 +66,6 @@ impl TryFrom<InvoiceRow> for Invoice {
     }
 }
 
-const COLUMNS: &str = "id, tenant_id, customer_id, subscription_id, period_start, period_end, \
-                       opening, status, number, currency, lines, measured, subtotal, \
-                       tax_percent, tax, total, grace_until, finalized_at";
-
 /// Writes the draft of a subscription's invoice for a period (its opening invoice if
 /// `opening`), or replaces the draft's lines and totals; an invoice already finalized is
 /// returned as it is. Runs may repeat: one invoice per subscription and period, whoever writes
@@ -85,48 +80,63 @@ pub async fn write_draft(
     grace_until: DateTime<Utc>,
 ) -> Result<Invoice> {
     let mut connection = db.acquire().await?;
-    let written: Option<InvoiceRow> = sqlx::query_as(&format!(
-        "INSERT INTO invoices (id, tenant_id, customer_id, subscription_id, period_start,
-                               period_end, opening, status, currency, lines, measured,
-                               subtotal, tax_percent, tax, total, grace_until)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'DRAFT', $8, $9, $10, $11, $12, $13, $14, $15)
-         ON CONFLICT (tenant_id, subscription_id, period_start, opening) DO UPDATE
-         SET period_end = excluded.period_end, currency = excluded.currency,
-             lines = excluded.lines, measured = excluded.measured, subtotal = excluded.subtotal,
-             tax_percent = excluded.tax_percent, tax = excluded.tax, total = excluded.total,
-             grace_until = excluded.grace_until, updated_at = now()
-         WHERE invoices.status = 'DRAFT'
-         RETURNING {COLUMNS}"
-    ))
-    .bind(InvoiceId::generate())
-    .bind(subscription.tenant_id)
-    .bind(subscription.customer_id)
-    .bind(subscription.id)
-    .bind(period.start)
-    .bind(period.end)
-    .bind(opening)
-    .bind(computed.currency.code())
-    .bind(Json(&computed.lines))
-    .bind(Json(&computed.measured))
-    .bind(computed.subtotal)
-    .bind(computed.tax_percent)
-    .bind(computed.tax)
-    .bind(computed.total)
-    .bind(grace_until)
+    let written = sqlx::query_as!(
+        InvoiceRow,
+        r#"INSERT INTO invoices (id, tenant_id, customer_id, subscription_id, period_start,
+                                 period_end, opening, status, currency, lines, measured,
+                                 subtotal, tax_percent, tax, total, grace_until)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'DRAFT', $8, $9, $10, $11, $12, $13, $14, $15)
+           ON CONFLICT (tenant_id, subscription_id, period_start, opening) DO UPDATE
+           SET period_end = excluded.period_end, currency = excluded.currency,
+               lines = excluded.lines, measured = excluded.measured, subtotal = excluded.subtotal,
+               tax_percent = excluded.tax_percent, tax = excluded.tax, total = excluded.total,
+               grace_until = excluded.grace_until, updated_at = now()
+           WHERE invoices.status = 'DRAFT'
+           RETURNING id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
+                     customer_id AS "customer_id: CustomerId",
+                     subscription_id AS "subscription_id: SubscriptionId",
+                     period_start, period_end, opening, status, number, currency,
+                     lines AS "lines: Json<Vec<Line>>",
+                     measured AS "measured: Json<Vec<Billed>>",
+                     subtotal, tax_percent, tax, total, grace_until, finalized_at"#,
+        InvoiceId::generate() as InvoiceId,
+        subscription.tenant_id as TenantId,
+        subscription.customer_id as CustomerId,
+        subscription.id as SubscriptionId,
+        period.start,
+        period.end,
+        opening,
+        computed.currency.code(),
+        Json(&computed.lines) as _,
+        Json(&computed.measured) as _,
+        computed.subtotal,
+        computed.tax_percent,
+        computed.tax,
+        computed.total,
+        grace_until,
+    )
     .fetch_optional(&mut *connection)
     .await?;
     let row = match written {
         Some(row) => row,
         None => {
-            sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM invoices
-                 WHERE tenant_id = $1 AND subscription_id = $2 AND period_start = $3
-                   AND opening = $4"
-            ))
-            .bind(subscription.tenant_id)
-            .bind(subscription.id)
-            .bind(period.start)
-            .bind(opening)
+            sqlx::query_as!(
+                InvoiceRow,
+                r#"SELECT id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
+                          customer_id AS "customer_id: CustomerId",
+                          subscription_id AS "subscription_id: SubscriptionId",
+                          period_start, period_end, opening, status, number, currency,
+                          lines AS "lines: Json<Vec<Line>>",
+                          measured AS "measured: Json<Vec<Billed>>",
+                          subtotal, tax_percent, tax, total, grace_until, finalized_at
+                   FROM invoices
+                   WHERE tenant_id = $1 AND subscription_id = $2 AND period_start = $3
+                     AND opening = $4"#,
+                subscription.tenant_id as TenantId,
+                subscription.id as SubscriptionId,
+                period.start,
+                opening,
+            )
             .fetch_one(&mut *connection)
             .await?
         }
@@ -145,11 +155,11 @@ pub async fn finalize(
     actor: Actor,
 ) -> Result<Invoice> {
     let mut transaction = db.begin().await?;
-    let status: Option<String> = sqlx::query_scalar(
+    let status = sqlx::query_scalar!(
         "SELECT status FROM invoices WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        tenant as TenantId,
+        id as InvoiceId,
     )
-    .bind(tenant)
-    .bind(id)
     .fetch_optional(&mut *transaction)
     .await?;
     match status.as_deref() {
@@ -164,8 +174,7 @@ pub async fn finalize(
     }
     // The tenant's name is read here rather than through `tenants::find`, whose `impl Acquire`
     // would keep this future from being `Send` (see the meter's `catalog.rs`).
-    let name: String = sqlx::query_scalar("SELECT name FROM tenants WHERE id = $1")
-        .bind(tenant)
+    let name = sqlx::query_scalar!("SELECT name FROM tenants WHERE id = $1", tenant as TenantId)
         .fetch_one(&mut *transaction)
         .await?;
     let prefix: String = name
@@ -174,24 +183,33 @@ pub async fn finalize(
         .take(12)
         .collect::<String>()
         .to_ascii_uppercase();
-    let (prefix, number): (String, i64) = sqlx::query_as(
+    let sequence = sqlx::query!(
         "INSERT INTO invoice_sequences (tenant_id, prefix, last_number) VALUES ($1, $2, 1)
          ON CONFLICT (tenant_id) DO UPDATE
          SET last_number = invoice_sequences.last_number + 1
          RETURNING prefix, last_number",
+        tenant as TenantId,
+        prefix,
     )
-    .bind(tenant)
-    .bind(prefix)
     .fetch_one(&mut *transaction)
     .await?;
-    let row: InvoiceRow = sqlx::query_as(&format!(
-        "UPDATE invoices SET status = 'FINALIZED', number = $3, finalized_at = now(),
-                             updated_at = now()
-         WHERE tenant_id = $1 AND id = $2 RETURNING {COLUMNS}"
-    ))
-    .bind(tenant)
-    .bind(id)
-    .bind(format!("{prefix}-{number:06}"))
+    let (prefix, number) = (sequence.prefix, sequence.last_number);
+    let row = sqlx::query_as!(
+        InvoiceRow,
+        r#"UPDATE invoices SET status = 'FINALIZED', number = $3, finalized_at = now(),
+                               updated_at = now()
+           WHERE tenant_id = $1 AND id = $2
+           RETURNING id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
+                     customer_id AS "customer_id: CustomerId",
+                     subscription_id AS "subscription_id: SubscriptionId",
+                     period_start, period_end, opening, status, number, currency,
+                     lines AS "lines: Json<Vec<Line>>",
+                     measured AS "measured: Json<Vec<Billed>>",
+                     subtotal, tax_percent, tax, total, grace_until, finalized_at"#,
+        tenant as TenantId,
+        id as InvoiceId,
+        format!("{prefix}-{number:06}"),
+    )
     .fetch_one(&mut *transaction)
     .await?;
     let finalized = Invoice::try_from(row)?;
@@ -223,9 +241,9 @@ pub async fn settle(
     to: Status,
     actor: Actor,
 ) -> Result<Invoice> {
-    let column = match to {
-        Status::Paid => "paid_at",
-        Status::Void => "voided_at",
+    let paid = match to {
+        Status::Paid => true,
+        Status::Void => false,
         Status::Draft | Status::Finalized => {
             return Err(Error::Invalid(format!(
                 "an invoice is settled as paid or void, not {to}"
@@ -233,15 +251,44 @@ pub async fn settle(
         }
     };
     let mut transaction = db.begin().await?;
-    let row: Option<InvoiceRow> = sqlx::query_as(&format!(
-        "UPDATE invoices SET status = $3, {column} = now(), updated_at = now()
-         WHERE tenant_id = $1 AND id = $2 AND status = 'FINALIZED' RETURNING {COLUMNS}"
-    ))
-    .bind(tenant)
-    .bind(id)
-    .bind(<&str>::from(to))
-    .fetch_optional(&mut *transaction)
-    .await?;
+    // One statement per settled status, since a column name cannot be a parameter.
+    let row = if paid {
+        sqlx::query_as!(
+            InvoiceRow,
+            r#"UPDATE invoices SET status = $3, paid_at = now(), updated_at = now()
+               WHERE tenant_id = $1 AND id = $2 AND status = 'FINALIZED'
+               RETURNING id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
+                         customer_id AS "customer_id: CustomerId",
+                         subscription_id AS "subscription_id: SubscriptionId",
+                         period_start, period_end, opening, status, number, currency,
+                         lines AS "lines: Json<Vec<Line>>",
+                         measured AS "measured: Json<Vec<Billed>>",
+                         subtotal, tax_percent, tax, total, grace_until, finalized_at"#,
+            tenant as TenantId,
+            id as InvoiceId,
+            <&str>::from(to),
+        )
+        .fetch_optional(&mut *transaction)
+        .await?
+    } else {
+        sqlx::query_as!(
+            InvoiceRow,
+            r#"UPDATE invoices SET status = $3, voided_at = now(), updated_at = now()
+               WHERE tenant_id = $1 AND id = $2 AND status = 'FINALIZED'
+               RETURNING id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
+                         customer_id AS "customer_id: CustomerId",
+                         subscription_id AS "subscription_id: SubscriptionId",
+                         period_start, period_end, opening, status, number, currency,
+                         lines AS "lines: Json<Vec<Line>>",
+                         measured AS "measured: Json<Vec<Billed>>",
+                         subtotal, tax_percent, tax, total, grace_until, finalized_at"#,
+            tenant as TenantId,
+            id as InvoiceId,
+            <&str>::from(to),
+        )
+        .fetch_optional(&mut *transaction)
+        .await?
+    };
     match row {
         Some(row) => {
             let settled = Invoice::try_from(row)?;
@@ -289,11 +336,19 @@ pub async fn find(
 
 /// Finds one of the tenant's invoices on a connection, inside another function's transaction.
 async fn by_id(connection: &mut PgConnection, tenant: TenantId, id: InvoiceId) -> Result<Invoice> {
-    let row: Option<InvoiceRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM invoices WHERE tenant_id = $1 AND id = $2"
-    ))
-    .bind(tenant)
-    .bind(id)
+    let row = sqlx::query_as!(
+        InvoiceRow,
+        r#"SELECT id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
+                  customer_id AS "customer_id: CustomerId",
+                  subscription_id AS "subscription_id: SubscriptionId",
+                  period_start, period_end, opening, status, number, currency,
+                  lines AS "lines: Json<Vec<Line>>",
+                  measured AS "measured: Json<Vec<Billed>>",
+                  subtotal, tax_percent, tax, total, grace_until, finalized_at
+           FROM invoices WHERE tenant_id = $1 AND id = $2"#,
+        tenant as TenantId,
+        id as InvoiceId,
+    )
     .fetch_optional(&mut *connection)
     .await?;
     Invoice::try_from(row.ok_or_else(|| Error::NotFound(format!("invoice {id}")))?)
@@ -307,13 +362,21 @@ pub async fn list(
     customer: Option<CustomerId>,
 ) -> Result<Vec<Invoice>> {
     let mut connection = db.acquire().await?;
-    let rows: Vec<InvoiceRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM invoices
-         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR customer_id = $2)
-         ORDER BY period_start DESC, id"
-    ))
-    .bind(tenant)
-    .bind(customer)
+    let rows = sqlx::query_as!(
+        InvoiceRow,
+        r#"SELECT id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
+                  customer_id AS "customer_id: CustomerId",
+                  subscription_id AS "subscription_id: SubscriptionId",
+                  period_start, period_end, opening, status, number, currency,
+                  lines AS "lines: Json<Vec<Line>>",
+                  measured AS "measured: Json<Vec<Billed>>",
+                  subtotal, tax_percent, tax, total, grace_until, finalized_at
+           FROM invoices
+           WHERE tenant_id = $1 AND ($2::uuid IS NULL OR customer_id = $2)
+           ORDER BY period_start DESC, id"#,
+        tenant as TenantId,
+        customer as Option<CustomerId>,
+    )
     .fetch_all(&mut *connection)
     .await?;
     rows.into_iter().map(Invoice::try_from).collect()
@@ -328,12 +391,20 @@ pub async fn of_subscription(
     subscription: SubscriptionId,
 ) -> Result<Vec<Invoice>> {
     let mut connection = db.acquire().await?;
-    let rows: Vec<InvoiceRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM invoices WHERE tenant_id = $1 AND subscription_id = $2
-         ORDER BY period_start, opening DESC"
-    ))
-    .bind(tenant)
-    .bind(subscription)
+    let rows = sqlx::query_as!(
+        InvoiceRow,
+        r#"SELECT id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
+                  customer_id AS "customer_id: CustomerId",
+                  subscription_id AS "subscription_id: SubscriptionId",
+                  period_start, period_end, opening, status, number, currency,
+                  lines AS "lines: Json<Vec<Line>>",
+                  measured AS "measured: Json<Vec<Billed>>",
+                  subtotal, tax_percent, tax, total, grace_until, finalized_at
+           FROM invoices WHERE tenant_id = $1 AND subscription_id = $2
+           ORDER BY period_start, opening DESC"#,
+        tenant as TenantId,
+        subscription as SubscriptionId,
+    )
     .fetch_all(&mut *connection)
     .await?;
     rows.into_iter().map(Invoice::try_from).collect()
@@ -348,14 +419,23 @@ pub async fn finalized_within(
     period: Period,
 ) -> Result<Vec<Invoice>> {
     let mut connection = db.acquire().await?;
-    let rows: Vec<InvoiceRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM invoices
-         WHERE tenant_id = $1 AND status <> 'DRAFT' AND finalized_at >= $2 AND finalized_at < $3
-         ORDER BY number, id"
-    ))
-    .bind(tenant)
-    .bind(period.start)
-    .bind(period.end)
+    let rows = sqlx::query_as!(
+        InvoiceRow,
+        r#"SELECT id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
+                  customer_id AS "customer_id: CustomerId",
+                  subscription_id AS "subscription_id: SubscriptionId",
+                  period_start, period_end, opening, status, number, currency,
+                  lines AS "lines: Json<Vec<Line>>",
+                  measured AS "measured: Json<Vec<Billed>>",
+                  subtotal, tax_percent, tax, total, grace_until, finalized_at
+           FROM invoices
+           WHERE tenant_id = $1 AND status <> 'DRAFT' AND finalized_at >= $2
+             AND finalized_at < $3
+           ORDER BY number, id"#,
+        tenant as TenantId,
+        period.start,
+        period.end,
+    )
     .fetch_all(&mut *connection)
     .await?;
     rows.into_iter().map(Invoice::try_from).collect()
@@ -377,24 +457,26 @@ pub struct CreditNote {
 }
 
 async fn issue_credit_note(connection: &mut PgConnection, invoice: &Invoice) -> Result<CreditNote> {
-    let (prefix, number): (String, i64) = sqlx::query_as(
+    let sequence = sqlx::query!(
         "UPDATE invoice_sequences SET last_credit_note = last_credit_note + 1
          WHERE tenant_id = $1 RETURNING prefix, last_credit_note",
+        invoice.tenant_id as TenantId,
     )
-    .bind(invoice.tenant_id)
     .fetch_one(&mut *connection)
     .await?;
-    let note: CreditNote = sqlx::query_as(
-        "INSERT INTO credit_notes (id, tenant_id, invoice_id, number, currency, total)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         RETURNING number, invoice_id, total, currency, created_at",
+    let (prefix, number) = (sequence.prefix, sequence.last_credit_note);
+    let note = sqlx::query_as!(
+        CreditNote,
+        r#"INSERT INTO credit_notes (id, tenant_id, invoice_id, number, currency, total)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           RETURNING number, invoice_id AS "invoice_id: InvoiceId", total, currency, created_at"#,
+        uuid::Uuid::new_v4(),
+        invoice.tenant_id as TenantId,
+        invoice.id as InvoiceId,
+        format!("{prefix}-CN-{number:06}"),
+        invoice.computed.currency.code(),
+        -invoice.computed.total,
     )
-    .bind(uuid::Uuid::new_v4())
-    .bind(invoice.tenant_id)
-    .bind(invoice.id)
-    .bind(format!("{prefix}-CN-{number:06}"))
-    .bind(invoice.computed.currency.code())
-    .bind(-invoice.computed.total)
     .fetch_one(&mut *connection)
     .await?;
     Ok(CreditNote {
@@ -410,12 +492,14 @@ pub async fn credit_note(
     invoice: InvoiceId,
 ) -> Result<Option<CreditNote>> {
     let mut connection = db.acquire().await?;
-    let note: Option<CreditNote> = sqlx::query_as(
-        "SELECT number, invoice_id, total, currency, created_at FROM credit_notes
-         WHERE tenant_id = $1 AND invoice_id = $2",
+    let note = sqlx::query_as!(
+        CreditNote,
+        r#"SELECT number, invoice_id AS "invoice_id: InvoiceId", total, currency, created_at
+           FROM credit_notes
+           WHERE tenant_id = $1 AND invoice_id = $2"#,
+        tenant as TenantId,
+        invoice as InvoiceId,
     )
-    .bind(tenant)
-    .bind(invoice)
     .fetch_optional(&mut *connection)
     .await?;
     Ok(note.map(|note| CreditNote {

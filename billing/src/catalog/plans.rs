@@ -15,7 +15,6 @@ use crate::plan::{Charge, Plan, PlanVersion, VersionSpec};
 use crate::platform::Resource;
 use crate::price::Pricing;
 
-#[derive(sqlx::FromRow)]
 struct PlanRow {
     id: PlanId,
     tenant_id: TenantId,
@@ -38,7 +37,6 @@ impl TryFrom<PlanRow> for Plan {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct VersionRow {
     id: PlanVersionId,
     plan_id: PlanId,
@@ -67,10 +65,6 @@ impl TryFrom<VersionRow> for PlanVersion {
     }
 }
 
-const PLAN_COLUMNS: &str = "id, tenant_id, key, name, created_at";
-const VERSION_COLUMNS: &str =
-    "id, plan_id, version, currency, billing_interval, charges, published_at";
-
 /// Creates a plan with its first version, a draft. A key the tenant already uses is
 /// [`Error::Conflict`].
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant, plan = %key))]
@@ -90,14 +84,16 @@ pub async fn create(
     }
     let mut transaction = db.begin().await?;
     tenants::lock(&mut transaction, tenant).await?;
-    let row: PlanRow = sqlx::query_as(&format!(
-        "INSERT INTO plans (id, tenant_id, key, name) VALUES ($1, $2, $3, $4)
-         RETURNING {PLAN_COLUMNS}"
-    ))
-    .bind(PlanId::generate())
-    .bind(tenant)
-    .bind(key.as_str())
-    .bind(name.trim())
+    let row = sqlx::query_as!(
+        PlanRow,
+        r#"INSERT INTO plans (id, tenant_id, key, name) VALUES ($1, $2, $3, $4)
+           RETURNING id AS "id: PlanId", tenant_id AS "tenant_id: TenantId", key, name,
+                     created_at"#,
+        PlanId::generate() as PlanId,
+        tenant as TenantId,
+        key.as_str(),
+        name.trim(),
+    )
     .fetch_one(&mut *transaction)
     .await
     .map_err(conflict_on_unique(|| {
@@ -135,14 +131,18 @@ pub async fn draft(
     let newest = newest_version(&mut transaction, plan.id).await?;
     let version = match newest {
         Some(draft) if draft.published_at.is_none() => {
-            let row: VersionRow = sqlx::query_as(&format!(
-                "UPDATE plan_versions SET currency = $2, billing_interval = $3, charges = $4
-                 WHERE id = $1 RETURNING {VERSION_COLUMNS}"
-            ))
-            .bind(draft.id)
-            .bind(spec.currency.code())
-            .bind(<&str>::from(spec.interval))
-            .bind(Json(&spec.charges))
+            let row = sqlx::query_as!(
+                VersionRow,
+                r#"UPDATE plan_versions SET currency = $2, billing_interval = $3, charges = $4
+                   WHERE id = $1
+                   RETURNING id AS "id: PlanVersionId", plan_id AS "plan_id: PlanId", version,
+                             currency, billing_interval, charges AS "charges: Json<Vec<Charge>>",
+                             published_at"#,
+                draft.id as PlanVersionId,
+                spec.currency.code(),
+                <&str>::from(spec.interval),
+                Json(&spec.charges) as _,
+            )
             .fetch_one(&mut *transaction)
             .await?;
             PlanVersion::try_from(row)?
@@ -213,10 +213,13 @@ pub async fn publish(
             _ => {}
         }
     }
-    let row: VersionRow = sqlx::query_as(&format!(
-        "UPDATE plan_versions SET published_at = now() WHERE id = $1 RETURNING {VERSION_COLUMNS}"
-    ))
-    .bind(draft.id)
+    let row = sqlx::query_as!(
+        VersionRow,
+        r#"UPDATE plan_versions SET published_at = now() WHERE id = $1
+           RETURNING id AS "id: PlanVersionId", plan_id AS "plan_id: PlanId", version, currency,
+                     billing_interval, charges AS "charges: Json<Vec<Charge>>", published_at"#,
+        draft.id as PlanVersionId,
+    )
     .fetch_one(&mut *transaction)
     .await?;
     let published = PlanVersion::try_from(row)?;
@@ -242,18 +245,23 @@ pub async fn find(
     key: &PlanKey,
 ) -> Result<(Plan, Vec<PlanVersion>)> {
     let mut connection = db.acquire().await?;
-    let row: Option<PlanRow> = sqlx::query_as(&format!(
-        "SELECT {PLAN_COLUMNS} FROM plans WHERE tenant_id = $1 AND key = $2"
-    ))
-    .bind(tenant)
-    .bind(key.as_str())
+    let row = sqlx::query_as!(
+        PlanRow,
+        r#"SELECT id AS "id: PlanId", tenant_id AS "tenant_id: TenantId", key, name, created_at
+           FROM plans WHERE tenant_id = $1 AND key = $2"#,
+        tenant as TenantId,
+        key.as_str(),
+    )
     .fetch_optional(&mut *connection)
     .await?;
     let plan = Plan::try_from(row.ok_or_else(|| Error::NotFound(format!("plan {key}")))?)?;
-    let rows: Vec<VersionRow> = sqlx::query_as(&format!(
-        "SELECT {VERSION_COLUMNS} FROM plan_versions WHERE plan_id = $1 ORDER BY version"
-    ))
-    .bind(plan.id)
+    let rows = sqlx::query_as!(
+        VersionRow,
+        r#"SELECT id AS "id: PlanVersionId", plan_id AS "plan_id: PlanId", version, currency,
+                  billing_interval, charges AS "charges: Json<Vec<Charge>>", published_at
+           FROM plan_versions WHERE plan_id = $1 ORDER BY version"#,
+        plan.id as PlanId,
+    )
     .fetch_all(&mut *connection)
     .await?;
     let versions = rows
@@ -292,11 +300,14 @@ pub async fn version(
     tenant: TenantId,
     id: PlanVersionId,
 ) -> Result<PlanVersion> {
-    let row: Option<VersionRow> = sqlx::query_as(&format!(
-        "SELECT {VERSION_COLUMNS} FROM plan_versions WHERE tenant_id = $1 AND id = $2"
-    ))
-    .bind(tenant)
-    .bind(id)
+    let row = sqlx::query_as!(
+        VersionRow,
+        r#"SELECT id AS "id: PlanVersionId", plan_id AS "plan_id: PlanId", version, currency,
+                  billing_interval, charges AS "charges: Json<Vec<Charge>>", published_at
+           FROM plan_versions WHERE tenant_id = $1 AND id = $2"#,
+        tenant as TenantId,
+        id as PlanVersionId,
+    )
     .fetch_optional(connection)
     .await?;
     PlanVersion::try_from(row.ok_or_else(|| Error::NotFound(format!("plan version {id}")))?)
@@ -310,16 +321,21 @@ pub async fn list(
     tenant: TenantId,
 ) -> Result<Vec<(Plan, Vec<PlanVersion>)>> {
     let mut connection = db.acquire().await?;
-    let rows: Vec<PlanRow> = sqlx::query_as(&format!(
-        "SELECT {PLAN_COLUMNS} FROM plans WHERE tenant_id = $1 ORDER BY key"
-    ))
-    .bind(tenant)
+    let rows = sqlx::query_as!(
+        PlanRow,
+        r#"SELECT id AS "id: PlanId", tenant_id AS "tenant_id: TenantId", key, name, created_at
+           FROM plans WHERE tenant_id = $1 ORDER BY key"#,
+        tenant as TenantId,
+    )
     .fetch_all(&mut *connection)
     .await?;
-    let version_rows: Vec<VersionRow> = sqlx::query_as(&format!(
-        "SELECT {VERSION_COLUMNS} FROM plan_versions WHERE tenant_id = $1 ORDER BY version"
-    ))
-    .bind(tenant)
+    let version_rows = sqlx::query_as!(
+        VersionRow,
+        r#"SELECT id AS "id: PlanVersionId", plan_id AS "plan_id: PlanId", version, currency,
+                  billing_interval, charges AS "charges: Json<Vec<Charge>>", published_at
+           FROM plan_versions WHERE tenant_id = $1 ORDER BY version"#,
+        tenant as TenantId,
+    )
     .fetch_all(&mut *connection)
     .await?;
     let mut versions: HashMap<PlanId, Vec<PlanVersion>> = HashMap::new();
@@ -338,11 +354,13 @@ pub async fn list(
 
 /// Locks a tenant's plan for the transaction, so that its versions change one at a time.
 async fn lock_plan(connection: &mut PgConnection, tenant: TenantId, key: &PlanKey) -> Result<Plan> {
-    let row: Option<PlanRow> = sqlx::query_as(&format!(
-        "SELECT {PLAN_COLUMNS} FROM plans WHERE tenant_id = $1 AND key = $2 FOR UPDATE"
-    ))
-    .bind(tenant)
-    .bind(key.as_str())
+    let row = sqlx::query_as!(
+        PlanRow,
+        r#"SELECT id AS "id: PlanId", tenant_id AS "tenant_id: TenantId", key, name, created_at
+           FROM plans WHERE tenant_id = $1 AND key = $2 FOR UPDATE"#,
+        tenant as TenantId,
+        key.as_str(),
+    )
     .fetch_optional(connection)
     .await?;
     Plan::try_from(row.ok_or_else(|| Error::NotFound(format!("plan {key}")))?)
@@ -352,11 +370,14 @@ async fn newest_version(
     connection: &mut PgConnection,
     plan: PlanId,
 ) -> Result<Option<PlanVersion>> {
-    let row: Option<VersionRow> = sqlx::query_as(&format!(
-        "SELECT {VERSION_COLUMNS} FROM plan_versions WHERE plan_id = $1
-         ORDER BY version DESC LIMIT 1"
-    ))
-    .bind(plan)
+    let row = sqlx::query_as!(
+        VersionRow,
+        r#"SELECT id AS "id: PlanVersionId", plan_id AS "plan_id: PlanId", version, currency,
+                  billing_interval, charges AS "charges: Json<Vec<Charge>>", published_at
+           FROM plan_versions WHERE plan_id = $1
+           ORDER BY version DESC LIMIT 1"#,
+        plan as PlanId,
+    )
     .fetch_optional(connection)
     .await?;
     row.map(PlanVersion::try_from).transpose()
@@ -369,18 +390,21 @@ async fn insert_version(
     version: i32,
     spec: &VersionSpec,
 ) -> Result<PlanVersion> {
-    let row: VersionRow = sqlx::query_as(&format!(
-        "INSERT INTO plan_versions (id, tenant_id, plan_id, version, currency, billing_interval,
-                                    charges)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {VERSION_COLUMNS}"
-    ))
-    .bind(PlanVersionId::generate())
-    .bind(tenant)
-    .bind(plan)
-    .bind(version)
-    .bind(spec.currency.code())
-    .bind(<&str>::from(spec.interval))
-    .bind(Json(&spec.charges))
+    let row = sqlx::query_as!(
+        VersionRow,
+        r#"INSERT INTO plan_versions (id, tenant_id, plan_id, version, currency, billing_interval,
+                                      charges)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           RETURNING id AS "id: PlanVersionId", plan_id AS "plan_id: PlanId", version, currency,
+                     billing_interval, charges AS "charges: Json<Vec<Charge>>", published_at"#,
+        PlanVersionId::generate() as PlanVersionId,
+        tenant as TenantId,
+        plan as PlanId,
+        version,
+        spec.currency.code(),
+        <&str>::from(spec.interval),
+        Json(&spec.charges) as _,
+    )
     .fetch_one(connection)
     .await?;
     PlanVersion::try_from(row)

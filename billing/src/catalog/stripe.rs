@@ -12,7 +12,6 @@ use crate::stripe::{InvoiceSync, SyncState};
 /// The longest wait between two attempts of a failing sync.
 const MAX_BACKOFF_SECS: i64 = 3600;
 
-#[derive(sqlx::FromRow)]
 struct SyncRow {
     sync_state: String,
     attempts: i32,
@@ -39,18 +38,15 @@ impl TryFrom<SyncRow> for InvoiceSync {
     }
 }
 
-const COLUMNS: &str = "sync_state, attempts, last_error, next_attempt_at, stripe_customer_id, \
-                       stripe_invoice_id, synced_at";
-
 /// Queues every finalized invoice that has no sync yet; returns how many were queued.
 pub async fn enqueue_finalized(db: impl Acquire<'_, Database = Postgres>) -> Result<u64> {
     let mut connection = db.acquire().await?;
-    let queued = sqlx::query(
+    let queued = sqlx::query!(
         "INSERT INTO invoice_stripe_sync (invoice_id, tenant_id)
          SELECT i.id, i.tenant_id FROM invoices i
          WHERE i.status = 'FINALIZED'
            AND NOT EXISTS (SELECT 1 FROM invoice_stripe_sync s WHERE s.invoice_id = i.id)
-         ON CONFLICT (invoice_id) DO NOTHING",
+         ON CONFLICT (invoice_id) DO NOTHING"
     )
     .execute(&mut *connection)
     .await?;
@@ -64,16 +60,20 @@ pub async fn due(
     limit: i64,
 ) -> Result<Vec<(TenantId, InvoiceId)>> {
     let mut connection = db.acquire().await?;
-    let due = sqlx::query_as(
-        "SELECT tenant_id, invoice_id FROM invoice_stripe_sync
-         WHERE sync_state <> 'SYNCED' AND next_attempt_at <= $1
-         ORDER BY next_attempt_at, invoice_id LIMIT $2",
+    let due = sqlx::query!(
+        r#"SELECT tenant_id AS "tenant_id: TenantId", invoice_id AS "invoice_id: InvoiceId"
+           FROM invoice_stripe_sync
+           WHERE sync_state <> 'SYNCED' AND next_attempt_at <= $1
+           ORDER BY next_attempt_at, invoice_id LIMIT $2"#,
+        now,
+        limit,
     )
-    .bind(now)
-    .bind(limit)
     .fetch_all(&mut *connection)
     .await?;
-    Ok(due)
+    Ok(due
+        .into_iter()
+        .map(|row| (row.tenant_id, row.invoice_id))
+        .collect())
 }
 
 /// An invoice's sync, if it has one.
@@ -83,11 +83,14 @@ pub async fn find(
     invoice: InvoiceId,
 ) -> Result<Option<InvoiceSync>> {
     let mut connection = db.acquire().await?;
-    let row: Option<SyncRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM invoice_stripe_sync WHERE tenant_id = $1 AND invoice_id = $2"
-    ))
-    .bind(tenant)
-    .bind(invoice)
+    let row = sqlx::query_as!(
+        SyncRow,
+        "SELECT sync_state, attempts, last_error, next_attempt_at, stripe_customer_id,
+                stripe_invoice_id, synced_at
+         FROM invoice_stripe_sync WHERE tenant_id = $1 AND invoice_id = $2",
+        tenant as TenantId,
+        invoice as InvoiceId,
+    )
     .fetch_optional(&mut *connection)
     .await?;
     row.map(InvoiceSync::try_from).transpose()
@@ -99,13 +102,14 @@ pub async fn by_stripe_invoice(
     stripe_invoice_id: &str,
 ) -> Result<Option<(TenantId, InvoiceId)>> {
     let mut connection = db.acquire().await?;
-    let found = sqlx::query_as(
-        "SELECT tenant_id, invoice_id FROM invoice_stripe_sync WHERE stripe_invoice_id = $1",
+    let found = sqlx::query!(
+        r#"SELECT tenant_id AS "tenant_id: TenantId", invoice_id AS "invoice_id: InvoiceId"
+           FROM invoice_stripe_sync WHERE stripe_invoice_id = $1"#,
+        stripe_invoice_id,
     )
-    .bind(stripe_invoice_id)
     .fetch_optional(&mut *connection)
     .await?;
-    Ok(found)
+    Ok(found.map(|row| (row.tenant_id, row.invoice_id)))
 }
 
 /// The Stripe customer made for a Tally customer, if one was.
@@ -115,12 +119,12 @@ pub async fn stripe_customer(
     customer: CustomerId,
 ) -> Result<Option<String>> {
     let mut connection = db.acquire().await?;
-    let found = sqlx::query_scalar(
+    let found = sqlx::query_scalar!(
         "SELECT stripe_customer_id FROM stripe_customers
          WHERE tenant_id = $1 AND customer_id = $2",
+        tenant as TenantId,
+        customer as CustomerId,
     )
-    .bind(tenant)
-    .bind(customer)
     .fetch_optional(&mut *connection)
     .await?;
     Ok(found)
@@ -134,16 +138,16 @@ pub async fn remember_customer(
     stripe_customer_id: &str,
 ) -> Result<String> {
     let mut connection = db.acquire().await?;
-    let kept = sqlx::query_scalar(
+    let kept = sqlx::query_scalar!(
         "INSERT INTO stripe_customers (tenant_id, customer_id, stripe_customer_id)
          VALUES ($1, $2, $3)
          ON CONFLICT (tenant_id, customer_id)
          DO UPDATE SET stripe_customer_id = stripe_customers.stripe_customer_id
          RETURNING stripe_customer_id",
+        tenant as TenantId,
+        customer as CustomerId,
+        stripe_customer_id,
     )
-    .bind(tenant)
-    .bind(customer)
-    .bind(stripe_customer_id)
     .fetch_one(&mut *connection)
     .await?;
     Ok(kept)
@@ -158,15 +162,15 @@ pub async fn record_stripe_invoice(
     stripe_invoice_id: &str,
 ) -> Result<()> {
     let mut connection = db.acquire().await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE invoice_stripe_sync
          SET stripe_customer_id = $3, stripe_invoice_id = $4, updated_at = now()
          WHERE tenant_id = $1 AND invoice_id = $2",
+        tenant as TenantId,
+        invoice as InvoiceId,
+        stripe_customer_id,
+        stripe_invoice_id,
     )
-    .bind(tenant)
-    .bind(invoice)
-    .bind(stripe_customer_id)
-    .bind(stripe_invoice_id)
     .execute(&mut *connection)
     .await?;
     Ok(())
@@ -179,14 +183,14 @@ pub async fn mark_synced(
     invoice: InvoiceId,
 ) -> Result<()> {
     let mut connection = db.acquire().await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE invoice_stripe_sync
          SET sync_state = $3, last_error = NULL, synced_at = now(), updated_at = now()
          WHERE tenant_id = $1 AND invoice_id = $2",
+        tenant as TenantId,
+        invoice as InvoiceId,
+        <&str>::from(SyncState::Synced),
     )
-    .bind(tenant)
-    .bind(invoice)
-    .bind(<&str>::from(SyncState::Synced))
     .execute(&mut *connection)
     .await?;
     Ok(())
@@ -202,19 +206,19 @@ pub async fn mark_failed(
     base_secs: i64,
 ) -> Result<()> {
     let mut connection = db.acquire().await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE invoice_stripe_sync
          SET sync_state = $3, attempts = attempts + 1, last_error = $4, updated_at = now(),
              next_attempt_at = now() + make_interval(
                  secs => least($5::float8 * power(2, least(attempts, 20)), $6::float8))
          WHERE tenant_id = $1 AND invoice_id = $2",
+        tenant as TenantId,
+        invoice as InvoiceId,
+        <&str>::from(SyncState::Failed),
+        error,
+        base_secs as f64,
+        MAX_BACKOFF_SECS as f64,
     )
-    .bind(tenant)
-    .bind(invoice)
-    .bind(<&str>::from(SyncState::Failed))
-    .bind(error)
-    .bind(base_secs as f64)
-    .bind(MAX_BACKOFF_SECS as f64)
     .execute(&mut *connection)
     .await?;
     Ok(())

@@ -4,13 +4,12 @@ use chrono::{DateTime, Utc};
 use sqlx::{Acquire, Postgres};
 use tally_meter::audit::{Action, Actor};
 use tally_meter::catalog::{audit, tenants};
-use tally_meter::ids::{CustomerId, PlanVersionId, SubscriptionId, TenantId};
+use tally_meter::ids::{CustomerId, PlanId, PlanVersionId, SubscriptionId, TenantId};
 use tally_meter::{Error, Result};
 
 use super::{customers, plans};
 use crate::subscription::{Anchor, Subscription};
 
-#[derive(sqlx::FromRow)]
 struct SubscriptionRow {
     id: SubscriptionId,
     tenant_id: TenantId,
@@ -36,8 +35,6 @@ impl TryFrom<SubscriptionRow> for Subscription {
         })
     }
 }
-
-const COLUMNS: &str = "id, tenant_id, customer_id, plan_version_id, anchor, starts_at, ends_at";
 
 /// Subscribes a customer to a published plan version from `starts_at`. A draft version, a
 /// plan in another currency than the customer's, or a subscription of the customer to the same
@@ -68,17 +65,17 @@ pub async fn create(
             customer.external_id, customer.currency, version.spec.currency
         )));
     }
-    let overlapping: Option<SubscriptionId> = sqlx::query_scalar(
-        "SELECT s.id FROM subscriptions s
-         JOIN plan_versions v ON v.tenant_id = s.tenant_id AND v.id = s.plan_version_id
-         WHERE s.tenant_id = $1 AND s.customer_id = $2 AND v.plan_id = $3
-           AND (s.ends_at IS NULL OR s.ends_at > $4)
-         LIMIT 1",
+    let overlapping = sqlx::query_scalar!(
+        r#"SELECT s.id AS "id: SubscriptionId" FROM subscriptions s
+           JOIN plan_versions v ON v.tenant_id = s.tenant_id AND v.id = s.plan_version_id
+           WHERE s.tenant_id = $1 AND s.customer_id = $2 AND v.plan_id = $3
+             AND (s.ends_at IS NULL OR s.ends_at > $4)
+           LIMIT 1"#,
+        tenant as TenantId,
+        customer.id as CustomerId,
+        version.plan_id as PlanId,
+        starts_at,
     )
-    .bind(tenant)
-    .bind(customer.id)
-    .bind(version.plan_id)
-    .bind(starts_at)
     .fetch_optional(&mut *transaction)
     .await?;
     if let Some(existing) = overlapping {
@@ -88,16 +85,22 @@ pub async fn create(
             customer.external_id
         )));
     }
-    let row: SubscriptionRow = sqlx::query_as(&format!(
-        "INSERT INTO subscriptions (id, tenant_id, customer_id, plan_version_id, anchor, starts_at)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
-    ))
-    .bind(SubscriptionId::generate())
-    .bind(tenant)
-    .bind(customer.id)
-    .bind(plan_version)
-    .bind(<&str>::from(anchor))
-    .bind(starts_at)
+    let row = sqlx::query_as!(
+        SubscriptionRow,
+        r#"INSERT INTO subscriptions (id, tenant_id, customer_id, plan_version_id, anchor,
+                                      starts_at)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           RETURNING id AS "id: SubscriptionId", tenant_id AS "tenant_id: TenantId",
+                     customer_id AS "customer_id: CustomerId",
+                     plan_version_id AS "plan_version_id: PlanVersionId",
+                     anchor, starts_at, ends_at"#,
+        SubscriptionId::generate() as SubscriptionId,
+        tenant as TenantId,
+        customer.id as CustomerId,
+        plan_version as PlanVersionId,
+        <&str>::from(anchor),
+        starts_at,
+    )
     .fetch_one(&mut *transaction)
     .await?;
     let created = Subscription::try_from(row)?;
@@ -125,11 +128,16 @@ pub async fn cancel(
     actor: Actor,
 ) -> Result<Subscription> {
     let mut transaction = db.begin().await?;
-    let current: Option<SubscriptionRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
-    ))
-    .bind(tenant)
-    .bind(id)
+    let current = sqlx::query_as!(
+        SubscriptionRow,
+        r#"SELECT id AS "id: SubscriptionId", tenant_id AS "tenant_id: TenantId",
+                  customer_id AS "customer_id: CustomerId",
+                  plan_version_id AS "plan_version_id: PlanVersionId",
+                  anchor, starts_at, ends_at
+           FROM subscriptions WHERE tenant_id = $1 AND id = $2 FOR UPDATE"#,
+        tenant as TenantId,
+        id as SubscriptionId,
+    )
     .fetch_optional(&mut *transaction)
     .await?;
     let current = Subscription::try_from(
@@ -144,11 +152,16 @@ pub async fn cancel(
                 .map_or_else(|| "no end".to_owned(), |ends_at| ends_at.to_string())
         )));
     }
-    let row: SubscriptionRow = sqlx::query_as(&format!(
-        "UPDATE subscriptions SET ends_at = $2 WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(at)
+    let row = sqlx::query_as!(
+        SubscriptionRow,
+        r#"UPDATE subscriptions SET ends_at = $2 WHERE id = $1
+           RETURNING id AS "id: SubscriptionId", tenant_id AS "tenant_id: TenantId",
+                     customer_id AS "customer_id: CustomerId",
+                     plan_version_id AS "plan_version_id: PlanVersionId",
+                     anchor, starts_at, ends_at"#,
+        id as SubscriptionId,
+        at,
+    )
     .fetch_one(&mut *transaction)
     .await?;
     let cancelled = Subscription::try_from(row)?;
@@ -205,13 +218,18 @@ pub async fn list(
     customer: Option<CustomerId>,
 ) -> Result<Vec<Subscription>> {
     let mut connection = db.acquire().await?;
-    let rows: Vec<SubscriptionRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM subscriptions
-         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR customer_id = $2)
-         ORDER BY starts_at, id"
-    ))
-    .bind(tenant)
-    .bind(customer)
+    let rows = sqlx::query_as!(
+        SubscriptionRow,
+        r#"SELECT id AS "id: SubscriptionId", tenant_id AS "tenant_id: TenantId",
+                  customer_id AS "customer_id: CustomerId",
+                  plan_version_id AS "plan_version_id: PlanVersionId",
+                  anchor, starts_at, ends_at
+           FROM subscriptions
+           WHERE tenant_id = $1 AND ($2::uuid IS NULL OR customer_id = $2)
+           ORDER BY starts_at, id"#,
+        tenant as TenantId,
+        customer as Option<CustomerId>,
+    )
     .fetch_all(&mut *connection)
     .await?;
     rows.into_iter().map(Subscription::try_from).collect()

@@ -13,7 +13,6 @@ use crate::caps::{self, Caps};
 use crate::ids::{ApiKeyId, TenantId};
 use crate::{Error, Result};
 
-#[derive(sqlx::FromRow)]
 struct ApiKeyRow {
     id: ApiKeyId,
     tenant_id: TenantId,
@@ -39,11 +38,10 @@ impl TryFrom<ApiKeyRow> for ApiKey {
 }
 
 /// A key's id, tenant and scope: what a presented key or a web session resolves to.
-#[derive(sqlx::FromRow)]
 pub(super) struct PrincipalRow {
-    id: ApiKeyId,
-    tenant_id: TenantId,
-    scope: String,
+    pub(super) id: ApiKeyId,
+    pub(super) tenant_id: TenantId,
+    pub(super) scope: String,
 }
 
 impl TryFrom<PrincipalRow> for Principal {
@@ -57,8 +55,6 @@ impl TryFrom<PrincipalRow> for Principal {
         })
     }
 }
-
-const KEY_COLUMNS: &str = "id, tenant_id, scope, prefix, created_at, revoked_at";
 
 /// Creates a key for a tenant, records it in the audit log, and returns it with its secret.
 /// The tenant must exist and have fewer active keys than `caps.keys_per_tenant`. Only the
@@ -75,10 +71,10 @@ pub async fn create(
     let secret = api_key::generate_secret();
     let mut transaction = db.begin().await?;
     tenants::lock(&mut transaction, tenant).await?;
-    let active: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL",
+    let active = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL"#,
+        tenant as TenantId,
     )
-    .bind(tenant)
     .fetch_one(&mut *transaction)
     .await?;
     caps::check(
@@ -87,17 +83,19 @@ pub async fn create(
         "active API keys",
         "keys_per_tenant",
     )?;
-    let row: ApiKeyRow = sqlx::query_as(&format!(
-        "INSERT INTO api_keys (id, tenant_id, scope, prefix, secret_hash, issued_by)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         RETURNING {KEY_COLUMNS}"
-    ))
-    .bind(ApiKeyId::generate())
-    .bind(tenant)
-    .bind(scope.as_str())
-    .bind(api_key::prefix_of(&secret))
-    .bind(api_key::hash_secret(&secret))
-    .bind(actor.to_string())
+    let row = sqlx::query_as!(
+        ApiKeyRow,
+        r#"INSERT INTO api_keys (id, tenant_id, scope, prefix, secret_hash, issued_by)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           RETURNING id AS "id: ApiKeyId", tenant_id AS "tenant_id: TenantId", scope, prefix,
+                     created_at, revoked_at"#,
+        ApiKeyId::generate() as ApiKeyId,
+        tenant as TenantId,
+        scope.as_str(),
+        api_key::prefix_of(&secret),
+        api_key::hash_secret(&secret),
+        actor.to_string(),
+    )
     .fetch_one(&mut *transaction)
     .await
     .map_err(tenant_must_exist(tenant))?;
@@ -125,10 +123,13 @@ pub async fn list(
     tenant: TenantId,
 ) -> Result<Vec<ApiKey>> {
     let mut connection = db.acquire().await?;
-    let rows: Vec<ApiKeyRow> = sqlx::query_as(&format!(
-        "SELECT {KEY_COLUMNS} FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id"
-    ))
-    .bind(tenant)
+    let rows = sqlx::query_as!(
+        ApiKeyRow,
+        r#"SELECT id AS "id: ApiKeyId", tenant_id AS "tenant_id: TenantId", scope, prefix,
+                  created_at, revoked_at
+           FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id"#,
+        tenant as TenantId,
+    )
     .fetch_all(&mut *connection)
     .await?;
     rows.into_iter().map(ApiKey::try_from).collect()
@@ -144,13 +145,15 @@ pub async fn revoke(
     actor: Actor,
 ) -> Result<ApiKey> {
     let mut transaction = db.begin().await?;
-    let row: Option<ApiKeyRow> = sqlx::query_as(&format!(
-        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
-         WHERE tenant_id = $1 AND id = $2
-         RETURNING {KEY_COLUMNS}"
-    ))
-    .bind(tenant)
-    .bind(key)
+    let row = sqlx::query_as!(
+        ApiKeyRow,
+        r#"UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+           WHERE tenant_id = $1 AND id = $2
+           RETURNING id AS "id: ApiKeyId", tenant_id AS "tenant_id: TenantId", scope, prefix,
+                     created_at, revoked_at"#,
+        tenant as TenantId,
+        key as ApiKeyId,
+    )
     .fetch_optional(&mut *transaction)
     .await?;
     let revoked: ApiKey = row
@@ -182,12 +185,13 @@ pub async fn authenticate(
         return Ok(None);
     }
     let mut connection = db.acquire().await?;
-    let row: Option<PrincipalRow> = sqlx::query_as(
-        "SELECT k.id, k.tenant_id, k.scope
-         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-         WHERE k.secret_hash = $1 AND k.revoked_at IS NULL AND t.status = 'active'",
+    let row = sqlx::query_as!(
+        PrincipalRow,
+        r#"SELECT k.id AS "id: ApiKeyId", k.tenant_id AS "tenant_id: TenantId", k.scope
+           FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+           WHERE k.secret_hash = $1 AND k.revoked_at IS NULL AND t.status = 'active'"#,
+        api_key::hash_secret(presented),
     )
-    .bind(api_key::hash_secret(presented))
     .fetch_optional(&mut *connection)
     .await?;
     row.map(Principal::try_from).transpose()
@@ -205,10 +209,10 @@ pub async fn owner_of_inactive(
         return Ok(None);
     }
     let mut connection = db.acquire().await?;
-    Ok(
-        sqlx::query_scalar("SELECT tenant_id FROM api_keys WHERE secret_hash = $1")
-            .bind(api_key::hash_secret(presented))
-            .fetch_optional(&mut *connection)
-            .await?,
+    Ok(sqlx::query_scalar!(
+        r#"SELECT tenant_id AS "tenant_id: TenantId" FROM api_keys WHERE secret_hash = $1"#,
+        api_key::hash_secret(presented),
     )
+    .fetch_optional(&mut *connection)
+    .await?)
 }

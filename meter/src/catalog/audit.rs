@@ -76,22 +76,20 @@ struct Entry<'a> {
 }
 
 async fn insert(connection: &mut PgConnection, entry: Entry<'_>) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO audit_log (tenant_id, actor, action, old_value, new_value, client)
          VALUES ($1, $2, $3, $4, $5, $6)",
+        entry.tenant as Option<TenantId>,
+        entry.actor,
+        entry.action.as_str(),
+        entry.old_value,
+        entry.new_value,
+        entry.client,
     )
-    .bind(entry.tenant)
-    .bind(entry.actor)
-    .bind(entry.action.as_str())
-    .bind(entry.old_value)
-    .bind(entry.new_value)
-    .bind(entry.client)
     .execute(connection)
     .await?;
     Ok(())
 }
-
-const ENTRY_COLUMNS: &str = "id, tenant_id, actor, action, old_value, new_value, client, at";
 
 /// Lists a tenant's latest entries, newest first.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant, limit))]
@@ -101,12 +99,15 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<AuditEntry>> {
     let mut connection = db.acquire().await?;
-    Ok(sqlx::query_as(&format!(
-        "SELECT {ENTRY_COLUMNS} FROM audit_log
-         WHERE tenant_id = $1 ORDER BY at DESC, id DESC LIMIT $2"
-    ))
-    .bind(tenant)
-    .bind(limit)
+    Ok(sqlx::query_as!(
+        AuditEntry,
+        r#"SELECT id, tenant_id AS "tenant_id: TenantId", actor, action, old_value, new_value,
+                  client, at
+           FROM audit_log
+           WHERE tenant_id = $1 ORDER BY at DESC, id DESC LIMIT $2"#,
+        tenant as TenantId,
+        limit,
+    )
     .fetch_all(&mut *connection)
     .await?)
 }
@@ -119,10 +120,13 @@ pub async fn list_all(
     limit: i64,
 ) -> Result<Vec<AuditEntry>> {
     let mut connection = db.acquire().await?;
-    Ok(sqlx::query_as(&format!(
-        "SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY at DESC, id DESC LIMIT $1"
-    ))
-    .bind(limit)
+    Ok(sqlx::query_as!(
+        AuditEntry,
+        r#"SELECT id, tenant_id AS "tenant_id: TenantId", actor, action, old_value, new_value,
+                  client, at
+           FROM audit_log ORDER BY at DESC, id DESC LIMIT $1"#,
+        limit,
+    )
     .fetch_all(&mut *connection)
     .await?)
 }

@@ -26,29 +26,31 @@ pub async fn register(
     event_type::check(event_type)?;
     let mut transaction = db.begin().await?;
     tenants::lock(&mut transaction, tenant).await?;
-    let (count, known): (i64, bool) = sqlx::query_as(
-        "SELECT count(*), coalesce(bool_or(event_type = $2), false)
-         FROM event_types WHERE tenant_id = $1",
+    let existing = sqlx::query!(
+        r#"SELECT count(*) AS "count!", coalesce(bool_or(event_type = $2), false) AS "known!"
+           FROM event_types WHERE tenant_id = $1"#,
+        tenant as TenantId,
+        event_type,
     )
-    .bind(tenant)
-    .bind(event_type)
     .fetch_one(&mut *transaction)
     .await?;
-    if known {
+    if existing.known {
         return Ok(());
     }
     caps::check(
-        count,
+        existing.count,
         caps.event_types_per_tenant,
         "registered event types",
         "event_types_per_tenant",
     )?;
-    sqlx::query("INSERT INTO event_types (tenant_id, event_type) VALUES ($1, $2)")
-        .bind(tenant)
-        .bind(event_type)
-        .execute(&mut *transaction)
-        .await
-        .map_err(tenant_must_exist(tenant))?;
+    sqlx::query!(
+        "INSERT INTO event_types (tenant_id, event_type) VALUES ($1, $2)",
+        tenant as TenantId,
+        event_type,
+    )
+    .execute(&mut *transaction)
+    .await
+    .map_err(tenant_must_exist(tenant))?;
     audit::record(
         &mut transaction,
         tenant,
@@ -72,11 +74,13 @@ pub async fn unregister(
     actor: Actor,
 ) -> Result<()> {
     let mut transaction = db.begin().await?;
-    let result = sqlx::query("DELETE FROM event_types WHERE tenant_id = $1 AND event_type = $2")
-        .bind(tenant)
-        .bind(event_type)
-        .execute(&mut *transaction)
-        .await?;
+    let result = sqlx::query!(
+        "DELETE FROM event_types WHERE tenant_id = $1 AND event_type = $2",
+        tenant as TenantId,
+        event_type,
+    )
+    .execute(&mut *transaction)
+    .await?;
     if result.rows_affected() == 0 {
         return Err(Error::NotFound(format!("event type {event_type:?}")));
     }
@@ -100,10 +104,10 @@ pub async fn list(
     tenant: TenantId,
 ) -> Result<Vec<String>> {
     let mut connection = db.acquire().await?;
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "SELECT event_type FROM event_types WHERE tenant_id = $1 ORDER BY event_type",
+        tenant as TenantId,
     )
-    .bind(tenant)
     .fetch_all(&mut *connection)
     .await?)
 }
@@ -114,13 +118,16 @@ pub async fn all(
     db: impl Acquire<'_, Database = Postgres>,
 ) -> Result<HashMap<TenantId, HashSet<String>>> {
     let mut connection = db.acquire().await?;
-    let rows: Vec<(TenantId, String)> =
-        sqlx::query_as("SELECT tenant_id, event_type FROM event_types")
+    let rows =
+        sqlx::query!(r#"SELECT tenant_id AS "tenant_id: TenantId", event_type FROM event_types"#)
             .fetch_all(&mut *connection)
             .await?;
     let mut by_tenant: HashMap<TenantId, HashSet<String>> = HashMap::new();
-    for (tenant, event_type) in rows {
-        by_tenant.entry(tenant).or_default().insert(event_type);
+    for row in rows {
+        by_tenant
+            .entry(row.tenant_id)
+            .or_default()
+            .insert(row.event_type);
     }
     Ok(by_tenant)
 }

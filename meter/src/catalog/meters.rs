@@ -14,7 +14,6 @@ use crate::ids::{MeterId, MeterKey, TenantId};
 use crate::meter::{JsonPath, Meter, MeterSpec};
 use crate::{Error, Result};
 
-#[derive(sqlx::FromRow)]
 struct MeterRow {
     id: MeterId,
     tenant_id: TenantId,
@@ -53,9 +52,6 @@ impl TryFrom<MeterRow> for Meter {
     }
 }
 
-const METER_COLUMNS: &str = "id, tenant_id, key, event_type, value_path, aggregation, group_by, \
-                             allowed_lateness_secs, created_at";
-
 /// Creates a meter for a tenant and records it in the audit log; a key the tenant already uses
 /// is [`Error::Conflict`], and a tenant at `caps.meters_per_tenant` meters, or a spec with more
 /// than `caps.group_by_per_meter` groups, is [`Error::LimitReached`].
@@ -76,24 +72,31 @@ pub async fn create(
         .collect();
     let mut transaction = db.begin().await?;
     tenants::lock(&mut transaction, tenant).await?;
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM meters WHERE tenant_id = $1")
-        .bind(tenant)
-        .fetch_one(&mut *transaction)
-        .await?;
+    let count = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM meters WHERE tenant_id = $1"#,
+        tenant as TenantId,
+    )
+    .fetch_one(&mut *transaction)
+    .await?;
     caps::check(count, caps.meters_per_tenant, "meters", "meters_per_tenant")?;
-    let row: MeterRow = sqlx::query_as(&format!(
-        "INSERT INTO meters (id, tenant_id, key, event_type, value_path, aggregation, group_by,
-                             allowed_lateness_secs)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {METER_COLUMNS}"
-    ))
-    .bind(MeterId::generate())
-    .bind(tenant)
-    .bind(spec.key.as_str())
-    .bind(&spec.event_type)
-    .bind(spec.value_path.as_ref().map(JsonPath::as_str))
-    .bind(spec.aggregation.as_str())
-    .bind(sqlx::types::Json(group_by))
-    .bind(i64::try_from(spec.allowed_lateness_secs).unwrap_or(i64::MAX))
+    let row = sqlx::query_as!(
+        MeterRow,
+        r#"INSERT INTO meters (id, tenant_id, key, event_type, value_path, aggregation, group_by,
+                               allowed_lateness_secs)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           RETURNING id AS "id: MeterId", tenant_id AS "tenant_id: TenantId", key, event_type,
+                     value_path, aggregation,
+                     group_by AS "group_by: sqlx::types::Json<BTreeMap<String, String>>",
+                     allowed_lateness_secs, created_at"#,
+        MeterId::generate() as MeterId,
+        tenant as TenantId,
+        spec.key.as_str(),
+        &spec.event_type,
+        spec.value_path.as_ref().map(JsonPath::as_str),
+        spec.aggregation.as_str(),
+        sqlx::types::Json(group_by) as _,
+        i64::try_from(spec.allowed_lateness_secs).unwrap_or(i64::MAX),
+    )
     .fetch_one(&mut *transaction)
     .await
     .map_err(|error| match &error {
@@ -123,10 +126,15 @@ pub async fn list(
     tenant: TenantId,
 ) -> Result<Vec<Meter>> {
     let mut connection = db.acquire().await?;
-    let rows: Vec<MeterRow> = sqlx::query_as(&format!(
-        "SELECT {METER_COLUMNS} FROM meters WHERE tenant_id = $1 ORDER BY key"
-    ))
-    .bind(tenant)
+    let rows = sqlx::query_as!(
+        MeterRow,
+        r#"SELECT id AS "id: MeterId", tenant_id AS "tenant_id: TenantId", key, event_type,
+                  value_path, aggregation,
+                  group_by AS "group_by: sqlx::types::Json<BTreeMap<String, String>>",
+                  allowed_lateness_secs, created_at
+           FROM meters WHERE tenant_id = $1 ORDER BY key"#,
+        tenant as TenantId,
+    )
     .fetch_all(&mut *connection)
     .await?;
     rows.into_iter().map(Meter::try_from).collect()
@@ -134,11 +142,12 @@ pub async fn list(
 
 /// Lists the keys of a tenant's meters, inside another function's transaction.
 pub async fn keys(connection: &mut PgConnection, tenant: TenantId) -> Result<Vec<MeterKey>> {
-    let keys: Vec<String> =
-        sqlx::query_scalar("SELECT key FROM meters WHERE tenant_id = $1 ORDER BY key")
-            .bind(tenant)
-            .fetch_all(connection)
-            .await?;
+    let keys = sqlx::query_scalar!(
+        "SELECT key FROM meters WHERE tenant_id = $1 ORDER BY key",
+        tenant as TenantId,
+    )
+    .fetch_all(connection)
+    .await?;
     keys.iter().map(|key| MeterKey::parse(key)).collect()
 }
 
@@ -146,9 +155,14 @@ pub async fn keys(connection: &mut PgConnection, tenant: TenantId) -> Result<Vec
 #[tracing::instrument(skip_all)]
 pub async fn all(db: impl Acquire<'_, Database = Postgres>) -> Result<Vec<Meter>> {
     let mut connection = db.acquire().await?;
-    let rows: Vec<MeterRow> = sqlx::query_as(&format!(
-        "SELECT {METER_COLUMNS} FROM meters ORDER BY tenant_id, key"
-    ))
+    let rows = sqlx::query_as!(
+        MeterRow,
+        r#"SELECT id AS "id: MeterId", tenant_id AS "tenant_id: TenantId", key, event_type,
+                  value_path, aggregation,
+                  group_by AS "group_by: sqlx::types::Json<BTreeMap<String, String>>",
+                  allowed_lateness_secs, created_at
+           FROM meters ORDER BY tenant_id, key"#
+    )
     .fetch_all(&mut *connection)
     .await?;
     rows.into_iter().map(Meter::try_from).collect()
@@ -161,11 +175,11 @@ pub async fn fingerprint(
     db: impl Acquire<'_, Database = Postgres>,
 ) -> Result<(i64, Option<DateTime<Utc>>)> {
     let mut connection = db.acquire().await?;
-    Ok(
-        sqlx::query_as("SELECT count(*), max(created_at) FROM meters")
+    let fingerprint =
+        sqlx::query!(r#"SELECT count(*) AS "count!", max(created_at) AS latest FROM meters"#)
             .fetch_one(&mut *connection)
-            .await?,
-    )
+            .await?;
+    Ok((fingerprint.count, fingerprint.latest))
 }
 
 /// Finds one of a tenant's meters by key; an unknown key is [`Error::NotFound`].
@@ -176,11 +190,16 @@ pub async fn find(
     key: &MeterKey,
 ) -> Result<Meter> {
     let mut connection = db.acquire().await?;
-    let row: Option<MeterRow> = sqlx::query_as(&format!(
-        "SELECT {METER_COLUMNS} FROM meters WHERE tenant_id = $1 AND key = $2"
-    ))
-    .bind(tenant)
-    .bind(key.as_str())
+    let row = sqlx::query_as!(
+        MeterRow,
+        r#"SELECT id AS "id: MeterId", tenant_id AS "tenant_id: TenantId", key, event_type,
+                  value_path, aggregation,
+                  group_by AS "group_by: sqlx::types::Json<BTreeMap<String, String>>",
+                  allowed_lateness_secs, created_at
+           FROM meters WHERE tenant_id = $1 AND key = $2"#,
+        tenant as TenantId,
+        key.as_str(),
+    )
     .fetch_optional(&mut *connection)
     .await?;
     row.ok_or_else(|| Error::NotFound(format!("meter {key}")))?
@@ -197,11 +216,16 @@ pub async fn delete(
     actor: Actor,
 ) -> Result<()> {
     let mut transaction = db.begin().await?;
-    let row: Option<MeterRow> = sqlx::query_as(&format!(
-        "DELETE FROM meters WHERE tenant_id = $1 AND key = $2 RETURNING {METER_COLUMNS}"
-    ))
-    .bind(tenant)
-    .bind(key.as_str())
+    let row = sqlx::query_as!(
+        MeterRow,
+        r#"DELETE FROM meters WHERE tenant_id = $1 AND key = $2
+           RETURNING id AS "id: MeterId", tenant_id AS "tenant_id: TenantId", key, event_type,
+                     value_path, aggregation,
+                     group_by AS "group_by: sqlx::types::Json<BTreeMap<String, String>>",
+                     allowed_lateness_secs, created_at"#,
+        tenant as TenantId,
+        key.as_str(),
+    )
     .fetch_optional(&mut *transaction)
     .await?;
     let deleted: Meter = row

@@ -13,7 +13,6 @@ use crate::ids::TenantId;
 use crate::quota::{Granted, Limits};
 use crate::{Error, Result};
 
-#[derive(sqlx::FromRow)]
 struct LimitsRow {
     tenant_id: TenantId,
     rate_per_sec: i64,
@@ -38,7 +37,6 @@ impl TryFrom<LimitsRow> for (TenantId, Limits) {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct GrantedRow {
     rate_per_sec: i64,
     burst: i64,
@@ -105,7 +103,7 @@ pub async fn set(
     let previous = select_granted(&mut transaction, tenant).await?;
     let grant =
         limits.grant_when_set_by(actor, previous.map(|previous| previous.grant), defaults)?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO quotas (tenant_id, rate_per_sec, burst, monthly_events, monthly_mode,
                              granted_rate_per_sec, granted_burst, granted_monthly_events,
                              granted_monthly_mode)
@@ -114,16 +112,16 @@ pub async fn set(
              monthly_events = $4, monthly_mode = $5, granted_rate_per_sec = $6,
              granted_burst = $7, granted_monthly_events = $8, granted_monthly_mode = $9,
              updated_at = now()",
+        tenant as TenantId,
+        signed(limits.rate_per_sec),
+        signed(limits.burst),
+        limits.monthly_events.map(signed),
+        limits.monthly_mode.as_str(),
+        signed(grant.rate_per_sec),
+        signed(grant.burst),
+        grant.monthly_events.map(signed),
+        grant.monthly_mode.as_str(),
     )
-    .bind(tenant)
-    .bind(signed(limits.rate_per_sec))
-    .bind(signed(limits.burst))
-    .bind(limits.monthly_events.map(signed))
-    .bind(limits.monthly_mode.as_str())
-    .bind(signed(grant.rate_per_sec))
-    .bind(signed(grant.burst))
-    .bind(grant.monthly_events.map(signed))
-    .bind(grant.monthly_mode.as_str())
     .execute(&mut *transaction)
     .await
     .map_err(tenant_must_exist(tenant))?;
@@ -163,12 +161,13 @@ async fn select_granted(
     connection: &mut PgConnection,
     tenant: TenantId,
 ) -> Result<Option<Granted>> {
-    let row: Option<GrantedRow> = sqlx::query_as(
+    let row = sqlx::query_as!(
+        GrantedRow,
         "SELECT rate_per_sec, burst, monthly_events, monthly_mode, granted_rate_per_sec,
                 granted_burst, granted_monthly_events, granted_monthly_mode
          FROM quotas WHERE tenant_id = $1",
+        tenant as TenantId,
     )
-    .bind(tenant)
     .fetch_optional(connection)
     .await?;
     row.map(Granted::try_from).transpose()
@@ -178,8 +177,11 @@ async fn select_granted(
 #[tracing::instrument(skip_all)]
 pub async fn all(db: impl Acquire<'_, Database = Postgres>) -> Result<HashMap<TenantId, Limits>> {
     let mut connection = db.acquire().await?;
-    let rows: Vec<LimitsRow> = sqlx::query_as(
-        "SELECT tenant_id, rate_per_sec, burst, monthly_events, monthly_mode FROM quotas",
+    let rows = sqlx::query_as!(
+        LimitsRow,
+        r#"SELECT tenant_id AS "tenant_id: TenantId", rate_per_sec, burst, monthly_events,
+                  monthly_mode
+           FROM quotas"#
     )
     .fetch_all(&mut *connection)
     .await?;
@@ -201,15 +203,15 @@ pub async fn add_usage(
         .map(|(tenant, count)| (*tenant, signed(*count)))
         .unzip();
     let mut connection = db.acquire().await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO quota_usage (tenant_id, period, events)
          SELECT tenant_id, $1, events FROM unnest($2::uuid[], $3::bigint[]) AS d (tenant_id, events)
          WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = d.tenant_id)
          ON CONFLICT (tenant_id, period) DO UPDATE SET events = quota_usage.events + excluded.events",
+        period,
+        &tenants as &[TenantId],
+        &counts,
     )
-    .bind(period)
-    .bind(tenants)
-    .bind(counts)
     .execute(&mut *connection)
     .await?;
     Ok(())
@@ -222,13 +224,14 @@ pub async fn usage(
     period: NaiveDate,
 ) -> Result<HashMap<TenantId, u64>> {
     let mut connection = db.acquire().await?;
-    let rows: Vec<(TenantId, i64)> =
-        sqlx::query_as("SELECT tenant_id, events FROM quota_usage WHERE period = $1")
-            .bind(period)
-            .fetch_all(&mut *connection)
-            .await?;
+    let rows = sqlx::query!(
+        r#"SELECT tenant_id AS "tenant_id: TenantId", events FROM quota_usage WHERE period = $1"#,
+        period,
+    )
+    .fetch_all(&mut *connection)
+    .await?;
     Ok(rows
         .into_iter()
-        .map(|(tenant, events)| (tenant, u64::try_from(events).unwrap_or(0)))
+        .map(|row| (row.tenant_id, u64::try_from(row.events).unwrap_or(0)))
         .collect())
 }

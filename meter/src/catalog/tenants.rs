@@ -10,7 +10,6 @@ use crate::ids::{Region, TenantId, TenantName};
 use crate::tenant::{Tenant, TenantRef, TenantStatus};
 use crate::{Error, Result};
 
-#[derive(sqlx::FromRow)]
 struct TenantRow {
     id: TenantId,
     name: String,
@@ -35,8 +34,6 @@ impl TryFrom<TenantRow> for Tenant {
     }
 }
 
-const TENANT_COLUMNS: &str = "id, name, status, region, hot, created_at";
-
 /// Creates an active tenant; a name already taken is a [`Error::Conflict`].
 #[tracing::instrument(skip_all, fields(tenant = %name))]
 pub async fn create(
@@ -45,12 +42,14 @@ pub async fn create(
     region: &Region,
 ) -> Result<Tenant> {
     let mut connection = db.acquire().await?;
-    let row: TenantRow = sqlx::query_as(&format!(
-        "INSERT INTO tenants (id, name, region) VALUES ($1, $2, $3) RETURNING {TENANT_COLUMNS}"
-    ))
-    .bind(TenantId::generate())
-    .bind(name.as_str())
-    .bind(region.as_str())
+    let row = sqlx::query_as!(
+        TenantRow,
+        r#"INSERT INTO tenants (id, name, region) VALUES ($1, $2, $3)
+           RETURNING id AS "id: TenantId", name, status, region, hot, created_at"#,
+        TenantId::generate() as TenantId,
+        name.as_str(),
+        region.as_str(),
+    )
     .fetch_one(&mut *connection)
     .await
     .map_err(|error| match &error {
@@ -66,9 +65,11 @@ pub async fn create(
 #[tracing::instrument(skip_all)]
 pub async fn list(db: impl Acquire<'_, Database = Postgres>) -> Result<Vec<Tenant>> {
     let mut connection = db.acquire().await?;
-    let rows: Vec<TenantRow> = sqlx::query_as(&format!(
-        "SELECT {TENANT_COLUMNS} FROM tenants ORDER BY created_at, id"
-    ))
+    let rows = sqlx::query_as!(
+        TenantRow,
+        r#"SELECT id AS "id: TenantId", name, status, region, hot, created_at
+           FROM tenants ORDER BY created_at, id"#
+    )
     .fetch_all(&mut *connection)
     .await?;
     rows.into_iter().map(Tenant::try_from).collect()
@@ -78,13 +79,28 @@ pub async fn list(db: impl Acquire<'_, Database = Postgres>) -> Result<Vec<Tenan
 #[tracing::instrument(skip_all, fields(tenant = %tenant))]
 pub async fn find(db: impl Acquire<'_, Database = Postgres>, tenant: &TenantRef) -> Result<Tenant> {
     let mut connection = db.acquire().await?;
-    let by_id = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1::uuid");
-    let by_name = format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE name = $1");
-    let query = match tenant {
-        TenantRef::Id(id) => sqlx::query_as(&by_id).bind(id.as_uuid().to_string()),
-        TenantRef::Name(name) => sqlx::query_as(&by_name).bind(name.as_str().to_owned()),
+    let row = match tenant {
+        TenantRef::Id(id) => {
+            sqlx::query_as!(
+                TenantRow,
+                r#"SELECT id AS "id: TenantId", name, status, region, hot, created_at
+                   FROM tenants WHERE id = $1"#,
+                *id as TenantId,
+            )
+            .fetch_optional(&mut *connection)
+            .await?
+        }
+        TenantRef::Name(name) => {
+            sqlx::query_as!(
+                TenantRow,
+                r#"SELECT id AS "id: TenantId", name, status, region, hot, created_at
+                   FROM tenants WHERE name = $1"#,
+                name.as_str(),
+            )
+            .fetch_optional(&mut *connection)
+            .await?
+        }
     };
-    let row: Option<TenantRow> = query.fetch_optional(&mut *connection).await?;
     row.ok_or_else(|| Error::NotFound(format!("tenant {tenant}")))?
         .try_into()
 }
@@ -99,11 +115,13 @@ pub async fn set_status(
     actor: Actor,
 ) -> Result<()> {
     let mut transaction = db.begin().await?;
-    let result = sqlx::query("UPDATE tenants SET status = $2 WHERE id = $1")
-        .bind(tenant)
-        .bind(status.as_str())
-        .execute(&mut *transaction)
-        .await?;
+    let result = sqlx::query!(
+        "UPDATE tenants SET status = $2 WHERE id = $1",
+        tenant as TenantId,
+        status.as_str(),
+    )
+    .execute(&mut *transaction)
+    .await?;
     if result.rows_affected() == 0 {
         return Err(Error::NotFound(format!("tenant {tenant}")));
     }
@@ -124,11 +142,13 @@ pub async fn set_hot(
     hot: bool,
 ) -> Result<()> {
     let mut connection = db.acquire().await?;
-    let result = sqlx::query("UPDATE tenants SET hot = $2 WHERE id = $1")
-        .bind(tenant)
-        .bind(hot)
-        .execute(&mut *connection)
-        .await?;
+    let result = sqlx::query!(
+        "UPDATE tenants SET hot = $2 WHERE id = $1",
+        tenant as TenantId,
+        hot,
+    )
+    .execute(&mut *connection)
+    .await?;
     if result.rows_affected() == 0 {
         return Err(Error::NotFound(format!("tenant {tenant}")));
     }
@@ -139,18 +159,22 @@ pub async fn set_hot(
 #[tracing::instrument(skip_all)]
 pub async fn hot_tenants(db: impl Acquire<'_, Database = Postgres>) -> Result<Vec<TenantId>> {
     let mut connection = db.acquire().await?;
-    Ok(sqlx::query_scalar("SELECT id FROM tenants WHERE hot")
-        .fetch_all(&mut *connection)
-        .await?)
+    Ok(
+        sqlx::query_scalar!(r#"SELECT id AS "id: TenantId" FROM tenants WHERE hot"#)
+            .fetch_all(&mut *connection)
+            .await?,
+    )
 }
 
 /// Locks a tenant's row until the end of the transaction, so that counting its definitions and
 /// adding one is atomic; a tenant that does not exist is [`Error::NotFound`].
 pub async fn lock(connection: &mut sqlx::PgConnection, tenant: TenantId) -> Result<()> {
-    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE")
-        .bind(tenant)
-        .fetch_optional(connection)
-        .await?;
+    let found = sqlx::query_scalar!(
+        "SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE",
+        tenant as TenantId,
+    )
+    .fetch_optional(connection)
+    .await?;
     found
         .map(|_| ())
         .ok_or_else(|| Error::NotFound(format!("tenant {tenant}")))

@@ -25,15 +25,15 @@ pub async fn start(
 ) -> Result<SecretString> {
     let token = web_session::random_token();
     let mut connection = db.acquire().await?;
-    sqlx::query("DELETE FROM web_sessions WHERE expires_at < now()")
+    sqlx::query!("DELETE FROM web_sessions WHERE expires_at < now()")
         .execute(&mut *connection)
         .await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO web_sessions (token_hash, api_key_id, expires_at) VALUES ($1, $2, $3)",
+        web_session::hash_token(&token),
+        principal.key_id as ApiKeyId,
+        Utc::now() + ttl,
     )
-    .bind(web_session::hash_token(&token))
-    .bind(principal.key_id)
-    .bind(Utc::now() + ttl)
     .execute(&mut *connection)
     .await?;
     audit::insert_note(
@@ -60,15 +60,16 @@ pub async fn resume(
         return Ok(None);
     }
     let mut connection = db.acquire().await?;
-    let row: Option<PrincipalRow> = sqlx::query_as(
-        "SELECT k.id, k.tenant_id, k.scope
-         FROM web_sessions s
-         JOIN api_keys k ON k.id = s.api_key_id
-         JOIN tenants t ON t.id = k.tenant_id
-         WHERE s.token_hash = $1 AND s.expires_at > now()
-           AND k.revoked_at IS NULL AND t.status = 'active'",
+    let row = sqlx::query_as!(
+        PrincipalRow,
+        r#"SELECT k.id AS "id: ApiKeyId", k.tenant_id AS "tenant_id: TenantId", k.scope
+           FROM web_sessions s
+           JOIN api_keys k ON k.id = s.api_key_id
+           JOIN tenants t ON t.id = k.tenant_id
+           WHERE s.token_hash = $1 AND s.expires_at > now()
+             AND k.revoked_at IS NULL AND t.status = 'active'"#,
+        web_session::hash_token(token),
     )
-    .bind(web_session::hash_token(token))
     .fetch_optional(&mut *connection)
     .await?;
     row.map(Principal::try_from).transpose()
@@ -83,19 +84,19 @@ pub async fn end(
     client: Option<&str>,
 ) -> Result<()> {
     let mut connection = db.acquire().await?;
-    let ended: Option<(ApiKeyId, TenantId)> = sqlx::query_as(
-        "DELETE FROM web_sessions s USING api_keys k
-         WHERE s.token_hash = $1 AND k.id = s.api_key_id
-         RETURNING k.id, k.tenant_id",
+    let ended = sqlx::query!(
+        r#"DELETE FROM web_sessions s USING api_keys k
+           WHERE s.token_hash = $1 AND k.id = s.api_key_id
+           RETURNING k.id AS "id: ApiKeyId", k.tenant_id AS "tenant_id: TenantId""#,
+        web_session::hash_token(token.expose_secret()),
     )
-    .bind(web_session::hash_token(token.expose_secret()))
     .fetch_optional(&mut *connection)
     .await?;
-    if let Some((key, tenant)) = ended {
+    if let Some(ended) = ended {
         audit::insert_note(
             &mut connection,
-            Some(tenant),
-            &Actor::Key(key).to_string(),
+            Some(ended.tenant_id),
+            &Actor::Key(ended.id).to_string(),
             Action::SignedOut,
             None,
             client,
