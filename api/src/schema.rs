@@ -3,6 +3,7 @@
 //! run. Each domain's resolvers live beside its types in one module (`meters`, `usage`, …);
 //! this one merges them into the schema's roots.
 
+pub mod alerting;
 pub mod audit;
 pub mod billing;
 mod context;
@@ -22,6 +23,7 @@ use tally_meter::caps::Caps;
 use tally_meter::catalog::Catalog;
 use tally_meter::quota::Limits;
 
+use self::alerting::{AlertingMutation, AlertingQuery};
 use self::audit::AuditQuery;
 use self::billing::{BillingMutation, BillingQuery};
 use self::events::EventsQuery;
@@ -99,6 +101,7 @@ pub struct QueryRoot(
     AuditQuery,
     KeysQuery,
     BillingQuery,
+    AlertingQuery,
 );
 
 #[expect(
@@ -106,4 +109,10 @@ pub struct QueryRoot(
     reason = "a doc comment would be the schema's description of the type"
 )]
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(MetersMutation, QuotaMutation, KeysMutation, BillingMutation);
+pub struct MutationRoot(
+    MetersMutation,
+    QuotaMutation,
+    KeysMutation,
+    BillingMutation,
+    AlertingMutation,
+);

@@ -3,6 +3,7 @@
 //! test has its own databases (`tally-testkit`), so tests run in parallel.
 
 mod api {
+    pub mod alerting;
     pub mod billing;
     pub mod cost;
     pub mod invoices;

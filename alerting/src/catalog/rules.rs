@@ -48,7 +48,7 @@ pub async fn create(
     let mut transaction = db.begin().await?;
     tenants::lock(&mut transaction, tenant).await?;
     if let Condition::Threshold { meter, by, .. } = &spec.condition {
-        let found = meters::find(&mut *transaction, tenant, meter)
+        let found = meters::find_in(&mut transaction, tenant, meter)
             .await
             .map_err(|error| match error {
                 Error::NotFound(_) => Error::Invalid(format!(

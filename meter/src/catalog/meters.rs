@@ -190,6 +190,15 @@ pub async fn find(
     key: &MeterKey,
 ) -> Result<Meter> {
     let mut connection = db.acquire().await?;
+    find_in(&mut connection, tenant, key).await
+}
+
+/// [`find`] inside another function's transaction.
+pub async fn find_in(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    key: &MeterKey,
+) -> Result<Meter> {
     let row = sqlx::query_as!(
         MeterRow,
         r#"SELECT id AS "id: MeterId", tenant_id AS "tenant_id: TenantId", key, event_type,
@@ -200,7 +209,7 @@ pub async fn find(
         tenant as TenantId,
         key.as_str(),
     )
-    .fetch_optional(&mut *connection)
+    .fetch_optional(connection)
     .await?;
     row.ok_or_else(|| Error::NotFound(format!("meter {key}")))?
         .try_into()

@@ -1,0 +1,149 @@
+//! Alerting through GraphQL against the real PostgreSQL and ClickHouse: an admin key manages
+//! rules, a read key reads them, their alerts and history, and another tenant sees none of it.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use tally_alerting::evaluate::Evaluator;
+use tally_alerting::history;
+use tally_api::ApiConfig;
+use tally_ingest::IngestConfig;
+use tally_meter::api_key::Scope;
+use tally_meter::audit::Actor;
+use tally_meter::catalog::quotas;
+use tally_meter::quota::{Limits, QuotaMode, period_of};
+use tally_testkit::Namespace;
+use tally_testkit::store::{key_for, tenant_with_key};
+
+use super::support::{Node, first_error};
+
+async fn data(node: &Node, key: &str, query: &str) -> Value {
+    let answer = node.graphql(key, query, json!({})).await.json();
+    assert!(answer["errors"].is_null(), "{query}: {answer}");
+    answer["data"].clone()
+}
+
+#[tokio::test]
+async fn a_tenant_manages_its_alert_rules_and_reads_its_alerts_and_no_one_else_sees_them() {
+    let namespace = Namespace::migrated().await;
+    let catalog = namespace.catalog().await;
+    let node = Node::start(&namespace, ApiConfig::default()).await;
+    let (tenant, admin) = tenant_with_key(&catalog, Scope::Admin).await;
+    let reader = key_for(&catalog, tenant, Scope::Read).await;
+
+    let create = "mutation($spec: JSON!) { createAlertRule(spec: $spec) { name kind } }";
+    let spec = json!({"name": "quota", "kind": "quota", "percents": [50], "severity": "critical"});
+    let created = node
+        .graphql(&admin, create, json!({ "spec": spec }))
+        .await
+        .json();
+    assert_eq!(
+        created["data"]["createAlertRule"],
+        json!({"name": "quota", "kind": "quota"}),
+        "{created}"
+    );
+    for (key, spec, code) in [
+        (&reader, json!({"name": "r", "kind": "quota"}), "FORBIDDEN"),
+        (
+            &admin,
+            json!({"name": "quota", "kind": "quota"}),
+            "BAD_USER_INPUT",
+        ),
+        (
+            &admin,
+            json!({"name": "x", "kind": "quota", "when": 1}),
+            "BAD_USER_INPUT",
+        ),
+        (
+            &admin,
+            json!({"name": "t", "kind": "threshold", "meter": "nope", "window": "1m",
+                   "op": ">", "value": "1"}),
+            "BAD_USER_INPUT",
+        ),
+    ] {
+        let refused = node
+            .graphql(key, create, json!({ "spec": spec }))
+            .await
+            .json();
+        assert_eq!(first_error(&refused).0, Some(code), "{spec}: {refused}");
+    }
+
+    // Half the monthly quota used: the rule fires once evaluated, and the history says so.
+    let limits = Limits {
+        rate_per_sec: 100,
+        burst: 100,
+        monthly_events: Some(10),
+        monthly_mode: QuotaMode::Soft,
+    };
+    let defaults = IngestConfig::default().default_limits();
+    quotas::set(&catalog, tenant, &limits, Actor::Operator, &defaults)
+        .await
+        .expect("sets the quota");
+    let now = Utc::now();
+    quotas::add_usage(&catalog, period_of(now), &HashMap::from([(tenant, 5)]))
+        .await
+        .expect("counts usage");
+    let evaluator = Evaluator {
+        catalog: catalog.clone(),
+        analytics: namespace.analytics(),
+        default_limits: defaults,
+    };
+    let report = evaluator.due(now, now).await.expect("evaluates");
+    assert_eq!((report.evaluated, report.transitions), (1, 1), "{report:?}");
+    history::export(&evaluator.catalog, &evaluator.analytics)
+        .await
+        .expect("writes the history");
+
+    let read = data(
+        &node,
+        &reader,
+        "{ alertRules { name } alerts { rule series state value labels }
+           alertHistory(rule: \"quota\") { series from to value } }",
+    )
+    .await;
+    assert_eq!(read["alertRules"], json!([{"name": "quota"}]));
+    let alert = &read["alerts"][0];
+    assert_eq!(
+        (&alert["series"], &alert["state"], &alert["value"]),
+        (&json!("threshold=50%"), &json!("FIRING"), &json!("50"))
+    );
+    assert_eq!(alert["labels"]["severity"], json!("critical"));
+    assert_eq!(alert["labels"]["tenant"], json!(tenant.to_string()));
+    assert_eq!(
+        read["alertHistory"],
+        json!([{"series": "threshold=50%", "from": "INACTIVE", "to": "FIRING", "value": "50"}])
+    );
+
+    // Another tenant sees none of it, and cannot delete it.
+    let (_, other) = tenant_with_key(&catalog, Scope::Admin).await;
+    assert_eq!(
+        data(
+            &node,
+            &other,
+            "{ alertRules { name } alerts { rule } alertHistory { rule } }"
+        )
+        .await,
+        json!({"alertRules": [], "alerts": [], "alertHistory": []})
+    );
+    let refused = node
+        .graphql(
+            &other,
+            "mutation { deleteAlertRule(name: \"quota\") }",
+            json!({}),
+        )
+        .await
+        .json();
+    assert_eq!(first_error(&refused).0, Some("NOT_FOUND"), "{refused}");
+
+    data(
+        &node,
+        &admin,
+        "mutation { deleteAlertRule(name: \"quota\") }",
+    )
+    .await;
+    assert_eq!(
+        data(&node, &reader, "{ alertRules { name } alerts { rule } }").await,
+        json!({"alertRules": [], "alerts": []})
+    );
+}
