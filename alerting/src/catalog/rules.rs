@@ -14,7 +14,6 @@ use crate::rule::{By, Condition, Rule, RuleSpec};
 /// Most rules one tenant may have.
 pub const MAX_RULES_PER_TENANT: i64 = 1000;
 
-#[derive(sqlx::FromRow)]
 struct RuleRow {
     id: Uuid,
     tenant_id: TenantId,
@@ -71,23 +70,27 @@ pub async fn create(
             )));
         }
     }
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM alert_rules WHERE tenant_id = $1")
-        .bind(tenant)
-        .fetch_one(&mut *transaction)
-        .await?;
+    let count = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM alert_rules WHERE tenant_id = $1"#,
+        tenant as TenantId,
+    )
+    .fetch_one(&mut *transaction)
+    .await?;
     if count >= MAX_RULES_PER_TENANT {
         return Err(Error::LimitReached(format!(
             "a tenant has at most {MAX_RULES_PER_TENANT} alert rules"
         )));
     }
-    let row: RuleRow = sqlx::query_as(
-        "INSERT INTO alert_rules (id, tenant_id, name, spec) VALUES ($1, $2, $3, $4)
-         RETURNING id, tenant_id, spec, created_at",
+    let row = sqlx::query_as!(
+        RuleRow,
+        r#"INSERT INTO alert_rules (id, tenant_id, name, spec) VALUES ($1, $2, $3, $4)
+           RETURNING id, tenant_id AS "tenant_id: TenantId", spec AS "spec: Json<RuleSpec>",
+                     created_at"#,
+        Uuid::new_v4(),
+        tenant as TenantId,
+        &spec.name,
+        Json(spec) as _,
     )
-    .bind(Uuid::new_v4())
-    .bind(tenant)
-    .bind(&spec.name)
-    .bind(Json(spec))
     .fetch_one(&mut *transaction)
     .await
     .map_err(|error| match &error {
@@ -117,11 +120,14 @@ pub async fn list(
     tenant: TenantId,
 ) -> Result<Vec<Rule>> {
     let mut connection = db.acquire().await?;
-    let rows: Vec<RuleRow> = sqlx::query_as(
-        "SELECT id, tenant_id, spec, created_at FROM alert_rules WHERE tenant_id = $1
-         ORDER BY name",
+    let rows = sqlx::query_as!(
+        RuleRow,
+        r#"SELECT id, tenant_id AS "tenant_id: TenantId", spec AS "spec: Json<RuleSpec>",
+                  created_at
+           FROM alert_rules WHERE tenant_id = $1
+           ORDER BY name"#,
+        tenant as TenantId,
     )
-    .bind(tenant)
     .fetch_all(&mut *connection)
     .await?;
     Ok(rows.into_iter().map(Rule::from).collect())
@@ -134,12 +140,15 @@ pub async fn find(
     name: &str,
 ) -> Result<Rule> {
     let mut connection = db.acquire().await?;
-    let row: Option<RuleRow> = sqlx::query_as(
-        "SELECT id, tenant_id, spec, created_at FROM alert_rules
-         WHERE tenant_id = $1 AND name = $2",
+    let row = sqlx::query_as!(
+        RuleRow,
+        r#"SELECT id, tenant_id AS "tenant_id: TenantId", spec AS "spec: Json<RuleSpec>",
+                  created_at
+           FROM alert_rules
+           WHERE tenant_id = $1 AND name = $2"#,
+        tenant as TenantId,
+        name,
     )
-    .bind(tenant)
-    .bind(name)
     .fetch_optional(&mut *connection)
     .await?;
     row.map(Rule::from)
@@ -156,12 +165,14 @@ pub async fn delete(
     actor: Actor,
 ) -> Result<()> {
     let mut transaction = db.begin().await?;
-    let row: Option<RuleRow> = sqlx::query_as(
-        "DELETE FROM alert_rules WHERE tenant_id = $1 AND name = $2
-         RETURNING id, tenant_id, spec, created_at",
+    let row = sqlx::query_as!(
+        RuleRow,
+        r#"DELETE FROM alert_rules WHERE tenant_id = $1 AND name = $2
+           RETURNING id, tenant_id AS "tenant_id: TenantId", spec AS "spec: Json<RuleSpec>",
+                     created_at"#,
+        tenant as TenantId,
+        name,
     )
-    .bind(tenant)
-    .bind(name)
     .fetch_optional(&mut *transaction)
     .await?;
     let rule = row
@@ -187,13 +198,16 @@ pub async fn due(
     before: DateTime<Utc>,
 ) -> Result<Vec<Rule>> {
     let mut connection = db.acquire().await?;
-    let rows: Vec<RuleRow> = sqlx::query_as(
-        "SELECT r.id, r.tenant_id, r.spec, r.created_at FROM alert_rules r
-         JOIN tenants t ON t.id = r.tenant_id AND t.status = 'active'
-         WHERE r.evaluated_at IS NULL OR r.evaluated_at < $1
-         ORDER BY r.evaluated_at NULLS FIRST, r.id",
+    let rows = sqlx::query_as!(
+        RuleRow,
+        r#"SELECT r.id, r.tenant_id AS "tenant_id: TenantId", r.spec AS "spec: Json<RuleSpec>",
+                  r.created_at
+           FROM alert_rules r
+           JOIN tenants t ON t.id = r.tenant_id AND t.status = 'active'
+           WHERE r.evaluated_at IS NULL OR r.evaluated_at < $1
+           ORDER BY r.evaluated_at NULLS FIRST, r.id"#,
+        before,
     )
-    .bind(before)
     .fetch_all(&mut *connection)
     .await?;
     Ok(rows.into_iter().map(Rule::from).collect())
@@ -207,18 +221,19 @@ pub async fn claim(
     rule: Uuid,
     before: DateTime<Utc>,
 ) -> Result<bool> {
-    let locked: bool = sqlx::query_scalar(
-        "SELECT pg_try_advisory_xact_lock(hashtext('tally.alert_rule'), hashtext($1::text))",
+    // The parameter is the rule's uuid; SQL casts it to the text that the key hashes.
+    let locked = sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_xact_lock(hashtext('tally.alert_rule'),
+                                            hashtext($1::uuid::text)) AS "locked!""#,
+        rule,
     )
-    .bind(rule)
     .fetch_one(&mut *connection)
     .await?;
     if !locked {
         return Ok(false);
     }
-    let evaluated_at: Option<Option<DateTime<Utc>>> =
-        sqlx::query_scalar("SELECT evaluated_at FROM alert_rules WHERE id = $1")
-            .bind(rule)
+    let evaluated_at =
+        sqlx::query_scalar!("SELECT evaluated_at FROM alert_rules WHERE id = $1", rule)
             .fetch_optional(&mut *connection)
             .await?;
     Ok(matches!(evaluated_at, Some(at) if at.is_none_or(|at| at < before)))
@@ -226,10 +241,12 @@ pub async fn claim(
 
 /// Records that a rule was evaluated at `at`.
 pub async fn evaluated(connection: &mut PgConnection, rule: Uuid, at: DateTime<Utc>) -> Result<()> {
-    sqlx::query("UPDATE alert_rules SET evaluated_at = $2 WHERE id = $1")
-        .bind(rule)
-        .bind(at)
-        .execute(connection)
-        .await?;
+    sqlx::query!(
+        "UPDATE alert_rules SET evaluated_at = $2 WHERE id = $1",
+        rule,
+        at,
+    )
+    .execute(connection)
+    .await?;
     Ok(())
 }

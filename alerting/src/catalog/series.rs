@@ -30,7 +30,6 @@ pub struct StoredSeries {
     pub evaluated_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
 struct SeriesRow {
     series: String,
     labels: Json<BTreeMap<String, String>>,
@@ -59,17 +58,18 @@ impl TryFrom<SeriesRow> for StoredSeries {
     }
 }
 
-const COLUMNS: &str = "series, labels, state, since, last_breach, value, evaluated_at";
-
 /// Every stored series of a rule, by key.
 pub async fn of_rule(
     connection: &mut PgConnection,
     rule: Uuid,
 ) -> Result<BTreeMap<String, StoredSeries>> {
-    let rows: Vec<SeriesRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM alert_series WHERE rule_id = $1"
-    ))
-    .bind(rule)
+    let rows = sqlx::query_as!(
+        SeriesRow,
+        r#"SELECT series, labels AS "labels: Json<BTreeMap<String, String>>", state, since,
+                  last_breach, value, evaluated_at
+           FROM alert_series WHERE rule_id = $1"#,
+        rule,
+    )
     .fetch_all(connection)
     .await?;
     rows.into_iter()
@@ -87,7 +87,7 @@ pub async fn save(
     rule: Uuid,
     series: &StoredSeries,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO alert_series (tenant_id, rule_id, series, labels, state, since, last_breach,
                                    value, evaluated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -95,16 +95,16 @@ pub async fn save(
              labels = excluded.labels, state = excluded.state, since = excluded.since,
              last_breach = excluded.last_breach, value = excluded.value,
              evaluated_at = excluded.evaluated_at",
+        tenant as TenantId,
+        rule,
+        &series.series,
+        Json(&series.labels.0) as _,
+        series.state.state.as_str(),
+        series.state.since,
+        series.state.last_breach,
+        series.value,
+        series.evaluated_at,
     )
-    .bind(tenant)
-    .bind(rule)
-    .bind(&series.series)
-    .bind(Json(&series.labels.0))
-    .bind(series.state.state.as_str())
-    .bind(series.state.since)
-    .bind(series.state.last_breach)
-    .bind(series.value)
-    .bind(series.evaluated_at)
     .execute(connection)
     .await?;
     Ok(())
@@ -112,11 +112,13 @@ pub async fn save(
 
 /// Forgets a series: one inactive again, or resolved long enough ago.
 pub async fn forget(connection: &mut PgConnection, rule: Uuid, series: &str) -> Result<()> {
-    sqlx::query("DELETE FROM alert_series WHERE rule_id = $1 AND series = $2")
-        .bind(rule)
-        .bind(series)
-        .execute(connection)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM alert_series WHERE rule_id = $1 AND series = $2",
+        rule,
+        series,
+    )
+    .execute(connection)
+    .await?;
     Ok(())
 }
 
@@ -136,29 +138,33 @@ pub async fn alerts(
     db: impl Acquire<'_, Database = Postgres>,
     tenant: TenantId,
 ) -> Result<Vec<Alert>> {
-    #[derive(sqlx::FromRow)]
-    struct AlertRow {
-        rule: String,
-        #[sqlx(flatten)]
-        series: SeriesRow,
-    }
     let mut connection = db.acquire().await?;
-    let rows: Vec<AlertRow> = sqlx::query_as(
-        "SELECT r.name AS rule, s.series, s.labels, s.state, s.since, s.last_breach, s.value,
-                s.evaluated_at
-         FROM alert_series s JOIN alert_rules r ON r.id = s.rule_id
-         WHERE s.tenant_id = $1
-           AND (s.state IN ('PENDING', 'FIRING') OR s.since > now() - interval '1 day')
-         ORDER BY s.state = 'FIRING' DESC, s.state = 'PENDING' DESC, r.name, s.series",
+    let rows = sqlx::query!(
+        r#"SELECT r.name AS rule, s.series,
+                  s.labels AS "labels: Json<BTreeMap<String, String>>", s.state, s.since,
+                  s.last_breach, s.value, s.evaluated_at
+           FROM alert_series s JOIN alert_rules r ON r.id = s.rule_id
+           WHERE s.tenant_id = $1
+             AND (s.state IN ('PENDING', 'FIRING') OR s.since > now() - interval '1 day')
+           ORDER BY s.state = 'FIRING' DESC, s.state = 'PENDING' DESC, r.name, s.series"#,
+        tenant as TenantId,
     )
-    .bind(tenant)
     .fetch_all(&mut *connection)
     .await?;
     rows.into_iter()
         .map(|row| {
             Ok(Alert {
                 rule: row.rule,
-                series: row.series.try_into()?,
+                series: SeriesRow {
+                    series: row.series,
+                    labels: row.labels,
+                    state: row.state,
+                    since: row.since,
+                    last_breach: row.last_breach,
+                    value: row.value,
+                    evaluated_at: row.evaluated_at,
+                }
+                .try_into()?,
             })
         })
         .collect()

@@ -62,26 +62,25 @@ pub struct New<'a> {
 
 /// Records a transition in the evaluation's transaction.
 pub async fn record(connection: &mut PgConnection, new: &New<'_>) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO alert_transitions (tenant_id, rule_id, rule_name, series, labels,
                                         from_state, to_state, at, value)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        new.tenant_id as TenantId,
+        new.rule_id,
+        new.rule_name,
+        new.series,
+        Json(new.labels) as _,
+        new.from.as_str(),
+        new.to.as_str(),
+        new.at,
+        new.value,
     )
-    .bind(new.tenant_id)
-    .bind(new.rule_id)
-    .bind(new.rule_name)
-    .bind(new.series)
-    .bind(Json(new.labels))
-    .bind(new.from.as_str())
-    .bind(new.to.as_str())
-    .bind(new.at)
-    .bind(new.value)
     .execute(connection)
     .await?;
     Ok(())
 }
 
-#[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
     tenant_id: TenantId,
@@ -120,12 +119,14 @@ pub async fn unexported(
     limit: i64,
 ) -> Result<Vec<Recorded>> {
     let mut connection = db.acquire().await?;
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, tenant_id, rule_id, rule_name, series, labels, from_state, to_state, at,
-                value
-         FROM alert_transitions WHERE NOT exported ORDER BY id LIMIT $1",
+    let rows = sqlx::query_as!(
+        Row,
+        r#"SELECT id, tenant_id AS "tenant_id: TenantId", rule_id, rule_name, series,
+                  labels AS "labels: Json<BTreeMap<String, String>>", from_state, to_state, at,
+                  value
+           FROM alert_transitions WHERE NOT exported ORDER BY id LIMIT $1"#,
+        limit,
     )
-    .bind(limit)
     .fetch_all(&mut *connection)
     .await?;
     rows.into_iter().map(Recorded::try_from).collect()
@@ -134,9 +135,11 @@ pub async fn unexported(
 /// Marks transitions copied to the history.
 pub async fn exported(db: impl Acquire<'_, Database = Postgres>, ids: &[i64]) -> Result<()> {
     let mut connection = db.acquire().await?;
-    sqlx::query("UPDATE alert_transitions SET exported = true WHERE id = ANY($1)")
-        .bind(ids)
-        .execute(&mut *connection)
-        .await?;
+    sqlx::query!(
+        "UPDATE alert_transitions SET exported = true WHERE id = ANY($1)",
+        ids,
+    )
+    .execute(&mut *connection)
+    .await?;
     Ok(())
 }

@@ -10,30 +10,36 @@ use tally_meter::{Error, Result};
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
 pub async fn mark(db: impl Acquire<'_, Database = Postgres>, tenant: TenantId) -> Result<()> {
     let mut connection = db.acquire().await?;
-    sqlx::query("UPDATE tenants SET platform = true WHERE id = $1")
-        .bind(tenant)
-        .execute(&mut *connection)
-        .await
-        .map_err(super::conflict_on_unique(|| {
-            "there is a platform tenant already: the operator keeps one set of books".to_owned()
-        }))?;
+    sqlx::query!(
+        "UPDATE tenants SET platform = true WHERE id = $1",
+        tenant as TenantId,
+    )
+    .execute(&mut *connection)
+    .await
+    .map_err(super::conflict_on_unique(|| {
+        "there is a platform tenant already: the operator keeps one set of books".to_owned()
+    }))?;
     Ok(())
 }
 
 /// Returns the platform tenant, if one was made.
 pub async fn tenant(db: impl Acquire<'_, Database = Postgres>) -> Result<Option<TenantId>> {
     let mut connection = db.acquire().await?;
-    Ok(sqlx::query_scalar("SELECT id FROM tenants WHERE platform")
-        .fetch_optional(&mut *connection)
-        .await?)
+    Ok(
+        sqlx::query_scalar!(r#"SELECT id AS "id: TenantId" FROM tenants WHERE platform"#)
+            .fetch_optional(&mut *connection)
+            .await?,
+    )
 }
 
 /// Says whether `tenant` is the platform tenant.
 pub async fn is_platform(connection: &mut PgConnection, tenant: TenantId) -> Result<bool> {
-    let platform: Option<bool> = sqlx::query_scalar("SELECT platform FROM tenants WHERE id = $1")
-        .bind(tenant)
-        .fetch_optional(connection)
-        .await?;
+    let platform = sqlx::query_scalar!(
+        "SELECT platform FROM tenants WHERE id = $1",
+        tenant as TenantId,
+    )
+    .fetch_optional(connection)
+    .await?;
     platform.ok_or_else(|| Error::NotFound(format!("tenant {tenant}")))
 }
 
@@ -55,14 +61,15 @@ pub async fn unbilled(
     platform: TenantId,
 ) -> Result<Vec<Unbilled>> {
     let mut connection = db.acquire().await?;
-    Ok(sqlx::query_as(
-        "SELECT t.id, t.name, t.created_at FROM tenants t
-         WHERE NOT t.platform
-           AND NOT EXISTS (SELECT 1 FROM customer_subjects s
-                           WHERE s.tenant_id = $1 AND s.subject = t.id::text)
-         ORDER BY t.created_at, t.id",
+    Ok(sqlx::query_as!(
+        Unbilled,
+        r#"SELECT t.id AS "id: TenantId", t.name, t.created_at FROM tenants t
+           WHERE NOT t.platform
+             AND NOT EXISTS (SELECT 1 FROM customer_subjects s
+                             WHERE s.tenant_id = $1 AND s.subject = t.id::text)
+           ORDER BY t.created_at, t.id"#,
+        platform as TenantId,
     )
-    .bind(platform)
     .fetch_all(&mut *connection)
     .await?)
 }
