@@ -112,12 +112,118 @@ pub enum AlertCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Manage a tenant's receivers: where notifications go.
+    #[command(subcommand)]
+    Receiver(AlertReceiverCommand),
+    /// Set or show a tenant's routing tree: which receivers alerts go to, grouped how.
+    #[command(subcommand)]
+    Routing(AlertRoutingCommand),
+    /// Manage a tenant's silences.
+    #[command(subcommand)]
+    Silence(SilenceCommand),
+    /// Show a tenant's notifications, newest first, with every delivery attempt.
+    Notifications {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
     /// Evaluate every rule of every tenant once, as the alerting role does each interval, and
     /// write the transitions to the history.
     Evaluate {
         /// The instant to evaluate at (RFC 3339); now by default.
         #[arg(long)]
         at: Option<DateTime<Utc>>,
+    },
+}
+
+/// `tally alert receiver …`
+#[derive(Debug, Subcommand)]
+pub enum AlertReceiverCommand {
+    /// Create or replace a receiver from a JSON file (see the README's Alerting section).
+    Set {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The receiver's JSON.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// List a tenant's receivers as JSON, without webhook secrets.
+    List {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+    },
+    /// Delete a receiver the routing tree does not name.
+    Delete {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The receiver's name.
+        name: String,
+    },
+}
+
+/// `tally alert routing …`
+#[derive(Debug, Subcommand)]
+pub enum AlertRoutingCommand {
+    /// Set the routing tree from a JSON file.
+    Set {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The tree's JSON.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Print the routing tree as JSON.
+    Show {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+    },
+}
+
+/// `tally alert silence …`
+#[derive(Debug, Subcommand)]
+pub enum SilenceCommand {
+    /// Mute every alert with the given labels for a while; prints the silence's id.
+    Create {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// A label the muted alerts have, as name=value; repeatable.
+        #[arg(long = "match", required = true)]
+        matchers: Vec<String>,
+        /// When it starts (RFC 3339); now by default.
+        #[arg(long)]
+        starts: Option<DateTime<Utc>>,
+        /// How long it lasts, such as 2h.
+        #[arg(long)]
+        duration: humantime::Duration,
+        /// Who makes it.
+        #[arg(long)]
+        author: String,
+        /// Why.
+        #[arg(long)]
+        comment: String,
+    },
+    /// List a tenant's silences that have not ended, as JSON.
+    List {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+    },
+    /// End a silence now.
+    Expire {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The silence's id.
+        id: uuid::Uuid,
     },
 }
 

@@ -112,7 +112,7 @@ pub enum Condition {
         /// The meter.
         meter: MeterKey,
         /// How far back the aggregation looks, whole minutes.
-        #[serde(with = "duration_text")]
+        #[serde(with = "crate::duration_text")]
         window: StdDuration,
         /// The comparison.
         op: Comparison,
@@ -128,7 +128,7 @@ pub enum Condition {
         /// The event type.
         event_type: String,
         /// How long a subject may stay silent.
-        #[serde(with = "duration_text")]
+        #[serde(with = "crate::duration_text")]
         after: StdDuration,
     },
     /// The tenant's events this month against its monthly quota: one series per percent.
@@ -156,10 +156,10 @@ pub struct RuleSpec {
     #[serde(flatten)]
     pub condition: Condition,
     /// How long a breach lasts before the alert fires.
-    #[serde(rename = "for", default, with = "duration_text")]
+    #[serde(rename = "for", default, with = "crate::duration_text")]
     pub pending_for: StdDuration,
     /// How long a firing alert waits without a breach before it resolves.
-    #[serde(default, with = "duration_text")]
+    #[serde(default, with = "crate::duration_text")]
     pub keep_firing_for: StdDuration,
     /// The alerts' severity.
     #[serde(default)]
@@ -349,28 +349,6 @@ impl fmt::Display for Labels {
             .map(|(name, value)| format!("{name}={value:?}"))
             .collect();
         write!(formatter, "{{{}}}", pairs.join(", "))
-    }
-}
-
-/// Durations written as people do: `90s`, `5m`, `1h 30m`.
-mod duration_text {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer, de};
-
-    pub(super) fn serialize<S: Serializer>(
-        duration: &Duration,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&humantime::format_duration(*duration))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Duration, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text)
-            .map_err(|error| de::Error::custom(format!("{text:?} is not a duration: {error}")))
     }
 }
 

@@ -108,6 +108,21 @@ pub enum Action {
     /// An alert rule was deleted, with its alerts.
     #[strum(serialize = "alert_rule.deleted")]
     AlertRuleDeleted,
+    /// An alert receiver was created or replaced.
+    #[strum(serialize = "alert_receiver.set")]
+    AlertReceiverSet,
+    /// An alert receiver was deleted.
+    #[strum(serialize = "alert_receiver.deleted")]
+    AlertReceiverDeleted,
+    /// The alert routing tree was set.
+    #[strum(serialize = "alert_routing.set")]
+    AlertRoutingSet,
+    /// A silence was created.
+    #[strum(serialize = "silence.created")]
+    SilenceCreated,
+    /// A silence was ended early.
+    #[strum(serialize = "silence.expired")]
+    SilenceExpired,
     /// An operator's platform key acted on the tenant (recorded at most once a minute per key).
     #[strum(serialize = "platform.access")]
     PlatformAccess,

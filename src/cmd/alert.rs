@@ -3,15 +3,20 @@
 
 use anyhow::Context as _;
 use chrono::Utc;
-use tally_alerting::catalog::{rules, series};
+use tally_alerting::catalog::{notifications, receivers, rules, series, silences};
 use tally_alerting::evaluate::Evaluator;
 use tally_alerting::history;
+use tally_alerting::notify::receiver::Receiver;
+use tally_alerting::notify::routing::Routing;
+use tally_alerting::notify::silence::{NewSilence, parse_matchers};
 use tally_alerting::rule::RuleSpec;
 use tally_meter::analytics::Analytics;
 use tally_meter::audit::Actor;
 use tally_meter::catalog::tenants;
 
-use crate::cli::{AlertCommand, AlertRuleCommand};
+use crate::cli::{
+    AlertCommand, AlertReceiverCommand, AlertRoutingCommand, AlertRuleCommand, SilenceCommand,
+};
 use crate::cmd::connect_catalog;
 use crate::config::Config;
 
@@ -21,12 +26,10 @@ pub async fn run(config: &Config, command: AlertCommand) -> anyhow::Result<()> {
     match command {
         AlertCommand::Rule(AlertRuleCommand::Create { tenant, file }) => {
             let tenant = tenants::find(&catalog, &tenant).await?;
-            let json = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
             let rule = rules::create(
                 &catalog,
                 tenant.id,
-                &RuleSpec::parse(&json)?,
+                &RuleSpec::parse(&read(&file)?)?,
                 Actor::Operator,
             )
             .await?;
@@ -47,24 +50,119 @@ pub async fn run(config: &Config, command: AlertCommand) -> anyhow::Result<()> {
             rules::delete(&catalog, tenant.id, &name, Actor::Operator).await?;
             eprintln!("deleted alert rule {name} of tenant {}", tenant.name);
         }
+        AlertCommand::Receiver(AlertReceiverCommand::Set { tenant, file }) => {
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            let receiver = Receiver::parse(&read(&file)?)?;
+            receivers::set(&catalog, tenant.id, &receiver, Actor::Operator).await?;
+            eprintln!(
+                "set {} receiver {} of tenant {}",
+                receiver.target.kind(),
+                receiver.name,
+                tenant.name
+            );
+        }
+        AlertCommand::Receiver(AlertReceiverCommand::List { tenant }) => {
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            for receiver in receivers::list(&catalog, tenant.id).await? {
+                println!("{}", serde_json::to_string(&receiver.redacted())?);
+            }
+        }
+        AlertCommand::Receiver(AlertReceiverCommand::Delete { tenant, name }) => {
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            receivers::delete(&catalog, tenant.id, &name, Actor::Operator).await?;
+            eprintln!("deleted receiver {name} of tenant {}", tenant.name);
+        }
+        AlertCommand::Routing(AlertRoutingCommand::Set { tenant, file }) => {
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            let routing = Routing::parse(&read(&file)?)?;
+            receivers::set_routing(&catalog, tenant.id, &routing, Actor::Operator).await?;
+            eprintln!("set the routing tree of tenant {}", tenant.name);
+        }
+        AlertCommand::Routing(AlertRoutingCommand::Show { tenant }) => {
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            match receivers::routing(&catalog, tenant.id).await? {
+                Some(routing) => println!("{}", serde_json::to_string_pretty(&routing)?),
+                None => eprintln!("no routing tree: alerts notify no one"),
+            }
+        }
+        AlertCommand::Silence(SilenceCommand::Create {
+            tenant,
+            matchers,
+            starts,
+            duration,
+            author,
+            comment,
+        }) => {
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            let starts_at = starts.unwrap_or_else(Utc::now);
+            let silence = NewSilence {
+                matchers: parse_matchers(&matchers)?,
+                starts_at,
+                ends_at: starts_at
+                    + chrono::Duration::from_std(*duration).context("the duration is too long")?,
+                author,
+                comment,
+            };
+            let created = silences::create(&catalog, tenant.id, &silence, Actor::Operator).await?;
+            println!("{}", created.id);
+            eprintln!(
+                "silenced alerts of tenant {} until {}",
+                tenant.name,
+                created.ends_at.format("%Y-%m-%d %H:%M:%S UTC")
+            );
+        }
+        AlertCommand::Silence(SilenceCommand::List { tenant }) => {
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            for silence in silences::list(&catalog, tenant.id, Utc::now()).await? {
+                println!("{}", serde_json::to_string(&silence)?);
+            }
+        }
+        AlertCommand::Silence(SilenceCommand::Expire { tenant, id }) => {
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            silences::expire(&catalog, tenant.id, id, Actor::Operator).await?;
+            eprintln!("ended silence {id} of tenant {}", tenant.name);
+        }
+        AlertCommand::Notifications { tenant, limit } => {
+            let tenant = tenants::find(&catalog, &tenant).await?;
+            for notification in notifications::log(&catalog, tenant.id, limit).await? {
+                println!("{}", serde_json::to_string(&notification)?);
+            }
+        }
         AlertCommand::List { tenant, json } => {
             let tenant = tenants::find(&catalog, &tenant).await?;
             let alerts = series::alerts(&catalog, tenant.id).await?;
+            let now = Utc::now();
+            let active = silences::list(&catalog, tenant.id, now).await?;
+            let silenced = |alert: &series::Alert| -> Vec<String> {
+                active
+                    .iter()
+                    .filter(|silence| silence.mutes(&alert.series.labels.0, now))
+                    .map(|silence| silence.id.to_string())
+                    .collect()
+            };
             if json {
                 for alert in &alerts {
-                    println!("{}", serde_json::to_string(alert)?);
+                    let mut value = serde_json::to_value(alert)?;
+                    value["silenced_by"] = serde_json::json!(silenced(alert));
+                    println!("{value}");
                 }
             } else if alerts.is_empty() {
                 eprintln!("no alerts: nothing is pending or firing");
             } else {
                 println!(
-                    "{:<9}  {:<24}  {:<30}  {:<20}  {:<23}",
+                    "{:<18}  {:<24}  {:<30}  {:<20}  {:<23}",
                     "STATE", "RULE", "SERIES", "VALUE", "SINCE"
                 );
                 for alert in &alerts {
+                    let state = alert.series.state.state.as_str();
+                    let shown = if silenced(alert).is_empty() {
+                        state.to_owned()
+                    } else {
+                        format!("{state} (silenced)")
+                    };
                     println!(
-                        "{:<9}  {:<24}  {:<30}  {:<20}  {}",
-                        alert.series.state.state.as_str(),
+                        "{:<18}  {:<24}  {:<30}  {:<20}  {}",
+                        shown,
                         alert.rule,
                         alert.series.series,
                         alert
@@ -141,4 +239,8 @@ pub async fn run(config: &Config, command: AlertCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn read(file: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))
 }

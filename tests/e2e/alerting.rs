@@ -407,3 +407,318 @@ async fn two_alerting_processes_record_each_transition_once() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+/// A request a webhook receiver got: its headers and body.
+type Request = (axum::http::HeaderMap, Vec<u8>);
+
+/// What a webhook receiver started by the test got.
+#[derive(Clone, Default)]
+struct Hook {
+    received: std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
+}
+
+impl Hook {
+    /// Starts a receiver on a free port; returns its URL.
+    async fn start(&self) -> String {
+        let received = self.received.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let received = received.clone();
+                    async move {
+                        received
+                            .lock()
+                            .expect("not poisoned")
+                            .push((headers, body.to_vec()));
+                        "ok"
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let address = listener.local_addr().expect("an address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{address}/hook")
+    }
+
+    fn bodies(&self) -> Vec<(axum::http::HeaderMap, Value)> {
+        self.received
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .map(|(headers, body)| {
+                (
+                    headers.clone(),
+                    serde_json::from_slice(body).expect("a JSON body"),
+                )
+            })
+            .collect()
+    }
+
+    fn raw(&self) -> Vec<Request> {
+        self.received.lock().expect("not poisoned").clone()
+    }
+}
+
+/// HMAC-SHA256, written out from its definition (RFC 2104) so that the test checks Tally's
+/// signature independently.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    block[..key.len()].copy_from_slice(key);
+    let pad = |byte: u8| block.iter().map(|k| k ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    let outer = Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize();
+    outer.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_are_notified_signed_grouped_silenced_inhibited_and_resolved() {
+    let env = TestEnv::migrated().await;
+    let hook = Hook::default();
+    let url = hook.start().await;
+    let serve = env
+        .serve(
+            "ingest,meter,alerting",
+            &[
+                ("TALLY__ALERTING__EVAL_INTERVAL_SECS", "1"),
+                ("TALLY__ALERTING__NOTIFY_INTERVAL_MS", "200"),
+                ("TALLY__ALERTING__ALLOW_PRIVATE_TARGETS", "true"),
+            ],
+        )
+        .await;
+    let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
+    let name = tenant.to_string();
+    env.run_ok(&[
+        "meter",
+        "create",
+        "--tenant",
+        &name,
+        "--key",
+        "temp",
+        "--event-type",
+        "reading",
+        "--aggregation",
+        "max",
+        "--value",
+        "$.temp",
+    ])
+    .await;
+    let secret = "an-hmac-secret-of-the-test";
+    for file in [
+        json!({"name": "too-hot", "kind": "threshold", "meter": "temp", "window": "2m",
+               "op": ">", "value": "80", "severity": "critical"}),
+        json!({"name": "warm", "kind": "threshold", "meter": "temp", "window": "2m",
+               "op": ">", "value": "50", "for": "3s", "severity": "warning"}),
+        json!({"name": "offline", "kind": "absence", "event_type": "heartbeat", "after": "2s"}),
+    ] {
+        let file = write_file(&file.to_string());
+        env.run_ok(&[
+            "alert", "rule", "create", "--tenant", &name, "--file", &file,
+        ])
+        .await;
+    }
+    // A receiver on loopback is refused without alerting.allow_private_targets: see the unit
+    // tests of deliver; this process allows it.
+    let receiver = write_file(
+        &json!({"name": "hook", "kind": "webhook", "url": url, "secret": secret}).to_string(),
+    );
+    env.run_ok(&[
+        "alert", "receiver", "set", "--tenant", &name, "--file", &receiver,
+    ])
+    .await;
+    let routing = write_file(
+        r#"{"receiver": "hook", "group_by": ["alertname"], "group_wait": "1s",
+            "group_interval": "2s", "repeat_interval": "1h"}"#,
+    );
+    env.run_ok(&[
+        "alert", "routing", "set", "--tenant", &name, "--file", &routing,
+    ])
+    .await;
+    env.run_ok(&[
+        "alert",
+        "silence",
+        "create",
+        "--tenant",
+        &name,
+        "--match",
+        "subject=s3",
+        "--duration",
+        "1h",
+        "--author",
+        "test",
+        "--comment",
+        "s3 is being serviced",
+    ])
+    .await;
+
+    // s1 is critical at once, so its warning, pending for 3 s, is inhibited when it fires; s2 is
+    // a warning, s3 is silenced; s4's heartbeat stops.
+    let heartbeat = |id: &str| {
+        json!({"specversion": "1.0", "id": id, "source": "alerting-test", "type": "heartbeat",
+               "subject": "s4", "data": {}})
+    };
+    post_batch(
+        &reqwest::Client::new(),
+        &serve.base,
+        &key,
+        &[
+            reading("n1", "s1", 91),
+            reading("n2", "s2", 60),
+            reading("n3", "s3", 95),
+            heartbeat("b1"),
+        ],
+    )
+    .await;
+
+    // Waits until every alertname in `wanted` was notified with these subjects and status.
+    let wait_for = |wanted: Vec<(&'static str, &'static str, Vec<&'static str>)>| {
+        let hook = hook.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let seen: Vec<(String, String, Vec<String>)> = hook
+                    .bodies()
+                    .iter()
+                    .map(|(_, body)| {
+                        (
+                            body["commonLabels"]["alertname"]
+                                .as_str()
+                                .unwrap_or("")
+                                .to_owned(),
+                            body["status"].as_str().unwrap_or("").to_owned(),
+                            body["alerts"]
+                                .as_array()
+                                .expect("alerts")
+                                .iter()
+                                .map(|alert| {
+                                    alert["labels"]["subject"].as_str().unwrap_or("").to_owned()
+                                })
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                let found = wanted.iter().all(|(alert, status, subjects)| {
+                    seen.iter()
+                        .any(|(a, s, subs)| a == alert && s == status && subs == subjects)
+                });
+                if found {
+                    return seen;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "notifications {seen:?} within 60 s"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let seen = wait_for(vec![
+        ("too-hot", "firing", vec!["s1"]),
+        ("warm", "firing", vec!["s2"]),
+        ("offline", "firing", vec!["s4"]),
+    ])
+    .await;
+    // Nothing of the silenced s3, nor s1's inhibited warning, went anywhere.
+    assert!(
+        seen.iter().all(|(alert, _, subjects)| {
+            let silenced = subjects.contains(&"s3".to_owned());
+            let inhibited = alert == "warm" && subjects.contains(&"s1".to_owned());
+            !silenced && !inhibited
+        }),
+        "{seen:?}"
+    );
+    let listed = env
+        .run_ok(&["alert", "list", "--tenant", &name, "--json"])
+        .await;
+    let s3: Vec<Value> = listed
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("an alert"))
+        .filter(|alert| alert["series"]["series"] == "subject=s3")
+        .collect();
+    assert!(
+        !s3.is_empty()
+            && s3.iter().all(|alert| alert["silenced_by"]
+                .as_array()
+                .is_some_and(|ids| ids.len() == 1)),
+        "{listed}"
+    );
+
+    // Every delivery is signed: t=…,v1=HMAC-SHA256(secret, "t.body"), and carries its
+    // idempotency key in a header and in the body, in Alertmanager's version 4 shape.
+    for (headers, body) in hook.raw() {
+        let signature = headers["x-tally-signature"].to_str().expect("ASCII");
+        let (timestamp, mac) = signature
+            .strip_prefix("t=")
+            .and_then(|rest| rest.split_once(",v1="))
+            .expect("t=…,v1=…");
+        let signed = [timestamp.as_bytes(), b".", &body].concat();
+        assert_eq!(mac, hmac_sha256(secret.as_bytes(), &signed));
+        let json: Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(json["version"], "4");
+        assert_eq!(json["receiver"], "hook");
+        assert_eq!(
+            headers["idempotency-key"],
+            json["idempotencyKey"].as_str().expect("a key")
+        );
+        for field in [
+            "groupKey",
+            "groupLabels",
+            "commonLabels",
+            "commonAnnotations",
+            "externalURL",
+            "truncatedAlerts",
+        ] {
+            assert!(!json[field].is_null(), "{field} in {json}");
+        }
+        for alert in json["alerts"].as_array().expect("alerts") {
+            for field in [
+                "status",
+                "labels",
+                "annotations",
+                "startsAt",
+                "endsAt",
+                "fingerprint",
+            ] {
+                assert!(!alert[field].is_null(), "{field} in {alert}");
+            }
+            assert_eq!(alert["labels"]["tenant"], name.as_str());
+        }
+    }
+
+    // s4 speaks again: its absence resolves, and the group says so once.
+    post_batch(
+        &reqwest::Client::new(),
+        &serve.base,
+        &key,
+        &[heartbeat("b2")],
+    )
+    .await;
+    wait_for(vec![("offline", "resolved", vec!["s4"])]).await;
+
+    // The log holds every notification, sent, with its attempt.
+    let log = env
+        .run_ok(&["alert", "notifications", "--tenant", &name])
+        .await;
+    let entries: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a notification"))
+        .collect();
+    assert!(entries.len() >= 4, "{log}");
+    assert!(
+        entries.iter().all(|entry| entry["status"] == "SENT"
+            && entry["attempts"][0][1]
+                .as_str()
+                .is_some_and(|outcome| outcome.starts_with("sent"))),
+        "{log}"
+    );
+}

@@ -3,11 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use async_graphql::{Context, Json, Object, SimpleObject};
+use async_graphql::{Context, ID, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use tally_alerting::catalog::{rules, series};
+use tally_alerting::catalog::{notifications, receivers, rules, series, silences};
 use tally_alerting::history;
+use tally_alerting::notify::receiver::Receiver;
+use tally_alerting::notify::routing::Routing;
+use tally_alerting::notify::silence::{NewSilence, Silence as StoredSilence};
 use tally_alerting::rule::{self, RuleSpec};
 
 use super::context::{actor, caller, services};
@@ -62,11 +65,19 @@ pub struct Alert {
     pub value: Option<Decimal>,
     /// When it was last evaluated.
     pub evaluated_at: DateTime<Utc>,
+    /// The silences muting it now; a silenced alert notifies no one.
+    pub silenced_by: Vec<ID>,
 }
 
-impl From<series::Alert> for Alert {
-    fn from(alert: series::Alert) -> Self {
+impl Alert {
+    fn new(alert: series::Alert, active: &[StoredSilence], now: DateTime<Utc>) -> Self {
+        let silenced_by = active
+            .iter()
+            .filter(|silence| silence.mutes(&alert.series.labels.0, now))
+            .map(|silence| ID(silence.id.to_string()))
+            .collect();
         Self {
+            silenced_by,
             rule: alert.rule,
             series: alert.series.series,
             labels: Json(alert.series.labels.0),
@@ -75,6 +86,86 @@ impl From<series::Alert> for Alert {
             last_breach: alert.series.state.last_breach,
             value: alert.series.value,
             evaluated_at: alert.series.evaluated_at,
+        }
+    }
+}
+
+/// A silence: alerts with all of its labels notify no one between its start and end.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Silence {
+    /// Its id.
+    pub id: ID,
+    /// The labels muted alerts have.
+    pub matchers: Json<BTreeMap<String, String>>,
+    /// When it starts.
+    pub starts_at: DateTime<Utc>,
+    /// When it ends.
+    pub ends_at: DateTime<Utc>,
+    /// Who made it.
+    pub author: String,
+    /// Why.
+    pub comment: String,
+}
+
+impl From<StoredSilence> for Silence {
+    fn from(silence: StoredSilence) -> Self {
+        Self {
+            id: ID(silence.id.to_string()),
+            matchers: Json(silence.matchers),
+            starts_at: silence.starts_at,
+            ends_at: silence.ends_at,
+            author: silence.author,
+            comment: silence.comment,
+        }
+    }
+}
+
+/// A notification and its delivery attempts.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Notification {
+    /// The receiver's name.
+    pub receiver: String,
+    /// `webhook`, `slack` or `email`.
+    pub kind: String,
+    /// The group it tells of.
+    pub group_key: String,
+    /// The key every delivery of it carries.
+    pub idempotency_key: String,
+    /// `PENDING`, `SENT` or `FAILED`.
+    pub status: String,
+    /// Alerts firing in it.
+    pub firing: i32,
+    /// Alerts resolved in it.
+    pub resolved: i32,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// When it was delivered.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// Each attempt: `at`, `outcome` and `durationMs`.
+    pub attempts: Json<Vec<serde_json::Value>>,
+}
+
+impl From<notifications::Logged> for Notification {
+    fn from(logged: notifications::Logged) -> Self {
+        Self {
+            receiver: logged.receiver,
+            kind: logged.kind,
+            group_key: logged.group_key,
+            idempotency_key: logged.idempotency_key,
+            status: logged.status,
+            firing: logged.firing,
+            resolved: logged.resolved,
+            created_at: logged.created_at,
+            sent_at: logged.sent_at,
+            attempts: Json(
+                logged
+                    .attempts
+                    .into_iter()
+                    .map(|(at, outcome, duration_ms)| {
+                        serde_json::json!({"at": at, "outcome": outcome, "durationMs": duration_ms})
+                    })
+                    .collect(),
+            ),
         }
     }
 }
@@ -129,13 +220,78 @@ impl AlertingQuery {
     }
 
     /// The tenant's alerts: firing first, then pending, then resolved within the last day.
-    #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
+    #[graphql(complexity = "2 * POSTGRES_QUERY + child_complexity")]
     async fn alerts(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Alert>> {
         let tenant = caller(context)?.may_read()?;
-        let alerts = series::alerts(&services(context).catalog, tenant)
+        let catalog = &services(context).catalog;
+        let now = Utc::now();
+        let alerts = series::alerts(catalog, tenant)
             .await
             .map_err(ApiError::from)?;
-        Ok(alerts.into_iter().map(Alert::from).collect())
+        let active = silences::list(catalog, tenant, now)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(alerts
+            .into_iter()
+            .map(|alert| Alert::new(alert, &active, now))
+            .collect())
+    }
+
+    /// The tenant's receivers as JSON, by name, without webhook secrets.
+    #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
+    async fn alert_receivers(
+        &self,
+        context: &Context<'_>,
+    ) -> async_graphql::Result<Vec<Json<Receiver>>> {
+        let tenant = caller(context)?.may_read()?;
+        let listed = receivers::list(&services(context).catalog, tenant)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(listed
+            .into_iter()
+            .map(|receiver| Json(receiver.redacted()))
+            .collect())
+    }
+
+    /// The tenant's routing tree, if it set one.
+    #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
+    async fn alert_routing(
+        &self,
+        context: &Context<'_>,
+    ) -> async_graphql::Result<Option<Json<Routing>>> {
+        let tenant = caller(context)?.may_read()?;
+        Ok(receivers::routing(&services(context).catalog, tenant)
+            .await
+            .map_err(ApiError::from)?
+            .map(Json))
+    }
+
+    /// The tenant's silences that have not ended, newest first.
+    #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
+    async fn silences(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Silence>> {
+        let tenant = caller(context)?.may_read()?;
+        let listed = silences::list(&services(context).catalog, tenant, Utc::now())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(listed.into_iter().map(Silence::from).collect())
+    }
+
+    /// The tenant's notifications, newest first, with every delivery attempt; at most `first`
+    /// (200 at most).
+    #[graphql(complexity = "POSTGRES_QUERY + first.max(0) as usize * child_complexity")]
+    async fn notification_log(
+        &self,
+        context: &Context<'_>,
+        #[graphql(default = 50)] first: i32,
+    ) -> async_graphql::Result<Vec<Notification>> {
+        let tenant = caller(context)?.may_read()?;
+        if !(1..=200).contains(&first) {
+            return Err(ApiError::new(ErrorCode::BadUserInput, "first is 1 to 200").into());
+        }
+        let logged = notifications::log(&services(context).catalog, tenant, i64::from(first))
+            .await
+            .map_err(ApiError::from)?;
+        Ok(logged.into_iter().map(Notification::from).collect())
     }
 
     /// The tenant's alert history, newest first: every transition, of one rule (and one of
@@ -190,6 +346,99 @@ impl AlertingMutation {
             .await
             .map_err(ApiError::from)?;
         Ok(created.into())
+    }
+
+    /// Creates or replaces a receiver from its JSON (see the README's Alerting section).
+    #[graphql(complexity = "4 * POSTGRES_QUERY + child_complexity")]
+    async fn set_alert_receiver(
+        &self,
+        context: &Context<'_>,
+        spec: Json<serde_json::Value>,
+    ) -> async_graphql::Result<bool> {
+        let tenant = caller(context)?.may_administer()?;
+        let receiver = Receiver::parse(&spec.0.to_string()).map_err(ApiError::from)?;
+        receivers::set(
+            &services(context).catalog,
+            tenant,
+            &receiver,
+            actor(context)?,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(true)
+    }
+
+    /// Deletes a receiver the routing tree does not name.
+    #[graphql(complexity = "3 * POSTGRES_QUERY + child_complexity")]
+    async fn delete_alert_receiver(
+        &self,
+        context: &Context<'_>,
+        name: String,
+    ) -> async_graphql::Result<bool> {
+        let tenant = caller(context)?.may_administer()?;
+        receivers::delete(&services(context).catalog, tenant, &name, actor(context)?)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(true)
+    }
+
+    /// Sets the routing tree from its JSON; every receiver it names must exist.
+    #[graphql(complexity = "4 * POSTGRES_QUERY + child_complexity")]
+    async fn set_alert_routing(
+        &self,
+        context: &Context<'_>,
+        spec: Json<serde_json::Value>,
+    ) -> async_graphql::Result<bool> {
+        let tenant = caller(context)?.may_administer()?;
+        let routing = Routing::parse(&spec.0.to_string()).map_err(ApiError::from)?;
+        receivers::set_routing(
+            &services(context).catalog,
+            tenant,
+            &routing,
+            actor(context)?,
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(true)
+    }
+
+    /// Mutes every alert with all of `matchers` (label name to value) from `startsAt` (now)
+    /// to `endsAt`; the key that makes it is its author.
+    #[graphql(complexity = "3 * POSTGRES_QUERY + child_complexity")]
+    async fn create_silence(
+        &self,
+        context: &Context<'_>,
+        matchers: Json<BTreeMap<String, String>>,
+        starts_at: Option<DateTime<Utc>>,
+        ends_at: DateTime<Utc>,
+        comment: String,
+    ) -> async_graphql::Result<Silence> {
+        let tenant = caller(context)?.may_administer()?;
+        let actor = actor(context)?;
+        let silence = NewSilence {
+            matchers: matchers.0,
+            starts_at: starts_at.unwrap_or_else(Utc::now),
+            ends_at,
+            author: actor.to_string(),
+            comment,
+        };
+        let created = silences::create(&services(context).catalog, tenant, &silence, actor)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(created.into())
+    }
+
+    /// Ends a silence now.
+    #[graphql(complexity = "3 * POSTGRES_QUERY + child_complexity")]
+    async fn expire_silence(&self, context: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
+        let tenant = caller(context)?.may_administer()?;
+        let id = id
+            .parse::<uuid::Uuid>()
+            .map_err(|_| ApiError::new(ErrorCode::NotFound, format!("silence {}", id.0)))?;
+        silences::expire(&services(context).catalog, tenant, id, actor(context)?)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(true)
     }
 
     /// Deletes an alert rule and its alerts; their history stays.
