@@ -2,7 +2,7 @@
 # Installs what Tally's dev/test services need, only when missing: PostgreSQL 15
 # and ClickHouse (Debian packages), the tansu Kafka broker (cargo, ~15 min on a
 # fresh machine), a Python venv with the OpenTelemetry SDK and OTLP/HTTP
-# exporter for tests/otel/export.py, Chromium and chromedriver for the browser
+# exporter for tests/otel/export.py and aiosmtpd for tests/smtp/serve.py, Chromium and chromedriver for the browser
 # tests, poppler-utils (pdftotext) for the invoice PDF tests, and (optionally)
 # the wasm32 target and wasm-bindgen for the web UI's browser bundle.
 # Idempotent; silent on success.
@@ -68,4 +68,10 @@ if ! "$venv/bin/python" -c 'import opentelemetry.exporter.otlp.proto.http' 2>/de
       "opentelemetry-api==$OTEL_PYTHON_VERSION" "opentelemetry-sdk==$OTEL_PYTHON_VERSION" \
       "opentelemetry-exporter-otlp-proto-http==$OTEL_PYTHON_VERSION"
   } >"$log" 2>&1 || die "cannot install the OpenTelemetry Python SDK $OTEL_PYTHON_VERSION (log: $log)"
+fi
+# aiosmtpd, a real SMTP server the alerting tests deliver email to (tests/smtp/serve.py).
+if ! "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+  log="$TALLY_CACHE/aiosmtpd-install.log"
+  "$venv/bin/pip" install -q --disable-pip-version-check --no-input "aiosmtpd==1.4.6" \
+    >"$log" 2>&1 || die "cannot install aiosmtpd 1.4.6 (log: $log)"
 fi

@@ -14,7 +14,7 @@ use super::billing::write_plan as write_file;
 use super::meter_load::post_batch;
 use super::support::{Serve, TestEnv};
 
-fn reading(id: &str, subject: &str, temp: u32) -> Value {
+pub(crate) fn reading(id: &str, subject: &str, temp: u32) -> Value {
     json!({"specversion": "1.0", "id": id, "source": "alerting-test", "type": "reading",
            "subject": subject, "data": {"temp": temp}})
 }
@@ -411,26 +411,41 @@ async fn two_alerting_processes_record_each_transition_once() {
 /// A request a webhook receiver got: its headers and body.
 type Request = (axum::http::HeaderMap, Vec<u8>);
 
-/// What a webhook receiver started by the test got.
+/// What a webhook receiver started by the test got, recorded when each request arrives; it
+/// answers its first request only after `first_delay`.
 #[derive(Clone, Default)]
-struct Hook {
+pub(crate) struct Hook {
     received: std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
+    first_delay: Duration,
 }
 
 impl Hook {
+    /// A receiver that answers its first request after `delay`.
+    pub(crate) fn slow_at_first(delay: Duration) -> Self {
+        Self {
+            first_delay: delay,
+            ..Self::default()
+        }
+    }
+
     /// Starts a receiver on a free port; returns its URL.
-    async fn start(&self) -> String {
+    pub(crate) async fn start(&self) -> String {
         let received = self.received.clone();
+        let first_delay = self.first_delay;
         let app = axum::Router::new().route(
             "/hook",
             axum::routing::post(
                 move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
                     let received = received.clone();
                     async move {
-                        received
-                            .lock()
-                            .expect("not poisoned")
-                            .push((headers, body.to_vec()));
+                        let first = {
+                            let mut received = received.lock().expect("not poisoned");
+                            received.push((headers, body.to_vec()));
+                            received.len() == 1
+                        };
+                        if first {
+                            tokio::time::sleep(first_delay).await;
+                        }
                         "ok"
                     }
                 },
@@ -444,7 +459,7 @@ impl Hook {
         format!("http://{address}/hook")
     }
 
-    fn bodies(&self) -> Vec<(axum::http::HeaderMap, Value)> {
+    pub(crate) fn bodies(&self) -> Vec<(axum::http::HeaderMap, Value)> {
         self.received
             .lock()
             .expect("not poisoned")
@@ -721,4 +736,132 @@ async fn alerts_are_notified_signed_grouped_silenced_inhibited_and_resolved() {
                 .is_some_and(|outcome| outcome.starts_with("sent"))),
         "{log}"
     );
+}
+
+/// The Python of the venv `scripts/install.sh` makes, with aiosmtpd.
+fn python() -> std::path::PathBuf {
+    let cache = std::env::var("TALLY_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").expect("HOME is set"))
+                .join(".cache/tally")
+        });
+    cache.join("venv/bin/python")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_receiver_gets_a_plain_text_and_html_message_through_a_real_smtp_server() {
+    use tokio::io::AsyncBufReadExt;
+
+    let env = TestEnv::migrated().await;
+    let mailbox = std::env::temp_dir().join(format!("tally-smtp-{}", tally_testkit::random_id()));
+    std::fs::create_dir_all(&mailbox).expect("makes the mailbox");
+    let port = super::support::free_port();
+    let mut smtp = tokio::process::Command::new(python())
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp/serve.py"))
+        .arg(port.to_string())
+        .arg(&mailbox)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starts aiosmtpd (scripts/install.sh puts it in the venv)");
+    let mut ready = tokio::io::BufReader::new(smtp.stdout.take().expect("stdout")).lines();
+    let line = tokio::time::timeout(Duration::from_secs(20), ready.next_line())
+        .await
+        .expect("aiosmtpd starts within 20 s")
+        .expect("reads its output");
+    assert_eq!(line.as_deref(), Some("ready"));
+
+    let port = port.to_string();
+    let serve = env
+        .serve(
+            "ingest,meter,alerting",
+            &[
+                ("TALLY__ALERTING__EVAL_INTERVAL_SECS", "1"),
+                ("TALLY__ALERTING__NOTIFY_INTERVAL_MS", "200"),
+                ("TALLY__ALERTING__SMTP__HOST", "127.0.0.1"),
+                ("TALLY__ALERTING__SMTP__PORT", &port),
+                (
+                    "TALLY__ALERTING__SMTP__FROM",
+                    "Tally Alerts <alerts@tally.test>",
+                ),
+            ],
+        )
+        .await;
+    let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
+    let name = tenant.to_string();
+    env.run_ok(&[
+        "meter",
+        "create",
+        "--tenant",
+        &name,
+        "--key",
+        "temp",
+        "--event-type",
+        "reading",
+        "--aggregation",
+        "max",
+        "--value",
+        "$.temp",
+    ])
+    .await;
+    for (command, json) in [
+        (
+            ["alert", "rule", "create"],
+            json!({"name": "too-hot", "kind": "threshold", "meter": "temp", "window": "2m",
+                   "op": ">", "value": "80", "severity": "critical"}),
+        ),
+        (
+            ["alert", "receiver", "set"],
+            json!({"name": "mail", "kind": "email", "to": ["sre@plant.test"]}),
+        ),
+        (
+            ["alert", "routing", "set"],
+            json!({"receiver": "mail", "group_wait": "1s"}),
+        ),
+    ] {
+        let file = write_file(&json.to_string());
+        let mut args = command.to_vec();
+        args.extend(["--tenant", &name, "--file", &file]);
+        env.run_ok(&args).await;
+    }
+    post_batch(
+        &reqwest::Client::new(),
+        &serve.base,
+        &key,
+        &[reading("m1", "s1", 91), reading("m2", "s2", 95)],
+    )
+    .await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let message = loop {
+        if let Ok(message) = std::fs::read_to_string(mailbox.join("0000.eml")) {
+            break message;
+        }
+        assert!(Instant::now() < deadline, "an email within 60 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let recipients = std::fs::read_to_string(mailbox.join("0000.rcpt")).expect("recipients");
+    assert_eq!(recipients, "sre@plant.test");
+    assert!(message.contains("Subject: [FIRING:2] too-hot"), "{message}");
+    assert!(
+        message.contains("From: \"Tally Alerts\" <alerts@tally.test>")
+            || message.contains("From: Tally Alerts <alerts@tally.test>"),
+        "{message}"
+    );
+    assert!(message.contains("multipart/alternative"), "{message}");
+    assert!(message.contains("Content-Type: text/plain"), "{message}");
+    assert!(message.contains("Content-Type: text/html"), "{message}");
+    assert!(message.contains("FIRING subject=s1 value 91"), "{message}");
+    assert!(message.contains("FIRING subject=s2 value 95"), "{message}");
+    let log = env
+        .run_ok(&["alert", "notifications", "--tenant", &name])
+        .await;
+    assert!(
+        log.contains("\"status\":\"SENT\"") && log.contains("sent: SMTP 250"),
+        "{log}"
+    );
+    drop(smtp.stdin.take());
+    std::fs::remove_dir_all(&mailbox).ok();
 }

@@ -115,17 +115,75 @@ async fn a_tenant_manages_its_alert_rules_and_reads_its_alerts_and_no_one_else_s
         json!([{"series": "threshold=50%", "from": "INACTIVE", "to": "FIRING", "value": "50"}])
     );
 
-    // Another tenant sees none of it, and cannot delete it.
+    // A receiver (its secret never shown again), a routing tree and a silence, which the
+    // firing alert is then listed under.
+    let set = node
+        .graphql(
+            &admin,
+            "mutation($receiver: JSON!, $routing: JSON!) {
+               setAlertReceiver(spec: $receiver) setAlertRouting(spec: $routing) }",
+            json!({
+                "receiver": {"name": "ops", "kind": "webhook", "url": "https://ops.test/hook",
+                             "secret": "sixteen-characters-at-least"},
+                "routing": {"receiver": "ops"},
+            }),
+        )
+        .await
+        .json();
+    assert!(set["errors"].is_null(), "{set}");
+    let silenced = data(
+        &node,
+        &admin,
+        "mutation { createSilence(matchers: {severity: \"critical\"},
+            endsAt: \"2999-01-01T00:00:00Z\", comment: \"maintenance\") { id author } }",
+    )
+    .await;
+    let silence = &silenced["createSilence"];
+    assert!(
+        silence["author"]
+            .as_str()
+            .is_some_and(|author| author.starts_with("key:")),
+        "{silence}"
+    );
+    let read = data(
+        &node,
+        &reader,
+        "{ alertReceivers alertRouting silences { id } alerts { silencedBy }
+           notificationLog { status } }",
+    )
+    .await;
+    assert_eq!(read["alertReceivers"][0]["secret"], json!("…"));
+    assert_eq!(read["alertRouting"]["receiver"], json!("ops"));
+    assert_eq!(read["alerts"][0]["silencedBy"], json!([silence["id"]]));
+    assert_eq!(read["notificationLog"], json!([]));
+
+    // Another tenant sees none of it, and cannot delete or end it.
     let (_, other) = tenant_with_key(&catalog, Scope::Admin).await;
     assert_eq!(
         data(
             &node,
             &other,
-            "{ alertRules { name } alerts { rule } alertHistory { rule } }"
+            "{ alertRules { name } alerts { rule } alertHistory { rule } alertReceivers
+               alertRouting silences { id } notificationLog { status } }"
         )
         .await,
-        json!({"alertRules": [], "alerts": [], "alertHistory": []})
+        json!({"alertRules": [], "alerts": [], "alertHistory": [], "alertReceivers": [],
+               "alertRouting": null, "silences": [], "notificationLog": []})
     );
+    for mutation in [
+        format!(
+            "mutation {{ expireSilence(id: \"{}\") }}",
+            silence["id"].as_str().unwrap_or("")
+        ),
+        "mutation { deleteAlertReceiver(name: \"ops\") }".to_owned(),
+    ] {
+        let refused = node.graphql(&other, &mutation, json!({})).await.json();
+        assert_eq!(
+            first_error(&refused).0,
+            Some("NOT_FOUND"),
+            "{mutation}: {refused}"
+        );
+    }
     let refused = node
         .graphql(
             &other,
