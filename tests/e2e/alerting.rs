@@ -13,6 +13,7 @@ use tally_meter::ids::{MeterKey, TenantId};
 use super::billing::write_plan as write_file;
 use super::meter_load::post_batch;
 use super::support::{Serve, TestEnv};
+use super::web_billing::{html, session_cookie};
 
 pub(crate) fn reading(id: &str, subject: &str, temp: u32) -> Value {
     json!({"specversion": "1.0", "id": id, "source": "alerting-test", "type": "reading",
@@ -503,7 +504,7 @@ async fn alerts_are_notified_signed_grouped_silenced_inhibited_and_resolved() {
     let url = hook.start().await;
     let serve = env
         .serve(
-            "ingest,meter,alerting",
+            "ingest,meter,api,alerting",
             &[
                 ("TALLY__ALERTING__EVAL_INTERVAL_SECS", "1"),
                 ("TALLY__ALERTING__NOTIFY_INTERVAL_MS", "200"),
@@ -719,6 +720,27 @@ async fn alerts_are_notified_signed_grouped_silenced_inhibited_and_resolved() {
     )
     .await;
     wait_for(vec![("offline", "resolved", vec!["s4"])]).await;
+
+    // The web UI's Alerts page shows the alerts, the silence and the history, to this tenant
+    // only.
+    let reader = env.key_for(tenant, Scope::Read).await;
+    let page = html(&serve, &session_cookie(&serve, &reader).await, "/alerts").await;
+    for expected in [
+        "too-hot",
+        "subject=s1",
+        "silenced",
+        "s3 is being serviced",
+        "History",
+        "firing → resolved",
+    ] {
+        assert!(page.contains(expected), "{expected} in the Alerts page");
+    }
+    let (_, other) = env.tenant_with_key(Scope::Read).await;
+    let theirs = html(&serve, &session_cookie(&serve, &other).await, "/alerts").await;
+    assert!(
+        !theirs.contains("too-hot") && theirs.contains("Nothing fires"),
+        "another tenant's Alerts page"
+    );
 
     // The log holds every notification, sent, with its attempt.
     let log = env

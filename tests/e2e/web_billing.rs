@@ -17,7 +17,7 @@ use super::web::{Browser, Driver, tenant_name, wait_until_hydrated};
 
 /// Signs in with `key` as a browser would (the sign-in form's token and cookie); returns the
 /// session cookie, `name=value`.
-async fn session_cookie(serve: &Serve, key: &str) -> String {
+pub(crate) async fn session_cookie(serve: &Serve, key: &str) -> String {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -79,7 +79,7 @@ async fn get(serve: &Serve, cookie: &str, path: &str) -> (u16, String, Vec<u8>) 
     (status, content_type, body)
 }
 
-async fn html(serve: &Serve, cookie: &str, path: &str) -> String {
+pub(crate) async fn html(serve: &Serve, cookie: &str, path: &str) -> String {
     let (status, _, body) = get(serve, cookie, path).await;
     assert_eq!(status, 200, "{path}");
     String::from_utf8(body).expect("UTF-8")

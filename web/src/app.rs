@@ -8,7 +8,8 @@ use leptos_router::{SsrMode, path};
 
 use crate::layout::{provide_hydrated, provide_session_form_token};
 use crate::pages::{
-    customers, invoice, invoices, keys, login, meter, meters, overview, plans, quarantine, quota,
+    alerts, customers, invoice, invoices, keys, login, meter, meters, overview, plans, quarantine,
+    quota,
 };
 
 /// The document around the app, with the scripts that hydrate it when the bundle is there.
@@ -46,6 +47,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/meters/:key") view=meter::MeterPage ssr=SsrMode::Async />
                 <Route path=path!("/quarantine") view=quarantine::Quarantine ssr=SsrMode::Async />
                 <Route path=path!("/quota") view=quota::QuotaPage ssr=SsrMode::Async />
+                <Route path=path!("/alerts") view=alerts::Alerts ssr=SsrMode::Async />
                 <Route path=path!("/invoices") view=invoices::Invoices ssr=SsrMode::Async />
                 <Route path=path!("/invoices/:id") view=invoice::InvoicePage ssr=SsrMode::Async />
                 <Route path=path!("/customers") view=customers::Customers ssr=SsrMode::Async />

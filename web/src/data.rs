@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 
 use crate::model::{
-    ApiKey, CustomerRow, InvoiceDetail, InvoiceRow, Meter, MeterDetail, Page, PlanRow,
+    AlertsView, ApiKey, CustomerRow, InvoiceDetail, InvoiceRow, Meter, MeterDetail, Page, PlanRow,
     QuarantinePage, Quota, RunningTotals, SignInForm, Traffic, UsageSelection,
 };
 
@@ -115,6 +115,17 @@ pub async fn load_invoice(
     id: String,
 ) -> Result<Page<InvoiceDetail>, ServerFnError> {
     crate::server::bridge::billing::invoice(id).await
+}
+
+/// The tenant's alerts now, its silences and the newest transitions.
+#[server(prefix = "/ui/fn")]
+pub async fn load_alerts() -> Result<Page<AlertsView>, ServerFnError> {
+    crate::server::bridge::query_fields(&format!(
+        "{{ {ME} alerts {{ rule series state since value labels silencedBy }} \
+         silences {{ matchers startsAt endsAt author comment }} \
+         alertHistory(first: 100) {{ rule series from to at value }} }}"
+    ))
+    .await
 }
 
 /// The tenant's customers with their running totals.

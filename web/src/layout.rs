@@ -42,9 +42,10 @@ pub fn hydrated() -> bool {
     cfg!(feature = "hydrate") || use_context::<Hydrated>().is_some_and(|Hydrated(on)| on)
 }
 
-const NAV: [(&str, &str); 8] = [
+const NAV: [(&str, &str); 9] = [
     ("/", "Overview"),
     ("/meters", "Meters"),
+    ("/alerts", "Alerts"),
     ("/invoices", "Invoices"),
     ("/customers", "Customers"),
     ("/plans", "Plans"),

@@ -7,8 +7,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod alerting;
 mod billing;
 
+pub use alerting::{AlertRow, AlertsView, SilenceRow, TransitionRow};
 pub use billing::{
     CustomerRow, InvoiceDetail, InvoiceLine, InvoiceRow, Money, PlanRow, PlanVersionRow,
     RunningTotals,

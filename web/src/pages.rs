@@ -1,5 +1,6 @@
 //! The pages, one module each.
 
+pub mod alerts;
 pub mod customers;
 pub mod invoice;
 pub mod invoices;

@@ -106,6 +106,20 @@ pub(crate) async fn query_page<T: DeserializeOwned>(
     Ok(page)
 }
 
+/// Runs a page's query whose fields beside `me` are together the page's data.
+pub(crate) async fn query_fields<T: DeserializeOwned>(
+    query: &str,
+) -> Result<Page<T>, ServerFnError> {
+    let value = page_query(query, Value::Object(serde_json::Map::new())).await?;
+    let mut viewer: Viewer = decode(value["me"].clone())?;
+    viewer.form_token = form_token();
+    Ok(Page {
+        viewer,
+        flash: flash(),
+        data: decode(value)?,
+    })
+}
+
 /// The form token of the signed-in session, for the page's forms.
 pub(crate) fn form_token() -> String {
     use_context::<Parts>()
