@@ -12,6 +12,7 @@ use tally_meter::ids::{MeterKey, TenantId};
 
 use super::billing::write_plan as write_file;
 use super::meter_load::post_batch;
+use super::security::access::Browser;
 use super::support::{Serve, TestEnv};
 use super::web_billing::{html, session_cookie};
 
@@ -741,6 +742,33 @@ async fn alerts_are_notified_signed_grouped_silenced_inhibited_and_resolved() {
         !theirs.contains("too-hot") && theirs.contains("Nothing fires"),
         "another tenant's Alerts page"
     );
+
+    // An admin silences s2 and is refused a rule that is not JSON, from the page's forms.
+    let admin = Browser::sign_in(&serve, &env.key_for(tenant, Scope::Admin).await).await;
+    let token = admin.form_token().await;
+    let created = admin
+        .post(
+            "/alerts/silences",
+            &[
+                ("matchers", "subject=s2"),
+                ("duration", "1h"),
+                ("comment", "silenced from the web"),
+                ("form_token", &token),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(created, "Silence created.");
+    let refused = admin
+        .post(
+            "/alerts/rules",
+            &[("spec", "{not json"), ("form_token", &token)],
+            None,
+        )
+        .await;
+    assert!(refused.starts_with("That is not JSON"), "{refused}");
+    let page = admin.get("/alerts").await.text().await.expect("html");
+    assert!(page.contains("silenced from the web") && page.contains("Create a rule"));
 
     // The log holds every notification, sent, with its attempt.
     let log = env

@@ -6,8 +6,8 @@
 use leptos::prelude::*;
 
 use crate::model::{
-    AlertsView, ApiKey, CustomerRow, InvoiceDetail, InvoiceRow, Meter, MeterDetail, Page, PlanRow,
-    QuarantinePage, Quota, RunningTotals, SignInForm, Traffic, UsageSelection,
+    AlertRuleRow, AlertsView, ApiKey, CustomerRow, InvoiceDetail, InvoiceRow, Meter, MeterDetail,
+    Page, PlanRow, QuarantinePage, Quota, RunningTotals, SignInForm, Traffic, UsageSelection,
 };
 
 /// The sign-in page's data.
@@ -122,9 +122,19 @@ pub async fn load_invoice(
 pub async fn load_alerts() -> Result<Page<AlertsView>, ServerFnError> {
     crate::server::bridge::query_fields(&format!(
         "{{ {ME} alerts {{ rule series state since value labels silencedBy }} \
-         silences {{ matchers startsAt endsAt author comment }} \
+         silences {{ id matchers startsAt endsAt author comment }} \
          alertHistory(first: 100) {{ rule series from to at value }} }}"
     ))
+    .await
+}
+
+/// The tenant's alert rules.
+#[server(prefix = "/ui/fn")]
+pub async fn load_alert_rules() -> Result<Page<Vec<AlertRuleRow>>, ServerFnError> {
+    crate::server::bridge::query_page(
+        &format!("{{ {ME} data: alertRules {{ name kind spec }} }}"),
+        serde_json::json!({}),
+    )
     .await
 }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 mod alerting;
 mod billing;
 
-pub use alerting::{AlertRow, AlertsView, SilenceRow, TransitionRow};
+pub use alerting::{AlertRow, AlertRuleRow, AlertsView, SilenceRow, TransitionRow};
 pub use billing::{
     CustomerRow, InvoiceDetail, InvoiceLine, InvoiceRow, Money, PlanRow, PlanVersionRow,
     RunningTotals,

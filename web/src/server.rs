@@ -30,7 +30,7 @@ use tally_meter::catalog::Catalog;
 pub use config::WebConfig;
 
 use assets::{Bundle, OUTPUT_NAME, bundle_file, not_found, stylesheet};
-use forms::{keys, meters, quota};
+use forms::{alerts, keys, meters, quota};
 use session::session;
 use sign_in::{sign_in, sign_out};
 use state::Web;
@@ -66,6 +66,12 @@ pub fn router(api: &Api, catalog: Catalog, config: WebConfig) -> Router {
         .route("/keys", post(keys::create_key))
         .route("/keys/{id}/revoke", post(keys::revoke_key))
         .route("/quota", post(quota::set_quota))
+        .route("/alerts/rules", post(alerts::create_rule))
+        .route("/alerts/rules/{name}/delete", post(alerts::delete_rule))
+        .route("/alerts/receivers", post(alerts::set_receiver))
+        .route("/alerts/routing", post(alerts::set_routing))
+        .route("/alerts/silences", post(alerts::create_silence))
+        .route("/alerts/silences/{id}/expire", post(alerts::expire_silence))
         .route("/exports/invoices/{file}", get(downloads::invoice_file))
         .route("/assets/tally.css", get(stylesheet))
         .route_layer(middleware::from_fn_with_state(web.clone(), session))

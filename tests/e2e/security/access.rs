@@ -35,7 +35,7 @@ async fn platform_keys(env: &TestEnv) -> i64 {
 }
 
 /// A browser without scripts: its session cookie, and the pages' form token.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
     session: String,
@@ -43,7 +43,7 @@ struct Browser {
 
 impl Browser {
     /// Signs in with a key through the sign-in form.
-    async fn sign_in(serve: &Serve, key: &str) -> Self {
+    pub(crate) async fn sign_in(serve: &Serve, key: &str) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(20))
@@ -72,7 +72,7 @@ impl Browser {
         }
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.base))
             .header("cookie", &self.session)
@@ -83,7 +83,7 @@ impl Browser {
 
     /// The form token of the session's pages: every form of the keys page (sign out, create,
     /// revoke) carries the same one.
-    async fn form_token(&self) -> String {
+    pub(crate) async fn form_token(&self) -> String {
         let html = self.get("/keys").await.text().await.expect("html");
         let tokens: Vec<&str> = html
             .split(r#"name="form_token" value=""#)
@@ -103,7 +103,12 @@ impl Browser {
         tokens[0].to_owned()
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)], origin: Option<&str>) -> String {
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> String {
         let mut request = self
             .http
             .post(format!("{}{path}", self.base))

@@ -30,6 +30,8 @@ pub struct AlertRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SilenceRow {
+    /// Its id.
+    pub id: String,
     /// The labels it mutes.
     pub matchers: BTreeMap<String, String>,
     /// When it starts.
@@ -57,6 +59,17 @@ pub struct TransitionRow {
     pub at: DateTime<Utc>,
     /// The value then.
     pub value: Option<String>,
+}
+
+/// An alert rule, for the list admins delete from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRuleRow {
+    /// Its name.
+    pub name: String,
+    /// threshold, absence or quota.
+    pub kind: String,
+    /// Its JSON.
+    pub spec: serde_json::Value,
 }
 
 /// The Alerts page's data.

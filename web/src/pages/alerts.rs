@@ -6,15 +6,30 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use leptos::prelude::*;
 
-use crate::data::load_alerts;
-use crate::layout::page;
-use crate::model::{AlertRow, AlertsView, SilenceRow, TransitionRow};
+use crate::data::{load_alert_rules, load_alerts};
+use crate::layout::{DangerButton, FormToken, flash, page, refill};
+use crate::model::{AlertRow, AlertRuleRow, AlertsView, Flash, SilenceRow, TransitionRow};
 
 /// The alerts page.
 #[component]
 pub fn Alerts() -> impl IntoView {
     let data = Resource::new(|| (), |()| load_alerts());
-    page("Alerts", data, |_, view| view! { <AlertsBody view=view /> })
+    page("Alerts", data, |viewer, view| {
+        let admin = viewer.is_admin();
+        view! {
+            <AlertsBody view=view admin=admin />
+            {if admin {
+                view! { <Rules /> <Forms flash=flash() /> }.into_any()
+            } else {
+                view! {
+                    <p class="help">
+                        "You signed in with a read key: ask someone with an admin key to change rules, receivers, routing or silences."
+                    </p>
+                }
+                    .into_any()
+            }}
+        }
+    })
 }
 
 fn time(at: DateTime<Utc>) -> String {
@@ -30,11 +45,133 @@ fn labels(pairs: &BTreeMap<String, String>) -> String {
 }
 
 #[component]
-fn AlertsBody(view: AlertsView) -> impl IntoView {
+fn AlertsBody(view: AlertsView, admin: bool) -> impl IntoView {
     view! {
         <NowTable alerts=view.alerts />
-        <Silences silences=view.silences />
+        <Silences silences=view.silences admin=admin />
         <History history=view.alert_history />
+    }
+}
+
+/// The tenant's rules, each with a button that deletes it.
+#[component]
+fn Rules() -> impl IntoView {
+    let rules = Resource::new(|| (), |()| load_alert_rules());
+    view! {
+        <section class="card">
+            <h2>"Rules"</h2>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match rules.await {
+                        Ok(page) if page.data.is_empty() => {
+                            view! { <p class="empty">"No rules yet: create one below."</p> }.into_any()
+                        }
+                        Ok(page) => view! { <RuleTable rules=page.data /> }.into_any(),
+                        Err(error) => view! { <p class="error">{error.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn RuleTable(rules: Vec<AlertRuleRow>) -> impl IntoView {
+    view! {
+        <table>
+            <thead>
+                <tr>
+                    <th scope="col">"Name"</th>
+                    <th scope="col">"Kind"</th>
+                    <th scope="col">"Rule"</th>
+                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                </tr>
+            </thead>
+            <tbody>
+                {rules
+                    .into_iter()
+                    .map(|rule| {
+                        let action = format!("/alerts/rules/{}/delete", rule.name);
+                        let label = format!("Delete alert rule {}", rule.name);
+                        view! {
+                            <tr>
+                                <td>{rule.name.clone()}</td>
+                                <td>{rule.kind.clone()}</td>
+                                <td><code>{rule.spec.to_string()}</code></td>
+                                <td><DangerButton action=action label=label text="Delete" /></td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// The forms that create a rule, set a receiver or the routing tree, and create a silence.
+#[component]
+fn Forms(flash: Option<Flash>) -> impl IntoView {
+    let flash = flash.as_ref();
+    let json_form = |action: &'static str,
+                     field: &'static str,
+                     title: &'static str,
+                     example: &'static str,
+                     help: &'static str| {
+        let id = format!("alert-{field}");
+        view! {
+            <section class="card">
+                <h2>{title}</h2>
+                <form method="post" action=action class="grid">
+                    <FormToken />
+                    <label for=id.clone()>"JSON"</label>
+                    <textarea id=id name="spec" rows="4" required placeholder=example>
+                        {refill(flash, field, "")}
+                    </textarea>
+                    <p class="help">{help}</p>
+                    <button type="submit">"Save"</button>
+                </form>
+            </section>
+        }
+    };
+    view! {
+        {json_form(
+            "/alerts/rules",
+            "rule",
+            "Create a rule",
+            r#"{"name": "too-hot", "kind": "threshold", "meter": "temp", "window": "1m", "op": ">", "value": "80", "for": "5m", "severity": "critical"}"#,
+            "A threshold, absence or quota rule, as tally alert rule create reads it (see the README's Alerting section).",
+        )}
+        {json_form(
+            "/alerts/receivers",
+            "receiver",
+            "Set a receiver",
+            r#"{"name": "ops", "kind": "webhook", "url": "https://ops.example/alerts", "secret": "at least 16 characters"}"#,
+            "A webhook (signed), Slack or email receiver; one of the same name is replaced.",
+        )}
+        {json_form(
+            "/alerts/routing",
+            "routing",
+            "Set the routing tree",
+            r#"{"receiver": "ops", "group_by": ["alertname"], "group_wait": "30s"}"#,
+            "Which receivers alerts go to and how they are grouped; every receiver it names must exist.",
+        )}
+        <section class="card">
+            <h2>"Create a silence"</h2>
+            <form method="post" action="/alerts/silences" class="grid">
+                <FormToken />
+                <label for="silence-matchers">"Matchers"</label>
+                <input id="silence-matchers" name="matchers" required placeholder="subject=s1, severity=warning"
+                    value=refill(flash, "matchers", "") />
+                <p class="help">"Alerts with all of these labels notify no one while the silence lasts."</p>
+                <label for="silence-duration">"For"</label>
+                <input id="silence-duration" name="duration" required placeholder="2h" value=refill(flash, "duration", "2h") />
+                <p class="help">"Minutes, hours or days: 30m, 2h, 1d."</p>
+                <label for="silence-comment">"Why"</label>
+                <input id="silence-comment" name="comment" required value=refill(flash, "comment", "") />
+                <p class="help">"The silence records your key as its author."</p>
+                <button type="submit">"Silence"</button>
+            </form>
+        </section>
     }
 }
 
@@ -96,7 +233,7 @@ fn NowTable(alerts: Vec<AlertRow>) -> impl IntoView {
 }
 
 #[component]
-fn Silences(silences: Vec<SilenceRow>) -> impl IntoView {
+fn Silences(silences: Vec<SilenceRow>, admin: bool) -> impl IntoView {
     view! {
         <section class="card">
             <h2>"Silences"</h2>
@@ -118,6 +255,7 @@ fn Silences(silences: Vec<SilenceRow>) -> impl IntoView {
                                 <th scope="col">"Until"</th>
                                 <th scope="col">"By"</th>
                                 <th scope="col">"Why"</th>
+                                {admin.then(|| view! { <th scope="col"><span class="visually-hidden">"Actions"</span></th> })}
                             </tr>
                         </thead>
                         <tbody>
@@ -131,6 +269,12 @@ fn Silences(silences: Vec<SilenceRow>) -> impl IntoView {
                                             <td class="nowrap">{time(silence.ends_at)}</td>
                                             <td>{silence.author.clone()}</td>
                                             <td>{silence.comment.clone()}</td>
+                                            {admin.then(|| {
+                                                let action = format!("/alerts/silences/{}/expire", silence.id);
+                                                view! {
+                                                    <td><DangerButton action=action label="End this silence now".to_owned() text="End" /></td>
+                                                }
+                                            })}
                                         </tr>
                                     }
                                 })

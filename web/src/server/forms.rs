@@ -1,6 +1,7 @@
-//! The form posts that change things, one file per page (meters, keys, quota): each runs its
+//! The form posts that change things, one file per page (meters, keys, quota, alerts): each runs its
 //! mutation as the signed-in key and answers with a redirect and a one-time message.
 
+pub(super) mod alerts;
 pub(super) mod keys;
 pub(super) mod meters;
 pub(super) mod quota;

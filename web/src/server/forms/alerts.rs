@@ -1,0 +1,221 @@
+//! The Alerts page's forms: create and delete a rule, set a receiver, set the routing tree,
+//! and create or end a silence. Rules, receivers and routing trees are typed as the JSON the
+//! command line reads (refilled when refused).
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Form, Path, State};
+use axum::http::request::Parts;
+use axum::response::Response;
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::mutate;
+use crate::model::Flash;
+use crate::server::cookies::redirect;
+use crate::server::state::Web;
+
+/// A form of one JSON document, such as a rule.
+#[derive(serde::Deserialize)]
+pub(in crate::server) struct JsonForm {
+    spec: String,
+}
+
+/// The new silence form, as typed.
+#[derive(serde::Deserialize)]
+pub(in crate::server) struct SilenceForm {
+    matchers: String,
+    duration: String,
+    comment: String,
+}
+
+/// Runs a mutation of one JSON document typed in the field `field`; a document that is not
+/// JSON comes back with the reason, refilled.
+async fn mutate_json(
+    web: &Web,
+    parts: &Parts,
+    field: &str,
+    text: &str,
+    query: &str,
+    done: impl FnOnce(Value) -> Flash,
+) -> Response {
+    match serde_json::from_str::<Value>(text) {
+        Ok(spec) => mutate(web, parts, "/alerts", query, json!({ "spec": spec }), done).await,
+        Err(error) => redirect(
+            "/alerts",
+            &Flash::error(format!("That is not JSON: {error}."))
+                .with_form(BTreeMap::from([(field.to_owned(), text.to_owned())])),
+            web,
+            &parts.headers,
+        ),
+    }
+}
+
+/// Creates a rule from its JSON.
+pub(in crate::server) async fn create_rule(
+    State(web): State<Web>,
+    parts: Parts,
+    Form(form): Form<JsonForm>,
+) -> Response {
+    mutate_json(
+        &web,
+        &parts,
+        "rule",
+        &form.spec,
+        "mutation($spec: JSON!) { createAlertRule(spec: $spec) { name } }",
+        |data| {
+            Flash::notice(format!(
+                "Alert rule {} created.",
+                data["createAlertRule"]["name"].as_str().unwrap_or_default()
+            ))
+        },
+    )
+    .await
+}
+
+/// Deletes a rule.
+pub(in crate::server) async fn delete_rule(
+    State(web): State<Web>,
+    parts: Parts,
+    Path(name): Path<String>,
+) -> Response {
+    mutate(
+        &web,
+        &parts,
+        "/alerts",
+        "mutation($name: String!) { deleteAlertRule(name: $name) }",
+        json!({ "name": name }),
+        |_| Flash::notice(format!("Alert rule {name} deleted.")),
+    )
+    .await
+}
+
+/// Creates or replaces a receiver from its JSON.
+pub(in crate::server) async fn set_receiver(
+    State(web): State<Web>,
+    parts: Parts,
+    Form(form): Form<JsonForm>,
+) -> Response {
+    mutate_json(
+        &web,
+        &parts,
+        "receiver",
+        &form.spec,
+        "mutation($spec: JSON!) { setAlertReceiver(spec: $spec) }",
+        |_| Flash::notice("Receiver set."),
+    )
+    .await
+}
+
+/// Sets the routing tree from its JSON.
+pub(in crate::server) async fn set_routing(
+    State(web): State<Web>,
+    parts: Parts,
+    Form(form): Form<JsonForm>,
+) -> Response {
+    mutate_json(
+        &web,
+        &parts,
+        "routing",
+        &form.spec,
+        "mutation($spec: JSON!) { setAlertRouting(spec: $spec) }",
+        |_| Flash::notice("Routing tree set."),
+    )
+    .await
+}
+
+/// Creates a silence from `name=value` matchers and a duration such as `2h`.
+pub(in crate::server) async fn create_silence(
+    State(web): State<Web>,
+    parts: Parts,
+    Form(form): Form<SilenceForm>,
+) -> Response {
+    let typed = BTreeMap::from([
+        ("matchers".to_owned(), form.matchers.clone()),
+        ("duration".to_owned(), form.duration.clone()),
+        ("comment".to_owned(), form.comment.clone()),
+    ]);
+    let refuse = |text: String| {
+        redirect(
+            "/alerts",
+            &Flash::error(text).with_form(typed.clone()),
+            &web,
+            &parts.headers,
+        )
+    };
+    let mut matchers = serde_json::Map::new();
+    for entry in form
+        .matchers
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+    {
+        let Some((name, value)) = entry.split_once('=') else {
+            return refuse(format!(
+                "Matchers are name=value, such as subject=s1; got {entry:?}."
+            ));
+        };
+        matchers.insert(name.trim().to_owned(), Value::from(value.trim()));
+    }
+    let Some(ends_at) = parse_duration(&form.duration).map(|duration| Utc::now() + duration) else {
+        return refuse(format!(
+            "The duration is a number and a unit, such as 30m or 2h; got {:?}.",
+            form.duration
+        ));
+    };
+    mutate(
+        &web,
+        &parts,
+        "/alerts",
+        "mutation($matchers: JSON!, $endsAt: DateTime!, $comment: String!) {
+           createSilence(matchers: $matchers, endsAt: $endsAt, comment: $comment) { id } }",
+        json!({ "matchers": matchers, "endsAt": ends_at, "comment": form.comment }),
+        |_| Flash::notice("Silence created."),
+    )
+    .await
+}
+
+/// `30m`, `2h`, `1d` (minutes, hours or days).
+fn parse_duration(text: &str) -> Option<chrono::Duration> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.len().checked_sub(1)?);
+    let number: i64 = number.trim().parse().ok().filter(|number| *number > 0)?;
+    match unit {
+        "m" => chrono::Duration::try_minutes(number),
+        "h" => chrono::Duration::try_hours(number),
+        "d" => chrono::Duration::try_days(number),
+        _ => None,
+    }
+}
+
+/// Ends a silence now.
+pub(in crate::server) async fn expire_silence(
+    State(web): State<Web>,
+    parts: Parts,
+    Path(id): Path<String>,
+) -> Response {
+    mutate(
+        &web,
+        &parts,
+        "/alerts",
+        "mutation($id: ID!) { expireSilence(id: $id) }",
+        json!({ "id": id }),
+        |_| Flash::notice("Silence ended."),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_minutes_hours_or_days() {
+        assert_eq!(parse_duration("30m"), Some(chrono::Duration::minutes(30)));
+        assert_eq!(parse_duration(" 2h "), Some(chrono::Duration::hours(2)));
+        assert_eq!(parse_duration("1d"), Some(chrono::Duration::days(1)));
+        for wrong in ["", "h", "0h", "-1h", "2w", "1.5h"] {
+            assert_eq!(parse_duration(wrong), None, "{wrong}");
+        }
+    }
+}
