@@ -209,17 +209,7 @@ impl RuleSpec {
 
     /// Checks names, durations and labels.
     pub fn validate(&self) -> Result<()> {
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 64
-            && self.name.bytes().all(|byte| {
-                byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"-_".contains(&byte)
-            });
-        if !name_ok {
-            return Err(Error::Invalid(format!(
-                "rule name {:?}: use 1 to 64 of a-z, 0-9, '-' and '_'",
-                self.name
-            )));
-        }
+        check_name("rule", &self.name)?;
         let check = |what: &str, duration: StdDuration| {
             if duration > MAX_DURATION {
                 return Err(Error::Invalid(format!("{what} is at most 31 days")));
@@ -303,6 +293,23 @@ pub struct Rule {
     pub spec: RuleSpec,
     /// When it was made.
     pub created_at: DateTime<Utc>,
+}
+
+/// Checks the name of a rule, receiver or other named thing of a tenant's alerting: 1 to 64
+/// of a-z, 0-9, '-' and '_'.
+pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|byte| {
+            byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"-_".contains(&byte)
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "{what} name {name:?}: use 1 to 64 of a-z, 0-9, '-' and '_'"
+        )))
+    }
 }
 
 /// The labels of one alert series, which name it: the tenant, the rule, the severity, the

@@ -21,6 +21,34 @@ pub(crate) fn reading(id: &str, subject: &str, temp: u32) -> Value {
            "subject": subject, "data": {"temp": temp}})
 }
 
+/// Creates the tenant's meter `temp`: the largest `$.temp` of `reading` events.
+pub(crate) async fn temp_meter(env: &TestEnv, tenant: &str) {
+    env.run_ok(&[
+        "meter",
+        "create",
+        "--tenant",
+        tenant,
+        "--key",
+        "temp",
+        "--event-type",
+        "reading",
+        "--aggregation",
+        "max",
+        "--value",
+        "$.temp",
+    ])
+    .await;
+}
+
+/// Runs `tally COMMAND --tenant TENANT --file FILE` with `spec` written to FILE, such as
+/// `alert rule create`.
+pub(crate) async fn configure(env: &TestEnv, tenant: &str, command: [&str; 3], spec: &Value) {
+    let file = write_file(&spec.to_string());
+    let mut args = command.to_vec();
+    args.extend(["--tenant", tenant, "--file", &file]);
+    env.run_ok(&args).await;
+}
+
 /// Sends events and waits until the meter `temp` counts `events` of them.
 async fn send_readings(
     env: &TestEnv,
@@ -127,21 +155,7 @@ async fn a_threshold_rule_goes_pending_firing_and_resolved_with_its_history() {
     let serve = env.serve("ingest,meter", &[]).await;
     let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
     let name = tenant.to_string();
-    env.run_ok(&[
-        "meter",
-        "create",
-        "--tenant",
-        &name,
-        "--key",
-        "temp",
-        "--event-type",
-        "reading",
-        "--aggregation",
-        "max",
-        "--value",
-        "$.temp",
-    ])
-    .await;
+    temp_meter(&env, &name).await;
 
     // A rule on a meter the tenant lacks, or one that counts distinct values, is refused.
     let missing = write_file(
@@ -320,21 +334,7 @@ async fn two_alerting_processes_record_each_transition_once() {
     let _second = env.serve("alerting", &alerting).await;
     let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
     let name = tenant.to_string();
-    env.run_ok(&[
-        "meter",
-        "create",
-        "--tenant",
-        &name,
-        "--key",
-        "temp",
-        "--event-type",
-        "reading",
-        "--aggregation",
-        "max",
-        "--value",
-        "$.temp",
-    ])
-    .await;
+    temp_meter(&env, &name).await;
     let rule = write_file(
         r#"{"name": "hot", "kind": "threshold", "meter": "temp", "window": "2m",
             "op": ">=", "value": "50"}"#,
@@ -515,21 +515,7 @@ async fn alerts_are_notified_signed_grouped_silenced_inhibited_and_resolved() {
         .await;
     let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
     let name = tenant.to_string();
-    env.run_ok(&[
-        "meter",
-        "create",
-        "--tenant",
-        &name,
-        "--key",
-        "temp",
-        "--event-type",
-        "reading",
-        "--aggregation",
-        "max",
-        "--value",
-        "$.temp",
-    ])
-    .await;
+    temp_meter(&env, &name).await;
     let secret = "an-hmac-secret-of-the-test";
     for file in [
         json!({"name": "too-hot", "kind": "threshold", "meter": "temp", "window": "2m",
@@ -841,21 +827,7 @@ async fn an_email_receiver_gets_a_plain_text_and_html_message_through_a_real_smt
         .await;
     let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
     let name = tenant.to_string();
-    env.run_ok(&[
-        "meter",
-        "create",
-        "--tenant",
-        &name,
-        "--key",
-        "temp",
-        "--event-type",
-        "reading",
-        "--aggregation",
-        "max",
-        "--value",
-        "$.temp",
-    ])
-    .await;
+    temp_meter(&env, &name).await;
     for (command, json) in [
         (
             ["alert", "rule", "create"],
@@ -871,10 +843,7 @@ async fn an_email_receiver_gets_a_plain_text_and_html_message_through_a_real_smt
             json!({"receiver": "mail", "group_wait": "1s"}),
         ),
     ] {
-        let file = write_file(&json.to_string());
-        let mut args = command.to_vec();
-        args.extend(["--tenant", &name, "--file", &file]);
-        env.run_ok(&args).await;
+        configure(&env, &name, command, &json).await;
     }
     post_batch(
         &reqwest::Client::new(),

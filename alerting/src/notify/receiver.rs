@@ -70,17 +70,7 @@ impl Receiver {
 
     /// Checks the name, the URL's form and the addresses.
     pub fn validate(&self) -> Result<()> {
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 64
-            && self.name.bytes().all(|byte| {
-                byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"-_".contains(&byte)
-            });
-        if !name_ok {
-            return Err(Error::Invalid(format!(
-                "receiver name {:?}: use 1 to 64 of a-z, 0-9, '-' and '_'",
-                self.name
-            )));
-        }
+        crate::rule::check_name("receiver", &self.name)?;
         match &self.target {
             Target::Webhook { url, secret } => {
                 check_url(url)?;

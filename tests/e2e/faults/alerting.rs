@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
 
-use crate::e2e::alerting::{Hook, reading};
-use crate::e2e::billing::write_plan as write_file;
+use crate::e2e::alerting::{Hook, configure, reading, temp_meter};
 use crate::e2e::meter_load::post_batch;
 use crate::e2e::support::TestEnv;
 
@@ -48,21 +47,7 @@ async fn a_killed_alerting_process_neither_loses_nor_repeats_a_transition_or_a_n
     let serve = env.serve("ingest,meter", &[]).await;
     let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
     let name = tenant.to_string();
-    env.run_ok(&[
-        "meter",
-        "create",
-        "--tenant",
-        &name,
-        "--key",
-        "temp",
-        "--event-type",
-        "reading",
-        "--aggregation",
-        "max",
-        "--value",
-        "$.temp",
-    ])
-    .await;
+    temp_meter(&env, &name).await;
     for (command, spec) in [
         (
             ["alert", "rule", "create"],
@@ -80,10 +65,7 @@ async fn a_killed_alerting_process_neither_loses_nor_repeats_a_transition_or_a_n
                    "repeat_interval": "1h"}),
         ),
     ] {
-        let file = write_file(&spec.to_string());
-        let mut args = command.to_vec();
-        args.extend(["--tenant", &name, "--file", &file]);
-        env.run_ok(&args).await;
+        configure(&env, &name, command, &spec).await;
     }
     post_batch(
         &reqwest::Client::new(),
