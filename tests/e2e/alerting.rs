@@ -327,9 +327,15 @@ async fn quota_rules_fire_at_80_and_100_percent_of_the_monthly_quota() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_alerting_processes_record_each_transition_once() {
+async fn two_alerting_processes_record_and_notify_each_transition_once() {
     let env = TestEnv::migrated().await;
-    let alerting = [("TALLY__ALERTING__EVAL_INTERVAL_SECS", "1")];
+    let hook = Hook::default();
+    let url = hook.start().await;
+    let alerting = [
+        ("TALLY__ALERTING__EVAL_INTERVAL_SECS", "1"),
+        ("TALLY__ALERTING__NOTIFY_INTERVAL_MS", "100"),
+        ("TALLY__ALERTING__ALLOW_PRIVATE_TARGETS", "true"),
+    ];
     let serve = env.serve("ingest,meter,alerting", &alerting).await;
     let _second = env.serve("alerting", &alerting).await;
     let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
@@ -350,6 +356,21 @@ async fn two_alerting_processes_record_each_transition_once() {
     env.run_ok(&[
         "alert", "rule", "create", "--tenant", &name, "--file", &silent,
     ])
+    .await;
+    configure(
+        &env,
+        &name,
+        ["alert", "receiver", "set"],
+        &json!({"name": "hook", "kind": "webhook", "url": url, "secret": "two-processes-secret"}),
+    )
+    .await;
+    configure(
+        &env,
+        &name,
+        ["alert", "routing", "set"],
+        &json!({"receiver": "hook", "group_by": ["alertname"], "group_wait": "1s",
+                "group_interval": "1h", "repeat_interval": "1h"}),
+    )
     .await;
     send_readings(
         &env,
@@ -408,6 +429,22 @@ async fn two_alerting_processes_record_each_transition_once() {
         assert!(Instant::now() < deadline, "the history within 30 s");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    // Each group's firing notification went out once, though both processes flush groups.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut firing: Vec<String> = hook
+        .bodies()
+        .iter()
+        .filter(|(_, body)| {
+            body["alerts"]
+                .as_array()
+                .is_some_and(|alerts| alerts.iter().any(|alert| alert["status"] == "firing"))
+                && body["commonLabels"]["alertname"] == "hot"
+        })
+        .map(|(_, body)| body["idempotencyKey"].as_str().unwrap_or("").to_owned())
+        .collect();
+    let deliveries = firing.len();
+    firing.dedup();
+    assert_eq!((deliveries, firing.len()), (1, 1), "{:?}", hook.bodies());
 }
 
 /// A request a webhook receiver got: its headers and body.

@@ -300,6 +300,33 @@ mod tests {
     }
 
     #[test]
+    fn a_slack_message_has_the_title_and_a_coloured_attachment_per_status() {
+        let firing = Message::new(
+            "chat",
+            "k",
+            BTreeMap::new(),
+            vec![alert("firing", "s1")],
+            "key".to_owned(),
+        );
+        let slack = firing.slack();
+        assert_eq!(slack["text"], "[FIRING:1] too-hot");
+        assert_eq!(slack["attachments"][0]["color"], "#d63232");
+        assert!(
+            slack["attachments"][0]["text"]
+                .as_str()
+                .is_some_and(|text| text.starts_with("FIRING subject=s1"))
+        );
+        let resolved = Message::new(
+            "chat",
+            "k",
+            BTreeMap::new(),
+            vec![alert("resolved", "s1")],
+            "key".to_owned(),
+        );
+        assert_eq!(resolved.slack()["attachments"][0]["color"], "#2eb67d");
+    }
+
+    #[test]
     fn html_bodies_escape_labels() {
         let mut hostile = alert("firing", "<script>");
         hostile.labels.insert("team".to_owned(), "a&b".to_owned());
