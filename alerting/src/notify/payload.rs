@@ -142,15 +142,24 @@ impl Message {
         title
     }
 
-    /// One line per alert: its status, own labels, value and times.
+    /// One line per alert: its status, the labels that tell it apart, value and times.
     pub fn lines(&self) -> Vec<String> {
         self.alerts
             .iter()
             .map(|alert| {
+                // What tells the alert apart: labels the others lack, or, when it is alone,
+                // all but the ones every alert of the rule has.
+                let alone = self.alerts.len() == 1;
                 let labels: Vec<String> = alert
                     .labels
                     .iter()
-                    .filter(|(name, _)| !self.common_labels.contains_key(*name))
+                    .filter(|(name, _)| {
+                        if alone {
+                            !matches!(name.as_str(), "tenant" | "alertname" | "severity")
+                        } else {
+                            !self.common_labels.contains_key(*name)
+                        }
+                    })
                     .map(|(name, value)| format!("{name}={value}"))
                     .collect();
                 let mut line = format!("{} {}", alert.status.to_uppercase(), labels.join(" "));
