@@ -21,6 +21,8 @@ pub async fn run(
         clickhouse: config.clickhouse.clone(),
         kafka: config.kafka.clone(),
         meter: config.meter.clone(),
+        alerting: config.alerting.clone(),
+        default_limits: config.ingest.default_limits(),
     };
     tally_bench::run(&setup, command).await
 }

@@ -1,35 +1,44 @@
-//! Evaluation: what each rule's series measure at an instant ([`observe`]), and the step of
-//! every series of a rule through the state machine, written with its transitions in one
-//! transaction that holds the rule ([`Evaluator::rule`]).
+//! Evaluation: every due rule's series measured at an instant ([`observe`]), stepped through
+//! the state machine ([`step_rule`]), and written with their transitions, in batches of rules
+//! ([`Evaluator::due`]).
 //!
-//! - *threshold*: the meter's aggregation over the rule's window, ending with the current
-//!   minute, per subject or per value of a group; a series without events in the window does
-//!   not breach.
-//! - *absence*: each subject's newest event of the type, looked for over the rule's `after`
-//!   and an hour more; a subject silent for `after` breaches, and so does one already alerting
-//!   that is no longer seen at all.
-//! - *quota*: the tenant's events this month (UTC) against its monthly quota, one series per
-//!   percent; a tenant without a monthly quota has no series.
+//! A pass takes the due rules [`BATCH_RULES`] at a time inside a transaction that locks their
+//! rows and skips rows another process holds ([`rules::claim_due`]); it measures the batch
+//! (one ClickHouse query per window length and aggregation for its threshold rules), reads
+//! the batch's stored series, and writes the states of the series worth keeping, forgets the
+//! others, records the transitions and marks the rules evaluated, with one statement each,
+//! before it commits. So two processes side by side never evaluate a rule at once, a rule
+//! another process evaluated since the pass's `before` is not taken, and a crash loses a
+//! batch's states and transitions together, to be evaluated again. A rule that cannot be
+//! measured, or whose writes fail, is left due and reported, and the rest of its batch is
+//! written. `tally_alerting_rule_evaluation_seconds` records each rule's share of its batch's
+//! time.
 
-use std::collections::{BTreeMap, HashMap};
+mod observe;
+mod step;
 
-use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use sqlx::{Acquire, PgConnection, Postgres, Transaction};
+use tally_meter::Result;
 use tally_meter::analytics::Analytics;
-use tally_meter::catalog::{Catalog, meters, quotas};
-use tally_meter::meter::Aggregation;
-use tally_meter::quota::{Limits, period_of};
-use tally_meter::usage::floor_minute;
-use tally_meter::{Error, Result};
+use tally_meter::catalog::Catalog;
+use tally_meter::quota::Limits;
+use uuid::Uuid;
 
-use crate::catalog::series::{self, StoredSeries};
+pub use self::observe::{Part, measure_threshold};
+pub use self::step::{Change, Outcome, step_rule};
+use crate::catalog::series::{self, RuleSeries};
 use crate::catalog::{rules, transitions};
-use crate::rule::{By, Condition, Labels, Rule};
-use crate::state::{self, State};
+use crate::rule::Rule;
 
-/// How long a resolved series is kept (and listed) before it is forgotten.
-const RESOLVED_KEPT: Duration = Duration::days(1);
+/// Most rules one transaction takes and evaluates.
+const BATCH_RULES: i64 = 1000;
+
+/// A rule's result, or why it failed.
+type PerRule<T> = std::result::Result<T, String>;
 
 /// One series as measured now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,264 +76,161 @@ pub struct Evaluator {
 }
 
 impl Evaluator {
-    /// Evaluates at `at` every rule no process evaluated since `before`.
+    /// Evaluates at `at` every rule no process evaluated since `before` (at the latest
+    /// `at`), batch by batch, until no due rule is left that another process does not hold.
     pub async fn due(&self, at: DateTime<Utc>, before: DateTime<Utc>) -> Result<Report> {
+        let before = before.min(at);
+        let due = rules::count_due(&self.catalog, before).await?;
         let mut report = Report::default();
-        for rule in rules::due(&self.catalog, before).await? {
+        // Rules that failed in this pass: still due, and not taken again until the next.
+        let mut passed_over: Vec<Uuid> = Vec::new();
+        loop {
             let started = std::time::Instant::now();
-            match self.rule(&rule, at, before).await {
-                Ok(Some(transitions)) => {
-                    report.evaluated += 1;
-                    report.transitions += transitions;
-                }
-                Ok(None) => report.skipped += 1,
-                Err(error) => {
-                    metrics::counter!("tally_alerting_rule_failures_total").increment(1);
-                    tracing::warn!(rule = %rule.spec.name, tenant_id = %rule.tenant_id, %error,
-                        "alert rule not evaluated");
-                    report.failed.push(format!("{}: {error}", rule.spec.name));
+            let mut transaction = self.catalog.begin().await?;
+            let batch =
+                rules::claim_due(&mut transaction, before, &passed_over, BATCH_RULES).await?;
+            if batch.is_empty() {
+                break;
+            }
+            let results = match self.batch(&mut transaction, &batch, at).await {
+                Ok(results) => match transaction.commit().await {
+                    Ok(()) => results,
+                    Err(error) => vec![Err(error.to_string()); batch.len()],
+                },
+                Err(error) => vec![Err(error.to_string()); batch.len()],
+            };
+            let evaluated = results.iter().filter(|result| result.is_ok()).count();
+            let per_rule = started.elapsed().as_secs_f64() / evaluated.max(1) as f64;
+            for (rule, result) in batch.iter().zip(results) {
+                match result {
+                    Ok(transitions) => {
+                        report.evaluated += 1;
+                        report.transitions += transitions;
+                        metrics::histogram!("tally_alerting_rule_evaluation_seconds")
+                            .record(per_rule);
+                    }
+                    Err(error) => {
+                        metrics::counter!("tally_alerting_rule_failures_total").increment(1);
+                        tracing::warn!(rule = %rule.spec.name, tenant_id = %rule.tenant_id,
+                            %error, "alert rule not evaluated");
+                        report.failed.push(format!("{}: {error}", rule.spec.name));
+                        passed_over.push(rule.id);
+                    }
                 }
             }
-            metrics::histogram!("tally_alerting_rule_evaluation_seconds")
-                .record(started.elapsed().as_secs_f64());
         }
+        report.skipped = due.saturating_sub(report.evaluated + report.failed.len() as u64);
         Ok(report)
     }
 
-    /// Evaluates one rule at `at` unless another process holds it or evaluated it since
-    /// `before`; returns the number of transitions, or `None` when it was left alone.
-    pub async fn rule(
+    /// Evaluates a batch of rules taken in `transaction` and writes what changed, without
+    /// committing; returns each rule's number of transitions, or why it failed.
+    async fn batch(
         &self,
-        rule: &Rule,
+        transaction: &mut Transaction<'static, Postgres>,
+        batch: &[Rule],
         at: DateTime<Utc>,
-        before: DateTime<Utc>,
-    ) -> Result<Option<u64>> {
-        let observed = observe(self, rule, at).await?;
-        let mut transaction = self.catalog.begin().await?;
-        if !rules::claim(&mut transaction, rule.id, before).await? {
-            return Ok(None);
-        }
-        let stored = series::of_rule(&mut transaction, rule.id).await?;
-        let timing = rule.spec.timing();
-        let mut seen: HashMap<String, (Labels, Option<Decimal>, bool)> = HashMap::new();
-        for observation in observed {
-            let own: Vec<(&str, &str)> = observation
-                .own
-                .iter()
-                .map(|(name, value)| (name.as_str(), value.as_str()))
-                .collect();
-            let labels = Labels::of(rule, &own);
-            seen.insert(
-                labels.series_key(rule),
-                (labels, observation.value, observation.breaching),
-            );
-        }
-        // A series alerting before and not measured now: still silent for an absence rule,
-        // not breaching for the others.
-        let silent_breaches = matches!(rule.spec.condition, Condition::Absence { .. });
-        for (key, series) in &stored {
-            seen.entry(key.clone())
-                .or_insert_with(|| (series.labels.clone(), None, silent_breaches));
-        }
-        let mut transitions_made = 0;
-        for (key, (labels, value, breaching)) in seen {
-            let before_step = stored
-                .get(&key)
-                .map_or_else(|| state::Series::new(at), |series| series.state);
-            let (after_step, transition) = state::step(before_step, breaching, at, timing);
-            if let Some(transition) = transition {
-                transitions::record(
-                    &mut transaction,
-                    &transitions::New {
-                        tenant_id: rule.tenant_id,
-                        rule_id: rule.id,
-                        rule_name: &rule.spec.name,
-                        series: &key,
-                        labels: &labels.0,
-                        from: transition.from,
-                        to: transition.to,
-                        at,
-                        value,
-                    },
-                )
-                .await?;
-                transitions_made += 1;
-            }
-            let forgotten = after_step.state == State::Inactive
-                || (after_step.state == State::Resolved && at - after_step.since > RESOLVED_KEPT);
-            if forgotten {
-                if stored.contains_key(&key) {
-                    series::forget(&mut transaction, rule.id, &key).await?;
-                }
-            } else {
-                series::save(
-                    &mut transaction,
-                    rule.tenant_id,
-                    rule.id,
-                    &StoredSeries {
-                        series: key,
-                        labels,
-                        state: after_step,
-                        value,
-                        evaluated_at: at,
-                    },
-                )
-                .await?;
-            }
-        }
-        rules::evaluated(&mut transaction, rule.id, at).await?;
-        transaction.commit().await?;
-        Ok(Some(transitions_made))
+    ) -> Result<Vec<PerRule<u64>>> {
+        let observed = observe::observe(self, transaction, batch, at).await;
+        let measured: Vec<Uuid> = batch
+            .iter()
+            .zip(&observed)
+            .filter(|(_, observed)| observed.is_ok())
+            .map(|(rule, _)| rule.id)
+            .collect();
+        let mut stored = series::of_rules(transaction, &measured).await?;
+        let outcomes: Vec<PerRule<Outcome>> = batch
+            .iter()
+            .zip(observed)
+            .map(|(rule, observed)| {
+                let stored = stored.remove(&rule.id).unwrap_or_default();
+                observed.map(|observed| step_rule(rule, observed, &stored, at))
+            })
+            .collect();
+        write(transaction, batch, outcomes, at).await
     }
 }
 
-/// Measures a rule's series at `at`.
-pub async fn observe(
-    evaluator: &Evaluator,
-    rule: &Rule,
+/// Writes the outcomes of a batch, each failed rule left out: all in one go, or, should that
+/// fail, rule by rule (each in a savepoint), so that a rule whose writes fail leaves the
+/// rest written. Returns each rule's number of transitions, or why it failed.
+async fn write(
+    transaction: &mut Transaction<'static, Postgres>,
+    batch: &[Rule],
+    outcomes: Vec<PerRule<Outcome>>,
     at: DateTime<Utc>,
-) -> Result<Vec<Observation>> {
-    match &rule.spec.condition {
-        Condition::Threshold {
-            meter,
-            window,
-            op,
-            value,
-            by,
-        } => {
-            let meter = meters::find(&evaluator.catalog, rule.tenant_id, meter)
-                .await
-                .map_err(|error| match error {
-                    Error::NotFound(_) => Error::Invalid(format!(
-                        "the rule watches meter {meter}, which the tenant no longer has"
-                    )),
-                    error => error,
-                })?;
-            let aggregation = meter.spec.aggregation;
-            let end = floor_minute(at) + Duration::minutes(1);
-            let start = end - Duration::from_std(*window).unwrap_or(Duration::MAX);
-            let split = match by {
-                By::Subject => None,
-                By::Group(group) => Some(group.as_str()),
-            };
-            let totals = evaluator
-                .analytics
-                .totals_by_subject(&meter, (start, end), split)
-                .await?;
-            // Per series: events and the merged partial (a sum, or an extreme).
-            let mut merged: BTreeMap<(String, String), (u64, Option<Decimal>)> = BTreeMap::new();
-            for total in totals {
-                let key = match by {
-                    By::Subject => ("subject".to_owned(), total.subject),
-                    By::Group(group) => (group.clone(), total.group_value),
-                };
-                let entry = merged.entry(key).or_default();
-                entry.0 += total.events;
-                entry.1 = match (entry.1, total.partial) {
-                    (None, partial) | (partial, None) => partial,
-                    (Some(old), Some(new)) => Some(match aggregation {
-                        Aggregation::Min => old.min(new),
-                        Aggregation::Max => old.max(new),
-                        _ => old.checked_add(new).ok_or_else(|| {
-                            Error::Invalid("the window's sum overflows".to_owned())
-                        })?,
-                    }),
-                };
-            }
-            Ok(merged
-                .into_iter()
-                .filter_map(|(own, (events, partial))| {
-                    let measured = match aggregation {
-                        Aggregation::Count => Some(Decimal::from(events)),
-                        Aggregation::Avg => {
-                            partial.and_then(|sum| sum.checked_div(Decimal::from(events)))
-                        }
-                        _ => partial,
-                    }?;
-                    Some(Observation {
-                        own: vec![own],
-                        value: Some(measured),
-                        breaching: op.breaches(measured, *value),
-                    })
-                })
-                .collect())
-        }
-        Condition::Absence { event_type, after } => {
-            let after = Duration::from_std(*after).unwrap_or(Duration::MAX);
-            let since = at - after - Duration::hours(1);
-            Ok(last_seen(&evaluator.analytics, rule, event_type, since)
-                .await?
-                .into_iter()
-                .map(|(subject, last)| {
-                    let silent = at - last;
-                    Observation {
-                        own: vec![("subject".to_owned(), subject)],
-                        value: Some(Decimal::from(silent.num_seconds())),
-                        breaching: silent >= after,
+) -> Result<Vec<PerRule<u64>>> {
+    let measured: Vec<(&Rule, &Outcome)> = batch
+        .iter()
+        .zip(&outcomes)
+        .filter_map(|(rule, outcome)| Some((rule, outcome.as_ref().ok()?)))
+        .collect();
+    let mut savepoint = transaction.begin().await?;
+    let mut failed: HashMap<Uuid, String> = HashMap::new();
+    match write_outcomes(&mut savepoint, &measured, at).await {
+        Ok(()) => savepoint.commit().await?,
+        Err(error) => {
+            savepoint.rollback().await?;
+            tracing::warn!(%error, rules = measured.len(),
+                "the writes of a batch of alert rules failed; writing its rules one by one");
+            for (rule, outcome) in &measured {
+                let mut savepoint = transaction.begin().await?;
+                match write_outcomes(&mut savepoint, &[(rule, outcome)], at).await {
+                    Ok(()) => savepoint.commit().await?,
+                    Err(error) => {
+                        savepoint.rollback().await?;
+                        failed.insert(rule.id, error.to_string());
                     }
-                })
-                .collect())
-        }
-        Condition::Quota { percents } => {
-            let limits = quotas::get(&evaluator.catalog, rule.tenant_id)
-                .await?
-                .unwrap_or(evaluator.default_limits);
-            let Some(monthly) = limits.monthly_events.filter(|monthly| *monthly > 0) else {
-                return Ok(Vec::new());
-            };
-            let used = quotas::usage(&evaluator.catalog, period_of(at))
-                .await?
-                .get(&rule.tenant_id)
-                .copied()
-                .unwrap_or(0);
-            let percent_used =
-                (Decimal::from(used) * Decimal::ONE_HUNDRED / Decimal::from(monthly)).round_dp(2);
-            Ok(percents
-                .iter()
-                .map(|percent| Observation {
-                    own: vec![("threshold".to_owned(), format!("{percent}%"))],
-                    value: Some(percent_used),
-                    breaching: u128::from(used) * 100 >= u128::from(*percent) * u128::from(monthly),
-                })
-                .collect())
+                }
+            }
         }
     }
-}
-
-/// Each subject's newest event of `event_type` ingested since `since`.
-async fn last_seen(
-    analytics: &Analytics,
-    rule: &Rule,
-    event_type: &str,
-    since: DateTime<Utc>,
-) -> Result<Vec<(String, DateTime<Utc>)>> {
-    #[derive(clickhouse::Row, Deserialize)]
-    struct SeenRow {
-        subject: String,
-        last_ms: i64,
-    }
-    let rows: Vec<SeenRow> = analytics
-        .client()
-        .query(
-            "SELECT subject, max(ingest_time_ms) AS last_ms FROM events_raw
-             WHERE tenant_id = ? AND ingest_date >= toDate(?) AND ingest_time_ms >= ?
-               AND type = ?
-             GROUP BY subject",
-        )
-        .bind(rule.tenant_id.to_string())
-        .bind(since.format("%Y-%m-%d").to_string())
-        .bind(since.timestamp_millis())
-        .bind(event_type)
-        .fetch_all()
-        .await
-        .map_err(Error::from)?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            (
-                row.subject,
-                DateTime::from_timestamp_millis(row.last_ms).unwrap_or(since),
-            )
+    Ok(batch
+        .iter()
+        .zip(outcomes)
+        .map(|(rule, outcome)| {
+            let outcome = outcome?;
+            match failed.remove(&rule.id) {
+                Some(error) => Err(error),
+                None => Ok(outcome.transitions.len() as u64),
+            }
         })
         .collect())
+}
+
+/// Writes the saved and forgotten series, the transitions, and the rules' evaluation time of
+/// `measured`, with one statement each.
+async fn write_outcomes(
+    connection: &mut PgConnection,
+    measured: &[(&Rule, &Outcome)],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let mut saved = Vec::new();
+    let mut forgotten = Vec::new();
+    let mut changes = Vec::new();
+    for (rule, outcome) in measured {
+        saved.extend(outcome.saved.iter().map(|series| RuleSeries {
+            tenant_id: rule.tenant_id,
+            rule_id: rule.id,
+            series,
+        }));
+        forgotten.extend(outcome.forgotten.iter().map(|key| (rule.id, key.clone())));
+        changes.extend(outcome.transitions.iter().map(|change| transitions::New {
+            tenant_id: rule.tenant_id,
+            rule_id: rule.id,
+            rule_name: &rule.spec.name,
+            series: &change.series,
+            labels: &change.labels.0,
+            from: change.from,
+            to: change.to,
+            at,
+            value: change.value,
+        }));
+    }
+    let ids: Vec<Uuid> = measured.iter().map(|(rule, _)| rule.id).collect();
+    series::save(connection, &saved).await?;
+    series::forget(connection, &forgotten).await?;
+    transitions::record(connection, &changes).await?;
+    rules::evaluated(connection, &ids, at).await?;
+    Ok(())
 }

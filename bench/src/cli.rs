@@ -22,6 +22,31 @@ pub enum BenchCommand {
     /// graduated, volume and package), and print how long the invoice run takes, how long a
     /// rerun that changes nothing takes, and a hash of all invoices, equal on both.
     Invoice(BenchInvoiceArgs),
+    /// Evaluate many threshold rules over rollups written straight into ClickHouse, and print
+    /// how long a full evaluation pass takes (the first, when every series is new, and the
+    /// steady ones after it) against the evaluation interval, next to a sample of rules
+    /// evaluated one query per rule, as before batching.
+    Alerting(BenchAlertingArgs),
+}
+
+/// Arguments of `tally bench alerting`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchAlertingArgs {
+    /// Bench tenants to create, each with a MAX meter grouped by region.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tenants: u32,
+    /// Threshold rules per tenant (at most 1,000, a tenant's limit).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub rules_per_tenant: u32,
+    /// Subjects per tenant, each with a value of its own in every minute.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub subjects: u32,
+    /// Steady passes after the first; the summary holds their median.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub passes: u32,
+    /// Rules evaluated one query per rule, as before batching, for the baseline.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub baseline_rules: u32,
 }
 
 /// Arguments of `tally bench invoice`.

@@ -14,6 +14,9 @@
 //!   the ingest-to-queryable latency of canary events;
 //! - [`query`]: `tally bench query`: GraphQL `lastHour` and `usage` latency over many
 //!   tenants' loaded events, next to an auth-only baseline;
+//! - [`invoice`]: `tally bench invoice`: an invoice run over many customers, and a rerun;
+//! - [`alerting`]: `tally bench alerting`: full evaluation passes over many threshold rules,
+//!   next to a sample evaluated one query per rule;
 //! - [`node`]: the child `tally serve --roles ingest`, `tally serve --roles meter`,
 //!   `tally serve --roles api` and `tally migrate`;
 //! - [`tenants`]: the bench tenants, their ingest keys and limits;
@@ -25,6 +28,7 @@
 //! - [`report`], [`mod@format`]: the figures of a `tally bench ingest` phase, the tables printed
 //!   from them, and how every bench writes its figures.
 
+mod alerting;
 mod body;
 mod cli;
 mod cpu;
@@ -46,7 +50,8 @@ use anyhow::Context;
 use tally_meter::catalog::Catalog;
 
 pub use crate::cli::{
-    BenchCommand, BenchE2eArgs, BenchIngestArgs, BenchInvoiceArgs, BenchQueryArgs,
+    BenchAlertingArgs, BenchCommand, BenchE2eArgs, BenchIngestArgs, BenchInvoiceArgs,
+    BenchQueryArgs,
 };
 pub use crate::setup::Setup;
 
@@ -57,6 +62,7 @@ pub async fn run(setup: &Setup, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::E2e(args) => e2e::run(setup, &args).await,
         BenchCommand::Query(args) => query::run(setup, &args).await,
         BenchCommand::Invoice(args) => invoice::run(setup, &args).await,
+        BenchCommand::Alerting(args) => alerting::run(setup, &args).await,
     }
 }
 

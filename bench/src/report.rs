@@ -349,7 +349,7 @@ fn table(title: &str, rows: &[Row]) -> String {
 }
 
 /// The median of the known values, `None` when there are none.
-fn median(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+pub(crate) fn median(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     let mut known: Vec<f64> = values.flatten().collect();
     if known.is_empty() {
         return None;

@@ -3,10 +3,12 @@
 
 use std::path::PathBuf;
 
+use tally_alerting::config::AlertingConfig;
 use tally_meter::aggregator::AggregatorConfig;
 use tally_meter::analytics::ClickHouseConfig;
 use tally_meter::bus::KafkaConfig;
 use tally_meter::catalog::PostgresConfig;
+use tally_meter::quota::Limits;
 
 /// The executable, config file and service configs a bench runs with.
 #[derive(Debug, Clone)]
@@ -24,4 +26,8 @@ pub struct Setup {
     pub kafka: KafkaConfig,
     /// The meter role: its consumer group and flush interval.
     pub meter: AggregatorConfig,
+    /// The alerting role: its evaluation interval.
+    pub alerting: AlertingConfig,
+    /// The limits of tenants without their own, which quota rules compare with.
+    pub default_limits: Limits,
 }

@@ -7,6 +7,8 @@
 //! - `writes`: every table the aggregator writes in a pass, and its lookup of `event_positions`;
 //! - [`usage`]: a meter's rollups per window ([`Analytics::usage`]), read from the newest rows
 //!   of the coarsest rollup tables that answer (`rollups`);
+//! - [`windows`]: many meters' totals over one window, per subject and group values, for
+//!   alert evaluation ([`Analytics::window_totals`]);
 //! - [`traffic`]: a tenant's last hour in the hot tables ([`Analytics::traffic_last_hour`]);
 //! - [`platform`]: hourly platform usage ([`Analytics::platform_hourly`] for a tenant,
 //!   [`Analytics::platform_hours`] for all);
@@ -32,6 +34,7 @@ mod rollups;
 pub mod totals;
 pub mod traffic;
 pub mod usage;
+pub mod windows;
 pub(crate) mod writes;
 
 use std::time::Duration;

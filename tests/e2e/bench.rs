@@ -1,5 +1,5 @@
-//! `tally bench ingest` and `tally bench e2e`, briefly, against the real services: each
-//! starts its own nodes, drives load and prints its figures, then suspends its tenants.
+//! Every `tally bench …`, briefly, against the real services: each sets up what it measures
+//! (nodes, load, rules), prints its figures, then suspends its tenants.
 
 use tally_meter::catalog::tenants;
 use tally_meter::tenant::TenantStatus;
@@ -196,6 +196,66 @@ async fn bench_invoice_bills_every_customer_and_the_rerun_changes_nothing() {
         .collect();
     assert_eq!(amounts, expected, "{billed:?}");
     assert_bench_tenants_suspended(&env, 1).await;
+}
+
+#[tokio::test]
+async fn bench_alerting_evaluates_every_rule_and_records_each_breach_once() {
+    let env = TestEnv::migrated().await;
+    let stdout = env
+        .run_ok(&[
+            "bench",
+            "alerting",
+            "--tenants",
+            "3",
+            "--rules-per-tenant",
+            "10",
+            "--subjects",
+            "10",
+            "--passes",
+            "3",
+            "--baseline-rules",
+            "10",
+        ])
+        .await;
+    assert_eq!(
+        figures(&stdout, "rules evaluated (steady: most)"),
+        [30.0, 30.0],
+        "{stdout}"
+    );
+    assert_eq!(
+        figures(&stdout, "rules failed (steady: most)"),
+        [0.0, 0.0],
+        "{stdout}"
+    );
+    // Per tenant, 84 series and 18 of them breaching (a fifth of ten subjects for eight
+    // rules, both regions for one): each breach is a transition in the cold pass, and the six
+    // of the rules pending for 30 s fire in the second steady pass, 30 s later.
+    assert_eq!(
+        first_figure(&stdout, "series measured per pass"),
+        Some(252.0)
+    );
+    assert_eq!(
+        figures(&stdout, "transitions recorded"),
+        [54.0, 0.0, 18.0, 0.0],
+        "{stdout}"
+    );
+    assert!(
+        first_figure(&stdout, "steady rules/s / one-by-one rules/s")
+            .is_some_and(|ratio| ratio > 0.0),
+        "{stdout}"
+    );
+    assert_verdict(&stdout, "target: a steady pass");
+    let catalog = env.catalog().await;
+    for tenant in tenants::list(&catalog).await.expect("lists") {
+        let firing = tally_alerting::catalog::series::alerts(&catalog, tenant.id)
+            .await
+            .expect("alerts")
+            .into_iter()
+            .filter(|alert| alert.series.state.state.as_str() == "FIRING")
+            .count();
+        assert_eq!(firing, 18, "{tenant:?}");
+    }
+    assert_bench_tenants_suspended(&env, 3).await;
 }
 
 /// A line starting with `label` ends with the verdict, PASS or FAIL.

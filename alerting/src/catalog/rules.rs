@@ -1,11 +1,15 @@
-//! SQL of `alert_rules`.
+//! SQL of `alert_rules`: a tenant's rules, and the rules an evaluation takes in batches,
+//! locked, with the meters they watch.
+
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{Acquire, PgConnection, Postgres};
 use tally_meter::audit::{Action, Actor};
 use tally_meter::catalog::{audit, meters, tenants};
-use tally_meter::ids::TenantId;
+use tally_meter::ids::{MeterId, MeterKey, TenantId};
+use tally_meter::meter::{JsonPath, Meter, MeterSpec};
 use tally_meter::{Error, Result};
 use uuid::Uuid;
 
@@ -191,59 +195,109 @@ pub async fn delete(
     Ok(())
 }
 
-/// Lists the rules of active tenants that no process evaluated since `before`, oldest
-/// evaluation first.
-pub async fn due(
+/// Counts the rules of active tenants that no process evaluated since `before`.
+pub async fn count_due(
     db: impl Acquire<'_, Database = Postgres>,
     before: DateTime<Utc>,
-) -> Result<Vec<Rule>> {
+) -> Result<u64> {
     let mut connection = db.acquire().await?;
+    let count = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!"
+           FROM alert_rules r
+           JOIN tenants t ON t.id = r.tenant_id AND t.status = 'active'
+           WHERE r.evaluated_at IS NULL OR r.evaluated_at < $1"#,
+        before,
+    )
+    .fetch_one(&mut *connection)
+    .await?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// Takes up to `limit` rules of active tenants that no process evaluated since `before` for
+/// one evaluation inside `connection`'s transaction, oldest evaluation first and each
+/// tenant's rules together: their rows stay locked until the transaction ends, and rows that
+/// another transaction holds are skipped rather than waited for. A rule another process
+/// evaluated since `before` is not taken, even when that process committed while this query
+/// ran (PostgreSQL checks a locked row's newest version). `passed_over` are rules the caller
+/// already took in this pass and left due (they failed), which are not taken again.
+pub async fn claim_due(
+    connection: &mut PgConnection,
+    before: DateTime<Utc>,
+    passed_over: &[Uuid],
+    limit: i64,
+) -> Result<Vec<Rule>> {
     let rows = sqlx::query_as!(
         RuleRow,
         r#"SELECT r.id, r.tenant_id AS "tenant_id: TenantId", r.spec AS "spec: Json<RuleSpec>",
                   r.created_at
            FROM alert_rules r
            JOIN tenants t ON t.id = r.tenant_id AND t.status = 'active'
-           WHERE r.evaluated_at IS NULL OR r.evaluated_at < $1
-           ORDER BY r.evaluated_at NULLS FIRST, r.id"#,
+           WHERE (r.evaluated_at IS NULL OR r.evaluated_at < $1) AND r.id <> ALL($2)
+           ORDER BY r.evaluated_at NULLS FIRST, r.tenant_id, r.id
+           LIMIT $3
+           FOR UPDATE OF r SKIP LOCKED"#,
         before,
+        passed_over,
+        limit,
     )
-    .fetch_all(&mut *connection)
+    .fetch_all(connection)
     .await?;
     Ok(rows.into_iter().map(Rule::from).collect())
 }
 
-/// Takes a rule for one evaluation inside `connection`'s transaction: an advisory lock that
-/// the transaction's end releases, then a check that no other process evaluated it since
-/// `before`. False when another process holds or just did it; the rule is then left alone.
-pub async fn claim(
+/// The meters that threshold rules watch, by rule; a rule whose tenant no longer has its
+/// meter has none.
+pub async fn watched_meters(
     connection: &mut PgConnection,
-    rule: Uuid,
-    before: DateTime<Utc>,
-) -> Result<bool> {
-    // The parameter is the rule's uuid; SQL casts it to the text that the key hashes.
-    let locked = sqlx::query_scalar!(
-        r#"SELECT pg_try_advisory_xact_lock(hashtext('tally.alert_rule'),
-                                            hashtext($1::uuid::text)) AS "locked!""#,
-        rule,
+    rules: &[Uuid],
+) -> Result<HashMap<Uuid, Meter>> {
+    let rows = sqlx::query!(
+        r#"SELECT r.id AS rule_id, m.id AS "id: MeterId", m.tenant_id AS "tenant_id: TenantId",
+                  m.key, m.event_type, m.value_path, m.aggregation,
+                  m.group_by AS "group_by: Json<BTreeMap<String, String>>",
+                  m.allowed_lateness_secs, m.created_at
+           FROM alert_rules r
+           JOIN meters m ON m.tenant_id = r.tenant_id AND m.key = r.spec ->> 'meter'
+           WHERE r.id = ANY($1) AND r.spec ->> 'kind' = 'threshold'"#,
+        rules,
     )
-    .fetch_one(&mut *connection)
+    .fetch_all(connection)
     .await?;
-    if !locked {
-        return Ok(false);
-    }
-    let evaluated_at =
-        sqlx::query_scalar!("SELECT evaluated_at FROM alert_rules WHERE id = $1", rule)
-            .fetch_optional(&mut *connection)
-            .await?;
-    Ok(matches!(evaluated_at, Some(at) if at.is_none_or(|at| at < before)))
+    rows.into_iter()
+        .map(|row| {
+            let group_by = row
+                .group_by
+                .0
+                .into_iter()
+                .map(|(name, path)| Ok((name, JsonPath::parse(&path)?)))
+                .collect::<Result<_>>()?;
+            let meter = Meter {
+                id: row.id,
+                tenant_id: row.tenant_id,
+                spec: MeterSpec {
+                    key: MeterKey::parse(&row.key)?,
+                    event_type: row.event_type,
+                    value_path: row.value_path.as_deref().map(JsonPath::parse).transpose()?,
+                    aggregation: row.aggregation.parse()?,
+                    group_by,
+                    allowed_lateness_secs: u64::try_from(row.allowed_lateness_secs).unwrap_or(0),
+                },
+                created_at: row.created_at,
+            };
+            Ok((row.rule_id, meter))
+        })
+        .collect()
 }
 
-/// Records that a rule was evaluated at `at`.
-pub async fn evaluated(connection: &mut PgConnection, rule: Uuid, at: DateTime<Utc>) -> Result<()> {
+/// Records that rules were evaluated at `at`.
+pub async fn evaluated(
+    connection: &mut PgConnection,
+    rules: &[Uuid],
+    at: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query!(
-        "UPDATE alert_rules SET evaluated_at = $2 WHERE id = $1",
-        rule,
+        "UPDATE alert_rules SET evaluated_at = $2 WHERE id = ANY($1)",
+        rules,
         at,
     )
     .execute(connection)

@@ -1,7 +1,7 @@
-//! SQL of `alert_series`: each alert series' state, read and written inside a rule's
-//! evaluation, and the tenant's alerts now.
+//! SQL of `alert_series`: each alert series' state, read and written for a batch of rules
+//! inside its evaluation's transaction, and the tenant's alerts now.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -58,64 +58,109 @@ impl TryFrom<SeriesRow> for StoredSeries {
     }
 }
 
-/// Every stored series of a rule, by key.
-pub async fn of_rule(
+/// Every stored series of `rules`, by rule and key.
+pub async fn of_rules(
     connection: &mut PgConnection,
-    rule: Uuid,
-) -> Result<BTreeMap<String, StoredSeries>> {
-    let rows = sqlx::query_as!(
-        SeriesRow,
-        r#"SELECT series, labels AS "labels: Json<BTreeMap<String, String>>", state, since,
-                  last_breach, value, evaluated_at
-           FROM alert_series WHERE rule_id = $1"#,
-        rule,
+    rules: &[Uuid],
+) -> Result<HashMap<Uuid, BTreeMap<String, StoredSeries>>> {
+    let rows = sqlx::query!(
+        r#"SELECT rule_id, series, labels AS "labels: Json<BTreeMap<String, String>>", state,
+                  since, last_breach, value, evaluated_at
+           FROM alert_series WHERE rule_id = ANY($1)"#,
+        rules,
     )
     .fetch_all(connection)
     .await?;
-    rows.into_iter()
-        .map(|row| {
-            let series = StoredSeries::try_from(row)?;
-            Ok((series.series.clone(), series))
-        })
-        .collect()
+    let mut stored: HashMap<Uuid, BTreeMap<String, StoredSeries>> = HashMap::new();
+    for row in rows {
+        let series = StoredSeries::try_from(SeriesRow {
+            series: row.series,
+            labels: row.labels,
+            state: row.state,
+            since: row.since,
+            last_breach: row.last_breach,
+            value: row.value,
+            evaluated_at: row.evaluated_at,
+        })?;
+        stored
+            .entry(row.rule_id)
+            .or_default()
+            .insert(series.series.clone(), series);
+    }
+    Ok(stored)
 }
 
-/// Writes a series' state.
-pub async fn save(
-    connection: &mut PgConnection,
-    tenant: TenantId,
-    rule: Uuid,
-    series: &StoredSeries,
-) -> Result<()> {
+/// A series' state to write, with its rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleSeries<'a> {
+    /// The rule's tenant.
+    pub tenant_id: TenantId,
+    /// The rule.
+    pub rule_id: Uuid,
+    /// The series.
+    pub series: &'a StoredSeries,
+}
+
+/// Writes the states of series, of any rules, in one statement.
+pub async fn save(connection: &mut PgConnection, saved: &[RuleSeries<'_>]) -> Result<()> {
+    if saved.is_empty() {
+        return Ok(());
+    }
+    let tenants: Vec<Uuid> = saved.iter().map(|row| row.tenant_id.as_uuid()).collect();
+    let rules: Vec<Uuid> = saved.iter().map(|row| row.rule_id).collect();
+    let keys: Vec<&str> = saved.iter().map(|row| row.series.series.as_str()).collect();
+    let labels: Vec<Json<&BTreeMap<String, String>>> =
+        saved.iter().map(|row| Json(&row.series.labels.0)).collect();
+    let states: Vec<&str> = saved
+        .iter()
+        .map(|row| row.series.state.state.as_str())
+        .collect();
+    let since: Vec<DateTime<Utc>> = saved.iter().map(|row| row.series.state.since).collect();
+    let last_breach: Vec<Option<DateTime<Utc>>> = saved
+        .iter()
+        .map(|row| row.series.state.last_breach)
+        .collect();
+    let values: Vec<Option<Decimal>> = saved.iter().map(|row| row.series.value).collect();
+    let evaluated_at: Vec<DateTime<Utc>> =
+        saved.iter().map(|row| row.series.evaluated_at).collect();
     sqlx::query!(
         "INSERT INTO alert_series (tenant_id, rule_id, series, labels, state, since, last_breach,
                                    value, evaluated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::text[],
+                              $6::timestamptz[], $7::timestamptz[], $8::numeric[],
+                              $9::timestamptz[])
          ON CONFLICT (rule_id, series) DO UPDATE SET
              labels = excluded.labels, state = excluded.state, since = excluded.since,
              last_breach = excluded.last_breach, value = excluded.value,
              evaluated_at = excluded.evaluated_at",
-        tenant as TenantId,
-        rule,
-        &series.series,
-        Json(&series.labels.0) as _,
-        series.state.state.as_str(),
-        series.state.since,
-        series.state.last_breach,
-        series.value,
-        series.evaluated_at,
+        &tenants,
+        &rules,
+        &keys as &[&str],
+        &labels as _,
+        &states as &[&str],
+        &since,
+        &last_breach as _,
+        &values as _,
+        &evaluated_at,
     )
     .execute(connection)
     .await?;
     Ok(())
 }
 
-/// Forgets a series: one inactive again, or resolved long enough ago.
-pub async fn forget(connection: &mut PgConnection, rule: Uuid, series: &str) -> Result<()> {
+/// Forgets series, of any rules, given as (rule, key), in one statement: ones inactive
+/// again, or resolved long enough ago.
+pub async fn forget(connection: &mut PgConnection, forgotten: &[(Uuid, String)]) -> Result<()> {
+    if forgotten.is_empty() {
+        return Ok(());
+    }
+    let (rules, keys): (Vec<Uuid>, Vec<String>) = forgotten.iter().cloned().unzip();
     sqlx::query!(
-        "DELETE FROM alert_series WHERE rule_id = $1 AND series = $2",
-        rule,
-        series,
+        "DELETE FROM alert_series s
+         USING unnest($1::uuid[], $2::text[]) AS f (rule_id, series)
+         WHERE s.rule_id = f.rule_id AND s.series = f.series",
+        &rules,
+        &keys,
     )
     .execute(connection)
     .await?;

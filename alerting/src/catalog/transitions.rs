@@ -60,21 +60,43 @@ pub struct New<'a> {
     pub value: Option<Decimal>,
 }
 
-/// Records a transition in the evaluation's transaction.
-pub async fn record(connection: &mut PgConnection, new: &New<'_>) -> Result<()> {
+/// Records transitions in the evaluation's transaction, in one statement and in their
+/// order, which numbers them.
+pub async fn record(connection: &mut PgConnection, transitions: &[New<'_>]) -> Result<()> {
+    if transitions.is_empty() {
+        return Ok(());
+    }
+    let tenants: Vec<Uuid> = transitions
+        .iter()
+        .map(|new| new.tenant_id.as_uuid())
+        .collect();
+    let rules: Vec<Uuid> = transitions.iter().map(|new| new.rule_id).collect();
+    let rule_names: Vec<&str> = transitions.iter().map(|new| new.rule_name).collect();
+    let series: Vec<&str> = transitions.iter().map(|new| new.series).collect();
+    let labels: Vec<Json<&BTreeMap<String, String>>> =
+        transitions.iter().map(|new| Json(new.labels)).collect();
+    let from: Vec<&str> = transitions.iter().map(|new| new.from.as_str()).collect();
+    let to: Vec<&str> = transitions.iter().map(|new| new.to.as_str()).collect();
+    let at: Vec<DateTime<Utc>> = transitions.iter().map(|new| new.at).collect();
+    let values: Vec<Option<Decimal>> = transitions.iter().map(|new| new.value).collect();
     sqlx::query!(
         "INSERT INTO alert_transitions (tenant_id, rule_id, rule_name, series, labels,
                                         from_state, to_state, at, value)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        new.tenant_id as TenantId,
-        new.rule_id,
-        new.rule_name,
-        new.series,
-        Json(new.labels) as _,
-        new.from.as_str(),
-        new.to.as_str(),
-        new.at,
-        new.value,
+         SELECT tenant_id, rule_id, rule_name, series, labels, from_state, to_state, at, value
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::text[],
+                     $7::text[], $8::timestamptz[], $9::numeric[])
+              WITH ORDINALITY AS new (tenant_id, rule_id, rule_name, series, labels,
+                                      from_state, to_state, at, value, position)
+         ORDER BY position",
+        &tenants,
+        &rules,
+        &rule_names as &[&str],
+        &series as &[&str],
+        &labels as _,
+        &from as &[&str],
+        &to as &[&str],
+        &at,
+        &values as _,
     )
     .execute(connection)
     .await?;

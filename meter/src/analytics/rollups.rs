@@ -63,4 +63,17 @@ impl Sums {
             table = resolution.table(),
         )
     }
+
+    /// [`Self::newest_rows_sql`] of several meters at once: the same subquery with columns
+    /// `tenant_id` and `meter_id` too, for a query that answers for every key it names.
+    pub(super) fn newest_keyed_rows_sql(&self, resolution: Resolution, filter: &str) -> String {
+        format!(
+            "SELECT tenant_id, meter_id, minute, subject, group_values, kafka_partition, \
+                    argMax(events, version) AS events{newest}
+             FROM {table} WHERE {filter}
+             GROUP BY tenant_id, meter_id, minute, subject, group_values, kafka_partition, block",
+            newest = self.newest,
+            table = resolution.table(),
+        )
+    }
 }
