@@ -26,6 +26,9 @@ pub struct Total {
     pub value: Option<Decimal>,
 }
 
+/// What [`whole_minutes`] asks of a totals range.
+const TOTALS_RANGE: &str = "totals need a range of whole minutes";
+
 /// Most group values one totals query answers.
 const MAX_GROUP_VALUES: u64 = 10_000;
 
@@ -41,7 +44,7 @@ impl Analytics {
         subjects: &[String],
         split_by: Option<&str>,
     ) -> Result<Vec<Total>> {
-        let (range, resolution) = whole_minutes(from, to)?;
+        let (range, resolution) = whole_minutes(from, to, TOTALS_RANGE)?;
         if subjects.is_empty() {
             return Ok(Vec::new());
         }
@@ -150,7 +153,7 @@ impl Analytics {
                 "{aggregation} totals do not add up over subjects"
             )));
         }
-        let (range, resolution) = whole_minutes(from, to)?;
+        let (range, resolution) = whole_minutes(from, to, TOTALS_RANGE)?;
         let groups_sql = groups_sql(meter, split_by)?;
         let sums = Sums::of(aggregation);
         let sql = format!(
@@ -189,12 +192,16 @@ impl Analytics {
 }
 
 /// Checks that a range is of whole minutes, and returns it in seconds with the coarsest rollup
-/// table whose buckets it starts and ends on.
-fn whole_minutes(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<((u32, u32), Resolution)> {
+/// table whose buckets it starts and ends on; `rule` says what the caller needs, for the error.
+pub(super) fn whole_minutes(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    rule: &str,
+) -> Result<((u32, u32), Resolution)> {
     let range = (epoch_seconds(from), epoch_seconds(to));
     if !range.0.is_multiple_of(60) || !range.1.is_multiple_of(60) || range.0 >= range.1 {
         return Err(Error::Invalid(format!(
-            "usage is kept per minute: totals need a range of whole minutes, not [{from}, {to})"
+            "usage is kept per minute: {rule}, not [{from}, {to})"
         )));
     }
     let resolution = Resolution::ALL

@@ -10,11 +10,15 @@ use serde::Deserialize;
 
 use super::Analytics;
 use super::rollups::Sums;
+use super::totals::whole_minutes;
 use super::usage::parse_decimal;
 use crate::ids::{MeterId, TenantId};
 use crate::meter::{Aggregation, Meter};
-use crate::usage::{Resolution, epoch_seconds, group_positions};
+use crate::usage::group_positions;
 use crate::{Error, Result};
+
+/// What [`whole_minutes`] asks of an alert rule's window.
+const WINDOW_RANGE: &str = "a window is whole minutes";
 
 /// One meter's total over a window for one subject and one combination of group values, in
 /// a form that adds up over subjects and groups.
@@ -56,7 +60,7 @@ impl Analytics {
         meters: &[&Meter],
         (from, to): (DateTime<Utc>, DateTime<Utc>),
     ) -> Result<Vec<WindowTotal>> {
-        let (range, resolution) = whole_minutes(from, to)?;
+        let (range, resolution) = whole_minutes(from, to, WINDOW_RANGE)?;
         let mut keys_by_aggregation: Vec<(Aggregation, Vec<(String, String)>)> = Vec::new();
         for meter in meters {
             let aggregation = meter.spec.aggregation;
@@ -121,29 +125,10 @@ pub fn group_index(meter: &Meter, name: &str) -> Result<usize> {
     Ok(group_positions(meter, &[name.to_owned()])?[0] - 1)
 }
 
-/// Checks that a range is of whole minutes, and returns it in seconds with the coarsest rollup
-/// table whose buckets it starts and ends on.
-fn whole_minutes(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<((u32, u32), Resolution)> {
-    let range = (epoch_seconds(from), epoch_seconds(to));
-    if !range.0.is_multiple_of(60) || !range.1.is_multiple_of(60) || range.0 >= range.1 {
-        return Err(Error::Invalid(format!(
-            "usage is kept per minute: a window is whole minutes, not [{from}, {to})"
-        )));
-    }
-    let resolution = Resolution::ALL
-        .into_iter()
-        .rev()
-        .find(|resolution| {
-            range.0.is_multiple_of(resolution.seconds())
-                && range.1.is_multiple_of(resolution.seconds())
-        })
-        .unwrap_or(Resolution::Minute);
-    Ok((range, resolution))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::usage::Resolution;
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().expect("an instant")
@@ -151,11 +136,33 @@ mod tests {
 
     #[test]
     fn a_window_reads_the_coarsest_table_its_bounds_fall_on() {
-        let minutes = whole_minutes(at("2026-11-21T10:55:00Z"), at("2026-11-21T11:00:00Z"));
+        let minutes = whole_minutes(
+            at("2026-11-21T10:55:00Z"),
+            at("2026-11-21T11:00:00Z"),
+            WINDOW_RANGE,
+        );
         assert_eq!(minutes.expect("whole minutes").1, Resolution::Minute);
-        let hours = whole_minutes(at("2026-11-21T10:00:00Z"), at("2026-11-21T12:00:00Z"));
+        let hours = whole_minutes(
+            at("2026-11-21T10:00:00Z"),
+            at("2026-11-21T12:00:00Z"),
+            WINDOW_RANGE,
+        );
         assert_eq!(hours.expect("whole hours").1, Resolution::Hour);
-        assert!(whole_minutes(at("2026-11-21T10:55:30Z"), at("2026-11-21T11:00:00Z")).is_err());
-        assert!(whole_minutes(at("2026-11-21T11:00:00Z"), at("2026-11-21T11:00:00Z")).is_err());
+        assert!(
+            whole_minutes(
+                at("2026-11-21T10:55:30Z"),
+                at("2026-11-21T11:00:00Z"),
+                WINDOW_RANGE
+            )
+            .is_err()
+        );
+        assert!(
+            whole_minutes(
+                at("2026-11-21T11:00:00Z"),
+                at("2026-11-21T11:00:00Z"),
+                WINDOW_RANGE
+            )
+            .is_err()
+        );
     }
 }
