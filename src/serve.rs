@@ -208,6 +208,7 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
                 .clone()
                 .context("alerting needs clickhouse")?,
             default_limits: config.ingest.default_limits(),
+            raw_retention_days: config.meter.raw_retention_days,
         };
         let running = tokio::spawn(tally_alerting::role::run(
             evaluator,

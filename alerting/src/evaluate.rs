@@ -73,6 +73,9 @@ pub struct Evaluator {
     pub analytics: Analytics,
     /// The limits of tenants without their own.
     pub default_limits: Limits,
+    /// How many days raw events are kept (`meter.raw_retention_days`), which prices the
+    /// platform tenant's stored GB-hours for its spend rules.
+    pub raw_retention_days: u32,
 }
 
 impl Evaluator {

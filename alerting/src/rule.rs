@@ -8,6 +8,7 @@
 //!  "value": "80", "by": "subject", "for": "5m", "severity": "critical"}
 //! {"name": "offline", "kind": "absence", "event_type": "reading", "after": "10m"}
 //! {"name": "quota", "kind": "quota", "percents": [80, 100]}
+//! {"name": "budget", "kind": "spend", "customer": "acme", "budget": "500.00", "percents": [80, 100]}
 //! ```
 
 use std::collections::BTreeMap;
@@ -137,6 +138,29 @@ pub enum Condition {
         #[serde(default = "default_percents")]
         percents: Vec<u32>,
     },
+    /// A billing customer's usage charges in its current billing periods so far, before
+    /// tax, against `budget` in its currency: one series per percent.
+    Spend {
+        /// The customer's external id.
+        customer: String,
+        /// The amount the percents are of, in the customer's currency.
+        budget: Decimal,
+        /// The percents that alert, such as 80 and 100.
+        #[serde(default = "default_percents")]
+        percents: Vec<u32>,
+    },
+}
+
+impl Condition {
+    /// The kind's name, as rules write it: `threshold`, `absence`, `quota` or `spend`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Threshold { .. } => "threshold",
+            Self::Absence { .. } => "absence",
+            Self::Quota { .. } => "quota",
+            Self::Spend { .. } => "spend",
+        }
+    }
 }
 
 fn by_subject() -> By {
@@ -183,6 +207,7 @@ impl RuleSpec {
                 Some("threshold") => &["meter", "window", "op", "value", "by"],
                 Some("absence") => &["event_type", "after"],
                 Some("quota") => &["percents"],
+                Some("spend") => &["customer", "budget", "percents"],
                 _ => &[],
             };
             let common = [
@@ -239,15 +264,20 @@ impl RuleSpec {
                     return Err(Error::Invalid("after is at least a second".to_owned()));
                 }
             }
-            Condition::Quota { percents } => {
-                if percents.is_empty()
-                    || percents
-                        .iter()
-                        .any(|percent| *percent == 0 || *percent > 1000)
-                {
+            Condition::Quota { percents } => check_percents(percents)?,
+            Condition::Spend {
+                customer,
+                budget,
+                percents,
+            } => {
+                check_percents(percents)?;
+                if customer.is_empty() {
                     return Err(Error::Invalid(
-                        "percents: one or more of 1 to 1000".to_owned(),
+                        "customer: the customer's external id".to_owned(),
                     ));
+                }
+                if *budget <= Decimal::ZERO {
+                    return Err(Error::Invalid("budget is above zero".to_owned()));
                 }
             }
         }
@@ -280,6 +310,20 @@ impl RuleSpec {
             keep_firing_for: duration(self.keep_firing_for),
         }
     }
+}
+
+/// Checks the percents of a quota or spend rule.
+fn check_percents(percents: &[u32]) -> Result<()> {
+    if percents.is_empty()
+        || percents
+            .iter()
+            .any(|percent| *percent == 0 || *percent > 1000)
+    {
+        return Err(Error::Invalid(
+            "percents: one or more of 1 to 1000".to_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// A rule as stored.
@@ -393,6 +437,23 @@ mod tests {
     }
 
     #[test]
+    fn spend_rules_name_a_customer_and_a_budget() {
+        let spend = RuleSpec::parse(
+            r#"{"name": "budget", "kind": "spend", "customer": "acme", "budget": "500.00"}"#,
+        )
+        .expect("a rule");
+        assert_eq!(spend.condition.kind(), "spend");
+        assert_eq!(
+            spend.condition,
+            Condition::Spend {
+                customer: "acme".to_owned(),
+                budget: Decimal::new(50000, 2),
+                percents: vec![80, 100],
+            }
+        );
+    }
+
+    #[test]
     fn bad_rules_are_refused_with_the_reason() {
         for (json, reason) in [
             (r#"{"name": "A", "kind": "quota"}"#, "rule name"),
@@ -415,6 +476,18 @@ mod tests {
             (
                 r#"{"name": "u", "kind": "quota", "colour": "red"}"#,
                 "not an alert rule",
+            ),
+            (
+                r#"{"name": "s", "kind": "spend", "customer": "c", "budget": "0"}"#,
+                "budget is above zero",
+            ),
+            (
+                r#"{"name": "s", "kind": "spend", "customer": "", "budget": "5"}"#,
+                "customer",
+            ),
+            (
+                r#"{"name": "s", "kind": "spend", "customer": "c", "budget": "5", "meter": "m"}"#,
+                "unknown field `meter`",
             ),
         ] {
             let error = RuleSpec::parse(json).expect_err(json).to_string();

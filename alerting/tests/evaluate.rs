@@ -43,6 +43,7 @@ async fn stores() -> Stores {
             monthly_events: None,
             monthly_mode: QuotaMode::Soft,
         },
+        raw_retention_days: 30,
     };
     Stores {
         catalog,

@@ -16,19 +16,27 @@
 //! - **the baseline**: `--baseline-rules` rules evaluated one query per rule and one
 //!   transaction each, as before batching ([`baseline`]), one interval later.
 //!
+//! The clock of these passes ends when the bench starts, so that every rule is due again
+//! when, last, **the delivery phase** ([`delivery`]) runs the alerting role in real time over
+//! them and the rules of `--latency-tenants` more tenants, whose subjects breach one by one,
+//! and times each breach until its notification reaches a webhook.
+//!
 //! It prints each pass's rules, transitions and time, rules/s, the pass time against
 //! `alerting.eval_interval_secs`, the baseline's rules/s, the time a pass of every rule would
-//! take at that rate, and the ratio. It fails, after printing, if a rule failed, a pass left
-//! a rule out, or the cold pass's transitions are not the breaching series. The target is a
-//! steady pass within one interval. The bench tenants are suspended at the end.
+//! take at that rate, the ratio, and the delivery latencies. It fails, after printing, if a
+//! rule failed, a pass left a rule out, the cold pass's transitions are not the breaching
+//! series, or a breach was not notified. The targets are a steady pass within one interval,
+//! and a p95 delivery latency below the interval, `group_wait` and 2 s. The bench tenants are
+//! suspended at the end.
 
 mod baseline;
+mod delivery;
 mod figures;
 mod load;
 
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use chrono::{DateTime, Duration, Utc};
 use tally_alerting::catalog::rules;
 use tally_alerting::evaluate::Evaluator;
@@ -43,19 +51,32 @@ use crate::cli::BenchAlertingArgs;
 use crate::format::grouped;
 use crate::{Setup, migrate_and_connect, progress};
 
+/// How long after the bench starts the fleet's rollups last: past the delivery phase.
+const DELIVERY_ROLLUPS: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
 /// Runs the bench and prints its figures; fails, after printing them, if the passes did not
 /// evaluate every rule as expected.
 pub async fn run(setup: &Setup, args: &BenchAlertingArgs) -> anyhow::Result<()> {
     let catalog = migrate_and_connect(setup).await?;
     let analytics = Analytics::new(&setup.clickhouse);
-    let plan = Plan::new(args);
     let setup_started = Instant::now();
     let mut fleet = Fleet::default();
-    let measured = match fleet.create(&catalog, plan).await {
-        Ok(()) => measure(setup, args, (&catalog, &analytics), &fleet, setup_started).await,
-        Err(error) => Err(error),
-    };
+    let mut latency = Fleet::default();
+    let measured = async {
+        fleet.create(&catalog, args.tenants).await?;
+        latency.create(&catalog, args.latency_tenants).await?;
+        measure(
+            setup,
+            args,
+            (&catalog, &analytics),
+            (&fleet, &latency),
+            setup_started,
+        )
+        .await
+    }
+    .await;
     fleet.suspend(&catalog).await;
+    latency.suspend(&catalog).await;
     let figures = measured?;
     println!("{}", figures.table());
     let problems = figures.problems();
@@ -68,37 +89,42 @@ pub async fn run(setup: &Setup, args: &BenchAlertingArgs) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Creates the rules and rollups of the tenants of `fleet`, set up since `setup_started`, and
-/// runs the passes and the baseline.
+/// Creates the rules and rollups of the tenants of `fleet`, set up since `setup_started`,
+/// runs the passes and the baseline, and then the delivery phase with the tenants of
+/// `latency`.
 async fn measure(
     setup: &Setup,
     args: &BenchAlertingArgs,
     (catalog, analytics): (&Catalog, &Analytics),
-    fleet: &Fleet,
+    (fleet, latency): (&Fleet, &Fleet),
     setup_started: Instant,
 ) -> anyhow::Result<Figures> {
     let plan = Plan::new(args);
     let interval = Duration::from_std(setup.alerting.eval_interval())?;
     let half = interval / 2;
-    // The evaluation's clock: the cold pass now, then one pass an interval, then the baseline.
-    let start = Utc::now();
+    // The evaluation's clock, in the past: the cold pass, one pass an interval, then the
+    // baseline now. The rollups last long enough for the delivery phase's passes.
+    let last = Utc::now();
     let instants: Vec<DateTime<Utc>> = (0..=args.passes + 1)
-        .map(|pass| start + interval * i32::try_from(pass).unwrap_or(i32::MAX))
+        .rev()
+        .map(|pass| last - interval * i32::try_from(pass).unwrap_or(i32::MAX))
         .collect();
-    let last = *instants.last().context("an instant")?;
+    let start = instants[0];
+    let rollups_until = last + Duration::from_std(DELIVERY_ROLLUPS)?;
 
     progress(&format!(
         "creating {} rules and writing the rollups",
         grouped(plan.rules())
     ));
     create_rules(catalog, &fleet.meters, plan).await?;
-    write_rollups(analytics, &fleet.meters, plan, (start, last)).await?;
+    write_rollups(analytics, &fleet.meters, plan, (start, rollups_until)).await?;
     let setup_secs = setup_started.elapsed().as_secs_f64();
 
     let evaluator = Evaluator {
         catalog: catalog.clone(),
         analytics: analytics.clone(),
         default_limits: setup.default_limits,
+        raw_retention_days: setup.meter.raw_retention_days,
     };
     let mut passes = Vec::new();
     for (number, at) in instants[..instants.len() - 1].iter().enumerate() {
@@ -123,6 +149,19 @@ async fn measure(
         secs: started.elapsed().as_secs_f64(),
         done: one_by_one,
     };
+    let delivery = if latency.meters.is_empty() {
+        None
+    } else {
+        Some(
+            delivery::measure(
+                &evaluator,
+                &setup.alerting,
+                &latency.meters,
+                args.group_wait,
+            )
+            .await?,
+        )
+    };
     Ok(Figures {
         plan,
         interval_secs: setup.alerting.eval_interval().as_secs_f64(),
@@ -130,6 +169,7 @@ async fn measure(
         series: plan.series()?,
         passes,
         baseline,
+        delivery,
     })
 }
 

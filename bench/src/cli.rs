@@ -47,6 +47,13 @@ pub struct BenchAlertingArgs {
     /// Rules evaluated one query per rule, as before batching, for the baseline.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
     pub baseline_rules: u32,
+    /// Tenants of the delivery phase, each with a rule one of its subjects breaches and a
+    /// webhook receiver; 0 leaves the phase out.
+    #[arg(long, default_value_t = 100)]
+    pub latency_tenants: u32,
+    /// The `group_wait` of the delivery phase's routes (Alertmanager's default: 30 s).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub group_wait: Duration,
 }
 
 /// Arguments of `tally bench invoice`.

@@ -371,6 +371,20 @@ impl Run<'_> {
         Ok(upcoming)
     }
 
+    /// What a customer's usage has cost so far in the periods running at the run's instant,
+    /// before tax, in its currency: the usage lines of its upcoming invoices. Flat fees,
+    /// minimum-commitment true-ups, credits and late usage of earlier periods are left out.
+    pub async fn usage_so_far(&self, tenant: TenantId, customer: &Customer) -> Result<Decimal> {
+        Ok(self
+            .upcoming(tenant, customer)
+            .await?
+            .iter()
+            .flat_map(|(_, _, computed)| &computed.lines)
+            .filter(|line| matches!(line.explanation, Explanation::Usage { .. }))
+            .map(|line| line.amount)
+            .sum())
+    }
+
     /// Finalizes a draft unless another run did first, and records what it billed.
     async fn finalize(
         &self,

@@ -222,6 +222,7 @@ pub async fn run(config: &Config, command: AlertCommand) -> anyhow::Result<()> {
                 catalog: catalog.clone(),
                 analytics: Analytics::new(&config.clickhouse),
                 default_limits: config.ingest.default_limits(),
+                raw_retention_days: config.meter.raw_retention_days,
             };
             let report = evaluator.due(at, at).await?;
             let exported = history::export(&evaluator.catalog, &evaluator.analytics).await?;

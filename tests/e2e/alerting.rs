@@ -10,7 +10,7 @@ use tally_meter::api_key::Scope;
 use tally_meter::catalog::meters;
 use tally_meter::ids::{MeterKey, TenantId};
 
-use super::billing::write_plan as write_file;
+use super::billing::{month_start, usage_event, write_plan as write_file};
 use super::meter_load::post_batch;
 use super::security::access::Browser;
 use super::support::{Serve, TestEnv};
@@ -296,34 +296,159 @@ async fn quota_rules_fire_at_80_and_100_percent_of_the_monthly_quota() {
             .map(|n| reading(&format!("q{n}"), "s", 1))
             .collect()
     };
-    // Evaluates until the firing series are `firing`, within 30 s.
-    let wait_for = |firing: &'static [&'static str]| {
-        let env = &env;
-        let name = &name;
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                env.run_ok(&["alert", "evaluate"]).await;
-                let now: Vec<String> = alerts(env, name)
-                    .await
-                    .into_iter()
-                    .filter(|(_, _, state)| state == "FIRING")
-                    .map(|(_, series, _)| series)
-                    .collect();
-                if now == firing {
-                    return;
-                }
-                assert!(Instant::now() < deadline, "firing {now:?}, not {firing:?}");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    };
     post_batch(&client, &serve.base, &key, &batch(0, 7)).await;
-    wait_for(&[]).await;
+    evaluate_until_firing(&env, &name, &[]).await;
     post_batch(&client, &serve.base, &key, &batch(7, 8)).await;
-    wait_for(&["threshold=80%"]).await;
+    evaluate_until_firing(&env, &name, &["threshold=80%"]).await;
     post_batch(&client, &serve.base, &key, &batch(8, 10)).await;
-    wait_for(&["threshold=100%", "threshold=80%"]).await;
+    evaluate_until_firing(&env, &name, &["threshold=100%", "threshold=80%"]).await;
+}
+
+/// Evaluates every rule by hand until the tenant's firing series are `firing`, within 30 s.
+async fn evaluate_until_firing(env: &TestEnv, tenant: &str, firing: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        env.run_ok(&["alert", "evaluate"]).await;
+        let now: Vec<String> = alerts(env, tenant)
+            .await
+            .into_iter()
+            .filter(|(_, _, state)| state == "FIRING")
+            .map(|(_, series, _)| series)
+            .collect();
+        if now == firing {
+            return;
+        }
+        assert!(Instant::now() < deadline, "firing {now:?}, not {firing:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spend_rules_fire_at_80_and_100_percent_of_a_customers_budget() {
+    let env = TestEnv::migrated().await;
+    let serve = env
+        .serve("ingest,meter", &[("TALLY__INGEST__REFRESH_SECS", "1")])
+        .await;
+    let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
+    let name = tenant.to_string();
+    env.run_ok(&[
+        "meter",
+        "create",
+        "--tenant",
+        &name,
+        "--key",
+        "units",
+        "--event-type",
+        "usage.recorded",
+        "--aggregation",
+        "sum",
+        "--value",
+        "$.units",
+    ])
+    .await;
+    env.run_ok(&[
+        "customer",
+        "create",
+        "--tenant",
+        &name,
+        "--external-id",
+        "acme",
+        "--name",
+        "Acme",
+        "--currency",
+        "EUR",
+        "--subject",
+        "s1",
+    ])
+    .await;
+    // A flat fee far above the budget: spend counts usage charges only.
+    let plan = write_file(
+        r#"{"currency": "EUR", "interval": "MONTH", "charges": [
+            {"type": "flat", "name": "Base", "amount": "50.00"},
+            {"type": "usage", "name": "Units", "meter": "units", "pricing": "single",
+             "model": {"model": "unit", "unit_price": "0.50"}}]}"#,
+    );
+    env.run_ok(&[
+        "plan", "create", "--tenant", &name, "--key", "std", "--name", "Standard", "--file", &plan,
+    ])
+    .await;
+    env.run_ok(&["plan", "publish", "--tenant", &name, "--key", "std"])
+        .await;
+    let start = month_start(0).to_rfc3339();
+    env.run_ok(&[
+        "subscription",
+        "create",
+        "--tenant",
+        &name,
+        "--customer",
+        "acme",
+        "--plan",
+        "std",
+        "--start",
+        &start,
+    ])
+    .await;
+    let unknown =
+        write_file(r#"{"name": "nobody", "kind": "spend", "customer": "ghost", "budget": "10"}"#);
+    let refused = env
+        .run(&[
+            "alert", "rule", "create", "--tenant", &name, "--file", &unknown,
+        ])
+        .await;
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("customer ghost, which does not exist"),
+        "{refused:?}"
+    );
+    let rule = write_file(
+        r#"{"name": "budget", "kind": "spend", "customer": "acme", "budget": "10.00",
+            "percents": [80, 100]}"#,
+    );
+    env.run_ok(&[
+        "alert", "rule", "create", "--tenant", &name, "--file", &rule,
+    ])
+    .await;
+
+    let client = reqwest::Client::new();
+    let now = Utc::now();
+    // 15 units: 7.50 of 10.00.
+    post_batch(
+        &client,
+        &serve.base,
+        &key,
+        &[usage_event("u1", "s1", now, 15)],
+    )
+    .await;
+    evaluate_until_firing(&env, &name, &[]).await;
+    // 16 units: 8.00, 80 %.
+    post_batch(
+        &client,
+        &serve.base,
+        &key,
+        &[usage_event("u2", "s1", now, 1)],
+    )
+    .await;
+    evaluate_until_firing(&env, &name, &["customer=acme,threshold=80%"]).await;
+    // 20 units: 10.00, 100 %.
+    post_batch(
+        &client,
+        &serve.base,
+        &key,
+        &[usage_event("u3", "s1", now, 4)],
+    )
+    .await;
+    evaluate_until_firing(
+        &env,
+        &name,
+        &[
+            "customer=acme,threshold=100%",
+            "customer=acme,threshold=80%",
+        ],
+    )
+    .await;
+    let listed = env
+        .run_ok(&["alert", "list", "--tenant", &name, "--json"])
+        .await;
+    assert!(listed.contains(r#""value":"10.00""#), "{listed}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 use tally_meter::catalog::tenants;
 use tally_meter::tenant::TenantStatus;
 
-use super::support::TestEnv;
+use super::support::{TestEnv, run_bounded};
 
 /// The value of column `column` (0 baseline, 1 ingest, 2 ratio) in the row `label` of the
 /// last table printed, as a number.
@@ -215,6 +215,8 @@ async fn bench_alerting_evaluates_every_rule_and_records_each_breach_once() {
             "3",
             "--baseline-rules",
             "10",
+            "--latency-tenants",
+            "0",
         ])
         .await;
     assert_eq!(
@@ -256,6 +258,50 @@ async fn bench_alerting_evaluates_every_rule_and_records_each_breach_once() {
         assert_eq!(firing, 18, "{tenant:?}");
     }
     assert_bench_tenants_suspended(&env, 3).await;
+}
+
+#[tokio::test]
+async fn bench_alerting_times_each_breach_until_its_webhook_arrives() {
+    let env = TestEnv::migrated().await;
+    let output = run_bounded(
+        env.tally()
+            .env("TALLY__ALERTING__EVAL_INTERVAL_SECS", "2")
+            .env("TALLY__ALERTING__NOTIFY_INTERVAL_MS", "100")
+            .args([
+                "bench",
+                "alerting",
+                "--tenants",
+                "2",
+                "--rules-per-tenant",
+                "2",
+                "--passes",
+                "1",
+                "--baseline-rules",
+                "2",
+                "--latency-tenants",
+                "3",
+                "--group-wait",
+                "1s",
+            ]),
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        figures(&stdout, "breaches notified"),
+        [3.0, 3.0],
+        "{stdout}"
+    );
+    assert_eq!(
+        first_figure(&stdout, "notifications repeated"),
+        Some(0.0),
+        "{stdout}"
+    );
+    // Each breach waits for the next evaluation (2 s), then group_wait (1 s).
+    let p95 = first_figure(&stdout, "latency p95 (s)").expect("a p95");
+    assert!((1.0..30.0).contains(&p95), "{stdout}");
+    assert_verdict(&stdout, "target: breach to notification p95");
+    assert_bench_tenants_suspended(&env, 5).await;
 }
 
 /// A line starting with `label` ends with the verdict, PASS or FAIL.

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{Acquire, PgConnection, Postgres};
+use tally_billing::catalog::customers;
 use tally_meter::audit::{Action, Actor};
 use tally_meter::catalog::{audit, meters, tenants};
 use tally_meter::ids::{MeterId, MeterKey, TenantId};
@@ -50,6 +51,16 @@ pub async fn create(
     spec.validate()?;
     let mut transaction = db.begin().await?;
     tenants::lock(&mut transaction, tenant).await?;
+    if let Condition::Spend { customer, .. } = &spec.condition {
+        customers::find_external_in(&mut transaction, tenant, customer)
+            .await
+            .map_err(|error| match error {
+                Error::NotFound(_) => Error::Invalid(format!(
+                    "the rule watches customer {customer}, which does not exist"
+                )),
+                error => error,
+            })?;
+    }
     if let Condition::Threshold { meter, by, .. } = &spec.condition {
         let found = meters::find_in(&mut transaction, tenant, meter)
             .await

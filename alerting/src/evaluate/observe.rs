@@ -11,6 +11,9 @@
 //! - *quota*: the tenant's events this month (UTC) against its monthly quota, one series per
 //!   percent; a tenant without a monthly quota has no series. Every tenant's usage is read
 //!   once per batch.
+//! - *spend*: a billing customer's usage charges in its current periods so far, priced as
+//!   its upcoming invoices price them ([`Run::usage_so_far`]), against the rule's budget, one
+//!   series per percent; a customer that no longer exists has no series.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration as StdDuration;
@@ -19,8 +22,11 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use sqlx::PgConnection;
+use tally_billing::catalog::customers;
+use tally_billing::run::Run;
 use tally_meter::analytics::Analytics;
 use tally_meter::analytics::windows::{WindowTotal, group_index};
+use tally_meter::audit::Actor;
 use tally_meter::catalog::quotas;
 use tally_meter::ids::{MeterId, TenantId};
 use tally_meter::meter::{Aggregation, Meter};
@@ -93,6 +99,13 @@ pub(super) async fn observe(
                     Err(error) => Err(error.clone()),
                 }
             }
+            Condition::Spend {
+                customer,
+                budget,
+                percents,
+            } => spend(evaluator, rule, (customer, *budget), percents, at)
+                .await
+                .map_err(|error| error.to_string()),
         };
         measured[index] = Some(observed);
     }
@@ -332,6 +345,42 @@ async fn quota(
             own: vec![("threshold".to_owned(), format!("{percent}%"))],
             value: Some(percent_used),
             breaching: u128::from(used) * 100 >= u128::from(*percent) * u128::from(monthly),
+        })
+        .collect())
+}
+
+/// The series of a spend rule on `customer` with `budget`: the customer's usage charges so
+/// far as their value, one series per percent.
+async fn spend(
+    evaluator: &Evaluator,
+    rule: &Rule,
+    (customer, budget): (&str, Decimal),
+    percents: &[u32],
+    at: DateTime<Utc>,
+) -> Result<Vec<Observation>> {
+    let found = match customers::find_external(&evaluator.catalog, rule.tenant_id, customer).await {
+        Ok(found) => found,
+        Err(Error::NotFound(_)) => return Ok(Vec::new()),
+        Err(error) => return Err(error),
+    };
+    let run = Run {
+        catalog: &evaluator.catalog,
+        analytics: &evaluator.analytics,
+        at,
+        grace: Duration::zero(),
+        actor: Actor::Operator,
+        raw_retention_days: evaluator.raw_retention_days,
+    };
+    let spent = run.usage_so_far(rule.tenant_id, &found).await?;
+    Ok(percents
+        .iter()
+        .map(|percent| Observation {
+            own: vec![
+                ("customer".to_owned(), customer.to_owned()),
+                ("threshold".to_owned(), format!("{percent}%")),
+            ],
+            value: Some(spent),
+            breaching: spent * Decimal::ONE_HUNDRED >= Decimal::from(*percent) * budget,
         })
         .collect())
 }

@@ -22,7 +22,7 @@ use crate::error::{ApiError, ErrorCode};
 pub struct AlertRule {
     /// Its name, unique within the tenant.
     pub name: String,
-    /// `threshold`, `absence` or `quota`.
+    /// `threshold`, `absence`, `quota` or `spend`.
     pub kind: String,
     /// The whole rule, as written (see the README's Alerting section).
     pub spec: Json<RuleSpec>,
@@ -32,14 +32,9 @@ pub struct AlertRule {
 
 impl From<rule::Rule> for AlertRule {
     fn from(rule: rule::Rule) -> Self {
-        let kind = match rule.spec.condition {
-            rule::Condition::Threshold { .. } => "threshold",
-            rule::Condition::Absence { .. } => "absence",
-            rule::Condition::Quota { .. } => "quota",
-        };
         Self {
             name: rule.spec.name.clone(),
-            kind: kind.to_owned(),
+            kind: rule.spec.condition.kind().to_owned(),
             spec: Json(rule.spec),
             created_at: rule.created_at,
         }

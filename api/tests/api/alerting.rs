@@ -88,6 +88,7 @@ async fn a_tenant_manages_its_alert_rules_and_reads_its_alerts_and_no_one_else_s
         catalog: catalog.clone(),
         analytics: namespace.analytics(),
         default_limits: defaults,
+        raw_retention_days: 30,
     };
     let report = evaluator.due(now, now).await.expect("evaluates");
     assert_eq!((report.evaluated, report.transitions), (1, 1), "{report:?}");

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use tally_alerting::evaluate::Report;
 
 use super::baseline::OneByOne;
+use super::delivery::Delivery;
 use super::load::Plan;
 use crate::format::{Unit, divide, format_value, grouped};
 use crate::report::median;
@@ -42,6 +43,8 @@ pub(super) struct Figures {
     pub(super) passes: Vec<Pass>,
     /// The baseline.
     pub(super) baseline: Baseline,
+    /// The delivery phase, unless `--latency-tenants` was 0.
+    pub(super) delivery: Option<Delivery>,
 }
 
 impl Figures {
@@ -196,6 +199,9 @@ impl Figures {
                 Unit::Decimal
             )
         );
+        if let Some(delivery) = &self.delivery {
+            self.delivery_rows(&mut text, delivery);
+        }
         let verdict = match steady_secs {
             Some(secs) if secs < self.interval_secs => "PASS",
             _ => "FAIL",
@@ -207,7 +213,56 @@ impl Figures {
             self.interval_secs,
             format_value(steady_secs, Unit::Decimal),
         );
+        if let Some(delivery) = &self.delivery {
+            let p95 = delivery.percentile(0.95);
+            let verdict = match p95 {
+                Some(secs)
+                    if secs < delivery.target_secs
+                        && delivery.latencies.len() == delivery.tenants =>
+                {
+                    "PASS"
+                }
+                _ => "FAIL",
+            };
+            let _ = write!(
+                text,
+                "\ntarget: breach to notification p95 below the interval, group_wait and 2 s \
+                 ({} s): {} s  {verdict}",
+                delivery.target_secs,
+                format_value(p95, Unit::Decimal),
+            );
+        }
         text
+    }
+
+    /// The delivery phase's rows.
+    fn delivery_rows(&self, text: &mut String, delivery: &Delivery) {
+        let _ = writeln!(
+            text,
+            "\nbreach to webhook notification, alerting role running, {} more tenants \
+             (group_wait {} s, eval interval {} s)",
+            grouped(delivery.tenants as u64),
+            delivery.group_wait_secs,
+            self.interval_secs,
+        );
+        let latency = |share: f64| format_value(delivery.percentile(share), Unit::Decimal);
+        let rows = [
+            (
+                "breaches notified",
+                format!(
+                    "{} of {}",
+                    grouped(delivery.latencies.len() as u64),
+                    grouped(delivery.tenants as u64)
+                ),
+            ),
+            ("notifications repeated", grouped(delivery.repeats)),
+            ("latency p50 (s)", latency(0.5)),
+            ("latency p95 (s)", latency(0.95)),
+            ("latency max (s)", latency(1.0)),
+        ];
+        for (name, value) in rows {
+            let _ = writeln!(text, "{name:<44}{value:>14}");
+        }
     }
 
     /// Why the figures do not describe the evaluation of every rule, if they do not.
@@ -236,6 +291,15 @@ impl Figures {
             problems.push(format!(
                 "the cold pass recorded {cold} transitions, not one per breaching series ({})",
                 self.series.1
+            ));
+        }
+        if let Some(delivery) = &self.delivery
+            && delivery.latencies.len() != delivery.tenants
+        {
+            problems.push(format!(
+                "{} of the {} breaches of the delivery phase were not notified",
+                delivery.tenants - delivery.latencies.len(),
+                delivery.tenants
             ));
         }
         if self.baseline.done.evaluated != self.baseline.rules {

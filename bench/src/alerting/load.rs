@@ -27,7 +27,7 @@ use crate::progress;
 use crate::tenants::{create_tenant, suspend_tenants};
 
 /// The key of every tenant's meter.
-const METER: &str = "temp";
+pub(super) const METER: &str = "temp";
 /// The group the meter splits by.
 const GROUP: &str = "region";
 /// Tenants set up at once.
@@ -143,11 +143,11 @@ pub(super) struct Fleet {
 }
 
 impl Fleet {
-    /// Creates the plan's tenants, each with its meter, [`SETUP_CONCURRENCY`] at a time.
-    pub(super) async fn create(&mut self, catalog: &Catalog, plan: Plan) -> anyhow::Result<()> {
+    /// Creates `tenants` tenants, each with its meter, [`SETUP_CONCURRENCY`] at a time.
+    pub(super) async fn create(&mut self, catalog: &Catalog, tenants: u32) -> anyhow::Result<()> {
         progress(&format!(
             "creating {} bench tenants, each with a meter",
-            grouped(u64::from(plan.tenants))
+            grouped(u64::from(tenants))
         ));
         let spec = Arc::new(MeterSpec {
             key: MeterKey::parse(METER)?,
@@ -161,7 +161,7 @@ impl Fleet {
         let mut started = 0;
         let mut failed = None;
         loop {
-            while started < plan.tenants && tasks.len() < SETUP_CONCURRENCY && failed.is_none() {
+            while started < tenants && tasks.len() < SETUP_CONCURRENCY && failed.is_none() {
                 let (catalog, spec) = (catalog.clone(), Arc::clone(&spec));
                 tasks.spawn(async move {
                     let (id, name) = create_tenant(&catalog).await?;
@@ -249,43 +249,77 @@ pub(super) async fn write_rollups(
 ) -> anyhow::Result<()> {
     let first_minute = floor_minute(first) - Duration::minutes(4);
     let minutes = (floor_minute(last) - first_minute).num_minutes() + 1;
-    let start = u32::try_from(first_minute.timestamp()).context("a minute after 1970")?;
-    let values: Vec<i64> = (0..plan.subjects).map(Plan::value).collect();
-    let regions: Vec<&str> = (0..plan.subjects).map(Plan::region).collect();
-    let per_tenant = u64::from(plan.subjects) * u64::try_from(minutes)?;
-    let subjects = plan.subjects;
+    let subjects: Vec<Subject> = (0..plan.subjects)
+        .map(|subject| Subject {
+            name: Plan::subject(subject),
+            region: Plan::region(subject),
+            value: Plan::value(subject),
+        })
+        .collect();
     for chunk in meters.chunks(TENANTS_PER_INSERT) {
-        let tenants: Vec<String> = chunk
-            .iter()
-            .map(|meter| meter.tenant_id.to_string())
-            .collect();
-        let ids: Vec<String> = chunk.iter().map(|meter| meter.id.to_string()).collect();
-        analytics
-            .client()
-            .query(&format!(
-                "INSERT INTO rollup_writes (tenant_id, meter_id, minute, subject, group_values,
-                     kafka_partition, block, version, events, value_sum, value_min, value_max,
-                     latest_time_ms, latest_position, latest_value, resolution)
-                 SELECT arrayElement(?, intDiv(number, {per_tenant}) + 1),
-                        arrayElement(?, intDiv(number, {per_tenant}) + 1),
-                        toUInt32(? + intDiv(number % {per_tenant}, {subjects}) * 60),
-                        concat('subject-', toString(number % {subjects})),
-                        [arrayElement(?, number % {subjects} + 1)], toUInt32(0),
-                        toUInt64(number), toUInt64(1), toUInt64(1),
-                        toDecimal128(arrayElement(?, number % {subjects} + 1), 9) AS value,
-                        value, value, toInt64(0), toUInt64(0), toDecimal128(0, 9), 'minute'
-                 FROM numbers({rows})",
-                rows = per_tenant * chunk.len() as u64,
-            ))
-            .bind(&tenants)
-            .bind(&ids)
-            .bind(start)
-            .bind(&regions)
-            .bind(&values)
-            .execute()
-            .await
-            .context("cannot write the rollups")?;
+        insert_rollups(analytics, chunk, (first_minute, minutes), &subjects).await?;
     }
+    Ok(())
+}
+
+/// A subject as the rollups written have it.
+pub(super) struct Subject {
+    /// Its name.
+    pub(super) name: String,
+    /// Its region.
+    pub(super) region: &'static str,
+    /// Its value in every minute.
+    pub(super) value: i64,
+}
+
+/// Writes, with one insert, a rollup row for each of `meters`, each of `subjects` and each of
+/// `minutes` minutes from `first_minute`.
+pub(super) async fn insert_rollups(
+    analytics: &Analytics,
+    meters: &[Meter],
+    (first_minute, minutes): (DateTime<Utc>, i64),
+    subjects: &[Subject],
+) -> anyhow::Result<()> {
+    let start = u32::try_from(first_minute.timestamp()).context("a minute after 1970")?;
+    let names: Vec<&str> = subjects
+        .iter()
+        .map(|subject| subject.name.as_str())
+        .collect();
+    let regions: Vec<&str> = subjects.iter().map(|subject| subject.region).collect();
+    let values: Vec<i64> = subjects.iter().map(|subject| subject.value).collect();
+    let count = subjects.len() as u64;
+    let per_tenant = count * u64::try_from(minutes)?;
+    let tenants: Vec<String> = meters
+        .iter()
+        .map(|meter| meter.tenant_id.to_string())
+        .collect();
+    let ids: Vec<String> = meters.iter().map(|meter| meter.id.to_string()).collect();
+    analytics
+        .client()
+        .query(&format!(
+            "INSERT INTO rollup_writes (tenant_id, meter_id, minute, subject, group_values,
+                 kafka_partition, block, version, events, value_sum, value_min, value_max,
+                 latest_time_ms, latest_position, latest_value, resolution)
+             SELECT arrayElement(?, intDiv(number, {per_tenant}) + 1),
+                    arrayElement(?, intDiv(number, {per_tenant}) + 1),
+                    toUInt32(? + intDiv(number % {per_tenant}, {count}) * 60),
+                    arrayElement(?, number % {count} + 1),
+                    [arrayElement(?, number % {count} + 1)], toUInt32(0),
+                    toUInt64(number), toUInt64(1), toUInt64(1),
+                    toDecimal128(arrayElement(?, number % {count} + 1), 9) AS value,
+                    value, value, toInt64(0), toUInt64(0), toDecimal128(0, 9), 'minute'
+             FROM numbers({rows})",
+            rows = per_tenant * meters.len() as u64,
+        ))
+        .bind(&tenants)
+        .bind(&ids)
+        .bind(start)
+        .bind(&names)
+        .bind(&regions)
+        .bind(&values)
+        .execute()
+        .await
+        .context("cannot write the rollups")?;
     Ok(())
 }
 

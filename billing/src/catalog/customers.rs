@@ -180,13 +180,21 @@ pub async fn find_many(
 }
 
 /// Finds a tenant's customer by its external id.
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
 pub async fn find_external(
     db: impl Acquire<'_, Database = Postgres>,
     tenant: TenantId,
     external_id: &str,
 ) -> Result<Customer> {
-    let mut connection = db.acquire().await?;
+    find_external_in(&mut *db.acquire().await?, tenant, external_id).await
+}
+
+/// [`find_external`] on a connection or in a transaction.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
+pub async fn find_external_in(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    external_id: &str,
+) -> Result<Customer> {
     let row = sqlx::query_as!(
         CustomerRow,
         r#"SELECT c.id AS "id: CustomerId", c.tenant_id AS "tenant_id: TenantId", c.external_id,

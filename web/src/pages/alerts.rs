@@ -139,7 +139,7 @@ fn Forms(flash: Option<Flash>) -> impl IntoView {
             "rule",
             "Create a rule",
             r#"{"name": "too-hot", "kind": "threshold", "meter": "temp", "window": "1m", "op": ">", "value": "80", "for": "5m", "severity": "critical"}"#,
-            "A threshold, absence or quota rule, as tally alert rule create reads it (see the README's Alerting section).",
+            "A threshold, absence, quota or spend rule, as tally alert rule create reads it (see the README's Alerting section).",
         )}
         {json_form(
             "/alerts/receivers",
