@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use strum::{EnumString, IntoStaticStr};
 use tally_meter::ids::{CustomerId, InvoiceId, MeterKey, SubscriptionId, TenantId};
 use tally_meter::{Error, Result};
 
@@ -126,35 +125,19 @@ pub struct Computed {
     pub total: Decimal,
 }
 
-/// Where an invoice is in its life.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    EnumString,
-    IntoStaticStr,
-)]
-#[strum(
-    serialize_all = "SCREAMING_SNAKE_CASE",
-    ascii_case_insensitive,
-    parse_err_ty = Error,
-    parse_err_fn = invalid_status
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Status {
-    /// Recomputed by every run until its grace period ends.
-    Draft,
-    /// Numbered and frozen.
-    Finalized,
-    /// Paid.
-    Paid,
-    /// Cancelled after it was finalized.
-    Void,
+named_enum! {
+    parse_err_fn = invalid_status;
+    /// Where an invoice is in its life.
+    pub enum Status {
+        /// Recomputed by every run until its grace period ends.
+        Draft,
+        /// Numbered and frozen.
+        Finalized,
+        /// Paid.
+        Paid,
+        /// Cancelled after it was finalized.
+        Void,
+    }
 }
 
 fn invalid_status(text: &str) -> Error {
