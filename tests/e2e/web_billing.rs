@@ -16,7 +16,7 @@ use super::billing::{
     usage_event,
 };
 use super::support::{Serve, TestEnv};
-use super::web::{Browser, Driver, tenant_name, wait_until_hydrated};
+use super::web::{Browser, Driver, first_cookie, sign_in_form, tenant_name, wait_until_hydrated};
 
 /// Signs in with `key` as a browser would (the sign-in form's token and cookie); returns the
 /// session cookie, `name=value`.
@@ -25,25 +25,7 @@ pub(crate) async fn session_cookie(serve: &Serve, key: &str) -> String {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("a client");
-    let form = http
-        .get(format!("{}/login", serve.base))
-        .send()
-        .await
-        .expect("the sign-in page");
-    let token_cookie = form.headers()["set-cookie"]
-        .to_str()
-        .expect("text")
-        .split(';')
-        .next()
-        .expect("name=value")
-        .to_owned();
-    let html = form.text().await.expect("html");
-    let token = html
-        .split(r#"name="token" value=""#)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the form's token")
-        .to_owned();
+    let (token_cookie, token) = sign_in_form(&http, serve).await;
     let signed_in = http
         .post(format!("{}/login", serve.base))
         .header("cookie", token_cookie)
@@ -51,13 +33,7 @@ pub(crate) async fn session_cookie(serve: &Serve, key: &str) -> String {
         .send()
         .await
         .expect("an answer");
-    signed_in.headers()["set-cookie"]
-        .to_str()
-        .expect("text")
-        .split(';')
-        .next()
-        .expect("name=value")
-        .to_owned()
+    first_cookie(&signed_in)
 }
 
 /// GETs `path` with a session; returns the status, the content type and the body.
