@@ -408,6 +408,15 @@ mod tests {
         }
     }
 
+    /// Each line's description and amount, in order.
+    fn descriptions_and_amounts(computed: &Computed) -> Vec<(&str, Decimal)> {
+        computed
+            .lines
+            .iter()
+            .map(|line| (line.description.as_str(), line.amount))
+            .collect()
+    }
+
     fn version() -> PlanVersion {
         PlanVersion {
             id: PlanVersionId::generate(),
@@ -488,11 +497,7 @@ mod tests {
             tax_percent: Some(d("19")),
         })
         .expect("computes");
-        let lines: Vec<(&str, Decimal)> = computed
-            .lines
-            .iter()
-            .map(|line| (line.description.as_str(), line.amount))
-            .collect();
+        let lines = descriptions_and_amounts(&computed);
         // 30 × 248 h / 744 h = 10; 1000 × 0.01 + 500 × 0.005 = 12.50; 10001 × 0.000333 =
         // 3.330333 → 3.33; the minimum 20.00 less 15.83 = 4.17.
         assert_eq!(
@@ -540,11 +545,7 @@ mod tests {
             tax_percent: None,
         })
         .expect("computes");
-        let lines: Vec<(&str, Decimal)> = computed
-            .lines
-            .iter()
-            .map(|line| (line.description.as_str(), line.amount))
-            .collect();
+        let lines = descriptions_and_amounts(&computed);
         assert_eq!(lines, vec![("Tokens: minimum commitment", d("20.00"))]);
         assert_eq!((computed.tax, computed.total), (Decimal::ZERO, d("20.00")));
     }
