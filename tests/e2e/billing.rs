@@ -18,7 +18,7 @@ use tally_meter::ids::{MeterKey, TenantId};
 
 use super::api::{code, graphql};
 use super::meter_load::post_batch;
-use super::support::{Serve, TestEnv};
+use super::support::{Serve, TestEnv, meter_create};
 
 /// How old an event may be for ingest and the test's meters: its events go back two months.
 pub(super) const LATENESS_SECS: &str = "8640000";
@@ -254,20 +254,13 @@ async fn invoices_are_drafted_finalized_and_adjusted_for_late_usage() {
         (&a_ref, "units", "sum", Some("$.units")),
         (&b_ref, "calls", "count", None),
     ] {
-        let mut args = vec![
-            "meter",
-            "create",
-            "--tenant",
+        let mut args = meter_create(
             tenant,
-            "--key",
             key,
-            "--event-type",
             "usage.recorded",
-            "--aggregation",
             aggregation,
-            "--lateness-secs",
-            LATENESS_SECS,
-        ];
+            &["--lateness-secs", LATENESS_SECS],
+        );
         if let Some(value) = value {
             args.extend(["--value", value]);
         }

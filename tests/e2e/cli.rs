@@ -4,7 +4,7 @@
 use secrecy::SecretString;
 use tally_meter::catalog::api_keys;
 
-use super::support::{TestEnv, run_bounded};
+use super::support::{TestEnv, meter_create, run_bounded};
 
 fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -13,29 +13,6 @@ fn stderr_of(output: &std::process::Output) -> String {
 /// Runs `tally migrate` with one more variable in its environment, such as a bad setting.
 async fn migrate_with(env: &TestEnv, name: &str, value: &str) -> std::process::Output {
     run_bounded(env.tally().env(name, value).arg("migrate")).await
-}
-
-/// The arguments of `tally meter create` for tenant acme's meter `key`, then `more`.
-fn meter_create<'a>(
-    key: &'a str,
-    event_type: &'a str,
-    aggregation: &'a str,
-    more: &[&'a str],
-) -> Vec<&'a str> {
-    let mut args = vec![
-        "meter",
-        "create",
-        "--tenant",
-        "acme",
-        "--key",
-        key,
-        "--event-type",
-        event_type,
-        "--aggregation",
-        aggregation,
-    ];
-    args.extend(more);
-    args
 }
 
 #[tokio::test]
@@ -221,6 +198,7 @@ async fn meters_are_managed_from_the_command_line() {
 
     let created = env
         .run_ok(&meter_create(
+            "acme",
             "tokens",
             "llm.completion",
             "sum",
@@ -238,8 +216,14 @@ async fn meters_are_managed_from_the_command_line() {
         created.contains("tokens") && created.contains("SUM"),
         "{created}"
     );
-    env.run_ok(&meter_create("requests", "api.request", "count", &[]))
-        .await;
+    env.run_ok(&meter_create(
+        "acme",
+        "requests",
+        "api.request",
+        "count",
+        &[],
+    ))
+    .await;
 
     let listing = env.run_ok(&["meter", "list", "--tenant", "acme"]).await;
     let lines: Vec<&str> = listing.lines().collect();
@@ -259,17 +243,25 @@ async fn meters_are_managed_from_the_command_line() {
         "another tenant sees no meters"
     );
 
-    let duplicate = env.run(&meter_create("tokens", "x", "count", &[])).await;
+    let duplicate = env
+        .run(&meter_create("acme", "tokens", "x", "count", &[]))
+        .await;
     assert_eq!(duplicate.status.code(), Some(1));
     assert!(stderr_of(&duplicate).contains("this tenant already has a meter tokens"));
-    let no_value = env.run(&meter_create("avg", "x", "avg", &[])).await;
+    let no_value = env.run(&meter_create("acme", "avg", "x", "avg", &[])).await;
     assert!(
         stderr_of(&no_value).contains("AVG meters need a value path"),
         "{}",
         stderr_of(&no_value)
     );
     let bad_path = env
-        .run(&meter_create("m", "x", "max", &["--value", "tokens"]))
+        .run(&meter_create(
+            "acme",
+            "m",
+            "x",
+            "max",
+            &["--value", "tokens"],
+        ))
         .await;
     assert_eq!(bad_path.status.code(), Some(2));
     assert!(stderr_of(&bad_path).contains("a JSON path looks like $.name"));
@@ -297,6 +289,7 @@ async fn customers_plans_and_subscriptions_are_managed_from_the_command_line() {
     let env = TestEnv::migrated().await;
     env.run_ok(&["tenant", "create", "--name", "acme"]).await;
     env.run_ok(&meter_create(
+        "acme",
         "tokens",
         "llm.call",
         "sum",

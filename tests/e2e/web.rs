@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::api::graphql;
 use super::meter_load::post_batch;
-use super::support::{Serve, TestEnv, free_port};
+use super::support::{Serve, TestEnv, free_port, meter_create};
 
 /// How long a page may take to show what the test waits for (the aggregator's lag included).
 const SETTLE: Duration = Duration::from_secs(30);
@@ -338,18 +338,13 @@ async fn browse(hydrated: bool) {
         meter: "zeta_orders".into(),
         event_type: "zeta.order.placed".into(),
     };
-    env.run_ok(&[
-        "meter",
-        "create",
-        "--tenant",
+    env.run_ok(&meter_create(
         &secrets.tenant,
-        "--key",
         &secrets.meter,
-        "--event-type",
         &secrets.event_type,
-        "--aggregation",
         "count",
-    ])
+        &[],
+    ))
     .await;
     let without_bundle = [("TALLY__WEB__PKG_DIR", "")];
     let serve = env

@@ -15,7 +15,7 @@ use super::billing::{
     LATENESS_SECS, UNITS_PLAN, month_start, publish_and_subscribe, send_and_wait, serve_billing,
     usage_event,
 };
-use super::support::{Serve, TestEnv};
+use super::support::{Serve, TestEnv, meter_create};
 use super::web::{Browser, Driver, first_cookie, sign_in_form, tenant_name, wait_until_hydrated};
 
 /// Signs in with `key` as a browser would (the sign-in form's token and cookie); returns the
@@ -76,22 +76,13 @@ async fn a_tenant_sees_its_invoices_customers_and_plans_and_another_tenant_does_
     // Two months back: the run below is in the past whatever today's date.
     let (m2, m1) = (month_start(2), month_start(1));
 
-    env.run_ok(&[
-        "meter",
-        "create",
-        "--tenant",
+    env.run_ok(&meter_create(
         &a_ref,
-        "--key",
         "units",
-        "--event-type",
         "usage.recorded",
-        "--aggregation",
         "sum",
-        "--value",
-        "$.units",
-        "--lateness-secs",
-        LATENESS_SECS,
-    ])
+        &["--value", "$.units", "--lateness-secs", LATENESS_SECS],
+    ))
     .await;
     env.run_ok(&[
         "customer",
