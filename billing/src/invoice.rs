@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use strum::{EnumString, IntoStaticStr};
 use tally_meter::ids::{CustomerId, InvoiceId, MeterKey, SubscriptionId, TenantId};
 use tally_meter::{Error, Result};
 
@@ -126,35 +125,19 @@ pub struct Computed {
     pub total: Decimal,
 }
 
-/// Where an invoice is in its life.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    EnumString,
-    IntoStaticStr,
-)]
-#[strum(
-    serialize_all = "SCREAMING_SNAKE_CASE",
-    ascii_case_insensitive,
-    parse_err_ty = Error,
-    parse_err_fn = invalid_status
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Status {
-    /// Recomputed by every run until its grace period ends.
-    Draft,
-    /// Numbered and frozen.
-    Finalized,
-    /// Paid.
-    Paid,
-    /// Cancelled after it was finalized.
-    Void,
+named_enum! {
+    parse_err_fn = invalid_status;
+    /// Where an invoice is in its life.
+    pub enum Status {
+        /// Recomputed by every run until its grace period ends.
+        Draft,
+        /// Numbered and frozen.
+        Finalized,
+        /// Paid.
+        Paid,
+        /// Cancelled after it was finalized.
+        Void,
+    }
 }
 
 fn invalid_status(text: &str) -> Error {
@@ -425,6 +408,15 @@ mod tests {
         }
     }
 
+    /// Each line's description and amount, in order.
+    fn descriptions_and_amounts(computed: &Computed) -> Vec<(&str, Decimal)> {
+        computed
+            .lines
+            .iter()
+            .map(|line| (line.description.as_str(), line.amount))
+            .collect()
+    }
+
     fn version() -> PlanVersion {
         PlanVersion {
             id: PlanVersionId::generate(),
@@ -505,11 +497,7 @@ mod tests {
             tax_percent: Some(d("19")),
         })
         .expect("computes");
-        let lines: Vec<(&str, Decimal)> = computed
-            .lines
-            .iter()
-            .map(|line| (line.description.as_str(), line.amount))
-            .collect();
+        let lines = descriptions_and_amounts(&computed);
         // 30 × 248 h / 744 h = 10; 1000 × 0.01 + 500 × 0.005 = 12.50; 10001 × 0.000333 =
         // 3.330333 → 3.33; the minimum 20.00 less 15.83 = 4.17.
         assert_eq!(
@@ -557,11 +545,7 @@ mod tests {
             tax_percent: None,
         })
         .expect("computes");
-        let lines: Vec<(&str, Decimal)> = computed
-            .lines
-            .iter()
-            .map(|line| (line.description.as_str(), line.amount))
-            .collect();
+        let lines = descriptions_and_amounts(&computed);
         assert_eq!(lines, vec![("Tokens: minimum commitment", d("20.00"))]);
         assert_eq!((computed.tax, computed.total), (Decimal::ZERO, d("20.00")));
     }

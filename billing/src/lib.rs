@@ -5,6 +5,39 @@
 //! ([`invoice`]), their SQL ([`catalog`]), and invoices as PDF, rows and JSON for finance
 //! ([`export`]). Amounts are `rust_decimal` throughout; errors are the domain core's.
 
+/// Declares a field-less enum that is stored, serialized and printed as its variants' names in
+/// SCREAMING_SNAKE_CASE and parsed from them in any case (`FromStr`, `<&str>::from`); any other
+/// text is the [`tally_meter::Error`] that `parse_err_fn` returns.
+macro_rules! named_enum {
+    (
+        parse_err_fn = $invalid:ident;
+        $(#[$attr:meta])*
+        $vis:vis enum $name:ident { $($variants:tt)* }
+    ) => {
+        $(#[$attr])*
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            serde::Serialize,
+            serde::Deserialize,
+            strum::Display,
+            strum::EnumString,
+            strum::IntoStaticStr,
+        )]
+        #[strum(
+            serialize_all = "SCREAMING_SNAKE_CASE",
+            ascii_case_insensitive,
+            parse_err_ty = tally_meter::Error,
+            parse_err_fn = $invalid
+        )]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        $vis enum $name { $($variants)* }
+    };
+}
+
 pub mod attribution;
 pub mod catalog;
 pub mod config;

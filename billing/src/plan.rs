@@ -5,7 +5,6 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use strum::{EnumString, IntoStaticStr};
 use tally_meter::ids::{MeterKey, PlanId, PlanKey, PlanVersionId, TenantId};
 use tally_meter::{Error, Result};
 
@@ -15,31 +14,15 @@ use crate::price::UsagePrice;
 /// The most charges one version may have.
 pub const MAX_CHARGES: usize = 50;
 
-/// How long a billing period lasts.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    EnumString,
-    IntoStaticStr,
-)]
-#[strum(
-    serialize_all = "SCREAMING_SNAKE_CASE",
-    ascii_case_insensitive,
-    parse_err_ty = Error,
-    parse_err_fn = invalid_interval
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Interval {
-    /// A month.
-    Month,
-    /// A year.
-    Year,
+named_enum! {
+    parse_err_fn = invalid_interval;
+    /// How long a billing period lasts.
+    pub enum Interval {
+        /// A month.
+        Month,
+        /// A year.
+        Year,
+    }
 }
 
 fn invalid_interval(text: &str) -> Error {

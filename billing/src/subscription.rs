@@ -3,36 +3,19 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use strum::{EnumString, IntoStaticStr};
 use tally_meter::Error;
 use tally_meter::ids::{CustomerId, PlanVersionId, SubscriptionId, TenantId};
 
-/// Where billing periods start.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    EnumString,
-    IntoStaticStr,
-)]
-#[strum(
-    serialize_all = "SCREAMING_SNAKE_CASE",
-    ascii_case_insensitive,
-    parse_err_ty = Error,
-    parse_err_fn = invalid_anchor
-)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Anchor {
-    /// On the first of the month (or year), in the customer's time zone; the first period is
-    /// the part from the start.
-    Calendar,
-    /// On the day of the month (or year) the subscription started.
-    Anniversary,
+named_enum! {
+    parse_err_fn = invalid_anchor;
+    /// Where billing periods start.
+    pub enum Anchor {
+        /// On the first of the month (or year), in the customer's time zone; the first period is
+        /// the part from the start.
+        Calendar,
+        /// On the day of the month (or year) the subscription started.
+        Anniversary,
+    }
 }
 
 fn invalid_anchor(text: &str) -> Error {

@@ -7,18 +7,20 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeZone, Utc};
 use rust_decimal::Decimal;
 use tally_billing::catalog::{customers, invoices, plans, subscriptions};
-use tally_billing::customer::CustomerSpec;
+use tally_billing::customer::{Customer, CustomerSpec};
 use tally_billing::invoice::{Computed, Status};
 use tally_billing::period::Period;
-use tally_billing::plan::{Charge, Interval, PlanVersion, VersionSpec};
+use tally_billing::plan::{Charge, Interval, Plan, PlanVersion, VersionSpec};
 use tally_billing::price::{PriceModel, Pricing, UsagePrice};
+use tally_billing::run::Run;
 use tally_billing::subscription::{Anchor, Subscription};
 use tally_meter::Error;
+use tally_meter::analytics::Analytics;
 use tally_meter::api_key::Scope;
 use tally_meter::audit::Actor;
 use tally_meter::caps::Caps;
 use tally_meter::catalog::{Catalog, audit, meters};
-use tally_meter::ids::{MeterKey, PlanKey, TenantId};
+use tally_meter::ids::{CustomerId, MeterKey, PlanKey, PlanVersionId, TenantId};
 use tally_meter::meter::{Aggregation, JsonPath, MeterSpec};
 use tally_testkit::{Namespace, store};
 
@@ -85,6 +87,60 @@ async fn tenant_with_tokens_meter(catalog: &Catalog) -> TenantId {
     tenant
 }
 
+/// Creates the tenant's customer of [`customer`], as the operator.
+async fn create_customer(
+    catalog: &Catalog,
+    tenant: TenantId,
+    external_id: &str,
+    currency: &str,
+    subjects: &[&str],
+) -> Customer {
+    customers::create(
+        catalog,
+        tenant,
+        &customer(external_id, currency, subjects),
+        Actor::Operator,
+    )
+    .await
+    .expect("creates the customer")
+}
+
+/// The tokens plan `pro` at `unit_price`, created for the tenant with its first version a draft.
+async fn draft_plan(catalog: &Catalog, tenant: TenantId, unit_price: &str) -> (Plan, PlanVersion) {
+    let key = PlanKey::parse("pro").expect("a key");
+    plans::create(
+        catalog,
+        tenant,
+        &key,
+        "Pro",
+        &tokens_plan(unit_price),
+        Actor::Operator,
+    )
+    .await
+    .expect("creates the plan")
+}
+
+/// Subscribes the customer to the plan version from `start`, with calendar periods, as the
+/// operator.
+async fn subscribe(
+    catalog: &Catalog,
+    tenant: TenantId,
+    customer: CustomerId,
+    version: PlanVersionId,
+    start: DateTime<Utc>,
+) -> Result<Subscription, Error> {
+    subscriptions::create(
+        catalog,
+        tenant,
+        customer,
+        version,
+        Anchor::Calendar,
+        start,
+        Actor::Operator,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn customers_own_their_subjects_and_stay_with_their_tenant() {
     let env = Namespace::migrated().await;
@@ -92,14 +148,7 @@ async fn customers_own_their_subjects_and_stay_with_their_tenant() {
     let (acme, _) = store::tenant_with_key(&catalog, Scope::Admin).await;
     let (other, _) = store::tenant_with_key(&catalog, Scope::Admin).await;
 
-    let created = customers::create(
-        &catalog,
-        acme,
-        &customer("crm-1", "eur", &["b", "a", "a"]),
-        Actor::Operator,
-    )
-    .await
-    .expect("creates");
+    let created = create_customer(&catalog, acme, "crm-1", "eur", &["b", "a", "a"]).await;
     assert_eq!(created.subjects, ["a", "b"]);
     assert_eq!(
         (created.currency.as_str(), created.timezone.as_str()),
@@ -132,14 +181,7 @@ async fn customers_own_their_subjects_and_stay_with_their_tenant() {
         );
     }
     // Another tenant may use the same external id and subjects, and never sees acme's.
-    customers::create(
-        &catalog,
-        other,
-        &customer("crm-1", "USD", &["a"]),
-        Actor::Operator,
-    )
-    .await
-    .expect("another tenant's customer");
+    create_customer(&catalog, other, "crm-1", "USD", &["a"]).await;
     let found = customers::find(&catalog, other, created.id).await;
     assert!(matches!(found, Err(Error::NotFound(_))), "{found:?}");
     let listed = customers::list(&catalog, other).await.expect("lists");
@@ -153,38 +195,13 @@ async fn published_versions_never_change_and_subscriptions_pin_them() {
     let catalog = env.catalog().await;
     let tenant = tenant_with_tokens_meter(&catalog).await;
     let key = PlanKey::parse("pro").expect("a key");
-    let (plan, draft) = plans::create(
-        &catalog,
-        tenant,
-        &key,
-        "Pro",
-        &tokens_plan("0.00002"),
-        Actor::Operator,
-    )
-    .await
-    .expect("creates");
+    let (plan, draft) = draft_plan(&catalog, tenant, "0.00002").await;
     assert_eq!((draft.version, draft.published_at), (1, None));
-    let buyer = customers::create(
-        &catalog,
-        tenant,
-        &customer("crm-1", "EUR", &["device-1"]),
-        Actor::Operator,
-    )
-    .await
-    .expect("creates");
+    let buyer = create_customer(&catalog, tenant, "crm-1", "EUR", &["device-1"]).await;
     let start = utc("2026-11-01T00:00:00Z");
 
     // A draft cannot be subscribed to; once published, it can, and it no longer changes.
-    let refused = subscriptions::create(
-        &catalog,
-        tenant,
-        buyer.id,
-        draft.id,
-        Anchor::Calendar,
-        start,
-        Actor::Operator,
-    )
-    .await;
+    let refused = subscribe(&catalog, tenant, buyer.id, draft.id, start).await;
     assert!(
         matches!(&refused, Err(Error::Conflict(message)) if message.contains("is a draft")),
         "{refused:?}"
@@ -193,17 +210,9 @@ async fn published_versions_never_change_and_subscriptions_pin_them() {
         .await
         .expect("publishes");
     assert!(v1.published_at.is_some());
-    let subscription = subscriptions::create(
-        &catalog,
-        tenant,
-        buyer.id,
-        v1.id,
-        Anchor::Calendar,
-        start,
-        Actor::Operator,
-    )
-    .await
-    .expect("subscribes");
+    let subscription = subscribe(&catalog, tenant, buyer.id, v1.id, start)
+        .await
+        .expect("subscribes");
     let changed = sqlx::query("UPDATE plan_versions SET charges = '[]' WHERE id = $1")
         .bind(v1.id)
         .execute(catalog.pool())
@@ -236,16 +245,7 @@ async fn published_versions_never_change_and_subscriptions_pin_them() {
     assert_eq!(listed, vec![subscription.clone()]);
 
     // The same plan twice at once is refused; after a cancellation the next version may follow.
-    let overlapping = subscriptions::create(
-        &catalog,
-        tenant,
-        buyer.id,
-        v2.id,
-        Anchor::Calendar,
-        start,
-        Actor::Operator,
-    )
-    .await;
+    let overlapping = subscribe(&catalog, tenant, buyer.id, v2.id, start).await;
     assert!(
         matches!(&overlapping, Err(Error::Conflict(_))),
         "{overlapping:?}"
@@ -256,17 +256,9 @@ async fn published_versions_never_change_and_subscriptions_pin_them() {
             .await
             .expect("cancels");
     assert_eq!(cancelled.ends_at, Some(switch));
-    subscriptions::create(
-        &catalog,
-        tenant,
-        buyer.id,
-        v2.id,
-        Anchor::Calendar,
-        switch,
-        Actor::Operator,
-    )
-    .await
-    .expect("subscribes to version 2 from the switch on");
+    subscribe(&catalog, tenant, buyer.id, v2.id, switch)
+        .await
+        .expect("subscribes to version 2 from the switch on");
 
     // Every change is in the tenant's audit log, newest first, with who made it.
     let entries = audit::list(&catalog, tenant, 20)
@@ -300,16 +292,7 @@ async fn a_plan_is_published_only_with_meters_the_tenant_has_and_in_the_customer
     let catalog = env.catalog().await;
     let (tenant, _) = store::tenant_with_key(&catalog, Scope::Admin).await;
     let key = PlanKey::parse("pro").expect("a key");
-    plans::create(
-        &catalog,
-        tenant,
-        &key,
-        "Pro",
-        &tokens_plan("0.00002"),
-        Actor::Operator,
-    )
-    .await
-    .expect("creates");
+    draft_plan(&catalog, tenant, "0.00002").await;
     let refused = plans::publish(&catalog, tenant, &key, Actor::Operator).await;
     assert_eq!(
         refused.expect_err("no meter").to_string(),
@@ -317,38 +300,10 @@ async fn a_plan_is_published_only_with_meters_the_tenant_has_and_in_the_customer
     );
 
     let tenant = tenant_with_tokens_meter(&catalog).await;
-    let (_, _) = plans::create(
-        &catalog,
-        tenant,
-        &key,
-        "Pro",
-        &tokens_plan("0.00002"),
-        Actor::Operator,
-    )
-    .await
-    .expect("creates");
-    let v1 = plans::publish(&catalog, tenant, &key, Actor::Operator)
-        .await
-        .expect("publishes");
-    let dollars = customers::create(
-        &catalog,
-        tenant,
-        &customer("crm-us", "USD", &[]),
-        Actor::Operator,
-    )
-    .await
-    .expect("creates");
+    let v1 = published_plan(&catalog, tenant, "0.00002").await;
+    let dollars = create_customer(&catalog, tenant, "crm-us", "USD", &[]).await;
     let start = utc("2026-11-01T00:00:00Z");
-    let refused = subscriptions::create(
-        &catalog,
-        tenant,
-        dollars.id,
-        v1.id,
-        Anchor::Calendar,
-        start,
-        Actor::Operator,
-    )
-    .await;
+    let refused = subscribe(&catalog, tenant, dollars.id, v1.id, start).await;
     assert_eq!(
         refused.expect_err("another currency").to_string(),
         "customer crm-us is billed in USD, but the plan charges in EUR"
@@ -363,16 +318,7 @@ async fn a_plan_is_published_only_with_meters_the_tenant_has_and_in_the_customer
 /// The tokens plan `pro` at `unit_price`, created and published for the tenant.
 async fn published_plan(catalog: &Catalog, tenant: TenantId, unit_price: &str) -> PlanVersion {
     let key = PlanKey::parse("pro").expect("a key");
-    plans::create(
-        catalog,
-        tenant,
-        &key,
-        "Pro",
-        &tokens_plan(unit_price),
-        Actor::Operator,
-    )
-    .await
-    .expect("creates");
+    draft_plan(catalog, tenant, unit_price).await;
     plans::publish(catalog, tenant, &key, Actor::Operator)
         .await
         .expect("publishes")
@@ -383,26 +329,11 @@ async fn published_plan(catalog: &Catalog, tenant: TenantId, unit_price: &str) -
 async fn subscribed(catalog: &Catalog) -> (TenantId, Subscription) {
     let tenant = tenant_with_tokens_meter(catalog).await;
     let version = published_plan(catalog, tenant, "0.00002").await;
-    let buyer = customers::create(
-        catalog,
-        tenant,
-        &customer("crm-1", "EUR", &["device-1"]),
-        Actor::Operator,
-    )
-    .await
-    .expect("creates");
+    let buyer = create_customer(catalog, tenant, "crm-1", "EUR", &["device-1"]).await;
     let start = utc("2026-01-01T00:00:00Z");
-    let subscription = subscriptions::create(
-        catalog,
-        tenant,
-        buyer.id,
-        version.id,
-        Anchor::Calendar,
-        start,
-        Actor::Operator,
-    )
-    .await
-    .expect("subscribes");
+    let subscription = subscribe(catalog, tenant, buyer.id, version.id, start)
+        .await
+        .expect("subscribes");
     (tenant, subscription)
 }
 
@@ -562,6 +493,18 @@ async fn invoices_are_drafted_once_per_period_and_numbered_without_gaps_when_fin
     );
 }
 
+/// The operator's invoice run at `at`, with a day's grace.
+fn run_at<'a>(catalog: &'a Catalog, analytics: &'a Analytics, at: DateTime<Utc>) -> Run<'a> {
+    Run {
+        catalog,
+        analytics,
+        at,
+        grace: chrono::Duration::hours(24),
+        actor: Actor::Operator,
+        raw_retention_days: 30,
+    }
+}
+
 /// Two invoice runs at once, each on connections of its own, as two billing processes would
 /// run: every subscription gets its opening and closing invoices once, numbered without gaps,
 /// and a third run changes nothing.
@@ -575,22 +518,20 @@ async fn overlapping_invoice_runs_write_every_invoice_once_and_number_them_witho
     const CUSTOMERS: usize = 12;
     for number in 0..CUSTOMERS {
         let subject = format!("device-{number}");
-        let created = customers::create(
+        let created = create_customer(
             &catalog,
             tenant,
-            &customer(&format!("crm-{number}"), "EUR", &[subject.as_str()]),
-            Actor::Operator,
+            &format!("crm-{number}"),
+            "EUR",
+            &[subject.as_str()],
         )
-        .await
-        .expect("creates the customer");
-        subscriptions::create(
+        .await;
+        subscribe(
             &catalog,
             tenant,
             created.id,
             version.id,
-            Anchor::Calendar,
             utc("2026-09-01T00:00:00+02:00"),
-            Actor::Operator,
         )
         .await
         .expect("subscribes");
@@ -600,17 +541,10 @@ async fn overlapping_invoice_runs_write_every_invoice_once_and_number_them_witho
     let run = |catalog: Catalog| {
         let analytics = analytics.clone();
         tokio::spawn(async move {
-            tally_billing::run::Run {
-                catalog: &catalog,
-                analytics: &analytics,
-                at,
-                grace: chrono::Duration::hours(24),
-                actor: Actor::Operator,
-                raw_retention_days: 30,
-            }
-            .tenant(tenant, &mut |_, _| {})
-            .await
-            .expect("the run succeeds")
+            run_at(&catalog, &analytics, at)
+                .tenant(tenant, &mut |_, _| {})
+                .await
+                .expect("the run succeeds")
         })
     };
     let (first, second) = tokio::join!(run(env.catalog().await), run(env.catalog().await));
@@ -637,17 +571,10 @@ async fn overlapping_invoice_runs_write_every_invoice_once_and_number_them_witho
     numbers.sort_unstable();
     assert_eq!(numbers, (1..=3 * CUSTOMERS as u32).collect::<Vec<_>>());
 
-    let again = tally_billing::run::Run {
-        catalog: &catalog,
-        analytics: &analytics,
-        at,
-        grace: chrono::Duration::hours(24),
-        actor: Actor::Operator,
-        raw_retention_days: 30,
-    }
-    .tenant(tenant, &mut |_, _| {})
-    .await
-    .expect("the rerun succeeds");
+    let again = run_at(&catalog, &analytics, at)
+        .tenant(tenant, &mut |_, _| {})
+        .await
+        .expect("the rerun succeeds");
     assert_eq!((again.drafted, again.finalized), (0, 0));
     assert_eq!(
         invoices::list(&catalog, tenant, None).await.expect("lists"),

@@ -18,7 +18,7 @@ use tally_meter::ids::{MeterKey, TenantId};
 
 use super::api::{code, graphql};
 use super::meter_load::post_batch;
-use super::support::{Serve, TestEnv};
+use super::support::{Serve, TestEnv, meter_create};
 
 /// How old an event may be for ingest and the test's meters: its events go back two months.
 pub(super) const LATENESS_SECS: &str = "8640000";
@@ -179,15 +179,64 @@ pub(super) fn write_plan(spec: &str) -> String {
     path.to_str().expect("a UTF-8 path").to_owned()
 }
 
+/// Serves the `ingest`, `meter` and `api` roles, with ingest taking events as old as
+/// [`LATENESS_SECS`].
+pub(super) async fn serve_billing(env: &TestEnv) -> Serve {
+    env.serve(
+        "ingest,meter,api",
+        &[("TALLY__INGEST__MAX_EVENT_AGE_SECS", LATENESS_SECS)],
+    )
+    .await
+}
+
+/// Tenant A's plan in the billing tests, on its `units` meter: 10.00 a month, and units at 0.10
+/// for the first 100 of a period and 0.05 after.
+pub(super) const UNITS_PLAN: &str = r#"{"currency": "EUR", "interval": "MONTH", "charges": [
+    {"type": "flat", "name": "Base", "amount": "10.00"},
+    {"type": "usage", "name": "Units", "meter": "units", "pricing": "single",
+     "model": {"model": "graduated", "tiers": [
+        {"up_to": "100", "unit_price": "0.10"},
+        {"up_to": null, "unit_price": "0.05"}]}}
+]}"#;
+
+/// Creates the tenant's plan `key` (named like its key) from `spec`, publishes it and subscribes
+/// each of `customers` (external ids) to it from `start` (RFC 3339).
+pub(super) async fn publish_and_subscribe(
+    env: &TestEnv,
+    tenant: &str,
+    key: &str,
+    spec: &str,
+    customers: &[&str],
+    start: &str,
+) {
+    let file = write_plan(spec);
+    env.run_ok(&[
+        "plan", "create", "--tenant", tenant, "--key", key, "--name", key, "--file", &file,
+    ])
+    .await;
+    env.run_ok(&["plan", "publish", "--tenant", tenant, "--key", key])
+        .await;
+    for customer in customers {
+        env.run_ok(&[
+            "subscription",
+            "create",
+            "--tenant",
+            tenant,
+            "--customer",
+            customer,
+            "--plan",
+            key,
+            "--start",
+            start,
+        ])
+        .await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invoices_are_drafted_finalized_and_adjusted_for_late_usage() {
     let env = TestEnv::migrated().await;
-    let serve = env
-        .serve(
-            "ingest,meter,api",
-            &[("TALLY__INGEST__MAX_EVENT_AGE_SECS", LATENESS_SECS)],
-        )
-        .await;
+    let serve = serve_billing(&env).await;
     let (a, a_ingest) = env.tenant_with_key(Scope::Ingest).await;
     let (b, b_ingest) = env.tenant_with_key(Scope::Ingest).await;
     let (a_read, b_read) = (
@@ -205,20 +254,13 @@ async fn invoices_are_drafted_finalized_and_adjusted_for_late_usage() {
         (&a_ref, "units", "sum", Some("$.units")),
         (&b_ref, "calls", "count", None),
     ] {
-        let mut args = vec![
-            "meter",
-            "create",
-            "--tenant",
+        let mut args = meter_create(
             tenant,
-            "--key",
             key,
-            "--event-type",
             "usage.recorded",
-            "--aggregation",
             aggregation,
-            "--lateness-secs",
-            LATENESS_SECS,
-        ];
+            &["--lateness-secs", LATENESS_SECS],
+        );
         if let Some(value) = value {
             args.extend(["--value", value]);
         }
@@ -249,48 +291,13 @@ async fn invoices_are_drafted_finalized_and_adjusted_for_late_usage() {
         args.extend(extra);
         env.run_ok(&args).await;
     }
-    let plan_a = write_plan(
-        r#"{"currency": "EUR", "interval": "MONTH", "charges": [
-            {"type": "flat", "name": "Base", "amount": "10.00"},
-            {"type": "usage", "name": "Units", "meter": "units", "pricing": "single",
-             "model": {"model": "graduated", "tiers": [
-                {"up_to": "100", "unit_price": "0.10"},
-                {"up_to": null, "unit_price": "0.05"}]}}
-        ]}"#,
-    );
-    let plan_b = write_plan(
-        r#"{"currency": "USD", "interval": "MONTH", "charges": [
-            {"type": "usage", "name": "Calls", "meter": "calls", "pricing": "single",
-             "model": {"model": "package", "package_price": "2.00", "package_size": "10"}}
-        ]}"#,
-    );
+    let metered_plan = r#"{"currency": "USD", "interval": "MONTH", "charges": [
+        {"type": "usage", "name": "Calls", "meter": "calls", "pricing": "single",
+         "model": {"model": "package", "package_price": "2.00", "package_size": "10"}}
+    ]}"#;
     let start = m0.to_rfc3339();
-    for (tenant, plan, file, customers) in [
-        (&a_ref, "std", &plan_a, vec!["c1", "c2"]),
-        (&b_ref, "metered", &plan_b, vec!["c3"]),
-    ] {
-        env.run_ok(&[
-            "plan", "create", "--tenant", tenant, "--key", plan, "--name", plan, "--file", file,
-        ])
-        .await;
-        env.run_ok(&["plan", "publish", "--tenant", tenant, "--key", plan])
-            .await;
-        for customer in customers {
-            env.run_ok(&[
-                "subscription",
-                "create",
-                "--tenant",
-                tenant,
-                "--customer",
-                customer,
-                "--plan",
-                plan,
-                "--start",
-                &start,
-            ])
-            .await;
-        }
-    }
+    publish_and_subscribe(&env, &a_ref, "std", UNITS_PLAN, &["c1", "c2"], &start).await;
+    publish_and_subscribe(&env, &b_ref, "metered", metered_plan, &["c3"], &start).await;
     let a_names = customer_names(&env, a).await;
     let b_names = customer_names(&env, b).await;
 

@@ -4,10 +4,15 @@
 use secrecy::SecretString;
 use tally_meter::catalog::api_keys;
 
-use super::support::{TestEnv, run_bounded};
+use super::support::{TestEnv, meter_create, run_bounded};
 
 fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs `tally migrate` with one more variable in its environment, such as a bad setting.
+async fn migrate_with(env: &TestEnv, name: &str, value: &str) -> std::process::Output {
+    run_bounded(env.tally().env(name, value).arg("migrate")).await
 }
 
 #[tokio::test]
@@ -133,12 +138,7 @@ async fn tenants_and_keys_are_managed_from_the_command_line() {
 #[tokio::test]
 async fn a_bad_config_value_is_one_line_naming_the_key() {
     let env = TestEnv::new().await;
-    let output = run_bounded(
-        env.tally()
-            .env("TALLY__POSTGRES__MAX_CONNECTIONS", "plenty")
-            .arg("migrate"),
-    )
-    .await;
+    let output = migrate_with(&env, "TALLY__POSTGRES__MAX_CONNECTIONS", "plenty").await;
     assert_eq!(output.status.code(), Some(2));
     let stderr = stderr_of(&output);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -149,12 +149,7 @@ async fn a_bad_config_value_is_one_line_naming_the_key() {
         "{stderr}"
     );
 
-    let output = run_bounded(
-        env.tally()
-            .env("TALLY__KAFKA__PARTITION", "3")
-            .arg("migrate"),
-    )
-    .await;
+    let output = migrate_with(&env, "TALLY__KAFKA__PARTITION", "3").await;
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr_of(&output).contains("unknown field"),
@@ -166,10 +161,10 @@ async fn a_bad_config_value_is_one_line_naming_the_key() {
 #[tokio::test]
 async fn an_unreachable_dependency_is_a_clear_error() {
     let env = TestEnv::new().await;
-    let output = run_bounded(
-        env.tally()
-            .env("TALLY__POSTGRES__URL", "postgres://tally@127.0.0.1:1/tally")
-            .arg("migrate"),
+    let output = migrate_with(
+        &env,
+        "TALLY__POSTGRES__URL",
+        "postgres://tally@127.0.0.1:1/tally",
     )
     .await;
     assert_eq!(output.status.code(), Some(1));
@@ -182,12 +177,7 @@ async fn an_unreachable_dependency_is_a_clear_error() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     let started = std::time::Instant::now();
-    let output = run_bounded(
-        env.tally()
-            .env("TALLY__KAFKA__BROKERS", "127.0.0.1:1")
-            .arg("migrate"),
-    )
-    .await;
+    let output = migrate_with(&env, "TALLY__KAFKA__BROKERS", "127.0.0.1:1").await;
     assert_eq!(output.status.code(), Some(1));
     let stderr = stderr_of(&output);
     assert!(
@@ -207,41 +197,32 @@ async fn meters_are_managed_from_the_command_line() {
     env.run_ok(&["tenant", "create", "--name", "other"]).await;
 
     let created = env
-        .run_ok(&[
-            "meter",
-            "create",
-            "--tenant",
+        .run_ok(&meter_create(
             "acme",
-            "--key",
             "tokens",
-            "--event-type",
             "llm.completion",
-            "--aggregation",
             "sum",
-            "--value",
-            "$.usage.tokens",
-            "--group-by",
-            "model=$.model",
-            "--lateness-secs",
-            "3600",
-        ])
+            &[
+                "--value",
+                "$.usage.tokens",
+                "--group-by",
+                "model=$.model",
+                "--lateness-secs",
+                "3600",
+            ],
+        ))
         .await;
     assert!(
         created.contains("tokens") && created.contains("SUM"),
         "{created}"
     );
-    env.run_ok(&[
-        "meter",
-        "create",
-        "--tenant",
+    env.run_ok(&meter_create(
         "acme",
-        "--key",
         "requests",
-        "--event-type",
         "api.request",
-        "--aggregation",
         "count",
-    ])
+        &[],
+    ))
     .await;
 
     let listing = env.run_ok(&["meter", "list", "--tenant", "acme"]).await;
@@ -263,55 +244,24 @@ async fn meters_are_managed_from_the_command_line() {
     );
 
     let duplicate = env
-        .run(&[
-            "meter",
-            "create",
-            "--tenant",
-            "acme",
-            "--key",
-            "tokens",
-            "--event-type",
-            "x",
-            "--aggregation",
-            "count",
-        ])
+        .run(&meter_create("acme", "tokens", "x", "count", &[]))
         .await;
     assert_eq!(duplicate.status.code(), Some(1));
     assert!(stderr_of(&duplicate).contains("this tenant already has a meter tokens"));
-    let no_value = env
-        .run(&[
-            "meter",
-            "create",
-            "--tenant",
-            "acme",
-            "--key",
-            "avg",
-            "--event-type",
-            "x",
-            "--aggregation",
-            "avg",
-        ])
-        .await;
+    let no_value = env.run(&meter_create("acme", "avg", "x", "avg", &[])).await;
     assert!(
         stderr_of(&no_value).contains("AVG meters need a value path"),
         "{}",
         stderr_of(&no_value)
     );
     let bad_path = env
-        .run(&[
-            "meter",
-            "create",
-            "--tenant",
+        .run(&meter_create(
             "acme",
-            "--key",
             "m",
-            "--event-type",
             "x",
-            "--aggregation",
             "max",
-            "--value",
-            "tokens",
-        ])
+            &["--value", "tokens"],
+        ))
         .await;
     assert_eq!(bad_path.status.code(), Some(2));
     assert!(stderr_of(&bad_path).contains("a JSON path looks like $.name"));
@@ -338,22 +288,13 @@ async fn meters_are_managed_from_the_command_line() {
 async fn customers_plans_and_subscriptions_are_managed_from_the_command_line() {
     let env = TestEnv::migrated().await;
     env.run_ok(&["tenant", "create", "--name", "acme"]).await;
-    env.run_ok(&[
-        "meter",
-        "create",
-        "--tenant",
+    env.run_ok(&meter_create(
         "acme",
-        "--key",
         "tokens",
-        "--event-type",
         "llm.call",
-        "--aggregation",
         "sum",
-        "--value",
-        "$.tokens",
-        "--group-by",
-        "model=$.model",
-    ])
+        &["--value", "$.tokens", "--group-by", "model=$.model"],
+    ))
     .await;
     let customer = env
         .run_ok(&[
@@ -422,18 +363,17 @@ async fn customers_plans_and_subscriptions_are_managed_from_the_command_line() {
         "plan", "create", "--tenant", "acme", "--key", "pro", "--name", "Pro", "--file", plan_path,
     ])
     .await;
-    let early = env
-        .run(&[
-            "subscription",
-            "create",
-            "--tenant",
-            "acme",
-            "--customer",
-            "crm-42",
-            "--plan",
-            "pro",
-        ])
-        .await;
+    let subscribe = [
+        "subscription",
+        "create",
+        "--tenant",
+        "acme",
+        "--customer",
+        "crm-42",
+        "--plan",
+        "pro",
+    ];
+    let early = env.run(&subscribe).await;
     assert!(
         stderr_of(&early).contains("plan pro has no published version yet"),
         "{}",
@@ -453,18 +393,7 @@ async fn customers_plans_and_subscriptions_are_managed_from_the_command_line() {
     assert!(shown["versions"][0]["published_at"].is_string(), "{shown}");
 
     let subscribed = env
-        .run_ok(&[
-            "subscription",
-            "create",
-            "--tenant",
-            "acme",
-            "--customer",
-            "crm-42",
-            "--plan",
-            "pro",
-            "--start",
-            "2026-11-01T00:00:00Z",
-        ])
+        .run_ok(&[&subscribe[..], &["--start", "2026-11-01T00:00:00Z"]].concat())
         .await;
     assert!(
         subscribed.contains("CALENDAR") && subscribed.contains("2026-11-01T00:00:00+00:00"),

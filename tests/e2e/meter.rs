@@ -15,7 +15,7 @@ use super::meter_load::{
     FAST_SESSIONS, Fleet, SESSION_EXPIRY, assert_usage_converges, base_time, event, expected_usage,
     post_batch,
 };
-use super::support::TestEnv;
+use super::support::{TestEnv, meter_create};
 
 /// Events per request.
 const BATCH: usize = 500;
@@ -395,20 +395,7 @@ fn five_llm_events(prefix: &str) -> Vec<Value> {
 /// Creates the SUM meter `tokens` of the `$.tokens` of `llm` events with `tally meter create`
 /// and the `extra` flags.
 async fn create_tokens_meter(env: &TestEnv, tenant: &str, extra: &[&str]) {
-    let mut args = vec![
-        "meter",
-        "create",
-        "--tenant",
-        tenant,
-        "--key",
-        "tokens",
-        "--event-type",
-        "llm",
-        "--aggregation",
-        "sum",
-        "--value",
-        "$.tokens",
-    ];
+    let mut args = meter_create(tenant, "tokens", "llm", "sum", &["--value", "$.tokens"]);
     args.extend_from_slice(extra);
     env.run_ok(&args).await;
 }

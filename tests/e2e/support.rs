@@ -91,6 +91,31 @@ impl TestEnv {
     }
 }
 
+/// The arguments of `tally meter create` for the tenant's meter `key`, counting `event_type`
+/// events with `aggregation`, then `more` (such as `--value`).
+pub fn meter_create<'a>(
+    tenant: &'a str,
+    key: &'a str,
+    event_type: &'a str,
+    aggregation: &'a str,
+    more: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "meter",
+        "create",
+        "--tenant",
+        tenant,
+        "--key",
+        key,
+        "--event-type",
+        event_type,
+        "--aggregation",
+        aggregation,
+    ];
+    args.extend(more);
+    args
+}
+
 /// Runs a command to completion under [`COMMAND_TIMEOUT`].
 pub async fn run_bounded(command: &mut Command) -> Output {
     tokio::time::timeout(COMMAND_TIMEOUT, command.output())

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::api::graphql;
 use super::meter_load::post_batch;
-use super::support::{Serve, TestEnv, free_port};
+use super::support::{Serve, TestEnv, free_port, meter_create};
 
 /// How long a page may take to show what the test waits for (the aggregator's lag included).
 const SETTLE: Duration = Duration::from_secs(30);
@@ -281,6 +281,36 @@ pub(super) async fn tenant_name(env: &TestEnv, id: tally_meter::ids::TenantId) -
         .to_string()
 }
 
+/// Fetches the sign-in page with `http`; returns the token cookie it sets (`name=value`) and
+/// the token in its form.
+pub(super) async fn sign_in_form(http: &reqwest::Client, serve: &Serve) -> (String, String) {
+    let form = http
+        .get(format!("{}/login", serve.base))
+        .send()
+        .await
+        .expect("the sign-in page");
+    let token_cookie = first_cookie(&form);
+    let html = form.text().await.expect("html");
+    let token = html
+        .split(r#"name="token" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form's token")
+        .to_owned();
+    (token_cookie, token)
+}
+
+/// The `name=value` of the response's first `Set-Cookie`.
+pub(super) fn first_cookie(response: &reqwest::Response) -> String {
+    response.headers()["set-cookie"]
+        .to_str()
+        .expect("text")
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_owned()
+}
+
 #[tokio::test]
 async fn a_tenant_browses_every_page_without_scripts_and_never_sees_another_tenant() {
     browse(false).await;
@@ -308,18 +338,13 @@ async fn browse(hydrated: bool) {
         meter: "zeta_orders".into(),
         event_type: "zeta.order.placed".into(),
     };
-    env.run_ok(&[
-        "meter",
-        "create",
-        "--tenant",
+    env.run_ok(&meter_create(
         &secrets.tenant,
-        "--key",
         &secrets.meter,
-        "--event-type",
         &secrets.event_type,
-        "--aggregation",
         "count",
-    ])
+        &[],
+    ))
     .await;
     let without_bundle = [("TALLY__WEB__PKG_DIR", "")];
     let serve = env
@@ -752,26 +777,8 @@ async fn sessions_are_strict_http_only_cookies_that_end_with_their_key() {
         .build()
         .expect("a client");
     // The sign-in page hands out the token its form sends back, in a cookie and in the form.
-    let form = http
-        .get(format!("{}/login", serve.base))
-        .send()
-        .await
-        .expect("the sign-in page");
-    let token_cookie = form.headers()["set-cookie"]
-        .to_str()
-        .expect("text")
-        .split(';')
-        .next()
-        .expect("name=value")
-        .to_owned();
+    let (token_cookie, token) = sign_in_form(&http, &serve).await;
     assert!(token_cookie.starts_with("tally_sign_in="), "{token_cookie}");
-    let html = form.text().await.expect("html");
-    let token = html
-        .split(r#"name="token" value=""#)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the form's token")
-        .to_owned();
     assert_eq!(token_cookie, format!("tally_sign_in={token}"));
     let post = |proto: &'static str, token: &str, cookie: &str| {
         http.post(format!("{}/login", serve.base))

@@ -11,9 +11,12 @@ use serde_json::json;
 use tally_billing::catalog::invoices;
 use tally_meter::api_key::Scope;
 
-use super::billing::{LATENESS_SECS, month_start, send_and_wait, usage_event, write_plan};
-use super::support::{Serve, TestEnv};
-use super::web::{Browser, Driver, tenant_name, wait_until_hydrated};
+use super::billing::{
+    LATENESS_SECS, UNITS_PLAN, month_start, publish_and_subscribe, send_and_wait, serve_billing,
+    usage_event,
+};
+use super::support::{Serve, TestEnv, meter_create};
+use super::web::{Browser, Driver, first_cookie, sign_in_form, tenant_name, wait_until_hydrated};
 
 /// Signs in with `key` as a browser would (the sign-in form's token and cookie); returns the
 /// session cookie, `name=value`.
@@ -22,25 +25,7 @@ pub(crate) async fn session_cookie(serve: &Serve, key: &str) -> String {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("a client");
-    let form = http
-        .get(format!("{}/login", serve.base))
-        .send()
-        .await
-        .expect("the sign-in page");
-    let token_cookie = form.headers()["set-cookie"]
-        .to_str()
-        .expect("text")
-        .split(';')
-        .next()
-        .expect("name=value")
-        .to_owned();
-    let html = form.text().await.expect("html");
-    let token = html
-        .split(r#"name="token" value=""#)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the form's token")
-        .to_owned();
+    let (token_cookie, token) = sign_in_form(&http, serve).await;
     let signed_in = http
         .post(format!("{}/login", serve.base))
         .header("cookie", token_cookie)
@@ -48,13 +33,7 @@ pub(crate) async fn session_cookie(serve: &Serve, key: &str) -> String {
         .send()
         .await
         .expect("an answer");
-    signed_in.headers()["set-cookie"]
-        .to_str()
-        .expect("text")
-        .split(';')
-        .next()
-        .expect("name=value")
-        .to_owned()
+    first_cookie(&signed_in)
 }
 
 /// GETs `path` with a session; returns the status, the content type and the body.
@@ -88,12 +67,7 @@ pub(crate) async fn html(serve: &Serve, cookie: &str, path: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_sees_its_invoices_customers_and_plans_and_another_tenant_does_not() {
     let env = TestEnv::migrated().await;
-    let serve = env
-        .serve(
-            "ingest,meter,api",
-            &[("TALLY__INGEST__MAX_EVENT_AGE_SECS", LATENESS_SECS)],
-        )
-        .await;
+    let serve = serve_billing(&env).await;
     let (a, a_read) = env.tenant_with_key(Scope::Read).await;
     let a_ingest = env.key_for(a, Scope::Ingest).await;
     let (b, b_read) = env.tenant_with_key(Scope::Read).await;
@@ -102,22 +76,13 @@ async fn a_tenant_sees_its_invoices_customers_and_plans_and_another_tenant_does_
     // Two months back: the run below is in the past whatever today's date.
     let (m2, m1) = (month_start(2), month_start(1));
 
-    env.run_ok(&[
-        "meter",
-        "create",
-        "--tenant",
+    env.run_ok(&meter_create(
         &a_ref,
-        "--key",
         "units",
-        "--event-type",
         "usage.recorded",
-        "--aggregation",
         "sum",
-        "--value",
-        "$.units",
-        "--lateness-secs",
-        LATENESS_SECS,
-    ])
+        &["--value", "$.units", "--lateness-secs", LATENESS_SECS],
+    ))
     .await;
     env.run_ok(&[
         "customer",
@@ -149,43 +114,11 @@ async fn a_tenant_sees_its_invoices_customers_and_plans_and_another_tenant_does_
         "USD",
     ])
     .await;
-    let plan_a = write_plan(
-        r#"{"currency": "EUR", "interval": "MONTH", "charges": [
-            {"type": "flat", "name": "Base", "amount": "10.00"},
-            {"type": "usage", "name": "Units", "meter": "units", "pricing": "single",
-             "model": {"model": "graduated", "tiers": [
-                {"up_to": "100", "unit_price": "0.10"},
-                {"up_to": null, "unit_price": "0.05"}]}}
-        ]}"#,
-    );
-    let plan_b = write_plan(
-        r#"{"currency": "USD", "interval": "MONTH", "charges": [
-            {"type": "flat", "name": "Zeta fee", "amount": "77.00"}]}"#,
-    );
-    for (tenant, plan, file, customer) in [
-        (&a_ref, "std", &plan_a, "acme-1"),
-        (&b_ref, "zeta", &plan_b, "zeta-1"),
-    ] {
-        env.run_ok(&[
-            "plan", "create", "--tenant", tenant, "--key", plan, "--name", plan, "--file", file,
-        ])
-        .await;
-        env.run_ok(&["plan", "publish", "--tenant", tenant, "--key", plan])
-            .await;
-        env.run_ok(&[
-            "subscription",
-            "create",
-            "--tenant",
-            tenant,
-            "--customer",
-            customer,
-            "--plan",
-            plan,
-            "--start",
-            &m2.to_rfc3339(),
-        ])
-        .await;
-    }
+    let zeta_plan = r#"{"currency": "USD", "interval": "MONTH", "charges": [
+        {"type": "flat", "name": "Zeta fee", "amount": "77.00"}]}"#;
+    let start = m2.to_rfc3339();
+    publish_and_subscribe(&env, &a_ref, "std", UNITS_PLAN, &["acme-1"], &start).await;
+    publish_and_subscribe(&env, &b_ref, "zeta", zeta_plan, &["zeta-1"], &start).await;
     // 150 units in the first period: 100 × 0.10 + 50 × 0.05 = 12.50.
     let usage = [
         usage_event("u1", "s1", m2 + Duration::days(3), 60),

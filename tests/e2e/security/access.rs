@@ -10,7 +10,7 @@ use tally_meter::api_key::Scope;
 use tally_meter::ids::TenantId;
 
 use crate::e2e::api::{code, graphql};
-use crate::e2e::support::{Serve, TestEnv, memory};
+use crate::e2e::support::{Serve, TestEnv, memory, meter_create};
 
 /// Posts a GraphQL query with a key that names a tenant in `X-Tally-Tenant`; returns the body.
 async fn graphql_naming(serve: &Serve, key: &str, tenant: &str, query: &str) -> Value {
@@ -360,18 +360,7 @@ async fn caps_refuse_the_1001st_meter_and_other_definitions_past_their_caps() {
     // The operator's command line holds to the same cap.
     let name = tenant.to_string();
     let output = env
-        .run(&[
-            "meter",
-            "create",
-            "--tenant",
-            &name,
-            "--key",
-            "cli",
-            "--event-type",
-            "call",
-            "--aggregation",
-            "count",
-        ])
+        .run(&meter_create(&name, "cli", "call", "count", &[]))
         .await;
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("meters_per_tenant"));
