@@ -19,6 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tally_meter::ids::{MeterKey, TenantId};
+pub use tally_meter::sli::Comparison;
 use tally_meter::{Error, Result};
 use uuid::Uuid;
 
@@ -29,45 +30,6 @@ const MAX_DURATION: StdDuration = StdDuration::from_secs(31 * 24 * 3600);
 
 /// Most labels a rule may add.
 const MAX_LABELS: usize = 20;
-
-/// A comparison of a value with a threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Comparison {
-    /// Greater than.
-    #[serde(rename = ">")]
-    Above,
-    /// Greater than or equal.
-    #[serde(rename = ">=")]
-    AtLeast,
-    /// Less than.
-    #[serde(rename = "<")]
-    Below,
-    /// Less than or equal.
-    #[serde(rename = "<=")]
-    AtMost,
-}
-
-impl Comparison {
-    /// Whether `value` breaches `threshold`.
-    pub fn breaches(self, value: Decimal, threshold: Decimal) -> bool {
-        match self {
-            Self::Above => value > threshold,
-            Self::AtLeast => value >= threshold,
-            Self::Below => value < threshold,
-            Self::AtMost => value <= threshold,
-        }
-    }
-
-    /// The operator as written: `>`, `>=`, `<` or `<=`.
-    pub fn symbol(self) -> &'static str {
-        match self {
-            Self::Above => ">",
-            Self::AtLeast => ">=",
-            Self::Below => "<",
-            Self::AtMost => "<=",
-        }
-    }
-}
 
 /// What one alert series of a threshold rule covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,8 @@
 //! The aggregator (`tally serve --roles meter`): reads the events, metering and quarantine
 //! topics in one consumer group and writes raw events, per-minute rollups, hourly platform
 //! usage and quarantined events to ClickHouse, counting every event exactly once in effect.
+//! SLO indicators ([`crate::sli`]) are counted as meters of their own, so their good and
+//! total counts per minute are exact in the same way.
 //!
 //! # How usage stays exact
 //!
@@ -88,6 +90,24 @@ pub mod telemetry {
 /// Longest wait between two attempts to write a pass.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// What changes whenever a meter or an SLO indicator is created or deleted.
+type MetersFingerprint = [(i64, Option<chrono::DateTime<chrono::Utc>>); 2];
+
+async fn meters_fingerprint(catalog: &Catalog) -> Result<MetersFingerprint> {
+    Ok([
+        catalog::meters::fingerprint(catalog).await?,
+        catalog::indicators::fingerprint(catalog).await?,
+    ])
+}
+
+/// Every meter and SLO indicator, as the aggregator applies them.
+async fn load_meters(catalog: &Catalog) -> Result<MeterSet> {
+    Ok(MeterSet::new(
+        catalog::meters::all(catalog).await?,
+        catalog::indicators::all(catalog).await?,
+    ))
+}
+
 /// A running aggregator: one member of the consumer group.
 pub struct Aggregator {
     config: AggregatorConfig,
@@ -96,7 +116,7 @@ pub struct Aggregator {
     topics: Topics,
     consumer: StreamConsumer<GroupEvents>,
     meters: MeterSet,
-    meters_fingerprint: (i64, Option<chrono::DateTime<chrono::Utc>>),
+    meters_fingerprint: MetersFingerprint,
     partitions: HashMap<(Source, u32), PartitionBlocks>,
 }
 
@@ -125,8 +145,8 @@ impl Aggregator {
             .create_with_context(GroupEvents)?;
         let topics = kafka.topics();
         consumer.subscribe(&topics.all())?;
-        let meters_fingerprint = catalog::meters::fingerprint(&catalog).await?;
-        let meters = MeterSet::new(catalog::meters::all(&catalog).await?);
+        let meters_fingerprint = meters_fingerprint(&catalog).await?;
+        let meters = load_meters(&catalog).await?;
         Ok(Self {
             config: config.clone(),
             catalog,
@@ -207,12 +227,13 @@ impl Aggregator {
         }
     }
 
-    /// Reloads the meters if any was created or deleted since they were loaded.
+    /// Reloads the meters and indicators if any was created or deleted since they were
+    /// loaded.
     async fn reload_meters(&mut self) {
         let reloaded = async {
-            let fingerprint = catalog::meters::fingerprint(&self.catalog).await?;
+            let fingerprint = meters_fingerprint(&self.catalog).await?;
             if fingerprint != self.meters_fingerprint {
-                self.meters = MeterSet::new(catalog::meters::all(&self.catalog).await?);
+                self.meters = load_meters(&self.catalog).await?;
                 self.meters_fingerprint = fingerprint;
             }
             Ok::<(), crate::Error>(())

@@ -16,6 +16,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod event_types;
+pub mod indicators;
 pub mod meters;
 pub mod quotas;
 pub mod tenants;

@@ -21,6 +21,7 @@
 //! | [`event_type`] | `event_types` | [`catalog::event_types`] |
 //! | [`web_session`] | `web_sessions` | [`catalog::web_sessions`] |
 //! | [`audit`] | `audit_log` | [`catalog::audit`] |
+//! | [`sli`] | `slos` (the indicator columns; the rest is the slo crate's) | [`catalog::indicators`] |
 //!
 //! Nothing here speaks HTTP; the ingest, api and web crates build on these types.
 
@@ -40,6 +41,7 @@ pub mod ids;
 pub mod meter;
 pub mod platform;
 pub mod quota;
+pub mod sli;
 pub mod tenant;
 pub mod throttle;
 pub mod traffic;

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::event::Event;
 use crate::ids::TenantId;
 use crate::meter::{Aggregation, Meter};
+use crate::sli::{Indicator, Predicate};
 
 /// What a meter reads from one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,27 +39,68 @@ pub struct Measurement {
 /// can overflow the 96-bit decimals sums are kept in, nor ClickHouse's `Decimal128(9)`.
 pub const MAX_READING: Decimal = Decimal::from_parts(0xa764_0000, 0x0de0_b6b3, 0, false, 0);
 
-/// Every tenant's meters, indexed by tenant and event type.
+/// A meter as the aggregator applies it: a tenant's meter, or the SUM meter an SLO's
+/// indicator is counted as ([`Indicator::meter`]), which reads 1 for a good event and 0 for
+/// another, whatever its subject.
+#[derive(Debug, Clone)]
+pub struct Counted {
+    /// The meter.
+    pub meter: Meter,
+    /// An indicator's condition for a good event.
+    pub good: Option<Predicate>,
+}
+
+impl Counted {
+    /// What the meter reads from an event whose data is `data`, measured as `measured`.
+    pub fn reading(&self, measured: Reading, data: &Value) -> Reading {
+        match &self.good {
+            Some(good) if good.holds(data) => Reading::Number(Decimal::ONE),
+            Some(_) => Reading::Number(Decimal::ZERO),
+            None => measured,
+        }
+    }
+
+    /// The subject its rollup rows keep: the event's, or none for an indicator, whose counts
+    /// are never read per subject.
+    pub fn subject(&self, event: &Event) -> String {
+        match &self.good {
+            Some(_) => String::new(),
+            None => event.subject.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Every tenant's meters and indicators, indexed by tenant and event type.
 #[derive(Debug, Default)]
 pub struct MeterSet {
-    by_type: HashMap<(TenantId, String), Vec<Meter>>,
+    by_type: HashMap<(TenantId, String), Vec<Counted>>,
 }
 
 impl MeterSet {
-    /// Indexes the given meters.
-    pub fn new(meters: Vec<Meter>) -> Self {
-        let mut by_type: HashMap<(TenantId, String), Vec<Meter>> = HashMap::new();
-        for meter in meters {
+    /// Indexes the given meters and indicators.
+    pub fn new(meters: Vec<Meter>, indicators: Vec<Indicator>) -> Self {
+        let counted = meters
+            .into_iter()
+            .map(|meter| Counted { meter, good: None })
+            .chain(indicators.into_iter().map(|indicator| Counted {
+                meter: indicator.meter(),
+                good: Some(indicator.good),
+            }));
+        let mut by_type: HashMap<(TenantId, String), Vec<Counted>> = HashMap::new();
+        for counted in counted {
             by_type
-                .entry((meter.tenant_id, meter.spec.event_type.clone()))
+                .entry((
+                    counted.meter.tenant_id,
+                    counted.meter.spec.event_type.clone(),
+                ))
                 .or_default()
-                .push(meter);
+                .push(counted);
         }
         Self { by_type }
     }
 
-    /// Returns the tenant's meters of events of this type.
-    pub fn matching(&self, tenant: TenantId, event_type: &str) -> &[Meter] {
+    /// Returns the tenant's meters and indicators of events of this type.
+    pub fn matching(&self, tenant: TenantId, event_type: &str) -> &[Counted] {
         self.by_type
             .get(&(tenant, event_type.to_owned()))
             .map_or(&[], Vec::as_slice)
@@ -273,5 +315,38 @@ mod tests {
         assert_eq!(read(json!(-0.0)), "0");
         assert_eq!(read(json!(2.50)), "2.5");
         assert_eq!(read(json!(true)), "true");
+    }
+
+    #[test]
+    fn an_indicator_reads_one_for_a_good_event_and_zero_for_another_without_subject() {
+        let tenant = TenantId::generate();
+        let indicator = Indicator {
+            id: MeterId::generate(),
+            tenant_id: tenant,
+            event_type: "llm".to_owned(),
+            good: Predicate::parse("$.status < 500").expect("valid"),
+            group_by: Some((
+                "route".to_owned(),
+                JsonPath::parse("$.route").expect("valid"),
+            )),
+            created_at: Utc::now(),
+        };
+        let set = MeterSet::new(vec![meter(Aggregation::Count, None)], vec![indicator]);
+        assert!(set.matching(tenant, "llm").len() == 1 && set.matching(tenant, "x").is_empty());
+        let counted = &set.matching(tenant, "llm")[0];
+        let subject = Event {
+            subject: Some("device-1".to_owned()),
+            ..event(0)
+        };
+        for (status, good) in [(200, Decimal::ONE), (503, Decimal::ZERO)] {
+            let data = json!({ "status": status, "route": "/pay" });
+            let measured = measure(&counted.meter, &subject, &data, 0).expect("readable");
+            assert_eq!(measured.group_values, ["/pay"]);
+            assert_eq!(
+                counted.reading(measured.reading, &data),
+                Reading::Number(good)
+            );
+        }
+        assert_eq!(counted.subject(&subject), "");
     }
 }

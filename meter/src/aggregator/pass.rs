@@ -11,14 +11,13 @@ use super::block::{
 };
 use super::dedup::{Identity, key_hash};
 use super::encoding::{date_of_ms, from_stored, to_stored};
-use super::meters::{MeterSet, Reading, measure};
+use super::meters::{Counted, MeterSet, Reading, measure};
 use crate::analytics::writes::{
     EventIdRow, EventsRawRow, QuarantineRow, RollupRow, RollupUniqueRow, UsageHourRow, Writes,
 };
 use crate::event::{
     BoundedRaw, DEFAULT_QUARANTINE_RAW_BYTES, Event, EventBatch, MeteringRecord, QuarantineRecord,
 };
-use crate::meter::Meter;
 use crate::usage::Resolution;
 
 /// The topics the aggregator reads.
@@ -302,11 +301,12 @@ impl Pass<'_> {
         event: &Event,
         data: &Value,
         at: Position,
-        meters: &[Meter],
+        meters: &[Counted],
         block: &mut Block,
     ) {
         let minute = u32::try_from(event.time_ms.div_euclid(60_000) * 60).unwrap_or(0);
-        for meter in meters {
+        for counted in meters {
+            let meter = &counted.meter;
             // A meter counts what ingest accepted from its creation on, the same on every
             // aggregator and every replay, whenever the events are read.
             if batch.ingest_time_ms < meter.created_at.timestamp_millis() {
@@ -323,10 +323,10 @@ impl Pass<'_> {
                 tenant_id: batch.tenant_id,
                 meter_id: meter.id,
                 minute,
-                subject: event.subject.clone().unwrap_or_default(),
+                subject: counted.subject(event),
                 group_values: measured.group_values,
             };
-            let reading = measured.reading;
+            let reading = counted.reading(measured.reading, data);
             if let Err(reason) = block.add_rollup(key.clone(), &reading, event.time_ms, at) {
                 let reason = format!("meter {} cannot count it: {reason}", meter.spec.key);
                 self.quarantine_event(record, batch, event, at, reason);
