@@ -6,17 +6,25 @@
 //! - [`window`]: the window its objective holds over: N days rolling, or the calendar month.
 //! - [`tier`]: its alert tiers, multiwindow multi-burn-rate alerts as data, with the Google SRE
 //!   workbook's as the default.
+//! - [`burn`]: the math over counts of good and total events: sums over a window's minutes,
+//!   burn rates, the error budget left, burn-down charts and the tiers' states. Exact decimals,
+//!   ratios of sums (never averages of ratios, never floats).
 //!
 //! The aggregator counts an SLO's indicator per minute as a SUM meter of 0/1 readings: a rollup
 //! row's `events` is the minute's total and its sum the good events (see
 //! [`tally_meter::sli`]).
 
+pub mod burn;
 pub mod spec;
 pub mod tier;
 pub mod window;
 
 mod duration_text;
 
+pub use self::burn::{
+    BURN_RATE_WINDOWS, Budget, BurnDownPoint, Consumption, Counts, TierState, burn_down, burn_rate,
+    evaluate_tiers, sum_range,
+};
 pub use self::spec::{GroupBy, IndicatorSpec, SloSpec};
 pub use self::tier::{Severity, Tier, default_tiers};
 pub use self::window::Window;
