@@ -6,6 +6,8 @@
 //! - [`window`]: the window its objective holds over: N days rolling, or the calendar month.
 //! - [`tier`]: its alert tiers, multiwindow multi-burn-rate alerts as data, with the Google SRE
 //!   workbook's as the default.
+//! - [`openslo`]: SLOs as OpenSLO v1 YAML, written and read back without loss, with Tally's
+//!   specifics (the condition, the group, the tiers) in the places OpenSLO leaves free.
 //! - [`burn`]: the math over counts of good and total events: sums over a window's minutes,
 //!   burn rates, the error budget left, burn-down charts and the tiers' states. Exact decimals,
 //!   ratios of sums (never averages of ratios, never floats).
@@ -15,6 +17,7 @@
 //! [`tally_meter::sli`]).
 
 pub mod burn;
+pub mod openslo;
 pub mod spec;
 pub mod tier;
 pub mod window;
@@ -25,6 +28,7 @@ pub use self::burn::{
     BURN_RATE_WINDOWS, Budget, BurnDownPoint, Consumption, Counts, TierState, burn_down, burn_rate,
     evaluate_tiers, sum_range,
 };
+pub use self::openslo::{from_openslo, to_openslo, to_openslo_documents};
 pub use self::spec::{GroupBy, IndicatorSpec, SloSpec};
 pub use self::tier::{Severity, Tier, default_tiers};
 pub use self::window::Window;
