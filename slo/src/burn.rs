@@ -92,6 +92,21 @@ pub fn sum_range(
         .sum()
 }
 
+/// Adds up the counts of the `length` up to `end` (exclusive): [`sum_range`] over
+/// `[end − length, end)`, as [`evaluate_tiers`] asks for them with `end` the end of the current
+/// minute.
+pub fn sum_trailing(
+    series: &[(DateTime<Utc>, Counts)],
+    end: DateTime<Utc>,
+    length: Duration,
+) -> Counts {
+    let length = chrono::Duration::from_std(length).unwrap_or(chrono::Duration::MAX);
+    let from = end
+        .checked_sub_signed(length)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    sum_range(series, from, end)
+}
+
 /// How many bad events the budget allows among `total`: `error_budget × total`, exact.
 pub fn allowed_bad(total: u64, error_budget: Decimal) -> Decimal {
     error_budget

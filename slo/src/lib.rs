@@ -12,9 +12,16 @@
 //!   burn rates, the error budget left, burn-down charts and the tiers' states. Exact decimals,
 //!   ratios of sums (never averages of ratios, never floats).
 //!
-//! The aggregator counts an SLO's indicator per minute as a SUM meter of 0/1 readings: a rollup
-//! row's `events` is the minute's total and its sum the good events (see
-//! [`tally_meter::sli`]).
+//! Nothing here touches a database, a clock or the network. The rest of SLOs lives elsewhere:
+//!
+//! - the aggregator counts an SLO's indicator per minute as a SUM meter of 0/1 readings, so a
+//!   rollup row's `events` is the minute's total and its sum the good events, kept exactly once
+//!   like every meter's sums (see [`tally_meter::sli`]);
+//! - the catalog stores SLO specs per tenant and gives the aggregator their
+//!   [`tally_meter::sli::Indicator`]s;
+//! - the API and the CLI read those per-minute counts into `(minute, Counts)` series and hand
+//!   them to [`burn`]: the budget of [`Window::bounds`], the rates of [`BURN_RATE_WINDOWS`] and
+//!   the [`evaluate_tiers`] states that alerting turns into alerts.
 
 pub mod burn;
 pub mod openslo;
@@ -26,7 +33,7 @@ mod duration_text;
 
 pub use self::burn::{
     BURN_RATE_WINDOWS, Budget, BurnDownPoint, Consumption, Counts, TierState, burn_down, burn_rate,
-    evaluate_tiers, sum_range,
+    burns_at_least, evaluate_tiers, sum_range, sum_trailing,
 };
 pub use self::openslo::{from_openslo, to_openslo, to_openslo_documents};
 pub use self::spec::{GroupBy, IndicatorSpec, SloSpec};
