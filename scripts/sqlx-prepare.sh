@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Refreshes .sqlx/, the offline data that the catalogs' `sqlx::query!` macros are checked
 # against when DATABASE_URL is not set (every normal and CI build). Run it after changing a
-# query in meter/src/catalog*, billing/src/catalog* or alerting/src/catalog*, or a migration in
-# migrations/postgres, and commit .sqlx/ with the change. Needs the test services:
-# `source DIR/env` of `scripts/services.sh start DIR` first (for TALLY_TEST_POSTGRES_ADMIN_URL).
-# Migrates a scratch database of a random name, checks the three crates against it, and drops
-# it again.
+# query in meter/src/catalog*, billing/src/catalog*, alerting/src/catalog* or
+# slo/src/catalog*, or a migration in migrations/postgres, and commit .sqlx/ with the change.
+# Needs the test services: `source DIR/env` of `scripts/services.sh start DIR` first (for
+# TALLY_TEST_POSTGRES_ADMIN_URL). Migrates a scratch database of a random name, checks the four
+# crates against it, and drops it again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TALLY_CACHE="${TALLY_CACHE:-$HOME/.cache/tally}"
@@ -28,8 +28,8 @@ done
 # to recompile it, and .sqlx/ starts empty so that data of removed queries goes away.
 mkdir -p .sqlx
 find .sqlx -name 'query-*.json' -delete
-{ grep -rlE 'sqlx::query(_as|_scalar)?!' meter/src billing/src alerting/src || true; } \
+{ grep -rlE 'sqlx::query(_as|_scalar)?!' meter/src billing/src alerting/src slo/src || true; } \
   | xargs -r touch
 DATABASE_URL="$url" SQLX_OFFLINE=false SQLX_OFFLINE_DIR="$PWD/.sqlx" \
-  cargo check --quiet -p tally-meter -p tally-billing -p tally-alerting --all-targets
+  cargo check --quiet -p tally-meter -p tally-billing -p tally-alerting -p tally-slo --all-targets
 echo "sqlx-prepare: $(find .sqlx -name 'query-*.json' | wc -l) queries in .sqlx/" >&2

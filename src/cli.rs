@@ -71,6 +71,9 @@ pub enum Command {
     /// Manage alert rules, and read alerts and their history.
     #[command(subcommand)]
     Alert(AlertCommand),
+    /// Manage SLOs (JSON or OpenSLO YAML) and see their error budgets and burn rates.
+    #[command(subcommand)]
+    Slo(SloCommand),
     /// Read the audit log: every tenant's entries and those of no tenant, or one tenant's.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -224,6 +227,56 @@ pub enum SilenceCommand {
         tenant: TenantRef,
         /// The silence's id.
         id: uuid::Uuid,
+    },
+}
+
+/// `tally slo …`
+#[derive(Debug, Subcommand)]
+pub enum SloCommand {
+    /// Create or change SLOs from a file of OpenSLO v1 YAML (one or more documents) or of one
+    /// SLO in Tally's JSON (see the README's SLOs section); prints what became of each:
+    /// created, updated, replaced (it counts something else now, from now on) or unchanged.
+    Apply {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The file.
+        #[arg(short = 'f', long)]
+        file: PathBuf,
+    },
+    /// List a tenant's SLOs as JSON.
+    List {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+    },
+    /// Print a tenant's SLOs, or one, as OpenSLO v1 YAML that `tally slo apply` reads back.
+    Export {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// Only this SLO.
+        name: Option<String>,
+    },
+    /// Show where an SLO stands now: the error budget of its window so far, its burn rates
+    /// over 5m to 3d, and its alert tiers, per group value.
+    Show {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The SLO's name.
+        name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an SLO (its counts stay in ClickHouse, unread).
+    Delete {
+        /// Tenant id or name.
+        #[arg(long)]
+        tenant: TenantRef,
+        /// The SLO's name.
+        name: String,
     },
 }
 

@@ -12,6 +12,7 @@ pub mod key;
 pub mod meter;
 pub mod migrate;
 pub mod quota;
+pub mod slo;
 pub mod tenant;
 pub mod usage;
 

@@ -60,6 +60,7 @@ fn main() -> ExitCode {
             Command::Invoice(command) => cmd::invoice::run(&config, command).await,
             Command::Cost(command) => cmd::cost::run(&config, command).await,
             Command::Alert(command) => cmd::alert::run(&config, command).await,
+            Command::Slo(command) => cmd::slo::run(&config, command).await,
             Command::Audit(command) => cmd::audit::run(&config, command).await,
             Command::Bench(command) => bench::run(&config, cli.config.as_deref(), command).await,
         }

@@ -21,6 +21,7 @@ mod e2e {
     pub mod readme;
     pub mod security;
     pub mod serve;
+    pub mod slo;
     pub mod stripe;
     pub mod support;
     pub mod usage_tables;

@@ -102,6 +102,12 @@ pub enum Action {
     /// An invoice was marked paid or void.
     #[strum(serialize = "invoice.settled")]
     InvoiceSettled,
+    /// An SLO was created or changed.
+    #[strum(serialize = "slo.applied")]
+    SloApplied,
+    /// An SLO was deleted.
+    #[strum(serialize = "slo.deleted")]
+    SloDeleted,
     /// An alert rule was created.
     #[strum(serialize = "alert_rule.created")]
     AlertRuleCreated,

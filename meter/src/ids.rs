@@ -88,6 +88,11 @@ uuid_id!(
     "subscription id"
 );
 uuid_id!(
+    /// Identifies a tenant's SLO; its indicator's counts carry it as their meter id.
+    SloId,
+    "SLO id"
+);
+uuid_id!(
     /// Identifies an invoice (its number is another thing, given when it is finalized).
     InvoiceId,
     "invoice id"

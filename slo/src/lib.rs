@@ -12,7 +12,12 @@
 //!   burn rates, the error budget left, burn-down charts and the tiers' states. Exact decimals,
 //!   ratios of sums (never averages of ratios, never floats).
 //!
-//! Nothing here touches a database, a clock or the network. The rest of SLOs lives elsewhere:
+//! - [`catalog`]: the SQL of `slos`, a tenant's SLOs by name (applying one that counts
+//!   something else gives it a new id, so counts of two definitions never mix).
+//! - [`status`]: where SLOs stand at an instant, read from ClickHouse: the budget of each
+//!   series' window so far, its burn rates and its tiers' states.
+//!
+//! Apart from those two, nothing here touches a database, a clock or the network. Elsewhere:
 //!
 //! - the aggregator counts an SLO's indicator per minute as a SUM meter of 0/1 readings, so a
 //!   rollup row's `events` is the minute's total and its sum the good events, kept exactly once
@@ -24,8 +29,10 @@
 //!   the [`evaluate_tiers`] states that alerting turns into alerts.
 
 pub mod burn;
+pub mod catalog;
 pub mod openslo;
 pub mod spec;
+pub mod status;
 pub mod tier;
 pub mod window;
 
