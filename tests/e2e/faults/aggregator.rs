@@ -1,6 +1,7 @@
 //! The aggregator under faults: it is SIGKILLed again and again while events pour in, and two
 //! aggregators share the partitions until one of them stops. Usage must still equal the
-//! reference exactly: nothing lost, nothing counted twice.
+//! reference exactly: nothing lost, nothing counted twice. The first kill test's SLO counts
+//! (good and total events of three tenants) must be exact too.
 //!
 //! Every test has its own consumer group (see `TestEnv::tally`), with short sessions so that the
 //! broker drops a killed aggregator from the group within seconds. The test broker (tansu 0.6)
@@ -9,6 +10,7 @@
 //! restarted once its session has expired rather than at once; what it left open is the same
 //! either way.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,10 +19,16 @@ use rand::Rng;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
+use tally_meter::audit::Actor;
+use tally_slo::burn::Counts;
+use tally_slo::catalog::{self as slos, Slo};
+use tally_slo::spec::SloSpec;
+use tally_slo::status::status;
 
 use crate::e2e::meter::send_all;
 use crate::e2e::meter_load::{
-    FAST_SESSIONS, Fleet, SESSION_EXPIRY, assert_usage_converges, base_time, event, expected_usage,
+    EVENT_TYPE, FAST_SESSIONS, Fleet, SESSION_EXPIRY, assert_usage_converges, base_time, event,
+    expected_usage,
 };
 use crate::e2e::support::{Serve, TestEnv};
 
@@ -113,6 +121,74 @@ pub(crate) fn streams_with_resends(
         .collect()
 }
 
+/// Gives the first `count` tenants of the fleet an SLO whose good events have a value of at
+/// least 0.
+async fn non_negative_slos(env: &TestEnv, fleet: &Fleet, count: usize) -> Vec<Slo> {
+    let spec = SloSpec::parse(&format!(
+        r#"{{"name": "non-negative", "objective": "99", "window": "28d",
+            "indicator": {{"kind": "ratio", "event_type": "{EVENT_TYPE}", "good": "$.value >= 0"}}}}"#
+    ))
+    .expect("an SLO");
+    let catalog = env.catalog().await;
+    let mut applied = Vec::new();
+    for tenant in fleet.tenants.iter().take(count) {
+        let (slo, _) = slos::apply(&catalog, tenant.id, &spec, Actor::Operator)
+            .await
+            .expect("applies");
+        applied.push(slo);
+    }
+    applied
+}
+
+/// Waits until each of `slos` (those of the fleet's first tenants, in order) counts the
+/// distinct events of its tenant's stream, and those with a value of at least 0 as good.
+async fn assert_slo_counts_converge(
+    env: &TestEnv,
+    slos: &[Slo],
+    streams: &[Vec<Value>],
+    timeout: Duration,
+) {
+    let expected: Vec<Counts> = streams
+        .iter()
+        .take(slos.len())
+        .map(|stream| {
+            let mut seen = HashSet::new();
+            stream
+                .iter()
+                .filter(|event| seen.insert(event["id"].to_string()))
+                .map(|event| Counts {
+                    good: u64::from(event["data"]["value"].as_f64().expect("a value") >= 0.0),
+                    total: 1,
+                })
+                .sum()
+        })
+        .collect();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let measured: Vec<Counts> = status(&env.analytics(), slos, Utc::now())
+            .await
+            .expect("measures the SLOs")
+            .iter()
+            .map(|slo| {
+                slo.series
+                    .first()
+                    .map_or(Counts::default(), |series| Counts {
+                        good: series.budget.total - series.budget.bad,
+                        total: series.budget.total,
+                    })
+            })
+            .collect();
+        if measured == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "SLO counts {measured:?}, not {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_is_exact_when_the_aggregator_is_killed_five_times() {
     const TENANTS: usize = 40;
@@ -124,6 +200,8 @@ async fn usage_is_exact_when_the_aggregator_is_killed_five_times() {
     let ingest = env.serve("ingest", &[]).await;
     let mut aggregator = env.serve("meter", &settings).await;
     let base = base_time();
+    // Three tenants keep an SLO on their stream, whose counts must be as exact as usage.
+    let slos = non_negative_slos(&env, &fleet, 3).await;
 
     // 200k distinct events and 10k resends, sent while the aggregator keeps dying.
     let streams = Arc::new(streams_with_resends(TENANTS, 0..EVENTS_PER_TENANT, base));
@@ -167,6 +245,7 @@ async fn usage_is_exact_when_the_aggregator_is_killed_five_times() {
     )
     .await;
     eprintln!("converged at {:.1} s", started.elapsed().as_secs_f64());
+    assert_slo_counts_converge(&env, &slos, &streams, Duration::from_secs(30)).await;
     drop(aggregator);
 }
 
