@@ -9,6 +9,7 @@
 //! {"name": "offline", "kind": "absence", "event_type": "reading", "after": "10m"}
 //! {"name": "quota", "kind": "quota", "percents": [80, 100]}
 //! {"name": "budget", "kind": "spend", "customer": "acme", "budget": "500.00", "percents": [80, 100]}
+//! {"name": "checkout", "kind": "slo", "slo": "checkout"}
 //! ```
 
 use std::collections::BTreeMap;
@@ -111,6 +112,12 @@ pub enum Condition {
         #[serde(default = "default_percents")]
         percents: Vec<u32>,
     },
+    /// An SLO's multiwindow, multi-burn-rate alert tiers: one series per tier (and group
+    /// value), firing while the tier does. `tally slo apply` makes one for each SLO.
+    Slo {
+        /// The SLO's name.
+        slo: String,
+    },
 }
 
 impl Condition {
@@ -121,6 +128,7 @@ impl Condition {
             Self::Absence { .. } => "absence",
             Self::Quota { .. } => "quota",
             Self::Spend { .. } => "spend",
+            Self::Slo { .. } => "slo",
         }
     }
 }
@@ -170,6 +178,7 @@ impl RuleSpec {
                 Some("absence") => &["event_type", "after"],
                 Some("quota") => &["percents"],
                 Some("spend") => &["customer", "budget", "percents"],
+                Some("slo") => &["slo"],
                 _ => &[],
             };
             let common = [
@@ -242,6 +251,7 @@ impl RuleSpec {
                     return Err(Error::Invalid("budget is above zero".to_owned()));
                 }
             }
+            Condition::Slo { slo } => check_name("SLO", slo)?,
         }
         if self.labels.len() > MAX_LABELS {
             return Err(Error::Invalid(format!("at most {MAX_LABELS} labels")));

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{Acquire, Postgres};
+use sqlx::{Acquire, PgConnection, Postgres};
 use tally_meter::audit::{Action, Actor};
 use tally_meter::catalog::{audit, tenants};
 use tally_meter::ids::{SloId, TenantId};
@@ -208,13 +208,17 @@ pub async fn all_active(db: impl Acquire<'_, Database = Postgres>) -> Result<Vec
 }
 
 /// Finds a tenant's SLO by name.
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant, slo = name))]
 pub async fn find(
     db: impl Acquire<'_, Database = Postgres>,
     tenant: TenantId,
     name: &str,
 ) -> Result<Slo> {
-    let mut connection = db.acquire().await?;
+    find_in(&mut *db.acquire().await?, tenant, name).await
+}
+
+/// [`find`] on a connection or in a transaction.
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, slo = name))]
+pub async fn find_in(connection: &mut PgConnection, tenant: TenantId, name: &str) -> Result<Slo> {
     let row = sqlx::query_as!(
         SloRow,
         r#"SELECT id AS "id: SloId", tenant_id AS "tenant_id: TenantId",

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use anyhow::Context as _;
 use chrono::Utc;
+use tally_alerting::catalog::rules;
 use tally_meter::analytics::Analytics;
 use tally_meter::audit::Actor;
 use tally_meter::catalog::tenants;
@@ -30,6 +31,15 @@ pub async fn run(config: &Config, command: SloCommand) -> anyhow::Result<()> {
                 let (slo, applied) =
                     slos::apply(&catalog, tenant.id, &spec, Actor::Operator).await?;
                 println!("{applied} {}", slo.spec.name);
+                if rules::ensure_slo_rule(&catalog, tenant.id, &slo.spec.name, Actor::Operator)
+                    .await?
+                {
+                    eprintln!(
+                        "tally: warning: alert rule {} watches something else, so SLO {} has \
+                         no alerts until that rule is renamed",
+                        slo.spec.name, slo.spec.name
+                    );
+                }
             }
         }
         SloCommand::List { tenant } => {
@@ -64,6 +74,8 @@ pub async fn run(config: &Config, command: SloCommand) -> anyhow::Result<()> {
         }
         SloCommand::Delete { tenant, name } => {
             let tenant = tenants::find(&catalog, &tenant).await?;
+            slos::find(&catalog, tenant.id, &name).await?;
+            rules::delete_slo_rule(&catalog, tenant.id, &name, Actor::Operator).await?;
             slos::delete(&catalog, tenant.id, &name, Actor::Operator).await?;
             eprintln!("deleted SLO {name} of tenant {}", tenant.name);
         }

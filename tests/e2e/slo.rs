@@ -1,11 +1,14 @@
 //! SLOs end to end: an OpenSLO file applied with `tally slo apply`, request events through
 //! ingest and the aggregator, and `tally slo show` giving budgets, burn rates and tier states
-//! from exact counts; the export reads back to the same SLO.
+//! from exact counts; the export reads back to the same SLO; and the SLO's alert rule firing
+//! the tiers a fast burn, a slow burn and a short spike call for, on shortened windows.
 
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
+use tally_meter::usage::floor_minute;
 
 use super::billing::write_plan as write_file;
 use super::meter_load::post_batch;
@@ -15,6 +18,21 @@ use super::support::TestEnv;
 fn request(id: &str, route: &str, status: u16) -> Value {
     json!({"specversion": "1.0", "id": id, "source": "slo-test", "type": "http.request",
            "subject": "web-1", "data": {"route": route, "status": status}})
+}
+
+/// `count` requests at `time`, the first `bad` of them answered 503.
+fn requests_at(prefix: &str, time: DateTime<Utc>, count: usize, bad: usize) -> Vec<Value> {
+    (0..count)
+        .map(|n| {
+            let mut event = request(
+                &format!("{prefix}{n}"),
+                "/",
+                if n < bad { 503 } else { 200 },
+            );
+            event["time"] = json!(time.to_rfc3339());
+            event
+        })
+        .collect()
 }
 
 /// The checkout SLO as an SRE writes it in OpenSLO: 99 % of requests under 500 over 28 days,
@@ -209,4 +227,120 @@ async fn an_openslo_file_gives_exact_budgets_burn_rates_and_tiers_and_exports_ba
         String::from_utf8_lossy(&refused.stderr).contains("SLO nothing"),
         "{refused:?}"
     );
+}
+
+/// An SLO of 99 % with tiers on windows of minutes: `fast` at 14.4× over 2m and 1m, `slow`
+/// at 3× over 3m and 2m, each needing 20 events per window.
+const SHORT_TIERS: &str = r#"{"name": "api", "objective": "99", "window": "28d",
+    "indicator": {"kind": "ratio", "event_type": "http.request", "good": "$.status < 500"},
+    "tiers": [
+        {"name": "fast", "severity": "critical", "factor": "14.4", "long": "2m", "short": "1m",
+         "min_events": 20},
+        {"name": "slow", "severity": "warning", "factor": "3", "long": "3m", "short": "2m",
+         "min_events": 20}]}"#;
+
+/// The tenant's alerts as (series, state).
+async fn alert_states(env: &TestEnv, tenant: &str) -> Vec<(String, String)> {
+    env.run_ok(&["alert", "list", "--tenant", tenant, "--json"])
+        .await
+        .lines()
+        .map(|line| {
+            let alert: Value = serde_json::from_str(line).expect("an alert");
+            (
+                alert["series"]["series"]
+                    .as_str()
+                    .expect("a key")
+                    .to_owned(),
+                alert["series"]["state"]["state"]
+                    .as_str()
+                    .expect("a state")
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burn_rate_tiers_fire_for_fast_and_slow_burns_but_not_for_a_short_spike() {
+    let env = TestEnv::migrated().await;
+    let serve = env
+        .serve("ingest,meter", &[("TALLY__INGEST__REFRESH_SECS", "1")])
+        .await;
+    let slo = write_file(SHORT_TIERS);
+    let mut tenants = Vec::new();
+    for _ in 0..3 {
+        let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
+        let name = tenant.to_string();
+        env.run_ok(&["slo", "apply", "--tenant", &name, "-f", &slo])
+            .await;
+        tenants.push((name, key));
+    }
+    // The SLO's alert rule was made with it.
+    let rules = env
+        .run_ok(&["alert", "rule", "list", "--tenant", &tenants[0].0])
+        .await;
+    assert!(rules.contains(r#""kind":"slo","slo":"api""#), "{rules}");
+
+    // Fast burn: 20 % errors; slow burn: 5 %; spike: half of 40 requests fail this minute,
+    // after 1,000 good ones the minute before.
+    let minute = floor_minute(Utc::now());
+    let streams = [
+        requests_at("f", minute, 100, 20),
+        requests_at("s", minute, 100, 5),
+        [
+            requests_at("g", minute - chrono::Duration::seconds(30), 1000, 0),
+            requests_at("x", minute, 40, 20),
+        ]
+        .concat(),
+    ];
+    let client = reqwest::Client::new();
+    for ((_, key), stream) in tenants.iter().zip(&streams) {
+        for chunk in stream.chunks(100) {
+            post_batch(&client, &serve.base, key, chunk).await;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for ((name, _), stream) in tenants.iter().zip(&streams) {
+        loop {
+            let status = show(&env, name, "api").await;
+            if status["series"][0]["budget"]["total"] == stream.len() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "not counted in time: {status}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    // Evaluated at the end of the minute of the errors: 20× burns both windows of both
+    // tiers (the fast one inhibits the slow one's notifications); 5× only the slow tier's;
+    // the spike burns 50× over 1m, but 1.9× over 2m and 3m, which neither tier takes.
+    let at = minute + chrono::Duration::seconds(59);
+    env.run_ok(&["alert", "evaluate", "--at", &at.to_rfc3339()])
+        .await;
+    let fast = "factor=14.4,slo=api,tier=fast".to_owned();
+    let slow = "factor=3,slo=api,tier=slow".to_owned();
+    let firing = |state: &str| (state.to_owned(), "FIRING".to_owned());
+    assert_eq!(
+        alert_states(&env, &tenants[0].0).await,
+        [firing(&fast), firing(&slow)]
+    );
+    assert_eq!(alert_states(&env, &tenants[1].0).await, [firing(&slow)]);
+    assert_eq!(alert_states(&env, &tenants[2].0).await, []);
+    let burned = show(&env, &tenants[0].0, "api").await;
+    assert_eq!(burned["series"][0]["budget"]["bad"], 20, "{burned}");
+    assert_eq!(
+        burned["series"][0]["budget"]["allowed_bad"], "1",
+        "{burned}"
+    );
+
+    // Four minutes on, every window has rolled past the errors: the alerts resolve.
+    let later = at + chrono::Duration::minutes(4);
+    env.run_ok(&["alert", "evaluate", "--at", &later.to_rfc3339()])
+        .await;
+    let resolved = |state: &str| (state.to_owned(), "RESOLVED".to_owned());
+    assert_eq!(
+        alert_states(&env, &tenants[0].0).await,
+        [resolved(&fast), resolved(&slow)]
+    );
+    assert_eq!(alert_states(&env, &tenants[1].0).await, [resolved(&slow)]);
 }

@@ -12,6 +12,7 @@ use tally_meter::catalog::{audit, meters, tenants};
 use tally_meter::ids::{MeterId, MeterKey, TenantId};
 use tally_meter::meter::{JsonPath, Meter, MeterSpec};
 use tally_meter::{Error, Result};
+use tally_slo::catalog as slos;
 use uuid::Uuid;
 
 use crate::rule::{By, Condition, Rule, RuleSpec};
@@ -58,6 +59,16 @@ pub async fn create(
                 Error::NotFound(_) => Error::Invalid(format!(
                     "the rule watches customer {customer}, which does not exist"
                 )),
+                error => error,
+            })?;
+    }
+    if let Condition::Slo { slo } = &spec.condition {
+        slos::find_in(&mut transaction, tenant, slo)
+            .await
+            .map_err(|error| match error {
+                Error::NotFound(_) => {
+                    Error::Invalid(format!("the rule watches SLO {slo}, which does not exist"))
+                }
                 error => error,
             })?;
     }
@@ -314,4 +325,51 @@ pub async fn evaluated(
     .execute(connection)
     .await?;
     Ok(())
+}
+
+/// Gives a tenant's SLO its alert rule, named after it, unless it has one: the rule that turns
+/// its tiers into alerts. Returns whether a rule of that name exists for another purpose,
+/// which leaves the SLO without alerts.
+pub async fn ensure_slo_rule(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    slo: &str,
+    actor: Actor,
+) -> Result<bool> {
+    let spec = RuleSpec {
+        name: slo.to_owned(),
+        condition: Condition::Slo {
+            slo: slo.to_owned(),
+        },
+        pending_for: std::time::Duration::ZERO,
+        keep_firing_for: std::time::Duration::ZERO,
+        severity: crate::rule::Severity::default(),
+        labels: BTreeMap::new(),
+    };
+    let mut connection = db.acquire().await?;
+    match create(&mut *connection, tenant, &spec, actor).await {
+        Ok(_) => Ok(false),
+        Err(Error::Conflict(_)) => {
+            let existing = find(&mut *connection, tenant, slo).await?;
+            Ok(existing.spec.condition != spec.condition)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Deletes the alert rule of a tenant's SLO, if it has one, with its alerts.
+pub async fn delete_slo_rule(
+    db: impl Acquire<'_, Database = Postgres>,
+    tenant: TenantId,
+    slo: &str,
+    actor: Actor,
+) -> Result<()> {
+    let mut connection = db.acquire().await?;
+    match find(&mut *connection, tenant, slo).await {
+        Ok(rule) if matches!(&rule.spec.condition, Condition::Slo { slo: watched } if watched == slo) => {
+            delete(&mut *connection, tenant, slo, actor).await
+        }
+        Ok(_) | Err(Error::NotFound(_)) => Ok(()),
+        Err(error) => Err(error),
+    }
 }

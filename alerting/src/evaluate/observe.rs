@@ -14,6 +14,10 @@
 //! - *spend*: a billing customer's usage charges in its current periods so far, priced as
 //!   its upcoming invoices price them ([`Run::usage_so_far`]), against the rule's budget, one
 //!   series per percent; a customer that no longer exists has no series.
+//! - *slo*: the SLO's alert tiers ([`tally_slo::status`]), one series per tier and group
+//!   value, breaching while the tier fires; the batch's SLOs are measured together. A series
+//!   carries the tier's `severity` and its `factor`, by which a firing tier inhibits the
+//!   slower tiers of its series ([`crate::notify::routing`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration as StdDuration;
@@ -33,6 +37,8 @@ use tally_meter::meter::{Aggregation, Meter};
 use tally_meter::quota::period_of;
 use tally_meter::usage::floor_minute;
 use tally_meter::{Error, Result};
+use tally_slo::catalog::{self as slos, Slo};
+use tally_slo::status::{SloStatus, status};
 
 use super::{Evaluator, Observation, PerRule};
 use crate::catalog::rules;
@@ -70,11 +76,19 @@ pub(super) async fn observe(
             }
         }
     }
+    let slo_rules: Vec<usize> = (0..rules.len())
+        .filter(|index| matches!(rules[*index].spec.condition, Condition::Slo { .. }))
+        .collect();
+    if !slo_rules.is_empty() {
+        for (index, observed) in slos_at(evaluator, rules, &slo_rules, at).await {
+            measured[index] = Some(observed);
+        }
+    }
     // Every tenant's events this month, read for the first quota rule.
     let mut usage: Option<PerRule<HashMap<TenantId, u64>>> = None;
     for (index, rule) in rules.iter().enumerate() {
         let observed = match &rule.spec.condition {
-            Condition::Threshold { .. } => continue,
+            Condition::Threshold { .. } | Condition::Slo { .. } => continue,
             Condition::Absence { event_type, after } => {
                 absence(&evaluator.analytics, rule, event_type, *after, at)
                     .await
@@ -347,6 +361,80 @@ async fn quota(
             breaching: u128::from(used) * 100 >= u128::from(*percent) * u128::from(monthly),
         })
         .collect())
+}
+
+/// The series of the SLO rules of `rules` at `indices`, measured together; a rule whose SLO
+/// no longer exists has none.
+async fn slos_at(
+    evaluator: &Evaluator,
+    rules: &[Rule],
+    indices: &[usize],
+    at: DateTime<Utc>,
+) -> Vec<(usize, Measured)> {
+    let mut found: Vec<(usize, Slo)> = Vec::new();
+    let mut results = Vec::new();
+    for index in indices {
+        let rule = &rules[*index];
+        let Condition::Slo { slo } = &rule.spec.condition else {
+            continue;
+        };
+        match slos::find(&evaluator.catalog, rule.tenant_id, slo).await {
+            Ok(slo) => found.push((*index, slo)),
+            Err(Error::NotFound(_)) => results.push((*index, Ok(Vec::new()))),
+            Err(error) => results.push((*index, Err(error.to_string()))),
+        }
+    }
+    let all: Vec<Slo> = found.iter().map(|(_, slo)| slo.clone()).collect();
+    match status(&evaluator.analytics, &all, at).await {
+        Ok(statuses) => results.extend(
+            found
+                .iter()
+                .zip(statuses)
+                .map(|((index, _), measured)| (*index, Ok(tier_observations(&measured)))),
+        ),
+        Err(error) => {
+            results.extend(
+                found
+                    .iter()
+                    .map(|(index, _)| (*index, Err(error.to_string()))),
+            );
+        }
+    }
+    results
+}
+
+/// One series per tier of each of an SLO's series: labelled with the SLO, the group's value,
+/// the tier, its severity and factor; valued at the long window's burn rate.
+fn tier_observations(measured: &SloStatus) -> Vec<Observation> {
+    let spec = &measured.slo.spec;
+    measured
+        .series
+        .iter()
+        .flat_map(|series| {
+            let group = series
+                .group
+                .clone()
+                .zip(spec.group_by.as_ref())
+                .map(|(value, group_by)| (group_by.name.clone(), value));
+            spec.tiers
+                .iter()
+                .zip(&series.tiers)
+                .map(move |(tier, state)| {
+                    let mut own = vec![("slo".to_owned(), spec.name.clone())];
+                    own.extend(group.clone());
+                    own.extend([
+                        ("tier".to_owned(), tier.name.clone()),
+                        ("severity".to_owned(), tier.severity.as_str().to_owned()),
+                        ("factor".to_owned(), tier.factor.normalize().to_string()),
+                    ]);
+                    Observation {
+                        own,
+                        value: state.long_rate,
+                        breaching: state.firing,
+                    }
+                })
+        })
+        .collect()
 }
 
 /// The series of a spend rule on `customer` with `budget`: the customer's usage charges so

@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tally_meter::{Error, Result};
 
@@ -155,24 +156,50 @@ impl Routing {
         found
     }
 
-    /// Whether a firing alert among `firing` mutes the alert with `labels`.
+    /// Whether a firing alert among `firing` mutes the alert with `labels`: by one of the
+    /// tenant's inhibition rules, or as a slower tier of an SLO series ([`tier_inhibited`]).
     pub fn inhibited(
         &self,
         labels: &BTreeMap<String, String>,
         firing: &[&BTreeMap<String, String>],
     ) -> bool {
-        self.inhibit.iter().any(|rule| {
-            matches(&rule.target, labels)
-                && firing.iter().any(|source| {
-                    *source != labels
-                        && matches(&rule.source, source)
-                        && rule
-                            .equal
-                            .iter()
-                            .all(|name| source.get(name) == labels.get(name))
-                })
-        })
+        tier_inhibited(labels, firing)
+            || self.inhibit.iter().any(|rule| {
+                matches(&rule.target, labels)
+                    && firing.iter().any(|source| {
+                        *source != labels
+                            && matches(&rule.source, source)
+                            && rule
+                                .equal
+                                .iter()
+                                .all(|name| source.get(name) == labels.get(name))
+                    })
+            })
     }
+}
+
+/// Whether a firing tier of the same SLO series (the same labels but `tier`, `severity` and
+/// `factor`) burns at a larger factor than the alert with `labels`, which an SLO rule labels
+/// with its tier's `factor`: a faster tier inhibits the slower ones.
+fn tier_inhibited(labels: &BTreeMap<String, String>, firing: &[&BTreeMap<String, String>]) -> bool {
+    let factor_of = |labels: &BTreeMap<String, String>| {
+        labels.contains_key("slo").then_some(())?;
+        labels.get("factor")?.parse::<Decimal>().ok()
+    };
+    let Some(factor) = factor_of(labels) else {
+        return false;
+    };
+    let series = |labels: &BTreeMap<String, String>| {
+        labels
+            .iter()
+            .filter(|(name, _)| !matches!(name.as_str(), "tier" | "severity" | "factor"))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect::<Vec<_>>()
+    };
+    let own = series(labels);
+    firing.iter().any(|source| {
+        factor_of(source).is_some_and(|faster| faster > factor) && series(source) == own
+    })
 }
 
 fn check_depth(route: &Route, depth: usize) -> Result<()> {
@@ -291,6 +318,28 @@ mod tests {
         assert!(routing.inhibited(&warning, &[&critical, &warning]));
         assert!(!routing.inhibited(&other, &[&critical, &other]));
         assert!(!routing.inhibited(&critical, &[&critical]));
+    }
+
+    #[test]
+    fn a_faster_slo_tier_mutes_the_slower_tiers_of_its_series_only() {
+        let routing = routing();
+        let tier = |tier: &str, factor: &str, route: &str| {
+            labels(&[
+                ("alertname", "api"),
+                ("slo", "api"),
+                ("route", route),
+                ("tier", tier),
+                ("factor", factor),
+                ("severity", "critical"),
+            ])
+        };
+        let fast = tier("fast", "14.4", "/pay");
+        let slow = tier("slow", "6", "/pay");
+        let other_route = tier("slow", "6", "/cart");
+        assert!(routing.inhibited(&slow, &[&fast, &slow, &other_route]));
+        assert!(!routing.inhibited(&fast, &[&fast, &slow]));
+        assert!(!routing.inhibited(&other_route, &[&fast, &other_route]));
+        assert!(!routing.inhibited(&slow, &[&slow]));
     }
 
     #[test]
