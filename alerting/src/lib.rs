@@ -6,7 +6,7 @@
 
 pub mod catalog;
 pub mod config;
-mod duration_text;
+use tally_meter::duration_text;
 pub mod evaluate;
 pub mod history;
 pub mod notify;

@@ -19,9 +19,10 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use tally_meter::ids::{MeterKey, TenantId};
+use tally_meter::ids::{MeterKey, TenantId, check_name};
 pub use tally_meter::sli::Comparison;
 use tally_meter::{Error, Result};
+pub use tally_slo::tier::Severity;
 use uuid::Uuid;
 
 use crate::state::Timing;
@@ -40,30 +41,6 @@ pub enum By {
     Subject,
     /// One series per value of one of the meter's groups (over all subjects).
     Group(String),
-}
-
-/// Severities; a critical alert inhibits the warnings of the same rule and labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// Pages someone.
-    Critical,
-    /// Worth a look.
-    #[default]
-    Warning,
-    /// For the record.
-    Info,
-}
-
-impl Severity {
-    /// The label value: `critical`, `warning` or `info`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Critical => "critical",
-            Self::Warning => "warning",
-            Self::Info => "info",
-        }
-    }
 }
 
 /// What a rule watches.
@@ -309,23 +286,6 @@ pub struct Rule {
     pub spec: RuleSpec,
     /// When it was made.
     pub created_at: DateTime<Utc>,
-}
-
-/// Checks the name of a rule, receiver or other named thing of a tenant's alerting: 1 to 64
-/// of a-z, 0-9, '-' and '_'.
-pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|byte| {
-            byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"-_".contains(&byte)
-        });
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::Invalid(format!(
-            "{what} name {name:?}: use 1 to 64 of a-z, 0-9, '-' and '_'"
-        )))
-    }
 }
 
 /// The labels of one alert series, which name it: the tenant, the rule, the severity, the

@@ -98,6 +98,23 @@ uuid_id!(
     "invoice id"
 );
 
+/// Checks the name of a tenant's alert rule, receiver, SLO or other named thing: 1 to 64 of
+/// a-z, 0-9, '-' and '_'.
+pub fn check_name(what: &str, name: &str) -> Result<(), Error> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|byte| {
+            byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"-_".contains(&byte)
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "{what} name {name:?}: use 1 to 64 of a-z, 0-9, '-' and '_'"
+        )))
+    }
+}
+
 /// Checks a short machine-friendly name: 1 to 63 characters of `a-z`, `0-9`, `-` and `_`,
 /// starting with a letter or digit.
 fn check_slug(what: &str, text: &str) -> Result<(), Error> {

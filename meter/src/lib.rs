@@ -33,6 +33,7 @@ pub mod auth_failures;
 pub mod bus;
 pub mod caps;
 pub mod catalog;
+pub mod duration_text;
 mod error;
 pub mod error_code;
 pub mod event;

@@ -36,7 +36,7 @@ pub mod status;
 pub mod tier;
 pub mod window;
 
-mod duration_text;
+use tally_meter::duration_text;
 
 pub use self::burn::{
     BURN_RATE_WINDOWS, Budget, BurnDownPoint, Consumption, Counts, TierState, burn_down, burn_rate,

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use tally_meter::ids::{MeterId, TenantId};
+use tally_meter::ids::{MeterId, TenantId, check_name};
 use tally_meter::meter::JsonPath;
 use tally_meter::sli::{Comparison, Indicator, Operand, Predicate};
 use tally_meter::{Error, Result};
@@ -217,22 +217,6 @@ fn check_group_name(name: &str) -> Result<()> {
     } else {
         Err(Error::Invalid(format!(
             "group_by: a group name is 1 to 64 of letters, digits, '_' and '-', got {name:?}"
-        )))
-    }
-}
-
-/// Checks the name of an SLO or tier: 1 to 64 of a-z, 0-9, '-' and '_' (as alert rules).
-pub(crate) fn check_name(what: &str, name: &str) -> Result<()> {
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|byte| {
-            byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"-_".contains(&byte)
-        });
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::Invalid(format!(
-            "{what} name {name:?}: use 1 to 64 of a-z, 0-9, '-' and '_'"
         )))
     }
 }

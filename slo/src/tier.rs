@@ -25,7 +25,8 @@ pub const MAX_FACTOR_DECIMALS: u32 = 4;
 /// someone about what is noise. A tier that should fire on less traffic sets `min_events`.
 pub const DEFAULT_MIN_EVENTS: u64 = 100;
 
-/// How urgent a tier's alert is: the alerting crate's severities, written the same way.
+/// How urgent an alert is, for SLO tiers and alert rules alike; by default a firing critical
+/// alert inhibits the warnings of the same subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
@@ -81,7 +82,7 @@ fn default_min_events() -> u64 {
 impl Tier {
     /// Checks the name, the factor and the windows.
     pub fn validate(&self) -> Result<()> {
-        crate::spec::check_name("tier", &self.name)?;
+        tally_meter::ids::check_name("tier", &self.name)?;
         let invalid = |why: String| Error::Invalid(format!("tier {:?}: {why}", self.name));
         if self.factor <= Decimal::ZERO
             || self.factor > MAX_FACTOR

@@ -70,7 +70,7 @@ impl Receiver {
 
     /// Checks the name, the URL's form and the addresses.
     pub fn validate(&self) -> Result<()> {
-        crate::rule::check_name("receiver", &self.name)?;
+        tally_meter::ids::check_name("receiver", &self.name)?;
         match &self.target {
             Target::Webhook { url, secret } => {
                 check_url(url)?;

@@ -1,31 +1,30 @@
-//! Durations in JSON written as people do: `90s`, `5m`, `1h 30m` (serde `with` modules).
+//! Durations in JSON written as people do: `90s`, `5m`, `1h 30m`, `3d` (serde `with`
+//! modules, for alert rules, routing trees and SLO tiers).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serializer, de};
 
-pub(crate) fn serialize<S: Serializer>(
-    duration: &Duration,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
+/// Writes `duration` as humantime does: `5m`, `1h`, `3days`.
+pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_str(&humantime::format_duration(*duration))
 }
 
-pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Duration, D::Error> {
+/// Reads a duration such as `5m`, `1h 30m` or `3d`.
+pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(deserializer)?;
     humantime::parse_duration(&text)
         .map_err(|error| de::Error::custom(format!("{text:?} is not a duration: {error}")))
 }
 
 /// The same for optional durations.
-pub(crate) mod option {
+pub mod option {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(crate) fn serialize<S: Serializer>(
+    /// Writes an optional duration, or nothing.
+    pub fn serialize<S: Serializer>(
         duration: &Option<Duration>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
@@ -35,7 +34,8 @@ pub(crate) mod option {
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+    /// Reads an optional duration.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<Duration>, D::Error> {
         #[derive(Deserialize)]
