@@ -190,23 +190,6 @@ pub async fn list(db: impl Acquire<'_, Database = Postgres>, tenant: TenantId) -
     Ok(rows.into_iter().map(Slo::from).collect())
 }
 
-/// Every SLO of every active tenant, by tenant and name.
-#[tracing::instrument(skip_all)]
-pub async fn all_active(db: impl Acquire<'_, Database = Postgres>) -> Result<Vec<Slo>> {
-    let mut connection = db.acquire().await?;
-    let rows = sqlx::query_as!(
-        SloRow,
-        r#"SELECT s.id AS "id: SloId", s.tenant_id AS "tenant_id: TenantId",
-                  s.spec AS "spec: Json<SloSpec>", s.created_at, s.updated_at
-           FROM slos s JOIN tenants t ON t.id = s.tenant_id
-           WHERE t.status = 'active'
-           ORDER BY s.tenant_id, s.name"#,
-    )
-    .fetch_all(&mut *connection)
-    .await?;
-    Ok(rows.into_iter().map(Slo::from).collect())
-}
-
 /// Finds a tenant's SLO by name.
 pub async fn find(
     db: impl Acquire<'_, Database = Postgres>,
