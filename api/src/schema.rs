@@ -13,6 +13,7 @@ pub mod keys;
 pub mod meters;
 pub mod quarantine;
 pub mod quota;
+pub mod slo;
 pub mod tenant;
 pub mod traffic;
 pub mod usage;
@@ -31,6 +32,7 @@ use self::keys::{KeysMutation, KeysQuery};
 use self::meters::{MetersMutation, MetersQuery};
 use self::quarantine::QuarantineQuery;
 use self::quota::{QuotaMutation, QuotaQuery};
+use self::slo::{SloMutation, SloQuery};
 use self::tenant::TenantQuery;
 use self::traffic::TrafficQuery;
 use self::usage::UsageQuery;
@@ -102,6 +104,7 @@ pub struct QueryRoot(
     KeysQuery,
     BillingQuery,
     AlertingQuery,
+    SloQuery,
 );
 
 #[expect(
@@ -115,4 +118,5 @@ pub struct MutationRoot(
     KeysMutation,
     BillingMutation,
     AlertingMutation,
+    SloMutation,
 );

@@ -8,6 +8,7 @@ mod api {
     pub mod cost;
     pub mod invoices;
     pub mod rate;
+    pub mod slo;
     pub mod support;
     pub mod usage;
 }

@@ -8,7 +8,7 @@ use sqlx::types::Json;
 use sqlx::{Acquire, PgConnection, Postgres};
 use tally_billing::catalog::customers;
 use tally_meter::audit::{Action, Actor};
-use tally_meter::catalog::{audit, meters, tenants};
+use tally_meter::catalog::{Catalog, audit, meters, tenants};
 use tally_meter::ids::{MeterId, MeterKey, TenantId};
 use tally_meter::meter::{JsonPath, Meter, MeterSpec};
 use tally_meter::{Error, Result};
@@ -331,7 +331,7 @@ pub async fn evaluated(
 /// its tiers into alerts. Returns whether a rule of that name exists for another purpose,
 /// which leaves the SLO without alerts.
 pub async fn ensure_slo_rule(
-    db: impl Acquire<'_, Database = Postgres>,
+    catalog: &Catalog,
     tenant: TenantId,
     slo: &str,
     actor: Actor,
@@ -346,11 +346,10 @@ pub async fn ensure_slo_rule(
         severity: crate::rule::Severity::default(),
         labels: BTreeMap::new(),
     };
-    let mut connection = db.acquire().await?;
-    match create(&mut *connection, tenant, &spec, actor).await {
+    match create(catalog, tenant, &spec, actor).await {
         Ok(_) => Ok(false),
         Err(Error::Conflict(_)) => {
-            let existing = find(&mut *connection, tenant, slo).await?;
+            let existing = find(catalog, tenant, slo).await?;
             Ok(existing.spec.condition != spec.condition)
         }
         Err(error) => Err(error),
@@ -359,15 +358,14 @@ pub async fn ensure_slo_rule(
 
 /// Deletes the alert rule of a tenant's SLO, if it has one, with its alerts.
 pub async fn delete_slo_rule(
-    db: impl Acquire<'_, Database = Postgres>,
+    catalog: &Catalog,
     tenant: TenantId,
     slo: &str,
     actor: Actor,
 ) -> Result<()> {
-    let mut connection = db.acquire().await?;
-    match find(&mut *connection, tenant, slo).await {
+    match find(catalog, tenant, slo).await {
         Ok(rule) if matches!(&rule.spec.condition, Condition::Slo { slo: watched } if watched == slo) => {
-            delete(&mut *connection, tenant, slo, actor).await
+            delete(catalog, tenant, slo, actor).await
         }
         Ok(_) | Err(Error::NotFound(_)) => Ok(()),
         Err(error) => Err(error),

@@ -1,0 +1,254 @@
+//! SLOs: the tenant's SLOs, where each stands now (budget, burn rates, alert tiers, per group
+//! value), and the mutations that apply (JSON or OpenSLO YAML) and delete them.
+
+use async_graphql::{Context, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use tally_alerting::catalog::rules;
+use tally_slo::burn::Consumption;
+use tally_slo::catalog::{self as slos, Slo as StoredSlo};
+use tally_slo::openslo::from_openslo;
+use tally_slo::spec::SloSpec;
+use tally_slo::status::{SeriesStatus, status};
+
+use super::context::{actor, caller, services};
+use crate::cost::{CLICKHOUSE_QUERY, POSTGRES_QUERY};
+use crate::error::ApiError;
+
+/// Distinct ClickHouse ranges one SLO's status reads with the default tiers: the seven
+/// burn-rate windows (which hold the tiers' windows) and its window so far.
+const STATUS_QUERIES: usize = 8;
+
+/// An SLO and where it stands now.
+#[derive(Debug, Clone)]
+pub struct Slo(StoredSlo);
+
+#[Object]
+impl Slo {
+    /// Its name, unique within the tenant.
+    async fn name(&self) -> &str {
+        &self.0.spec.name
+    }
+
+    /// The whole SLO, as written (see the README's SLOs section).
+    async fn spec(&self) -> Json<&SloSpec> {
+        Json(&self.0.spec)
+    }
+
+    /// The percent of good events promised.
+    async fn objective(&self) -> Decimal {
+        self.0.spec.objective.normalize()
+    }
+
+    /// Its window: `28d` or `month`.
+    async fn window(&self) -> String {
+        self.0.spec.window.to_string()
+    }
+
+    /// When its indicator started counting.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// Where it stands now, per series (one, or one per value of its group; none before its
+    /// first event): the budget of its window so far, its burn rates and its alert tiers.
+    #[graphql(complexity = "STATUS_QUERIES * CLICKHOUSE_QUERY + child_complexity")]
+    async fn series(&self, context: &Context<'_>) -> async_graphql::Result<Vec<SloSeries>> {
+        let measured = status(
+            &services(context).analytics,
+            std::slice::from_ref(&self.0),
+            Utc::now(),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        Ok(measured
+            .into_iter()
+            .flat_map(|slo| slo.series)
+            .map(SloSeries::from)
+            .collect())
+    }
+}
+
+/// One series of an SLO now.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SloSeries {
+    /// The group's value, for an SLO with a group.
+    pub group: Option<String>,
+    /// Events in the window so far.
+    pub total: u64,
+    /// The bad ones.
+    pub bad: u64,
+    /// How many bad events the objective allows among them.
+    pub allowed_bad: Decimal,
+    /// The share of the error budget left (below 0 when overspent); none while there are too
+    /// few events to tell.
+    pub budget_remaining: Option<Decimal>,
+    /// The events a budget needs before it is a ratio: ⌈1 / (1 − objective)⌉.
+    pub too_few_events_below: Option<u64>,
+    /// Burn rates over the last 5m, 30m, 1h, 2h, 6h, 1d and 3d.
+    pub burn_rates: Vec<SloBurnRate>,
+    /// The alert tiers' states, in the SLO's order.
+    pub tiers: Vec<SloTier>,
+}
+
+/// A burn rate over a range up to now.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SloBurnRate {
+    /// The range, such as `5m` or `3days`.
+    pub window: String,
+    /// Its good events.
+    pub good: u64,
+    /// All its events.
+    pub total: u64,
+    /// `(bad / total) / (1 − objective)`; none without events.
+    pub rate: Option<Decimal>,
+}
+
+/// An alert tier's state.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SloTier {
+    /// Its name.
+    pub tier: String,
+    /// `critical`, `warning` or `info`.
+    pub severity: String,
+    /// The burn rate over its long window.
+    pub long_rate: Option<Decimal>,
+    /// The burn rate over its short window.
+    pub short_rate: Option<Decimal>,
+    /// Both windows burn at least its factor with enough events.
+    pub firing: bool,
+    /// A window holds too few events for it to fire.
+    pub guarded: bool,
+    /// The faster tier whose firing mutes its notifications.
+    pub inhibited_by: Option<String>,
+}
+
+impl From<SeriesStatus> for SloSeries {
+    fn from(series: SeriesStatus) -> Self {
+        let (budget_remaining, too_few_events_below) = match series.budget.consumption {
+            Consumption::Measured { remaining, .. } => (Some(remaining), None),
+            Consumption::TooFewEvents { min_events } => (None, Some(min_events)),
+        };
+        Self {
+            group: series.group,
+            total: series.budget.total,
+            bad: series.budget.bad,
+            allowed_bad: series.budget.allowed_bad,
+            budget_remaining,
+            too_few_events_below,
+            burn_rates: series
+                .burn_rates
+                .into_iter()
+                .map(|burn| SloBurnRate {
+                    window: humantime::format_duration(burn.window).to_string(),
+                    good: burn.counts.good,
+                    total: burn.counts.total,
+                    rate: burn.rate,
+                })
+                .collect(),
+            tiers: series
+                .tiers
+                .into_iter()
+                .map(|tier| SloTier {
+                    tier: tier.tier,
+                    severity: tier.severity.as_str().to_owned(),
+                    long_rate: tier.long_rate,
+                    short_rate: tier.short_rate,
+                    firing: tier.firing,
+                    guarded: tier.guarded,
+                    inhibited_by: tier.inhibited_by,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Queries of SLOs.
+#[derive(Default)]
+pub struct SloQuery;
+
+#[Object]
+impl SloQuery {
+    /// The tenant's SLOs, by name.
+    #[graphql(complexity = "POSTGRES_QUERY + 10 * child_complexity")]
+    async fn slos(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Slo>> {
+        let tenant = caller(context)?.may_read()?;
+        let listed = slos::list(&services(context).catalog, tenant)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(listed.into_iter().map(Slo).collect())
+    }
+
+    /// One of the tenant's SLOs, by name.
+    #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
+    async fn slo(&self, context: &Context<'_>, name: String) -> async_graphql::Result<Slo> {
+        let tenant = caller(context)?.may_read()?;
+        let found = slos::find(&services(context).catalog, tenant, &name)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Slo(found))
+    }
+}
+
+/// Mutations of SLOs.
+#[derive(Default)]
+pub struct SloMutation;
+
+#[Object]
+impl SloMutation {
+    /// Creates or changes SLOs from OpenSLO v1 YAML (`openslo`) or one SLO's JSON (`spec`),
+    /// with their alert rules; returns what became of each, as `created NAME`, `updated NAME`,
+    /// `replaced NAME` or `unchanged NAME`.
+    #[graphql(complexity = "10 * POSTGRES_QUERY + child_complexity")]
+    async fn apply_slo(
+        &self,
+        context: &Context<'_>,
+        spec: Option<Json<serde_json::Value>>,
+        openslo: Option<String>,
+    ) -> async_graphql::Result<Vec<String>> {
+        let tenant = caller(context)?.may_administer()?;
+        let specs = match (spec, openslo) {
+            (Some(spec), None) => {
+                vec![SloSpec::parse(&spec.0.to_string()).map_err(ApiError::from)?]
+            }
+            (None, Some(yaml)) => from_openslo(&yaml).map_err(ApiError::from)?,
+            _ => {
+                return Err(ApiError::from(tally_meter::Error::Invalid(
+                    "give either spec (JSON) or openslo (YAML)".to_owned(),
+                ))
+                .into());
+            }
+        };
+        let catalog = &services(context).catalog;
+        let actor = actor(context)?;
+        let mut applied = Vec::new();
+        for spec in specs {
+            let (slo, outcome) = slos::apply(catalog, tenant, &spec, actor)
+                .await
+                .map_err(ApiError::from)?;
+            rules::ensure_slo_rule(catalog, tenant, &slo.spec.name, actor)
+                .await
+                .map_err(ApiError::from)?;
+            applied.push(format!("{outcome} {}", slo.spec.name));
+        }
+        Ok(applied)
+    }
+
+    /// Deletes an SLO and its alert rule; its counts stay, unread.
+    #[graphql(complexity = "4 * POSTGRES_QUERY + child_complexity")]
+    async fn delete_slo(&self, context: &Context<'_>, name: String) -> async_graphql::Result<bool> {
+        let tenant = caller(context)?.may_administer()?;
+        let catalog = &services(context).catalog;
+        let actor = actor(context)?;
+        slos::find(catalog, tenant, &name)
+            .await
+            .map_err(ApiError::from)?;
+        rules::delete_slo_rule(catalog, tenant, &name, actor)
+            .await
+            .map_err(ApiError::from)?;
+        slos::delete(catalog, tenant, &name, actor)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(true)
+    }
+}
