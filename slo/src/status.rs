@@ -116,7 +116,7 @@ pub async fn status(
                 .filter(|(meter, _)| *meter == id)
                 .map(|(_, group)| group.clone())
                 .collect();
-            let budget_of = slo.spec.error_budget();
+            let error_budget = slo.spec.error_budget();
             let series = groups
                 .into_iter()
                 .map(|group| {
@@ -131,18 +131,18 @@ pub async fn status(
                     SeriesStatus {
                         budget: Budget::of(
                             window.get(&key).copied().unwrap_or_default(),
-                            budget_of,
-                            min_budget_events(budget_of),
+                            error_budget,
+                            min_budget_events(error_budget),
                         ),
                         burn_rates: BURN_RATE_WINDOWS
                             .into_iter()
                             .map(|length| BurnRate {
                                 window: length,
                                 counts: over(length),
-                                rate: burn_rate(over(length), budget_of),
+                                rate: burn_rate(over(length), error_budget),
                             })
                             .collect(),
-                        tiers: evaluate_tiers(&slo.spec.tiers, budget_of, over),
+                        tiers: evaluate_tiers(&slo.spec.tiers, error_budget, over),
                         group,
                     }
                 })
