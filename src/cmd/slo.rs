@@ -28,16 +28,13 @@ pub async fn run(config: &Config, command: SloCommand) -> anyhow::Result<()> {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             for spec in read_specs(&text)? {
-                let (slo, applied) =
-                    slos::apply(&catalog, tenant.id, &spec, Actor::Operator).await?;
-                println!("{applied} {}", slo.spec.name);
-                if rules::ensure_slo_rule(&catalog, tenant.id, &slo.spec.name, Actor::Operator)
-                    .await?
-                {
+                let done = rules::apply_slo(&catalog, tenant.id, &spec, Actor::Operator).await?;
+                println!("{} {}", done.applied, done.slo.spec.name);
+                if done.rule_taken {
                     eprintln!(
-                        "tally: warning: alert rule {} watches something else, so SLO {} has \
-                         no alerts until that rule is renamed",
-                        slo.spec.name, slo.spec.name
+                        "tally: warning: alert rule {name} watches something else, so SLO {name} \
+                         has no alerts until that rule is renamed",
+                        name = done.slo.spec.name
                     );
                 }
             }
@@ -74,9 +71,7 @@ pub async fn run(config: &Config, command: SloCommand) -> anyhow::Result<()> {
         }
         SloCommand::Delete { tenant, name } => {
             let tenant = tenants::find(&catalog, &tenant).await?;
-            slos::find(&catalog, tenant.id, &name).await?;
-            rules::delete_slo_rule(&catalog, tenant.id, &name, Actor::Operator).await?;
-            slos::delete(&catalog, tenant.id, &name, Actor::Operator).await?;
+            rules::delete_slo(&catalog, tenant.id, &name, Actor::Operator).await?;
             eprintln!("deleted SLO {name} of tenant {}", tenant.name);
         }
     }

@@ -12,7 +12,8 @@ use tally_meter::catalog::{Catalog, audit, meters, tenants};
 use tally_meter::ids::{MeterId, MeterKey, TenantId};
 use tally_meter::meter::{JsonPath, Meter, MeterSpec};
 use tally_meter::{Error, Result};
-use tally_slo::catalog as slos;
+use tally_slo::catalog::{self as slos, Applied, Slo};
+use tally_slo::spec::SloSpec;
 use uuid::Uuid;
 
 use crate::rule::{By, Condition, Rule, RuleSpec};
@@ -327,47 +328,66 @@ pub async fn evaluated(
     Ok(())
 }
 
-/// Gives a tenant's SLO its alert rule, named after it, unless it has one: the rule that turns
-/// its tiers into alerts. Returns whether a rule of that name exists for another purpose,
-/// which leaves the SLO without alerts.
-pub async fn ensure_slo_rule(
+/// What applying an SLO with its alert rule did.
+pub struct SloApplied {
+    /// The SLO as stored.
+    pub slo: Slo,
+    /// Whether it was created, updated, replaced or unchanged.
+    pub applied: Applied,
+    /// A rule of the SLO's name watches something else, so the SLO has no alerts until that
+    /// rule is renamed.
+    pub rule_taken: bool,
+}
+
+/// Creates or changes a tenant's SLO ([`slos::apply`]) and gives it its alert rule, named
+/// after it, unless it has one: the rule that turns its tiers into alerts.
+pub async fn apply_slo(
     catalog: &Catalog,
     tenant: TenantId,
-    slo: &str,
+    spec: &SloSpec,
     actor: Actor,
-) -> Result<bool> {
-    let spec = RuleSpec {
-        name: slo.to_owned(),
+) -> Result<SloApplied> {
+    let (slo, applied) = slos::apply(catalog, tenant, spec, actor).await?;
+    let rule = RuleSpec {
+        name: slo.spec.name.clone(),
         condition: Condition::Slo {
-            slo: slo.to_owned(),
+            slo: slo.spec.name.clone(),
         },
         pending_for: std::time::Duration::ZERO,
         keep_firing_for: std::time::Duration::ZERO,
         severity: crate::rule::Severity::default(),
         labels: BTreeMap::new(),
     };
-    match create(catalog, tenant, &spec, actor).await {
-        Ok(_) => Ok(false),
+    let rule_taken = match create(catalog, tenant, &rule, actor).await {
+        Ok(_) => false,
         Err(Error::Conflict(_)) => {
-            let existing = find(catalog, tenant, slo).await?;
-            Ok(existing.spec.condition != spec.condition)
+            find(catalog, tenant, &rule.name).await?.spec.condition != rule.condition
         }
-        Err(error) => Err(error),
-    }
+        Err(error) => return Err(error),
+    };
+    Ok(SloApplied {
+        slo,
+        applied,
+        rule_taken,
+    })
 }
 
-/// Deletes the alert rule of a tenant's SLO, if it has one, with its alerts.
-pub async fn delete_slo_rule(
+/// Deletes a tenant's SLO ([`slos::delete`]) with its alert rule, if it has one, and the
+/// rule's alerts; an unknown SLO is [`Error::NotFound`] and changes nothing.
+pub async fn delete_slo(
     catalog: &Catalog,
     tenant: TenantId,
     slo: &str,
     actor: Actor,
 ) -> Result<()> {
+    slos::find(catalog, tenant, slo).await?;
     match find(catalog, tenant, slo).await {
-        Ok(rule) if matches!(&rule.spec.condition, Condition::Slo { slo: watched } if watched == slo) => {
-            delete(catalog, tenant, slo, actor).await
+        Ok(rule) if matches!(&rule.spec.condition, Condition::Slo { slo: watched } if watched == slo) =>
+        {
+            delete(catalog, tenant, slo, actor).await?;
         }
-        Ok(_) | Err(Error::NotFound(_)) => Ok(()),
-        Err(error) => Err(error),
+        Ok(_) | Err(Error::NotFound(_)) => {}
+        Err(error) => return Err(error),
     }
+    slos::delete(catalog, tenant, slo, actor).await
 }

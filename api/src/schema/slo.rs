@@ -223,13 +223,10 @@ impl SloMutation {
         let actor = actor(context)?;
         let mut applied = Vec::new();
         for spec in specs {
-            let (slo, outcome) = slos::apply(catalog, tenant, &spec, actor)
+            let done = rules::apply_slo(catalog, tenant, &spec, actor)
                 .await
                 .map_err(ApiError::from)?;
-            rules::ensure_slo_rule(catalog, tenant, &slo.spec.name, actor)
-                .await
-                .map_err(ApiError::from)?;
-            applied.push(format!("{outcome} {}", slo.spec.name));
+            applied.push(format!("{} {}", done.applied, done.slo.spec.name));
         }
         Ok(applied)
     }
@@ -240,13 +237,7 @@ impl SloMutation {
         let tenant = caller(context)?.may_administer()?;
         let catalog = &services(context).catalog;
         let actor = actor(context)?;
-        slos::find(catalog, tenant, &name)
-            .await
-            .map_err(ApiError::from)?;
-        rules::delete_slo_rule(catalog, tenant, &name, actor)
-            .await
-            .map_err(ApiError::from)?;
-        slos::delete(catalog, tenant, &name, actor)
+        rules::delete_slo(catalog, tenant, &name, actor)
             .await
             .map_err(ApiError::from)?;
         Ok(true)
