@@ -203,38 +203,47 @@ pub struct BurnDownPoint {
 }
 
 /// The budget of `window` (`[start, end)`, as [`Window::bounds`](crate::window::Window::bounds)
-/// gives it) after each `step` from its start, cumulative: one point at `start + step`, one at
-/// `start + 2 step`, and so on, the last at `end`. Points without events yet are
-/// [`Consumption::TooFewEvents`]. A step under a minute counts as a minute; pass an `end` of
-/// now (the end of its minute) to leave out the window's future.
+/// gives it) at each multiple of `step` since the Unix epoch after its start (each UTC
+/// midnight for a day), and at `end`, cumulative from the start. Points with fewer than
+/// `min_events` events so far are [`Consumption::TooFewEvents`]. A step under a minute counts
+/// as a minute; pass an `end` of now (the end of its minute) to leave out the window's future.
+///
+/// `series` holds counts stamped with the start of the range they cover, which must not
+/// straddle a point: minutes, or the hours or days of the rollup tables with the first one
+/// starting at `start`. Each is added at the first point after its stamp, so the points are
+/// exact whatever the granularity.
 pub fn burn_down(
     series: &[(DateTime<Utc>, Counts)],
     window: (DateTime<Utc>, DateTime<Utc>),
     error_budget: Decimal,
     step: Duration,
+    min_events: u64,
 ) -> Vec<BurnDownPoint> {
     let (start, end) = window;
-    let step = chrono::Duration::from_std(step)
-        .unwrap_or(chrono::Duration::MAX)
-        .max(chrono::Duration::minutes(1));
-    let mut minutes: Vec<(DateTime<Utc>, Counts)> = series
+    let step = i64::try_from(step.as_secs()).unwrap_or(i64::MAX).max(60);
+    let mut stamped: Vec<(DateTime<Utc>, Counts)> = series
         .iter()
-        .filter(|(minute, _)| start <= *minute && *minute < end)
+        .filter(|(stamp, _)| start <= *stamp && *stamp < end)
         .copied()
         .collect();
-    minutes.sort_by_key(|(minute, _)| *minute);
-    let mut minutes = minutes.into_iter().peekable();
+    stamped.sort_by_key(|(stamp, _)| *stamp);
+    let mut stamped = stamped.into_iter().peekable();
     let mut so_far = Counts::default();
     let mut points = Vec::new();
     let mut at = start;
     while at < end {
-        at = at.checked_add_signed(step).unwrap_or(end).min(end);
-        while let Some((_, counts)) = minutes.next_if(|(minute, _)| *minute < at) {
+        let next = at
+            .timestamp()
+            .div_euclid(step)
+            .saturating_add(1)
+            .saturating_mul(step);
+        at = DateTime::from_timestamp(next, 0).unwrap_or(end).min(end);
+        while let Some((_, counts)) = stamped.next_if(|(stamp, _)| *stamp < at) {
             so_far += counts;
         }
         points.push(BurnDownPoint {
             at,
-            budget: Budget::of(so_far, error_budget, 1),
+            budget: Budget::of(so_far, error_budget, min_events),
         });
     }
     points

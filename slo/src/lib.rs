@@ -16,8 +16,9 @@
 //!   something else gives it a new id, so counts of two definitions never mix).
 //! - [`status`]: where SLOs stand at an instant, read from ClickHouse: the budget of each
 //!   series' window so far, its burn rates and its tiers' states.
+//! - [`history`]: how each series' budget went down over its window so far, day by day.
 //!
-//! Apart from those two, nothing here touches a database, a clock or the network. Elsewhere:
+//! Apart from those three, nothing here touches a database, a clock or the network. Elsewhere:
 //!
 //! - the aggregator counts an SLO's indicator per minute as a SUM meter of 0/1 readings, so a
 //!   rollup row's `events` is the minute's total and its sum the good events, kept exactly once
@@ -30,6 +31,7 @@
 
 pub mod burn;
 pub mod catalog;
+pub mod history;
 pub mod openslo;
 pub mod spec;
 pub mod status;

@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use tally_alerting::catalog::rules;
 use tally_slo::burn::Consumption;
 use tally_slo::catalog::{self as slos, Slo as StoredSlo};
+use tally_slo::history::{BurnDown, burn_down_at};
 use tally_slo::openslo::from_openslo;
 use tally_slo::spec::SloSpec;
 use tally_slo::status::{SeriesStatus, status};
@@ -67,6 +68,87 @@ impl Slo {
             .map(SloSeries::from)
             .collect())
     }
+
+    /// How its error budget went down over its window so far, per series: the budget at
+    /// each UTC midnight (each hour for a one-day window) and now.
+    #[graphql(complexity = "CLICKHOUSE_QUERY + child_complexity")]
+    async fn burn_down(&self, context: &Context<'_>) -> async_graphql::Result<SloBurnDown> {
+        let read = burn_down_at(&services(context).analytics, &self.0, Utc::now())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(SloBurnDown::from(read))
+    }
+}
+
+/// An SLO's burn-down chart.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SloBurnDown {
+    /// The start of its window.
+    pub window_start: DateTime<Utc>,
+    /// The end of its window (after now for a calendar month).
+    pub window_end: DateTime<Utc>,
+    /// The step between points: `1day`, or `1h` for a one-day window.
+    pub step: String,
+    /// Per series: one, or one per value of its group (none before its first event).
+    pub series: Vec<SloBurnDownSeries>,
+}
+
+/// One series' burn-down.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SloBurnDownSeries {
+    /// The group's value, for an SLO with a group.
+    pub group: Option<String>,
+    /// The budget from the window's start to each point.
+    pub points: Vec<SloBudgetPoint>,
+}
+
+/// The budget of the events from the window's start to an instant.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SloBudgetPoint {
+    /// The instant (exclusive).
+    pub at: DateTime<Utc>,
+    /// Events so far.
+    pub total: u64,
+    /// The bad ones.
+    pub bad: u64,
+    /// The share of the error budget left (below 0 when overspent); none while there are too
+    /// few events to tell.
+    pub budget_remaining: Option<Decimal>,
+}
+
+impl From<BurnDown> for SloBurnDown {
+    fn from(read: BurnDown) -> Self {
+        Self {
+            window_start: read.window.0,
+            window_end: read.window.1,
+            step: humantime::format_duration(read.step).to_string(),
+            series: read
+                .series
+                .into_iter()
+                .map(|series| SloBurnDownSeries {
+                    group: series.group,
+                    points: series
+                        .points
+                        .into_iter()
+                        .map(|point| SloBudgetPoint {
+                            at: point.at,
+                            total: point.budget.total,
+                            bad: point.budget.bad,
+                            budget_remaining: remaining(point.budget.consumption),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The share of a budget left, where there are enough events to tell.
+fn remaining(consumption: Consumption) -> Option<Decimal> {
+    match consumption {
+        Consumption::Measured { remaining, .. } => Some(remaining),
+        Consumption::TooFewEvents { .. } => None,
+    }
 }
 
 /// One series of an SLO now.
@@ -125,16 +207,16 @@ pub struct SloTier {
 
 impl From<SeriesStatus> for SloSeries {
     fn from(series: SeriesStatus) -> Self {
-        let (budget_remaining, too_few_events_below) = match series.budget.consumption {
-            Consumption::Measured { remaining, .. } => (Some(remaining), None),
-            Consumption::TooFewEvents { min_events } => (None, Some(min_events)),
+        let too_few_events_below = match series.budget.consumption {
+            Consumption::Measured { .. } => None,
+            Consumption::TooFewEvents { min_events } => Some(min_events),
         };
         Self {
             group: series.group,
             total: series.budget.total,
             bad: series.budget.bad,
             allowed_bad: series.budget.allowed_bad,
-            budget_remaining,
+            budget_remaining: remaining(series.budget.consumption),
             too_few_events_below,
             burn_rates: series
                 .burn_rates

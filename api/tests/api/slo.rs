@@ -1,10 +1,14 @@
 //! SLOs through GraphQL against the real PostgreSQL and ClickHouse: an admin key applies one
 //! from OpenSLO YAML (with its alert rule) and deletes it, a read key reads it and where it
-//! stands, and another tenant sees none of it.
+//! stands, another tenant sees none of it, and its burn-down is exact at every point.
 
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tally_api::ApiConfig;
 use tally_meter::api_key::Scope;
+use tally_meter::usage::floor_minute;
+use tally_slo::catalog::{self as slos, Slo as StoredSlo};
 use tally_testkit::Namespace;
 use tally_testkit::store::{key_for, tenant_with_key};
 
@@ -128,4 +132,138 @@ async fn a_tenant_applies_reads_and_deletes_its_slos_and_no_one_else_sees_them()
     assert_eq!(deleted["deleteSlo"], true);
     let after = data(&node, &reader, "{ slos { name } alertRules { name } }").await;
     assert_eq!(after, json!({"slos": [], "alertRules": []}));
+}
+
+/// An instant of a GraphQL answer.
+fn instant(value: &Value) -> DateTime<Utc> {
+    value
+        .as_str()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_else(|| panic!("not an instant: {value}"))
+}
+
+/// Writes the rollup rows of `total` events of the SLO `slo`, `good` of them good, in the minute
+/// of `at`, as the aggregator would: in the minute, hour and day tables alike, in a block of
+/// their own.
+async fn write_counts(
+    namespace: &Namespace,
+    slo: &StoredSlo,
+    at: DateTime<Utc>,
+    good: u64,
+    total: u64,
+) {
+    let minute = u32::try_from(floor_minute(at).timestamp()).expect("after 1970");
+    for (resolution, bucket) in [("minute", 60), ("hour", 3_600), ("day", 86_400)] {
+        namespace
+            .analytics()
+            .client()
+            .query(
+                "INSERT INTO rollup_writes (tenant_id, meter_id, minute, subject, group_values,
+                     kafka_partition, block, version, events, value_sum, value_min, value_max,
+                     latest_time_ms, latest_position, latest_value, resolution)
+                 SELECT ?, ?, toUInt32(?), '', emptyArrayString(), toUInt32(0), rand64(),
+                        toUInt64(1), toUInt64(?), toDecimal128(?, 9), toDecimal128(0, 9),
+                        toDecimal128(1, 9), toInt64(0), toUInt64(0), toDecimal128(0, 9), ?",
+            )
+            .bind(slo.tenant_id.to_string())
+            .bind(slo.id.to_string())
+            .bind(minute - minute % bucket)
+            .bind(total)
+            .bind(good)
+            .bind(resolution)
+            .execute()
+            .await
+            .expect("writes a rollup row");
+    }
+}
+
+#[tokio::test]
+async fn a_burn_down_gives_the_exact_budget_at_each_midnight_and_now() {
+    let namespace = Namespace::migrated().await;
+    let catalog = namespace.catalog().await;
+    let node = Node::start(&namespace, ApiConfig::default()).await;
+    let (tenant, admin) = tenant_with_key(&catalog, Scope::Admin).await;
+    data(
+        &node,
+        &admin,
+        &format!("mutation {{ applySlo(openslo: {}) }}", json!(OPENSLO)),
+    )
+    .await;
+    let slo = slos::find(&catalog, tenant, "checkout")
+        .await
+        .expect("the SLO");
+    // 99.9 %: 2 bad of 2,000 two days ago, 3 bad of 1,000 yesterday, none of 1,000 now.
+    let now = Utc::now();
+    let today = now.duration_trunc(TimeDelta::days(1)).expect("a day");
+    write_counts(&namespace, &slo, today - TimeDelta::hours(38), 1_998, 2_000).await;
+    write_counts(&namespace, &slo, today - TimeDelta::hours(12), 997, 1_000).await;
+    write_counts(&namespace, &slo, now, 1_000, 1_000).await;
+
+    let read = data(
+        &node,
+        &admin,
+        "{ slo(name: \"checkout\") {
+             series { total bad budgetRemaining }
+             burnDown { windowStart windowEnd step
+                        series { group points { at total bad budgetRemaining } } } } }",
+    )
+    .await;
+    let burn_down = &read["slo"]["burnDown"];
+    assert_eq!(burn_down["step"], "1day", "{read}");
+    let end = floor_minute(now) + TimeDelta::minutes(1);
+    assert_eq!(instant(&burn_down["windowEnd"]), end, "{read}");
+    assert_eq!(
+        instant(&burn_down["windowStart"]),
+        end - TimeDelta::days(28)
+    );
+    let points = burn_down["series"][0]["points"].as_array().expect("points");
+    // A point at each midnight after the window's start, and one now.
+    let ats: Vec<DateTime<Utc>> = points.iter().map(|point| instant(&point["at"])).collect();
+    let midnights = (0..28)
+        .map(|days| today - TimeDelta::days(days))
+        .filter(|at| *at < end);
+    let mut expected: Vec<DateTime<Utc>> = midnights.collect();
+    expected.reverse();
+    expected.push(end);
+    assert_eq!(ats, expected, "{read}");
+    let point = |at: DateTime<Utc>| {
+        points
+            .iter()
+            .find(|point| instant(&point["at"]) == at)
+            .unwrap_or_else(|| panic!("no point at {at}: {read}"))
+    };
+    // Under 1,000 events the budget is no ratio yet; then 2 bad of 2 allowed, 5 of 3, 5 of 4.
+    let two_days_ago = today - TimeDelta::days(2);
+    let before = point(two_days_ago);
+    assert_eq!(
+        (&before["total"], &before["budgetRemaining"]),
+        (&json!(0), &Value::Null)
+    );
+    assert_eq!(
+        point(today - TimeDelta::days(1))["budgetRemaining"],
+        "0",
+        "{read}"
+    );
+    let remaining = |point: &Value| {
+        point["budgetRemaining"]
+            .as_str()
+            .and_then(|text| text.parse::<Decimal>().ok())
+            .expect("a remaining budget")
+    };
+    let yesterday = point(today);
+    assert_eq!(
+        (&yesterday["total"], &yesterday["bad"]),
+        (&json!(3_000), &json!(5))
+    );
+    assert_eq!(
+        remaining(yesterday).round_dp(6),
+        Decimal::new(-666_667, 6),
+        "{read}"
+    );
+    let last = points.last().expect("a point now");
+    assert_eq!(remaining(last), Decimal::new(-25, 2), "{read}");
+    // The last point is where the SLO stands now.
+    let now_series = &read["slo"]["series"][0];
+    assert_eq!(now_series["total"], 4_000);
+    assert_eq!(now_series["budgetRemaining"], last["budgetRemaining"]);
 }

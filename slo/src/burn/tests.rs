@@ -218,6 +218,7 @@ fn a_burn_down_is_cumulative_per_step_to_the_end() {
         (minute(0), minute(150)),
         budget,
         Duration::from_secs(3600),
+        1,
     );
     let ats: Vec<DateTime<Utc>> = points.iter().map(|point| point.at).collect();
     assert_eq!(ats, [minute(60), minute(120), minute(150)]);
@@ -240,7 +241,7 @@ fn a_burn_down_is_cumulative_per_step_to_the_end() {
         }
     );
     assert_eq!(points[2].budget.total, 30);
-    let empty = burn_down(&[], (minute(0), minute(2)), budget, Duration::ZERO);
+    let empty = burn_down(&[], (minute(0), minute(2)), budget, Duration::ZERO, 1);
     assert_eq!(empty.len(), 2);
     assert_eq!(
         empty[0].budget.consumption,
@@ -360,24 +361,40 @@ proptest! {
         }
     }
 
-    /// Each point of a burn-down is the budget of the events from the start to it.
+    /// Each point of a burn-down is the budget of the events from the start to it, at each
+    /// multiple of the step and at the end, whether the series is read per minute or per step.
     #[test]
     fn burn_downs_match_their_events(
         events in events(200),
         start in 0i64..50,
         length in 1i64..150,
-        step_minutes in 1u64..40,
+        step_minutes in 1i64..40,
+        per_step in any::<bool>(),
     ) {
         let budget = Decimal::new(5, 2);
         let end = start + length;
-        let points = burn_down(&series_of(&events), (minute(start), minute(end)), budget,
-                               Duration::from_secs(step_minutes * 60));
-        prop_assert_eq!(points.len() as u64, (length as u64).div_ceil(step_minutes));
-        for (index, point) in points.iter().enumerate() {
-            let at = (start + (index as i64 + 1) * step_minutes as i64).min(end);
+        // `minute(n)` is minute 30,000,000 + n since the epoch: the points fall where that is a
+        // multiple of the step.
+        let epoch_minute = 30_000_000i64;
+        let boundaries: Vec<i64> = (start + 1..end)
+            .filter(|n| (epoch_minute + n) % step_minutes == 0)
+            .chain([end])
+            .collect();
+        let minutes = series_of(&events);
+        // The same events summed per step, stamped with the start of what each sum covers.
+        let steps: Vec<(DateTime<Utc>, Counts)> = std::iter::once(start)
+            .chain(boundaries.iter().copied())
+            .zip(boundaries.iter().copied())
+            .map(|(from, to)| (minute(from), sum_range(&minutes, minute(from), minute(to))))
+            .collect();
+        let series = if per_step { steps } else { minutes };
+        let points = burn_down(&series, (minute(start), minute(end)), budget,
+                               Duration::from_secs(step_minutes as u64 * 60), 3);
+        prop_assert_eq!(points.len(), boundaries.len());
+        for (point, at) in points.iter().zip(boundaries) {
             prop_assert_eq!(point.at, minute(at));
             let (good, total) = count_events(&events, start, at);
-            prop_assert_eq!(&point.budget, &Budget::of(Counts { good, total }, budget, 1));
+            prop_assert_eq!(&point.budget, &Budget::of(Counts { good, total }, budget, 3));
         }
     }
 
