@@ -54,6 +54,10 @@ impl Analytics {
     /// of group values, with one query per aggregation among them. Only for aggregations
     /// whose totals merge over subjects (COUNT, SUM, AVG, MIN and MAX, see
     /// [`Aggregation::merges_over_subjects`]).
+    ///
+    /// The meters' (tenant, meter) pairs are bound as two arrays of strings and zipped in the
+    /// query: ClickHouse 18.16 takes about 0.7 s to parse a literal array of a thousand
+    /// tuples, and milliseconds for two arrays of strings.
     #[tracing::instrument(skip_all, fields(meters = meters.len()))]
     pub async fn window_totals(
         &self,
@@ -81,6 +85,7 @@ impl Analytics {
         let mut totals = Vec::new();
         for (aggregation, keys) in keys_by_aggregation {
             let sums = Sums::of(aggregation);
+            let (tenants, meter_ids): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
             let sql = format!(
                 "SELECT tenant_id, meter_id, subject, group_values, sum(events) AS events,
                         {value} AS value
@@ -88,15 +93,17 @@ impl Analytics {
                 value = sums.value,
                 newest_rows = sums.newest_keyed_rows_sql(
                     resolution,
-                    "(tenant_id, meter_id) IN (SELECT tupleElement(key, 1), tupleElement(key, 2)
-                                               FROM (SELECT arrayJoin(?) AS key))
+                    "(tenant_id, meter_id) IN (
+                         SELECT tupleElement(key, 1), tupleElement(key, 2)
+                         FROM (SELECT arrayJoin(arrayMap((t, m) -> (t, m), ?, ?)) AS key))
                      AND minute >= ? AND minute < ?"
                 ),
             );
             let rows: Vec<WindowRow> = self
                 .client
                 .query(&sql)
-                .bind(keys)
+                .bind(tenants)
+                .bind(meter_ids)
                 .bind(range.0)
                 .bind(range.1)
                 .fetch_all()
