@@ -15,9 +15,9 @@
 //!   its upcoming invoices price them ([`Run::usage_so_far`]), against the rule's budget, one
 //!   series per percent; a customer that no longer exists has no series.
 //! - *slo*: the SLO's alert tiers ([`tally_slo::status`]), one series per tier and group
-//!   value, breaching while the tier fires; the batch's SLOs are measured together. A series
-//!   carries the tier's `severity` and its `factor`, by which a firing tier inhibits the
-//!   slower tiers of its series ([`crate::notify::routing`]).
+//!   value, breaching while the tier fires; the batch's SLOs are read with one query and
+//!   measured together. A series carries the tier's `severity` and its `factor`, by which a
+//!   firing tier inhibits the slower tiers of its series ([`crate::notify::routing`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration as StdDuration;
@@ -363,28 +363,46 @@ async fn quota(
         .collect())
 }
 
-/// The series of the SLO rules of `rules` at `indices`, measured together; a rule whose SLO
-/// no longer exists has none.
+/// The series of the SLO rules of `rules` at `indices`, measured together: their SLOs read
+/// with one query ([`slos::find_many`]) and measured at once; a rule whose SLO no longer
+/// exists has none.
 async fn slos_at(
     evaluator: &Evaluator,
     rules: &[Rule],
     indices: &[usize],
     at: DateTime<Utc>,
 ) -> Vec<(usize, Measured)> {
-    let mut found: Vec<(usize, Slo)> = Vec::new();
-    let mut results = Vec::new();
-    for index in indices {
-        let rule = &rules[*index];
-        let Condition::Slo { slo } = &rule.spec.condition else {
-            continue;
+    let watched: Vec<(usize, (TenantId, String))> = indices
+        .iter()
+        .filter_map(|index| match &rules[*index].spec.condition {
+            Condition::Slo { slo } => Some((*index, (rules[*index].tenant_id, slo.clone()))),
+            _ => None,
+        })
+        .collect();
+    let wanted: Vec<(TenantId, String)> = watched.iter().map(|(_, key)| key.clone()).collect();
+    let by_name: HashMap<(TenantId, String), Slo> =
+        match slos::find_many(&evaluator.catalog, &wanted).await {
+            Ok(found) => found
+                .into_iter()
+                .map(|slo| ((slo.tenant_id, slo.spec.name.clone()), slo))
+                .collect(),
+            Err(error) => {
+                let error = error.to_string();
+                return watched
+                    .into_iter()
+                    .map(|(index, _)| (index, Err(error.clone())))
+                    .collect();
+            }
         };
-        match slos::find(&evaluator.catalog, rule.tenant_id, slo).await {
-            Ok(slo) => found.push((*index, slo)),
-            Err(Error::NotFound(_)) => results.push((*index, Ok(Vec::new()))),
-            Err(error) => results.push((*index, Err(error.to_string()))),
+    let mut found: Vec<(usize, &Slo)> = Vec::new();
+    let mut results = Vec::new();
+    for (index, key) in &watched {
+        match by_name.get(key) {
+            Some(slo) => found.push((*index, slo)),
+            None => results.push((*index, Ok(Vec::new()))),
         }
     }
-    let all: Vec<Slo> = found.iter().map(|(_, slo)| slo.clone()).collect();
+    let all: Vec<Slo> = found.iter().map(|(_, slo)| (*slo).clone()).collect();
     match status(&evaluator.analytics, &all, at).await {
         Ok(statuses) => results.extend(
             found
