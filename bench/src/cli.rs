@@ -27,6 +27,12 @@ pub enum BenchCommand {
     /// steady ones after it) against the evaluation interval, next to a sample of rules
     /// evaluated one query per rule, as before batching.
     Alerting(BenchAlertingArgs),
+    /// Measure many SLOs (every burn-rate window and window so far) over counts written
+    /// straight into ClickHouse, and print how long measuring all of them at once takes, and
+    /// an alert evaluation pass over their rules, against the evaluation interval, next to a
+    /// sample of SLOs measured one at a time; and check every count read against those
+    /// written.
+    Slo(BenchSloArgs),
 }
 
 /// Arguments of `tally bench alerting`.
@@ -54,6 +60,28 @@ pub struct BenchAlertingArgs {
     /// The `group_wait` of the delivery phase's routes (Alertmanager's default: 30 s).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub group_wait: Duration,
+}
+
+/// Arguments of `tally bench slo`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchSloArgs {
+    /// Bench tenants to create.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tenants: u32,
+    /// SLOs per tenant, each with its alert rule (at most 100, a tenant's limit).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub slos_per_tenant: u32,
+    /// The evaluation interval the passes are held against: `15s`, `1m`, or plain seconds;
+    /// `alerting.eval_interval_secs` unless given.
+    #[arg(long, value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+    /// Timed passes of each kind (and a first alert pass before them); the summary holds
+    /// their medians.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub passes: u32,
+    /// SLOs measured one at a time for the baseline, whose time is extrapolated to every SLO.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub baseline_slos: u32,
 }
 
 /// Arguments of `tally bench invoice`.

@@ -17,6 +17,8 @@
 //! - [`invoice`]: `tally bench invoice`: an invoice run over many customers, and a rerun;
 //! - [`alerting`]: `tally bench alerting`: full evaluation passes over many threshold rules,
 //!   next to a sample evaluated one query per rule;
+//! - [`slo`]: `tally bench slo`: many SLOs measured at once, every burn-rate window and window
+//!   so far, and an alert pass over their rules, next to a sample measured one at a time;
 //! - [`node`]: the child `tally serve --roles ingest`, `tally serve --roles meter`,
 //!   `tally serve --roles api` and `tally migrate`;
 //! - [`tenants`]: the bench tenants, their ingest keys and limits;
@@ -44,6 +46,7 @@ mod node;
 mod query;
 mod report;
 mod setup;
+mod slo;
 mod tenants;
 
 use anyhow::Context;
@@ -51,7 +54,7 @@ use tally_meter::catalog::Catalog;
 
 pub use crate::cli::{
     BenchAlertingArgs, BenchCommand, BenchE2eArgs, BenchIngestArgs, BenchInvoiceArgs,
-    BenchQueryArgs,
+    BenchQueryArgs, BenchSloArgs,
 };
 pub use crate::setup::Setup;
 
@@ -63,6 +66,7 @@ pub async fn run(setup: &Setup, command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Query(args) => query::run(setup, &args).await,
         BenchCommand::Invoice(args) => invoice::run(setup, &args).await,
         BenchCommand::Alerting(args) => alerting::run(setup, &args).await,
+        BenchCommand::Slo(args) => slo::run(setup, &args).await,
     }
 }
 

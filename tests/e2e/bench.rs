@@ -304,6 +304,49 @@ async fn bench_alerting_times_each_breach_until_its_webhook_arrives() {
     assert_bench_tenants_suspended(&env, 5).await;
 }
 
+#[tokio::test]
+async fn bench_slo_measures_every_slo_at_once_with_the_counts_written() {
+    let env = TestEnv::migrated().await;
+    let stdout = env
+        .run_ok(&[
+            "bench",
+            "slo",
+            "--tenants",
+            "3",
+            "--slos-per-tenant",
+            "2",
+            "--passes",
+            "1",
+            "--baseline-slos",
+            "2",
+        ])
+        .await;
+    // Per tenant, slo-0 split by three endpoints and slo-1 whole: four series, each with its
+    // window so far and seven burn-rate windows, none of whose counts differ.
+    assert!(
+        stdout.contains("6 SLOs (2 per tenant) over 3 tenants, 12 series"),
+        "{stdout}"
+    );
+    assert_eq!(
+        first_figure(&stdout, "exact counts: written vs status()"),
+        Some(0.0),
+        "{stdout}"
+    );
+    assert!(stdout.contains("of 96 counts of 6 SLOs differ"), "{stdout}");
+    assert_eq!(
+        figures(&stdout, "rules evaluated (steady: most)"),
+        [6.0, 6.0],
+        "{stdout}"
+    );
+    assert!(
+        first_figure(&stdout, "one at a time / all at once").is_some_and(|ratio| ratio > 0.0),
+        "{stdout}"
+    );
+    assert_verdict(&stdout, "target: burn rates of 6 SLOs");
+    assert_verdict(&stdout, "target: a steady alert pass");
+    assert_bench_tenants_suspended(&env, 3).await;
+}
+
 /// A line starting with `label` ends with the verdict, PASS or FAIL.
 fn assert_verdict(stdout: &str, label: &str) {
     assert!(
