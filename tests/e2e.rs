@@ -27,4 +27,5 @@ mod e2e {
     pub mod usage_tables;
     pub mod web;
     pub mod web_billing;
+    pub mod web_slo;
 }

@@ -9,7 +9,7 @@ use leptos_router::{SsrMode, path};
 use crate::layout::{provide_hydrated, provide_session_form_token};
 use crate::pages::{
     alerts, customers, invoice, invoices, keys, login, meter, meters, overview, plans, quarantine,
-    quota,
+    quota, slo, slos,
 };
 
 /// The document around the app, with the scripts that hydrate it when the bundle is there.
@@ -48,6 +48,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/quarantine") view=quarantine::Quarantine ssr=SsrMode::Async />
                 <Route path=path!("/quota") view=quota::QuotaPage ssr=SsrMode::Async />
                 <Route path=path!("/alerts") view=alerts::Alerts ssr=SsrMode::Async />
+                <Route path=path!("/slos") view=slos::Slos ssr=SsrMode::Async />
+                <Route path=path!("/slos/:name") view=slo::SloPage ssr=SsrMode::Async />
                 <Route path=path!("/invoices") view=invoices::Invoices ssr=SsrMode::Async />
                 <Route path=path!("/invoices/:id") view=invoice::InvoicePage ssr=SsrMode::Async />
                 <Route path=path!("/customers") view=customers::Customers ssr=SsrMode::Async />

@@ -7,7 +7,8 @@ use leptos::prelude::*;
 
 use crate::model::{
     AlertRuleRow, AlertsView, ApiKey, CustomerRow, InvoiceDetail, InvoiceRow, Meter, MeterDetail,
-    Page, PlanRow, QuarantinePage, Quota, RunningTotals, SignInForm, Traffic, UsageSelection,
+    Page, PlanRow, QuarantinePage, Quota, RunningTotals, SignInForm, SloDetail, SloRow, Traffic,
+    UsageSelection,
 };
 
 /// The sign-in page's data.
@@ -136,6 +137,21 @@ pub async fn load_alert_rules() -> Result<Page<Vec<AlertRuleRow>>, ServerFnError
         serde_json::json!({}),
     )
     .await
+}
+
+/// The tenant's SLOs, each with where it stands now.
+#[server(prefix = "/ui/fn")]
+pub async fn load_slos() -> Result<Page<Vec<SloRow>>, ServerFnError> {
+    crate::server::bridge::slo::slos().await
+}
+
+/// One SLO with its budget, burn-down, burn rates and alert tiers per series.
+#[server(prefix = "/ui/fn")]
+pub async fn load_slo(
+    /// The SLO's name.
+    name: String,
+) -> Result<Page<SloDetail>, ServerFnError> {
+    crate::server::bridge::slo::slo(name).await
 }
 
 /// The tenant's customers with their running totals.

@@ -42,10 +42,11 @@ pub fn hydrated() -> bool {
     cfg!(feature = "hydrate") || use_context::<Hydrated>().is_some_and(|Hydrated(on)| on)
 }
 
-const NAV: [(&str, &str); 9] = [
+const NAV: [(&str, &str); 10] = [
     ("/", "Overview"),
     ("/meters", "Meters"),
     ("/alerts", "Alerts"),
+    ("/slos", "SLOs"),
     ("/invoices", "Invoices"),
     ("/customers", "Customers"),
     ("/plans", "Plans"),

@@ -9,11 +9,16 @@ use std::collections::BTreeMap;
 
 mod alerting;
 mod billing;
+mod slo;
 
 pub use alerting::{AlertRow, AlertRuleRow, AlertsView, SilenceRow, TransitionRow};
 pub use billing::{
     CustomerRow, InvoiceDetail, InvoiceLine, InvoiceRow, Money, PlanRow, PlanVersionRow,
     RunningTotals,
+};
+pub use slo::{
+    BudgetPoint, BurnDown, BurnDownSeries, BurnRateRow, IndicatorText, SloDetail, SloRow,
+    SloSeries, SloSpecText, Standing, TierRow, TierText,
 };
 
 /// A message for the next page, after a form post: what happened, or why it did not.

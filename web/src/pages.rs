@@ -12,3 +12,5 @@ pub mod overview;
 pub mod plans;
 pub mod quarantine;
 pub mod quota;
+pub mod slo;
+pub mod slos;

@@ -1,9 +1,10 @@
 //! The bridge from the pages to the API: runs GraphQL against the API's own schema as the
 //! signed-in key, and gives the pages' server functions their data, the session's form token,
 //! the sign-in form's token and the one-time message. The billing pages' data is in
-//! [`billing`].
+//! [`billing`], the SLO pages' in [`slo`].
 
 pub(crate) mod billing;
+pub(crate) mod slo;
 
 use async_graphql::Variables;
 use axum::http::request::Parts;
