@@ -126,12 +126,8 @@ pub(crate) async fn slo(name: String) -> Result<Page<SloDetail>, ServerFnError> 
     .await;
     let value = match answer {
         Ok(value) => value,
-        Err(refusal)
-            if matches!(
-                refusal.code.as_deref(),
-                Some("NOT_FOUND" | "BAD_USER_INPUT")
-            ) =>
-        {
+        // Only NOT_FOUND: BAD_USER_INPUT is also the cost limit's refusal, not a missing SLO.
+        Err(refusal) if refusal.code.as_deref() == Some("NOT_FOUND") => {
             if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
                 response.set_status(StatusCode::NOT_FOUND);
             }
