@@ -13,7 +13,7 @@ use axum::extract::{MatchedPath, Request};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tally_alerting::evaluate::Evaluator;
 use tally_api::{Api, Services};
-use tally_ingest::{Ingest, QueryMetering};
+use tally_ingest::{Canary, Ingest, QueryMetering};
 use tally_meter::aggregator::Aggregator;
 use tally_meter::analytics::Analytics;
 use tally_meter::bus::BusProbe;
@@ -155,8 +155,9 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
             &tasks,
         )
         .context("cannot start the api role's metering")?;
+        let counting = Arc::clone(&query_metering);
         let api = Api::new(services.clone(), config.api)
-            .counting_queries(Arc::new(move |tenant| query_metering.record(tenant)));
+            .counting_queries(Arc::new(move |tenant| counting.record(tenant)));
         tasks.spawn(api.failures().clone().run(
             services.catalog.clone(),
             tally_api::FAILED_AUTH_FLUSH_INTERVAL,
@@ -168,7 +169,13 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
                 services.catalog,
                 config.web.clone(),
             ))
-            .merge(tally_api::router(api))
+            // Every answer of the API is observed for the platform's API latency SLO.
+            .merge(
+                tally_api::router(api).layer(axum::middleware::from_fn_with_state(
+                    query_metering,
+                    tally_ingest::observe_api_answers,
+                )),
+            )
             .merge(tally_api::stripe_webhook::router(
                 dependencies
                     .postgres
@@ -186,6 +193,17 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
             .clickhouse
             .clone()
             .context("meter needs clickhouse")?;
+        if config.meter.canary_interval_secs > 0 {
+            Canary::start(
+                &config.kafka,
+                Duration::from_millis(config.ingest.produce_timeout_ms),
+                (catalog.clone(), analytics.clone()),
+                Duration::from_secs(config.meter.canary_interval_secs),
+                shutdown.clone(),
+                &tasks,
+            )
+            .context("cannot start the freshness canary")?;
+        }
         let aggregator = Aggregator::start(&config.meter, &config.kafka, catalog, analytics)
             .await
             .context("cannot start the meter role")?;

@@ -11,13 +11,16 @@ use std::time::Instant;
 use axum::Router;
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Request};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::post;
 
+use serde_json::json;
+
 use crate::Ingest;
+use crate::metering::matched_route;
 use crate::telemetry::RequestServed;
 
 /// Returns the ingest routes: `POST /v1/events`, the OTLP/HTTP receivers and, when enabled,
@@ -33,7 +36,10 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
     }
     routes
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .layer(middleware::from_fn(record_request))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&ingest),
+            record_request,
+        ))
         .with_state(ingest)
 }
 
@@ -55,14 +61,20 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-/// Counts every request and its latency by route ([`RequestServed`]).
-async fn record_request(request: Request, next: Next) -> Response {
-    let endpoint = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+/// Counts every request and its latency by route ([`RequestServed`]), and observes each answer
+/// for the platform's ingest availability SLO: its route and status.
+async fn record_request(
+    State(ingest): State<Arc<Ingest>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let endpoint = matched_route(&request);
     let started = Instant::now();
     let response = next.run(request).await;
+    ingest.metering.observe(
+        "tally.ingest.request",
+        json!({"route": endpoint, "status": response.status().as_u16()}),
+    );
     RequestServed {
         endpoint,
         status: response.status(),

@@ -2,15 +2,26 @@
 //! per tenant and second, sent to the metering topic about once a second. A second is sent only once it is over, so each
 //! `(tenant, second, node)` record is final; records whose send fails are resent unchanged, so
 //! a reader can deduplicate on that triple. What is left is sent at shutdown.
+//!
+//! The same records carry the node's [`Observation`]s for the platform's own SLOs, under
+//! [`TenantId::PLATFORM`]: how ingest and the API answered (route, status and, for the API, the
+//! latency rounded up to a bucket of [`LATENCY_BUCKETS_MS`]), and the freshness canary's
+//! delays. Kept and resent like the counts, they survive a broker outage: the 503s that ingest
+//! answers while the brokers are away reach the SLO once they are back.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use axum::extract::{self, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
 use chrono::Utc;
 use parking_lot::Mutex;
+use serde_json::json;
 use tally_meter::bus::KafkaConfig;
-use tally_meter::event::{MeteringRecord, WIRE_VERSION};
+use tally_meter::event::{MeteringRecord, Observation, WIRE_VERSION};
 use tally_meter::ids::TenantId;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,12 +32,20 @@ use crate::telemetry::MeteringNotSent;
 /// How long shutdown waits for queued Kafka records.
 const SHUTDOWN_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
-#[derive(Debug, Default, Clone, Copy)]
+/// The upper bounds of the API latency buckets, in milliseconds: an answer is observed with
+/// the smallest bound at or above its latency (so an SLO threshold on a bound is exact, and
+/// between bounds errs towards slow), or in whole seconds past the last.
+pub const LATENCY_BUCKETS_MS: [u64; 12] = [
+    5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000,
+];
+
+#[derive(Debug, Default, Clone)]
 struct Counts {
     accepted_events: u64,
     rejected_events: u64,
     accepted_bytes: u64,
     api_queries: u64,
+    observations: Vec<Observation>,
 }
 
 #[derive(Default)]
@@ -64,6 +83,29 @@ impl Metering {
         entry.accepted_events += accepted as u64;
         entry.rejected_events += rejected as u64;
         entry.accepted_bytes += accepted_bytes as u64;
+    }
+
+    /// Counts one outcome of the node's own work in the current second, described as the
+    /// data of an event of `event_type` (one of [`tally_meter::sli::OBSERVED_TYPES`]).
+    pub fn observe(&self, event_type: &str, data: serde_json::Value) {
+        let second = Utc::now().timestamp();
+        let mut state = self.state.lock();
+        let observations = &mut state
+            .open
+            .entry((TenantId::PLATFORM, second))
+            .or_default()
+            .observations;
+        match observations
+            .iter_mut()
+            .find(|seen| seen.event_type == event_type && seen.data == data)
+        {
+            Some(seen) => seen.count += 1,
+            None => observations.push(Observation {
+                event_type: event_type.to_owned(),
+                data,
+                count: 1,
+            }),
+        }
     }
 
     /// Counts one API query in the current second.
@@ -134,6 +176,7 @@ impl Metering {
             rejected_events: counts.rejected_events,
             accepted_bytes: counts.accepted_bytes,
             api_queries: counts.api_queries,
+            observations: counts.observations,
         }
     }
 }
@@ -169,4 +212,48 @@ impl QueryMetering {
     pub fn record(&self, tenant: TenantId) {
         self.metering.record_query(tenant);
     }
+
+    /// Observes one API answer for the platform's API latency SLO: its route, status and
+    /// latency bucket ([`LATENCY_BUCKETS_MS`]).
+    pub fn observe_answer(&self, route: &str, status: StatusCode, elapsed: Duration) {
+        self.metering.observe(
+            "tally.api.request",
+            json!({
+                "route": route,
+                "status": status.as_u16(),
+                "latency_ms": latency_bucket_ms(elapsed),
+            }),
+        );
+    }
+}
+
+/// Observes every answer of the router it wraps with [`QueryMetering::observe_answer`].
+pub async fn observe_api_answers(
+    extract::State(metering): extract::State<Arc<QueryMetering>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = matched_route(&request);
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metering.observe_answer(&route, response.status(), started.elapsed());
+    response
+}
+
+/// The route pattern a request matched, or `unmatched`.
+pub(crate) fn matched_route(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned())
+}
+
+/// The smallest bound of [`LATENCY_BUCKETS_MS`] at or above `elapsed`, or past the last, the
+/// whole seconds at or above it.
+fn latency_bucket_ms(elapsed: Duration) -> u64 {
+    let millis = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    LATENCY_BUCKETS_MS
+        .into_iter()
+        .find(|bound| millis <= *bound)
+        .unwrap_or_else(|| millis.div_ceil(1_000).saturating_mul(1_000))
 }

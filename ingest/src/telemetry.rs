@@ -179,6 +179,18 @@ impl RecordsUndeliveredAtShutdown<'_> {
     }
 }
 
+/// A freshness canary could not find the platform tenant, be sent or be read back.
+pub(crate) struct CanaryNotMeasured<'a> {
+    /// Why.
+    pub error: &'a dyn Display,
+}
+
+impl CanaryNotMeasured<'_> {
+    pub(crate) fn emit(self) {
+        tracing::warn!(error = %self.error, "freshness canary failed");
+    }
+}
+
 /// Platform metering records could not be sent; they are kept and sent again.
 pub(crate) struct MeteringNotSent<'a> {
     /// How many records.

@@ -154,6 +154,9 @@ fn text_prefix(bytes: &[u8], limit: usize) -> String {
 
 /// A Kafka record on the metering topic: what one ingest node accepted and rejected, or one API
 /// node answered, for one tenant in one second. Sums over nodes give the platform usage.
+///
+/// A record of [`TenantId::PLATFORM`] (the nil id, no tenant's) instead carries the node's
+/// [`Observation`]s of that second: what the platform's own SLOs count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeteringRecord {
     /// Layout version, [`WIRE_VERSION`].
@@ -174,6 +177,26 @@ pub struct MeteringRecord {
     /// before API queries were counted have none).
     #[serde(default)]
     pub api_queries: u64,
+    /// Outcomes of the node's own work in the second, for the platform's SLOs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observations: Vec<Observation>,
+}
+
+/// How many of a node's operations in one second had the same outcome, described as the data
+/// of an event of a reserved type (see [`crate::sli::OBSERVED_TYPES`]): ingest's answers
+/// (`tally.ingest.request`, `{"route": "/v1/events", "status": 503}`), the API's
+/// (`tally.api.request`, `{"route": "/graphql", "status": 200, "latency_ms": 50}`) and the
+/// freshness canary's (`tally.freshness`, `{"delay_ms": 900}`). The platform tenant's SLOs of
+/// those types count each observation as `count` events with that data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observation {
+    /// The reserved event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// What the outcome was, as an event's data.
+    pub data: serde_json::Value,
+    /// How many operations had it.
+    pub count: u64,
 }
 
 #[cfg(test)]

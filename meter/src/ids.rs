@@ -57,6 +57,11 @@ uuid_id!(
     TenantId,
     "tenant id"
 );
+
+impl TenantId {
+    /// The nil id, no tenant's: metering records of the platform's own observations carry it.
+    pub const PLATFORM: Self = Self(Uuid::nil());
+}
 uuid_id!(
     /// Identifies an API key (not the secret itself).
     ApiKeyId,

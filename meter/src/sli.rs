@@ -5,6 +5,10 @@
 //! An indicator is counted as a SUM meter of its own ([`Indicator::meter`]) whose reading is 1
 //! for a good event and 0 for another, so that a rollup row's `events` is the total and its
 //! sum the good events, kept exactly once per minute like every meter's sums.
+//!
+//! The platform tenant's indicators over the [`OBSERVED_TYPES`] count Tally's own work instead:
+//! the [`Observation`](crate::event::Observation)s that ingest and API nodes and the freshness
+//! canary send on the metering topic, each as `count` events with its data.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -19,6 +23,15 @@ use serde_json::Value;
 use crate::ids::{MeterId, MeterKey, TenantId};
 use crate::meter::{Aggregation, JsonPath, Meter, MeterSpec};
 use crate::{Error, Result};
+
+/// The event types of the platform's own observations: ingest's answers, the API's answers and
+/// the freshness canary's delays. Only the platform tenant's indicators count them, and only
+/// from observations, never from events a tenant sends.
+pub const OBSERVED_TYPES: [&str; 3] = [
+    "tally.ingest.request",
+    "tally.api.request",
+    "tally.freshness",
+];
 
 /// How long after its time an event still counts for an indicator: an hour, as for meters by
 /// default.
@@ -211,9 +224,17 @@ pub struct Indicator {
     pub group_by: Option<(String, JsonPath)>,
     /// When it was created: it counts what ingest accepted from then on.
     pub created_at: DateTime<Utc>,
+    /// Whether its tenant is the platform tenant, whose indicators over the
+    /// [`OBSERVED_TYPES`] count the platform's observations.
+    pub platform: bool,
 }
 
 impl Indicator {
+    /// Whether it counts the platform's observations rather than events.
+    pub fn observes(&self) -> bool {
+        self.platform && OBSERVED_TYPES.contains(&self.event_type.as_str())
+    }
+
     /// The SUM meter it is counted as: its events are the total, its sum the good events.
     pub fn meter(&self) -> Meter {
         Meter {
@@ -303,6 +324,7 @@ mod tests {
                 JsonPath::parse("$.route").expect("valid"),
             )),
             created_at: Utc::now(),
+            platform: false,
         };
         let meter = indicator.meter();
         assert_eq!(meter.spec.aggregation, Aggregation::Sum);

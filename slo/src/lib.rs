@@ -6,6 +6,8 @@
 //! - [`window`]: the window its objective holds over: N days rolling, or the calendar month.
 //! - [`tier`]: its alert tiers, multiwindow multi-burn-rate alerts as data, with the Google SRE
 //!   workbook's as the default.
+//! - [`platform`]: Tally's own SLOs (ingest availability and freshness, API latency), which the
+//!   operator gets with the platform tenant.
 //! - [`openslo`]: SLOs as OpenSLO v1 YAML, written and read back without loss, with Tally's
 //!   specifics (the condition, the group, the tiers) in the places OpenSLO leaves free.
 //! - [`burn`]: the math over counts of good and total events: sums over a window's minutes,
@@ -33,6 +35,7 @@ pub mod burn;
 pub mod catalog;
 pub mod history;
 pub mod openslo;
+pub mod platform;
 pub mod spec;
 pub mod status;
 pub mod tier;

@@ -186,6 +186,8 @@ impl SloSpec {
                 .as_ref()
                 .map(|group_by| (group_by.name.clone(), group_by.path.clone())),
             created_at,
+            // Only the aggregator's read of the catalog needs to know.
+            platform: false,
         }
     }
 }

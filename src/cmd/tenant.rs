@@ -1,8 +1,10 @@
 //! `tally tenant create | list | show | suspend | activate`.
 
+use tally_alerting::catalog::rules;
 use tally_meter::audit::Actor;
 use tally_meter::catalog::{api_keys, tenants};
 use tally_meter::tenant::{Tenant, TenantStatus};
+use tally_slo::platform::platform_slos;
 
 use crate::cli::TenantCommand;
 use crate::cmd::{connect_catalog, key::print_keys};
@@ -34,6 +36,13 @@ pub async fn run(config: &Config, command: TenantCommand) -> anyhow::Result<()> 
                 tenant.name,
                 tenant.region
             );
+            if platform {
+                // The platform's own SLOs, with their alert rules.
+                for spec in platform_slos() {
+                    rules::apply_slo(&catalog, tenant.id, &spec, Actor::Operator).await?;
+                    eprintln!("applied the platform SLO {}", spec.name);
+                }
+            }
         }
         TenantCommand::List => {
             let tenants = tenants::list(&catalog).await?;

@@ -22,15 +22,7 @@ pub async fn mark(db: impl Acquire<'_, Database = Postgres>, tenant: TenantId) -
     Ok(())
 }
 
-/// Returns the platform tenant, if one was made.
-pub async fn tenant(db: impl Acquire<'_, Database = Postgres>) -> Result<Option<TenantId>> {
-    let mut connection = db.acquire().await?;
-    Ok(
-        sqlx::query_scalar!(r#"SELECT id AS "id: TenantId" FROM tenants WHERE platform"#)
-            .fetch_optional(&mut *connection)
-            .await?,
-    )
-}
+pub use tally_meter::catalog::tenants::platform as tenant;
 
 /// Says whether `tenant` is the platform tenant.
 pub async fn is_platform(connection: &mut PgConnection, tenant: TenantId) -> Result<bool> {

@@ -14,7 +14,8 @@ use tally_meter::api_key::Scope;
 use tally_meter::audit::Actor;
 use tally_meter::caps::Caps;
 use tally_meter::catalog::{api_keys, event_types, tenants};
-use tally_meter::event::{EventBatch, MeteringRecord, QuarantineRecord};
+use tally_meter::event::{EventBatch, MeteringRecord, Observation, QuarantineRecord};
+use tally_meter::ids::TenantId;
 use tally_testkit::Namespace;
 use tally_testkit::kafka::read_topic;
 use tally_testkit::store::tenant_with_key;
@@ -115,7 +116,23 @@ async fn a_batch_with_bad_events_is_split_between_events_and_quarantine() {
     let accepted: u64 = metering.iter().map(|record| record.accepted_events).sum();
     let rejected: u64 = metering.iter().map(|record| record.rejected_events).sum();
     assert_eq!((accepted, rejected), (97, 3));
-    assert!(metering.iter().all(|record| record.tenant_id == tenant_id));
+    // The tenant's records, and the node's observation of its answer for the platform's SLO.
+    let (platform, tenant): (Vec<&MeteringRecord>, Vec<&MeteringRecord>) = metering
+        .iter()
+        .partition(|record| record.tenant_id == TenantId::PLATFORM);
+    assert!(tenant.iter().all(|record| record.tenant_id == tenant_id));
+    let observed: Vec<&Observation> = platform
+        .iter()
+        .flat_map(|record| &record.observations)
+        .collect();
+    assert_eq!(
+        observed,
+        [&Observation {
+            event_type: "tally.ingest.request".to_owned(),
+            data: json!({"route": "/v1/events", "status": 202}),
+            count: 1,
+        }]
+    );
 
     let rendered = metrics.render();
     assert!(

@@ -233,13 +233,27 @@ impl Block {
         time_ms: i64,
         at: Position,
     ) -> Result<(), String> {
+        self.update_rollup(key, |state| state.add(reading, time_ms, at))
+    }
+
+    /// Adds the sums of many events to a rollup key (a minute) and to its hour and day, or
+    /// says why they cannot be added (and adds nothing).
+    pub fn add_rollup_sums(&mut self, key: RollupKey, sums: &RollupState) -> Result<(), String> {
+        self.update_rollup(key, |state| state.merge(sums))
+    }
+
+    /// Applies `update` to the state of a minute's key and of its hour and day, all or none.
+    fn update_rollup(
+        &mut self,
+        key: RollupKey,
+        update: impl Fn(&mut RollupState) -> Result<(), String>,
+    ) -> Result<(), String> {
         let mut added = Vec::with_capacity(Resolution::ALL.len());
         for resolution in Resolution::ALL {
             let key = key.at(resolution);
             let sums = &self.rollups[resolution as usize];
             let mut state = sums.states.get(&key).cloned().unwrap_or_default();
-            state
-                .add(reading, time_ms, at)
+            update(&mut state)
                 .map_err(|_| format!("the sum of its {} would overflow", resolution.name()))?;
             added.push((resolution, key, state));
         }

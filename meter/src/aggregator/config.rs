@@ -24,6 +24,9 @@ pub struct AggregatorConfig {
     pub dedup_window_days: u32,
     /// How long raw events and quarantined events are kept, in days.
     pub raw_retention_days: u32,
+    /// How often each aggregator process sends a freshness canary through the platform
+    /// tenant's events, in seconds; 0 sends none.
+    pub canary_interval_secs: u64,
 }
 
 impl Default for AggregatorConfig {
@@ -35,6 +38,7 @@ impl Default for AggregatorConfig {
             max_batch_events: 50_000,
             dedup_window_days: 35,
             raw_retention_days: 30,
+            canary_interval_secs: 60,
         }
     }
 }

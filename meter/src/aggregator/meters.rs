@@ -70,33 +70,47 @@ impl Counted {
     }
 }
 
-/// Every tenant's meters and indicators, indexed by tenant and event type.
+/// Every tenant's meters and indicators, indexed by tenant and event type, and the platform
+/// tenant's indicators of its observations, by type.
 #[derive(Debug, Default)]
 pub struct MeterSet {
     by_type: HashMap<(TenantId, String), Vec<Counted>>,
+    observing: HashMap<String, Vec<Counted>>,
 }
 
 impl MeterSet {
     /// Indexes the given meters and indicators.
     pub fn new(meters: Vec<Meter>, indicators: Vec<Indicator>) -> Self {
-        let counted = meters
-            .into_iter()
-            .map(|meter| Counted { meter, good: None })
-            .chain(indicators.into_iter().map(|indicator| Counted {
-                meter: indicator.meter(),
-                good: Some(indicator.good),
-            }));
-        let mut by_type: HashMap<(TenantId, String), Vec<Counted>> = HashMap::new();
-        for counted in counted {
-            by_type
-                .entry((
-                    counted.meter.tenant_id,
-                    counted.meter.spec.event_type.clone(),
-                ))
+        let mut set = Self::default();
+        for meter in meters {
+            set.by_type
+                .entry((meter.tenant_id, meter.spec.event_type.clone()))
                 .or_default()
-                .push(counted);
+                .push(Counted { meter, good: None });
         }
-        Self { by_type }
+        for indicator in indicators {
+            let counted = Counted {
+                meter: indicator.meter(),
+                good: Some(indicator.good.clone()),
+            };
+            if indicator.observes() {
+                set.observing
+                    .entry(indicator.event_type)
+                    .or_default()
+                    .push(counted);
+            } else {
+                set.by_type
+                    .entry((indicator.tenant_id, indicator.event_type))
+                    .or_default()
+                    .push(counted);
+            }
+        }
+        set
+    }
+
+    /// Returns the platform tenant's indicators of observations of this type.
+    pub fn observing(&self, event_type: &str) -> &[Counted] {
+        self.observing.get(event_type).map_or(&[], Vec::as_slice)
     }
 
     /// Returns the tenant's meters and indicators of events of this type.
@@ -130,11 +144,7 @@ pub fn measure(
             spec.allowed_lateness_secs
         ));
     }
-    let group_values = spec
-        .group_by
-        .values()
-        .map(|path| path.lookup(data).map(as_text).unwrap_or_default())
-        .collect();
+    let group_values = group_values(meter, data);
     let reading = match (&spec.value_path, spec.aggregation) {
         (None, _) | (Some(_), Aggregation::Count) => Reading::Count,
         (Some(path), Aggregation::UniqueCount) => match path.lookup(data) {
@@ -171,6 +181,17 @@ pub fn measure(
         group_values,
         reading,
     })
+}
+
+/// The values of the meter's groups in `data`, in the order of their names; empty where one is
+/// missing.
+pub fn group_values(meter: &Meter, data: &Value) -> Vec<String> {
+    meter
+        .spec
+        .group_by
+        .values()
+        .map(|path| path.lookup(data).map(as_text).unwrap_or_default())
+        .collect()
 }
 
 /// A JSON value as group or distinct value text: strings as they are, the rest as JSON.
@@ -330,6 +351,7 @@ mod tests {
                 JsonPath::parse("$.route").expect("valid"),
             )),
             created_at: Utc::now(),
+            platform: false,
         };
         let set = MeterSet::new(vec![meter(Aggregation::Count, None)], vec![indicator]);
         assert!(set.matching(tenant, "llm").len() == 1 && set.matching(tenant, "x").is_empty());

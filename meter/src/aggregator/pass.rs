@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::block::{
@@ -11,13 +12,14 @@ use super::block::{
 };
 use super::dedup::{Identity, key_hash};
 use super::encoding::{date_of_ms, from_stored, to_stored};
-use super::meters::{Counted, MeterSet, Reading, measure};
+use super::meters::{Counted, MeterSet, Reading, group_values, measure};
 use crate::analytics::writes::{
     EventIdRow, EventsRawRow, QuarantineRow, RollupRow, RollupUniqueRow, UsageHourRow, Writes,
 };
 use crate::event::{
     BoundedRaw, DEFAULT_QUARANTINE_RAW_BYTES, Event, EventBatch, MeteringRecord, QuarantineRecord,
 };
+use crate::ids::TenantId;
 use crate::usage::Resolution;
 
 /// The topics the aggregator reads.
@@ -373,10 +375,15 @@ impl Pass<'_> {
         });
     }
 
-    /// Adds a first-seen metering record to its tenant's hour.
+    /// Adds a first-seen metering record to its tenant's hour, or its observations to the
+    /// platform's indicators.
     fn add_metering(&mut self, metering: &MeteringRecord, at: Position, block: &mut Block) {
         let date = date_of_ms(metering.second.saturating_mul(1000));
         if !self.is_first(metering_identity(metering), at, date) {
+            return;
+        }
+        self.add_observations(metering, block);
+        if metering.tenant_id == TenantId::PLATFORM {
             return;
         }
         let key = UsageKey {
@@ -392,6 +399,43 @@ impl Pass<'_> {
                 api_queries: metering.api_queries,
             },
         );
+    }
+}
+
+impl Pass<'_> {
+    /// Adds each observation of a first-seen metering record to the platform's indicators of
+    /// its type, as `count` events of its data in the record's minute. Indicators created
+    /// after the second ended leave it out, as they do events ingested before them.
+    fn add_observations(&mut self, metering: &MeteringRecord, block: &mut Block) {
+        let minute = u32::try_from(metering.second.div_euclid(60) * 60).unwrap_or(0);
+        let ended_ms = metering.second.saturating_add(1).saturating_mul(1000);
+        for observation in &metering.observations {
+            for counted in self.meters.observing(&observation.event_type) {
+                let meter = &counted.meter;
+                if ended_ms <= meter.created_at.timestamp_millis() {
+                    continue;
+                }
+                let good = counted
+                    .good
+                    .as_ref()
+                    .is_some_and(|good| good.holds(&observation.data));
+                let key = RollupKey {
+                    tenant_id: meter.tenant_id,
+                    meter_id: meter.id,
+                    minute,
+                    subject: String::new(),
+                    group_values: group_values(meter, &observation.data),
+                };
+                let sums = RollupState {
+                    events: observation.count,
+                    sum: Decimal::from(if good { observation.count } else { 0 }),
+                    ..RollupState::default()
+                };
+                if let Err(reason) = block.add_rollup_sums(key, &sums) {
+                    tracing::warn!(%reason, event_type = %observation.event_type, "an observation is left uncounted");
+                }
+            }
+        }
     }
 }
 

@@ -18,6 +18,7 @@ struct IndicatorRow {
     group_name: Option<String>,
     group_path: Option<String>,
     created_at: DateTime<Utc>,
+    platform: bool,
 }
 
 impl TryFrom<IndicatorRow> for Indicator {
@@ -35,19 +36,21 @@ impl TryFrom<IndicatorRow> for Indicator {
             good: Predicate::parse(&row.good)?,
             group_by,
             created_at: row.created_at,
+            platform: row.platform,
         })
     }
 }
 
-/// Every tenant's SLO indicators.
+/// Every tenant's SLO indicators, the platform tenant's marked.
 #[tracing::instrument(skip_all)]
 pub async fn all(db: impl Acquire<'_, Database = Postgres>) -> Result<Vec<Indicator>> {
     let mut connection = db.acquire().await?;
     let rows = sqlx::query_as!(
         IndicatorRow,
-        r#"SELECT id AS "id: MeterId", tenant_id AS "tenant_id: TenantId", event_type, good,
-                  group_name, group_path, created_at
-           FROM slos ORDER BY tenant_id, id"#
+        r#"SELECT slos.id AS "id: MeterId", tenant_id AS "tenant_id: TenantId", event_type, good,
+                  group_name, group_path, slos.created_at, tenants.platform
+           FROM slos JOIN tenants ON tenants.id = slos.tenant_id
+           ORDER BY tenant_id, slos.id"#
     )
     .fetch_all(&mut *connection)
     .await?;

@@ -179,3 +179,13 @@ pub async fn lock(connection: &mut sqlx::PgConnection, tenant: TenantId) -> Resu
         .map(|_| ())
         .ok_or_else(|| Error::NotFound(format!("tenant {tenant}")))
 }
+
+/// Returns the platform tenant (the operator's books and SLOs), if one was made.
+pub async fn platform(db: impl Acquire<'_, Database = Postgres>) -> Result<Option<TenantId>> {
+    let mut connection = db.acquire().await?;
+    Ok(
+        sqlx::query_scalar!(r#"SELECT id AS "id: TenantId" FROM tenants WHERE platform"#)
+            .fetch_optional(&mut *connection)
+            .await?,
+    )
+}

@@ -167,3 +167,152 @@ async fn a_broker_outage_gives_503s_and_ingest_recovers_without_losing_acknowled
         during_outage.len()
     );
 }
+
+/// `tally slo show --json` of one of the platform tenant's SLOs: its one series, or none before
+/// its first observation.
+async fn platform_series(env: &TestEnv, platform: &str, slo: &str) -> Option<Value> {
+    let text = env
+        .run_ok(&["slo", "show", "--tenant", platform, slo, "--json"])
+        .await;
+    let status: Value = serde_json::from_str(&text).expect("a status");
+    status["series"].get(0).cloned()
+}
+
+/// Waits until `ready` holds for the budget of a platform SLO's series, and returns the series.
+async fn wait_for_budget(
+    env: &TestEnv,
+    platform: &str,
+    slo: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let series = platform_series(env, platform, slo).await;
+        if let Some(series) = series.as_ref().filter(|series| ready(&series["budget"])) {
+            return series.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{slo} never got there: {series:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_platform_slos_count_a_broker_outage_exactly_and_recover() {
+    let mut broker = OwnBroker::start().await;
+    let mut env = TestEnv::named();
+    env.kafka.brokers = broker.address.clone();
+    env.create_migrated().await;
+    let platform = env
+        .run_ok(&["tenant", "create", "--name", "operator", "--platform"])
+        .await
+        .trim()
+        .to_owned();
+    let (_, key) = env.tenant_with_key(Scope::Ingest).await;
+    let (_, reader) = env.tenant_with_key(Scope::Read).await;
+    let serve = env
+        .serve(
+            "ingest,meter,api",
+            &[
+                ("TALLY__INGEST__PRODUCE_TIMEOUT_MS", "2000"),
+                ("TALLY__METER__CANARY_INTERVAL_SECS", "1"),
+            ],
+        )
+        .await;
+
+    // Five API answers for the API latency SLO.
+    let client = reqwest::Client::new();
+    for _ in 0..5 {
+        let answer = client
+            .post(format!("{}/graphql", serve.base))
+            .bearer_auth(&reader)
+            .json(&json!({"query": "{ meters { key } }"}))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(answer.status(), 200);
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let log = Arc::new(Mutex::new(Log::default()));
+    let sender = tokio::spawn(send_until_stopped(
+        serve.base.clone(),
+        key.clone(),
+        Arc::clone(&stop),
+        Arc::clone(&log),
+    ));
+    let started = Instant::now();
+    wait_for(&log, started, 202, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    broker.kill().await;
+    let killed_at = Instant::now();
+    wait_for(&log, killed_at, 503, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let resumed_at = Instant::now();
+    broker.resume().await;
+    wait_for(&log, resumed_at, 202, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    sender.await.expect("sender finishes");
+
+    // Ingest observed every answer it gave, the 503s of the outage included, and sent them
+    // once the broker was back: the SLO counts exactly what the client saw.
+    let (answers, failed) = {
+        let log = log.lock().await;
+        assert!(
+            log.answers.iter().all(|(_, status, _, _)| *status != 0),
+            "every request was answered"
+        );
+        let failed = log
+            .answers
+            .iter()
+            .filter(|(_, status, _, _)| *status >= 500)
+            .count();
+        (log.answers.len() as u64, failed as u64)
+    };
+    assert!(failed > 0);
+    let dropped = wait_for_budget(&env, &platform, "ingest-availability", |budget| {
+        budget["total"] == answers
+    })
+    .await;
+    assert_eq!(dropped["budget"]["bad"], failed, "{dropped}");
+    // Too few answers for the 28-day budget to be a ratio, but the last 5 minutes burn it.
+    let rate: f64 = dropped["burn_rates"][0]["rate"]
+        .as_str()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(0.0);
+    assert!(rate > 1.0, "the outage burns the budget: {dropped}");
+
+    // Good answers after the outage add to the total and nothing to the bad.
+    for n in 0..20 {
+        let body = json!([{"specversion": "1.0", "id": format!("after-{n}"), "source": "fault",
+                           "type": "tick"}]);
+        let answer = client
+            .post(format!("{}/v1/events", serve.base))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(answer.status(), 202);
+    }
+    let recovered = wait_for_budget(&env, &platform, "ingest-availability", |budget| {
+        budget["total"] == answers + 20
+    })
+    .await;
+    assert_eq!(recovered["budget"]["bad"], failed, "{recovered}");
+
+    // Canaries were lost while the broker was away, and queryable again after.
+    let freshness = wait_for_budget(&env, &platform, "ingest-freshness", |budget| {
+        budget["bad"].as_u64() > Some(0) && budget["total"].as_u64() > budget["bad"].as_u64()
+    })
+    .await;
+    eprintln!("ingest availability {recovered}, freshness {freshness}");
+    let api = wait_for_budget(&env, &platform, "api-latency", |budget| {
+        budget["total"] == 5
+    })
+    .await;
+    assert_eq!(api["budget"]["bad"], 0, "{api}");
+}
