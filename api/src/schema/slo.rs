@@ -280,7 +280,8 @@ pub struct SloMutation;
 impl SloMutation {
     /// Creates or changes SLOs from OpenSLO v1 YAML (`openslo`) or one SLO's JSON (`spec`),
     /// with their alert rules; returns what became of each, as `created NAME`, `updated NAME`,
-    /// `replaced NAME` or `unchanged NAME`.
+    /// `replaced NAME` or `unchanged NAME`, followed by ` (no alerts: alert rule NAME watches
+    /// something else)` when a rule of its name exists already.
     #[graphql(complexity = "10 * POSTGRES_QUERY + child_complexity")]
     async fn apply_slo(
         &self,
@@ -308,7 +309,15 @@ impl SloMutation {
             let done = rules::apply_slo(catalog, tenant, &spec, actor)
                 .await
                 .map_err(ApiError::from)?;
-            applied.push(format!("{} {}", done.applied, done.slo.spec.name));
+            let name = &done.slo.spec.name;
+            applied.push(if done.rule_taken {
+                format!(
+                    "{} {name} (no alerts: alert rule {name} watches something else)",
+                    done.applied
+                )
+            } else {
+                format!("{} {name}", done.applied)
+            });
         }
         Ok(applied)
     }

@@ -183,12 +183,24 @@ async fn a_burn_down_gives_the_exact_budget_at_each_midnight_and_now() {
     let catalog = namespace.catalog().await;
     let node = Node::start(&namespace, ApiConfig::default()).await;
     let (tenant, admin) = tenant_with_key(&catalog, Scope::Admin).await;
+    // A rule of the SLO's name watches something else: the SLO has no alerts, and says so.
     data(
+        &node,
+        &admin,
+        "mutation { createAlertRule(spec: {name: \"checkout\", kind: \"quota\", percents: [50],
+                                            severity: \"warning\"}) { name } }",
+    )
+    .await;
+    let applied = data(
         &node,
         &admin,
         &format!("mutation {{ applySlo(openslo: {}) }}", json!(OPENSLO)),
     )
     .await;
+    assert_eq!(
+        applied["applySlo"],
+        json!(["created checkout (no alerts: alert rule checkout watches something else)"])
+    );
     let slo = slos::find(&catalog, tenant, "checkout")
         .await
         .expect("the SLO");
