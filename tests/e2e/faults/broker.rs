@@ -95,22 +95,28 @@ async fn wait_for(log: &Mutex<Log>, since: Instant, status: u16, timeout: Durati
     }
 }
 
-#[tokio::test]
-async fn a_broker_outage_gives_503s_and_ingest_recovers_without_losing_acknowledged_events() {
-    let mut broker = OwnBroker::start().await;
+/// A migrated test environment on a broker of its own.
+async fn env_with_own_broker() -> (OwnBroker, TestEnv) {
+    let broker = OwnBroker::start().await;
     let mut env = TestEnv::named();
     env.kafka.brokers = broker.address.clone();
     env.create_migrated().await;
-    let (_, key) = env.tenant_with_key(Scope::Ingest).await;
-    let serve = env
-        .serve("ingest", &[("TALLY__INGEST__PRODUCE_TIMEOUT_MS", "2000")])
-        .await;
+    (broker, env)
+}
 
+/// Sends events to `base` with `key` until some are acknowledged, kills the broker, waits for
+/// 503s and 3 s more, resumes it and sends until acknowledged again. Returns what the sender
+/// saw, when it sent the first request answered 503, and when the broker was resumed.
+async fn outage_under_load(
+    broker: &mut OwnBroker,
+    base: &str,
+    key: &str,
+) -> (Log, Instant, Instant) {
     let stop = Arc::new(AtomicBool::new(false));
     let log = Arc::new(Mutex::new(Log::default()));
     let sender = tokio::spawn(send_until_stopped(
-        serve.base.clone(),
-        key,
+        base.to_owned(),
+        key.to_owned(),
         Arc::clone(&stop),
         Arc::clone(&log),
     ));
@@ -128,8 +134,18 @@ async fn a_broker_outage_gives_503s_and_ingest_recovers_without_losing_acknowled
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     sender.await.expect("sender finishes");
+    let log = std::mem::take(&mut *log.lock().await);
+    (log, first_503, resumed_at)
+}
 
-    let log = log.lock().await;
+#[tokio::test]
+async fn a_broker_outage_gives_503s_and_ingest_recovers_without_losing_acknowledged_events() {
+    let (mut broker, env) = env_with_own_broker().await;
+    let (_, key) = env.tenant_with_key(Scope::Ingest).await;
+    let serve = env
+        .serve("ingest", &[("TALLY__INGEST__PRODUCE_TIMEOUT_MS", "2000")])
+        .await;
+    let (log, first_503, resumed_at) = outage_under_load(&mut broker, &serve.base, &key).await;
     // Requests sent after the first 503 and answered before the broker was back.
     let during_outage: Vec<&(Instant, u16, bool, Instant)> = log
         .answers
@@ -201,10 +217,7 @@ async fn wait_for_budget(
 
 #[tokio::test]
 async fn the_platform_slos_count_a_broker_outage_exactly_and_recover() {
-    let mut broker = OwnBroker::start().await;
-    let mut env = TestEnv::named();
-    env.kafka.brokers = broker.address.clone();
-    env.create_migrated().await;
+    let (mut broker, env) = env_with_own_broker().await;
     let platform = env
         .run_ok(&["tenant", "create", "--name", "operator", "--platform"])
         .await
@@ -235,32 +248,11 @@ async fn the_platform_slos_count_a_broker_outage_exactly_and_recover() {
         assert_eq!(answer.status(), 200);
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let log = Arc::new(Mutex::new(Log::default()));
-    let sender = tokio::spawn(send_until_stopped(
-        serve.base.clone(),
-        key.clone(),
-        Arc::clone(&stop),
-        Arc::clone(&log),
-    ));
-    let started = Instant::now();
-    wait_for(&log, started, 202, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    broker.kill().await;
-    let killed_at = Instant::now();
-    wait_for(&log, killed_at, 503, Duration::from_secs(15)).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let resumed_at = Instant::now();
-    broker.resume().await;
-    wait_for(&log, resumed_at, 202, Duration::from_secs(30)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Relaxed);
-    sender.await.expect("sender finishes");
+    let (log, _, _) = outage_under_load(&mut broker, &serve.base, &key).await;
 
     // Ingest observed every answer it gave, the 503s of the outage included, and sent them
     // once the broker was back: the SLO counts exactly what the client saw.
     let (answers, failed) = {
-        let log = log.lock().await;
         assert!(
             log.answers.iter().all(|(_, status, _, _)| *status != 0),
             "every request was answered"
