@@ -19,6 +19,7 @@ use tally_meter::bus::KafkaConfig;
 use tally_meter::catalog::{Catalog, tenants};
 use tally_meter::event::{Event, EventBatch, WIRE_VERSION};
 use tally_meter::ids::TenantId;
+use tally_meter::sli::FRESHNESS;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -30,10 +31,10 @@ use crate::telemetry::CanaryNotMeasured;
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How long a canary may take to become queryable before it counts as lost.
-pub const MAX_WAIT: Duration = Duration::from_secs(60);
+const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// The event type of canaries; the platform's SLOs count their delays, never the canaries.
-pub const CANARY_TYPE: &str = "tally.canary";
+const CANARY_TYPE: &str = "tally.canary";
 
 /// Why a canary was lost.
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +117,7 @@ impl Canary {
                 json!({ "lost": true })
             }
         };
-        self.metering.observe("tally.freshness", observed);
+        self.metering.observe(FRESHNESS, observed);
     }
 
     /// Sends a canary of `tenant` and reads until it is queryable: the time from before the

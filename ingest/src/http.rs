@@ -18,6 +18,7 @@ use axum::response::Response;
 use axum::routing::post;
 
 use serde_json::json;
+use tally_meter::sli::INGEST_ANSWER;
 
 use crate::Ingest;
 use crate::metering::matched_route;
@@ -72,7 +73,7 @@ async fn record_request(
     let started = Instant::now();
     let response = next.run(request).await;
     ingest.metering.observe(
-        "tally.ingest.request",
+        INGEST_ANSWER,
         json!({"route": endpoint, "status": response.status().as_u16()}),
     );
     RequestServed {

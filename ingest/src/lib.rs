@@ -39,12 +39,12 @@ use tally_meter::catalog::Catalog;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use crate::canary::{CANARY_TYPE, Canary};
+pub use crate::canary::Canary;
 pub use crate::candidate::{Candidate, DecodeLimits};
 pub use crate::config::IngestConfig;
 pub use crate::error::IngestError;
 pub use crate::http::router;
-pub use crate::metering::{LATENCY_BUCKETS_MS, QueryMetering, observe_api_answers};
+pub use crate::metering::{QueryMetering, observe_api_answers};
 pub use crate::pipeline::{Outcome, Rejection};
 
 use tally_meter::auth_failures::FailureLimits;

@@ -23,6 +23,7 @@ use serde_json::json;
 use tally_meter::bus::KafkaConfig;
 use tally_meter::event::{MeteringRecord, Observation, WIRE_VERSION};
 use tally_meter::ids::TenantId;
+use tally_meter::sli::API_ANSWER;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -217,7 +218,7 @@ impl QueryMetering {
     /// latency bucket ([`LATENCY_BUCKETS_MS`]).
     pub fn observe_answer(&self, route: &str, status: StatusCode, elapsed: Duration) {
         self.metering.observe(
-            "tally.api.request",
+            API_ANSWER,
             json!({
                 "route": route,
                 "status": status.as_u16(),

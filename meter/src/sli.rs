@@ -27,11 +27,16 @@ use crate::{Error, Result};
 /// The event types of the platform's own observations: ingest's answers, the API's answers and
 /// the freshness canary's delays. Only the platform tenant's indicators count them, and only
 /// from observations, never from events a tenant sends.
-pub const OBSERVED_TYPES: [&str; 3] = [
-    "tally.ingest.request",
-    "tally.api.request",
-    "tally.freshness",
-];
+pub const OBSERVED_TYPES: [&str; 3] = [INGEST_ANSWER, API_ANSWER, FRESHNESS];
+
+/// Ingest's answers: `{"route": "/v1/events", "status": 503}`.
+pub const INGEST_ANSWER: &str = "tally.ingest.request";
+
+/// The API's answers: `{"route": "/graphql", "status": 200, "latency_ms": 50}`.
+pub const API_ANSWER: &str = "tally.api.request";
+
+/// The freshness canary's delays: `{"delay_ms": 900}`, or `{"lost": true}`.
+pub const FRESHNESS: &str = "tally.freshness";
 
 /// How long after its time an event still counts for an indicator: an hour, as for meters by
 /// default.
