@@ -278,4 +278,15 @@ async fn a_burn_down_gives_the_exact_budget_at_each_midnight_and_now() {
     let now_series = &read["slo"]["series"][0];
     assert_eq!(now_series["total"], 4_000);
     assert_eq!(now_series["budgetRemaining"], last["budgetRemaining"]);
+    // Every SLO's standing at once says the same.
+    let standings = data(
+        &node,
+        &admin,
+        "{ sloStandings { name series { total bad budgetRemaining } } }",
+    )
+    .await;
+    assert_eq!(
+        standings["sloStandings"],
+        json!([{"name": "checkout", "series": [read["slo"]["series"][0]]}])
+    );
 }

@@ -1,16 +1,16 @@
 //! The SLO pages' data: the tenant's SLOs, each with where it stands now, and one SLO with its
 //! series and burn-down. Each runs the API's SLO GraphQL as the signed-in key.
 //!
-//! Where an SLO stands costs eight ClickHouse queries, and the API's cost limit allows about
-//! one SLO's standing per request; so the list reads the SLOs in one request and then each
-//! one's standing in a request of its own, [`STANDING_AT_ONCE`] at a time.
+//! The list reads the SLOs, then where they all stand (`sloStandings`, measured together) in a
+//! second request, so that the SLOs are listed even when their standing cannot be read.
+
+use std::collections::HashMap;
 
 use axum::http::StatusCode;
 use leptos::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tally_api::auth::Caller;
-use tokio::task::JoinSet;
 
 use super::{Refusal, decode, flash, form_token, run_coded, signed_in};
 use crate::model::{Page, SloDetail, SloRow, SloSeries, SloSpecText, Standing, Viewer};
@@ -20,9 +20,6 @@ const ME: &str = "me { tenantName scope keyId }";
 const SERIES_FIELDS: &str = "series { group total bad allowedBad budgetRemaining \
      tooFewEventsBelow burnRates { window good total rate } \
      tiers { tier severity longRate shortRate firing guarded inhibitedBy } }";
-
-/// How many SLOs' standings the list reads at once (a tenant has at most 100 SLOs).
-const STANDING_AT_ONCE: usize = 4;
 
 /// An SLO of the list as the API's GraphQL answers.
 #[derive(Deserialize)]
@@ -47,25 +44,29 @@ fn page<T>(viewer: Viewer, data: T) -> Page<T> {
     }
 }
 
-/// Where one SLO stands now, or why that could not be read.
-async fn standing(web: Web, caller: Caller, name: String) -> Standing {
-    let answer = run_coded(
-        &web,
+/// Where each of the tenant's SLOs stands now, by name, or why that could not be read.
+async fn standings(web: &Web, caller: Caller) -> Result<HashMap<String, Vec<SloSeries>>, String> {
+    let value = run_coded(
+        web,
         caller,
-        &format!("query($name: String!) {{ slo(name: $name) {{ {SERIES_FIELDS} }} }}"),
-        json!({ "name": name }),
+        &format!("{{ sloStandings {{ name {SERIES_FIELDS} }} }}"),
+        json!({}),
     )
-    .await;
-    match answer {
-        Ok(value) => match serde_json::from_value::<Vec<SloSeries>>(value["slo"]["series"].clone())
-        {
-            Ok(series) => Standing::Series(series),
-            Err(error) => {
-                Standing::Unknown(format!("Tally gave an answer it cannot show: {error}"))
-            }
-        },
-        Err(refusal) => Standing::Unknown(refusal.message),
-    }
+    .await
+    .map_err(|refusal| refusal.message)?;
+    let measured: Vec<Measured> = serde_json::from_value(value["sloStandings"].clone())
+        .map_err(|error| format!("Tally gave an answer it cannot show: {error}"))?;
+    Ok(measured
+        .into_iter()
+        .map(|slo| (slo.name, slo.series))
+        .collect())
+}
+
+/// An SLO's standing as the API's GraphQL answers.
+#[derive(Deserialize)]
+struct Measured {
+    name: String,
+    series: Vec<SloSeries>,
 }
 
 /// The tenant's SLOs by name, each with where it stands now.
@@ -81,30 +82,21 @@ pub(crate) async fn slos() -> Result<Page<Vec<SloRow>>, ServerFnError> {
     .map_err(refused)?;
     let viewer = viewer(&value)?;
     let listed: Vec<Listed> = decode(value["slos"].clone())?;
-    let mut standings: Vec<Option<Standing>> = vec![None; listed.len()];
-    for (chunk_index, chunk) in listed.chunks(STANDING_AT_ONCE).enumerate() {
-        let mut reads = JoinSet::new();
-        for (offset, slo) in chunk.iter().enumerate() {
-            let index = chunk_index * STANDING_AT_ONCE + offset;
-            let read = standing(web.clone(), caller, slo.name.clone());
-            reads.spawn(async move { (index, read.await) });
-        }
-        while let Some(done) = reads.join_next().await {
-            let (index, standing) = done.map_err(|error| {
-                ServerFnError::new(format!("Tally could not read an SLO's standing: {error}"))
-            })?;
-            standings[index] = Some(standing);
-        }
-    }
+    let mut standings = standings(&web, caller).await;
     let rows = listed
         .into_iter()
-        .zip(standings)
-        .map(|(slo, standing)| SloRow {
-            name: slo.name,
-            objective: slo.objective,
-            window: slo.window,
-            spec: slo.spec,
-            standing: standing.unwrap_or_else(|| Standing::Unknown("Not read.".to_owned())),
+        .map(|slo| {
+            let standing = match &mut standings {
+                Ok(all) => Standing::Series(all.remove(&slo.name).unwrap_or_default()),
+                Err(why) => Standing::Unknown(why.clone()),
+            };
+            SloRow {
+                name: slo.name,
+                objective: slo.objective,
+                window: slo.window,
+                spec: slo.spec,
+                standing,
+            }
         })
         .collect();
     Ok(page(viewer, rows))
