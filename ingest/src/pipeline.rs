@@ -111,6 +111,7 @@ impl Ingest {
                 raw_sha256: raw.raw_sha256.clone(),
             })
         }));
+        let producing = Instant::now();
         if let Err(error) = self.producer.send_all(records).await {
             EventsUnacknowledged {
                 tenant,
@@ -131,6 +132,7 @@ impl Ingest {
             accepted: accepted_count,
             rejected: quarantined.len(),
             accepted_bytes,
+            acknowledged_in: producing.elapsed(),
         }
         .emit();
         Ok(Outcome {

@@ -19,6 +19,9 @@ pub const REQUEST_DURATION: &str = "tally_ingest_request_duration_seconds";
 pub const EVENTS: &str = "tally_ingest_events_total";
 /// Counter of event bytes as received, by `outcome`.
 pub const BYTES: &str = "tally_ingest_bytes_total";
+/// Histogram of the time from handing a request's records to the Kafka producer until the
+/// broker acknowledged every one of them, in seconds, for the requests it acknowledged.
+pub const PRODUCE_ACK_DURATION: &str = "tally_ingest_produce_ack_seconds";
 
 /// Records the tenant on the current handler's span (declared with `tenant = Empty`), once
 /// the request's key named it.
@@ -91,6 +94,8 @@ pub(crate) struct EventsStored {
     pub rejected: usize,
     /// Bytes of the accepted events, as received.
     pub accepted_bytes: usize,
+    /// From handing the records to the producer to the broker's acknowledgement of them all.
+    pub acknowledged_in: Duration,
 }
 
 impl EventsStored {
@@ -104,6 +109,7 @@ impl EventsStored {
         metrics::counter!(EVENTS, "outcome" => "accepted").increment(self.accepted as u64);
         metrics::counter!(EVENTS, "outcome" => "rejected").increment(self.rejected as u64);
         metrics::counter!(BYTES, "outcome" => "accepted").increment(self.accepted_bytes as u64);
+        metrics::histogram!(PRODUCE_ACK_DURATION).record(self.acknowledged_in.as_secs_f64());
     }
 }
 

@@ -54,6 +54,7 @@ mod encoding;
 mod meters;
 mod pass;
 pub mod retention;
+pub mod telemetry;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -63,6 +64,7 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::KafkaResult;
+use rdkafka::message::Timestamp;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
@@ -72,20 +74,11 @@ use self::crash_point::CrashPoint;
 use self::meters::MeterSet;
 pub use self::meters::Reading;
 use self::pass::{MidBlockStart, Received, Source};
+use self::telemetry::{RecordFetched, RecordGathered, Stage, StageTimed};
 use crate::Result;
 use crate::analytics::Analytics;
 use crate::bus::{KafkaConfig, Topics};
 use crate::catalog::{self, Catalog};
-
-/// Prometheus metric names of the aggregator.
-pub mod telemetry {
-    /// Counter of events read, by `outcome`: counted, duplicate, quarantined.
-    pub const EVENTS: &str = "tally_meter_events_total";
-    /// Histogram of the time to write one pass to ClickHouse, in seconds.
-    pub const WRITE_DURATION: &str = "tally_meter_write_duration_seconds";
-    /// Counter of passes that ClickHouse refused and that are retried.
-    pub const WRITE_FAILURES: &str = "tally_meter_write_failures_total";
-}
 
 /// Longest wait between two attempts to write a pass.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -165,7 +158,15 @@ impl Aggregator {
         let retention = retention::spawn(&self.config, self.analytics.clone(), shutdown.clone());
         while !shutdown.is_cancelled() {
             let records = self.gather(&shutdown).await;
+            let reloading = Instant::now();
             self.reload_meters().await;
+            if !records.is_empty() {
+                StageTimed {
+                    stage: Stage::MetersReload,
+                    elapsed: reloading.elapsed(),
+                }
+                .emit();
+            }
             if !self.aggregate(&records, &shutdown).await {
                 break;
             }
@@ -174,11 +175,14 @@ impl Aggregator {
         tracing::info!("aggregator stopped");
     }
 
-    /// Reads records for one flush interval, or until enough events arrived.
+    /// Reads records for one flush interval, or until enough events arrived. Times how long
+    /// each record waited to be read and then for this pass.
     async fn gather(&self, shutdown: &CancellationToken) -> Vec<Received> {
+        let started = Instant::now();
         let deadline =
             tokio::time::Instant::now() + Duration::from_millis(self.config.flush_interval_ms);
         let mut records = Vec::new();
+        let mut fetched_at = Vec::new();
         let mut events = 0;
         while events < self.config.max_batch_events {
             let message = tokio::select! {
@@ -203,6 +207,15 @@ impl Aggregator {
                 continue;
             };
             let timestamp_ms = message.timestamp().to_millis().unwrap_or(0);
+            fetched_at.push(Instant::now());
+            // The producer's own timestamp, taken when ingest handed it the record.
+            if let Timestamp::CreateTime(created_ms) = message.timestamp() {
+                let lag_ms = chrono::Utc::now().timestamp_millis() - created_ms;
+                RecordFetched {
+                    lag: Duration::from_millis(u64::try_from(lag_ms).unwrap_or(0)),
+                }
+                .emit();
+            }
             let record = Received::decode(
                 source,
                 message.topic(),
@@ -211,6 +224,20 @@ impl Aggregator {
             );
             events += record.weight();
             records.push(record);
+        }
+        if !records.is_empty() {
+            let pass_starts = Instant::now();
+            StageTimed {
+                stage: Stage::Gather,
+                elapsed: pass_starts.duration_since(started),
+            }
+            .emit();
+            for fetched in fetched_at {
+                RecordGathered {
+                    waited: pass_starts.duration_since(fetched),
+                }
+                .emit();
+            }
         }
         records
     }
@@ -249,6 +276,7 @@ impl Aggregator {
         if records.is_empty() {
             return true;
         }
+        let looking_up = Instant::now();
         let identities = pass::identities(records);
         let mut backoff = Duration::from_millis(100);
         let first_seen = loop {
@@ -261,6 +289,12 @@ impl Aggregator {
                 }
             }
         };
+        StageTimed {
+            stage: Stage::DedupLookup,
+            elapsed: looking_up.elapsed(),
+        }
+        .emit();
+        let resuming = Instant::now();
         let mut resumed = HashMap::new();
         for start in pass::mid_block_starts(records, &self.partitions, self.config.block_records) {
             let written = loop {
@@ -275,6 +309,12 @@ impl Aggregator {
             };
             resumed.insert(start, written);
         }
+        StageTimed {
+            stage: Stage::BlockResume,
+            elapsed: resuming.elapsed(),
+        }
+        .emit();
+        let building = Instant::now();
         let (writes, outcomes) = pass::build(
             records,
             &self.meters,
@@ -283,15 +323,30 @@ impl Aggregator {
             first_seen,
             resumed,
         );
+        let writing = Instant::now();
+        StageTimed {
+            stage: Stage::RowBuilding,
+            elapsed: writing.duration_since(building),
+        }
+        .emit();
+        let mut failed_attempts = 0_u32;
         loop {
             let started = Instant::now();
             match self.analytics.write_pass(&writes).await {
                 Ok(()) => {
                     metrics::histogram!(telemetry::WRITE_DURATION)
                         .record(started.elapsed().as_secs_f64());
+                    if failed_attempts > 0 {
+                        StageTimed {
+                            stage: Stage::WriteRetries,
+                            elapsed: started.duration_since(writing),
+                        }
+                        .emit();
+                    }
                     break;
                 }
                 Err(error) => {
+                    failed_attempts += 1;
                     if !self.wait_to_retry(&error, &mut backoff, shutdown).await {
                         return false;
                     }
@@ -306,11 +361,17 @@ impl Aggregator {
             metrics::counter!(telemetry::EVENTS, "outcome" => outcome).increment(count);
         }
         crash_point::reach(CrashPoint::BeforeCommit);
+        let committing = Instant::now();
         self.commit(if shutdown.is_cancelled() {
             CommitMode::Sync
         } else {
             CommitMode::Async
         });
+        StageTimed {
+            stage: Stage::Commit,
+            elapsed: committing.elapsed(),
+        }
+        .emit();
         true
     }
 

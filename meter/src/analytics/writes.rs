@@ -3,11 +3,14 @@
 //! any write (see the migration `0002_aggregates.sql`), so a failed pass is simply written again.
 //! How values are encoded in these rows is the aggregator's business (`aggregator::encoding`).
 
+use std::time::Instant;
+
 use serde::{Deserialize, Serialize};
 
 use super::Analytics;
 use crate::Result;
 use crate::aggregator::crash_point::{self, CrashPoint};
+use crate::aggregator::telemetry::TableInserted;
 use crate::usage::Resolution;
 
 /// A row of `events_raw`.
@@ -236,11 +239,17 @@ impl Analytics {
         if rows.is_empty() {
             return Ok(());
         }
+        let started = Instant::now();
         let mut insert = self.client.insert::<T>(table).await?;
         for row in rows {
             insert.write(row).await?;
         }
         insert.end().await?;
+        TableInserted {
+            table,
+            elapsed: started.elapsed(),
+        }
+        .emit();
         Ok(())
     }
 }
