@@ -10,6 +10,7 @@ mod e2e {
     pub mod api;
     pub mod api_snapshots;
     pub mod bench;
+    pub mod bench_stages;
     pub mod billing;
     pub mod cli;
     pub mod costs;

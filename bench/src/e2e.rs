@@ -28,14 +28,19 @@
 //! check, and the aggregator's lag). It prints one table and the verdict on the target
 //! (p95 < 2 s), stops both nodes and suspends the bench tenants.
 //!
+//! It then prints where a canary's time went, stage by stage ([`stages`]): its request and
+//! Kafka's acknowledgement, the aggregator's consumer lag, the wait for its pass, each step of
+//! the pass, and the wait for a query to show it, with the check that they add up.
+//!
 //! This module sets the bench up and runs it; [`load`] owns the load and the catch-up check,
-//! [`canary`] the canaries and their pollers, [`nodes`] what is read of the two nodes, and
-//! [`figures`] the figures and the printed table.
+//! [`canary`] the canaries and their pollers, [`nodes`] what is read of the two nodes,
+//! [`figures`] the figures and the printed table, and [`stages`] the stage breakdown.
 
 mod canary;
 mod figures;
 mod load;
 mod nodes;
+mod stages;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -97,6 +102,8 @@ pub async fn run(setup: &Setup, args: &BenchE2eArgs) -> anyhow::Result<()> {
     let figures = measured?;
 
     println!("{}", figures.table());
+    println!("{}", figures.breakdown().table());
+    println!("{}\n", stages::footer());
     println!("{}", footer(&setup.meter));
     let problems = figures.problems();
     if !problems.is_empty() {
@@ -246,6 +253,7 @@ async fn measure(
     let nodes = Nodes {
         ingest: ingest.pid(),
         aggregator: aggregator.pid(),
+        ingest_address: ingest.address(),
         aggregator_address: aggregator.address(),
     };
     let load_meters: Vec<Meter> = fleet

@@ -24,6 +24,7 @@ use tally_meter::analytics::Analytics;
 use tally_meter::meter::Meter;
 use tally_meter::usage::{self, Tz, UsageQuery, floor_minute};
 
+use super::stages::{Durations, visible_to_seen};
 use super::{BenchTenant, CANARY_EVENT_TYPE, CANARY_GROUP, MAX_LATENCY};
 use crate::failures::Failures;
 use crate::histogram::DurationHistogram;
@@ -72,6 +73,8 @@ struct CanaryState {
     pending: HashMap<String, Pending>,
     /// Whether the sender has stopped for good.
     sending_finished: bool,
+    /// When the last usage query started, by any poller.
+    last_query_started: Option<Instant>,
     /// What was counted so far.
     figures: CanaryFigures,
 }
@@ -89,9 +92,12 @@ pub(super) struct CanaryFigures {
     pub(super) skipped: u64,
     /// Send to first usage query showing it, of the window's canaries (lost ones as their
     /// wait, a lower bound).
-    pub(super) latency: DurationHistogram,
+    pub(super) latency: Durations,
     /// Send to ingest's acknowledgement, of the window's canaries.
-    pub(super) acknowledgement: DurationHistogram,
+    pub(super) acknowledgement: Durations,
+    /// From its rows being written to the end of the first usage query showing it, of the
+    /// window's canaries (estimated: [`visible_to_seen`]).
+    pub(super) visible_to_seen: Durations,
     /// Time the pollers' usage queries took.
     pub(super) query: DurationHistogram,
     /// Failed canary requests.
@@ -119,13 +125,15 @@ impl Canaries {
             state: Mutex::new(CanaryState {
                 pending: HashMap::new(),
                 sending_finished: false,
+                last_query_started: None,
                 figures: CanaryFigures {
                     sent: 0,
                     seen: 0,
                     lost: 0,
                     skipped: 0,
-                    latency: DurationHistogram::up_to(MAX_LATENCY)?,
-                    acknowledgement: DurationHistogram::up_to(MAX_LATENCY)?,
+                    latency: Durations::up_to(MAX_LATENCY)?,
+                    acknowledgement: Durations::up_to(MAX_LATENCY)?,
+                    visible_to_seen: Durations::up_to(MAX_LATENCY)?,
                     query: DurationHistogram::up_to(MAX_LATENCY)?,
                     failures: Failures::default(),
                     poll_errors: 0,
@@ -306,15 +314,14 @@ impl Canaries {
     /// Asks the canary meter's usage, grouped by canary, over the minutes of the pending
     /// canaries, and settles every pending canary it shows.
     async fn poll_once(&self) -> tally_meter::Result<()> {
-        let earliest = self
-            .state
-            .lock()
-            .pending
-            .values()
-            .map(|pending| pending.time)
-            .min();
-        let Some(earliest) = earliest else {
-            return Ok(());
+        let asked = Instant::now();
+        let (earliest, previous_query) = {
+            let mut state = self.state.lock();
+            let earliest = state.pending.values().map(|pending| pending.time).min();
+            let Some(earliest) = earliest else {
+                return Ok(());
+            };
+            (earliest, state.last_query_started.replace(asked))
         };
         let query = UsageQuery {
             from: floor_minute(earliest) - chrono::Duration::minutes(1),
@@ -324,7 +331,6 @@ impl Canaries {
             group_by: vec![CANARY_GROUP.to_owned()],
             subject: None,
         };
-        let asked = Instant::now();
         let points = self.analytics.usage(&self.meter, &query).await?;
         let seen = Instant::now();
         let mut state = self.state.lock();
@@ -341,6 +347,8 @@ impl Canaries {
                     .figures
                     .latency
                     .record(seen.duration_since(pending.sent));
+                let waited = visible_to_seen(pending.sent, previous_query, asked, seen);
+                state.figures.visible_to_seen.record(waited);
             }
         }
         Ok(())

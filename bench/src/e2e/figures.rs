@@ -12,6 +12,7 @@ use super::TARGET_P95_MS;
 use super::canary::{CanaryFigures, DRAIN_TIMEOUT, MAX_PENDING_CANARIES, POLL_INTERVAL, POLLERS};
 use super::load::{CATCH_UP_TIMEOUT, CatchUp, SenderCounts};
 use super::nodes::{AggregatorMetrics, Snapshots};
+use super::stages::{Breakdown, StageMetrics};
 use crate::cli::BenchE2eArgs;
 use crate::format::{Unit, divide, format_value, grouped};
 use crate::load::Window;
@@ -30,6 +31,8 @@ pub(super) struct Figures {
     catch_up: CatchUp,
     /// Aggregator metrics over the window: passes, write time and events.
     aggregator: Option<AggregatorMetrics>,
+    /// The nodes' stage histograms over the window.
+    stages: StageMetrics,
     /// CPU time the aggregator used in the window, in seconds.
     aggregator_cpu_secs: f64,
     /// CPU time the ingest node used in the window, in seconds.
@@ -62,6 +65,7 @@ impl Figures {
             canaries,
             catch_up,
             aggregator: AggregatorMetrics::between(before.metrics, after.metrics),
+            stages: after.stages.since(&before.stages),
             aggregator_cpu_secs: seconds(before.aggregator.process, after.aggregator.process),
             ingest_cpu_secs: seconds(before.ingest.process, after.ingest.process),
             client_cpu_secs: seconds(before.aggregator.own, after.aggregator.own),
@@ -80,6 +84,11 @@ impl Figures {
     /// Events acknowledged per second of the window.
     fn acknowledged_per_sec(&self) -> Option<f64> {
         divide(self.load.events_acknowledged as f64, self.seconds)
+    }
+
+    /// Where a canary's time goes, stage by stage.
+    pub(super) fn breakdown(&self) -> Breakdown {
+        Breakdown::new(&self.canaries, &self.stages)
     }
 
     /// The ingest-to-queryable p95, in milliseconds.

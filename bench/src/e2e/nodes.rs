@@ -1,12 +1,14 @@
 //! What `tally bench e2e` reads of the two nodes it measures at each end of the measured
-//! window: the CPU time of the ingest node and of the aggregator from `/proc`, and the
-//! aggregator's totals from its `/metrics` (passes, their write time, events read).
+//! window: the CPU time of the ingest node and of the aggregator from `/proc`, the
+//! aggregator's totals from its `/metrics` (passes, their write time, events read), and the
+//! stage histograms of both nodes' `/metrics` ([`StageMetrics`]).
 
 use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
 use tally_meter::aggregator::telemetry;
 
+use super::stages::StageMetrics;
 use crate::cpu::{Clock, Snapshot};
 use crate::{http, progress};
 
@@ -17,6 +19,8 @@ pub(super) struct Nodes {
     pub(super) ingest: u32,
     /// The aggregator's process id.
     pub(super) aggregator: u32,
+    /// The ingest node's HTTP address.
+    pub(super) ingest_address: SocketAddr,
     /// The aggregator's HTTP address.
     pub(super) aggregator_address: SocketAddr,
 }
@@ -29,6 +33,9 @@ pub(super) struct Snapshots {
     pub(super) aggregator: Snapshot,
     /// `None` if `/metrics` could not be read.
     pub(super) metrics: Option<AggregatorMetrics>,
+    /// The stage histograms of both nodes; those of a node whose `/metrics` could not be
+    /// read are missing.
+    pub(super) stages: StageMetrics,
 }
 
 impl Snapshots {
@@ -38,19 +45,37 @@ impl Snapshots {
             .context("cannot read the aggregator's CPU time")?;
         let ingest = Snapshot::take(clock, nodes.ingest)
             .context("cannot read the ingest node's CPU time")?;
-        let metrics = match AggregatorMetrics::scrape(nodes.aggregator_address).await {
-            Ok(metrics) => Some(metrics),
+        let mut stages = StageMetrics::default();
+        let metrics = match scrape(nodes.aggregator_address).await {
+            Ok(text) => {
+                stages.extend(StageMetrics::parse(&text));
+                Some(AggregatorMetrics::parse(&text))
+            }
             Err(error) => {
                 progress(&format!("cannot read the aggregator's metrics: {error:#}"));
                 None
             }
         };
+        match scrape(nodes.ingest_address).await {
+            Ok(text) => stages.extend(StageMetrics::parse(&text)),
+            Err(error) => progress(&format!("cannot read the ingest node's metrics: {error:#}")),
+        }
         Ok(Self {
             ingest,
             aggregator,
             metrics,
+            stages,
         })
     }
+}
+
+/// Reads a node's `/metrics` at `address`.
+async fn scrape(address: SocketAddr) -> anyhow::Result<String> {
+    let (status, text) = http::get(address, "/metrics").await?;
+    if !status.is_success() {
+        bail!("/metrics answered {status}");
+    }
+    Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
 /// Totals from the aggregator's `/metrics`.
@@ -73,15 +98,6 @@ impl AggregatorMetrics {
             write_secs: after.write_secs - before.write_secs,
             events: after.events - before.events,
         })
-    }
-
-    /// Reads the aggregator's `/metrics` at `address`.
-    async fn scrape(address: SocketAddr) -> anyhow::Result<Self> {
-        let (status, text) = http::get(address, "/metrics").await?;
-        if !status.is_success() {
-            bail!("/metrics answered {status}");
-        }
-        Ok(Self::parse(&String::from_utf8_lossy(&text)))
     }
 
     /// Reads the Prometheus text format; metrics not yet recorded count as zero.
