@@ -34,12 +34,14 @@
 //!
 //! This module sets the bench up and runs it; [`load`] owns the load and the catch-up check,
 //! [`canary`] the canaries and their pollers, [`nodes`] what is read of the two nodes,
-//! [`figures`] the figures and the printed table, and [`stages`] the stage breakdown.
+//! [`figures`] the figures and the printed table, [`stages`] the stage breakdown and
+//! [`stage_metrics`] the nodes' stage histograms it reads.
 
 mod canary;
 mod figures;
 mod load;
 mod nodes;
+mod stage_metrics;
 mod stages;
 
 use std::collections::BTreeMap;

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use anyhow::{Context, bail};
 use tally_meter::aggregator::telemetry;
 
-use super::stages::StageMetrics;
+use super::stage_metrics::StageMetrics;
 use crate::cpu::{Clock, Snapshot};
 use crate::{http, progress};
 

@@ -4,19 +4,18 @@
 //! The bench measures three stages itself, per canary: its request until ingest answered
 //! (Kafka's acknowledgement included), the wait from its rows being written until a usage
 //! query shows it (estimated, see [`visible_to_seen`]), and the whole. The others come from
-//! the two nodes' `/metrics`, read at both ends of the measured window: the ingest node's
+//! the two nodes' `/metrics` over the measured window ([`StageMetrics`]): the ingest node's
 //! produce→ack per request, the aggregator's waits per record and the steps of its passes per
-//! pass (`tally_meter::aggregator::telemetry`). Their quantiles are interpolated within the
-//! Prometheus buckets, so they are coarse; their means are exact.
+//! pass. Their quantiles are interpolated within the Prometheus buckets, so they are coarse;
+//! their means are exact.
 //!
 //! A canary cannot be followed into its pass from `/metrics`, so the check is on means, which
 //! add: the sum of the stages' means along a canary's path (each step of a pass as its total
 //! over the window's passes, divided by the passes) against the canaries' mean
 //! ingest-to-queryable. The record's Kafka timestamp is taken when ingest hands it to the
-//! producer, so produced→fetched already spans the broker's acknowledgement: the path counts
-//! a canary's request→ack minus the mean produce→ack.
+//! producer, before the broker's acknowledgement, so ack→fetched is known by its mean only:
+//! the mean produced→fetched minus the mean produce→ack.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -26,12 +25,10 @@ use tally_meter::aggregator::telemetry::{
 };
 
 use super::canary::CanaryFigures;
+use super::stage_metrics::{Histogram, PRODUCE_ACK, StageMetrics};
 use crate::format::{Unit, divide, format_value};
 use crate::histogram::DurationHistogram;
 
-/// The ingest node's histogram of produce→ack per request
-/// (`tally_ingest::telemetry::PRODUCE_ACK_DURATION`).
-const PRODUCE_ACK: &str = "tally_ingest_produce_ack_seconds";
 /// How far the sum of the stages may be from the end-to-end mean before the breakdown is
 /// flagged as doubtful.
 pub(super) const SUM_TOLERANCE: f64 = 0.10;
@@ -87,165 +84,6 @@ pub(super) fn visible_to_seen(
         .min(asked);
     let readable = after + asked.duration_since(after) / 2;
     seen.saturating_duration_since(readable)
-}
-
-/// A Prometheus histogram: cumulative bucket counts, sum and count.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(super) struct Histogram {
-    /// Upper bound in seconds and cumulative count, by ascending bound; the last is +Inf.
-    buckets: Vec<(f64, f64)>,
-    /// Sum of the observations, in seconds.
-    sum: f64,
-    /// Observations.
-    count: f64,
-}
-
-impl Histogram {
-    /// What was observed after `before` (nothing, if `None`) up to `self`.
-    fn since(&self, before: Option<&Self>) -> Self {
-        let Some(before) = before else {
-            return self.clone();
-        };
-        let earlier = |bound: f64| {
-            before
-                .buckets
-                .iter()
-                .find(|(before_bound, _)| *before_bound == bound)
-                .map_or(0.0, |(_, count)| *count)
-        };
-        Self {
-            buckets: self
-                .buckets
-                .iter()
-                .map(|(bound, count)| (*bound, count - earlier(*bound)))
-                .collect(),
-            sum: self.sum - before.sum,
-            count: self.count - before.count,
-        }
-    }
-
-    /// A quantile in milliseconds, interpolated linearly within its bucket as Prometheus'
-    /// `histogram_quantile` does (the highest finite bound if it falls in the +Inf bucket).
-    fn quantile_ms(&self, quantile: f64) -> Option<f64> {
-        if self.count <= 0.0 {
-            return None;
-        }
-        let rank = quantile * self.count;
-        let (mut lower_bound, mut lower_count) = (0.0, 0.0);
-        for (bound, count) in &self.buckets {
-            if *count >= rank && *count > lower_count {
-                if bound.is_infinite() {
-                    return Some(lower_bound * 1000.0);
-                }
-                let within = (rank - lower_count) / (count - lower_count);
-                return Some((lower_bound + (bound - lower_bound) * within) * 1000.0);
-            }
-            (lower_bound, lower_count) = (*bound, *count);
-        }
-        None
-    }
-
-    /// The exact mean in milliseconds.
-    fn mean_ms(&self) -> Option<f64> {
-        divide(self.sum * 1000.0, self.count)
-    }
-
-    /// The sum in milliseconds.
-    fn sum_ms(&self) -> f64 {
-        self.sum * 1000.0
-    }
-}
-
-/// The stage histograms of both nodes' `/metrics`, by metric name and `stage` label (empty
-/// when the metric has none).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(super) struct StageMetrics {
-    histograms: BTreeMap<(String, String), Histogram>,
-}
-
-impl StageMetrics {
-    /// Reads the stage histograms from a `/metrics` text (Prometheus text format).
-    pub(super) fn parse(text: &str) -> Self {
-        let mut metrics = Self::default();
-        for line in text.lines().filter(|line| !line.starts_with('#')) {
-            let Some((series, value)) = line.rsplit_once(' ') else {
-                continue;
-            };
-            let Ok(value) = value.parse::<f64>() else {
-                continue;
-            };
-            let (name, labels) = series.split_once('{').unwrap_or((series, ""));
-            let labels = parse_labels(labels.trim_end_matches('}'));
-            let Some((metric, part)) = [STAGE_DURATION, RECORD_WAIT, PRODUCE_ACK]
-                .into_iter()
-                .find_map(|metric| Some((metric, name.strip_prefix(metric)?)))
-            else {
-                continue;
-            };
-            let bound = match (part, labels.get("le").map(String::as_str)) {
-                ("_bucket", Some("+Inf")) => Some(f64::INFINITY),
-                ("_bucket", Some(bound)) => match bound.parse() {
-                    Ok(bound) => Some(bound),
-                    Err(_) => continue,
-                },
-                ("_sum" | "_count", _) => None,
-                _ => continue,
-            };
-            let stage = labels.get("stage").cloned().unwrap_or_default();
-            let histogram = metrics
-                .histograms
-                .entry((metric.to_owned(), stage))
-                .or_default();
-            match (bound, part) {
-                (Some(bound), _) => {
-                    histogram.buckets.push((bound, value));
-                    histogram.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-                }
-                (None, "_sum") => histogram.sum = value,
-                (None, _) => histogram.count = value,
-            }
-        }
-        metrics
-    }
-
-    /// Adds the histograms of another node.
-    pub(super) fn extend(&mut self, other: Self) {
-        self.histograms.extend(other.histograms);
-    }
-
-    /// What was observed after `before` up to `self`.
-    pub(super) fn since(&self, before: &Self) -> Self {
-        Self {
-            histograms: self
-                .histograms
-                .iter()
-                .map(|(key, after)| (key.clone(), after.since(before.histograms.get(key))))
-                .collect(),
-        }
-    }
-
-    fn get(&self, metric: &str, stage: &str) -> Option<&Histogram> {
-        self.histograms.get(&(metric.to_owned(), stage.to_owned()))
-    }
-
-    /// The aggregator's passes: each observes its dedup lookup once.
-    fn passes(&self) -> f64 {
-        self.get(STAGE_DURATION, Stage::DedupLookup.name())
-            .map_or(0.0, |histogram| histogram.count)
-    }
-}
-
-/// Reads `a="x",b="y"` (values without commas or escaped quotes, as the stage labels are).
-fn parse_labels(text: &str) -> BTreeMap<String, String> {
-    text.split(',')
-        .filter_map(|pair| {
-            let (key, value) = pair.split_once('=')?;
-            Some((
-                key.trim().to_owned(),
-                value.trim().trim_matches('"').to_owned(),
-            ))
-        })
-        .collect()
 }
 
 /// How a row counts in the sum along a canary's path.
@@ -316,7 +154,7 @@ impl Row {
         Self {
             label: label.to_owned(),
             per,
-            count: Some(histogram.count),
+            count: Some(histogram.count()),
             quantiles: [0.50, 0.95, 0.99].map(|quantile| histogram.quantile_ms(quantile)),
             mean: histogram.mean_ms(),
             on_path,
@@ -524,56 +362,6 @@ pub(super) fn footer() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const BEFORE: &str = "# TYPE tally_meter_stage_seconds histogram\n\
-        tally_meter_stage_seconds_bucket{stage=\"dedup_lookup\",le=\"0.01\"} 1\n\
-        tally_meter_stage_seconds_bucket{stage=\"dedup_lookup\",le=\"0.1\"} 2\n\
-        tally_meter_stage_seconds_bucket{stage=\"dedup_lookup\",le=\"+Inf\"} 2\n\
-        tally_meter_stage_seconds_sum{stage=\"dedup_lookup\"} 0.06\n\
-        tally_meter_stage_seconds_count{stage=\"dedup_lookup\"} 2\n\
-        tally_meter_events_total{outcome=\"counted\"} 5\n";
-    const AFTER: &str = "tally_meter_stage_seconds_bucket{stage=\"dedup_lookup\",le=\"0.01\"} 1\n\
-        tally_meter_stage_seconds_bucket{stage=\"dedup_lookup\",le=\"0.1\"} 6\n\
-        tally_meter_stage_seconds_bucket{stage=\"dedup_lookup\",le=\"+Inf\"} 7\n\
-        tally_meter_stage_seconds_sum{stage=\"dedup_lookup\"} 2.26\n\
-        tally_meter_stage_seconds_count{stage=\"dedup_lookup\"} 7\n\
-        tally_ingest_produce_ack_seconds_bucket{le=\"0.01\"} 4\n\
-        tally_ingest_produce_ack_seconds_sum 0.02\n\
-        tally_ingest_produce_ack_seconds_count 4\n";
-
-    #[test]
-    fn histograms_are_read_by_stage_and_subtracted() {
-        let window = StageMetrics::parse(AFTER).since(&StageMetrics::parse(BEFORE));
-        let dedup = window
-            .get(STAGE_DURATION, "dedup_lookup")
-            .expect("dedup lookups");
-        assert_eq!(dedup.count, 5.0);
-        assert_eq!(
-            dedup.buckets,
-            [(0.01, 0.0), (0.1, 4.0), (f64::INFINITY, 5.0)]
-        );
-        assert!((dedup.mean_ms().expect("a mean") - 440.0).abs() < 1e-6);
-        assert_eq!(window.passes(), 5.0);
-        // Ingest's histogram has no label; it started within the window.
-        let acks = window.get(PRODUCE_ACK, "").expect("acks");
-        assert_eq!(acks.count, 4.0);
-        assert!(window.get("tally_meter_events_total", "counted").is_none());
-    }
-
-    #[test]
-    fn quantiles_interpolate_within_their_bucket() {
-        let histogram = Histogram {
-            buckets: vec![(0.01, 0.0), (0.1, 4.0), (f64::INFINITY, 5.0)],
-            sum: 2.2,
-            count: 5.0,
-        };
-        // The median is the 2.5th of 4 observations spread over 10-100 ms.
-        let p50 = histogram.quantile_ms(0.5).expect("a median");
-        assert!((p50 - (10.0 + 90.0 * 2.5 / 4.0)).abs() < 1e-9, "{p50}");
-        // The last observation is beyond the last finite bound: that bound is all we know.
-        assert_eq!(histogram.quantile_ms(0.99), Some(100.0));
-        assert_eq!(Histogram::default().quantile_ms(0.5), None);
-    }
 
     #[test]
     fn a_canary_becomes_readable_halfway_between_the_query_that_missed_it_and_the_one_that_saw_it()
