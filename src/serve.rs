@@ -10,11 +10,11 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use tally_alerting::evaluate::Evaluator;
 use tally_api::{Api, Services};
 use tally_ingest::{Canary, Ingest, QueryMetering};
-use tally_meter::aggregator::Aggregator;
+use tally_meter::aggregator::{Aggregator, telemetry};
 use tally_meter::analytics::Analytics;
 use tally_meter::bus::BusProbe;
 use tokio::task::JoinHandle;
@@ -31,6 +31,13 @@ use crate::shutdown;
 /// Histogram buckets of request latencies, in seconds.
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Histogram buckets of the freshness stages (`tally bench e2e`'s breakdown), in seconds: finer
+/// where a pass's steps and waits fall, so that their percentiles mean something.
+const STAGE_BUCKETS: &[f64] = &[
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75,
+    1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
 ];
 
 /// How long `tally serve` waits for the brokers at start.
@@ -100,9 +107,19 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
     roles.sort();
     roles.dedup();
     let dependencies = connect(config, &roles).await?;
-    let metrics = PrometheusBuilder::new()
+    let mut builder = PrometheusBuilder::new()
         .set_buckets(LATENCY_BUCKETS)
-        .context("invalid latency buckets")?
+        .context("invalid latency buckets")?;
+    for stage_metric in [
+        telemetry::STAGE_DURATION,
+        telemetry::RECORD_WAIT,
+        tally_ingest::telemetry::PRODUCE_ACK_DURATION,
+    ] {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(stage_metric.to_owned()), STAGE_BUCKETS)
+            .context("invalid stage buckets")?;
+    }
+    let metrics = builder
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     let shutdown = shutdown::on_signal().context("cannot install signal handlers")?;
