@@ -98,9 +98,15 @@ impl KafkaConfig {
     }
 
     /// Returns the settings for a member of a consumer group that commits offsets itself, only
-    /// after what it read is stored.
+    /// after what it read is stored. A fetch waits at most 10 ms for data (librdkafka's default
+    /// of 500 ms made up half of ingest-to-queryable: see the README's "Where the time goes");
+    /// `kafka.options` may change that, not the commits.
     pub fn consumer_config(&self, group_id: &str) -> ClientConfig {
-        let mut config = self.client_config();
+        let mut config = ClientConfig::new();
+        config.set("fetch.wait.max.ms", "10");
+        for (key, value) in self.client_config().config_map() {
+            config.set(key, value);
+        }
         config
             .set("group.id", group_id)
             .set("enable.auto.commit", "false")
