@@ -15,8 +15,9 @@ use tally_testkit::store::tenant_with_key;
 use super::support::{Node, first_error};
 
 /// Counts the rows of `system.query_log` of ClickHouse queries whose text holds `needle` (a
-/// tenant id: queries carry it as a literal), leaving out these counting queries.
-async fn queries_mentioning(analytics: &Analytics, needle: &str) -> u64 {
+/// tenant id: queries carry it as a literal), leaving out these counting queries: all rows, and
+/// those of finished queries (`type` 2, QueryFinish).
+async fn queries_mentioning(analytics: &Analytics, needle: &str) -> (u64, u64) {
     analytics
         .client()
         .query("SYSTEM FLUSH LOGS")
@@ -26,13 +27,26 @@ async fn queries_mentioning(analytics: &Analytics, needle: &str) -> u64 {
     analytics
         .client()
         .query(
-            "SELECT count() FROM system.query_log
+            "SELECT count(), countIf(type = 2) FROM system.query_log
              WHERE position(query, ?) > 0 AND position(query, 'system.query_log') = 0",
         )
         .bind(needle)
         .fetch_one()
         .await
         .expect("reads the query log")
+}
+
+/// The count of `queries_mentioning` once a finished query shows: ClickHouse logs a query's
+/// end after its client has the whole answer, so the first flush may come too early.
+async fn settled_queries_mentioning(analytics: &Analytics, needle: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (all, finished) = queries_mentioning(analytics, needle).await;
+        if finished > 0 || Instant::now() > deadline {
+            return all;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
@@ -49,7 +63,7 @@ async fn six_hundred_aliased_event_pages_are_refused_before_any_clickhouse_query
         .await
         .json();
     assert_eq!(page["data"]["events"]["items"], json!([]), "{page}");
-    let after_one_page = queries_mentioning(&analytics, &tenant).await;
+    let after_one_page = settled_queries_mentioning(&analytics, &tenant).await;
     assert!(after_one_page > 0, "the query log shows the page's query");
     // 18.16's query_log keeps settings as two arrays.
     let deadline: String = analytics
@@ -88,7 +102,7 @@ async fn six_hundred_aliased_event_pages_are_refused_before_any_clickhouse_query
     );
     assert_eq!(flood["data"], Value::Null, "{flood}");
     assert_eq!(
-        queries_mentioning(&analytics, &tenant).await,
+        queries_mentioning(&analytics, &tenant).await.0,
         after_one_page,
         "no ClickHouse query ran for the refused request"
     );
@@ -121,7 +135,7 @@ async fn exports_over_the_window_or_row_caps_are_refused_with_400_and_a_clear_me
             && message.contains("coarser window"),
         "{message}"
     );
-    assert_eq!(queries_mentioning(&analytics, &tenant).await, 0);
+    assert_eq!(queries_mentioning(&analytics, &tenant).await.0, 0);
 
     // One minute with 100,001 users: one day by user is 100,001 rows, one more than allowed.
     // The minute starts its hour and day, so the same rows are its hour's and day's too.
