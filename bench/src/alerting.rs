@@ -36,7 +36,6 @@ mod load;
 
 use std::time::Instant;
 
-use anyhow::bail;
 use chrono::{DateTime, Duration, Utc};
 use tally_alerting::catalog::rules;
 use tally_alerting::evaluate::Evaluator;
@@ -49,7 +48,7 @@ use self::figures::{Baseline, Figures, Pass};
 use self::load::{Fleet, Plan, create_rules, write_rollups};
 use crate::cli::BenchAlertingArgs;
 use crate::format::grouped;
-use crate::{Setup, migrate_and_connect, progress};
+use crate::{Setup, migrate_and_connect, print_figures, progress};
 
 /// How long after the bench starts the fleet's rollups last: past the delivery phase.
 const DELIVERY_ROLLUPS: std::time::Duration = std::time::Duration::from_secs(15 * 60);
@@ -78,15 +77,7 @@ pub async fn run(setup: &Setup, args: &BenchAlertingArgs) -> anyhow::Result<()> 
     fleet.suspend(&catalog).await;
     latency.suspend(&catalog).await;
     let figures = measured?;
-    println!("{}", figures.table());
-    let problems = figures.problems();
-    if !problems.is_empty() {
-        for problem in &problems {
-            println!("!! {problem}");
-        }
-        bail!("{}", problems.join("; "));
-    }
-    Ok(())
+    print_figures(&figures.table(), &figures.problems())
 }
 
 /// Creates the rules and rollups of the tenants of `fleet`, set up since `setup_started`,

@@ -36,7 +36,7 @@ use tally_meter::meter::{Aggregation, JsonPath, Meter, MeterSpec};
 use crate::cli::BenchInvoiceArgs;
 use crate::format::grouped;
 use crate::tenants::{create_tenant, suspend_tenants};
-use crate::{Setup, migrate_and_connect, progress};
+use crate::{INSERT_ROLLUP_WRITES, Setup, migrate_and_connect, progress};
 
 /// The run's target for 10,000 customers, in seconds.
 const TARGET_SECS: f64 = 60.0;
@@ -323,10 +323,7 @@ async fn write_rollups(
             analytics
                 .client()
                 .query(&format!(
-                    "INSERT INTO rollup_writes (tenant_id, meter_id, minute, subject,
-                         group_values, kafka_partition, block, version, events, value_sum,
-                         value_min, value_max, latest_time_ms, latest_position, latest_value,
-                         resolution)
+                    "{INSERT_ROLLUP_WRITES}
                      SELECT ?, ?, toUInt32(? + intDiv(number, {customers}) * 86400 + {noon_bucket}),
                             concat('subject-', toString(number % {customers} + 1)),
                             emptyArrayString(), toUInt32(0), toUInt64(number), toUInt64(1),

@@ -49,7 +49,7 @@ mod setup;
 mod slo;
 mod tenants;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use tally_meter::catalog::Catalog;
 
 pub use crate::cli::{
@@ -81,6 +81,26 @@ async fn migrate_and_connect(setup: &Setup) -> anyhow::Result<Catalog> {
             setup.postgres.display_target()
         )
     })
+}
+
+/// The head of an insert of whole rows into ClickHouse's `rollup_writes`, every column as
+/// the aggregator writes them; the benches that write rollups themselves follow it with the
+/// `SELECT` that makes their rows.
+const INSERT_ROLLUP_WRITES: &str = "INSERT INTO rollup_writes (tenant_id, meter_id, minute, \
+     subject, group_values, kafka_partition, block, version, events, value_sum, value_min, \
+     value_max, latest_time_ms, latest_position, latest_value, resolution)";
+
+/// Prints a bench's table of figures, then each of its `problems` on a line of its own; fails
+/// with them all if there are any.
+fn print_figures(table: &str, problems: &[String]) -> anyhow::Result<()> {
+    println!("{table}");
+    if !problems.is_empty() {
+        for problem in problems {
+            println!("!! {problem}");
+        }
+        bail!("{}", problems.join("; "));
+    }
+    Ok(())
 }
 
 /// Eight random hex digits, to make names and ids unique to one bench.

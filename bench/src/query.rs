@@ -40,7 +40,6 @@ use tally_meter::caps::Caps;
 use tally_meter::catalog::{self, Catalog};
 use tally_meter::ids::{MeterKey, TenantId, TenantName};
 use tally_meter::meter::{Aggregation, JsonPath, Meter, MeterSpec};
-use tokio::task::JoinSet;
 
 use self::figures::{Figures, footer};
 use self::load::LoadPlan;
@@ -49,7 +48,7 @@ use crate::cli::BenchQueryArgs;
 use crate::cpu::Clock;
 use crate::format::grouped;
 use crate::node::Node;
-use crate::tenants::{self, suspend_tenants};
+use crate::tenants::{self, set_up_tenants, suspend_tenants};
 use crate::{Setup, migrate_and_connect, progress, short_random_id};
 
 /// The p99 the bench checks for `lastHour` and for `usage`, in milliseconds.
@@ -65,8 +64,6 @@ const SUM_METER: &str = "amount";
 const REGION_GROUP: &str = "region";
 /// How late an event may be for the meters: the loaded events go back one day.
 const ALLOWED_LATENESS_SECS: u64 = 2 * 86_400;
-/// Tenants set up at once.
-const SETUP_CONCURRENCY: usize = 8;
 /// Longest duration the histograms hold (longer ones are recorded as this).
 const MAX_LATENCY: Duration = Duration::from_secs(60);
 
@@ -122,39 +119,18 @@ struct Fleet {
 }
 
 impl Fleet {
-    /// Creates `count` tenants, [`SETUP_CONCURRENCY`] at a time.
+    /// Creates `count` tenants, a few at a time.
     async fn create(&mut self, catalog: &Catalog, count: u32) -> anyhow::Result<()> {
         let specs = Arc::new(meter_specs()?);
         progress(&format!(
             "creating {} bench tenants, each with two meters, an ingest and a read key",
             grouped(u64::from(count))
         ));
-        let mut tasks = JoinSet::new();
-        let mut started = 0;
-        let mut failed = None;
-        loop {
-            while started < count && tasks.len() < SETUP_CONCURRENCY && failed.is_none() {
-                tasks.spawn(create_tenant(catalog.clone(), Arc::clone(&specs)));
-                started += 1;
-            }
-            let Some(joined) = tasks.join_next().await else {
-                break;
-            };
-            let (created, tenant) = joined.context("a tenant's set-up panicked")?;
-            self.created.extend(created);
-            match tenant {
-                Ok(tenant) => self.tenants.push(tenant),
-                Err(error) => {
-                    failed.get_or_insert(error);
-                }
-            }
-            if self.tenants.len().is_multiple_of(100) && !self.tenants.is_empty() {
-                progress(&format!("created {} tenants", self.tenants.len()));
-            }
-        }
-        if let Some(error) = failed {
-            return Err(error.context("cannot set up a bench tenant"));
-        }
+        let tenants = set_up_tenants(catalog, count, &mut self.created, move |catalog, id| {
+            set_up_tenant(catalog, id, Arc::clone(&specs))
+        })
+        .await?;
+        self.tenants.extend(tenants);
         Ok(())
     }
 
@@ -186,38 +162,28 @@ fn meter_specs() -> anyhow::Result<[MeterSpec; 2]> {
     Ok([count, sum])
 }
 
-/// Creates one tenant with its keys and meters; returns it, and its id and name once it
-/// exists (to suspend it even if the rest failed).
-async fn create_tenant(
+/// Gives tenant `id` its keys and meters.
+async fn set_up_tenant(
     catalog: Catalog,
+    id: TenantId,
     specs: Arc<[MeterSpec; 2]>,
-) -> (Option<(TenantId, TenantName)>, anyhow::Result<QueryTenant>) {
-    let (id, name) = match tenants::create_tenant(&catalog).await {
-        Ok(created) => created,
-        Err(error) => return (None, Err(error)),
-    };
-    let rest = async {
-        let ingest = tenants::authorize_ingest(&catalog, id).await?;
-        let key =
-            catalog::api_keys::create(&catalog, id, Scope::Read, Actor::Operator, &Caps::default())
-                .await?;
-        let secret = secrecy::ExposeSecret::expose_secret(&key.secret);
-        let mut read = HeaderValue::from_str(&format!("Bearer {secret}"))?;
-        read.set_sensitive(true);
-        let count =
-            catalog::meters::create(&catalog, id, &specs[0], Actor::Operator, &Caps::default())
-                .await?;
-        let sum =
-            catalog::meters::create(&catalog, id, &specs[1], Actor::Operator, &Caps::default())
-                .await?;
-        Ok(QueryTenant {
-            ingest,
-            read,
-            meters: [count, sum],
-        })
-    }
-    .await;
-    (Some((id, name)), rest)
+) -> anyhow::Result<QueryTenant> {
+    let ingest = tenants::authorize_ingest(&catalog, id).await?;
+    let key =
+        catalog::api_keys::create(&catalog, id, Scope::Read, Actor::Operator, &Caps::default())
+            .await?;
+    let secret = secrecy::ExposeSecret::expose_secret(&key.secret);
+    let mut read = HeaderValue::from_str(&format!("Bearer {secret}"))?;
+    read.set_sensitive(true);
+    let count =
+        catalog::meters::create(&catalog, id, &specs[0], Actor::Operator, &Caps::default()).await?;
+    let sum =
+        catalog::meters::create(&catalog, id, &specs[1], Actor::Operator, &Caps::default()).await?;
+    Ok(QueryTenant {
+        ingest,
+        read,
+        meters: [count, sum],
+    })
 }
 
 /// Loads the events through nodes of its own, then runs both query phases against an API

@@ -29,7 +29,6 @@ mod load;
 
 use std::time::Instant;
 
-use anyhow::bail;
 use chrono::{DateTime, Duration, Utc};
 use tally_alerting::evaluate::Evaluator;
 use tally_meter::analytics::Analytics;
@@ -41,7 +40,7 @@ use self::figures::{AlertPass, Baseline, Exactness, Figures};
 use self::load::{Fleet, History, Plan, Series, series_of, write_counts};
 use crate::cli::BenchSloArgs;
 use crate::format::grouped;
-use crate::{Setup, migrate_and_connect, progress};
+use crate::{Setup, migrate_and_connect, print_figures, progress};
 
 /// Runs the bench and prints its figures; fails, after printing them, if a count differs or
 /// an alert pass left rules out.
@@ -69,15 +68,7 @@ pub async fn run(setup: &Setup, args: &BenchSloArgs) -> anyhow::Result<()> {
     .await;
     fleet.suspend(&catalog).await;
     let figures = measured?;
-    println!("{}", figures.table());
-    let problems = figures.problems();
-    if !problems.is_empty() {
-        for problem in &problems {
-            println!("!! {problem}");
-        }
-        bail!("{}", problems.join("; "));
-    }
-    Ok(())
+    print_figures(&figures.table(), &figures.problems())
 }
 
 /// Writes the counts of the SLOs of `fleet`, set up since `setup_started`, then times the

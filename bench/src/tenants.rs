@@ -1,6 +1,6 @@
 //! The tenants a bench creates in the catalog: named `bench-…`, each given an ingest key and
-//! limits far above what one node can take, and suspended at the end so their keys stop
-//! working.
+//! limits far above what one node can take, or set up many at a time with what a bench puts
+//! in them, and suspended at the end so their keys stop working.
 
 use anyhow::Context;
 use hyper::header::HeaderValue;
@@ -11,11 +11,14 @@ use tally_meter::catalog::{self, Catalog};
 use tally_meter::ids::{Region, TenantId, TenantName};
 use tally_meter::quota::{Limits, QuotaMode};
 use tally_meter::tenant::TenantStatus;
+use tokio::task::JoinSet;
 
 use crate::{progress, short_random_id};
 
 /// Rate and burst of every bench tenant: far above what one node can take.
 const BENCH_EVENTS_PER_SEC: u64 = 100_000_000;
+/// Tenants [`set_up_tenants`] sets up at once.
+const SETUP_CONCURRENCY: usize = 8;
 
 /// Creates a tenant with a fresh `bench-…` name, in the default region.
 pub async fn create_tenant(catalog: &Catalog) -> anyhow::Result<(TenantId, TenantName)> {
@@ -24,6 +27,66 @@ pub async fn create_tenant(catalog: &Catalog) -> anyhow::Result<(TenantId, Tenan
         .await
         .with_context(|| format!("cannot create bench tenant {name}"))?;
     Ok((created.id, name))
+}
+
+/// Creates `count` tenants, [`SETUP_CONCURRENCY`] at a time, each set up by `set_up`, and
+/// returns what the set-ups gave, in the order they ended; reports progress every hundred.
+///
+/// Every tenant created goes into `created`, even one whose set-up failed, so that it can be
+/// suspended. After a failure no more tenants are started, and the first error is returned
+/// once those started have ended.
+pub async fn set_up_tenants<T, SetUp, Done>(
+    catalog: &Catalog,
+    count: u32,
+    created: &mut Vec<(TenantId, TenantName)>,
+    set_up: SetUp,
+) -> anyhow::Result<Vec<T>>
+where
+    T: Send + 'static,
+    SetUp: Fn(Catalog, TenantId) -> Done + Clone + Send + 'static,
+    Done: Future<Output = anyhow::Result<T>> + Send,
+{
+    let mut tasks = JoinSet::new();
+    let mut started = 0;
+    let mut failed = None;
+    let mut set_up_all = Vec::new();
+    loop {
+        while started < count && tasks.len() < SETUP_CONCURRENCY && failed.is_none() {
+            let (catalog, set_up) = (catalog.clone(), set_up.clone());
+            tasks.spawn(async move {
+                let (id, name) = create_tenant(&catalog).await?;
+                let set_up_one = set_up(catalog, id).await;
+                anyhow::Ok(((id, name), set_up_one))
+            });
+            started += 1;
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        match joined.context("a tenant's set-up panicked")? {
+            Ok((tenant, set_up_one)) => {
+                created.push(tenant);
+                match set_up_one {
+                    Ok(one) => {
+                        set_up_all.push(one);
+                        if set_up_all.len().is_multiple_of(100) {
+                            progress(&format!("created {} tenants", set_up_all.len()));
+                        }
+                    }
+                    Err(error) => {
+                        failed.get_or_insert(error);
+                    }
+                }
+            }
+            Err(error) => {
+                failed.get_or_insert(error);
+            }
+        }
+    }
+    if let Some(error) = failed {
+        return Err(error.context("cannot set up a bench tenant"));
+    }
+    Ok(set_up_all)
 }
 
 /// Gives tenant `id` an ingest key and limits too high to throttle; returns the key's

@@ -18,20 +18,17 @@ use tally_meter::catalog::{self, Catalog};
 use tally_meter::ids::{MeterKey, TenantId, TenantName};
 use tally_meter::meter::{Aggregation, JsonPath, Meter, MeterSpec};
 use tally_meter::usage::floor_minute;
-use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::cli::BenchAlertingArgs;
 use crate::format::grouped;
-use crate::progress;
-use crate::tenants::{create_tenant, suspend_tenants};
+use crate::tenants::{set_up_tenants, suspend_tenants};
+use crate::{INSERT_ROLLUP_WRITES, progress};
 
 /// The key of every tenant's meter.
 pub(super) const METER: &str = "temp";
 /// The group the meter splits by.
 const GROUP: &str = "region";
-/// Tenants set up at once.
-const SETUP_CONCURRENCY: usize = 8;
 /// Tenants whose rollups one insert writes (their ids are bound in the SQL).
 const TENANTS_PER_INSERT: usize = 500;
 
@@ -143,7 +140,7 @@ pub(super) struct Fleet {
 }
 
 impl Fleet {
-    /// Creates `tenants` tenants, each with its meter, [`SETUP_CONCURRENCY`] at a time.
+    /// Creates `tenants` tenants, each with its meter, a few at a time.
     pub(super) async fn create(&mut self, catalog: &Catalog, tenants: u32) -> anyhow::Result<()> {
         progress(&format!(
             "creating {} bench tenants, each with a meter",
@@ -157,47 +154,17 @@ impl Fleet {
             group_by: BTreeMap::from([(GROUP.to_owned(), JsonPath::parse("$.region")?)]),
             allowed_lateness_secs: 3_600,
         });
-        let mut tasks = JoinSet::new();
-        let mut started = 0;
-        let mut failed = None;
-        loop {
-            while started < tenants && tasks.len() < SETUP_CONCURRENCY && failed.is_none() {
-                let (catalog, spec) = (catalog.clone(), Arc::clone(&spec));
-                tasks.spawn(async move {
-                    let (id, name) = create_tenant(&catalog).await?;
-                    let meter = catalog::meters::create(
-                        &catalog,
-                        id,
-                        &spec,
-                        Actor::Operator,
-                        &Caps::default(),
-                    )
-                    .await;
-                    anyhow::Ok(((id, name), meter))
-                });
-                started += 1;
+        let meters = set_up_tenants(catalog, tenants, &mut self.created, move |catalog, id| {
+            let spec = Arc::clone(&spec);
+            async move {
+                let meter =
+                    catalog::meters::create(&catalog, id, &spec, Actor::Operator, &Caps::default())
+                        .await?;
+                anyhow::Ok(meter)
             }
-            let Some(joined) = tasks.join_next().await else {
-                break;
-            };
-            match joined.context("a tenant's set-up panicked")? {
-                Ok((created, meter)) => {
-                    self.created.push(created);
-                    match meter {
-                        Ok(meter) => self.meters.push(meter),
-                        Err(error) => {
-                            failed.get_or_insert(anyhow::Error::from(error));
-                        }
-                    }
-                }
-                Err(error) => {
-                    failed.get_or_insert(error);
-                }
-            }
-        }
-        if let Some(error) = failed {
-            return Err(error.context("cannot set up a bench tenant"));
-        }
+        })
+        .await?;
+        self.meters.extend(meters);
         Ok(())
     }
 
@@ -297,9 +264,7 @@ pub(super) async fn insert_rollups(
     analytics
         .client()
         .query(&format!(
-            "INSERT INTO rollup_writes (tenant_id, meter_id, minute, subject, group_values,
-                 kafka_partition, block, version, events, value_sum, value_min, value_max,
-                 latest_time_ms, latest_position, latest_value, resolution)
+            "{INSERT_ROLLUP_WRITES}
              SELECT arrayElement(?, intDiv(number, {per_tenant}) + 1),
                     arrayElement(?, intDiv(number, {per_tenant}) + 1),
                     toUInt32(? + intDiv(number % {per_tenant}, {count}) * 60),

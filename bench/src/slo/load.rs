@@ -20,11 +20,10 @@ use tally_meter::ids::{TenantId, TenantName};
 use tally_meter::usage::floor_minute;
 use tally_slo::catalog::Slo;
 use tally_slo::{Counts, SloSpec};
-use tokio::task::JoinSet;
 
 use crate::format::grouped;
-use crate::progress;
-use crate::tenants::{create_tenant, suspend_tenants};
+use crate::tenants::{set_up_tenants, suspend_tenants};
+use crate::{INSERT_ROLLUP_WRITES, progress};
 
 /// The values of the group of SLOs split by endpoint.
 const ENDPOINTS: [&str; 3] = ["/checkout", "/search", "/login"];
@@ -35,8 +34,6 @@ const HISTORY_DAYS: i64 = 32;
 const DENSE_HOURS: i64 = 26;
 /// The minute of each hour with events before those.
 const SPARSE_MINUTE: i64 = 17;
-/// Tenants set up at once.
-const SETUP_CONCURRENCY: usize = 8;
 /// SLOs whose counts one insert writes.
 const SLOS_PER_INSERT: usize = 100;
 
@@ -91,8 +88,8 @@ pub(super) struct Fleet {
 }
 
 impl Fleet {
-    /// Creates the plan's tenants, each with its SLOs and their alert rules,
-    /// [`SETUP_CONCURRENCY`] tenants at a time.
+    /// Creates the plan's tenants, each with its SLOs and their alert rules, a few tenants at
+    /// a time.
     pub(super) async fn create(&mut self, catalog: &Catalog, plan: Plan) -> anyhow::Result<()> {
         progress(&format!(
             "creating {} bench tenants, each with {} SLOs and their alert rules",
@@ -104,46 +101,23 @@ impl Fleet {
                 .map(Plan::spec)
                 .collect::<anyhow::Result<_>>()?,
         );
-        let mut tasks = JoinSet::new();
-        let mut started = 0;
-        let mut failed = None;
-        loop {
-            while started < plan.tenants && tasks.len() < SETUP_CONCURRENCY && failed.is_none() {
-                let (catalog, specs) = (catalog.clone(), Arc::clone(&specs));
-                tasks.spawn(async move {
-                    let (id, name) = create_tenant(&catalog).await?;
+        let slos = set_up_tenants(
+            catalog,
+            plan.tenants,
+            &mut self.created,
+            move |catalog, id| {
+                let specs = Arc::clone(&specs);
+                async move {
                     let mut slos = Vec::new();
                     for spec in specs.iter() {
-                        match apply_slo(&catalog, id, spec, Actor::Operator).await {
-                            Ok(applied) => slos.push(applied.slo),
-                            Err(error) => return anyhow::Ok(((id, name), Err(error))),
-                        }
+                        slos.push(apply_slo(&catalog, id, spec, Actor::Operator).await?.slo);
                     }
-                    anyhow::Ok(((id, name), Ok(slos)))
-                });
-                started += 1;
-            }
-            let Some(joined) = tasks.join_next().await else {
-                break;
-            };
-            match joined.context("a tenant's set-up panicked")? {
-                Ok((created, slos)) => {
-                    self.created.push(created);
-                    match slos {
-                        Ok(slos) => self.slos.extend(slos),
-                        Err(error) => {
-                            failed.get_or_insert(anyhow::Error::from(error));
-                        }
-                    }
+                    anyhow::Ok(slos)
                 }
-                Err(error) => {
-                    failed.get_or_insert(error);
-                }
-            }
-        }
-        if let Some(error) = failed {
-            return Err(error.context("cannot set up a bench tenant"));
-        }
+            },
+        )
+        .await?;
+        self.slos.extend(slos.into_iter().flatten());
         self.slos.sort_by(|one, other| {
             (one.tenant_id, &one.spec.name).cmp(&(other.tenant_id, &other.spec.name))
         });
@@ -313,9 +287,7 @@ async fn insert_minutes(
     analytics
         .client()
         .query(&format!(
-            "INSERT INTO rollup_writes (tenant_id, meter_id, minute, subject, group_values,
-                 kafka_partition, block, version, events, value_sum, value_min, value_max,
-                 latest_time_ms, latest_position, latest_value, resolution)
+            "{INSERT_ROLLUP_WRITES}
              SELECT tenant_id, meter_id, minute, '', group_values, toUInt32(0),
                     toUInt64(number), toUInt64(1), toUInt64(total),
                     toDecimal128(total - bad, 9), toDecimal128(if(bad > 0, 0, 1), 9),
@@ -357,9 +329,7 @@ async fn insert_sums(
     analytics
         .client()
         .query(&format!(
-            "INSERT INTO rollup_writes (tenant_id, meter_id, minute, subject, group_values,
-                 kafka_partition, block, version, events, value_sum, value_min, value_max,
-                 latest_time_ms, latest_position, latest_value, resolution)
+            "{INSERT_ROLLUP_WRITES}
              SELECT tenant_id, meter_id, intDiv(minute, {seconds}) * {seconds} AS bucket,
                     subject, group_values, toUInt32(0), toUInt64(0), toUInt64(1), sum(events),
                     sum(value_sum), min(value_min), max(value_max), toInt64(0), toUInt64(0),
