@@ -4,6 +4,7 @@
 use tally_meter::catalog::tenants;
 use tally_meter::tenant::TenantStatus;
 
+use super::support::bench::{figures, first_figure, run_bench_e2e};
 use super::support::{TestEnv, run_bounded};
 
 /// The value of column `column` (0 baseline, 1 ingest, 2 ratio) in the row `label` of the
@@ -55,30 +56,10 @@ async fn bench_ingest_prints_both_phases_and_their_ratio() {
     assert_bench_tenants_suspended(&env, 2).await;
 }
 
-/// The first number after `label` on the first line starting with it.
-fn first_figure(stdout: &str, label: &str) -> Option<f64> {
-    let line = stdout.lines().find(|line| line.starts_with(label))?;
-    let value = line[label.len()..].split_whitespace().next()?;
-    value.replace(',', "").parse().ok()
-}
-
 #[tokio::test]
 async fn bench_e2e_prints_latency_percentiles() {
     let env = TestEnv::migrated().await;
-    let stdout = env
-        .run_ok(&[
-            "bench",
-            "e2e",
-            "--rate",
-            "2000",
-            "--duration",
-            "3",
-            "--warmup",
-            "1",
-            "--tenants",
-            "2",
-        ])
-        .await;
+    let stdout = run_bench_e2e(&env, "3", &[]).await;
 
     let p95 = first_figure(&stdout, "ingest-to-queryable p95 (ms)");
     assert!(p95.is_some_and(|p95| p95 > 0.0), "{stdout}");
@@ -92,17 +73,6 @@ async fn bench_e2e_prints_latency_percentiles() {
 
     // Two load tenants and the canary tenant, all suspended.
     assert_bench_tenants_suspended(&env, 3).await;
-}
-
-/// The numbers after `label` on the first line starting with it (blank cells are left out).
-fn figures(stdout: &str, label: &str) -> Vec<f64> {
-    let Some(line) = stdout.lines().find(|line| line.starts_with(label)) else {
-        return Vec::new();
-    };
-    line[label.len()..]
-        .split_whitespace()
-        .filter_map(|value| value.replace(',', "").parse().ok())
-        .collect()
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! the canaries' mean ingest-to-queryable within 10 %.
 
 use super::support::TestEnv;
+use super::support::bench::{last_figure, run_bench_e2e};
 
 /// The cells after the label of the breakdown row `label` (per, count, p50, p95, p99, mean),
 /// numbers or `None` (`n/a`, or the `per` cell).
@@ -19,31 +20,10 @@ fn row(stdout: &str, label: &str) -> Vec<Option<f64>> {
         .collect()
 }
 
-/// The figure at the end of the first line starting with `label`.
-fn last_figure(stdout: &str, label: &str) -> Option<f64> {
-    let line = stdout.lines().find(|line| line.starts_with(label))?;
-    line.split_whitespace().last()?.parse().ok()
-}
-
 #[tokio::test]
 async fn bench_e2e_breaks_the_latency_down_into_stages_that_add_up() {
     let env = TestEnv::migrated().await;
-    let stdout = env
-        .run_ok(&[
-            "bench",
-            "e2e",
-            "--rate",
-            "2000",
-            "--duration",
-            "6",
-            "--warmup",
-            "1",
-            "--tenants",
-            "2",
-            "--canary-interval-ms",
-            "50",
-        ])
-        .await;
+    let stdout = run_bench_e2e(&env, "6", &["--canary-interval-ms", "50"]).await;
 
     // Measured by the bench, from the ingest node's and from the aggregator's /metrics.
     for label in [

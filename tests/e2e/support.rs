@@ -12,6 +12,8 @@ use tally_testkit::Namespace;
 pub use tally_testkit::kafka::{read_events, read_topic};
 use tokio::process::{Child, Command};
 
+pub mod bench;
+
 /// Upper bound for one run of a one-shot command.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
