@@ -130,23 +130,9 @@ pub(super) async fn by_id(
     tenant: TenantId,
     id: CustomerId,
 ) -> Result<Customer> {
-    let row = sqlx::query_as!(
-        CustomerRow,
-        r#"SELECT c.id AS "id: CustomerId", c.tenant_id AS "tenant_id: TenantId", c.external_id,
-                  c.name, c.email, c.currency, c.timezone, c.tax_percent, c.created_at,
-                  coalesce(array_agg(s.subject ORDER BY s.subject)
-                           FILTER (WHERE s.subject IS NOT NULL), '{}') AS "subjects!"
-           FROM customers c
-           LEFT JOIN customer_subjects s ON s.tenant_id = c.tenant_id AND s.customer_id = c.id
-           WHERE c.tenant_id = $1 AND c.id = $2
-           GROUP BY c.id
-           ORDER BY c.external_id"#,
-        tenant as TenantId,
-        id as CustomerId,
-    )
-    .fetch_optional(connection)
-    .await?;
-    row.map(Customer::from)
+    of_ids(connection, tenant, &[id])
+        .await?
+        .pop()
         .ok_or_else(|| Error::NotFound(format!("customer {id}")))
 }
 
@@ -158,8 +144,16 @@ pub async fn find_many(
     tenant: TenantId,
     ids: &[CustomerId],
 ) -> Result<Vec<Customer>> {
+    of_ids(&mut *db.acquire().await?, tenant, ids).await
+}
+
+/// [`find_many`] on a connection or in a transaction.
+async fn of_ids(
+    connection: &mut PgConnection,
+    tenant: TenantId,
+    ids: &[CustomerId],
+) -> Result<Vec<Customer>> {
     let ids: Vec<_> = ids.iter().map(CustomerId::as_uuid).collect();
-    let mut connection = db.acquire().await?;
     let rows = sqlx::query_as!(
         CustomerRow,
         r#"SELECT c.id AS "id: CustomerId", c.tenant_id AS "tenant_id: TenantId", c.external_id,
@@ -174,7 +168,7 @@ pub async fn find_many(
         tenant as TenantId,
         &ids,
     )
-    .fetch_all(&mut *connection)
+    .fetch_all(connection)
     .await?;
     Ok(rows.into_iter().map(Customer::from).collect())
 }

@@ -241,54 +241,33 @@ pub async fn settle(
     to: Status,
     actor: Actor,
 ) -> Result<Invoice> {
-    let paid = match to {
-        Status::Paid => true,
-        Status::Void => false,
-        Status::Draft | Status::Finalized => {
-            return Err(Error::Invalid(format!(
-                "an invoice is settled as paid or void, not {to}"
-            )));
-        }
-    };
+    if matches!(to, Status::Draft | Status::Finalized) {
+        return Err(Error::Invalid(format!(
+            "an invoice is settled as paid or void, not {to}"
+        )));
+    }
     let mut transaction = db.begin().await?;
-    // One statement per settled status, since a column name cannot be a parameter.
-    let row = if paid {
-        sqlx::query_as!(
-            InvoiceRow,
-            r#"UPDATE invoices SET status = $3, paid_at = now(), updated_at = now()
-               WHERE tenant_id = $1 AND id = $2 AND status = 'FINALIZED'
-               RETURNING id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
-                         customer_id AS "customer_id: CustomerId",
-                         subscription_id AS "subscription_id: SubscriptionId",
-                         period_start, period_end, opening, status, number, currency,
-                         lines AS "lines: Json<Vec<Line>>",
-                         measured AS "measured: Json<Vec<Billed>>",
-                         subtotal, tax_percent, tax, total, grace_until, finalized_at"#,
-            tenant as TenantId,
-            id as InvoiceId,
-            <&str>::from(to),
-        )
-        .fetch_optional(&mut *transaction)
-        .await?
-    } else {
-        sqlx::query_as!(
-            InvoiceRow,
-            r#"UPDATE invoices SET status = $3, voided_at = now(), updated_at = now()
-               WHERE tenant_id = $1 AND id = $2 AND status = 'FINALIZED'
-               RETURNING id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
-                         customer_id AS "customer_id: CustomerId",
-                         subscription_id AS "subscription_id: SubscriptionId",
-                         period_start, period_end, opening, status, number, currency,
-                         lines AS "lines: Json<Vec<Line>>",
-                         measured AS "measured: Json<Vec<Billed>>",
-                         subtotal, tax_percent, tax, total, grace_until, finalized_at"#,
-            tenant as TenantId,
-            id as InvoiceId,
-            <&str>::from(to),
-        )
-        .fetch_optional(&mut *transaction)
-        .await?
-    };
+    // The settled status's own timestamp is set with it: `paid_at` or `voided_at`.
+    let row = sqlx::query_as!(
+        InvoiceRow,
+        r#"UPDATE invoices SET status = $3,
+                  paid_at = CASE WHEN $3 = 'PAID' THEN now() ELSE paid_at END,
+                  voided_at = CASE WHEN $3 = 'VOID' THEN now() ELSE voided_at END,
+                  updated_at = now()
+           WHERE tenant_id = $1 AND id = $2 AND status = 'FINALIZED'
+           RETURNING id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
+                     customer_id AS "customer_id: CustomerId",
+                     subscription_id AS "subscription_id: SubscriptionId",
+                     period_start, period_end, opening, status, number, currency,
+                     lines AS "lines: Json<Vec<Line>>",
+                     measured AS "measured: Json<Vec<Billed>>",
+                     subtotal, tax_percent, tax, total, grace_until, finalized_at"#,
+        tenant as TenantId,
+        id as InvoiceId,
+        <&str>::from(to),
+    )
+    .fetch_optional(&mut *transaction)
+    .await?;
     match row {
         Some(row) => {
             let settled = Invoice::try_from(row)?;
