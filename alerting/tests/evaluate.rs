@@ -30,6 +30,17 @@ struct Stores {
     _namespace: Namespace,
 }
 
+impl Stores {
+    /// A pass at `at`, as the alerting role makes it: a rule evaluated within half an
+    /// interval is not due.
+    async fn pass(&self, at: DateTime<Utc>) -> Report {
+        self.evaluator
+            .due(at, at - HALF_INTERVAL)
+            .await
+            .expect("evaluates")
+    }
+}
+
 async fn stores() -> Stores {
     let namespace = Namespace::migrated().await;
     let catalog = namespace.catalog().await;
@@ -211,11 +222,7 @@ async fn a_rule_that_fails_is_reported_and_the_rest_of_its_batch_is_evaluated() 
     );
     // The failed rule is still due at the next pass; the others were evaluated.
     let later = now + Duration::seconds(61);
-    let report = stores
-        .evaluator
-        .due(later, later - HALF_INTERVAL)
-        .await
-        .expect("evaluates");
+    let report = stores.pass(later).await;
     assert_eq!(
         (report.evaluated, report.failed.len()),
         (2, 1),
@@ -289,19 +296,11 @@ async fn a_rule_just_evaluated_or_held_by_another_evaluation_is_skipped() {
             "op": ">", "value": "80"}"#,
     )
     .await;
-    let first = stores
-        .evaluator
-        .due(now, now - HALF_INTERVAL)
-        .await
-        .expect("evaluates");
+    let first = stores.pass(now).await;
     assert_eq!((first.evaluated, first.transitions), (1, 1), "{first:?}");
     // Another process a few seconds later: evaluated within half an interval, so not due.
     let soon = now + Duration::seconds(5);
-    let second = stores
-        .evaluator
-        .due(soon, soon - HALF_INTERVAL)
-        .await
-        .expect("evaluates");
+    let second = stores.pass(soon).await;
     assert_eq!(second, Report::default());
     // Held by another evaluation's transaction: skipped, not waited for.
     let later = now + Duration::seconds(30);
@@ -310,18 +309,10 @@ async fn a_rule_just_evaluated_or_held_by_another_evaluation_is_skipped() {
         .await
         .expect("claims");
     assert_eq!(held.len(), 1);
-    let third = stores
-        .evaluator
-        .due(later, later - HALF_INTERVAL)
-        .await
-        .expect("evaluates");
+    let third = stores.pass(later).await;
     assert_eq!((third.evaluated, third.skipped), (0, 1), "{third:?}");
     holding.rollback().await.expect("rolls back");
-    let fourth = stores
-        .evaluator
-        .due(later, later - HALF_INTERVAL)
-        .await
-        .expect("evaluates");
+    let fourth = stores.pass(later).await;
     assert_eq!((fourth.evaluated, fourth.transitions), (1, 0), "{fourth:?}");
     assert_eq!(transitions_recorded(&stores.catalog).await, 1);
 }
@@ -351,11 +342,7 @@ async fn two_passes_at_once_record_each_transition_once() {
         tenants.push(tenant);
     }
     // Per tenant: 3 breaches over 65, 2 over 75, 1 over 85.
-    let (one, other) = tokio::join!(
-        stores.evaluator.due(now, now - HALF_INTERVAL),
-        stores.evaluator.due(now, now - HALF_INTERVAL),
-    );
-    let (one, other) = (one.expect("evaluates"), other.expect("evaluates"));
+    let (one, other) = tokio::join!(stores.pass(now), stores.pass(now));
     assert_eq!(one.evaluated + other.evaluated, 12, "{one:?} {other:?}");
     assert_eq!(one.transitions + other.transitions, 24, "{one:?} {other:?}");
     assert_eq!(transitions_recorded(&stores.catalog).await, 24);
