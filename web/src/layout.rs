@@ -161,6 +161,19 @@ pub fn DangerButton(
     }
 }
 
+/// The card of an empty page or section: that there is nothing yet, and how to make some.
+#[component]
+pub fn EmptyCard(
+    /// What is missing and how to make it.
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <section class="card">
+            <p class="empty">{children()}</p>
+        </section>
+    }
+}
+
 /// Shows the one-time message, and a new key's secret.
 #[component]
 pub fn FlashMessage(

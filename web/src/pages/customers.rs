@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use crate::data::load_customers;
-use crate::layout::page;
+use crate::layout::{EmptyCard, page};
 use crate::model::CustomerRow;
 
 /// The customers page.
@@ -23,15 +23,13 @@ pub fn Customers() -> impl IntoView {
 fn CustomerTable(customers: Vec<CustomerRow>) -> impl IntoView {
     if customers.is_empty() {
         return view! {
-            <section class="card">
-                <p class="empty">
-                    "No customers yet. A customer owns subjects: their usage on your meters is its usage. Create one with "
-                    <code>"tally customer create"</code>
-                    " or the "
-                    <code>"createCustomer"</code>
-                    " mutation."
-                </p>
-            </section>
+            <EmptyCard>
+                "No customers yet. A customer owns subjects: their usage on your meters is its usage. Create one with "
+                <code>"tally customer create"</code>
+                " or the "
+                <code>"createCustomer"</code>
+                " mutation."
+            </EmptyCard>
         }
             .into_any();
     }

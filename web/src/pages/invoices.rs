@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use crate::data::load_invoices;
-use crate::layout::page;
+use crate::layout::{EmptyCard, page};
 use crate::model::InvoiceRow;
 
 /// The invoices page.
@@ -37,13 +37,11 @@ pub fn Status(
 fn InvoiceTable(invoices: Vec<InvoiceRow>) -> impl IntoView {
     if invoices.is_empty() {
         return view! {
-            <section class="card">
-                <p class="empty">
-                    "No invoices yet. Each subscription gets one per billing period when the period ends: a draft, recomputed until its grace period ends, then finalized and numbered. "
-                    <code>"tally invoice run"</code>
-                    " runs them by hand."
-                </p>
-            </section>
+            <EmptyCard>
+                "No invoices yet. Each subscription gets one per billing period when the period ends: a draft, recomputed until its grace period ends, then finalized and numbered. "
+                <code>"tally invoice run"</code>
+                " runs them by hand."
+            </EmptyCard>
         }
             .into_any();
     }

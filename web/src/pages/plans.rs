@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use crate::data::load_plans;
-use crate::layout::{page, when};
+use crate::layout::{EmptyCard, page, when};
 use crate::model::PlanRow;
 
 /// The plans page.
@@ -15,15 +15,13 @@ pub fn Plans() -> impl IntoView {
     page("Plans", data, |_, plans| {
         if plans.is_empty() {
             return view! {
-                <section class="card">
-                    <p class="empty">
-                        "No plans yet. A plan prices your meters: flat fees in advance, usage in arrears by unit, package, graduated or volume tiers. Draft one with "
-                        <code>"tally plan create"</code>
-                        " and publish it with "
-                        <code>"tally plan publish"</code>
-                        "."
-                    </p>
-                </section>
+                <EmptyCard>
+                    "No plans yet. A plan prices your meters: flat fees in advance, usage in arrears by unit, package, graduated or volume tiers. Draft one with "
+                    <code>"tally plan create"</code>
+                    " and publish it with "
+                    <code>"tally plan publish"</code>
+                    "."
+                </EmptyCard>
             }
                 .into_any();
         }

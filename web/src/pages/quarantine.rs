@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::data::load_quarantine;
-use crate::layout::{page, when};
+use crate::layout::{EmptyCard, page, when};
 use crate::model::QuarantinePage;
 
 /// The quarantine page, `/quarantine?after=CURSOR`.
@@ -31,11 +31,9 @@ fn pretty(raw: &str) -> String {
 fn QuarantineView(page: QuarantinePage) -> impl IntoView {
     if page.items.is_empty() {
         return view! {
-            <section class="card">
-                <p class="empty">
-                    "Nothing in quarantine. Events that fail validation, exceed a limit, arrive too late for a meter or lack a meter's value land here with the reason."
-                </p>
-            </section>
+            <EmptyCard>
+                "Nothing in quarantine. Events that fail validation, exceed a limit, arrive too late for a meter or lack a meter's value land here with the reason."
+            </EmptyCard>
         }
             .into_any();
     }

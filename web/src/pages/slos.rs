@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use rust_decimal::Decimal;
 
 use crate::data::load_slos;
-use crate::layout::page;
+use crate::layout::{EmptyCard, page};
 use crate::model::{SloRow, SloSeries, SloSpecText, Standing, TierRow};
 
 /// The SLOs page.
@@ -84,16 +84,14 @@ pub fn HowToApply() -> impl IntoView {
 fn SloTable(slos: Vec<SloRow>) -> impl IntoView {
     if slos.is_empty() {
         return view! {
-            <section class="card">
-                <p class="empty">
-                    "No SLOs yet. An SLO promises a share of good events of one type, such as 99 % of "
-                    <code>"http.request"</code>
-                    " events with "
-                    <code>"$.status < 500"</code>
-                    " over 28 days. "
-                    <HowToApply />
-                </p>
-            </section>
+            <EmptyCard>
+                "No SLOs yet. An SLO promises a share of good events of one type, such as 99 % of "
+                <code>"http.request"</code>
+                " events with "
+                <code>"$.status < 500"</code>
+                " over 28 days. "
+                <HowToApply />
+            </EmptyCard>
         }
         .into_any();
     }
