@@ -92,7 +92,7 @@ async fn send_readings(
 }
 
 /// The tenant's alerts now, as (rule, series, state).
-async fn alerts(env: &TestEnv, tenant: &str) -> Vec<(String, String, String)> {
+pub async fn alerts(env: &TestEnv, tenant: &str) -> Vec<(String, String, String)> {
     env.run_ok(&["alert", "list", "--tenant", tenant, "--json"])
         .await
         .lines()

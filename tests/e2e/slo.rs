@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
 use tally_meter::usage::floor_minute;
 
+use super::alerting::alerts;
 use super::billing::write_plan as write_file;
 use super::meter_load::post_batch;
 use super::support::TestEnv;
@@ -18,6 +19,24 @@ use super::support::TestEnv;
 fn request(id: &str, route: &str, status: u16) -> Value {
     json!({"specversion": "1.0", "id": id, "source": "slo-test", "type": "http.request",
            "subject": "web-1", "data": {"route": route, "status": status}})
+}
+
+/// The checkout SLO's requests: 300 to /pay, every 50th (6 of them) answered 503, and 200
+/// to /cart, all answered 204.
+pub fn checkout_requests() -> (Vec<Value>, Vec<Value>) {
+    let pay = (0..300)
+        .map(|n| {
+            request(
+                &format!("p{n}"),
+                "/pay",
+                if n % 50 == 0 { 503 } else { 200 },
+            )
+        })
+        .collect();
+    let cart = (0..200)
+        .map(|n| request(&format!("c{n}"), "/cart", 204))
+        .collect();
+    (pay, cart)
 }
 
 /// `count` requests at `time`, the first `bad` of them answered 503.
@@ -103,19 +122,8 @@ async fn an_openslo_file_gives_exact_budgets_burn_rates_and_tiers_and_exports_ba
         .await;
     assert_eq!(applied.trim(), "created checkout");
 
-    // /pay: 300 requests, 6 of them 503; /cart: 200, all good; every /pay request sent twice.
-    let pay: Vec<Value> = (0..300)
-        .map(|n| {
-            request(
-                &format!("p{n}"),
-                "/pay",
-                if n % 50 == 0 { 503 } else { 200 },
-            )
-        })
-        .collect();
-    let cart: Vec<Value> = (0..200)
-        .map(|n| request(&format!("c{n}"), "/cart", 204))
-        .collect();
+    // Every /pay request sent twice.
+    let (pay, cart) = checkout_requests();
     let client = reqwest::Client::new();
     for batch in [&pay, &cart, &pay] {
         for chunk in batch.chunks(100) {
@@ -241,22 +249,10 @@ const SHORT_TIERS: &str = r#"{"name": "api", "objective": "99", "window": "28d",
 
 /// The tenant's alerts as (series, state).
 async fn alert_states(env: &TestEnv, tenant: &str) -> Vec<(String, String)> {
-    env.run_ok(&["alert", "list", "--tenant", tenant, "--json"])
+    alerts(env, tenant)
         .await
-        .lines()
-        .map(|line| {
-            let alert: Value = serde_json::from_str(line).expect("an alert");
-            (
-                alert["series"]["series"]
-                    .as_str()
-                    .expect("a key")
-                    .to_owned(),
-                alert["series"]["state"]["state"]
-                    .as_str()
-                    .expect("a state")
-                    .to_owned(),
-            )
-        })
+        .into_iter()
+        .map(|(_, series, state)| (series, state))
         .collect()
 }
 

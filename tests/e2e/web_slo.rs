@@ -9,11 +9,12 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tally_meter::api_key::Scope;
 
 use super::billing::write_plan as write_file;
 use super::meter_load::post_batch;
+use super::slo::checkout_requests;
 use super::support::{Serve, TestEnv};
 use super::web::{Browser, Driver, wait_until_hydrated};
 use super::web_billing::{html, session_cookie};
@@ -27,12 +28,6 @@ const CHECKOUT: &str = r#"{"name": "checkout", "description": "Checkout answers 
 const SEARCH: &str = r#"{"name": "search-fast", "indicator": {"kind": "latency",
     "event_type": "search", "value": "$.latency_ms", "threshold": "300"},
     "objective": "95", "window": "month"}"#;
-
-/// An HTTP request event of `route` answered with `status`.
-fn request(id: &str, route: &str, status: u16) -> Value {
-    json!({"specversion": "1.0", "id": id, "source": "web-slo-test", "type": "http.request",
-           "subject": "web-1", "data": {"route": route, "status": status}})
-}
 
 /// GETs `path` with a session; returns the status and the body.
 async fn get(serve: &Serve, cookie: &str, path: &str) -> (u16, String) {
@@ -117,18 +112,7 @@ async fn a_tenant_sees_its_slos_budgets_burn_down_and_tiers_and_another_tenant_d
         env.run_ok(&["slo", "apply", "--tenant", &a_ref, "-f", &write_file(spec)])
             .await;
     }
-    let pay: Vec<Value> = (0..300)
-        .map(|n| {
-            request(
-                &format!("p{n}"),
-                "/pay",
-                if n % 50 == 0 { 503 } else { 200 },
-            )
-        })
-        .collect();
-    let cart: Vec<Value> = (0..200)
-        .map(|n| request(&format!("c{n}"), "/cart", 204))
-        .collect();
+    let (pay, cart) = checkout_requests();
     let client = reqwest::Client::new();
     for chunk in pay.chunks(100).chain(cart.chunks(100)) {
         post_batch(&client, &serve.base, &a_ingest, chunk).await;
