@@ -6,11 +6,13 @@
 //!
 //! # How usage stays exact
 //!
-//! A pass gathers records for `meter.flush_interval_ms`, then:
+//! A pass gathers the records read since the previous pass started (at least
+//! `meter.flush_interval_ms` apart), then:
 //!
 //! 1. **Dedup.** It looks up each event's `(tenant, source, id)` in `event_positions`, which
 //!    holds the log position (partition, offset, index) of the first occurrence of every event
-//!    of the last `meter.dedup_window_days`. An event whose first occurrence is elsewhere is a
+//!    of the last `meter.dedup_window_days`, and in the first occurrences of the previous pass,
+//!    which may still be being written. An event whose first occurrence is elsewhere is a
 //!    resend and is dropped; one seen nowhere is recorded with its own position. Because the
 //!    answer compares positions, reading the same record again (after a crash or a partition
 //!    move) finds its own position and counts it again, while a resend never counts. Metering
@@ -19,9 +21,11 @@
 //!    written as rows versioned by the last offset read ([`block`] explains why rewriting a
 //!    block is harmless). Rows keyed by identity (raw events, distinct values, quarantine)
 //!    collapse when written twice.
-//! 3. **Commit.** Only after ClickHouse acknowledged every row of the pass does the aggregator
-//!    commit, per partition, the offset where the open block starts. After a crash the group
-//!    resumes there, and the block is rebuilt from its first record.
+//! 3. **Write, then commit.** The pass's tables are written at once, in the background, while
+//!    the next pass is gathered and built; that one is written once this one is. Only after
+//!    ClickHouse acknowledged every row of the pass does the aggregator commit, per partition,
+//!    the offset where the open block starts as of that pass. After a crash the group resumes
+//!    there, and the block is rebuilt from its first record.
 //! 4. **Resuming elsewhere.** Reading may also start in the middle of a block: a new consumer
 //!    group, an offset reset once the log's start moved past the committed offset, an offset
 //!    set by hand. The aggregator then reads back the block's newest rows, skips the offsets
@@ -66,11 +70,13 @@ use rdkafka::consumer::{
 use rdkafka::error::KafkaResult;
 use rdkafka::message::Timestamp;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use self::block::{Block, PartitionBlocks};
+use self::block::{Block, PartitionBlocks, Position};
 pub use self::config::AggregatorConfig;
 use self::crash_point::CrashPoint;
+use self::dedup::Identity;
 use self::meters::MeterSet;
 pub use self::meters::Reading;
 use self::pass::{MidBlockStart, Received, Source};
@@ -154,41 +160,76 @@ impl Aggregator {
 
     /// Aggregates until `shutdown` is cancelled; the pass under way is written and committed
     /// first.
+    ///
+    /// Passes overlap: while one pass is written in the background, the next is gathered,
+    /// looked up and built, and it is written once the first is written and committed. A
+    /// pass starts `meter.flush_interval_ms` after the previous one at the earliest, so that
+    /// ClickHouse receives few and large inserts.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let retention = retention::spawn(&self.config, self.analytics.clone(), shutdown.clone());
+        let interval = Duration::from_millis(self.config.flush_interval_ms);
+        let mut writing: Option<Writing> = None;
+        let mut pass_due = tokio::time::Instant::now() + interval;
         while !shutdown.is_cancelled() {
-            let records = self.gather(&shutdown).await;
+            let records = self.gather(pass_due, &shutdown).await;
+            pass_due = tokio::time::Instant::now() + interval;
             let reloading = Instant::now();
             self.reload_meters().await;
-            if !records.is_empty() {
+            if records.is_empty() {
+                if let Some(previous) = writing.take()
+                    && !self.finish(previous, &shutdown).await
+                {
+                    break;
+                }
+                continue;
+            }
+            StageTimed {
+                stage: Stage::MetersReload,
+                elapsed: reloading.elapsed(),
+            }
+            .emit();
+            let Some(pass) = self.prepare(&records, &mut writing, &shutdown).await else {
+                break;
+            };
+            if let Some(previous) = writing.take() {
+                let waiting = Instant::now();
+                let finished = self.finish(previous, &shutdown).await;
                 StageTimed {
-                    stage: Stage::MetersReload,
-                    elapsed: reloading.elapsed(),
+                    stage: Stage::PreviousWrite,
+                    elapsed: waiting.elapsed(),
                 }
                 .emit();
+                if !finished {
+                    break;
+                }
             }
-            if !self.aggregate(&records, &shutdown).await {
-                break;
-            }
+            writing = Some(self.start_writing(pass, &shutdown));
+        }
+        if let Some(last) = writing.take() {
+            self.finish(last, &shutdown).await;
         }
         let _ = retention.await;
         tracing::info!("aggregator stopped");
     }
 
-    /// Reads records for one flush interval, or until enough events arrived. Times how long
-    /// each record waited to be read and then for this pass.
-    async fn gather(&self, shutdown: &CancellationToken) -> Vec<Received> {
+    /// Reads records until `due`, or until enough events arrived; once `due` has passed, only
+    /// those already fetched. Times how long each record waited to be read and then for this
+    /// pass.
+    async fn gather(
+        &self,
+        due: tokio::time::Instant,
+        shutdown: &CancellationToken,
+    ) -> Vec<Received> {
         let started = Instant::now();
-        let deadline =
-            tokio::time::Instant::now() + Duration::from_millis(self.config.flush_interval_ms);
         let mut records = Vec::new();
         let mut fetched_at = Vec::new();
         let mut events = 0;
         while events < self.config.max_batch_events {
             let message = tokio::select! {
+                biased;
                 () = shutdown.cancelled() => break,
-                () = tokio::time::sleep_until(deadline) => break,
                 message = self.consumer.recv() => message,
+                () = tokio::time::sleep_until(due) => break,
             };
             let message = match message {
                 Ok(message) => message,
@@ -270,39 +311,53 @@ impl Aggregator {
         }
     }
 
-    /// Deduplicates, writes and commits one pass, retrying ClickHouse until it answers.
-    /// Returns false when shutdown interrupted the retries (nothing is committed then).
-    async fn aggregate(&mut self, records: &[Received], shutdown: &CancellationToken) -> bool {
-        if records.is_empty() {
-            return true;
-        }
+    /// Deduplicates one pass and turns it into rows, retrying ClickHouse until it answers.
+    /// `writing` is the pass still being written, whose first occurrences ClickHouse may not
+    /// show yet; it is finished first when reading resumes mid-block, as that reads back what
+    /// ClickHouse holds. Returns `None` when shutdown interrupted the retries.
+    async fn prepare(
+        &mut self,
+        records: &[Received],
+        writing: &mut Option<Writing>,
+        shutdown: &CancellationToken,
+    ) -> Option<Prepared> {
         let looking_up = Instant::now();
         let identities = pass::identities(records);
         let mut backoff = Duration::from_millis(100);
-        let first_seen = loop {
+        let mut first_seen = loop {
             match dedup::first_occurrences(&self.analytics, &identities).await {
                 Ok(found) => break found,
                 Err(error) => {
-                    if !self.wait_to_retry(&error, &mut backoff, shutdown).await {
-                        return false;
+                    if !wait_to_retry(&error, &mut backoff, shutdown).await {
+                        return None;
                     }
                 }
             }
         };
+        if let Some(previous) = writing.as_ref() {
+            dedup::add_unwritten(&mut first_seen, &identities, &previous.first_seen);
+        }
         StageTimed {
             stage: Stage::DedupLookup,
             elapsed: looking_up.elapsed(),
         }
         .emit();
         let resuming = Instant::now();
+        let starts = pass::mid_block_starts(records, &self.partitions, self.config.block_records);
+        if !starts.is_empty()
+            && let Some(previous) = writing.take()
+            && !self.finish(previous, shutdown).await
+        {
+            return None;
+        }
         let mut resumed = HashMap::new();
-        for start in pass::mid_block_starts(records, &self.partitions, self.config.block_records) {
+        for start in starts {
             let written = loop {
                 match self.written_block(start).await {
                     Ok(written) => break written,
                     Err(error) => {
-                        if !self.wait_to_retry(&error, &mut backoff, shutdown).await {
-                            return false;
+                        if !wait_to_retry(&error, &mut backoff, shutdown).await {
+                            return None;
                         }
                     }
                 }
@@ -315,7 +370,7 @@ impl Aggregator {
         }
         .emit();
         let building = Instant::now();
-        let (writes, outcomes) = pass::build(
+        let built = pass::build(
             records,
             &self.meters,
             &mut self.partitions,
@@ -323,50 +378,94 @@ impl Aggregator {
             first_seen,
             resumed,
         );
-        let writing = Instant::now();
+        // The pass's sums are handed to the writer: later passes write only what changes
+        // after it, and its offsets are committed once it is written.
+        let offsets = self
+            .partitions
+            .iter_mut()
+            .filter_map(|(partition, blocks)| Some((*partition, blocks.written()?)))
+            .collect();
         StageTimed {
             stage: Stage::RowBuilding,
-            elapsed: writing.duration_since(building),
+            elapsed: building.elapsed(),
         }
         .emit();
-        let mut failed_attempts = 0_u32;
-        loop {
+        Some(Prepared { built, offsets })
+    }
+
+    /// Writes a pass in the background, retrying ClickHouse until it answers or shutdown.
+    fn start_writing(&self, pass: Prepared, shutdown: &CancellationToken) -> Writing {
+        let Prepared { built, offsets } = pass;
+        let pass::Built {
+            writes,
+            outcomes,
+            first_seen,
+        } = built;
+        let analytics = self.analytics.clone();
+        let shutdown = shutdown.clone();
+        let task = tokio::spawn(async move {
             let started = Instant::now();
-            match self.analytics.write_pass(&writes).await {
-                Ok(()) => {
-                    metrics::histogram!(telemetry::WRITE_DURATION)
-                        .record(started.elapsed().as_secs_f64());
-                    if failed_attempts > 0 {
-                        StageTimed {
-                            stage: Stage::WriteRetries,
-                            elapsed: started.duration_since(writing),
+            let mut backoff = Duration::from_millis(100);
+            let mut failed_attempts = 0_u32;
+            loop {
+                let attempt = Instant::now();
+                match analytics.write_pass(&writes).await {
+                    Ok(()) => {
+                        metrics::histogram!(telemetry::WRITE_DURATION)
+                            .record(attempt.elapsed().as_secs_f64());
+                        if failed_attempts > 0 {
+                            StageTimed {
+                                stage: Stage::WriteRetries,
+                                elapsed: attempt.duration_since(started),
+                            }
+                            .emit();
                         }
-                        .emit();
+                        break;
                     }
-                    break;
-                }
-                Err(error) => {
-                    failed_attempts += 1;
-                    if !self.wait_to_retry(&error, &mut backoff, shutdown).await {
-                        return false;
+                    Err(error) => {
+                        failed_attempts += 1;
+                        if !wait_to_retry(&error, &mut backoff, &shutdown).await {
+                            return false;
+                        }
                     }
                 }
             }
+            for (outcome, count) in [
+                ("counted", outcomes.counted),
+                ("duplicate", outcomes.duplicates),
+                ("quarantined", outcomes.quarantined),
+            ] {
+                metrics::counter!(telemetry::EVENTS, "outcome" => outcome).increment(count);
+            }
+            true
+        });
+        Writing {
+            first_seen,
+            offsets,
+            task,
         }
-        for (outcome, count) in [
-            ("counted", outcomes.counted),
-            ("duplicate", outcomes.duplicates),
-            ("quarantined", outcomes.quarantined),
-        ] {
-            metrics::counter!(telemetry::EVENTS, "outcome" => outcome).increment(count);
+    }
+
+    /// Waits for a pass to be written, then commits its offsets. Returns false when it was
+    /// not written (shutdown interrupted its retries): nothing is committed then.
+    async fn finish(&mut self, pass: Writing, shutdown: &CancellationToken) -> bool {
+        let written = pass.task.await.unwrap_or_else(|error| {
+            tracing::error!(%error, "the task writing a pass failed");
+            false
+        });
+        if !written {
+            return false;
         }
         crash_point::reach(CrashPoint::BeforeCommit);
         let committing = Instant::now();
-        self.commit(if shutdown.is_cancelled() {
-            CommitMode::Sync
-        } else {
-            CommitMode::Async
-        });
+        self.commit(
+            &pass.offsets,
+            if shutdown.is_cancelled() {
+                CommitMode::Sync
+            } else {
+                CommitMode::Async
+            },
+        );
         StageTimed {
             stage: Stage::Commit,
             elapsed: committing.elapsed(),
@@ -405,27 +504,11 @@ impl Aggregator {
         Ok(written)
     }
 
-    async fn wait_to_retry(
-        &self,
-        error: &crate::Error,
-        backoff: &mut Duration,
-        shutdown: &CancellationToken,
-    ) -> bool {
-        metrics::counter!(telemetry::WRITE_FAILURES).increment(1);
-        tracing::warn!(%error, retry_in_ms = backoff.as_millis(), "clickhouse write failed");
-        tokio::select! {
-            () = shutdown.cancelled() => return false,
-            () = tokio::time::sleep(*backoff) => {}
-        }
-        *backoff = (*backoff * 2).min(MAX_BACKOFF);
-        true
-    }
-
-    /// Commits, per partition this member still owns, the start of its open block. The state
-    /// of a partition the group gave to another member is dropped, not committed: its offset
-    /// is the new owner's to commit, and should the partition come back, reading resumes from
-    /// the committed offset with fresh blocks.
-    fn commit(&mut self, mode: CommitMode) {
+    /// Commits the offsets of a written pass for the partitions this member still owns. The
+    /// state of a partition the group gave to another member is dropped, not committed: its
+    /// offset is the new owner's to commit, and should the partition come back, reading
+    /// resumes from the committed offset with fresh blocks.
+    fn commit(&mut self, offsets: &[((Source, u32), u64)], mode: CommitMode) {
         let owned = match self.consumer.assignment() {
             Ok(owned) => owned,
             Err(error) => {
@@ -451,29 +534,61 @@ impl Aggregator {
             }
             owns
         });
-        let mut offsets = TopicPartitionList::new();
-        for ((source, partition), blocks) in &mut self.partitions {
-            let Some(commit) = blocks.written() else {
+        let mut list = TopicPartitionList::new();
+        for (key @ (source, partition), commit) in offsets {
+            if !self.partitions.contains_key(key) {
                 continue;
-            };
+            }
             let topic = topic_of(source);
-            let (Ok(partition), Ok(offset)) = (i32::try_from(*partition), i64::try_from(commit))
+            let (Ok(partition), Ok(offset)) = (i32::try_from(*partition), i64::try_from(*commit))
             else {
                 continue;
             };
-            if let Err(error) =
-                offsets.add_partition_offset(topic, partition, Offset::Offset(offset))
+            if let Err(error) = list.add_partition_offset(topic, partition, Offset::Offset(offset))
             {
                 tracing::warn!(%error, topic, partition, "cannot list offset to commit");
             }
         }
-        if offsets.count() == 0 {
+        if list.count() == 0 {
             return;
         }
-        if let Err(error) = self.consumer.commit(&offsets, mode) {
+        if let Err(error) = self.consumer.commit(&list, mode) {
             tracing::warn!(%error, "cannot commit kafka offsets; a replay will rewrite them");
         }
     }
+}
+
+/// A pass ready to be written.
+struct Prepared {
+    built: pass::Built,
+    /// Per partition, the offset to commit once the pass is written.
+    offsets: Vec<((Source, u32), u64)>,
+}
+
+/// A pass being written in the background.
+struct Writing {
+    /// Where the pass's identities first occurred, including the first occurrences it
+    /// records, which ClickHouse may not show until its write is done.
+    first_seen: HashMap<Identity, Position>,
+    /// Per partition, the offset to commit once it is written.
+    offsets: Vec<((Source, u32), u64)>,
+    /// Writes it; true once written, false if shutdown interrupted the retries.
+    task: JoinHandle<bool>,
+}
+
+async fn wait_to_retry(
+    error: &crate::Error,
+    backoff: &mut Duration,
+    shutdown: &CancellationToken,
+) -> bool {
+    metrics::counter!(telemetry::WRITE_FAILURES).increment(1);
+    tracing::warn!(%error, retry_in_ms = backoff.as_millis(), "clickhouse write failed");
+    tokio::select! {
+        () = shutdown.cancelled() => return false,
+        () = tokio::time::sleep(*backoff) => {}
+    }
+    *backoff = (*backoff * 2).min(MAX_BACKOFF);
+    true
 }
 
 /// Logs what the consumer group does with this member: partitions assigned and revoked, and

@@ -167,7 +167,8 @@ impl Row {
 pub(super) struct Breakdown {
     /// The stages on a canary's path, in order.
     path: Vec<Row>,
-    /// The steps of a pass after a canary's rows are readable, which delay the next pass.
+    /// The steps of a pass off a canary's path: its other inserts, which run alongside the
+    /// sums', its commit and its gathering.
     after: Vec<Row>,
     /// Ingest-to-queryable, per canary.
     whole: Row,
@@ -229,29 +230,25 @@ impl Breakdown {
             ("dedup lookup", Stage::DedupLookup),
             ("block resume reads", Stage::BlockResume),
             ("row building", Stage::RowBuilding),
+            ("previous pass's write", Stage::PreviousWrite),
             ("write retries", Stage::WriteRetries),
         ] {
             path.push(pass_step(label, stage.name(), OnPath::PerPass));
         }
-        let readable_after = PASS_TABLES
-            .iter()
-            .position(|table| *table == SUMS_TABLE)
-            .map_or(PASS_TABLES.len(), |index| index + 1);
-        let (before, after_tables) = PASS_TABLES.split_at(readable_after);
-        for table in before {
-            path.push(pass_step(
-                &format!("insert {table}"),
-                &insert_stage(table),
-                OnPath::PerPass,
-            ));
-        }
+        // A pass's inserts run at once: its sums are readable when theirs is done.
+        path.push(pass_step(
+            &format!("insert {SUMS_TABLE}"),
+            &insert_stage(SUMS_TABLE),
+            OnPath::PerPass,
+        ));
         path.push(Row::measured(
             "rows written → seen by a query",
             &canaries.visible_to_seen,
             OnPath::Mean,
         ));
-        let mut after: Vec<Row> = after_tables
+        let mut after: Vec<Row> = PASS_TABLES
             .iter()
+            .filter(|table| **table != SUMS_TABLE)
             .map(|table| pass_step(&format!("insert {table}"), &insert_stage(table), OnPath::No))
             .collect();
         after.push(pass_step("commit", Stage::Commit.name(), OnPath::No));
@@ -316,7 +313,7 @@ impl Breakdown {
         sum_line(&mut text, "stages / ingest-to-queryable", self.ratio());
         let _ = writeln!(
             text,
-            "after a canary's rows are readable (they delay the next pass):"
+            "off the path (the pass's other inserts run alongside its sums'):"
         );
         for row in &self.after {
             write_row(&mut text, row);

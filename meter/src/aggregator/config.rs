@@ -14,8 +14,9 @@ pub struct AggregatorConfig {
     /// Records per block: sums are written per block of this many offsets of a partition, and
     /// a restarted aggregator re-reads at most one block per partition.
     pub block_records: u64,
-    /// How long the aggregator gathers records before writing them to ClickHouse, in
-    /// milliseconds; the main part of the ingest-to-queryable delay.
+    /// The shortest time between the starts of two passes, in milliseconds: a pass writes
+    /// the records read since the previous one started. Shorter means fresher data and more,
+    /// smaller inserts into ClickHouse.
     pub flush_interval_ms: u64,
     /// The most events gathered before a write, whatever the interval.
     pub max_batch_events: usize,

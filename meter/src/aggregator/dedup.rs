@@ -52,6 +52,23 @@ pub async fn first_occurrences(
     Ok(found)
 }
 
+/// Adds to `found` where the pass still being written first saw these identities: its rows
+/// may not be readable yet. Of two positions of an identity, the smaller is its first.
+pub fn add_unwritten(
+    found: &mut HashMap<Identity, Position>,
+    identities: &[Identity],
+    unwritten: &HashMap<Identity, Position>,
+) {
+    for identity in identities {
+        if let Some(&position) = unwritten.get(identity) {
+            found
+                .entry(identity.clone())
+                .and_modify(|first| *first = (*first).min(position))
+                .or_insert(position);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -149,9 +149,22 @@ pub struct OutcomeCounts {
 /// partition and the offset of the record read first.
 pub type MidBlockStart = (Source, u32, u64);
 
+/// A pass turned into rows.
+#[derive(Debug)]
+pub struct Built {
+    /// The rows to write.
+    pub writes: Writes,
+    /// What became of the pass's events.
+    pub outcomes: OutcomeCounts,
+    /// Where each identity of the pass first occurred: the earlier occurrences it was given,
+    /// and the first ones it records.
+    pub first_seen: HashMap<Identity, Position>,
+}
+
 /// Turns records into rows. `partitions` holds the open blocks of every partition and is
-/// updated; `first_seen` is what [`super::dedup::first_occurrences`] found for these records,
-/// and `resumed` what ClickHouse holds of the blocks found by [`mid_block_starts`].
+/// updated; `first_seen` is where the identities of these records occurred first, as far as
+/// is known ([`super::dedup::first_occurrences`]), and `resumed` what ClickHouse holds of the
+/// blocks found by [`mid_block_starts`].
 pub fn build(
     records: &[Received],
     meters: &MeterSet,
@@ -159,7 +172,7 @@ pub fn build(
     block_records: u64,
     first_seen: HashMap<Identity, Position>,
     mut resumed: HashMap<MidBlockStart, Block>,
-) -> (Writes, OutcomeCounts) {
+) -> Built {
     let mut pass = Pass {
         meters,
         first_seen,
@@ -224,10 +237,15 @@ pub fn build(
     let Pass {
         mut writes,
         outcomes,
+        first_seen,
         ..
     } = pass;
     sums_to_rows(partitions, &mut writes);
-    (writes, outcomes)
+    Built {
+        writes,
+        outcomes,
+        first_seen,
+    }
 }
 
 /// The state of one pass while its records are turned into rows.

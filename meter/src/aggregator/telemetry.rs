@@ -29,9 +29,8 @@ pub const PRODUCED_TO_FETCHED: &str = "produced_to_fetched";
 /// the gather buffer.
 pub const FETCHED_TO_PASS: &str = "fetched_to_pass";
 
-/// The tables a pass inserts into, in the order it writes them. A pass's sums are readable
-/// once [`SUMS_TABLE`] is written; the inserts after it and the commit delay only the next
-/// pass.
+/// The tables a pass inserts into, all at once. A pass's sums are readable once
+/// [`SUMS_TABLE`] is written; the other inserts and the commit delay only the next pass.
 pub const PASS_TABLES: [&str; 6] = [
     "event_positions",
     "events_raw",
@@ -59,6 +58,9 @@ pub enum Stage {
     BlockResume,
     /// Turning the records into rows.
     RowBuilding,
+    /// Waiting for the previous pass to be written and committed, which went on while this
+    /// one was gathered and built (observed only when one was under way).
+    PreviousWrite,
     /// The failed attempts to write the pass and the waits after them, before the attempt
     /// that succeeded (observed only when a write failed).
     WriteRetries,
@@ -69,12 +71,13 @@ pub enum Stage {
 impl Stage {
     /// Every stage, in the order a pass runs them; the inserts of the attempt that succeeds
     /// come after `WriteRetries` and before `Commit`.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Gather,
         Self::MetersReload,
         Self::DedupLookup,
         Self::BlockResume,
         Self::RowBuilding,
+        Self::PreviousWrite,
         Self::WriteRetries,
         Self::Commit,
     ];
@@ -87,6 +90,7 @@ impl Stage {
             Self::DedupLookup => "dedup_lookup",
             Self::BlockResume => "block_resume",
             Self::RowBuilding => "row_building",
+            Self::PreviousWrite => "previous_write",
             Self::WriteRetries => "write_retries",
             Self::Commit => "commit",
         }
