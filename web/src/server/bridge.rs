@@ -112,13 +112,23 @@ pub(crate) async fn query_fields<T: DeserializeOwned>(
     query: &str,
 ) -> Result<Page<T>, ServerFnError> {
     let value = page_query(query, Value::Object(serde_json::Map::new())).await?;
+    Ok(page(viewer(&value)?, decode(value)?))
+}
+
+/// The signed-in viewer of an answer's `me`, with the session's form token.
+fn viewer(value: &Value) -> Result<Viewer, ServerFnError> {
     let mut viewer: Viewer = decode(value["me"].clone())?;
     viewer.form_token = form_token();
-    Ok(Page {
+    Ok(viewer)
+}
+
+/// A page of `data` for `viewer`, with the request's one-time message.
+fn page<T>(viewer: Viewer, data: T) -> Page<T> {
+    Page {
         viewer,
         flash: flash(),
-        data: decode(value)?,
-    })
+        data,
+    }
 }
 
 /// The form token of the signed-in session, for the page's forms.

@@ -21,7 +21,7 @@ use tally_billing::plan::Charge;
 use tally_billing::price::{PriceModel, Pricing, Tier};
 use tally_meter::usage::{Tz, parse_time_zone};
 
-use super::{Refusal, decode, flash, form_token, run_coded, signed_in};
+use super::{Refusal, decode, page, run_coded, signed_in, viewer};
 use crate::model::{
     CustomerRow, InvoiceDetail, InvoiceLine, InvoiceRow, Money, Page, PlanRow, PlanVersionRow,
     RunningTotals, Viewer,
@@ -110,20 +110,6 @@ async fn page_answer(query: &str) -> Result<(Web, Caller, Viewer, Value), Server
         .map_err(refused)?;
     let viewer = viewer(&value)?;
     Ok((web, caller, viewer, value))
-}
-
-fn viewer(value: &Value) -> Result<Viewer, ServerFnError> {
-    let mut viewer: Viewer = decode(value["me"].clone())?;
-    viewer.form_token = form_token();
-    Ok(viewer)
-}
-
-fn page<T>(viewer: Viewer, data: T) -> Page<T> {
-    Page {
-        viewer,
-        flash: flash(),
-        data,
-    }
 }
 
 fn row(invoice: &Invoice, customers: &HashMap<String, Customer>) -> InvoiceRow {

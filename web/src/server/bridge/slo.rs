@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use axum::http::StatusCode;
 use leptos::prelude::*;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tally_api::auth::Caller;
 
-use super::{Refusal, decode, flash, form_token, run_coded, signed_in};
-use crate::model::{Page, SloDetail, SloRow, SloSeries, SloSpecText, Standing, Viewer};
+use super::{Refusal, decode, page, run_coded, signed_in, viewer};
+use crate::model::{Page, SloDetail, SloRow, SloSeries, SloSpecText, Standing};
 use crate::server::state::Web;
 
 const ME: &str = "me { tenantName scope keyId }";
@@ -28,20 +28,6 @@ struct Listed {
     objective: rust_decimal::Decimal,
     window: String,
     spec: SloSpecText,
-}
-
-fn viewer(value: &Value) -> Result<Viewer, ServerFnError> {
-    let mut viewer: Viewer = decode(value["me"].clone())?;
-    viewer.form_token = form_token();
-    Ok(viewer)
-}
-
-fn page<T>(viewer: Viewer, data: T) -> Page<T> {
-    Page {
-        viewer,
-        flash: flash(),
-        data,
-    }
 }
 
 /// Where each of the tenant's SLOs stands now, by name, or why that could not be read.
