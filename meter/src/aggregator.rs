@@ -73,10 +73,10 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use self::block::{Block, PartitionBlocks, Position};
+use self::block::{Block, PartitionBlocks};
 pub use self::config::AggregatorConfig;
 use self::crash_point::CrashPoint;
-use self::dedup::Identity;
+use self::dedup::FirstSeen;
 use self::meters::MeterSet;
 pub use self::meters::Reading;
 use self::pass::{MidBlockStart, Received, Source};
@@ -313,19 +313,28 @@ impl Aggregator {
 
     /// Deduplicates one pass and turns it into rows, retrying ClickHouse until it answers.
     /// `writing` is the pass still being written, whose first occurrences ClickHouse may not
-    /// show yet; it is finished first when reading resumes mid-block, as that reads back what
-    /// ClickHouse holds. Returns `None` when shutdown interrupted the retries.
+    /// show yet. Returns `None` when shutdown interrupted the retries.
     async fn prepare(
         &mut self,
         records: &[Received],
         writing: &mut Option<Writing>,
         shutdown: &CancellationToken,
     ) -> Option<Prepared> {
+        // Reading back a block reads what ClickHouse holds, so the pass under way must be
+        // written first; its first occurrences are then in ClickHouse for the lookup too.
+        if writing.is_some()
+            && !pass::mid_block_starts(records, &self.partitions, self.config.block_records)
+                .is_empty()
+            && let Some(previous) = writing.take()
+            && !self.finish(previous, shutdown).await
+        {
+            return None;
+        }
         let looking_up = Instant::now();
-        let identities = pass::identities(records);
+        let hashes = pass::key_hashes(records);
         let mut backoff = Duration::from_millis(100);
-        let mut first_seen = loop {
-            match dedup::first_occurrences(&self.analytics, &identities).await {
+        let first_seen = loop {
+            match dedup::first_occurrences(&self.analytics, &hashes).await {
                 Ok(found) => break found,
                 Err(error) => {
                     if !wait_to_retry(&error, &mut backoff, shutdown).await {
@@ -334,9 +343,6 @@ impl Aggregator {
                 }
             }
         };
-        if let Some(previous) = writing.as_ref() {
-            dedup::add_unwritten(&mut first_seen, &identities, &previous.first_seen);
-        }
         StageTimed {
             stage: Stage::DedupLookup,
             elapsed: looking_up.elapsed(),
@@ -344,12 +350,6 @@ impl Aggregator {
         .emit();
         let resuming = Instant::now();
         let starts = pass::mid_block_starts(records, &self.partitions, self.config.block_records);
-        if !starts.is_empty()
-            && let Some(previous) = writing.take()
-            && !self.finish(previous, shutdown).await
-        {
-            return None;
-        }
         let mut resumed = HashMap::new();
         for start in starts {
             let written = loop {
@@ -375,7 +375,10 @@ impl Aggregator {
             &self.meters,
             &mut self.partitions,
             self.config.block_records,
-            first_seen,
+            (
+                first_seen,
+                writing.as_ref().map(|previous| &previous.first_seen),
+            ),
             resumed,
         );
         // The pass's sums are handed to the writer: later passes write only what changes
@@ -569,7 +572,7 @@ struct Prepared {
 struct Writing {
     /// Where the pass's identities first occurred, including the first occurrences it
     /// records, which ClickHouse may not show until its write is done.
-    first_seen: HashMap<Identity, Position>,
+    first_seen: FirstSeen,
     /// Per partition, the offset to commit once it is written.
     offsets: Vec<((Source, u32), u64)>,
     /// Writes it; true once written, false if shutdown interrupted the retries.

@@ -4,7 +4,7 @@
 //! usage windows (every instant in exactly one window; windows tile a range and are counted
 //! exactly).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Utc};
@@ -161,8 +161,8 @@ impl Store {
             .map_or_else(Block::default, |(version, row)| {
                 Block::written(
                     *version,
-                    HashMap::from([(key.clone(), row.clone())]),
-                    HashMap::new(),
+                    [(key.clone(), row.clone())].into_iter().collect(),
+                    Default::default(),
                 )
                 .expect("small sums add")
             });

@@ -18,7 +18,9 @@
 //! table; an hour's (or day's) sums are those of the block's minutes in it, so every table
 //! holds the same prefixes. Resuming reads back the minute rows only and rebuilds the rest.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashSet};
 
 use rust_decimal::Decimal;
 
@@ -149,13 +151,18 @@ impl RollupState {
     }
 }
 
-/// The sums of the keys of one resolution, and which of them changed since the last write.
-#[derive(Debug, Default)]
-struct Rollups {
-    states: HashMap<RollupKey, RollupState>,
-    dirty: HashSet<RollupKey>,
+/// The sums of one key, and whether they changed since the last write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct KeySums {
+    state: RollupState,
+    dirty: bool,
 }
 
+/// The sums of the keys of one resolution.
+#[derive(Debug, Default)]
+struct Rollups {
+    states: HashMap<RollupKey, KeySums>,
+}
 /// Platform usage of a tenant in one hour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UsageKey {
@@ -206,22 +213,30 @@ impl Block {
         };
         for (key, state) in &minutes {
             for resolution in [Resolution::Hour, Resolution::Day] {
-                let sums = &mut block.rollups[resolution as usize];
-                let coarse = key.at(resolution);
-                sums.states
-                    .entry(coarse.clone())
-                    .or_default()
-                    .merge(state)?;
-                sums.dirty.insert(coarse);
+                let sums = block.rollups[resolution as usize]
+                    .states
+                    .entry(key.at(resolution))
+                    .or_default();
+                sums.state.merge(state)?;
+                sums.dirty = true;
             }
         }
-        block.rollups[Resolution::Minute as usize].states = minutes;
+        block.rollups[Resolution::Minute as usize].states = minutes
+            .into_iter()
+            .map(|(key, state)| {
+                let sums = KeySums {
+                    state,
+                    dirty: false,
+                };
+                (key, sums)
+            })
+            .collect();
         Ok(block)
     }
 
     /// Says whether it sums nothing.
     pub fn is_empty(&self) -> bool {
-        self.rollups.iter().all(|sums| sums.states.is_empty()) && self.usage.is_empty()
+        self.rollups.iter().all(|rollups| rollups.states.is_empty()) && self.usage.is_empty()
     }
 
     /// Adds an event's reading to a rollup key (a minute) and to its hour and day, or says why
@@ -248,19 +263,19 @@ impl Block {
         key: RollupKey,
         update: impl Fn(&mut RollupState) -> Result<(), String>,
     ) -> Result<(), String> {
-        let mut added = Vec::with_capacity(Resolution::ALL.len());
-        for resolution in Resolution::ALL {
-            let key = key.at(resolution);
-            let sums = &self.rollups[resolution as usize];
-            let mut state = sums.states.get(&key).cloned().unwrap_or_default();
-            update(&mut state)
+        let keys = Resolution::ALL.map(|resolution| key.at(resolution));
+        let mut updated: [RollupState; 3] = Default::default();
+        for (index, resolution) in Resolution::ALL.into_iter().enumerate() {
+            let state = &mut updated[index];
+            if let Some(sums) = self.rollups[resolution as usize].states.get(&keys[index]) {
+                state.clone_from(&sums.state);
+            }
+            update(state)
                 .map_err(|_| format!("the sum of its {} would overflow", resolution.name()))?;
-            added.push((resolution, key, state));
         }
-        for (resolution, key, state) in added {
-            let sums = &mut self.rollups[resolution as usize];
-            sums.dirty.insert(key.clone());
-            sums.states.insert(key, state);
+        for ((resolution, key), state) in Resolution::ALL.into_iter().zip(keys).zip(updated) {
+            let sums = KeySums { state, dirty: true };
+            self.rollups[resolution as usize].states.insert(key, sums);
         }
         Ok(())
     }
@@ -281,10 +296,11 @@ impl Block {
         &self,
         resolution: Resolution,
     ) -> impl Iterator<Item = (&RollupKey, &RollupState)> {
-        let sums = &self.rollups[resolution as usize];
-        sums.dirty
+        self.rollups[resolution as usize]
+            .states
             .iter()
-            .filter_map(|key| Some((key, sums.states.get(key)?)))
+            .filter(|(_, sums)| sums.dirty)
+            .map(|(key, sums)| (key, &sums.state))
     }
 
     /// Returns the usage changed since the last write, with its sums over the whole block.
@@ -369,8 +385,10 @@ impl PartitionBlocks {
         let first_open = next / self.block_records;
         self.blocks.retain(|number, _| *number >= first_open);
         for block in self.blocks.values_mut() {
-            for sums in &mut block.rollups {
-                sums.dirty.clear();
+            for rollups in &mut block.rollups {
+                for sums in rollups.states.values_mut() {
+                    sums.dirty = false;
+                }
             }
             block.dirty_usage.clear();
         }
@@ -380,6 +398,8 @@ impl PartitionBlocks {
 
 #[cfg(test)]
 mod tests {
+    use foldhash::HashMapExt;
+
     use super::*;
 
     fn key(minute: u32) -> RollupKey {
@@ -476,7 +496,11 @@ mod tests {
         );
 
         // Resuming reads the minutes back: the hours and days are summed again, to be written.
-        let minutes = block.rollups[Resolution::Minute as usize].states.clone();
+        let minutes = block.rollups[Resolution::Minute as usize]
+            .states
+            .iter()
+            .map(|(key, sums)| (key.clone(), sums.state.clone()))
+            .collect();
         let resumed = Block::written(3, minutes, HashMap::new()).expect("small sums");
         assert_eq!(sums(&resumed, Resolution::Minute), []);
         assert_eq!(

@@ -74,7 +74,7 @@ impl Counted {
 /// tenant's indicators of its observations, by type.
 #[derive(Debug, Default)]
 pub struct MeterSet {
-    by_type: HashMap<(TenantId, String), Vec<Counted>>,
+    by_type: HashMap<TenantId, HashMap<String, Vec<Counted>>>,
     observing: HashMap<String, Vec<Counted>>,
 }
 
@@ -84,7 +84,9 @@ impl MeterSet {
         let mut set = Self::default();
         for meter in meters {
             set.by_type
-                .entry((meter.tenant_id, meter.spec.event_type.clone()))
+                .entry(meter.tenant_id)
+                .or_default()
+                .entry(meter.spec.event_type.clone())
                 .or_default()
                 .push(Counted { meter, good: None });
         }
@@ -100,7 +102,9 @@ impl MeterSet {
                     .push(counted);
             } else {
                 set.by_type
-                    .entry((indicator.tenant_id, indicator.event_type))
+                    .entry(indicator.tenant_id)
+                    .or_default()
+                    .entry(indicator.event_type)
                     .or_default()
                     .push(counted);
             }
@@ -116,7 +120,8 @@ impl MeterSet {
     /// Returns the tenant's meters and indicators of events of this type.
     pub fn matching(&self, tenant: TenantId, event_type: &str) -> &[Counted] {
         self.by_type
-            .get(&(tenant, event_type.to_owned()))
+            .get(&tenant)
+            .and_then(|types| types.get(event_type))
             .map_or(&[], Vec::as_slice)
     }
 }

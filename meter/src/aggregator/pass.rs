@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::block::{
     Block, Latest, PartitionBlocks, Position, RollupKey, RollupState, UsageCounts, UsageKey,
 };
-use super::dedup::{Identity, key_hash};
+use super::dedup::{FirstSeen, Identity, key_hash};
 use super::encoding::{date_of_ms, from_stored, to_stored};
 use super::meters::{Counted, MeterSet, Reading, group_values, measure};
 use crate::analytics::writes::{
@@ -103,25 +103,25 @@ impl Received {
         }
     }
 
-    fn identities(&self) -> Vec<Identity> {
+    /// Appends the key hashes of the identities it carries.
+    fn add_key_hashes(&self, hashes: &mut Vec<u64>) {
         match &self.content {
-            Content::Events(batch) => batch
-                .events
-                .iter()
-                .map(|event| event_identity(batch, &event.source, &event.id))
-                .collect(),
-            Content::Metering(record) => vec![metering_identity(record)],
-            _ => Vec::new(),
+            Content::Events(batch) => {
+                let tenant = batch.tenant_id.to_string();
+                hashes.extend(
+                    batch
+                        .events
+                        .iter()
+                        .map(|event| key_hash(&tenant, &event.source, &event.id)),
+                );
+            }
+            Content::Metering(record) => {
+                let (tenant, node, second) = metering_identity(record);
+                hashes.push(key_hash(&tenant, &node, &second));
+            }
+            _ => {}
         }
     }
-}
-
-fn event_identity(batch: &EventBatch, source: &str, id: &str) -> Identity {
-    (
-        batch.tenant_id.to_string(),
-        source.to_owned(),
-        id.to_owned(),
-    )
 }
 
 /// Metering records deduplicate on (tenant, second, node), in a namespace no tenant's events
@@ -156,29 +156,35 @@ pub struct Built {
     pub writes: Writes,
     /// What became of the pass's events.
     pub outcomes: OutcomeCounts,
-    /// Where each identity of the pass first occurred: the earlier occurrences it was given,
-    /// and the first ones it records.
-    pub first_seen: HashMap<Identity, Position>,
+    /// Where each identity of the pass first occurred: the earlier occurrences found in
+    /// ClickHouse, and the first ones it records.
+    pub first_seen: FirstSeen,
 }
 
 /// Turns records into rows. `partitions` holds the open blocks of every partition and is
-/// updated; `first_seen` is where the identities of these records occurred first, as far as
-/// is known ([`super::dedup::first_occurrences`]), and `resumed` what ClickHouse holds of the
-/// blocks found by [`mid_block_starts`].
+/// updated; `first_seen` is where the identities of these records occurred first as ClickHouse
+/// knows ([`super::dedup::first_occurrences`]), `unwritten` the first occurrences of the pass
+/// still being written, which ClickHouse may not show yet, and `resumed` what ClickHouse holds
+/// of the blocks found by [`mid_block_starts`].
 pub fn build(
     records: &[Received],
     meters: &MeterSet,
     partitions: &mut HashMap<(Source, u32), PartitionBlocks>,
     block_records: u64,
-    first_seen: HashMap<Identity, Position>,
+    (first_seen, unwritten): (FirstSeen, Option<&FirstSeen>),
     mut resumed: HashMap<MidBlockStart, Block>,
 ) -> Built {
+    let events = records.iter().map(Received::weight).sum();
     let mut pass = Pass {
         meters,
         first_seen,
+        unwritten,
         writes: Writes::default(),
         outcomes: OutcomeCounts::default(),
     };
+    pass.writes.raw.reserve(events);
+    pass.writes.event_ids.reserve(events);
+    pass.first_seen.reserve(events);
     for record in records {
         let blocks = partitions
             .entry((record.source, record.partition))
@@ -251,7 +257,8 @@ pub fn build(
 /// The state of one pass while its records are turned into rows.
 struct Pass<'a> {
     meters: &'a MeterSet,
-    first_seen: HashMap<Identity, Position>,
+    first_seen: FirstSeen,
+    unwritten: Option<&'a FirstSeen>,
     writes: Writes,
     outcomes: OutcomeCounts,
 }
@@ -260,14 +267,22 @@ impl Pass<'_> {
     /// Says whether the occurrence at `at` is the first of its identity, recording it as the
     /// first when none was seen before.
     fn is_first(&mut self, identity: Identity, at: Position, seen_date: u16) -> bool {
-        if let Some(first) = self.first_seen.get(&identity) {
+        let earlier = self
+            .unwritten
+            .and_then(|unwritten| unwritten.get(&identity));
+        if let Some(first) = [self.first_seen.get(&identity), earlier]
+            .into_iter()
+            .flatten()
+            .min()
+        {
             return *first == at;
         }
+        let (tenant_id, source, id) = &identity;
         self.writes.event_ids.push(EventIdRow {
-            key_hash: key_hash(&identity),
-            tenant_id: identity.0.clone(),
-            source: identity.1.clone(),
-            id: identity.2.clone(),
+            key_hash: key_hash(tenant_id, source, id),
+            tenant_id: tenant_id.clone(),
+            source: source.clone(),
+            id: id.clone(),
             seen_date,
             kafka_partition: at.partition,
             kafka_offset: at.offset,
@@ -280,20 +295,22 @@ impl Pass<'_> {
     /// Keeps the batch's first occurrences raw and feeds them to their tenant's meters.
     fn add_events(&mut self, record: &Received, batch: &EventBatch, block: &mut Block) {
         let date = date_of_ms(batch.ingest_time_ms);
+        let tenant = batch.tenant_id.to_string();
         for (index, event) in batch.events.iter().enumerate() {
             let at = Position {
                 partition: record.partition,
                 offset: record.offset,
                 index: u32::try_from(index).unwrap_or(u32::MAX),
             };
-            if !self.is_first(event_identity(batch, &event.source, &event.id), at, date) {
+            let identity = (tenant.clone(), event.source.clone(), event.id.clone());
+            if !self.is_first(identity, at, date) {
                 self.outcomes.duplicates += 1;
                 continue;
             }
             self.outcomes.counted += 1;
             let data_text = event.data.as_ref().map_or("", |data| data.get());
             self.writes.raw.push(EventsRawRow {
-                tenant_id: batch.tenant_id.to_string(),
+                tenant_id: tenant.clone(),
                 ingest_date: date,
                 ingest_time_ms: batch.ingest_time_ms,
                 event_time_ms: event.time_ms,
@@ -457,13 +474,16 @@ impl Pass<'_> {
     }
 }
 
-/// Collects the identities of events and metering records, for the lookup of earlier
-/// occurrences.
-pub fn identities(records: &[Received]) -> Vec<Identity> {
-    let mut all: Vec<Identity> = records.iter().flat_map(Received::identities).collect();
-    all.sort_unstable();
-    all.dedup();
-    all
+/// Returns the key hashes of the identities of events and metering records, sorted and
+/// without repeats, for the lookup of earlier occurrences.
+pub fn key_hashes(records: &[Received]) -> Vec<u64> {
+    let mut hashes = Vec::new();
+    for record in records {
+        record.add_key_hashes(&mut hashes);
+    }
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes
 }
 
 /// Finds the records at which reading starts afresh (the first record of a partition, or a
@@ -503,7 +523,7 @@ pub fn written_block(rollups: Vec<RollupRow>, usage: Vec<UsageHourRow>) -> Resul
         from_stored(stored).ok_or_else(|| format!("{stored} is not a stored decimal"))
     };
     let mut last_offset = 0;
-    let mut sums = HashMap::new();
+    let mut sums = foldhash::HashMap::default();
     for row in rollups {
         last_offset = last_offset.max(row.version);
         let key = RollupKey {
@@ -532,7 +552,7 @@ pub fn written_block(rollups: Vec<RollupRow>, usage: Vec<UsageHourRow>) -> Resul
         };
         sums.insert(key, state);
     }
-    let mut counts = HashMap::new();
+    let mut counts = foldhash::HashMap::default();
     for row in usage {
         last_offset = last_offset.max(row.version);
         let key = UsageKey {
@@ -593,5 +613,80 @@ fn sums_to_rows(partitions: &HashMap<(Source, u32), PartitionBlocks>, writes: &m
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(tenant: TenantId, offset: u64, ids: &[&str]) -> Received {
+        let batch = serde_json::json!({
+            "v": 1,
+            "tenant_id": tenant,
+            "ingest_time_ms": 1_000,
+            "events": ids.iter().map(|id| serde_json::json!({
+                "id": id, "source": "s", "type": "t", "time_ms": 1_000,
+            })).collect::<Vec<_>>(),
+        });
+        Received::decode(
+            Source::Events,
+            "events",
+            (0, offset, 1_000),
+            batch.to_string().as_bytes(),
+        )
+    }
+
+    fn pass(
+        records: &[Received],
+        partitions: &mut HashMap<(Source, u32), PartitionBlocks>,
+        unwritten: Option<&FirstSeen>,
+    ) -> Built {
+        let meters = MeterSet::default();
+        let built = build(
+            records,
+            &meters,
+            partitions,
+            1_000,
+            (FirstSeen::default(), unwritten),
+            HashMap::new(),
+        );
+        for blocks in partitions.values_mut() {
+            blocks.written();
+        }
+        built
+    }
+
+    /// The next pass is built before the previous one's rows are in ClickHouse: a resend of an
+    /// event of that pass is found in its first occurrences, and a replay of its record, read
+    /// again at the same position, still counts.
+    #[test]
+    fn a_pass_finds_the_first_occurrences_of_the_pass_still_being_written() {
+        let tenant = TenantId::generate();
+        let mut partitions = HashMap::new();
+        let first = pass(&[record(tenant, 0, &["a", "b"])], &mut partitions, None);
+        assert_eq!(first.outcomes.counted, 2);
+        assert_eq!(first.writes.event_ids.len(), 2);
+
+        let next = pass(
+            &[record(tenant, 1, &["b", "c"])],
+            &mut partitions,
+            Some(&first.first_seen),
+        );
+        assert_eq!(next.outcomes.counted, 1, "only c is new");
+        assert_eq!(next.outcomes.duplicates, 1, "b was first seen at offset 0");
+        assert_eq!(next.writes.event_ids.len(), 1);
+
+        let mut rewound = HashMap::new();
+        let replay = pass(
+            &[record(tenant, 0, &["a", "b"])],
+            &mut rewound,
+            Some(&first.first_seen),
+        );
+        assert_eq!(
+            replay.outcomes.counted, 2,
+            "a replay counts its own first occurrences"
+        );
+        assert!(replay.writes.event_ids.is_empty());
     }
 }

@@ -220,20 +220,34 @@ impl Analytics {
 
     /// Returns the rows of `event_positions` whose key hash is one of `hashes`, a query per
     /// [`LOOKUP_CHUNK`] hashes. The hashes go in as an array, not an `IN` list, which 18.16
-    /// parses far more slowly; `PREWHERE` reads the other columns only around the hashes found.
-    /// Each hash reads one granule (`index_granularity`, 256 rows) of each part, so a lookup's
-    /// cost is bounded by the pass's size and the parts, not by the events remembered.
+    /// parses far more slowly. A first query reads only the `key_hash` column to find which
+    /// hashes are known, usually a few (resends) or none; a second reads their rows. Each
+    /// hash reads a granule (256 rows) of each part, so a lookup reads at most the pass's
+    /// hashes times the granule times the parts, and less while the table is smaller.
     #[tracing::instrument(skip_all, fields(hashes = hashes.len()))]
     pub(crate) async fn event_ids_by_hash(&self, hashes: &[u64]) -> Result<Vec<EventIdRow>> {
         let mut found = Vec::new();
         for chunk in hashes.chunks(LOOKUP_CHUNK) {
+            let known: Vec<u64> = self
+                .client
+                .query(
+                    "SELECT DISTINCT key_hash FROM event_positions
+                     PREWHERE key_hash IN (SELECT arrayJoin(?))",
+                )
+                .bind(chunk)
+                .with_setting("max_query_size", MAX_QUERY_BYTES)
+                .fetch_all()
+                .await?;
+            if known.is_empty() {
+                continue;
+            }
             let rows = self
                 .client
                 .query(
                     "SELECT ?fields FROM event_positions
                      PREWHERE key_hash IN (SELECT arrayJoin(?))",
                 )
-                .bind(chunk)
+                .bind(&known)
                 .with_setting("max_query_size", MAX_QUERY_BYTES)
                 .fetch_all::<EventIdRow>()
                 .await?;
