@@ -60,6 +60,61 @@ impl Snapshot {
     }
 }
 
+/// User + system time of process `pid` (all its threads).
+pub fn process_time(clock: Clock, pid: u32) -> anyhow::Result<Duration> {
+    Ok(clock.to_duration(process_ticks(&format!("/proc/{pid}/stat"))?))
+}
+
+/// The process of this machine listening on TCP `port`, if one is and its sockets can be
+/// read: the socket's inode from `/proc/net/tcp` (or `tcp6`), then the process holding it
+/// among the descriptors in `/proc/PID/fd`. How the bench finds the broker and ClickHouse
+/// it was pointed at, when they run here, to measure their CPU.
+pub fn listening_process(port: u16) -> Option<u32> {
+    let inodes: Vec<u64> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|table| listening_inodes(&table, port))
+        .collect();
+    if inodes.is_empty() {
+        return None;
+    }
+    let sockets: Vec<String> = inodes
+        .iter()
+        .map(|inode| format!("socket:[{inode}]"))
+        .collect();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|descriptors| {
+                descriptors.filter_map(Result::ok).any(|descriptor| {
+                    std::fs::read_link(descriptor.path()).is_ok_and(|target| {
+                        sockets
+                            .iter()
+                            .any(|socket| target.as_os_str() == socket.as_str())
+                    })
+                })
+            })
+        })
+}
+
+/// The inodes of the sockets listening on `port` in a `/proc/net/tcp` table.
+fn listening_inodes(table: &str, port: u16) -> Vec<u64> {
+    const LISTEN: &str = "0A";
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields.get(1)?.rsplit_once(':')?.1;
+            let listening =
+                u16::from_str_radix(local_port, 16).ok() == Some(port) && *fields.get(3)? == LISTEN;
+            listening.then(|| fields.get(9)?.parse().ok()).flatten()
+        })
+        .collect()
+}
+
 /// Reads utime + stime (fields 14 and 15) from a `/proc/PID/stat` file.
 fn process_ticks(path: &str) -> anyhow::Result<u64> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
@@ -115,6 +170,17 @@ mod tests {
                     731 129 0 0 20 0 9 0 123456 1000000 2000 18446744073709551615";
         assert_eq!(parse_process_ticks(stat).expect("parses"), 731 + 129);
         assert!(parse_process_ticks("4242 (tally) S 1 2").is_err());
+    }
+
+    #[test]
+    fn listening_sockets_are_found_by_port_and_state() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+   0: 0100007F:9A6B 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0 100 0 0 10 0\n\
+   1: 0100007F:9A6B 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 4343 1 0 20 4 30 10 -1\n\
+   2: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4444 1 0 100 0 0 10 0\n";
+        assert_eq!(listening_inodes(table, 0x9A6B), [4242]);
+        assert_eq!(listening_inodes(table, 8080), [4444]);
+        assert!(listening_inodes(table, 1).is_empty());
     }
 
     #[test]

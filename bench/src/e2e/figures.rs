@@ -40,6 +40,10 @@ pub(super) struct Figures {
     ingest_cpu_secs: f64,
     /// CPU time the bench itself used in the window, in seconds.
     client_cpu_secs: f64,
+    /// CPU time the broker used in the window, in seconds, when it runs here.
+    broker_cpu_secs: Option<f64>,
+    /// CPU time ClickHouse used in the window, in seconds, when it runs here.
+    clickhouse_cpu_secs: Option<f64>,
     /// Busy time of all the machine's cores in the window, in seconds.
     machine_busy_secs: f64,
     /// Time between the two CPU snapshots, in seconds.
@@ -70,6 +74,14 @@ impl Figures {
             aggregator_cpu_secs: seconds(before.aggregator.process, after.aggregator.process),
             ingest_cpu_secs: seconds(before.ingest.process, after.ingest.process),
             client_cpu_secs: seconds(before.aggregator.own, after.aggregator.own),
+            broker_cpu_secs: before
+                .broker
+                .zip(after.broker)
+                .map(|(start, end)| seconds(start, end)),
+            clickhouse_cpu_secs: before
+                .clickhouse
+                .zip(after.clickhouse)
+                .map(|(start, end)| seconds(start, end)),
             machine_busy_secs: seconds(
                 before.aggregator.machine_busy,
                 after.aggregator.machine_busy,
@@ -108,7 +120,9 @@ impl Figures {
         let others = self.machine_busy_secs
             - self.aggregator_cpu_secs
             - self.ingest_cpu_secs
-            - self.client_cpu_secs;
+            - self.client_cpu_secs
+            - self.broker_cpu_secs.unwrap_or(0.0)
+            - self.clickhouse_cpu_secs.unwrap_or(0.0);
         let rows: Vec<(&str, Option<f64>, Unit)> = vec![
             ("target events/s", Some(self.target_rate), Unit::Count),
             ("events sent", Some(load.events_sent as f64), Unit::Count),
@@ -216,6 +230,16 @@ impl Figures {
                 Unit::Decimal,
             ),
             (
+                "broker CPU (cores)",
+                self.broker_cpu_secs.and_then(cores),
+                Unit::Decimal,
+            ),
+            (
+                "ClickHouse CPU (cores)",
+                self.clickhouse_cpu_secs.and_then(cores),
+                Unit::Decimal,
+            ),
+            (
                 "other processes CPU (cores)",
                 cores(others.max(0.0)),
                 Unit::Decimal,
@@ -223,6 +247,12 @@ impl Figures {
             (
                 "machine CPU busy (cores)",
                 cores(self.machine_busy_secs),
+                Unit::Decimal,
+            ),
+            (
+                "broker's share of the busy CPU",
+                self.broker_cpu_secs
+                    .and_then(|broker| divide(broker, self.machine_busy_secs)),
                 Unit::Decimal,
             ),
             (
@@ -362,12 +392,15 @@ pub(super) fn footer(meter: &AggregatorConfig) -> String {
     format!(
         "ingest-to-queryable: from just before a canary's POST /v1/events until the end of the\n\
          first usage query (the one behind `tally usage` and the API) that shows it, polled by\n\
-         {POLLERS} pollers every {} ms each. It includes ingest's wait for Kafka's acks, the\n\
-         aggregator's pass that reads it: gathering for meter.flush_interval_ms = {} ms, the dedup\n\
-         lookup, then the ClickHouse writes (passes, events and write time from the aggregator's\n\
+         {POLLERS} pollers every {} ms each. It includes ingest's wait for Kafka's acks and the\n\
+         aggregator's pass that reads it: passes start at least meter.flush_interval_ms = {} ms\n\
+         apart, each looks its events up and builds its rows while the previous one is written,\n\
+         then writes its tables at once (passes, events and write time from the aggregator's\n\
          /metrics over the window). Events/s per aggregator core: events acknowledged in the window per\n\
          CPU-second of the aggregator in the window. The bench, both nodes, the broker, ClickHouse\n\
-         and PostgreSQL share this machine's cores (\"other processes\").",
+         and PostgreSQL share this machine's cores; the broker's and ClickHouse's CPU are read\n\
+         when they listen on this machine (found by their ports), and \"other processes\" is the\n\
+         rest (PostgreSQL, the system).",
         POLL_INTERVAL.as_millis(),
         meter.flush_interval_ms,
     )

@@ -1,15 +1,17 @@
 //! What `tally bench e2e` reads of the two nodes it measures at each end of the measured
-//! window: the CPU time of the ingest node and of the aggregator from `/proc`, the
+//! window: the CPU time of the ingest node and of the aggregator (and of the broker and
+//! ClickHouse, when they run on this machine) from `/proc`, the
 //! aggregator's totals from its `/metrics` (passes, their write time, events read), and the
 //! stage histograms of both nodes' `/metrics` ([`StageMetrics`]).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tally_meter::aggregator::telemetry;
 
 use super::stage_metrics::StageMetrics;
-use crate::cpu::{Clock, Snapshot};
+use crate::cpu::{Clock, Snapshot, process_time};
 use crate::{http, progress};
 
 /// The processes whose CPU time and metrics the bench reads.
@@ -23,6 +25,10 @@ pub(super) struct Nodes {
     pub(super) ingest_address: SocketAddr,
     /// The aggregator's HTTP address.
     pub(super) aggregator_address: SocketAddr,
+    /// The broker's process, when it runs on this machine.
+    pub(super) broker: Option<u32>,
+    /// ClickHouse's process, when it runs on this machine.
+    pub(super) clickhouse: Option<u32>,
 }
 
 /// CPU counters of both nodes, and the aggregator's metrics, at one moment.
@@ -31,6 +37,10 @@ pub(super) struct Snapshots {
     pub(super) ingest: Snapshot,
     /// The aggregator's CPU counters, with the bench's and the machine's.
     pub(super) aggregator: Snapshot,
+    /// The broker's CPU time, when it runs here.
+    pub(super) broker: Option<Duration>,
+    /// ClickHouse's CPU time, when it runs here.
+    pub(super) clickhouse: Option<Duration>,
     /// `None` if `/metrics` could not be read.
     pub(super) metrics: Option<AggregatorMetrics>,
     /// The stage histograms of both nodes; those of a node whose `/metrics` could not be
@@ -45,6 +55,8 @@ impl Snapshots {
             .context("cannot read the aggregator's CPU time")?;
         let ingest = Snapshot::take(clock, nodes.ingest)
             .context("cannot read the ingest node's CPU time")?;
+        let service = |pid: Option<u32>| pid.and_then(|pid| process_time(clock, pid).ok());
+        let (broker, clickhouse) = (service(nodes.broker), service(nodes.clickhouse));
         let mut stages = StageMetrics::default();
         let metrics = match scrape(nodes.aggregator_address).await {
             Ok(text) => {
@@ -63,6 +75,8 @@ impl Snapshots {
         Ok(Self {
             ingest,
             aggregator,
+            broker,
+            clickhouse,
             metrics,
             stages,
         })
