@@ -53,7 +53,7 @@ impl Snapshot {
     pub fn take(clock: Clock, pid: u32) -> anyhow::Result<Self> {
         Ok(Self {
             at: Instant::now(),
-            process: clock.to_duration(process_ticks(&format!("/proc/{pid}/stat"))?),
+            process: process_time(clock, pid)?,
             own: clock.to_duration(process_ticks("/proc/self/stat")?),
             machine_busy: clock.to_duration(machine_busy_ticks()?),
         })

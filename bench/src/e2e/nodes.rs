@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tally_meter::aggregator::telemetry;
 
-use super::stage_metrics::StageMetrics;
+use super::stage_metrics::{StageMetrics, samples};
 use crate::cpu::{Clock, Snapshot, process_time};
 use crate::{http, progress};
 
@@ -121,13 +121,7 @@ impl AggregatorMetrics {
             format!("{}_sum", telemetry::WRITE_DURATION),
         );
         let mut metrics = Self::default();
-        for line in text.lines().filter(|line| !line.starts_with('#')) {
-            let Some((series, value)) = line.rsplit_once(' ') else {
-                continue;
-            };
-            let Ok(value) = value.parse::<f64>() else {
-                continue;
-            };
+        for (series, value) in samples(text) {
             let name = series.split('{').next().unwrap_or_default();
             if name == passes {
                 metrics.passes += value;

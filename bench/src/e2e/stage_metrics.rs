@@ -97,13 +97,7 @@ impl StageMetrics {
     /// Reads the stage histograms from a `/metrics` text (Prometheus text format).
     pub(super) fn parse(text: &str) -> Self {
         let mut metrics = Self::default();
-        for line in text.lines().filter(|line| !line.starts_with('#')) {
-            let Some((series, value)) = line.rsplit_once(' ') else {
-                continue;
-            };
-            let Ok(value) = value.parse::<f64>() else {
-                continue;
-            };
+        for (series, value) in samples(text) {
             let (name, labels) = series.split_once('{').unwrap_or((series, ""));
             let labels = parse_labels(labels.trim_end_matches('}'));
             let Some((metric, part)) = [STAGE_DURATION, RECORD_WAIT, PRODUCE_ACK]
@@ -163,6 +157,17 @@ impl StageMetrics {
         self.get(STAGE_DURATION, Stage::DedupLookup.name())
             .map_or(0.0, |histogram| histogram.count)
     }
+}
+
+/// The samples of a Prometheus text: each series (name and labels) with its value; comments
+/// and lines without a number are skipped.
+pub(super) fn samples(text: &str) -> impl Iterator<Item = (&str, f64)> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series, value.parse().ok()?))
+        })
 }
 
 /// Reads `a="x",b="y"` (values without commas or escaped quotes, as the stage labels are).

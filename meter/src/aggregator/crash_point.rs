@@ -11,10 +11,11 @@
 /// A step of a pass where an armed aggregator aborts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CrashPoint {
-    /// `event_positions` holds the pass's first occurrences; nothing counted from them is
-    /// written.
+    /// `event_positions` holds the pass's first occurrences; the pass's other inserts, which
+    /// run at the same time, may be done, under way or not started.
     AfterEventIds,
-    /// The rollups (minutes, hours and days) are written; the hourly platform usage is not.
+    /// The rollups (minutes, hours and days) are written; the pass's other inserts may be
+    /// done, under way or not started.
     AfterRollups,
     /// The whole pass is written; its offsets are not committed.
     BeforeCommit,
