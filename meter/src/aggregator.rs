@@ -16,7 +16,11 @@
 //!    resend and is dropped; one seen nowhere is recorded with its own position. Because the
 //!    answer compares positions, reading the same record again (after a crash or a partition
 //!    move) finds its own position and counts it again, while a resend never counts. Metering
-//!    records are deduplicated the same way on `(tenant, second, node)`.
+//!    records are deduplicated the same way on `(tenant, second, node)`. While a member owns
+//!    every partition, a Bloom filter of the hashes `event_positions` holds (built when the
+//!    group assigns it partitions) and of its passes since answers "never seen" for most
+//!    new events, and only the others are looked up; a false positive costs a lookup, never
+//!    an event (`dedup::Filter`).
 //! 2. **Blocks.** Sums are kept per block of `meter.block_records` offsets of a partition and
 //!    written as rows versioned by the last offset read ([`block`] explains why rewriting a
 //!    block is harmless). Rows keyed by identity (raw events, distinct values, quarantine)
@@ -61,6 +65,7 @@ pub mod retention;
 pub mod telemetry;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
@@ -76,11 +81,11 @@ use tokio_util::sync::CancellationToken;
 use self::block::{Block, PartitionBlocks};
 pub use self::config::AggregatorConfig;
 use self::crash_point::CrashPoint;
-use self::dedup::FirstSeen;
+use self::dedup::{Filter, FirstSeen};
 use self::meters::MeterSet;
 pub use self::meters::Reading;
 use self::pass::{MidBlockStart, Received, Source};
-use self::telemetry::{RecordFetched, RecordGathered, Stage, StageTimed};
+use self::telemetry::{HashesFiltered, RecordFetched, RecordGathered, Stage, StageTimed};
 use crate::Result;
 use crate::analytics::Analytics;
 use crate::bus::{KafkaConfig, Topics};
@@ -117,6 +122,10 @@ pub struct Aggregator {
     meters: MeterSet,
     meters_fingerprint: MetersFingerprint,
     partitions: HashMap<(Source, u32), PartitionBlocks>,
+    /// The dedup filter, while this member owns every partition; see [`Filter`].
+    filter: Option<Filter>,
+    /// The assignment ([`GroupEvents::assignments`]) the filter was built for.
+    filter_assignment: u64,
 }
 
 impl Aggregator {
@@ -141,7 +150,7 @@ impl Aggregator {
         }
         let consumer: StreamConsumer<GroupEvents> = kafka
             .consumer_config(&config.group_id)
-            .create_with_context(GroupEvents)?;
+            .create_with_context(GroupEvents::default())?;
         let topics = kafka.topics();
         consumer.subscribe(&topics.all())?;
         let meters_fingerprint = meters_fingerprint(&catalog).await?;
@@ -155,6 +164,8 @@ impl Aggregator {
             meters,
             meters_fingerprint,
             partitions: HashMap::new(),
+            filter: None,
+            filter_assignment: 0,
         })
     }
 
@@ -331,10 +342,59 @@ impl Aggregator {
             return None;
         }
         let looking_up = Instant::now();
-        let hashes = pass::key_hashes(records);
         let mut backoff = Duration::from_millis(100);
+        let assignment = self.consumer.context().assignments.load(Ordering::Acquire);
+        if assignment != self.filter_assignment {
+            // The filter must hold what the partitions' previous owners wrote, so the pass
+            // under way is written before it is rebuilt from ClickHouse.
+            if let Some(previous) = writing.take()
+                && !self.finish(previous, shutdown).await
+            {
+                return None;
+            }
+            self.filter = loop {
+                match self.build_filter().await {
+                    Ok(filter) => break filter,
+                    Err(error) => {
+                        if !wait_to_retry(&error, &mut backoff, shutdown).await {
+                            return None;
+                        }
+                    }
+                }
+            };
+            self.filter_assignment = assignment;
+        }
+        let hashes = pass::key_hashes(records);
+        let looked_up: Vec<u64> = match &mut self.filter {
+            Some(filter) => {
+                let maybe_seen: Vec<u64> = hashes
+                    .iter()
+                    .copied()
+                    .filter(|hash| filter.may_contain(*hash))
+                    .collect();
+                for hash in &hashes {
+                    filter.insert(*hash);
+                }
+                HashesFiltered {
+                    looked_up: maybe_seen.len(),
+                    skipped: hashes.len() - maybe_seen.len(),
+                    load: filter.load(),
+                }
+                .emit();
+                maybe_seen
+            }
+            None => {
+                HashesFiltered {
+                    looked_up: hashes.len(),
+                    skipped: 0,
+                    load: 0.0,
+                }
+                .emit();
+                hashes
+            }
+        };
         let first_seen = loop {
-            match dedup::first_occurrences(&self.analytics, &hashes).await {
+            match dedup::first_occurrences(&self.analytics, &looked_up).await {
                 Ok(found) => break found,
                 Err(error) => {
                     if !wait_to_retry(&error, &mut backoff, shutdown).await {
@@ -477,6 +537,64 @@ impl Aggregator {
         true
     }
 
+    /// Builds the dedup filter from every hash `event_positions` holds, if this member owns
+    /// every partition of the topics it reads; `None` otherwise (or when it is turned off).
+    /// A resend may land in another partition than its first copy (a hot tenant's event
+    /// with another subject, a changed hot flag or partition count), so while other members
+    /// write hashes this filter would not hold, every hash is looked up.
+    async fn build_filter(&self) -> Result<Option<Filter>> {
+        if self.config.dedup_filter_mib == 0 {
+            return Ok(None);
+        }
+        if !self.owns_every_partition()? {
+            tracing::info!(
+                "other members of the consumer group own partitions; every event is looked up in event_positions"
+            );
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let mut filter = Filter::with_mib(self.config.dedup_filter_mib);
+        let loaded = self
+            .analytics
+            .each_key_hash(|hash| filter.insert(hash))
+            .await?;
+        tracing::info!(
+            loaded,
+            capacity = filter.capacity(),
+            elapsed_ms = started.elapsed().as_millis(),
+            "dedup filter built from event_positions"
+        );
+        if loaded > filter.capacity() {
+            tracing::warn!(
+                loaded,
+                capacity = filter.capacity(),
+                "event_positions holds more events than the dedup filter answers well; raise meter.dedup_filter_mib"
+            );
+        }
+        Ok(Some(filter))
+    }
+
+    /// Whether the group assigned this member every partition of the topics it reads.
+    fn owns_every_partition(&self) -> Result<bool> {
+        let owned = self.consumer.assignment()?;
+        for topic in self.topics.all() {
+            let metadata = self
+                .consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(10))?;
+            let partitions = metadata
+                .topics()
+                .iter()
+                .filter(|listed| listed.name() == topic)
+                .flat_map(|listed| listed.partitions());
+            for partition in partitions {
+                if owned.find_partition(topic, partition.id()).is_none() {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
     /// Reads what ClickHouse holds of the block where reading starts afresh at `start`.
     async fn written_block(&self, (source, partition, offset): MidBlockStart) -> Result<Block> {
         let block = offset / self.config.block_records;
@@ -594,9 +712,13 @@ async fn wait_to_retry(
     true
 }
 
-/// Logs what the consumer group does with this member: partitions assigned and revoked, and
-/// failed offset commits.
-struct GroupEvents;
+/// Logs what the consumer group does with this member (partitions assigned and revoked, and
+/// failed offset commits) and counts the changes of its assignment.
+#[derive(Default)]
+struct GroupEvents {
+    /// How many times the group assigned this member partitions or took some back.
+    assignments: AtomicU64,
+}
 
 impl ClientContext for GroupEvents {}
 
@@ -605,9 +727,11 @@ impl ConsumerContext for GroupEvents {
         match rebalance {
             Rebalance::Assign(partitions) => {
                 tracing::info!(partitions = %describe(partitions), "kafka partitions assigned");
+                self.assignments.fetch_add(1, Ordering::AcqRel);
             }
             Rebalance::Revoke(partitions) => {
                 tracing::info!(partitions = %describe(partitions), "kafka partitions revoked");
+                self.assignments.fetch_add(1, Ordering::AcqRel);
             }
             Rebalance::Error(error) => tracing::warn!(%error, "kafka rebalance failed"),
         }

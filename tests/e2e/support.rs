@@ -165,6 +165,21 @@ impl Serve {
         assert!(status.success(), "kill -TERM {pid}");
     }
 
+    /// The value of one series of the process's `/metrics`, written as Prometheus prints it
+    /// (`name{label="value"}`); 0 before the series exists.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let metrics = reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .expect("the process serves /metrics")
+            .text()
+            .await
+            .expect("metrics are text");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map_or(0.0, |value| value.trim().parse().expect("a number"))
+    }
+
     /// Whether the process has not exited.
     pub fn is_running(&mut self) -> bool {
         self.child

@@ -23,6 +23,11 @@ pub struct AggregatorConfig {
     /// How long a `(tenant, source, id)` is remembered, in days: a resend within it is never
     /// counted again.
     pub dedup_window_days: u32,
+    /// The size of the dedup filter, in MiB: a Bloom filter of the remembered events' hashes
+    /// that spares the lookup in `event_positions` the events it never saw, with about 1 %
+    /// false positives up to 870,000 events per MiB. 0 turns it off: every event is
+    /// looked up.
+    pub dedup_filter_mib: u64,
     /// How long raw events and quarantined events are kept, in days.
     pub raw_retention_days: u32,
     /// How often each aggregator process sends a freshness canary through the platform
@@ -38,6 +43,7 @@ impl Default for AggregatorConfig {
             flush_interval_ms: 250,
             max_batch_events: 50_000,
             dedup_window_days: 35,
+            dedup_filter_mib: 64,
             raw_retention_days: 30,
             canary_interval_secs: 60,
         }

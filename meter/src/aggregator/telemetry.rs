@@ -9,6 +9,12 @@ use std::time::Duration;
 
 /// Counter of events read, by `outcome`: counted, duplicate, quarantined.
 pub const EVENTS: &str = "tally_meter_events_total";
+/// Counter of the key hashes of the passes, by `lookup`: `looked_up` in `event_positions`, or
+/// `skipped` because the dedup filter has never seen them.
+pub const DEDUP_HASHES: &str = "tally_meter_dedup_hashes_total";
+/// Gauge of the dedup filter's hashes over the number it holds with about 1 % false
+/// positives; past 1, more and more new events are looked up. 0 without a filter.
+pub const DEDUP_FILTER_LOAD: &str = "tally_meter_dedup_filter_load";
 /// Histogram of the time to write one pass to ClickHouse, in seconds.
 pub const WRITE_DURATION: &str = "tally_meter_write_duration_seconds";
 /// Counter of passes that ClickHouse refused and that are retried.
@@ -100,6 +106,25 @@ impl Stage {
 /// The value of the `stage` label of the inserts into `table`.
 pub fn insert_stage(table: &str) -> String {
     format!("insert_{table}")
+}
+
+/// A pass's key hashes went through the dedup filter.
+pub(crate) struct HashesFiltered {
+    /// How many it may have seen, which are looked up.
+    pub looked_up: usize,
+    /// How many it never saw.
+    pub skipped: usize,
+    /// The filter's hashes over its capacity, afterwards.
+    pub load: f64,
+}
+
+impl HashesFiltered {
+    pub(crate) fn emit(self) {
+        for (lookup, count) in [("looked_up", self.looked_up), ("skipped", self.skipped)] {
+            metrics::counter!(DEDUP_HASHES, "lookup" => lookup).increment(count as u64);
+        }
+        metrics::gauge!(DEDUP_FILTER_LOAD).set(self.load);
+    }
 }
 
 /// A step of a pass ended.

@@ -94,16 +94,9 @@ pub(crate) async fn assert_sent_usage_converges(
 
 /// The events an aggregator has counted so far, from its `/metrics` (0 before its first write).
 pub(crate) async fn counted(aggregator: &Serve) -> u64 {
-    let metrics = reqwest::get(format!("{}/metrics", aggregator.base))
-        .await
-        .expect("the aggregator serves /metrics")
-        .text()
-        .await
-        .expect("metrics are text");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(r#"tally_meter_events_total{outcome="counted"} "#))
-        .map_or(0, |value| value.trim().parse().expect("an integer count"))
+    aggregator
+        .metric(r#"tally_meter_events_total{outcome="counted"}"#)
+        .await as u64
 }
 
 /// Each tenant's stream: the events numbered `numbers`, then a resend of every 20th of them.
