@@ -17,10 +17,10 @@
 //!    answer compares positions, reading the same record again (after a crash or a partition
 //!    move) finds its own position and counts it again, while a resend never counts. Metering
 //!    records are deduplicated the same way on `(tenant, second, node)`. While a member owns
-//!    every partition, a Bloom filter of the hashes `event_positions` holds (built when the
-//!    group assigns it partitions) and of its passes since answers "never seen" for most
-//!    new events, and only the others are looked up; a false positive costs a lookup, never
-//!    an event (`dedup::Filter`).
+//!    every partition, a Bloom filter of the hashes `event_positions` holds (built in the
+//!    background whenever the group assigns it partitions) and of its passes since answers
+//!    "never seen" for most new events, and only the others are looked up; a false positive
+//!    costs a lookup, never an event (`dedup::Filter`).
 //! 2. **Blocks.** Sums are kept per block of `meter.block_records` offsets of a partition and
 //!    written as rows versioned by the last offset read ([`block`] explains why rewriting a
 //!    block is harmless). Rows keyed by identity (raw events, distinct values, quarantine)
@@ -81,11 +81,11 @@ use tokio_util::sync::CancellationToken;
 use self::block::{Block, PartitionBlocks};
 pub use self::config::AggregatorConfig;
 use self::crash_point::CrashPoint;
-use self::dedup::{Filter, FirstSeen};
+use self::dedup::{FirstSeen, Screen};
 use self::meters::MeterSet;
 pub use self::meters::Reading;
 use self::pass::{MidBlockStart, Received, Source};
-use self::telemetry::{HashesFiltered, RecordFetched, RecordGathered, Stage, StageTimed};
+use self::telemetry::{RecordFetched, RecordGathered, Stage, StageTimed};
 use crate::Result;
 use crate::analytics::Analytics;
 use crate::bus::{KafkaConfig, Topics};
@@ -122,10 +122,10 @@ pub struct Aggregator {
     meters: MeterSet,
     meters_fingerprint: MetersFingerprint,
     partitions: HashMap<(Source, u32), PartitionBlocks>,
-    /// The dedup filter, while this member owns every partition; see [`Filter`].
-    filter: Option<Filter>,
-    /// The assignment ([`GroupEvents::assignments`]) the filter was built for.
-    filter_assignment: u64,
+    /// The dedup filter, while this member owns every partition.
+    screen: Screen,
+    /// The assignment ([`GroupEvents::assignments`]) the screen was set up for.
+    screened_assignment: u64,
 }
 
 impl Aggregator {
@@ -164,8 +164,8 @@ impl Aggregator {
             meters,
             meters_fingerprint,
             partitions: HashMap::new(),
-            filter: None,
-            filter_assignment: 0,
+            screen: Screen::Off,
+            screened_assignment: 0,
         })
     }
 
@@ -344,55 +344,17 @@ impl Aggregator {
         let looking_up = Instant::now();
         let mut backoff = Duration::from_millis(100);
         let assignment = self.consumer.context().assignments.load(Ordering::Acquire);
-        if assignment != self.filter_assignment {
-            // The filter must hold what the partitions' previous owners wrote, so the pass
-            // under way is written before it is rebuilt from ClickHouse.
+        if assignment != self.screened_assignment {
+            // A new filter must hold what the partitions' previous owners wrote and what this
+            // member wrote before, so the pass under way is written before the build starts.
             if let Some(previous) = writing.take()
                 && !self.finish(previous, shutdown).await
             {
                 return None;
             }
-            self.filter = loop {
-                match self.build_filter().await {
-                    Ok(filter) => break filter,
-                    Err(error) => {
-                        if !wait_to_retry(&error, &mut backoff, shutdown).await {
-                            return None;
-                        }
-                    }
-                }
-            };
-            self.filter_assignment = assignment;
+            self.rescreen(assignment, shutdown);
         }
-        let hashes = pass::key_hashes(records);
-        let looked_up: Vec<u64> = match &mut self.filter {
-            Some(filter) => {
-                let maybe_seen: Vec<u64> = hashes
-                    .iter()
-                    .copied()
-                    .filter(|hash| filter.may_contain(*hash))
-                    .collect();
-                for hash in &hashes {
-                    filter.insert(*hash);
-                }
-                HashesFiltered {
-                    looked_up: maybe_seen.len(),
-                    skipped: hashes.len() - maybe_seen.len(),
-                    load: filter.load(),
-                }
-                .emit();
-                maybe_seen
-            }
-            None => {
-                HashesFiltered {
-                    looked_up: hashes.len(),
-                    skipped: 0,
-                    load: 0.0,
-                }
-                .emit();
-                hashes
-            }
-        };
+        let looked_up = self.screen.screen(pass::key_hashes(records)).await;
         let first_seen = loop {
             match dedup::first_occurrences(&self.analytics, &looked_up).await {
                 Ok(found) => break found,
@@ -537,41 +499,36 @@ impl Aggregator {
         true
     }
 
-    /// Builds the dedup filter from every hash `event_positions` holds, if this member owns
-    /// every partition of the topics it reads; `None` otherwise (or when it is turned off).
-    /// A resend may land in another partition than its first copy (a hot tenant's event
-    /// with another subject, a changed hot flag or partition count), so while other members
-    /// write hashes this filter would not hold, every hash is looked up.
-    async fn build_filter(&self) -> Result<Option<Filter>> {
+    /// Sets the dedup filter up for a new assignment: a filter built in the background if
+    /// this member owns every partition of the topics it reads, none otherwise (or when it is
+    /// turned off). A resend may land in another partition than its first copy (a hot
+    /// tenant's event with another subject, a changed hot flag or partition count), so while
+    /// other members write hashes a filter would not hold, every hash is looked up.
+    fn rescreen(&mut self, assignment: u64, shutdown: &CancellationToken) {
         if self.config.dedup_filter_mib == 0 {
-            return Ok(None);
+            self.screened_assignment = assignment;
+            return;
         }
-        if !self.owns_every_partition()? {
-            tracing::info!(
-                "other members of the consumer group own partitions; every event is looked up in event_positions"
-            );
-            return Ok(None);
-        }
-        let started = Instant::now();
-        let mut filter = Filter::with_mib(self.config.dedup_filter_mib);
-        let loaded = self
-            .analytics
-            .each_key_hash(|hash| filter.insert(hash))
-            .await?;
-        tracing::info!(
-            loaded,
-            capacity = filter.capacity(),
-            elapsed_ms = started.elapsed().as_millis(),
-            "dedup filter built from event_positions"
-        );
-        if loaded > filter.capacity() {
-            tracing::warn!(
-                loaded,
-                capacity = filter.capacity(),
-                "event_positions holds more events than the dedup filter answers well; raise meter.dedup_filter_mib"
-            );
-        }
-        Ok(Some(filter))
+        self.screen = match self.owns_every_partition() {
+            Ok(true) => Screen::build(
+                self.analytics.clone(),
+                self.config.dedup_filter_mib,
+                shutdown.clone(),
+            ),
+            Ok(false) => {
+                tracing::info!(
+                    "other members of the consumer group own partitions; every event is looked up in event_positions"
+                );
+                Screen::Off
+            }
+            Err(error) => {
+                // Tried again at the next pass.
+                tracing::warn!(%error, "cannot tell which partitions the group has; every event is looked up");
+                self.screen = Screen::Off;
+                return;
+            }
+        };
+        self.screened_assignment = assignment;
     }
 
     /// Whether the group assigned this member every partition of the topics it reads.

@@ -114,15 +114,14 @@ async fn usage_is_exact_for_every_aggregation_despite_resends_and_a_restart() {
     )
     .await;
 
-    // The restarted aggregator's dedup filter, built from what the first one wrote, spared
-    // the lookup most new events and passed the resends of that first half on to it.
-    let lookups = |lookup: &str| format!(r#"tally_meter_dedup_hashes_total{{lookup="{lookup}"}}"#);
-    let skipped = aggregator.metric(&lookups("skipped")).await;
-    let looked_up = aggregator.metric(&lookups("looked_up")).await;
-    assert!(
-        skipped > looked_up && looked_up >= 2_500.0,
-        "hashes skipped {skipped}, looked up {looked_up}"
-    );
+    // The restarted aggregator built its dedup filter from what the first one wrote while it
+    // re-read the open blocks, and skipped the lookup of most of the second half's 50,000 new
+    // events; the resends of the first half, sent last, went through that filter and still
+    // counted once (above).
+    let skipped = aggregator
+        .metric(r#"tally_meter_dedup_hashes_total{lookup="skipped"}"#)
+        .await;
+    assert!(skipped >= 25_000.0, "hashes skipped {skipped}");
 
     // Platform usage counts what ingest carried, resends included, once per metering record
     // even though the aggregator crashed while reading them.

@@ -24,8 +24,8 @@ pub struct AggregatorConfig {
     /// counted again.
     pub dedup_window_days: u32,
     /// The size of the dedup filter, in MiB: a Bloom filter of the remembered events' hashes
-    /// that spares the lookup in `event_positions` the events it never saw, with about 1 %
-    /// false positives up to 870,000 events per MiB. 0 turns it off: every event is
+    /// that spares the lookup in `event_positions` the events it never saw, with under 1 %
+    /// false positives up to 800,000 events per MiB. 0 turns it off: every event is
     /// looked up.
     pub dedup_filter_mib: u64,
     /// How long raw events and quarantined events are kept, in days.
