@@ -344,7 +344,7 @@ impl Aggregator {
         let looking_up = Instant::now();
         let mut backoff = Duration::from_millis(100);
         let assignment = self.consumer.context().assignments.load(Ordering::Acquire);
-        if assignment != self.screened_assignment {
+        if assignment != self.screened_assignment || self.screen.is_stale() {
             // A new filter must hold what the partitions' previous owners wrote and what this
             // member wrote before, so the pass under way is written before the build starts.
             if let Some(previous) = writing.take()
@@ -499,11 +499,12 @@ impl Aggregator {
         true
     }
 
-    /// Sets the dedup filter up for a new assignment: a filter built in the background if
-    /// this member owns every partition of the topics it reads, none otherwise (or when it is
-    /// turned off). A resend may land in another partition than its first copy (a hot
-    /// tenant's event with another subject, a changed hot flag or partition count), so while
-    /// other members write hashes a filter would not hold, every hash is looked up.
+    /// Sets the dedup filter up for a new assignment (or again once it is stale): a filter
+    /// built in the background if this member owns every partition of the topics it reads,
+    /// none otherwise (or when it is turned off). A resend may land in another partition than
+    /// its first copy (a hot tenant's event with another subject, a changed hot flag or
+    /// partition count), so while other members write hashes a filter would not hold, every
+    /// hash is looked up.
     fn rescreen(&mut self, assignment: u64, shutdown: &CancellationToken) {
         if self.config.dedup_filter_mib == 0 {
             self.screened_assignment = assignment;

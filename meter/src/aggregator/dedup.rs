@@ -68,6 +68,8 @@ pub struct Filter {
     /// Blocks of 512 bits, a cache line each: a hash's probes all fall in one.
     blocks: Vec<[u64; 8]>,
     hashes: u64,
+    /// When it was made, empty.
+    made: Instant,
 }
 
 impl Filter {
@@ -83,6 +85,7 @@ impl Filter {
         Self {
             blocks: vec![[0; 8]; blocks],
             hashes: 0,
+            made: Instant::now(),
         }
     }
 
@@ -118,11 +121,15 @@ impl Filter {
         self.hashes as f64 / self.capacity() as f64
     }
 
-    /// How many distinct hashes it holds with about 1 % false positives: one per 10.5 bits.
+    /// How many distinct hashes it holds with under 1 % false positives: one per 10.5 bits.
     pub fn capacity(&self) -> u64 {
         self.blocks.len() as u64 * 512 * 2 / 21
     }
 }
+
+/// How long a full filter is kept before it is built again: the table then holds fewer
+/// hashes than the filter if retention dropped old ones.
+const REBUILD_FULL_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// The dedup filter of one member of the group, as far as it has one.
 pub enum Screen {
@@ -182,6 +189,13 @@ impl Screen {
             task,
             since: Vec::new(),
         }
+    }
+
+    /// Whether the filter is past its capacity and was made over a day ago: built again,
+    /// it holds only what the table still remembers.
+    pub fn is_stale(&self) -> bool {
+        matches!(self, Self::Ready(filter)
+            if filter.load() > 1.0 && filter.made.elapsed() > REBUILD_FULL_AFTER)
     }
 
     /// Takes a pass's key hashes (sorted, distinct) and returns those to look up: the ones
