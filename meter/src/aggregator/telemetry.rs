@@ -12,7 +12,7 @@ pub const EVENTS: &str = "tally_meter_events_total";
 /// Counter of the key hashes of the passes, by `lookup`: `looked_up` in `event_positions`, or
 /// `skipped` because the dedup filter has never seen them.
 pub const DEDUP_HASHES: &str = "tally_meter_dedup_hashes_total";
-/// Gauge of the dedup filter's hashes over the number it holds with about 1 % false
+/// Gauge of the dedup filter's hashes over the number it holds with under 1 % false
 /// positives; past 1, more and more new events are looked up. 0 without a filter.
 pub const DEDUP_FILTER_LOAD: &str = "tally_meter_dedup_filter_load";
 /// Histogram of the time to write one pass to ClickHouse, in seconds.
