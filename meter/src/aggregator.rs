@@ -331,11 +331,16 @@ impl Aggregator {
         writing: &mut Option<Writing>,
         shutdown: &CancellationToken,
     ) -> Option<Prepared> {
-        // Reading back a block reads what ClickHouse holds, so the pass under way must be
-        // written first; its first occurrences are then in ClickHouse for the lookup too.
+        // Reading back a block, and building a new dedup filter, read what ClickHouse holds:
+        // the filter must hold what this member and the partitions' previous owners wrote. So
+        // the pass under way is written first; its first occurrences are then in ClickHouse
+        // for the lookup too.
+        let assignment = self.consumer.context().assignments.load(Ordering::Acquire);
+        let rescreening = assignment != self.screened_assignment || self.screen.is_stale();
         if writing.is_some()
-            && !pass::mid_block_starts(records, &self.partitions, self.config.block_records)
-                .is_empty()
+            && (rescreening
+                || !pass::mid_block_starts(records, &self.partitions, self.config.block_records)
+                    .is_empty())
             && let Some(previous) = writing.take()
             && !self.finish(previous, shutdown).await
         {
@@ -343,15 +348,7 @@ impl Aggregator {
         }
         let looking_up = Instant::now();
         let mut backoff = Duration::from_millis(100);
-        let assignment = self.consumer.context().assignments.load(Ordering::Acquire);
-        if assignment != self.screened_assignment || self.screen.is_stale() {
-            // A new filter must hold what the partitions' previous owners wrote and what this
-            // member wrote before, so the pass under way is written before the build starts.
-            if let Some(previous) = writing.take()
-                && !self.finish(previous, shutdown).await
-            {
-                return None;
-            }
+        if rescreening {
             self.rescreen(assignment, shutdown);
         }
         let looked_up = self.screen.screen(pass::key_hashes(records)).await;
