@@ -144,6 +144,51 @@ impl Action {
     }
 }
 
+/// A change to a tenant's catalog as its audit entry tells it: what was done, and the value
+/// before and after, where there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// What was done.
+    pub action: Action,
+    /// The value before.
+    pub old_value: Option<Value>,
+    /// The value after.
+    pub new_value: Option<Value>,
+}
+
+impl Change {
+    /// A change with nothing to show but its action, such as a tenant's suspension.
+    pub fn bare(action: Action) -> Self {
+        Change {
+            action,
+            old_value: None,
+            new_value: None,
+        }
+    }
+
+    /// A change that made `new`: created it, or set it.
+    pub fn made(action: Action, new: &impl Serialize) -> Self {
+        Change::replaced(action, None::<&()>, new)
+    }
+
+    /// A change that removed `old`.
+    pub fn removed(action: Action, old: &impl Serialize) -> Self {
+        Change {
+            old_value: serde_json::to_value(old).ok(),
+            ..Change::bare(action)
+        }
+    }
+
+    /// A change from `old`, where there was one, to `new`.
+    pub fn replaced(action: Action, old: Option<&impl Serialize>, new: &impl Serialize) -> Self {
+        Change {
+            action,
+            old_value: old.and_then(|old| serde_json::to_value(old).ok()),
+            new_value: serde_json::to_value(new).ok(),
+        }
+    }
+}
+
 /// One recorded entry.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct AuditEntry {

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{Acquire, PgConnection, Postgres};
-use tally_meter::audit::{Action, Actor};
+use tally_meter::audit::{Action, Actor, Change};
 use tally_meter::catalog::{audit, tenants};
 use tally_meter::ids::{SloId, TenantId};
 use tally_meter::{Error, Result};
@@ -160,15 +160,9 @@ pub async fn apply(
     .fetch_one(&mut *transaction)
     .await?;
     if applied != Applied::Unchanged {
-        audit::record(
-            &mut transaction,
-            tenant,
-            actor,
-            Action::SloApplied,
-            None,
-            Some(serde_json::json!({"name": spec.name, "applied": applied, "spec": spec})),
-        )
-        .await?;
+        let entry = serde_json::json!({"name": spec.name, "applied": applied, "spec": spec});
+        let change = Change::made(Action::SloApplied, &entry);
+        audit::record(&mut transaction, tenant, actor, change).await?;
     }
     transaction.commit().await?;
     Ok((Slo::from(row), applied))
@@ -262,15 +256,7 @@ pub async fn delete(
     if deleted.is_none() {
         return Err(Error::NotFound(format!("SLO {name}")));
     }
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::SloDeleted,
-        None,
-        Some(serde_json::json!({ "name": name })),
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::made(Action::SloDeleted, &serde_json::json!({ "name": name }));
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(())
 }

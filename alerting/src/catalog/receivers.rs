@@ -2,7 +2,7 @@
 
 use sqlx::types::Json;
 use sqlx::{Acquire, Postgres};
-use tally_meter::audit::{Action, Actor};
+use tally_meter::audit::{Action, Actor, Change};
 use tally_meter::catalog::{audit, tenants};
 use tally_meter::ids::TenantId;
 use tally_meter::{Error, Result};
@@ -46,16 +46,8 @@ pub async fn set(
     )
     .execute(&mut *transaction)
     .await?;
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::AlertReceiverSet,
-        None,
-        serde_json::to_value(receiver.redacted()).ok(),
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::made(Action::AlertReceiverSet, &receiver.redacted());
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(())
 }
 
@@ -108,16 +100,11 @@ pub async fn delete(
     if deleted.rows_affected() == 0 {
         return Err(Error::NotFound(format!("alert receiver {name}")));
     }
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
+    let change = Change::removed(
         Action::AlertReceiverDeleted,
-        Some(serde_json::json!({ "name": name })),
-        None,
-    )
-    .await?;
-    transaction.commit().await?;
+        &serde_json::json!({ "name": name }),
+    );
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(())
 }
 
@@ -154,16 +141,8 @@ pub async fn set_routing(
     )
     .execute(&mut *transaction)
     .await?;
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::AlertRoutingSet,
-        None,
-        serde_json::to_value(routing).ok(),
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::made(Action::AlertRoutingSet, &routing);
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(())
 }
 

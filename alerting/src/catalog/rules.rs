@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{Acquire, PgConnection, Postgres};
 use tally_billing::catalog::customers;
-use tally_meter::audit::{Action, Actor};
+use tally_meter::audit::{Action, Actor, Change};
 use tally_meter::catalog::{Catalog, audit, meters, tenants};
 use tally_meter::ids::{MeterId, MeterKey, TenantId};
 use tally_meter::meter::{JsonPath, Meter, MeterSpec};
@@ -127,16 +127,8 @@ pub async fn create(
         _ => Error::Postgres(error),
     })?;
     let rule = Rule::from(row);
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::AlertRuleCreated,
-        None,
-        serde_json::to_value(&rule).ok(),
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::made(Action::AlertRuleCreated, &rule);
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(rule)
 }
 
@@ -205,16 +197,8 @@ pub async fn delete(
     let rule = row
         .map(Rule::from)
         .ok_or_else(|| Error::NotFound(format!("alert rule {name}")))?;
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::AlertRuleDeleted,
-        serde_json::to_value(&rule).ok(),
-        None,
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::removed(Action::AlertRuleDeleted, &rule);
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(())
 }
 

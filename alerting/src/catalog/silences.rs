@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{Acquire, Postgres};
-use tally_meter::audit::{Action, Actor};
+use tally_meter::audit::{Action, Actor, Change};
 use tally_meter::catalog::audit;
 use tally_meter::ids::TenantId;
 use tally_meter::{Error, Result};
@@ -65,16 +65,8 @@ pub async fn create(
     .fetch_one(&mut *transaction)
     .await?;
     let created = Silence::from(row);
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::SilenceCreated,
-        None,
-        serde_json::to_value(&created).ok(),
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::made(Action::SilenceCreated, &created);
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(created)
 }
 
@@ -120,15 +112,7 @@ pub async fn expire(
     if ended.rows_affected() == 0 {
         return Err(Error::NotFound(format!("active silence {id}")));
     }
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::SilenceExpired,
-        Some(serde_json::json!({ "id": id })),
-        None,
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::removed(Action::SilenceExpired, &serde_json::json!({ "id": id }));
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(())
 }

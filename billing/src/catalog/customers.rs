@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::{Acquire, PgConnection, Postgres};
-use tally_meter::audit::{Action, Actor};
+use tally_meter::audit::{Action, Actor, Change};
 use tally_meter::catalog::{audit, tenants};
 use tally_meter::ids::{CustomerId, TenantId};
 use tally_meter::{Error, Result};
@@ -100,17 +100,8 @@ pub async fn create(
     .execute(&mut *transaction)
     .await?;
     let created = by_id(&mut transaction, tenant, id).await?;
-    let entry = serde_json::to_value(&created).ok();
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::CustomerCreated,
-        None,
-        entry,
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::made(Action::CustomerCreated, &created);
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(created)
 }
 

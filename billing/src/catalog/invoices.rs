@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::{Acquire, PgConnection, Postgres};
-use tally_meter::audit::{Action, Actor};
+use tally_meter::audit::{Action, Actor, Change};
 use tally_meter::catalog::audit;
 use tally_meter::ids::{CustomerId, InvoiceId, SubscriptionId, TenantId};
 use tally_meter::{Error, Result};
@@ -217,16 +217,8 @@ pub async fn finalize(
         "id": finalized.id, "number": finalized.number, "total": finalized.computed.total,
         "currency": finalized.computed.currency,
     });
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::InvoiceFinalized,
-        None,
-        Some(entry),
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::made(Action::InvoiceFinalized, &entry);
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(finalized)
 }
 
@@ -280,16 +272,8 @@ pub async fn settle(
                 "id": settled.id, "number": settled.number, "status": settled.status,
                 "credit_note": credit_note.map(|note| note.number),
             });
-            audit::record(
-                &mut transaction,
-                tenant,
-                actor,
-                Action::InvoiceSettled,
-                None,
-                Some(entry),
-            )
-            .await?;
-            transaction.commit().await?;
+            let change = Change::made(Action::InvoiceSettled, &entry);
+            audit::commit(transaction, tenant, actor, change).await?;
             Ok(settled)
         }
         None => {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{Acquire, PgConnection, Postgres};
-use tally_meter::audit::{Action, Actor};
+use tally_meter::audit::{Action, Actor, Change};
 use tally_meter::catalog::{audit, meters, tenants};
 use tally_meter::ids::{PlanId, PlanKey, PlanVersionId, TenantId};
 use tally_meter::{Error, Result};
@@ -101,17 +101,8 @@ pub async fn create(
     }))?;
     let plan = Plan::try_from(row)?;
     let version = insert_version(&mut transaction, tenant, plan.id, 1, spec).await?;
-    let entry = serde_json::to_value((&plan, &version)).ok();
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::PlanCreated,
-        None,
-        entry,
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::made(Action::PlanCreated, &(&plan, &version));
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok((plan, version))
 }
 
@@ -152,17 +143,8 @@ pub async fn draft(
             insert_version(&mut transaction, tenant, plan.id, next, spec).await?
         }
     };
-    let entry = serde_json::to_value((&plan.key, &version)).ok();
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::PlanDrafted,
-        None,
-        entry,
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::made(Action::PlanDrafted, &(&plan.key, &version));
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(version)
 }
 
@@ -223,17 +205,8 @@ pub async fn publish(
     .fetch_one(&mut *transaction)
     .await?;
     let published = PlanVersion::try_from(row)?;
-    let entry = serde_json::to_value((&plan.key, &published)).ok();
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::PlanPublished,
-        None,
-        entry,
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::made(Action::PlanPublished, &(&plan.key, &published));
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(published)
 }
 

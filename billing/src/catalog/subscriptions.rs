@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::{Acquire, Postgres};
-use tally_meter::audit::{Action, Actor};
+use tally_meter::audit::{Action, Actor, Change};
 use tally_meter::catalog::{audit, tenants};
 use tally_meter::ids::{CustomerId, PlanId, PlanVersionId, SubscriptionId, TenantId};
 use tally_meter::{Error, Result};
@@ -104,17 +104,8 @@ pub async fn create(
     .fetch_one(&mut *transaction)
     .await?;
     let created = Subscription::try_from(row)?;
-    let entry = serde_json::to_value(&created).ok();
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::SubscriptionCreated,
-        None,
-        entry,
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::made(Action::SubscriptionCreated, &created);
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(created)
 }
 
@@ -165,20 +156,8 @@ pub async fn cancel(
     .fetch_one(&mut *transaction)
     .await?;
     let cancelled = Subscription::try_from(row)?;
-    let (old, new) = (
-        serde_json::to_value(&current).ok(),
-        serde_json::to_value(&cancelled).ok(),
-    );
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::SubscriptionCancelled,
-        old,
-        new,
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::replaced(Action::SubscriptionCancelled, Some(&current), &cancelled);
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(cancelled)
 }
 

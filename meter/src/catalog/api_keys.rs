@@ -3,12 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::json;
 use sqlx::{Acquire, Postgres};
 
 use super::{audit, tenant_must_exist, tenants};
 use crate::api_key::{self, ApiKey, CreatedKey, Principal, Scope};
-use crate::audit::{Action, Actor};
+use crate::audit::{Action, Actor, Change};
 use crate::caps::{self, Caps};
 use crate::ids::{ApiKeyId, TenantId};
 use crate::{Error, Result};
@@ -100,16 +99,8 @@ pub async fn create(
     .await
     .map_err(tenant_must_exist(tenant))?;
     let key: ApiKey = row.try_into()?;
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::KeyCreated,
-        None,
-        Some(json!(key)),
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::made(Action::KeyCreated, &key);
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(CreatedKey {
         key,
         secret: SecretString::from(secret),
@@ -159,16 +150,8 @@ pub async fn revoke(
     let revoked: ApiKey = row
         .ok_or_else(|| Error::NotFound(format!("API key {key} of tenant {tenant}")))?
         .try_into()?;
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::KeyRevoked,
-        None,
-        Some(json!(revoked)),
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::made(Action::KeyRevoked, &revoked);
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(revoked)
 }
 

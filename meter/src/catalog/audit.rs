@@ -2,32 +2,43 @@
 //! other events, and listing the latest entries.
 
 use serde_json::Value;
-use sqlx::{Acquire, PgConnection, Postgres};
+use sqlx::{Acquire, PgConnection, Postgres, Transaction};
 
 use crate::Result;
-use crate::audit::{Action, Actor, AuditEntry};
+use crate::audit::{Action, Actor, AuditEntry, Change};
 use crate::ids::TenantId;
 
 /// Records a change of a tenant's on the connection of the change's transaction, so that
 /// neither exists without the other.
-#[tracing::instrument(skip_all, fields(tenant_id = %tenant, %actor, action = action.as_str()))]
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant, %actor, action = change.action.as_str()))]
 pub async fn record(
     connection: &mut PgConnection,
     tenant: TenantId,
     actor: Actor,
-    action: Action,
-    old_value: Option<Value>,
-    new_value: Option<Value>,
+    change: Change,
 ) -> Result<()> {
     let entry = Entry {
         tenant: Some(tenant),
         actor: &actor.to_string(),
-        action,
-        old_value,
-        new_value,
+        action: change.action,
+        old_value: change.old_value,
+        new_value: change.new_value,
         client: None,
     };
     insert(connection, entry).await
+}
+
+/// Records a change of a tenant's and commits the transaction that made it: the last step of
+/// every catalog change.
+pub async fn commit(
+    mut transaction: Transaction<'_, Postgres>,
+    tenant: TenantId,
+    actor: Actor,
+    change: Change,
+) -> Result<()> {
+    record(&mut transaction, tenant, actor, change).await?;
+    transaction.commit().await?;
+    Ok(())
 }
 
 /// Records something that is not a change (a sign-in, a platform key's access, failed

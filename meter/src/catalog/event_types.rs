@@ -7,7 +7,7 @@ use serde_json::json;
 use sqlx::{Acquire, Postgres};
 
 use super::{audit, tenant_must_exist, tenants};
-use crate::audit::{Action, Actor};
+use crate::audit::{Action, Actor, Change};
 use crate::caps::{self, Caps};
 use crate::event_type;
 use crate::ids::TenantId;
@@ -51,16 +51,11 @@ pub async fn register(
     .execute(&mut *transaction)
     .await
     .map_err(tenant_must_exist(tenant))?;
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
+    let change = Change::made(
         Action::EventTypeRegistered,
-        None,
-        Some(json!({ "event_type": event_type })),
-    )
-    .await?;
-    transaction.commit().await?;
+        &json!({ "event_type": event_type }),
+    );
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(())
 }
 
@@ -84,16 +79,11 @@ pub async fn unregister(
     if result.rows_affected() == 0 {
         return Err(Error::NotFound(format!("event type {event_type:?}")));
     }
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
+    let change = Change::removed(
         Action::EventTypeUnregistered,
-        Some(json!({ "event_type": event_type })),
-        None,
-    )
-    .await?;
-    transaction.commit().await?;
+        &json!({ "event_type": event_type }),
+    );
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(())
 }
 

@@ -4,11 +4,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use sqlx::{Acquire, PgConnection, Postgres};
 
 use super::{audit, tenant_must_exist, tenants};
-use crate::audit::{Action, Actor};
+use crate::audit::{Action, Actor, Change};
 use crate::caps::{self, Caps};
 use crate::ids::{MeterId, MeterKey, TenantId};
 use crate::meter::{JsonPath, Meter, MeterSpec};
@@ -106,16 +105,8 @@ pub async fn create(
         _ => tenant_must_exist(tenant)(error),
     })?;
     let meter: Meter = row.try_into()?;
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::MeterCreated,
-        None,
-        Some(json!(meter)),
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::made(Action::MeterCreated, &meter);
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(meter)
 }
 
@@ -240,15 +231,7 @@ pub async fn delete(
     let deleted: Meter = row
         .ok_or_else(|| Error::NotFound(format!("meter {key}")))?
         .try_into()?;
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::MeterDeleted,
-        Some(json!(deleted)),
-        None,
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::removed(Action::MeterDeleted, &deleted);
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(())
 }

@@ -4,11 +4,10 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use serde_json::json;
 use sqlx::{Acquire, PgConnection, Postgres};
 
 use super::{audit, tenant_must_exist, tenants};
-use crate::audit::{Action, Actor};
+use crate::audit::{Action, Actor, Change};
 use crate::ids::TenantId;
 use crate::quota::{Granted, Limits};
 use crate::{Error, Result};
@@ -126,16 +125,8 @@ pub async fn set(
     .await
     .map_err(tenant_must_exist(tenant))?;
     let previous = previous.map(|previous| previous.limits);
-    audit::record(
-        &mut transaction,
-        tenant,
-        actor,
-        Action::QuotaSet,
-        previous.map(|previous| json!(previous)),
-        Some(json!(limits)),
-    )
-    .await?;
-    transaction.commit().await?;
+    let change = Change::replaced(Action::QuotaSet, previous.as_ref(), &limits);
+    audit::commit(transaction, tenant, actor, change).await?;
     Ok(previous)
 }
 

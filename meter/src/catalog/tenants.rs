@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Acquire, Postgres};
 
 use super::audit;
-use crate::audit::{Action, Actor};
+use crate::audit::{Action, Actor, Change};
 use crate::ids::{Region, TenantId, TenantName};
 use crate::tenant::{Tenant, TenantRef, TenantStatus};
 use crate::{Error, Result};
@@ -129,8 +129,7 @@ pub async fn set_status(
         TenantStatus::Active => Action::TenantActivated,
         TenantStatus::Suspended => Action::TenantSuspended,
     };
-    audit::record(&mut transaction, tenant, actor, action, None, None).await?;
-    transaction.commit().await?;
+    audit::commit(transaction, tenant, actor, Change::bare(action)).await?;
     Ok(())
 }
 
