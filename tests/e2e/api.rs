@@ -22,6 +22,11 @@ pub async fn graphql(serve: &Serve, key: &str, query: &str, variables: Value) ->
     (status, response.json().await.expect("a JSON body"))
 }
 
+/// Posts a GraphQL query or mutation that takes no variables with a key; returns the body.
+pub async fn graphql_body(serve: &Serve, key: &str, query: &str) -> Value {
+    graphql(serve, key, query, json!({})).await.1
+}
+
 /// The `extensions.code` of the first error, if any.
 pub fn code(body: &Value) -> Option<&str> {
     body["errors"][0]["extensions"]["code"].as_str()
@@ -41,7 +46,7 @@ async fn tenant(env: &TestEnv, serve: &Serve) -> Tenant {
         let query = format!("mutation {{ createApiKey(scope: {scope}) {{ secret }} }}");
         let admin = admin.clone();
         async move {
-            let (_, body) = graphql(serve, &admin, &query, json!({})).await;
+            let body = graphql_body(serve, &admin, &query).await;
             body["data"]["createApiKey"]["secret"]
                 .as_str()
                 .expect("a new key")
@@ -50,13 +55,7 @@ async fn tenant(env: &TestEnv, serve: &Serve) -> Tenant {
     };
     let read = create("READ").await;
     let ingest = create("INGEST").await;
-    let (_, body) = graphql(
-        serve,
-        &admin,
-        "mutation { createMeter(input: { key: \"calls\", eventType: \"call\", aggregation: COUNT, groupBy: [{ name: \"region\", path: \"$.region\" }] }) { key } }",
-        json!({}),
-    )
-    .await;
+    let body = graphql_body(serve, &admin, "mutation { createMeter(input: { key: \"calls\", eventType: \"call\", aggregation: COUNT, groupBy: [{ name: \"region\", path: \"$.region\" }] }) { key } }").await;
     assert_eq!(body["data"]["createMeter"]["key"], "calls", "{body}");
     Tenant {
         id: id.to_string(),
@@ -149,11 +148,11 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
     assert_eq!(anonymous.status().as_u16(), 401);
 
     // Identity and listings hold A's things only.
-    let (_, me) = graphql(&serve, &a.read, "{ me { tenantId scope } }", json!({})).await;
+    let me = graphql_body(&serve, &a.read, "{ me { tenantId scope } }").await;
     assert_eq!(me["data"]["me"]["tenantId"], json!(a.id));
     assert_eq!(me["data"]["me"]["scope"], "READ");
-    let (_, keys) = graphql(&serve, &a.admin, "{ apiKeys { id } }", json!({})).await;
-    let (_, b_keys) = graphql(&serve, &b.admin, "{ apiKeys { id } }", json!({})).await;
+    let keys = graphql_body(&serve, &a.admin, "{ apiKeys { id } }").await;
+    let b_keys = graphql_body(&serve, &b.admin, "{ apiKeys { id } }").await;
     let a_key_ids: Vec<&Value> = keys["data"]["apiKeys"]
         .as_array()
         .expect("keys")
@@ -170,7 +169,7 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
         let (_, found) = graphql(&serve, &a.read, page, json!({ "filter": filter })).await;
         assert_eq!(found["data"]["events"]["items"], json!([]), "{found}");
     }
-    let (_, b_page) = graphql(&serve, &b.read, page, json!({})).await;
+    let b_page = graphql_body(&serve, &b.read, page).await;
     let b_cursor = b_page["data"]["events"]["nextCursor"]
         .as_str()
         .unwrap_or_else(|| panic!("B has more pages: {b_page}"));
@@ -184,13 +183,7 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
             "{item}"
         );
     }
-    let (_, all_of_a) = graphql(
-        &serve,
-        &a.read,
-        "{ events(first: 200) { items { id } } }",
-        json!({}),
-    )
-    .await;
+    let all_of_a = graphql_body(&serve, &a.read, "{ events(first: 200) { items { id } } }").await;
     assert_eq!(
         all_of_a["data"]["events"]["items"].as_array().map(Vec::len),
         Some(3)
@@ -210,7 +203,7 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
     let quarantine = "query($after: String) { quarantine(first: 1, after: $after) { items { eventId reason } nextCursor } }";
     let deadline = Instant::now() + Duration::from_secs(30);
     let b_quarantine = loop {
-        let (_, seen) = graphql(&serve, &b.read, quarantine, json!({})).await;
+        let seen = graphql_body(&serve, &b.read, quarantine).await;
         if seen["data"]["quarantine"]["nextCursor"].is_string() {
             break seen;
         }
@@ -258,8 +251,8 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
             })
             .unwrap_or_default()
     };
-    let (_, a_traffic) = graphql(&serve, &a.read, traffic, json!({})).await;
-    let (_, b_traffic) = graphql(&serve, &b.read, traffic, json!({})).await;
+    let a_traffic = graphql_body(&serve, &a.read, traffic).await;
+    let b_traffic = graphql_body(&serve, &b.read, traffic).await;
     assert_eq!(totals(&a_traffic), (3, 0), "{a_traffic}");
     assert_eq!(totals(&b_traffic).1, 2, "{b_traffic}");
     assert!(
@@ -279,51 +272,43 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
     )
     .await;
     assert_eq!(code(&revoke), Some("NOT_FOUND"), "{revoke}");
-    let (_, b_me) = graphql(&serve, &b.read, "{ me { tenantId } }", json!({})).await;
+    let b_me = graphql_body(&serve, &b.read, "{ me { tenantId } }").await;
     assert_eq!(b_me["data"]["me"]["tenantId"], json!(b.id));
-    let (_, deleted) = graphql(
-        &serve,
-        &a.admin,
-        "mutation { deleteMeter(key: \"calls\") }",
-        json!({}),
-    )
-    .await;
+    let deleted = graphql_body(&serve, &a.admin, "mutation { deleteMeter(key: \"calls\") }").await;
     assert_eq!(deleted["data"]["deleteMeter"], true);
-    let (_, b_meters) = graphql(&serve, &b.read, "{ meters { key } }", json!({})).await;
+    let b_meters = graphql_body(&serve, &b.read, "{ meters { key } }").await;
     assert_eq!(b_meters["data"]["meters"], json!([{ "key": "calls" }]));
     let (_, gone) = graphql(&serve, &a.read, usage, range.clone()).await;
     assert_eq!(code(&gone), Some("NOT_FOUND"), "{gone}");
 
     // Scopes and credentials.
-    let (_, ingest_reads) = graphql(&serve, &a.ingest, "{ meters { key } }", json!({})).await;
+    let ingest_reads = graphql_body(&serve, &a.ingest, "{ meters { key } }").await;
     assert_eq!(code(&ingest_reads), Some("FORBIDDEN"));
-    let (_, read_writes) = graphql(
+    let read_writes = graphql_body(
         &serve,
         &a.read,
         "mutation { setQuota(input: { ratePerSec: 5 }) { ratePerSec } }",
-        json!({}),
     )
     .await;
     assert_eq!(code(&read_writes), Some("FORBIDDEN"));
     let (status, no_key) = graphql(&serve, "tly_not-a-key", "{ me { tenantId } }", json!({})).await;
     assert_eq!((status, code(&no_key)), (401, Some("UNAUTHENTICATED")));
-    let (_, quota) = graphql(
+    let quota = graphql_body(
         &serve,
         &a.admin,
         "mutation { setQuota(input: { ratePerSec: 5 }) { ratePerSec burst isDefault } }",
-        json!({}),
     )
     .await;
     assert_eq!(
         quota["data"]["setQuota"],
         json!({ "ratePerSec": 5, "burst": 10, "isDefault": false })
     );
-    let (_, b_quota) = graphql(&serve, &b.read, "{ quota { isDefault } }", json!({})).await;
+    let b_quota = graphql_body(&serve, &b.read, "{ quota { isDefault } }").await;
     assert_eq!(b_quota["data"]["quota"]["isDefault"], true);
 
     // Audit: A's quota change and key creations are recorded, by key, for A's admins only.
     let audit = "{ auditLog { actor action oldValue newValue } }";
-    let (_, a_audit) = graphql(&serve, &a.admin, audit, json!({})).await;
+    let a_audit = graphql_body(&serve, &a.admin, audit).await;
     let entries = a_audit["data"]["auditLog"].as_array().expect("entries");
     let actions: Vec<&str> = entries
         .iter()
@@ -356,13 +341,13 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
             .as_str()
             .is_some_and(|new| new.contains("\"rate_per_sec\":5"))
     );
-    let (_, b_audit) = graphql(&serve, &b.admin, audit, json!({})).await;
+    let b_audit = graphql_body(&serve, &b.admin, audit).await;
     assert_eq!(
         b_audit["data"]["auditLog"].as_array().map(Vec::len),
         Some(4),
         "{b_audit}"
     );
-    let (_, read_audit) = graphql(&serve, &a.read, audit, json!({})).await;
+    let read_audit = graphql_body(&serve, &a.read, audit).await;
     assert_eq!(code(&read_audit), Some("FORBIDDEN"));
 
     // A platform key acts on the tenant it names; no other key may name one.
@@ -400,13 +385,7 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
     assert_eq!(code(&unknown), Some("NOT_FOUND"), "{unknown}");
 
     // Limits: pages are capped and deep queries refused, with codes.
-    let (_, big_page) = graphql(
-        &serve,
-        &a.read,
-        "{ events(first: 1000) { items { id } } }",
-        json!({}),
-    )
-    .await;
+    let big_page = graphql_body(&serve, &a.read, "{ events(first: 1000) { items { id } } }").await;
     assert_eq!(code(&big_page), Some("BAD_USER_INPUT"), "{big_page}");
     let (_, bad_cursor) = graphql(&serve, &a.read, page, json!({ "after": "zz" })).await;
     assert_eq!(code(&bad_cursor), Some("BAD_USER_INPUT"), "{bad_cursor}");

@@ -222,32 +222,30 @@ async fn attempt(env: &TestEnv, serve: &Serve) -> Option<Answers> {
         return None;
     }
     answers.push(("query_last_hour", last_hour));
-    let body = graphql(
-        serve,
-        &read,
-        "{ traffic(top: 3) { minutes { minute accepted rejected } topTypes { eventType events } } }",
-        json!({}),
-    )
-    .await;
-    answers.push(("query_traffic", body));
 
-    // Queries.
-    let body = graphql(
-        serve,
-        &read,
-        "{ me { tenantId tenantName scope } }",
-        json!({}),
-    )
-    .await;
-    answers.push(("query_me", body));
-    let body = graphql(
-        serve,
-        &read,
-        &format!("{{ meters {{ {METER_FIELDS} }} }}"),
-        json!({}),
-    )
-    .await;
-    answers.push(("query_meters", body));
+    // Queries without variables; the traffic first, as its minutes move with the clock.
+    for (name, key, query) in [
+        (
+            "query_traffic",
+            &read,
+            "{ traffic(top: 3) { minutes { minute accepted rejected } topTypes { eventType events } } }"
+                .to_owned(),
+        ),
+        ("query_me", &read, "{ me { tenantId tenantName scope } }".to_owned()),
+        ("query_meters", &read, format!("{{ meters {{ {METER_FIELDS} }} }}")),
+        (
+            "query_quarantine",
+            &read,
+            "{ quarantine(first: 10) { items { ingestTime eventId reason raw } nextCursor } }"
+                .to_owned(),
+        ),
+        ("query_quota", &read, format!("{{ quota {{ {QUOTA_FIELDS} }} }}")),
+        ("query_api_keys", &admin, format!("{{ apiKeys {{ {KEY_FIELDS} }} }}")),
+    ] {
+        answers.push((name, graphql(serve, key, &query, json!({})).await));
+    }
+
+    // Queries with variables.
     let usage = format!(
         "query($from: DateTime!, $to: DateTime!, $groupBy: [String!]! = [], $subject: String) {{
            usage(meter: \"tokens\", from: $from, to: $to, window: MINUTE, groupBy: $groupBy,
@@ -290,30 +288,6 @@ async fn attempt(env: &TestEnv, serve: &Serve) -> Option<Answers> {
     .await;
     answers.push(("query_events_filtered", body));
 
-    let body = graphql(
-        serve,
-        &read,
-        "{ quarantine(first: 10) { items { ingestTime eventId reason raw } nextCursor } }",
-        json!({}),
-    )
-    .await;
-    answers.push(("query_quarantine", body));
-    let body = graphql(
-        serve,
-        &read,
-        &format!("{{ quota {{ {QUOTA_FIELDS} }} }}"),
-        json!({}),
-    )
-    .await;
-    answers.push(("query_quota", body));
-    let body = graphql(
-        serve,
-        &admin,
-        &format!("{{ apiKeys {{ {KEY_FIELDS} }} }}"),
-        json!({}),
-    )
-    .await;
-    answers.push(("query_api_keys", body));
     Some(Answers { anchor, answers })
 }
 

@@ -18,7 +18,7 @@ use tally_meter::tenant::TenantRef;
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
-use super::api::graphql;
+use super::api::{graphql, graphql_body};
 use super::meter_load::post_batch;
 use super::support::{Serve, TestEnv, free_port, meter_create};
 
@@ -627,7 +627,7 @@ async fn scenario(
     if hydrated {
         // The key goes while its page is open: the next page the browser loads in place
         // says so instead of failing silently.
-        let (_, keys) = graphql(serve, admin, "{ apiKeys { id prefix } }", json!({})).await;
+        let keys = graphql_body(serve, admin, "{ apiKeys { id prefix } }").await;
         let read_id = keys["data"]["apiKeys"]
             .as_array()
             .and_then(|keys| {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
 use tally_meter::ids::TenantId;
 
-use crate::e2e::api::{code, graphql};
+use crate::e2e::api::{code, graphql, graphql_body};
 use crate::e2e::support::{Serve, TestEnv, memory, meter_create};
 
 /// Posts a GraphQL query with a key that names a tenant in `X-Tally-Tenant`; returns the body.
@@ -160,11 +160,10 @@ async fn a_tenant_admin_cannot_mint_a_platform_key_anywhere() {
     let serve = env.serve("api", &[]).await;
 
     // GraphQL.
-    let (_, body) = graphql(
+    let body = graphql_body(
         &serve,
         &admin,
         "mutation { createApiKey(scope: PLATFORM) { secret } }",
-        json!({}),
     )
     .await;
     assert_eq!(code(&body), Some("FORBIDDEN"), "{body}");
@@ -184,7 +183,7 @@ async fn a_tenant_admin_cannot_mint_a_platform_key_anywhere() {
     assert_eq!(platform_keys(&env).await, 0, "no platform key was made");
 
     // So nothing of tenant B's is reachable with tenant A's keys.
-    let (_, body) = graphql(&serve, &admin, "{ apiKeys { id } }", json!({})).await;
+    let body = graphql_body(&serve, &admin, "{ apiKeys { id } }").await;
     assert_eq!(body["data"]["apiKeys"].as_array().map(Vec::len), Some(1));
     let leak = graphql_naming(&serve, &admin, &b.to_string(), "{ apiKeys { id } }").await;
     assert_eq!(code(&leak), Some("FORBIDDEN"), "{leak}");
@@ -366,23 +365,12 @@ async fn caps_refuse_the_1001st_meter_and_other_definitions_past_their_caps() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("meters_per_tenant"));
 
     // Keys: the admin key and two more are the cap of 3 set for this server.
+    let create_read_key = "mutation { createApiKey(scope: READ) { secret } }";
     for _ in 0..2 {
-        let (_, body) = graphql(
-            &serve,
-            &admin,
-            "mutation { createApiKey(scope: READ) { secret } }",
-            json!({}),
-        )
-        .await;
+        let body = graphql_body(&serve, &admin, create_read_key).await;
         assert!(body["data"]["createApiKey"]["secret"].is_string(), "{body}");
     }
-    let (_, body) = graphql(
-        &serve,
-        &admin,
-        "mutation { createApiKey(scope: READ) { secret } }",
-        json!({}),
-    )
-    .await;
+    let body = graphql_body(&serve, &admin, create_read_key).await;
     assert_eq!(code(&body), Some("LIMIT_REACHED"), "{body}");
 
     // Event types, through the command line with a cap of 2.
@@ -527,13 +515,7 @@ async fn the_audit_log_records_changes_sessions_platform_access_and_failures() {
     let (tenant, admin) = env.tenant_with_key(Scope::Admin).await;
     let name = tenant.to_string();
     let serve = env.serve("api", &[]).await;
-    let (_, body) = graphql(
-        &serve,
-        &admin,
-        "mutation { createMeter(input: { key: \"calls\", eventType: \"call\", aggregation: COUNT }) { key } deleteMeter(key: \"calls\") }",
-        json!({}),
-    )
-    .await;
+    let body = graphql_body(&serve, &admin, "mutation { createMeter(input: { key: \"calls\", eventType: \"call\", aggregation: COUNT }) { key } deleteMeter(key: \"calls\") }").await;
     assert_eq!(body["data"]["deleteMeter"], true, "{body}");
     env.run_ok(&["event-type", "register", "--tenant", &name, "call"])
         .await;
@@ -552,11 +534,10 @@ async fn the_audit_log_records_changes_sessions_platform_access_and_failures() {
     let as_operator = graphql_naming(&serve, platform.trim(), &name, "{ meters { key } }").await;
     assert!(as_operator["data"]["meters"].is_array(), "{as_operator}");
     // A revoked key of the tenant fails, and so does a key of no tenant.
-    let (_, read) = graphql(
+    let read = graphql_body(
         &serve,
         &admin,
         "mutation { createApiKey(scope: READ) { secret key { id } } }",
-        json!({}),
     )
     .await;
     let read_secret = read["data"]["createApiKey"]["secret"]
@@ -582,11 +563,10 @@ async fn the_audit_log_records_changes_sessions_platform_access_and_failures() {
     // Failures are written in batches, every 10 s.
     let deadline = Instant::now() + Duration::from_secs(40);
     let actions = loop {
-        let (_, body) = graphql(
+        let body = graphql_body(
             &serve,
             &admin,
             "{ auditLog(first: 100) { actor action client newValue } }",
-            json!({}),
         )
         .await;
         let entries = body["data"]["auditLog"]

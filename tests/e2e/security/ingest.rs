@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tally_meter::api_key::Scope;
 
-use super::super::api::graphql;
+use super::super::api::graphql_body;
 use super::super::support::{Serve, TestEnv, memory, read_topic};
 
 /// Longest any test here may run.
@@ -321,7 +321,7 @@ async fn a_huge_rejected_event_is_quarantined_as_a_bounded_prefix_with_its_lengt
             "{ quarantine(first: 10) { items { eventId raw rawBytes rawSha256 truncated } } }";
         let deadline = Instant::now() + Duration::from_secs(60);
         let item = loop {
-            let (_, seen) = graphql(&serve, &read_key, query, json!({})).await;
+            let seen = graphql_body(&serve, &read_key, query).await;
             if let Some(item) = seen["data"]["quarantine"]["items"].get(0) {
                 break item.clone();
             }
