@@ -13,7 +13,7 @@ use tally_meter::ids::{MeterKey, TenantId};
 use super::billing::{month_start, usage_event, write_plan as write_file};
 use super::meter_load::post_batch;
 use super::security::access::Browser;
-use super::support::{Serve, TestEnv};
+use super::support::{Serve, TestEnv, meter_create};
 use super::web_billing::{html, session_cookie};
 
 pub(crate) fn reading(id: &str, subject: &str, temp: u32) -> Value {
@@ -40,8 +40,15 @@ pub(crate) async fn temp_meter(env: &TestEnv, tenant: &str) {
     .await;
 }
 
+/// The command that creates an alert rule, for [`configure`].
+pub(crate) const RULE_CREATE: [&str; 3] = ["alert", "rule", "create"];
+/// The command that sets an alert receiver, for [`configure`].
+pub(crate) const RECEIVER_SET: [&str; 3] = ["alert", "receiver", "set"];
+/// The command that sets the alert routing, for [`configure`].
+pub(crate) const ROUTING_SET: [&str; 3] = ["alert", "routing", "set"];
+
 /// Runs `tally COMMAND --tenant TENANT --file FILE` with `spec` written to FILE, such as
-/// `alert rule create`.
+/// [`RULE_CREATE`].
 pub(crate) async fn configure(env: &TestEnv, tenant: &str, command: [&str; 3], spec: &Value) {
     let file = write_file(&spec.to_string());
     let mut args = command.to_vec();
@@ -284,10 +291,12 @@ async fn quota_rules_fire_at_80_and_100_percent_of_the_monthly_quota() {
         "soft",
     ])
     .await;
-    let rule = write_file(r#"{"name": "quota", "kind": "quota", "percents": [80, 100]}"#);
-    env.run_ok(&[
-        "alert", "rule", "create", "--tenant", &name, "--file", &rule,
-    ])
+    configure(
+        &env,
+        &name,
+        RULE_CREATE,
+        &json!({"name": "quota", "kind": "quota", "percents": [80, 100]}),
+    )
     .await;
 
     let client = reqwest::Client::new();
@@ -331,20 +340,13 @@ async fn spend_rules_fire_at_80_and_100_percent_of_a_customers_budget() {
         .await;
     let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
     let name = tenant.to_string();
-    env.run_ok(&[
-        "meter",
-        "create",
-        "--tenant",
+    env.run_ok(&meter_create(
         &name,
-        "--key",
         "units",
-        "--event-type",
         "usage.recorded",
-        "--aggregation",
         "sum",
-        "--value",
-        "$.units",
-    ])
+        &["--value", "$.units"],
+    ))
     .await;
     env.run_ok(&[
         "customer",
@@ -399,13 +401,13 @@ async fn spend_rules_fire_at_80_and_100_percent_of_a_customers_budget() {
         String::from_utf8_lossy(&refused.stderr).contains("customer ghost, which does not exist"),
         "{refused:?}"
     );
-    let rule = write_file(
-        r#"{"name": "budget", "kind": "spend", "customer": "acme", "budget": "10.00",
-            "percents": [80, 100]}"#,
-    );
-    env.run_ok(&[
-        "alert", "rule", "create", "--tenant", &name, "--file", &rule,
-    ])
+    configure(
+        &env,
+        &name,
+        RULE_CREATE,
+        &json!({"name": "budget", "kind": "spend", "customer": "acme", "budget": "10.00",
+                "percents": [80, 100]}),
+    )
     .await;
 
     let client = reqwest::Client::new();
@@ -466,37 +468,30 @@ async fn two_alerting_processes_record_and_notify_each_transition_once() {
     let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
     let name = tenant.to_string();
     temp_meter(&env, &name).await;
-    let rule = write_file(
-        r#"{"name": "hot", "kind": "threshold", "meter": "temp", "window": "2m",
-            "op": ">=", "value": "50"}"#,
-    );
-    env.run_ok(&[
-        "alert", "rule", "create", "--tenant", &name, "--file", &rule,
-    ])
-    .await;
-    // Absence: a subject silent for 3 s alerts, until it speaks again.
-    let silent = write_file(
-        r#"{"name": "silent", "kind": "absence", "event_type": "reading", "after": "3s"}"#,
-    );
-    env.run_ok(&[
-        "alert", "rule", "create", "--tenant", &name, "--file", &silent,
-    ])
-    .await;
-    configure(
-        &env,
-        &name,
-        ["alert", "receiver", "set"],
-        &json!({"name": "hook", "kind": "webhook", "url": url, "secret": "two-processes-secret"}),
-    )
-    .await;
-    configure(
-        &env,
-        &name,
-        ["alert", "routing", "set"],
-        &json!({"receiver": "hook", "group_by": ["alertname"], "group_wait": "1s",
-                "group_interval": "1h", "repeat_interval": "1h"}),
-    )
-    .await;
+    for (command, spec) in [
+        (
+            RULE_CREATE,
+            json!({"name": "hot", "kind": "threshold", "meter": "temp", "window": "2m",
+                   "op": ">=", "value": "50"}),
+        ),
+        // Absence: a subject silent for 3 s alerts, until it speaks again.
+        (
+            RULE_CREATE,
+            json!({"name": "silent", "kind": "absence", "event_type": "reading", "after": "3s"}),
+        ),
+        (
+            RECEIVER_SET,
+            json!({"name": "hook", "kind": "webhook", "url": url,
+                   "secret": "two-processes-secret"}),
+        ),
+        (
+            ROUTING_SET,
+            json!({"receiver": "hook", "group_by": ["alertname"], "group_wait": "1s",
+                   "group_interval": "1h", "repeat_interval": "1h"}),
+        ),
+    ] {
+        configure(&env, &name, command, &spec).await;
+    }
     send_readings(
         &env,
         &serve,
@@ -679,36 +674,35 @@ async fn alerts_are_notified_signed_grouped_silenced_inhibited_and_resolved() {
     let name = tenant.to_string();
     temp_meter(&env, &name).await;
     let secret = "an-hmac-secret-of-the-test";
-    for file in [
-        json!({"name": "too-hot", "kind": "threshold", "meter": "temp", "window": "2m",
-               "op": ">", "value": "80", "severity": "critical"}),
-        json!({"name": "warm", "kind": "threshold", "meter": "temp", "window": "2m",
-               "op": ">", "value": "50", "for": "3s", "severity": "warning"}),
-        json!({"name": "offline", "kind": "absence", "event_type": "heartbeat", "after": "2s"}),
+    for (command, spec) in [
+        (
+            RULE_CREATE,
+            json!({"name": "too-hot", "kind": "threshold", "meter": "temp", "window": "2m",
+                   "op": ">", "value": "80", "severity": "critical"}),
+        ),
+        (
+            RULE_CREATE,
+            json!({"name": "warm", "kind": "threshold", "meter": "temp", "window": "2m",
+                   "op": ">", "value": "50", "for": "3s", "severity": "warning"}),
+        ),
+        (
+            RULE_CREATE,
+            json!({"name": "offline", "kind": "absence", "event_type": "heartbeat", "after": "2s"}),
+        ),
+        // A receiver on loopback is refused without alerting.allow_private_targets: see the
+        // unit tests of deliver; this process allows it.
+        (
+            RECEIVER_SET,
+            json!({"name": "hook", "kind": "webhook", "url": url, "secret": secret}),
+        ),
+        (
+            ROUTING_SET,
+            json!({"receiver": "hook", "group_by": ["alertname"], "group_wait": "1s",
+                   "group_interval": "2s", "repeat_interval": "1h"}),
+        ),
     ] {
-        let file = write_file(&file.to_string());
-        env.run_ok(&[
-            "alert", "rule", "create", "--tenant", &name, "--file", &file,
-        ])
-        .await;
+        configure(&env, &name, command, &spec).await;
     }
-    // A receiver on loopback is refused without alerting.allow_private_targets: see the unit
-    // tests of deliver; this process allows it.
-    let receiver = write_file(
-        &json!({"name": "hook", "kind": "webhook", "url": url, "secret": secret}).to_string(),
-    );
-    env.run_ok(&[
-        "alert", "receiver", "set", "--tenant", &name, "--file", &receiver,
-    ])
-    .await;
-    let routing = write_file(
-        r#"{"receiver": "hook", "group_by": ["alertname"], "group_wait": "1s",
-            "group_interval": "2s", "repeat_interval": "1h"}"#,
-    );
-    env.run_ok(&[
-        "alert", "routing", "set", "--tenant", &name, "--file", &routing,
-    ])
-    .await;
     env.run_ok(&[
         "alert",
         "silence",
@@ -990,22 +984,19 @@ async fn an_email_receiver_gets_a_plain_text_and_html_message_through_a_real_smt
     let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
     let name = tenant.to_string();
     temp_meter(&env, &name).await;
-    for (command, json) in [
+    for (command, spec) in [
         (
-            ["alert", "rule", "create"],
+            RULE_CREATE,
             json!({"name": "too-hot", "kind": "threshold", "meter": "temp", "window": "2m",
                    "op": ">", "value": "80", "severity": "critical"}),
         ),
         (
-            ["alert", "receiver", "set"],
+            RECEIVER_SET,
             json!({"name": "mail", "kind": "email", "to": ["sre@plant.test"]}),
         ),
-        (
-            ["alert", "routing", "set"],
-            json!({"receiver": "mail", "group_wait": "1s"}),
-        ),
+        (ROUTING_SET, json!({"receiver": "mail", "group_wait": "1s"})),
     ] {
-        configure(&env, &name, command, &json).await;
+        configure(&env, &name, command, &spec).await;
     }
     post_batch(
         &reqwest::Client::new(),

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
 
-use crate::e2e::alerting::{Hook, configure, reading, temp_meter};
+use crate::e2e::alerting::{
+    Hook, RECEIVER_SET, ROUTING_SET, RULE_CREATE, configure, reading, temp_meter,
+};
 use crate::e2e::meter_load::post_batch;
 use crate::e2e::support::TestEnv;
 
@@ -50,17 +52,17 @@ async fn a_killed_alerting_process_neither_loses_nor_repeats_a_transition_or_a_n
     temp_meter(&env, &name).await;
     for (command, spec) in [
         (
-            ["alert", "rule", "create"],
+            RULE_CREATE,
             json!({"name": "too-hot", "kind": "threshold", "meter": "temp", "window": "5m",
                    "op": ">", "value": "80", "for": "6s"}),
         ),
         (
-            ["alert", "receiver", "set"],
+            RECEIVER_SET,
             json!({"name": "hook", "kind": "webhook", "url": url,
                    "secret": "a-secret-of-the-fault-test"}),
         ),
         (
-            ["alert", "routing", "set"],
+            ROUTING_SET,
             json!({"receiver": "hook", "group_wait": "1s", "group_interval": "1h",
                    "repeat_interval": "1h"}),
         ),
