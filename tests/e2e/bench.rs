@@ -4,8 +4,10 @@
 use tally_meter::catalog::tenants;
 use tally_meter::tenant::TenantStatus;
 
-use super::support::bench::{figures, first_figure, run_bench_e2e};
-use super::support::{TestEnv, run_bounded};
+use super::support::bench::{
+    assert_figures, assert_first_figure, figures, first_figure, run_bench_e2e,
+};
+use super::support::{TestEnv, run_bounded, words};
 
 /// The value of column `column` (0 baseline, 1 ingest, 2 ratio) in the row `label` of the
 /// last table printed, as a number.
@@ -19,20 +21,9 @@ fn figure(stdout: &str, label: &str, column: usize) -> Option<f64> {
 async fn bench_ingest_prints_both_phases_and_their_ratio() {
     let env = TestEnv::migrated().await;
     let stdout = env
-        .run_ok(&[
-            "bench",
-            "ingest",
-            "--duration",
-            "1",
-            "--warmup",
-            "0",
-            "--runs",
-            "1",
-            "--tenants",
-            "2",
-            "--concurrency",
-            "2",
-        ])
+        .run_ok(&words(
+            "bench ingest --duration 1 --warmup 0 --runs 1 --tenants 2 --concurrency 2",
+        ))
         .await;
 
     assert!(stdout.contains("median of 1 run(s)"), "{stdout}");
@@ -79,38 +70,20 @@ async fn bench_e2e_prints_latency_percentiles() {
 async fn bench_query_prints_percentiles() {
     let env = TestEnv::migrated().await;
     let stdout = env
-        .run_ok(&[
-            "bench",
-            "query",
-            "--tenants",
-            "3",
-            "--events-per-tenant",
-            "10",
-            "--duration",
-            "2",
-            "--warmup",
-            "0",
-            "--concurrency",
-            "4",
-        ])
+        .run_ok(&words(
+            "bench query --tenants 3 --events-per-tenant 10 --duration 2 --warmup 0 \
+             --concurrency 4",
+        ))
         .await;
 
-    assert_eq!(
-        first_figure(&stdout, "events counted"),
-        Some(30.0),
-        "{stdout}"
-    );
+    assert_first_figure(&stdout, "events counted", 30.0);
     // Baseline, lastHour, usage and both.
     for label in ["latency p50 (ms)", "latency p99 (ms)", "queries/s  "] {
         let values = figures(&stdout, label);
         assert_eq!(values.len(), 4, "{label}: {stdout}");
         assert!(values.iter().all(|value| *value > 0.0), "{label}: {stdout}");
     }
-    assert_eq!(
-        figures(&stdout, "failed queries (whole phase)"),
-        [0.0, 0.0],
-        "{stdout}"
-    );
+    assert_figures(&stdout, "failed queries (whole phase)", &[0.0, 0.0]);
     for label in ["lastHour p99 (ms)", "usage p99 (ms)"] {
         assert_verdict(&stdout, label);
     }
@@ -121,12 +94,8 @@ async fn bench_query_prints_percentiles() {
 async fn bench_invoice_bills_every_customer_and_the_rerun_changes_nothing() {
     let env = TestEnv::migrated().await;
     let stdout = env.run_ok(&["bench", "invoice", "--customers", "40"]).await;
-    assert_eq!(
-        figures(&stdout, "invoices finalized"),
-        [40.0, 0.0],
-        "{stdout}"
-    );
-    assert_eq!(figures(&stdout, "drafts written"), [40.0, 0.0], "{stdout}");
+    assert_figures(&stdout, "invoices finalized", &[40.0, 0.0]);
+    assert_figures(&stdout, "drafts written", &[40.0, 0.0]);
     let hash = |label: &str| {
         stdout
             .lines()
@@ -172,45 +141,18 @@ async fn bench_invoice_bills_every_customer_and_the_rerun_changes_nothing() {
 async fn bench_alerting_evaluates_every_rule_and_records_each_breach_once() {
     let env = TestEnv::migrated().await;
     let stdout = env
-        .run_ok(&[
-            "bench",
-            "alerting",
-            "--tenants",
-            "3",
-            "--rules-per-tenant",
-            "10",
-            "--subjects",
-            "10",
-            "--passes",
-            "3",
-            "--baseline-rules",
-            "10",
-            "--latency-tenants",
-            "0",
-        ])
+        .run_ok(&words(
+            "bench alerting --tenants 3 --rules-per-tenant 10 --subjects 10 --passes 3 \
+             --baseline-rules 10 --latency-tenants 0",
+        ))
         .await;
-    assert_eq!(
-        figures(&stdout, "rules evaluated (steady: most)"),
-        [30.0, 30.0],
-        "{stdout}"
-    );
-    assert_eq!(
-        figures(&stdout, "rules failed (steady: most)"),
-        [0.0, 0.0],
-        "{stdout}"
-    );
+    assert_figures(&stdout, "rules evaluated (steady: most)", &[30.0, 30.0]);
+    assert_figures(&stdout, "rules failed (steady: most)", &[0.0, 0.0]);
     // Per tenant, 84 series and 18 of them breaching (a fifth of ten subjects for eight
     // rules, both regions for one): each breach is a transition in the cold pass, and the six
     // of the rules pending for 30 s fire in the second steady pass, 30 s later.
-    assert_eq!(
-        first_figure(&stdout, "series measured per pass"),
-        Some(252.0)
-    );
-    assert_eq!(
-        figures(&stdout, "transitions recorded"),
-        [54.0, 0.0, 18.0, 0.0],
-        "{stdout}"
-    );
+    assert_first_figure(&stdout, "series measured per pass", 252.0);
+    assert_figures(&stdout, "transitions recorded", &[54.0, 0.0, 18.0, 0.0]);
     assert!(
         first_figure(&stdout, "steady rules/s / one-by-one rules/s")
             .is_some_and(|ratio| ratio > 0.0),
@@ -237,36 +179,16 @@ async fn bench_alerting_times_each_breach_until_its_webhook_arrives() {
         env.tally()
             .env("TALLY__ALERTING__EVAL_INTERVAL_SECS", "2")
             .env("TALLY__ALERTING__NOTIFY_INTERVAL_MS", "100")
-            .args([
-                "bench",
-                "alerting",
-                "--tenants",
-                "2",
-                "--rules-per-tenant",
-                "2",
-                "--passes",
-                "1",
-                "--baseline-rules",
-                "2",
-                "--latency-tenants",
-                "3",
-                "--group-wait",
-                "1s",
-            ]),
+            .args(words(
+                "bench alerting --tenants 2 --rules-per-tenant 2 --passes 1 --baseline-rules 2 \
+                 --latency-tenants 3 --group-wait 1s",
+            )),
     )
     .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{output:?}");
-    assert_eq!(
-        figures(&stdout, "breaches notified"),
-        [3.0, 3.0],
-        "{stdout}"
-    );
-    assert_eq!(
-        first_figure(&stdout, "notifications repeated"),
-        Some(0.0),
-        "{stdout}"
-    );
+    assert_figures(&stdout, "breaches notified", &[3.0, 3.0]);
+    assert_first_figure(&stdout, "notifications repeated", 0.0);
     // Each breach waits for the next evaluation (2 s), then group_wait (1 s).
     let p95 = first_figure(&stdout, "latency p95 (s)").expect("a p95");
     assert!((1.0..30.0).contains(&p95), "{stdout}");
@@ -278,18 +200,9 @@ async fn bench_alerting_times_each_breach_until_its_webhook_arrives() {
 async fn bench_slo_measures_every_slo_at_once_with_the_counts_written() {
     let env = TestEnv::migrated().await;
     let stdout = env
-        .run_ok(&[
-            "bench",
-            "slo",
-            "--tenants",
-            "3",
-            "--slos-per-tenant",
-            "2",
-            "--passes",
-            "1",
-            "--baseline-slos",
-            "2",
-        ])
+        .run_ok(&words(
+            "bench slo --tenants 3 --slos-per-tenant 2 --passes 1 --baseline-slos 2",
+        ))
         .await;
     // Per tenant, slo-0 split by three endpoints and slo-1 whole: four series, each with its
     // window so far and seven burn-rate windows, none of whose counts differ.
@@ -297,17 +210,9 @@ async fn bench_slo_measures_every_slo_at_once_with_the_counts_written() {
         stdout.contains("6 SLOs (2 per tenant) over 3 tenants, 12 series"),
         "{stdout}"
     );
-    assert_eq!(
-        first_figure(&stdout, "exact counts: written vs status()"),
-        Some(0.0),
-        "{stdout}"
-    );
+    assert_first_figure(&stdout, "exact counts: written vs status()", 0.0);
     assert!(stdout.contains("of 96 counts of 6 SLOs differ"), "{stdout}");
-    assert_eq!(
-        figures(&stdout, "rules evaluated (steady: most)"),
-        [6.0, 6.0],
-        "{stdout}"
-    );
+    assert_figures(&stdout, "rules evaluated (steady: most)", &[6.0, 6.0]);
     assert!(
         first_figure(&stdout, "one at a time / all at once").is_some_and(|ratio| ratio > 0.0),
         "{stdout}"

@@ -118,6 +118,12 @@ pub fn meter_create<'a>(
     args
 }
 
+/// The arguments of a command line written as plain words, such as `bench query --tenants 3`:
+/// split at white space, with no quoting.
+pub fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
 /// Runs a command to completion under [`COMMAND_TIMEOUT`].
 pub async fn run_bounded(command: &mut Command) -> Output {
     tokio::time::timeout(COMMAND_TIMEOUT, command.output())

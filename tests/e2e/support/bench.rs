@@ -1,24 +1,14 @@
 //! What the bench tests read from the tables `tally bench …` prints, and the brief
 //! `tally bench e2e` run two of them make.
 
-use super::TestEnv;
+use super::{TestEnv, words};
 
 /// Runs `tally bench e2e` briefly, insisting that it succeeds: two tenants at 2,000 events/s
 /// for `duration` seconds after a one-second warm-up, then the flags `more`. Returns its
 /// standard output.
 pub async fn run_bench_e2e(env: &TestEnv, duration: &str, more: &[&str]) -> String {
-    let mut args = vec![
-        "bench",
-        "e2e",
-        "--rate",
-        "2000",
-        "--duration",
-        duration,
-        "--warmup",
-        "1",
-        "--tenants",
-        "2",
-    ];
+    let mut args = words("bench e2e --rate 2000 --warmup 1 --tenants 2 --duration");
+    args.push(duration);
     args.extend(more);
     env.run_ok(&args).await
 }
@@ -49,4 +39,20 @@ pub fn figures(stdout: &str, label: &str) -> Vec<f64> {
     cells(stdout, label)
         .map(|cells| cells.filter_map(number).collect())
         .unwrap_or_default()
+}
+
+/// Asserts that the numbers after `label` on the first line starting with it are `expected`,
+/// showing the whole output otherwise.
+pub fn assert_figures(stdout: &str, label: &str, expected: &[f64]) {
+    assert_eq!(figures(stdout, label), expected, "{label}: {stdout}");
+}
+
+/// Asserts that the first number after `label` on the first line starting with it is
+/// `expected`, showing the whole output otherwise.
+pub fn assert_first_figure(stdout: &str, label: &str, expected: f64) {
+    assert_eq!(
+        first_figure(stdout, label),
+        Some(expected),
+        "{label}: {stdout}"
+    );
 }
