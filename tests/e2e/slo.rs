@@ -108,6 +108,34 @@ fn series<'a>(status: &'a Value, route: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no series {route}: {status}"))
 }
 
+/// Waits until `tally slo show --json` of the tenant's SLO counts `total` events in the series
+/// of each `(group, total)`; returns that status.
+pub async fn wait_until_counted(
+    env: &TestEnv,
+    tenant: &str,
+    name: &str,
+    totals: &[(&str, u64)],
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = show(env, tenant, name).await;
+        let counted = |group: &str| {
+            status["series"]
+                .as_array()
+                .and_then(|all| all.iter().find(|series| series["group"] == group))
+                .and_then(|series| series["budget"]["total"].as_u64())
+        };
+        if totals
+            .iter()
+            .all(|(group, total)| counted(group) == Some(*total))
+        {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "not counted in time: {status}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_openslo_file_gives_exact_budgets_burn_rates_and_tiers_and_exports_back() {
     let env = TestEnv::migrated().await;
@@ -130,21 +158,8 @@ async fn an_openslo_file_gives_exact_budgets_burn_rates_and_tiers_and_exports_ba
             post_batch(&client, &serve.base, &key, chunk).await;
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        let status = show(&env, &name, "checkout").await;
-        let counted = |route: &str| {
-            status["series"]
-                .as_array()
-                .and_then(|all| all.iter().find(|series| series["group"] == route))
-                .map(|series| series["budget"]["total"].as_u64().unwrap_or(0))
-        };
-        if counted("/pay") == Some(300) && counted("/cart") == Some(200) {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "not counted in time: {status}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let status =
+        wait_until_counted(&env, &name, "checkout", &[("/pay", 300), ("/cart", 200)]).await;
 
     // /pay: 6 bad of 300 where 1 % allows 3: twice the budget spent, burning 2× everywhere.
     let pay = series(&status, "/pay");

@@ -37,7 +37,7 @@ pub(crate) async fn session_cookie(serve: &Serve, key: &str) -> String {
 }
 
 /// GETs `path` with a session; returns the status, the content type and the body.
-async fn get(serve: &Serve, cookie: &str, path: &str) -> (u16, String, Vec<u8>) {
+pub(crate) async fn get(serve: &Serve, cookie: &str, path: &str) -> (u16, String, Vec<u8>) {
     let response = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -58,6 +58,7 @@ async fn get(serve: &Serve, cookie: &str, path: &str) -> (u16, String, Vec<u8>) 
     (status, content_type, body)
 }
 
+/// GETs the page `path` with a session, insisting on HTTP 200; returns its HTML.
 pub(crate) async fn html(serve: &Serve, cookie: &str, path: &str) -> String {
     let (status, _, body) = get(serve, cookie, path).await;
     assert_eq!(status, 200, "{path}");

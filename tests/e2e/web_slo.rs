@@ -9,15 +9,14 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use tally_meter::api_key::Scope;
 
 use super::billing::write_plan as write_file;
 use super::meter_load::post_batch;
-use super::slo::checkout_requests;
-use super::support::{Serve, TestEnv};
+use super::slo::{checkout_requests, wait_until_counted};
+use super::support::TestEnv;
 use super::web::{Browser, Driver, wait_until_hydrated};
-use super::web_billing::{html, session_cookie};
+use super::web_billing::{get, html, session_cookie};
 
 /// 99 % of requests under 500 over 28 days, per route.
 const CHECKOUT: &str = r#"{"name": "checkout", "description": "Checkout answers without a server error",
@@ -28,18 +27,6 @@ const CHECKOUT: &str = r#"{"name": "checkout", "description": "Checkout answers 
 const SEARCH: &str = r#"{"name": "search-fast", "indicator": {"kind": "latency",
     "event_type": "search", "value": "$.latency_ms", "threshold": "300"},
     "objective": "95", "window": "month"}"#;
-
-/// GETs `path` with a session; returns the status and the body.
-async fn get(serve: &Serve, cookie: &str, path: &str) -> (u16, String) {
-    let response = reqwest::Client::new()
-        .get(format!("{}{path}", serve.base))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .expect("an answer");
-    let status = response.status().as_u16();
-    (status, response.text().await.expect("a body"))
-}
 
 /// A page's text as a person reads it: tags as spaces, runs of whitespace as one.
 fn visible(html: &str) -> String {
@@ -62,30 +49,6 @@ fn visible(html: &str) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Waits until `tally slo show --json` counts `total` events for `route`.
-async fn wait_until_counted(env: &TestEnv, tenant: &str, route: &str, total: u64) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = env
-            .run_ok(&["slo", "show", "--tenant", tenant, "checkout", "--json"])
-            .await;
-        let status: Value = serde_json::from_str(&text).expect("a status");
-        let counted = status["series"].as_array().and_then(|all| {
-            all.iter()
-                .find(|series| series["group"] == route)
-                .and_then(|series| series["budget"]["total"].as_u64())
-        });
-        if counted == Some(total) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{route} not counted in time: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,8 +80,7 @@ async fn a_tenant_sees_its_slos_budgets_burn_down_and_tiers_and_another_tenant_d
     for chunk in pay.chunks(100).chain(cart.chunks(100)) {
         post_batch(&client, &serve.base, &a_ingest, chunk).await;
     }
-    wait_until_counted(&env, &a_ref, "/pay", 300).await;
-    wait_until_counted(&env, &a_ref, "/cart", 200).await;
+    wait_until_counted(&env, &a_ref, "checkout", &[("/pay", 300), ("/cart", 200)]).await;
 
     // The list: both SLOs, where each stands, each leading to its page.
     let source = html(&serve, &a_session, "/slos").await;
@@ -171,7 +133,8 @@ async fn a_tenant_sees_its_slos_budgets_burn_down_and_tiers_and_another_tenant_d
         page.contains("No events yet: no search events have been counted since"),
         "{page}"
     );
-    let (status, body) = get(&serve, &a_session, "/slos/nothing").await;
+    let (status, _, body) = get(&serve, &a_session, "/slos/nothing").await;
+    let body = String::from_utf8_lossy(&body);
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("There is no SLO named nothing."), "{body}");
 
@@ -179,7 +142,8 @@ async fn a_tenant_sees_its_slos_budgets_burn_down_and_tiers_and_another_tenant_d
     let page = visible(&html(&serve, &b_session, "/slos").await);
     assert!(page.contains("No SLOs yet"), "{page}");
     assert!(!page.contains("checkout"), "B sees A's SLO: {page}");
-    let (status, body) = get(&serve, &b_session, "/slos/checkout").await;
+    let (status, _, body) = get(&serve, &b_session, "/slos/checkout").await;
+    let body = String::from_utf8_lossy(&body);
     assert_eq!(status, 404, "A's SLO page for B");
     assert!(
         body.contains("There is no SLO named checkout.") && !body.contains("http.request"),
