@@ -94,16 +94,6 @@ use crate::catalog::{self, Catalog};
 /// Longest wait between two attempts to write a pass.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// What changes whenever a meter or an SLO indicator is created or deleted.
-type MetersFingerprint = [(i64, Option<chrono::DateTime<chrono::Utc>>); 2];
-
-async fn meters_fingerprint(catalog: &Catalog) -> Result<MetersFingerprint> {
-    Ok([
-        catalog::meters::fingerprint(catalog).await?,
-        catalog::indicators::fingerprint(catalog).await?,
-    ])
-}
-
 /// Every meter and SLO indicator, as the aggregator applies them.
 async fn load_meters(catalog: &Catalog) -> Result<MeterSet> {
     Ok(MeterSet::new(
@@ -120,7 +110,7 @@ pub struct Aggregator {
     topics: Topics,
     consumer: StreamConsumer<GroupEvents>,
     meters: MeterSet,
-    meters_fingerprint: MetersFingerprint,
+    meters_fingerprint: catalog::meters::Fingerprint,
     partitions: HashMap<(Source, u32), PartitionBlocks>,
     /// The dedup filter, while this member owns every partition.
     screen: Screen,
@@ -153,7 +143,7 @@ impl Aggregator {
             .create_with_context(GroupEvents::default())?;
         let topics = kafka.topics();
         consumer.subscribe(&topics.all())?;
-        let meters_fingerprint = meters_fingerprint(&catalog).await?;
+        let meters_fingerprint = catalog::meters::fingerprint(&catalog).await?;
         let meters = load_meters(&catalog).await?;
         Ok(Self {
             config: config.clone(),
@@ -310,7 +300,7 @@ impl Aggregator {
     /// loaded.
     async fn reload_meters(&mut self) {
         let reloaded = async {
-            let fingerprint = meters_fingerprint(&self.catalog).await?;
+            let fingerprint = catalog::meters::fingerprint(&self.catalog).await?;
             if fingerprint != self.meters_fingerprint {
                 self.meters = load_meters(&self.catalog).await?;
                 self.meters_fingerprint = fingerprint;

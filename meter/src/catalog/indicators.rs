@@ -56,17 +56,3 @@ pub async fn all(db: impl Acquire<'_, Database = Postgres>) -> Result<Vec<Indica
     .await?;
     rows.into_iter().map(Indicator::try_from).collect()
 }
-
-/// What changes whenever an SLO is created, deleted or given a new indicator: their number and
-/// the latest creation time. The aggregator checks it with the meters' before each pass.
-#[tracing::instrument(skip_all)]
-pub async fn fingerprint(
-    db: impl Acquire<'_, Database = Postgres>,
-) -> Result<(i64, Option<DateTime<Utc>>)> {
-    let mut connection = db.acquire().await?;
-    let fingerprint =
-        sqlx::query!(r#"SELECT count(*) AS "count!", max(created_at) AS latest FROM slos"#)
-            .fetch_one(&mut *connection)
-            .await?;
-    Ok((fingerprint.count, fingerprint.latest))
-}

@@ -159,18 +159,31 @@ pub async fn all(db: impl Acquire<'_, Database = Postgres>) -> Result<Vec<Meter>
     rows.into_iter().map(Meter::try_from).collect()
 }
 
-/// Returns what changes whenever a meter is created or deleted: the number of meters and the
-/// latest creation time. The aggregator checks it before each pass.
+/// What changes whenever a meter or an SLO indicator is created or deleted: the number of
+/// each and their latest creation time (an SLO given a new indicator gets a new one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint {
+    meters: (i64, Option<DateTime<Utc>>),
+    indicators: (i64, Option<DateTime<Utc>>),
+}
+
+/// Reads the [`Fingerprint`] of the meters and SLO indicators, which the aggregator checks
+/// before each pass.
 #[tracing::instrument(skip_all)]
-pub async fn fingerprint(
-    db: impl Acquire<'_, Database = Postgres>,
-) -> Result<(i64, Option<DateTime<Utc>>)> {
+pub async fn fingerprint(db: impl Acquire<'_, Database = Postgres>) -> Result<Fingerprint> {
     let mut connection = db.acquire().await?;
-    let fingerprint =
-        sqlx::query!(r#"SELECT count(*) AS "count!", max(created_at) AS latest FROM meters"#)
-            .fetch_one(&mut *connection)
-            .await?;
-    Ok((fingerprint.count, fingerprint.latest))
+    let row = sqlx::query!(
+        r#"SELECT (SELECT count(*) FROM meters) AS "meters!",
+                  (SELECT max(created_at) FROM meters) AS meters_latest,
+                  (SELECT count(*) FROM slos) AS "indicators!",
+                  (SELECT max(created_at) FROM slos) AS indicators_latest"#
+    )
+    .fetch_one(&mut *connection)
+    .await?;
+    Ok(Fingerprint {
+        meters: (row.meters, row.meters_latest),
+        indicators: (row.indicators, row.indicators_latest),
+    })
 }
 
 /// Finds one of a tenant's meters by key; an unknown key is [`Error::NotFound`].
