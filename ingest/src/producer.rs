@@ -131,7 +131,7 @@ impl Producer {
         }
         match self.client.create::<FutureProducer>() {
             Ok(fresh) => {
-                ProducerReplaced { cause }.emit();
+                ProducerReplaced { error: cause }.emit();
                 let old = std::mem::replace(&mut *self.inner.write(), Arc::new(fresh));
                 *rebuilt_at = Instant::now();
                 drop_off_runtime(old);

@@ -113,90 +113,6 @@ impl EventsStored {
     }
 }
 
-/// The catalog could not be asked about an API key; the request is answered 503.
-pub(crate) struct KeyLookupFailed<'a> {
-    /// Why.
-    pub error: &'a tally_meter::Error,
-}
-
-impl KeyLookupFailed<'_> {
-    pub(crate) fn emit(self) {
-        tracing::warn!(error = %self.error, "cannot look up an api key");
-    }
-}
-
-/// The blocking task that inflates a gzip body failed; the request is answered 503.
-pub(crate) struct GzipTaskFailed<'a> {
-    /// Why.
-    pub error: &'a tokio::task::JoinError,
-}
-
-impl GzipTaskFailed<'_> {
-    pub(crate) fn emit(self) {
-        tracing::warn!(error = %self.error, "gzip decompression task failed");
-    }
-}
-
-/// A delivery failed and the Kafka producer was replaced by a fresh one.
-pub(crate) struct ProducerReplaced<'a> {
-    /// The failure that led to it.
-    pub cause: &'a dyn Display,
-}
-
-impl ProducerReplaced<'_> {
-    pub(crate) fn emit(self) {
-        tracing::warn!(error = %self.cause, "replacing the kafka producer after a failed delivery");
-    }
-}
-
-/// A fresh Kafka producer could not be created; the old one stays.
-pub(crate) struct ProducerNotCreated<'a> {
-    /// Why.
-    pub error: &'a dyn Display,
-}
-
-impl ProducerNotCreated<'_> {
-    pub(crate) fn emit(self) {
-        tracing::warn!(error = %self.error, "cannot create a new kafka producer");
-    }
-}
-
-/// A record could not be queued in the Kafka producer; the request is answered 503.
-pub(crate) struct RecordNotEnqueued<'a> {
-    /// Why.
-    pub error: &'a dyn Display,
-}
-
-impl RecordNotEnqueued<'_> {
-    pub(crate) fn emit(self) {
-        tracing::warn!(error = %self.error, "cannot enqueue a kafka record");
-    }
-}
-
-/// Records were still queued when the shutdown flush gave up.
-pub(crate) struct RecordsUndeliveredAtShutdown<'a> {
-    /// Why.
-    pub error: &'a dyn Display,
-}
-
-impl RecordsUndeliveredAtShutdown<'_> {
-    pub(crate) fn emit(self) {
-        tracing::warn!(error = %self.error, "kafka records left undelivered at shutdown");
-    }
-}
-
-/// A freshness canary could not find the platform tenant, be sent or be read back.
-pub(crate) struct CanaryNotMeasured<'a> {
-    /// Why.
-    pub error: &'a dyn Display,
-}
-
-impl CanaryNotMeasured<'_> {
-    pub(crate) fn emit(self) {
-        tracing::warn!(error = %self.error, "freshness canary failed");
-    }
-}
-
 /// Platform metering records could not be sent; they are kept and sent again.
 pub(crate) struct MeteringNotSent<'a> {
     /// How many records.
@@ -215,26 +131,41 @@ impl MeteringNotSent<'_> {
     }
 }
 
-/// The ingest policy could not be reloaded from the catalog; the last one stays in force.
-pub(crate) struct PolicyNotRefreshed<'a> {
-    /// Why.
-    pub error: &'a dyn Display,
+/// Declares events that only log a warning with their `error`: a struct per event, as the
+/// others are, without writing out each one's `emit`.
+macro_rules! warnings {
+    ($($(#[$doc:meta])* $name:ident => $message:literal,)*) => {$(
+        $(#[$doc])*
+        pub(crate) struct $name<'a> {
+            /// Why.
+            pub error: &'a dyn Display,
+        }
+
+        impl $name<'_> {
+            pub(crate) fn emit(self) {
+                tracing::warn!(error = %self.error, $message);
+            }
+        }
+    )*};
 }
 
-impl PolicyNotRefreshed<'_> {
-    pub(crate) fn emit(self) {
-        tracing::warn!(error = %self.error, "cannot refresh ingest policy; keeping the last one");
-    }
-}
-
-/// The quota usage counted since the last refresh could not be written at shutdown.
-pub(crate) struct QuotaUsageNotRecorded<'a> {
-    /// Why.
-    pub error: &'a dyn Display,
-}
-
-impl QuotaUsageNotRecorded<'_> {
-    pub(crate) fn emit(self) {
-        tracing::warn!(error = %self.error, "cannot record quota usage at shutdown");
-    }
+warnings! {
+    /// The catalog could not be asked about an API key; the request is answered 503.
+    KeyLookupFailed => "cannot look up an api key",
+    /// The blocking task that inflates a gzip body failed; the request is answered 503.
+    GzipTaskFailed => "gzip decompression task failed",
+    /// A delivery failed and the Kafka producer was replaced by a fresh one.
+    ProducerReplaced => "replacing the kafka producer after a failed delivery",
+    /// A fresh Kafka producer could not be created; the old one stays.
+    ProducerNotCreated => "cannot create a new kafka producer",
+    /// A record could not be queued in the Kafka producer; the request is answered 503.
+    RecordNotEnqueued => "cannot enqueue a kafka record",
+    /// Records were still queued when the shutdown flush gave up.
+    RecordsUndeliveredAtShutdown => "kafka records left undelivered at shutdown",
+    /// A freshness canary could not find the platform tenant, be sent or be read back.
+    CanaryNotMeasured => "freshness canary failed",
+    /// The ingest policy could not be reloaded from the catalog; the last one stays in force.
+    PolicyNotRefreshed => "cannot refresh ingest policy; keeping the last one",
+    /// The quota usage counted since the last refresh could not be written at shutdown.
+    QuotaUsageNotRecorded => "cannot record quota usage at shutdown",
 }
