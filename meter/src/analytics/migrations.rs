@@ -20,53 +20,34 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// The migration in `migrations/clickhouse/<file>_<name>.sql`, read at compile time.
+macro_rules! migration {
+    ($version:literal, $file:literal, $name:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!(
+                "../../../migrations/clickhouse/",
+                $file,
+                "_",
+                $name,
+                ".sql"
+            )),
+        }
+    };
+}
+
 /// Every migration, in order. A unit test checks that this matches the folder.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "events_raw",
-        sql: include_str!("../../../migrations/clickhouse/0001_events_raw.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "aggregates",
-        sql: include_str!("../../../migrations/clickhouse/0002_aggregates.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "quarantine_bounds",
-        sql: include_str!("../../../migrations/clickhouse/0003_quarantine_bounds.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "block_layout",
-        sql: include_str!("../../../migrations/clickhouse/0004_block_layout.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "event_positions",
-        sql: include_str!("../../../migrations/clickhouse/0005_event_positions.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "coarse_rollups",
-        sql: include_str!("../../../migrations/clickhouse/0006_coarse_rollups.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "fine_rollups",
-        sql: include_str!("../../../migrations/clickhouse/0007_fine_rollups.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "api_queries",
-        sql: include_str!("../../../migrations/clickhouse/0008_api_queries.sql"),
-    },
-    Migration {
-        version: 9,
-        name: "alert_events",
-        sql: include_str!("../../../migrations/clickhouse/0009_alert_events.sql"),
-    },
+    migration!(1, "0001", "events_raw"),
+    migration!(2, "0002", "aggregates"),
+    migration!(3, "0003", "quarantine_bounds"),
+    migration!(4, "0004", "block_layout"),
+    migration!(5, "0005", "event_positions"),
+    migration!(6, "0006", "coarse_rollups"),
+    migration!(7, "0007", "fine_rollups"),
+    migration!(8, "0008", "api_queries"),
+    migration!(9, "0009", "alert_events"),
 ];
 
 #[derive(Debug, clickhouse::Row, Serialize, Deserialize)]
