@@ -4,33 +4,28 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::json;
 use tally_alerting::evaluate::Evaluator;
 use tally_alerting::history;
-use tally_api::ApiConfig;
 use tally_ingest::IngestConfig;
 use tally_meter::api_key::Scope;
 use tally_meter::audit::Actor;
 use tally_meter::catalog::quotas;
 use tally_meter::quota::{Limits, QuotaMode, period_of};
-use tally_testkit::Namespace;
-use tally_testkit::store::{key_for, tenant_with_key};
+use tally_testkit::store::tenant_with_key;
 
-use super::support::{Node, first_error};
-
-async fn data(node: &Node, key: &str, query: &str) -> Value {
-    let answer = node.graphql(key, query, json!({})).await.json();
-    assert!(answer["errors"].is_null(), "{query}: {answer}");
-    answer["data"].clone()
-}
+use super::support::{Tenant, first_error};
 
 #[tokio::test]
 async fn a_tenant_manages_its_alert_rules_and_reads_its_alerts_and_no_one_else_sees_them() {
-    let namespace = Namespace::migrated().await;
-    let catalog = namespace.catalog().await;
-    let node = Node::start(&namespace, ApiConfig::default()).await;
-    let (tenant, admin) = tenant_with_key(&catalog, Scope::Admin).await;
-    let reader = key_for(&catalog, tenant, Scope::Read).await;
+    let Tenant {
+        namespace,
+        catalog,
+        node,
+        id: tenant,
+        admin,
+        reader,
+    } = Tenant::start().await;
 
     let create = "mutation($spec: JSON!) { createAlertRule(spec: $spec) { name kind } }";
     let spec = json!({"name": "quota", "kind": "quota", "percents": [50], "severity": "critical"});
@@ -96,13 +91,14 @@ async fn a_tenant_manages_its_alert_rules_and_reads_its_alerts_and_no_one_else_s
         .await
         .expect("writes the history");
 
-    let read = data(
-        &node,
-        &reader,
-        "{ alertRules { name } alerts { rule series state value labels }
+    let read = node
+        .data(
+            &reader,
+            "{ alertRules { name } alerts { rule series state value labels }
            alertHistory(rule: \"quota\") { series from to value } }",
-    )
-    .await;
+            json!({}),
+        )
+        .await;
     assert_eq!(read["alertRules"], json!([{"name": "quota"}]));
     let alert = &read["alerts"][0];
     assert_eq!(
@@ -132,13 +128,14 @@ async fn a_tenant_manages_its_alert_rules_and_reads_its_alerts_and_no_one_else_s
         .await
         .json();
     assert!(set["errors"].is_null(), "{set}");
-    let silenced = data(
-        &node,
-        &admin,
-        "mutation { createSilence(matchers: {severity: \"critical\"},
+    let silenced = node
+        .data(
+            &admin,
+            "mutation { createSilence(matchers: {severity: \"critical\"},
             endsAt: \"2999-01-01T00:00:00Z\", comment: \"maintenance\") { id author } }",
-    )
-    .await;
+            json!({}),
+        )
+        .await;
     let silence = &silenced["createSilence"];
     assert!(
         silence["author"]
@@ -146,13 +143,14 @@ async fn a_tenant_manages_its_alert_rules_and_reads_its_alerts_and_no_one_else_s
             .is_some_and(|author| author.starts_with("key:")),
         "{silence}"
     );
-    let read = data(
-        &node,
-        &reader,
-        "{ alertReceivers alertRouting silences { id } alerts { silencedBy }
+    let read = node
+        .data(
+            &reader,
+            "{ alertReceivers alertRouting silences { id } alerts { silencedBy }
            notificationLog { status } }",
-    )
-    .await;
+            json!({}),
+        )
+        .await;
     assert_eq!(read["alertReceivers"][0]["secret"], json!("…"));
     assert_eq!(read["alertRouting"]["receiver"], json!("ops"));
     assert_eq!(read["alerts"][0]["silencedBy"], json!([silence["id"]]));
@@ -161,11 +159,11 @@ async fn a_tenant_manages_its_alert_rules_and_reads_its_alerts_and_no_one_else_s
     // Another tenant sees none of it, and cannot delete or end it.
     let (_, other) = tenant_with_key(&catalog, Scope::Admin).await;
     assert_eq!(
-        data(
-            &node,
+        node.data(
             &other,
             "{ alertRules { name } alerts { rule } alertHistory { rule } alertReceivers
-               alertRouting silences { id } notificationLog { status } }"
+               alertRouting silences { id } notificationLog { status } }",
+            json!({})
         )
         .await,
         json!({"alertRules": [], "alerts": [], "alertHistory": [], "alertReceivers": [],
@@ -195,14 +193,19 @@ async fn a_tenant_manages_its_alert_rules_and_reads_its_alerts_and_no_one_else_s
         .json();
     assert_eq!(first_error(&refused).0, Some("NOT_FOUND"), "{refused}");
 
-    data(
-        &node,
+    node.data(
         &admin,
         "mutation { deleteAlertRule(name: \"quota\") }",
+        json!({}),
     )
     .await;
     assert_eq!(
-        data(&node, &reader, "{ alertRules { name } alerts { rule } }").await,
+        node.data(
+            &reader,
+            "{ alertRules { name } alerts { rule } }",
+            json!({})
+        )
+        .await,
         json!({"alertRules": [], "alerts": []})
     );
 }

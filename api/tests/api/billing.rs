@@ -3,43 +3,36 @@
 //! it, not even by id.
 
 use serde_json::{Value, json};
-use tally_api::ApiConfig;
 use tally_meter::api_key::Scope;
-use tally_testkit::Namespace;
-use tally_testkit::store::{key_for, tenant_with_key};
+use tally_testkit::store::tenant_with_key;
 
-use super::support::{Node, first_error};
+use super::support::{Tenant, first_error};
 
 const PLAN: &str = r#"{"currency": "EUR", "interval": "MONTH", "charges": [
     {"type": "flat", "name": "Platform fee", "amount": "49.00"},
     {"type": "usage", "name": "Calls", "meter": "calls", "pricing": "single",
      "model": {"model": "package", "package_price": "5", "package_size": "1000"}}]}"#;
 
-/// Sends a query, insisting that it has no errors; returns its data.
-async fn data(node: &Node, key: &str, query: &str, variables: Value) -> Value {
-    let answer = node.graphql(key, query, variables).await.json();
-    assert!(answer["errors"].is_null(), "{query}: {answer}");
-    answer["data"].clone()
-}
-
 #[tokio::test]
 async fn a_tenant_manages_its_customers_plans_and_subscriptions_and_no_one_else_sees_them() {
-    let namespace = Namespace::migrated().await;
-    let catalog = namespace.catalog().await;
-    let node = Node::start(&namespace, ApiConfig::default()).await;
-    let (tenant, admin) = tenant_with_key(&catalog, Scope::Admin).await;
-    let reader = key_for(&catalog, tenant, Scope::Read).await;
+    let Tenant {
+        catalog,
+        node,
+        admin,
+        reader,
+        ..
+    } = Tenant::start().await;
     node.create_meter(&admin).await;
 
-    let created = data(
-        &node,
-        &admin,
-        "mutation { createCustomer(input: { externalId: \"crm-1\", name: \"Globex\",
+    let created = node
+        .data(
+            &admin,
+            "mutation { createCustomer(input: { externalId: \"crm-1\", name: \"Globex\",
             currency: \"eur\", timezone: \"Europe/Berlin\", taxPercent: \"19\",
             subjects: [\"device-1\"] }) { id currency timezone taxPercent subjects } }",
-        json!({}),
-    )
-    .await;
+            json!({}),
+        )
+        .await;
     let customer = &created["createCustomer"];
     assert_eq!(
         (
@@ -56,35 +49,31 @@ async fn a_tenant_manages_its_customers_plans_and_subscriptions_and_no_one_else_
         )
     );
     let plan: Value = serde_json::from_str(PLAN).expect("JSON");
-    data(
-        &node,
-        &admin,
+    node.data(&admin,
         "mutation($version: JSON!) { createPlan(key: \"pro\", name: \"Pro\", version: $version) { version } }",
         json!({ "version": plan }),
     )
     .await;
-    let published = data(
-        &node,
-        &admin,
-        "mutation { publishPlan(key: \"pro\") { version publishedAt } }",
-        json!({}),
-    )
-    .await;
+    let published = node
+        .data(
+            &admin,
+            "mutation { publishPlan(key: \"pro\") { version publishedAt } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(published["publishPlan"]["version"], 1);
-    let subscribed = data(
-        &node,
-        &admin,
-        "mutation($customer: ID!) { createSubscription(customerId: $customer, planKey: \"pro\",
+    let subscribed = node
+        .data(
+            &admin,
+            "mutation($customer: ID!) { createSubscription(customerId: $customer, planKey: \"pro\",
             anchor: \"anniversary\", startsAt: \"2026-11-05T10:00:00Z\") { id anchor startsAt } }",
-        json!({ "customer": customer["id"] }),
-    )
-    .await;
+            json!({ "customer": customer["id"] }),
+        )
+        .await;
     assert_eq!(subscribed["createSubscription"]["anchor"], "ANNIVERSARY");
 
     // A read key reads it all and changes nothing.
-    let read = data(
-        &node,
-        &reader,
+    let read = node.data(&reader,
         "{ customers { externalId } plans { key versions { version currency interval charges } }
            subscriptions { anchor } invoices { id } }",
         json!({}),
@@ -127,13 +116,13 @@ async fn a_tenant_manages_its_customers_plans_and_subscriptions_and_no_one_else_
 
     // Another tenant sees none of it, not even by id.
     let (_, other) = tenant_with_key(&catalog, Scope::Admin).await;
-    let theirs = data(
-        &node,
-        &other,
-        "{ customers { id } plans { key } subscriptions { id } invoices { id } }",
-        json!({}),
-    )
-    .await;
+    let theirs = node
+        .data(
+            &other,
+            "{ customers { id } plans { key } subscriptions { id } invoices { id } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(
         theirs,
         json!({ "customers": [], "plans": [], "subscriptions": [], "invoices": [] })

@@ -9,7 +9,6 @@ use std::process::Stdio;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::json;
-use tally_api::ApiConfig;
 use tally_billing::catalog::{customers, invoices, plans, subscriptions};
 use tally_billing::customer::{Customer, CustomerSpec};
 use tally_billing::invoice::{self, Invoice, Measured};
@@ -21,11 +20,10 @@ use tally_meter::api_key::Scope;
 use tally_meter::audit::Actor;
 use tally_meter::catalog::Catalog;
 use tally_meter::ids::{InvoiceId, MeterKey, PlanKey};
-use tally_testkit::Namespace;
 use tally_testkit::store::{key_for, tenant_with_key};
 use tokio::io::AsyncWriteExt;
 
-use super::support::{Answer, Node, first_error};
+use super::support::{Answer, Node, Tenant, first_error};
 
 fn d(text: &str) -> Decimal {
     text.parse().expect("a decimal")
@@ -100,11 +98,14 @@ struct Billed {
 /// January: 2,500 calls, 10.00 + 7.50 = 17.50, and February's fee of 49.00 in advance;
 /// subtotal 66.50, 19 % tax 12.635 → 12.64 (half away from zero), total 79.14.
 async fn billed() -> Billed {
-    let namespace = Namespace::migrated().await;
-    let catalog = namespace.catalog().await;
-    let node = Node::start(&namespace, ApiConfig::default()).await;
-    let (tenant, admin) = tenant_with_key(&catalog, Scope::Admin).await;
-    let reader = key_for(&catalog, tenant, Scope::Read).await;
+    let Tenant {
+        catalog,
+        node,
+        id: tenant,
+        admin,
+        reader,
+        ..
+    } = Tenant::start().await;
     node.create_meter(&admin).await;
     let key = PlanKey::parse("pro").expect("a key");
     plans::create(&catalog, tenant, &key, "Pro", &plan(), Actor::Operator)

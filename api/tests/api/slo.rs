@@ -5,14 +5,13 @@
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use tally_api::ApiConfig;
 use tally_meter::api_key::Scope;
 use tally_meter::usage::floor_minute;
 use tally_slo::catalog::{self as slos, Slo as StoredSlo};
 use tally_testkit::Namespace;
-use tally_testkit::store::{key_for, tenant_with_key};
+use tally_testkit::store::tenant_with_key;
 
-use super::support::{Node, first_error};
+use super::support::{Tenant, first_error};
 
 const OPENSLO: &str = "apiVersion: openslo/v1
 kind: SLO
@@ -42,19 +41,15 @@ spec:
             spec: {eventType: http.request}
 ";
 
-async fn data(node: &Node, key: &str, query: &str) -> Value {
-    let answer = node.graphql(key, query, json!({})).await.json();
-    assert!(answer["errors"].is_null(), "{query}: {answer}");
-    answer["data"].clone()
-}
-
 #[tokio::test]
 async fn a_tenant_applies_reads_and_deletes_its_slos_and_no_one_else_sees_them() {
-    let namespace = Namespace::migrated().await;
-    let catalog = namespace.catalog().await;
-    let node = Node::start(&namespace, ApiConfig::default()).await;
-    let (tenant, admin) = tenant_with_key(&catalog, Scope::Admin).await;
-    let reader = key_for(&catalog, tenant, Scope::Read).await;
+    let Tenant {
+        catalog,
+        node,
+        admin,
+        reader,
+        ..
+    } = Tenant::start().await;
     let (_, stranger) = tenant_with_key(&catalog, Scope::Admin).await;
 
     let apply = "mutation($yaml: String) { applySlo(openslo: $yaml) }";
@@ -91,14 +86,15 @@ async fn a_tenant_applies_reads_and_deletes_its_slos_and_no_one_else_sees_them()
         .json();
     assert_eq!(first_error(&bad).0, Some("BAD_USER_INPUT"), "{bad}");
 
-    let read = data(
-        &node,
-        &reader,
-        "{ slos { name objective window }
+    let read = node
+        .data(
+            &reader,
+            "{ slos { name objective window }
            slo(name: \"checkout\") { name spec series { budgetRemaining } }
            alertRules { name kind } }",
-    )
-    .await;
+            json!({}),
+        )
+        .await;
     assert_eq!(
         read["slos"],
         json!([{"name": "checkout", "objective": "99.9", "window": "28d"}])
@@ -112,7 +108,7 @@ async fn a_tenant_applies_reads_and_deletes_its_slos_and_no_one_else_sees_them()
 
     // Another tenant sees nothing, and cannot read or delete it by name.
     assert_eq!(
-        data(&node, &stranger, "{ slos { name } }").await["slos"],
+        node.data(&stranger, "{ slos { name } }", json!({})).await["slos"],
         json!([])
     );
     let hidden = node
@@ -128,9 +124,11 @@ async fn a_tenant_applies_reads_and_deletes_its_slos_and_no_one_else_sees_them()
         "{not_theirs}"
     );
 
-    let deleted = data(&node, &admin, delete).await;
+    let deleted = node.data(&admin, delete, json!({})).await;
     assert_eq!(deleted["deleteSlo"], true);
-    let after = data(&node, &reader, "{ slos { name } alertRules { name } }").await;
+    let after = node
+        .data(&reader, "{ slos { name } alertRules { name } }", json!({}))
+        .await;
     assert_eq!(after, json!({"slos": [], "alertRules": []}));
 }
 
@@ -179,24 +177,29 @@ async fn write_counts(
 
 #[tokio::test]
 async fn a_burn_down_gives_the_exact_budget_at_each_midnight_and_now() {
-    let namespace = Namespace::migrated().await;
-    let catalog = namespace.catalog().await;
-    let node = Node::start(&namespace, ApiConfig::default()).await;
-    let (tenant, admin) = tenant_with_key(&catalog, Scope::Admin).await;
+    let Tenant {
+        namespace,
+        catalog,
+        node,
+        id: tenant,
+        admin,
+        ..
+    } = Tenant::start().await;
     // A rule of the SLO's name watches something else: the SLO has no alerts, and says so.
-    data(
-        &node,
+    node.data(
         &admin,
         "mutation { createAlertRule(spec: {name: \"checkout\", kind: \"quota\", percents: [50],
                                             severity: \"warning\"}) { name } }",
+        json!({}),
     )
     .await;
-    let applied = data(
-        &node,
-        &admin,
-        &format!("mutation {{ applySlo(openslo: {}) }}", json!(OPENSLO)),
-    )
-    .await;
+    let applied = node
+        .data(
+            &admin,
+            &format!("mutation {{ applySlo(openslo: {}) }}", json!(OPENSLO)),
+            json!({}),
+        )
+        .await;
     assert_eq!(
         applied["applySlo"],
         json!(["created checkout (no alerts: alert rule checkout watches something else)"])
@@ -211,15 +214,16 @@ async fn a_burn_down_gives_the_exact_budget_at_each_midnight_and_now() {
     write_counts(&namespace, &slo, today - TimeDelta::hours(12), 997, 1_000).await;
     write_counts(&namespace, &slo, now, 1_000, 1_000).await;
 
-    let read = data(
-        &node,
-        &admin,
-        "{ slo(name: \"checkout\") {
+    let read = node
+        .data(
+            &admin,
+            "{ slo(name: \"checkout\") {
              series { total bad budgetRemaining }
              burnDown { windowStart windowEnd step
                         series { group points { at total bad budgetRemaining } } } } }",
-    )
-    .await;
+            json!({}),
+        )
+        .await;
     let burn_down = &read["slo"]["burnDown"];
     assert_eq!(burn_down["step"], "1day", "{read}");
     let end = floor_minute(now) + TimeDelta::minutes(1);
@@ -279,12 +283,13 @@ async fn a_burn_down_gives_the_exact_budget_at_each_midnight_and_now() {
     assert_eq!(now_series["total"], 4_000);
     assert_eq!(now_series["budgetRemaining"], last["budgetRemaining"]);
     // Every SLO's standing at once says the same.
-    let standings = data(
-        &node,
-        &admin,
-        "{ sloStandings { name series { total bad budgetRemaining } } }",
-    )
-    .await;
+    let standings = node
+        .data(
+            &admin,
+            "{ sloStandings { name series { total bad budgetRemaining } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(
         standings["sloStandings"],
         json!([{"name": "checkout", "series": [read["slo"]["series"][0]]}])

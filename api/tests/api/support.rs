@@ -7,9 +7,13 @@ use serde_json::{Value, json};
 use tally_api::{Api, ApiConfig, Services};
 use tally_ingest::IngestConfig;
 use tally_meter::aggregator::AggregatorConfig;
+use tally_meter::api_key::Scope;
 use tally_meter::caps::Caps;
+use tally_meter::catalog::Catalog;
+use tally_meter::ids::TenantId;
 use tally_testkit::Namespace;
 pub use tally_testkit::http::Answer;
+use tally_testkit::store::{key_for, tenant_with_key};
 
 /// The API of one node over a test's namespace.
 pub struct Node {
@@ -49,6 +53,13 @@ impl Node {
         .await
     }
 
+    /// Posts a GraphQL query with a key, insisting that it has no errors; returns its data.
+    pub async fn data(&self, key: &str, query: &str, variables: Value) -> Value {
+        let answer = self.graphql(key, query, variables).await.json();
+        assert!(answer["errors"].is_null(), "{query}: {answer}");
+        answer["data"].clone()
+    }
+
     /// GETs a path, such as an export, with a key.
     pub async fn get(&self, key: &str, path_and_query: &str) -> Answer {
         self.send(
@@ -74,6 +85,42 @@ impl Node {
             .as_str()
             .unwrap_or_else(|| panic!("creates a meter: {body}"))
             .to_owned()
+    }
+}
+
+/// What most tests here start from: a namespace, the API over it, and a tenant with an admin
+/// key and a read key.
+pub struct Tenant {
+    /// The namespace the tenant lives in.
+    pub namespace: Namespace,
+    /// The namespace's catalog.
+    pub catalog: Catalog,
+    /// The API over the namespace, with the default config.
+    pub node: Node,
+    /// The tenant.
+    pub id: TenantId,
+    /// The tenant's admin key.
+    pub admin: String,
+    /// The tenant's read key.
+    pub reader: String,
+}
+
+impl Tenant {
+    /// Creates a migrated namespace, the API over it and a tenant with an admin and a read key.
+    pub async fn start() -> Self {
+        let namespace = Namespace::migrated().await;
+        let catalog = namespace.catalog().await;
+        let node = Node::start(&namespace, ApiConfig::default()).await;
+        let (id, admin) = tenant_with_key(&catalog, Scope::Admin).await;
+        let reader = key_for(&catalog, id, Scope::Read).await;
+        Self {
+            namespace,
+            catalog,
+            node,
+            id,
+            admin,
+            reader,
+        }
     }
 }
 
