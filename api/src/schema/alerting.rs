@@ -13,9 +13,9 @@ use tally_alerting::notify::routing::Routing;
 use tally_alerting::notify::silence::{NewSilence, Silence as StoredSilence};
 use tally_alerting::rule::{self, RuleSpec};
 
-use super::context::{actor, caller, services};
+use super::context::{admin_access, caller, converted, read_access, services};
 use crate::cost::{CLICKHOUSE_QUERY, POSTGRES_QUERY};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// An alert rule.
 #[derive(SimpleObject, Debug, Clone)]
@@ -206,26 +206,18 @@ pub struct AlertingQuery;
 impl AlertingQuery {
     /// The tenant's alert rules, by name.
     #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
-    async fn alert_rules(&self, context: &Context<'_>) -> async_graphql::Result<Vec<AlertRule>> {
-        let tenant = caller(context)?.may_read()?;
-        let listed = rules::list(&services(context).catalog, tenant)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(listed.into_iter().map(AlertRule::from).collect())
+    async fn alert_rules(&self, context: &Context<'_>) -> ApiResult<Vec<AlertRule>> {
+        let (tenant, catalog) = read_access(context)?;
+        Ok(converted(rules::list(catalog, tenant).await?))
     }
 
     /// The tenant's alerts: firing first, then pending, then resolved within the last day.
     #[graphql(complexity = "2 * POSTGRES_QUERY + child_complexity")]
-    async fn alerts(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Alert>> {
-        let tenant = caller(context)?.may_read()?;
-        let catalog = &services(context).catalog;
+    async fn alerts(&self, context: &Context<'_>) -> ApiResult<Vec<Alert>> {
+        let (tenant, catalog) = read_access(context)?;
         let now = Utc::now();
-        let alerts = series::alerts(catalog, tenant)
-            .await
-            .map_err(ApiError::from)?;
-        let active = silences::list(catalog, tenant, now)
-            .await
-            .map_err(ApiError::from)?;
+        let alerts = series::alerts(catalog, tenant).await?;
+        let active = silences::list(catalog, tenant, now).await?;
         Ok(alerts
             .into_iter()
             .map(|alert| Alert::new(alert, &active, now))
@@ -234,14 +226,9 @@ impl AlertingQuery {
 
     /// The tenant's receivers as JSON, by name, without webhook secrets.
     #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
-    async fn alert_receivers(
-        &self,
-        context: &Context<'_>,
-    ) -> async_graphql::Result<Vec<Json<Receiver>>> {
-        let tenant = caller(context)?.may_read()?;
-        let listed = receivers::list(&services(context).catalog, tenant)
-            .await
-            .map_err(ApiError::from)?;
+    async fn alert_receivers(&self, context: &Context<'_>) -> ApiResult<Vec<Json<Receiver>>> {
+        let (tenant, catalog) = read_access(context)?;
+        let listed = receivers::list(catalog, tenant).await?;
         Ok(listed
             .into_iter()
             .map(|receiver| Json(receiver.redacted()))
@@ -250,25 +237,18 @@ impl AlertingQuery {
 
     /// The tenant's routing tree, if it set one.
     #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
-    async fn alert_routing(
-        &self,
-        context: &Context<'_>,
-    ) -> async_graphql::Result<Option<Json<Routing>>> {
-        let tenant = caller(context)?.may_read()?;
-        Ok(receivers::routing(&services(context).catalog, tenant)
-            .await
-            .map_err(ApiError::from)?
-            .map(Json))
+    async fn alert_routing(&self, context: &Context<'_>) -> ApiResult<Option<Json<Routing>>> {
+        let (tenant, catalog) = read_access(context)?;
+        Ok(receivers::routing(catalog, tenant).await?.map(Json))
     }
 
     /// The tenant's silences that have not ended, newest first.
     #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
-    async fn silences(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Silence>> {
-        let tenant = caller(context)?.may_read()?;
-        let listed = silences::list(&services(context).catalog, tenant, Utc::now())
-            .await
-            .map_err(ApiError::from)?;
-        Ok(listed.into_iter().map(Silence::from).collect())
+    async fn silences(&self, context: &Context<'_>) -> ApiResult<Vec<Silence>> {
+        let (tenant, catalog) = read_access(context)?;
+        Ok(converted(
+            silences::list(catalog, tenant, Utc::now()).await?,
+        ))
     }
 
     /// The tenant's notifications, newest first, with every delivery attempt; at most `first`
@@ -278,15 +258,14 @@ impl AlertingQuery {
         &self,
         context: &Context<'_>,
         #[graphql(default = 50)] first: i32,
-    ) -> async_graphql::Result<Vec<Notification>> {
-        let tenant = caller(context)?.may_read()?;
+    ) -> ApiResult<Vec<Notification>> {
+        let (tenant, catalog) = read_access(context)?;
         if !(1..=200).contains(&first) {
-            return Err(ApiError::new(ErrorCode::BadUserInput, "first is 1 to 200").into());
+            return Err(ApiError::new(ErrorCode::BadUserInput, "first is 1 to 200"));
         }
-        let logged = notifications::log(&services(context).catalog, tenant, i64::from(first))
-            .await
-            .map_err(ApiError::from)?;
-        Ok(logged.into_iter().map(Notification::from).collect())
+        Ok(converted(
+            notifications::log(catalog, tenant, i64::from(first)).await?,
+        ))
     }
 
     /// The tenant's alert history, newest first: every transition, of one rule (and one of
@@ -298,7 +277,7 @@ impl AlertingQuery {
         rule: Option<String>,
         series: Option<String>,
         #[graphql(default = 100)] first: i32,
-    ) -> async_graphql::Result<Vec<AlertTransition>> {
+    ) -> ApiResult<Vec<AlertTransition>> {
         let tenant = caller(context)?.may_read()?;
         let limit = u64::try_from(first)
             .ok()
@@ -316,9 +295,8 @@ impl AlertingQuery {
             series.as_deref(),
             limit,
         )
-        .await
-        .map_err(ApiError::from)?;
-        Ok(entries.into_iter().map(Into::into).collect())
+        .await?;
+        Ok(converted(entries))
     }
 }
 
@@ -334,12 +312,10 @@ impl AlertingMutation {
         &self,
         context: &Context<'_>,
         spec: Json<serde_json::Value>,
-    ) -> async_graphql::Result<AlertRule> {
-        let tenant = caller(context)?.may_administer()?;
-        let spec = RuleSpec::parse(&spec.0.to_string()).map_err(ApiError::from)?;
-        let created = rules::create(&services(context).catalog, tenant, &spec, actor(context)?)
-            .await
-            .map_err(ApiError::from)?;
+    ) -> ApiResult<AlertRule> {
+        let (tenant, catalog, actor) = admin_access(context)?;
+        let spec = RuleSpec::parse(&spec.0.to_string())?;
+        let created = rules::create(catalog, tenant, &spec, actor).await?;
         Ok(created.into())
     }
 
@@ -349,31 +325,18 @@ impl AlertingMutation {
         &self,
         context: &Context<'_>,
         spec: Json<serde_json::Value>,
-    ) -> async_graphql::Result<bool> {
-        let tenant = caller(context)?.may_administer()?;
-        let receiver = Receiver::parse(&spec.0.to_string()).map_err(ApiError::from)?;
-        receivers::set(
-            &services(context).catalog,
-            tenant,
-            &receiver,
-            actor(context)?,
-        )
-        .await
-        .map_err(ApiError::from)?;
+    ) -> ApiResult<bool> {
+        let (tenant, catalog, actor) = admin_access(context)?;
+        let receiver = Receiver::parse(&spec.0.to_string())?;
+        receivers::set(catalog, tenant, &receiver, actor).await?;
         Ok(true)
     }
 
     /// Deletes a receiver the routing tree does not name.
     #[graphql(complexity = "3 * POSTGRES_QUERY + child_complexity")]
-    async fn delete_alert_receiver(
-        &self,
-        context: &Context<'_>,
-        name: String,
-    ) -> async_graphql::Result<bool> {
-        let tenant = caller(context)?.may_administer()?;
-        receivers::delete(&services(context).catalog, tenant, &name, actor(context)?)
-            .await
-            .map_err(ApiError::from)?;
+    async fn delete_alert_receiver(&self, context: &Context<'_>, name: String) -> ApiResult<bool> {
+        let (tenant, catalog, actor) = admin_access(context)?;
+        receivers::delete(catalog, tenant, &name, actor).await?;
         Ok(true)
     }
 
@@ -383,17 +346,10 @@ impl AlertingMutation {
         &self,
         context: &Context<'_>,
         spec: Json<serde_json::Value>,
-    ) -> async_graphql::Result<bool> {
-        let tenant = caller(context)?.may_administer()?;
-        let routing = Routing::parse(&spec.0.to_string()).map_err(ApiError::from)?;
-        receivers::set_routing(
-            &services(context).catalog,
-            tenant,
-            &routing,
-            actor(context)?,
-        )
-        .await
-        .map_err(ApiError::from)?;
+    ) -> ApiResult<bool> {
+        let (tenant, catalog, actor) = admin_access(context)?;
+        let routing = Routing::parse(&spec.0.to_string())?;
+        receivers::set_routing(catalog, tenant, &routing, actor).await?;
         Ok(true)
     }
 
@@ -407,9 +363,8 @@ impl AlertingMutation {
         starts_at: Option<DateTime<Utc>>,
         ends_at: DateTime<Utc>,
         comment: String,
-    ) -> async_graphql::Result<Silence> {
-        let tenant = caller(context)?.may_administer()?;
-        let actor = actor(context)?;
+    ) -> ApiResult<Silence> {
+        let (tenant, catalog, actor) = admin_access(context)?;
         let silence = NewSilence {
             matchers: matchers.0,
             starts_at: starts_at.unwrap_or_else(Utc::now),
@@ -417,36 +372,26 @@ impl AlertingMutation {
             author: actor.to_string(),
             comment,
         };
-        let created = silences::create(&services(context).catalog, tenant, &silence, actor)
-            .await
-            .map_err(ApiError::from)?;
+        let created = silences::create(catalog, tenant, &silence, actor).await?;
         Ok(created.into())
     }
 
     /// Ends a silence now.
     #[graphql(complexity = "3 * POSTGRES_QUERY + child_complexity")]
-    async fn expire_silence(&self, context: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
-        let tenant = caller(context)?.may_administer()?;
+    async fn expire_silence(&self, context: &Context<'_>, id: ID) -> ApiResult<bool> {
+        let (tenant, catalog, actor) = admin_access(context)?;
         let id = id
             .parse::<uuid::Uuid>()
             .map_err(|_| ApiError::new(ErrorCode::NotFound, format!("silence {}", id.0)))?;
-        silences::expire(&services(context).catalog, tenant, id, actor(context)?)
-            .await
-            .map_err(ApiError::from)?;
+        silences::expire(catalog, tenant, id, actor).await?;
         Ok(true)
     }
 
     /// Deletes an alert rule and its alerts; their history stays.
     #[graphql(complexity = "3 * POSTGRES_QUERY + child_complexity")]
-    async fn delete_alert_rule(
-        &self,
-        context: &Context<'_>,
-        name: String,
-    ) -> async_graphql::Result<bool> {
-        let tenant = caller(context)?.may_administer()?;
-        rules::delete(&services(context).catalog, tenant, &name, actor(context)?)
-            .await
-            .map_err(ApiError::from)?;
+    async fn delete_alert_rule(&self, context: &Context<'_>, name: String) -> ApiResult<bool> {
+        let (tenant, catalog, actor) = admin_access(context)?;
+        rules::delete(catalog, tenant, &name, actor).await?;
         Ok(true)
     }
 }

@@ -2,12 +2,13 @@
 
 use async_graphql::{Context, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use tally_meter::{audit, catalog};
+use tally_meter::audit;
+use tally_meter::catalog::audit as audit_log;
 
-use super::context::{caller, services};
+use super::context::{admin_access, converted};
 use super::cursor;
 use crate::cost::{self, POSTGRES_QUERY};
-use crate::error::ApiError;
+use crate::error::ApiResult;
 
 /// An entry of the tenant's audit log.
 #[derive(SimpleObject, Debug, Clone)]
@@ -53,16 +54,10 @@ impl AuditQuery {
         &self,
         context: &Context<'_>,
         #[graphql(default = 50)] first: usize,
-    ) -> async_graphql::Result<Vec<AuditEntry>> {
-        let tenant = caller(context)?.may_administer()?;
+    ) -> ApiResult<Vec<AuditEntry>> {
+        let (tenant, catalog, _) = admin_access(context)?;
         cursor::check_page_size(first)?;
-        let entries = catalog::audit::list(
-            &services(context).catalog,
-            tenant,
-            i64::try_from(first).unwrap_or(50),
-        )
-        .await
-        .map_err(ApiError::from)?;
-        Ok(entries.into_iter().map(AuditEntry::from).collect())
+        let limit = i64::try_from(first).unwrap_or(50);
+        Ok(converted(audit_log::list(catalog, tenant, limit).await?))
     }
 }

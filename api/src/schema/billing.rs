@@ -11,11 +11,11 @@ use tally_billing::invoice::{self, Line};
 use tally_billing::plan::{self, Charge, VersionSpec};
 use tally_billing::run::Run;
 use tally_billing::subscription::{self, Anchor};
-use tally_meter::ids::{CustomerId, InvoiceId, PlanKey, SubscriptionId};
+use tally_meter::ids::{InvoiceId, PlanKey, SubscriptionId};
 
-use super::context::{actor, caller, services};
+use super::context::{actor, admin_access, converted, read_access, services};
 use crate::cost::{CLICKHOUSE_QUERY, POSTGRES_QUERY};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
 /// A customer of the tenant, whom billing invoices.
 #[derive(SimpleObject, Debug, Clone)]
@@ -212,11 +212,9 @@ pub struct StripeSync {
 impl Invoice {
     /// Its push to Stripe, once it is finalized and Stripe is configured; null before.
     #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
-    async fn sync_state(&self, context: &Context<'_>) -> async_graphql::Result<Option<StripeSync>> {
-        let tenant = caller(context)?.may_read()?;
-        let found = stripe_store::find(&services(context).catalog, tenant, parse_id(&self.id)?)
-            .await
-            .map_err(ApiError::from)?;
+    async fn sync_state(&self, context: &Context<'_>) -> ApiResult<Option<StripeSync>> {
+        let (tenant, catalog) = read_access(context)?;
+        let found = stripe_store::find(catalog, tenant, parse_id(&self.id)?).await?;
         Ok(found.map(|sync| StripeSync {
             state: sync.state.to_string(),
             attempts: sync.attempts,
@@ -273,11 +271,11 @@ pub struct CustomerInput {
 }
 
 fn parse_id<T: std::str::FromStr<Err = tally_meter::Error>>(id: &ID) -> ApiResult<T> {
-    id.parse().map_err(ApiError::from)
+    Ok(id.parse()?)
 }
 
 fn plan_key(key: &str) -> ApiResult<PlanKey> {
-    PlanKey::parse(key).map_err(ApiError::from)
+    Ok(PlanKey::parse(key)?)
 }
 
 /// Queries of billing.
@@ -288,28 +286,23 @@ pub struct BillingQuery;
 impl BillingQuery {
     /// The tenant's customers, by external id.
     #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
-    async fn customers(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Customer>> {
-        let tenant = caller(context)?.may_read()?;
-        let listed = customers::list(&services(context).catalog, tenant)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(listed.into_iter().map(Customer::from).collect())
+    async fn customers(&self, context: &Context<'_>) -> ApiResult<Vec<Customer>> {
+        let (tenant, catalog) = read_access(context)?;
+        Ok(converted(customers::list(catalog, tenant).await?))
     }
 
     /// The tenant's plans, by key, with their versions.
     #[graphql(complexity = "2 * POSTGRES_QUERY + child_complexity")]
-    async fn plans(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Plan>> {
-        let tenant = caller(context)?.may_read()?;
-        let listed = plans::list(&services(context).catalog, tenant)
-            .await
-            .map_err(ApiError::from)?;
+    async fn plans(&self, context: &Context<'_>) -> ApiResult<Vec<Plan>> {
+        let (tenant, catalog) = read_access(context)?;
+        let listed = plans::list(catalog, tenant).await?;
         Ok(listed
             .into_iter()
             .map(|(plan, versions)| Plan {
                 id: ID(plan.id.to_string()),
                 key: plan.key.to_string(),
                 name: plan.name,
-                versions: versions.into_iter().map(PlanVersion::from).collect(),
+                versions: converted(versions),
             })
             .collect())
     }
@@ -320,16 +313,12 @@ impl BillingQuery {
         &self,
         context: &Context<'_>,
         customer_id: Option<ID>,
-    ) -> async_graphql::Result<Vec<Subscription>> {
-        let tenant = caller(context)?.may_read()?;
-        let customer = customer_id
-            .as_ref()
-            .map(parse_id::<CustomerId>)
-            .transpose()?;
-        let listed = subscriptions::list(&services(context).catalog, tenant, customer)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(listed.into_iter().map(Subscription::from).collect())
+    ) -> ApiResult<Vec<Subscription>> {
+        let (tenant, catalog) = read_access(context)?;
+        let customer = customer_id.as_ref().map(parse_id).transpose()?;
+        Ok(converted(
+            subscriptions::list(catalog, tenant, customer).await?,
+        ))
     }
 
     /// The tenant's invoices, of one customer or all, newest period first.
@@ -338,16 +327,10 @@ impl BillingQuery {
         &self,
         context: &Context<'_>,
         customer_id: Option<ID>,
-    ) -> async_graphql::Result<Vec<Invoice>> {
-        let tenant = caller(context)?.may_read()?;
-        let customer = customer_id
-            .as_ref()
-            .map(parse_id::<CustomerId>)
-            .transpose()?;
-        let listed = invoices::list(&services(context).catalog, tenant, customer)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(listed.into_iter().map(Invoice::from).collect())
+    ) -> ApiResult<Vec<Invoice>> {
+        let (tenant, catalog) = read_access(context)?;
+        let customer = customer_id.as_ref().map(parse_id).transpose()?;
+        Ok(converted(invoices::list(catalog, tenant, customer).await?))
     }
 
     /// A customer's upcoming invoices, one per running subscription: the running totals of
@@ -357,24 +340,19 @@ impl BillingQuery {
         &self,
         context: &Context<'_>,
         customer_id: ID,
-    ) -> async_graphql::Result<Vec<UpcomingInvoice>> {
-        let tenant = caller(context)?.may_read()?;
+    ) -> ApiResult<Vec<UpcomingInvoice>> {
+        let (tenant, catalog) = read_access(context)?;
         let services = services(context);
-        let customer = customers::find(&services.catalog, tenant, parse_id(&customer_id)?)
-            .await
-            .map_err(ApiError::from)?;
+        let customer = customers::find(catalog, tenant, parse_id(&customer_id)?).await?;
         let run = Run {
-            catalog: &services.catalog,
+            catalog,
             analytics: &services.analytics,
             at: Utc::now(),
             grace: chrono::Duration::zero(),
             actor: actor(context)?,
             raw_retention_days: services.raw_retention_days,
         };
-        let upcoming = run
-            .upcoming(tenant, &customer)
-            .await
-            .map_err(ApiError::from)?;
+        let upcoming = run.upcoming(tenant, &customer).await?;
         Ok(upcoming
             .into_iter()
             .map(|(subscription, period, computed)| UpcomingInvoice {
@@ -393,15 +371,9 @@ impl BillingQuery {
 
     /// One of the tenant's invoices.
     #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
-    async fn invoice(&self, context: &Context<'_>, id: ID) -> async_graphql::Result<Invoice> {
-        let tenant = caller(context)?.may_read()?;
-        let found = invoices::find(
-            &services(context).catalog,
-            tenant,
-            parse_id::<InvoiceId>(&id)?,
-        )
-        .await
-        .map_err(ApiError::from)?;
+    async fn invoice(&self, context: &Context<'_>, id: ID) -> ApiResult<Invoice> {
+        let (tenant, catalog) = read_access(context)?;
+        let found = invoices::find(catalog, tenant, parse_id::<InvoiceId>(&id)?).await?;
         Ok(found.into())
     }
 }
@@ -418,8 +390,8 @@ impl BillingMutation {
         &self,
         context: &Context<'_>,
         input: CustomerInput,
-    ) -> async_graphql::Result<Customer> {
-        let tenant = caller(context)?.may_administer()?;
+    ) -> ApiResult<Customer> {
+        let (tenant, catalog, actor) = admin_access(context)?;
         let spec = CustomerSpec::parse(
             &input.external_id,
             &input.name,
@@ -428,11 +400,8 @@ impl BillingMutation {
             input.timezone.as_deref(),
             input.tax_percent,
             &input.subjects,
-        )
-        .map_err(ApiError::from)?;
-        let created = customers::create(&services(context).catalog, tenant, &spec, actor(context)?)
-            .await
-            .map_err(ApiError::from)?;
+        )?;
+        let created = customers::create(catalog, tenant, &spec, actor).await?;
         Ok(created.into())
     }
 
@@ -445,18 +414,10 @@ impl BillingMutation {
         key: String,
         name: String,
         version: Json<VersionSpec>,
-    ) -> async_graphql::Result<PlanVersion> {
-        let tenant = caller(context)?.may_administer()?;
-        let (_, draft) = plans::create(
-            &services(context).catalog,
-            tenant,
-            &plan_key(&key)?,
-            &name,
-            &version.0,
-            actor(context)?,
-        )
-        .await
-        .map_err(ApiError::from)?;
+    ) -> ApiResult<PlanVersion> {
+        let (tenant, catalog, actor) = admin_access(context)?;
+        let (_, draft) =
+            plans::create(catalog, tenant, &plan_key(&key)?, &name, &version.0, actor).await?;
         Ok(draft.into())
     }
 
@@ -467,36 +428,17 @@ impl BillingMutation {
         context: &Context<'_>,
         key: String,
         version: Json<VersionSpec>,
-    ) -> async_graphql::Result<PlanVersion> {
-        let tenant = caller(context)?.may_administer()?;
-        let draft = plans::draft(
-            &services(context).catalog,
-            tenant,
-            &plan_key(&key)?,
-            &version.0,
-            actor(context)?,
-        )
-        .await
-        .map_err(ApiError::from)?;
+    ) -> ApiResult<PlanVersion> {
+        let (tenant, catalog, actor) = admin_access(context)?;
+        let draft = plans::draft(catalog, tenant, &plan_key(&key)?, &version.0, actor).await?;
         Ok(draft.into())
     }
 
     /// Publishes a plan's draft: it never changes after.
     #[graphql(complexity = "4 * POSTGRES_QUERY + child_complexity")]
-    async fn publish_plan(
-        &self,
-        context: &Context<'_>,
-        key: String,
-    ) -> async_graphql::Result<PlanVersion> {
-        let tenant = caller(context)?.may_administer()?;
-        let published = plans::publish(
-            &services(context).catalog,
-            tenant,
-            &plan_key(&key)?,
-            actor(context)?,
-        )
-        .await
-        .map_err(ApiError::from)?;
+    async fn publish_plan(&self, context: &Context<'_>, key: String) -> ApiResult<PlanVersion> {
+        let (tenant, catalog, actor) = admin_access(context)?;
+        let published = plans::publish(catalog, tenant, &plan_key(&key)?, actor).await?;
         Ok(published.into())
     }
 
@@ -512,17 +454,11 @@ impl BillingMutation {
         version: Option<i32>,
         anchor: Option<String>,
         starts_at: Option<DateTime<Utc>>,
-    ) -> async_graphql::Result<Subscription> {
-        let tenant = caller(context)?.may_administer()?;
-        let catalog = &services(context).catalog;
-        let anchor: Anchor = anchor
-            .as_deref()
-            .unwrap_or("CALENDAR")
-            .parse()
-            .map_err(ApiError::from)?;
-        let chosen = plans::chosen_version(catalog, tenant, &self::plan_key(&plan_key)?, version)
-            .await
-            .map_err(ApiError::from)?;
+    ) -> ApiResult<Subscription> {
+        let (tenant, catalog, actor) = admin_access(context)?;
+        let anchor: Anchor = anchor.as_deref().unwrap_or("CALENDAR").parse()?;
+        let chosen =
+            plans::chosen_version(catalog, tenant, &self::plan_key(&plan_key)?, version).await?;
         let created = subscriptions::create(
             catalog,
             tenant,
@@ -530,10 +466,9 @@ impl BillingMutation {
             chosen.id,
             anchor,
             starts_at.unwrap_or_else(Utc::now),
-            actor(context)?,
+            actor,
         )
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
         Ok(created.into())
     }
 
@@ -544,17 +479,11 @@ impl BillingMutation {
         context: &Context<'_>,
         id: ID,
         at: Option<DateTime<Utc>>,
-    ) -> async_graphql::Result<Subscription> {
-        let tenant = caller(context)?.may_administer()?;
-        let cancelled = subscriptions::cancel(
-            &services(context).catalog,
-            tenant,
-            parse_id::<SubscriptionId>(&id)?,
-            at.unwrap_or_else(Utc::now),
-            actor(context)?,
-        )
-        .await
-        .map_err(ApiError::from)?;
+    ) -> ApiResult<Subscription> {
+        let (tenant, catalog, actor) = admin_access(context)?;
+        let id = parse_id::<SubscriptionId>(&id)?;
+        let cancelled =
+            subscriptions::cancel(catalog, tenant, id, at.unwrap_or_else(Utc::now), actor).await?;
         Ok(cancelled.into())
     }
 
@@ -568,71 +497,45 @@ impl BillingMutation {
         plan_key: String,
         version: Option<i32>,
         at: Option<DateTime<Utc>>,
-    ) -> async_graphql::Result<Vec<Subscription>> {
-        let tenant = caller(context)?.may_administer()?;
-        let catalog = &services(context).catalog;
-        let chosen = plans::chosen_version(catalog, tenant, &self::plan_key(&plan_key)?, version)
-            .await
-            .map_err(ApiError::from)?;
+    ) -> ApiResult<Vec<Subscription>> {
+        let (tenant, catalog, actor) = admin_access(context)?;
+        let chosen =
+            plans::chosen_version(catalog, tenant, &self::plan_key(&plan_key)?, version).await?;
         let (ended, started) = subscriptions::change(
             catalog,
             tenant,
             parse_id(&id)?,
             chosen.id,
             at.unwrap_or_else(Utc::now),
-            actor(context)?,
+            actor,
         )
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
         Ok(vec![ended.into(), started.into()])
     }
 
     /// Finalizes a draft now, before its grace period ends: it is numbered and frozen.
     #[graphql(complexity = "2 * POSTGRES_QUERY + child_complexity")]
-    async fn finalize_invoice(
-        &self,
-        context: &Context<'_>,
-        id: ID,
-    ) -> async_graphql::Result<Invoice> {
-        let tenant = caller(context)?.may_administer()?;
-        let finalized = invoices::finalize(
-            &services(context).catalog,
-            tenant,
-            parse_id(&id)?,
-            actor(context)?,
-        )
-        .await
-        .map_err(ApiError::from)?;
+    async fn finalize_invoice(&self, context: &Context<'_>, id: ID) -> ApiResult<Invoice> {
+        let (tenant, catalog, actor) = admin_access(context)?;
+        let finalized = invoices::finalize(catalog, tenant, parse_id(&id)?, actor).await?;
         Ok(finalized.into())
     }
 
     /// Marks a finalized invoice paid.
     #[graphql(complexity = "2 * POSTGRES_QUERY + child_complexity")]
-    async fn pay_invoice(&self, context: &Context<'_>, id: ID) -> async_graphql::Result<Invoice> {
+    async fn pay_invoice(&self, context: &Context<'_>, id: ID) -> ApiResult<Invoice> {
         settle(context, &id, invoice::Status::Paid).await
     }
 
     /// Voids a finalized invoice; a credit note is issued for its total.
     #[graphql(complexity = "2 * POSTGRES_QUERY + child_complexity")]
-    async fn void_invoice(&self, context: &Context<'_>, id: ID) -> async_graphql::Result<Invoice> {
+    async fn void_invoice(&self, context: &Context<'_>, id: ID) -> ApiResult<Invoice> {
         settle(context, &id, invoice::Status::Void).await
     }
 }
 
-async fn settle(
-    context: &Context<'_>,
-    id: &ID,
-    to: invoice::Status,
-) -> async_graphql::Result<Invoice> {
-    let tenant = caller(context)?.may_administer()?;
-    let settled = invoices::settle(
-        &services(context).catalog,
-        tenant,
-        parse_id(id)?,
-        to,
-        actor(context)?,
-    )
-    .await
-    .map_err(ApiError::from)?;
+async fn settle(context: &Context<'_>, id: &ID, to: invoice::Status) -> ApiResult<Invoice> {
+    let (tenant, catalog, actor) = admin_access(context)?;
+    let settled = invoices::settle(catalog, tenant, parse_id(id)?, to, actor).await?;
     Ok(settled.into())
 }

@@ -3,7 +3,8 @@
 
 use async_graphql::Context;
 use tally_meter::audit::Actor;
-use tally_meter::ids::MeterKey;
+use tally_meter::catalog::Catalog;
+use tally_meter::ids::{MeterKey, TenantId};
 
 use super::Services;
 use crate::auth::Caller;
@@ -27,6 +28,25 @@ pub fn caller<'a>(context: &Context<'a>) -> ApiResult<&'a Caller> {
 /// The audit log's name for the caller: the key it used, flagged when a platform key.
 pub fn actor(context: &Context<'_>) -> ApiResult<Actor> {
     Ok(caller(context)?.actor())
+}
+
+/// Returns the caller's tenant, once its key may read it, with the catalog that holds it.
+pub fn read_access<'a>(context: &Context<'a>) -> ApiResult<(TenantId, &'a Catalog)> {
+    let tenant = caller(context)?.may_read()?;
+    Ok((tenant, &services(context).catalog))
+}
+
+/// Returns the caller's tenant, once its key may administer it, with the catalog that holds
+/// it and the caller's name in the audit log.
+pub fn admin_access<'a>(context: &Context<'a>) -> ApiResult<(TenantId, &'a Catalog, Actor)> {
+    let caller = caller(context)?;
+    let tenant = caller.may_administer()?;
+    Ok((tenant, &services(context).catalog, caller.actor()))
+}
+
+/// Converts each item a store returned into its GraphQL type.
+pub fn converted<Stored, Output: From<Stored>>(items: Vec<Stored>) -> Vec<Output> {
+    items.into_iter().map(Output::from).collect()
 }
 
 /// Parses a meter key given as an argument.

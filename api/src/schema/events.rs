@@ -70,16 +70,17 @@ impl EventsQuery {
         filter: Option<EventFilter>,
         #[graphql(default = 50)] first: usize,
         after: Option<String>,
-    ) -> async_graphql::Result<EventPage> {
+    ) -> ApiResult<EventPage> {
         let tenant = caller(context)?.may_read()?;
-        Ok(page(
-            &services(context).analytics,
+        let analytics = &services(context).analytics;
+        page(
+            analytics,
             tenant,
             &filter.unwrap_or_default(),
             first,
             after.as_deref(),
         )
-        .await?)
+        .await
     }
 }
 

@@ -6,9 +6,9 @@ use tally_meter::api_key::{self, Scope};
 use tally_meter::catalog::api_keys;
 use tally_meter::ids::ApiKeyId;
 
-use super::context::{actor, caller, services};
+use super::context::{admin_access, converted, read_access, services};
 use crate::cost::POSTGRES_QUERY;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// What an API key may do.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,12 +68,9 @@ pub struct KeysQuery;
 impl KeysQuery {
     /// The tenant's API keys, without secrets.
     #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
-    async fn api_keys(&self, context: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
-        let tenant = caller(context)?.may_read()?;
-        let keys = api_keys::list(&services(context).catalog, tenant)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(keys.into_iter().map(ApiKey::from).collect())
+    async fn api_keys(&self, context: &Context<'_>) -> ApiResult<Vec<ApiKey>> {
+        let (tenant, catalog) = read_access(context)?;
+        Ok(converted(api_keys::list(catalog, tenant).await?))
     }
 }
 
@@ -90,25 +87,22 @@ impl KeysMutation {
         &self,
         context: &Context<'_>,
         scope: ScopeValue,
-    ) -> async_graphql::Result<CreatedApiKey> {
-        let tenant = caller(context)?.may_administer()?;
+    ) -> ApiResult<CreatedApiKey> {
+        let (tenant, catalog, actor) = admin_access(context)?;
         if scope == ScopeValue::Platform {
             return Err(ApiError::forbidden(
                 "create platform keys: they are the operator's, made only with \
                  `tally key create --scope platform`",
-            )
-            .into());
+            ));
         }
-        let services = services(context);
         let created = api_keys::create(
-            &services.catalog,
+            catalog,
             tenant,
             scope.into(),
-            actor(context)?,
-            &services.caps,
+            actor,
+            &services(context).caps,
         )
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
         Ok(CreatedApiKey {
             key: created.key.into(),
             secret: secrecy::ExposeSecret::expose_secret(&created.secret).to_owned(),
@@ -117,14 +111,12 @@ impl KeysMutation {
 
     /// Revokes one of the tenant's keys.
     #[graphql(complexity = "3 * POSTGRES_QUERY + child_complexity")]
-    async fn revoke_api_key(&self, context: &Context<'_>, id: ID) -> async_graphql::Result<ApiKey> {
-        let tenant = caller(context)?.may_administer()?;
+    async fn revoke_api_key(&self, context: &Context<'_>, id: ID) -> ApiResult<ApiKey> {
+        let (tenant, catalog, actor) = admin_access(context)?;
         let key_id = id.parse::<ApiKeyId>().map_err(|_| {
             ApiError::new(ErrorCode::NotFound, format!("api key {} not found", id.0))
         })?;
-        let revoked = api_keys::revoke(&services(context).catalog, tenant, key_id, actor(context)?)
-            .await
-            .map_err(ApiError::from)?;
+        let revoked = api_keys::revoke(catalog, tenant, key_id, actor).await?;
         Ok(revoked.into())
     }
 }

@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use tally_meter::catalog::meters;
 use tally_meter::meter::{self, Aggregation, JsonPath, MeterSpec};
 
-use super::context::{actor, caller, meter_key, services};
+use super::context::{admin_access, converted, meter_key, read_access, services};
 use crate::cost::POSTGRES_QUERY;
-use crate::error::ApiError;
+use crate::error::ApiResult;
 
 /// How a meter combines its events' values.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,12 +118,9 @@ pub struct MetersQuery;
 impl MetersQuery {
     /// The tenant's meters, by key.
     #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
-    async fn meters(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Meter>> {
-        let tenant = caller(context)?.may_read()?;
-        let meters = meters::list(&services(context).catalog, tenant)
-            .await
-            .map_err(ApiError::from)?;
-        Ok(meters.into_iter().map(Meter::from).collect())
+    async fn meters(&self, context: &Context<'_>) -> ApiResult<Vec<Meter>> {
+        let (tenant, catalog) = read_access(context)?;
+        Ok(converted(meters::list(catalog, tenant).await?))
     }
 }
 
@@ -135,18 +132,13 @@ pub struct MetersMutation;
 impl MetersMutation {
     /// Creates a meter.
     #[graphql(complexity = "3 * POSTGRES_QUERY + child_complexity")]
-    async fn create_meter(
-        &self,
-        context: &Context<'_>,
-        input: MeterInput,
-    ) -> async_graphql::Result<Meter> {
-        let tenant = caller(context)?.may_administer()?;
+    async fn create_meter(&self, context: &Context<'_>, input: MeterInput) -> ApiResult<Meter> {
+        let (tenant, catalog, actor) = admin_access(context)?;
         let group_by = input
             .group_by
             .into_iter()
             .map(|group| Ok((group.name, JsonPath::parse(&group.path)?)))
-            .collect::<tally_meter::Result<_>>()
-            .map_err(ApiError::from)?;
+            .collect::<tally_meter::Result<_>>()?;
         let spec = MeterSpec {
             key: meter_key(&input.key)?,
             event_type: input.event_type,
@@ -154,41 +146,21 @@ impl MetersMutation {
                 .value_path
                 .as_deref()
                 .map(JsonPath::parse)
-                .transpose()
-                .map_err(ApiError::from)?,
+                .transpose()?,
             aggregation: input.aggregation.into(),
             group_by,
             allowed_lateness_secs: input.allowed_lateness_secs,
         };
-        let services = services(context);
-        let created = meters::create(
-            &services.catalog,
-            tenant,
-            &spec,
-            actor(context)?,
-            &services.caps,
-        )
-        .await
-        .map_err(ApiError::from)?;
+        let created =
+            meters::create(catalog, tenant, &spec, actor, &services(context).caps).await?;
         Ok(created.into())
     }
 
     /// Deletes a meter; its rollups stay in ClickHouse but are no longer reachable.
     #[graphql(complexity = "3 * POSTGRES_QUERY + child_complexity")]
-    async fn delete_meter(
-        &self,
-        context: &Context<'_>,
-        key: String,
-    ) -> async_graphql::Result<bool> {
-        let tenant = caller(context)?.may_administer()?;
-        meters::delete(
-            &services(context).catalog,
-            tenant,
-            &meter_key(&key)?,
-            actor(context)?,
-        )
-        .await
-        .map_err(ApiError::from)?;
+    async fn delete_meter(&self, context: &Context<'_>, key: String) -> ApiResult<bool> {
+        let (tenant, catalog, actor) = admin_access(context)?;
+        meters::delete(catalog, tenant, &meter_key(&key)?, actor).await?;
         Ok(true)
     }
 }

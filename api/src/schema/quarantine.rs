@@ -59,15 +59,15 @@ impl QuarantineQuery {
         context: &Context<'_>,
         #[graphql(default = 50)] first: usize,
         after: Option<String>,
-    ) -> async_graphql::Result<QuarantinePage> {
+    ) -> ApiResult<QuarantinePage> {
         let tenant = caller(context)?.may_read()?;
-        Ok(page(
+        page(
             &services(context).analytics,
             tenant,
             first,
             after.as_deref(),
         )
-        .await?)
+        .await
     }
 }
 

@@ -8,9 +8,9 @@ use tally_meter::ids::TenantId;
 use tally_meter::quota::{self, Limits, QuotaMode};
 
 use super::Services;
-use super::context::{actor, caller, services};
+use super::context::{admin_access, caller, services};
 use crate::cost::POSTGRES_QUERY;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 
 /// What happens past the monthly quota.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,9 +96,9 @@ pub struct QuotaQuery;
 impl QuotaQuery {
     /// The tenant's limits and what it used of the monthly quota.
     #[graphql(complexity = "2 * POSTGRES_QUERY + child_complexity")]
-    async fn quota(&self, context: &Context<'_>) -> async_graphql::Result<Quota> {
+    async fn quota(&self, context: &Context<'_>) -> ApiResult<Quota> {
         let tenant = caller(context)?.may_read()?;
-        Ok(quota_of(services(context), tenant).await?)
+        quota_of(services(context), tenant).await
     }
 }
 
@@ -112,12 +112,8 @@ impl QuotaMutation {
     /// tenant's admin key may only lower them within what the operator granted; a platform key
     /// (the operator) sets the grant too.
     #[graphql(complexity = "3 * POSTGRES_QUERY + child_complexity")]
-    async fn set_quota(
-        &self,
-        context: &Context<'_>,
-        input: QuotaInput,
-    ) -> async_graphql::Result<Quota> {
-        let tenant = caller(context)?.may_administer()?;
+    async fn set_quota(&self, context: &Context<'_>, input: QuotaInput) -> ApiResult<Quota> {
+        let (tenant, catalog, actor) = admin_access(context)?;
         let services = services(context);
         let limits = Limits {
             rate_per_sec: input.rate_per_sec,
@@ -125,16 +121,8 @@ impl QuotaMutation {
             monthly_events: input.monthly_events,
             monthly_mode: input.monthly_mode.into(),
         };
-        quotas::set(
-            &services.catalog,
-            tenant,
-            &limits,
-            actor(context)?,
-            &services.default_limits,
-        )
-        .await
-        .map_err(ApiError::from)?;
-        Ok(quota_of(services, tenant).await?)
+        quotas::set(catalog, tenant, &limits, actor, &services.default_limits).await?;
+        quota_of(services, tenant).await
     }
 }
 

@@ -12,9 +12,9 @@ use tally_slo::openslo::from_openslo;
 use tally_slo::spec::SloSpec;
 use tally_slo::status::{SeriesStatus, status};
 
-use super::context::{actor, caller, services};
+use super::context::{admin_access, read_access, services};
 use crate::cost::{CLICKHOUSE_QUERY, POSTGRES_QUERY};
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 
 /// What measuring where SLOs stand costs, in ClickHouse queries: one per distinct part of the
 /// seven burn-rate windows (which hold the default tiers' windows) and the windows so far, each
@@ -56,14 +56,9 @@ impl Slo {
     /// Where it stands now, per series (one, or one per value of its group; none before its
     /// first event): the budget of its window so far, its burn rates and its alert tiers.
     #[graphql(complexity = "STATUS_QUERIES * CLICKHOUSE_QUERY + child_complexity")]
-    async fn series(&self, context: &Context<'_>) -> async_graphql::Result<Vec<SloSeries>> {
-        let measured = status(
-            &services(context).analytics,
-            std::slice::from_ref(&self.0),
-            Utc::now(),
-        )
-        .await
-        .map_err(ApiError::from)?;
+    async fn series(&self, context: &Context<'_>) -> ApiResult<Vec<SloSeries>> {
+        let analytics = &services(context).analytics;
+        let measured = status(analytics, std::slice::from_ref(&self.0), Utc::now()).await?;
         Ok(measured
             .into_iter()
             .flat_map(|slo| slo.series)
@@ -74,10 +69,8 @@ impl Slo {
     /// How its error budget went down over its window so far, per series: the budget at
     /// each UTC midnight (each hour for a one-day window) and now.
     #[graphql(complexity = "CLICKHOUSE_QUERY + child_complexity")]
-    async fn burn_down(&self, context: &Context<'_>) -> async_graphql::Result<SloBurnDown> {
-        let read = burn_down_at(&services(context).analytics, &self.0, Utc::now())
-            .await
-            .map_err(ApiError::from)?;
+    async fn burn_down(&self, context: &Context<'_>) -> ApiResult<SloBurnDown> {
+        let read = burn_down_at(&services(context).analytics, &self.0, Utc::now()).await?;
         Ok(SloBurnDown::from(read))
     }
 }
@@ -264,29 +257,19 @@ pub struct SloQuery;
 impl SloQuery {
     /// The tenant's SLOs, by name.
     #[graphql(complexity = "POSTGRES_QUERY + 10 * child_complexity")]
-    async fn slos(&self, context: &Context<'_>) -> async_graphql::Result<Vec<Slo>> {
-        let tenant = caller(context)?.may_read()?;
-        let listed = slos::list(&services(context).catalog, tenant)
-            .await
-            .map_err(ApiError::from)?;
+    async fn slos(&self, context: &Context<'_>) -> ApiResult<Vec<Slo>> {
+        let (tenant, catalog) = read_access(context)?;
+        let listed = slos::list(catalog, tenant).await?;
         Ok(listed.into_iter().map(Slo).collect())
     }
 
     /// Where each of the tenant's SLOs stands now, by name: its series as `slo(name) { series }`
     /// gives them, all measured together, for the cost of one SLO's.
     #[graphql(complexity = "POSTGRES_QUERY + STATUS_QUERIES * CLICKHOUSE_QUERY + child_complexity")]
-    async fn slo_standings(
-        &self,
-        context: &Context<'_>,
-    ) -> async_graphql::Result<Vec<SloStanding>> {
-        let tenant = caller(context)?.may_read()?;
-        let services = services(context);
-        let listed = slos::list(&services.catalog, tenant)
-            .await
-            .map_err(ApiError::from)?;
-        let measured = status(&services.analytics, &listed, Utc::now())
-            .await
-            .map_err(ApiError::from)?;
+    async fn slo_standings(&self, context: &Context<'_>) -> ApiResult<Vec<SloStanding>> {
+        let (tenant, catalog) = read_access(context)?;
+        let listed = slos::list(catalog, tenant).await?;
+        let measured = status(&services(context).analytics, &listed, Utc::now()).await?;
         Ok(measured
             .into_iter()
             .map(|slo| SloStanding {
@@ -298,11 +281,9 @@ impl SloQuery {
 
     /// One of the tenant's SLOs, by name.
     #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
-    async fn slo(&self, context: &Context<'_>, name: String) -> async_graphql::Result<Slo> {
-        let tenant = caller(context)?.may_read()?;
-        let found = slos::find(&services(context).catalog, tenant, &name)
-            .await
-            .map_err(ApiError::from)?;
+    async fn slo(&self, context: &Context<'_>, name: String) -> ApiResult<Slo> {
+        let (tenant, catalog) = read_access(context)?;
+        let found = slos::find(catalog, tenant, &name).await?;
         Ok(Slo(found))
     }
 }
@@ -323,27 +304,20 @@ impl SloMutation {
         context: &Context<'_>,
         spec: Option<Json<serde_json::Value>>,
         openslo: Option<String>,
-    ) -> async_graphql::Result<Vec<String>> {
-        let tenant = caller(context)?.may_administer()?;
+    ) -> ApiResult<Vec<String>> {
+        let (tenant, catalog, actor) = admin_access(context)?;
         let specs = match (spec, openslo) {
-            (Some(spec), None) => {
-                vec![SloSpec::parse(&spec.0.to_string()).map_err(ApiError::from)?]
-            }
-            (None, Some(yaml)) => from_openslo(&yaml).map_err(ApiError::from)?,
+            (Some(spec), None) => vec![SloSpec::parse(&spec.0.to_string())?],
+            (None, Some(yaml)) => from_openslo(&yaml)?,
             _ => {
                 return Err(ApiError::from(tally_meter::Error::Invalid(
                     "give either spec (JSON) or openslo (YAML)".to_owned(),
-                ))
-                .into());
+                )));
             }
         };
-        let catalog = &services(context).catalog;
-        let actor = actor(context)?;
         let mut applied = Vec::new();
         for spec in specs {
-            let done = rules::apply_slo(catalog, tenant, &spec, actor)
-                .await
-                .map_err(ApiError::from)?;
+            let done = rules::apply_slo(catalog, tenant, &spec, actor).await?;
             let name = &done.slo.spec.name;
             applied.push(if done.rule_taken {
                 format!(
@@ -359,13 +333,9 @@ impl SloMutation {
 
     /// Deletes an SLO and its alert rule; its counts stay, unread.
     #[graphql(complexity = "4 * POSTGRES_QUERY + child_complexity")]
-    async fn delete_slo(&self, context: &Context<'_>, name: String) -> async_graphql::Result<bool> {
-        let tenant = caller(context)?.may_administer()?;
-        let catalog = &services(context).catalog;
-        let actor = actor(context)?;
-        rules::delete_slo(catalog, tenant, &name, actor)
-            .await
-            .map_err(ApiError::from)?;
+    async fn delete_slo(&self, context: &Context<'_>, name: String) -> ApiResult<bool> {
+        let (tenant, catalog, actor) = admin_access(context)?;
+        rules::delete_slo(catalog, tenant, &name, actor).await?;
         Ok(true)
     }
 }

@@ -7,7 +7,7 @@ use tally_meter::tenant::TenantRef;
 use super::context::{caller, services};
 use super::keys::ScopeValue;
 use crate::cost::POSTGRES_QUERY;
-use crate::error::ApiError;
+use crate::error::ApiResult;
 
 /// The caller.
 #[derive(SimpleObject, Debug, Clone)]
@@ -30,11 +30,10 @@ pub struct TenantQuery;
 impl TenantQuery {
     /// The caller: its tenant and the scope of its key.
     #[graphql(complexity = "POSTGRES_QUERY + child_complexity")]
-    async fn me(&self, context: &Context<'_>) -> async_graphql::Result<Me> {
+    async fn me(&self, context: &Context<'_>) -> ApiResult<Me> {
         let caller = caller(context)?;
-        let tenant = tenants::find(&services(context).catalog, &TenantRef::Id(caller.tenant()))
-            .await
-            .map_err(ApiError::from)?;
+        let tenant =
+            tenants::find(&services(context).catalog, &TenantRef::Id(caller.tenant())).await?;
         Ok(Me {
             tenant_id: ID(tenant.id.to_string()),
             tenant_name: tenant.name.to_string(),

@@ -6,7 +6,7 @@ use tally_meter::traffic;
 
 use super::context::{caller, services};
 use crate::cost::CLICKHOUSE_QUERY;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// Most event types `traffic` ranks.
 pub const MAX_TOP_TYPES: u32 = 50;
@@ -76,20 +76,18 @@ impl TrafficQuery {
         &self,
         context: &Context<'_>,
         #[graphql(default = 5)] top: u32,
-    ) -> async_graphql::Result<Traffic> {
+    ) -> ApiResult<Traffic> {
         let tenant = caller(context)?.may_read()?;
         if top > MAX_TOP_TYPES {
             return Err(ApiError::new(
                 ErrorCode::BadUserInput,
                 format!("top may be at most {MAX_TOP_TYPES}"),
-            )
-            .into());
+            ));
         }
         let traffic = services(context)
             .analytics
             .traffic_last_hour(tenant, top)
-            .await
-            .map_err(ApiError::from)?;
+            .await?;
         Ok(traffic.into())
     }
 }

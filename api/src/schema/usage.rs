@@ -6,9 +6,9 @@ use chrono::{DateTime, FixedOffset, Utc};
 use rust_decimal::Decimal;
 use tally_meter::usage::{self, UsageLimits, Window};
 
-use super::context::{caller, meter_key, services};
+use super::context::{caller, converted, meter_key, read_access, services};
 use crate::cost::{self, CLICKHOUSE_QUERY, POSTGRES_QUERY};
-use crate::error::ApiError;
+use crate::error::ApiResult;
 
 /// Most windows and rows one `usage` field answers: smaller than an export's, since a
 /// GraphQL answer is built in memory as a whole.
@@ -93,14 +93,14 @@ impl UsageQuery {
         #[graphql(default)] group_by: Vec<String>,
         subject: Option<String>,
         #[graphql(default = "UTC")] timezone: String,
-    ) -> async_graphql::Result<Vec<UsagePoint>> {
+    ) -> ApiResult<Vec<UsagePoint>> {
         let tenant = caller(context)?.may_read()?;
         let services = services(context);
         let query = usage::UsageQuery {
             from,
             to,
             window: window.into(),
-            time_zone: usage::parse_time_zone(&timezone).map_err(ApiError::from)?,
+            time_zone: usage::parse_time_zone(&timezone)?,
             group_by,
             subject,
         };
@@ -112,28 +112,16 @@ impl UsageQuery {
             &query,
             USAGE_LIMITS,
         )
-        .await
-        .map_err(ApiError::from)?;
-        Ok(points.into_iter().map(UsagePoint::from).collect())
+        .await?;
+        Ok(converted(points))
     }
 
     /// A meter per minute over the last hour: 60 points, oldest first.
     #[graphql(complexity = "POSTGRES_QUERY + CLICKHOUSE_QUERY + child_complexity")]
-    async fn last_hour(
-        &self,
-        context: &Context<'_>,
-        meter: String,
-    ) -> async_graphql::Result<Vec<UsagePoint>> {
-        let tenant = caller(context)?.may_read()?;
-        let services = services(context);
-        let points = usage::last_hour(
-            &services.catalog,
-            &services.analytics,
-            tenant,
-            &meter_key(&meter)?,
-        )
-        .await
-        .map_err(ApiError::from)?;
-        Ok(points.into_iter().map(UsagePoint::from).collect())
+    async fn last_hour(&self, context: &Context<'_>, meter: String) -> ApiResult<Vec<UsagePoint>> {
+        let (tenant, catalog) = read_access(context)?;
+        let analytics = &services(context).analytics;
+        let points = usage::last_hour(catalog, analytics, tenant, &meter_key(&meter)?).await?;
+        Ok(converted(points))
     }
 }
