@@ -3,17 +3,16 @@
 //! same admin keys that may read `auditLog` through GraphQL.
 
 use axum::Json;
+use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tally_meter::audit::AuditEntry;
 use tally_meter::catalog;
 
-use crate::auth::{ClientAddress, Credentials};
+use crate::csv;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::{Api, csv, error_response};
+use crate::export::{ExportRequest, answer, csv_file};
 
 /// Entries an export holds unless `limit` says otherwise.
 const DEFAULT_LIMIT: u32 = 1000;
@@ -29,45 +28,34 @@ pub struct AuditParams {
 /// `GET /v1/audit.json`: the entries as a JSON array.
 #[tracing::instrument(skip_all, fields(tenant = tracing::field::Empty))]
 pub async fn audit_json(
-    State(api): State<Api>,
-    client: ClientAddress,
-    credentials: Credentials,
+    request: ExportRequest,
     params: Result<Query<AuditParams>, QueryRejection>,
 ) -> Response {
-    match export(&api, client, &credentials, params).await {
-        Ok(entries) => Json(entries).into_response(),
-        Err(error) => error_response(&error),
-    }
+    answer(
+        export(&request, params)
+            .await
+            .map(|entries| Json(entries).into_response()),
+    )
 }
 
 /// `GET /v1/audit.csv`: one row per entry, with a header row.
 #[tracing::instrument(skip_all, fields(tenant = tracing::field::Empty))]
 pub async fn audit_csv(
-    State(api): State<Api>,
-    client: ClientAddress,
-    credentials: Credentials,
+    request: ExportRequest,
     params: Result<Query<AuditParams>, QueryRejection>,
 ) -> Response {
-    match export(&api, client, &credentials, params).await {
-        Ok(entries) => (
-            [
-                (CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (CONTENT_DISPOSITION, "attachment; filename=\"audit.csv\""),
-            ],
-            to_csv(&entries),
-        )
-            .into_response(),
-        Err(error) => error_response(&error),
-    }
+    answer(
+        export(&request, params)
+            .await
+            .map(|entries| csv_file("audit.csv", to_csv(&entries))),
+    )
 }
 
 async fn export(
-    api: &Api,
-    client: ClientAddress,
-    credentials: &Credentials,
+    request: &ExportRequest,
     params: Result<Query<AuditParams>, QueryRejection>,
 ) -> ApiResult<Vec<AuditEntry>> {
-    let caller = api.admit(client, credentials).await?;
+    let caller = request.admit().await?;
     let tenant = caller.may_administer()?;
     let Query(params) = params.map_err(|rejection| {
         ApiError::new(
@@ -82,7 +70,8 @@ async fn export(
             format!("limit must be 1 to {MAX_LIMIT}"),
         ));
     }
-    Ok(catalog::audit::list(&api.services.catalog, tenant, i64::from(limit)).await?)
+    let catalog = &request.api.services.catalog;
+    Ok(catalog::audit::list(catalog, tenant, i64::from(limit)).await?)
 }
 
 /// Renders entries as CSV (RFC 4180, cells neutralised against formulas): when, who, what,

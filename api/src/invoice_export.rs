@@ -13,7 +13,7 @@ use std::fmt::Display;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -24,10 +24,11 @@ use tally_billing::export::{Month, pdf, table};
 use tally_billing::invoice::Invoice;
 use tally_meter::ids::{CustomerId, InvoiceId, TenantId};
 
-use crate::auth::{Caller, ClientAddress, Credentials};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::export::{ExportRequest, answer_by_deadline, attachment, csv_file};
 use crate::telemetry::UnexpectedError;
-use crate::{Api, REQUEST_TIMEOUT, csv, error_response};
+use crate::{Api, csv};
 
 /// What one invoice is exported as: the extension of its path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,38 +58,18 @@ impl Format {
 
 /// `GET /v1/invoices/{ID}.{pdf,csv,json}`: one invoice as a document.
 #[tracing::instrument(skip_all, fields(tenant = tracing::field::Empty))]
-pub async fn invoice_file(
-    State(api): State<Api>,
-    client: ClientAddress,
-    credentials: Credentials,
-    Path(file): Path<String>,
-) -> Response {
-    let exported = tokio::time::timeout(
-        REQUEST_TIMEOUT,
-        export_invoice(&api, client, &credentials, &file),
-    )
+pub async fn invoice_file(request: ExportRequest, Path(file): Path<String>) -> Response {
+    answer_by_deadline(async {
+        let caller = request.admit().await?;
+        export_for(&request.api, &caller, &file).await
+    })
     .await
-    .unwrap_or_else(|_| Err(ApiError::past_deadline("export")));
-    exported.unwrap_or_else(|error| error_response(&error))
 }
 
 /// One invoice as a document for a caller the web UI already admitted through its session:
 /// the same export as `GET /v1/invoices/{ID}.{pdf,csv,json}`, with the same errors.
 pub async fn invoice_file_of(api: &Api, caller: &Caller, file: &str) -> Response {
-    let exported = tokio::time::timeout(REQUEST_TIMEOUT, export_for(api, caller, file))
-        .await
-        .unwrap_or_else(|_| Err(ApiError::past_deadline("export")));
-    exported.unwrap_or_else(|error| error_response(&error))
-}
-
-async fn export_invoice(
-    api: &Api,
-    client: ClientAddress,
-    credentials: &Credentials,
-    file: &str,
-) -> ApiResult<Response> {
-    let caller = api.admit(client, credentials).await?;
-    export_for(api, &caller, file).await
+    answer_by_deadline(export_for(api, caller, file)).await
 }
 
 async fn export_for(api: &Api, caller: &Caller, file: &str) -> ApiResult<Response> {
@@ -104,7 +85,7 @@ async fn export_for(api: &Api, caller: &Caller, file: &str) -> ApiResult<Respons
         .unwrap_or_else(|| invoice.id.to_string());
     Ok(match format {
         Format::Json => Json(InvoiceDocument::new(&invoice, &customer)).into_response(),
-        Format::Csv => csv_response(&format!("{name}.csv"), to_csv([(&invoice, &customer)])),
+        Format::Csv => csv_file(&format!("{name}.csv"), to_csv([(&invoice, &customer)])),
         Format::Pdf => {
             // Laying out many lines takes longer than async code may hold a thread.
             let document = tokio::task::spawn_blocking(move || pdf::render(&invoice, &customer))
@@ -131,27 +112,17 @@ pub struct MonthParams {
 /// `GET /v1/invoices.csv?month=YYYY-MM`: the lines of every invoice finalized in a UTC month.
 #[tracing::instrument(skip_all, fields(tenant = tracing::field::Empty))]
 pub async fn month_csv(
-    State(api): State<Api>,
-    client: ClientAddress,
-    credentials: Credentials,
+    request: ExportRequest,
     params: Result<Query<MonthParams>, QueryRejection>,
 ) -> Response {
-    let exported = tokio::time::timeout(
-        REQUEST_TIMEOUT,
-        export_month(&api, client, &credentials, params),
-    )
-    .await
-    .unwrap_or_else(|_| Err(ApiError::past_deadline("export")));
-    exported.unwrap_or_else(|error| error_response(&error))
+    answer_by_deadline(export_month(&request, params)).await
 }
 
 async fn export_month(
-    api: &Api,
-    client: ClientAddress,
-    credentials: &Credentials,
+    request: &ExportRequest,
     params: Result<Query<MonthParams>, QueryRejection>,
 ) -> ApiResult<Response> {
-    let caller = api.admit(client, credentials).await?;
+    let caller = request.admit().await?;
     let tenant = caller.may_read()?;
     let missing = || {
         ApiError::new(
@@ -161,9 +132,9 @@ async fn export_month(
     };
     let Query(params) = params.map_err(|_| missing())?;
     let month = Month::parse(params.month.as_deref().ok_or_else(missing)?.trim())?;
-    let catalog = &api.services.catalog;
+    let catalog = &request.api.services.catalog;
     let finalized = invoices::finalized_within(catalog, tenant, month.period()).await?;
-    let customers = customers_of(api, tenant, &finalized).await?;
+    let customers = customers_of(&request.api, tenant, &finalized).await?;
     let mut rows = Vec::with_capacity(finalized.len());
     for invoice in &finalized {
         let customer = customers.get(&invoice.customer_id).ok_or_else(|| {
@@ -174,7 +145,7 @@ async fn export_month(
         })?;
         rows.push((invoice, customer));
     }
-    Ok(csv_response(&format!("invoices-{month}.csv"), to_csv(rows)))
+    Ok(csv_file(&format!("invoices-{month}.csv"), to_csv(rows)))
 }
 
 /// The customers the invoices bill, by id.
@@ -204,33 +175,6 @@ fn to_csv<'a>(invoices: impl IntoIterator<Item = (&'a Invoice, &'a Customer)>) -
     text
 }
 
-fn csv_response(filename: &str, text: String) -> Response {
-    (
-        [
-            (CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (CONTENT_DISPOSITION, attachment(filename)),
-        ],
-        text,
-    )
-        .into_response()
-}
-
-/// `attachment; filename="NAME"`, with any character of the name but letters, digits, `.`,
-/// `-` and `_` written as `_` (names are invoice numbers, ids and months).
-fn attachment(filename: &str) -> String {
-    let safe: String = filename
-        .chars()
-        .map(|character| {
-            if character.is_ascii_alphanumeric() || matches!(character, '.' | '-' | '_') {
-                character
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("attachment; filename=\"{safe}\"")
-}
-
 /// Logs what should not happen; the client gets INTERNAL.
 fn unexpected(error: &dyn Display) -> ApiError {
     UnexpectedError { error }.emit();
@@ -250,17 +194,5 @@ mod tests {
             let refused = Format::of(file).expect_err(file);
             assert_eq!(refused.code, ErrorCode::NotFound, "{file}");
         }
-    }
-
-    #[test]
-    fn a_download_is_named_with_safe_characters_only() {
-        assert_eq!(
-            attachment("ACME-000001.pdf"),
-            "attachment; filename=\"ACME-000001.pdf\""
-        );
-        assert_eq!(
-            attachment("a\"b\r\n c/d.csv"),
-            "attachment; filename=\"a_b___c_d.csv\""
-        );
     }
 }

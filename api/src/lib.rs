@@ -2,7 +2,8 @@
 //! query, GET for GraphiQL), authenticated by a bearer API key whose tenant binds every
 //! resolver, with one error-code table (see [`error`]) shared by GraphQL's `extensions.code`
 //! and HTTP statuses. [`rest`] serves the same usage as CSV and JSON exports,
-//! [`audit_export`] the audit log, and [`invoice_export`] invoices as PDF, CSV and JSON.
+//! [`audit_export`] the audit log, and [`invoice_export`] invoices as PDF, CSV and JSON; all
+//! three answer through [`export`].
 //! [`cost`] bounds what one request may cost; every request, and every ClickHouse query it
 //! runs, ends by [`REQUEST_TIMEOUT`].
 
@@ -11,6 +12,7 @@ pub mod auth;
 pub mod cost;
 pub mod csv;
 pub mod error;
+pub mod export;
 pub mod invoice_export;
 pub mod rest;
 pub mod schema;

@@ -9,18 +9,17 @@
 //! ([`crate::csv`]).
 
 use axum::Json;
+use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tally_meter::ids::MeterKey;
 use tally_meter::usage::{self, UsageLimits, UsagePoint, UsageQuery, Window};
 
-use crate::auth::{ClientAddress, Credentials};
+use crate::csv;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::{Api, REQUEST_TIMEOUT, csv, error_response};
+use crate::export::{ExportRequest, answer_by_deadline, csv_file};
 
 /// The parameters of an export.
 #[derive(Debug, Deserialize)]
@@ -37,57 +36,34 @@ pub struct UsageParams {
 /// `GET /v1/usage.json`: the usage points as a JSON array.
 #[tracing::instrument(skip_all, fields(tenant = tracing::field::Empty))]
 pub async fn usage_json(
-    State(api): State<Api>,
-    client: ClientAddress,
-    credentials: Credentials,
+    request: ExportRequest,
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> Response {
-    match export_by_deadline(&api, client, &credentials, params).await {
-        Ok((_, points)) => Json(points).into_response(),
-        Err(error) => error_response(&error),
-    }
+    answer_by_deadline(async {
+        let (_, points) = export(&request, params).await?;
+        Ok(Json(points).into_response())
+    })
+    .await
 }
 
 /// `GET /v1/usage.csv`: one row per window and group combination, with a header row.
 #[tracing::instrument(skip_all, fields(tenant = tracing::field::Empty))]
 pub async fn usage_csv(
-    State(api): State<Api>,
-    client: ClientAddress,
-    credentials: Credentials,
+    request: ExportRequest,
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> Response {
-    match export_by_deadline(&api, client, &credentials, params).await {
-        Ok((query, points)) => (
-            [
-                (CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (CONTENT_DISPOSITION, "attachment; filename=\"usage.csv\""),
-            ],
-            to_csv(&query.group_by, &points),
-        )
-            .into_response(),
-        Err(error) => error_response(&error),
-    }
-}
-
-/// Runs an export within [`REQUEST_TIMEOUT`].
-async fn export_by_deadline(
-    api: &Api,
-    client: ClientAddress,
-    credentials: &Credentials,
-    params: Result<Query<UsageParams>, QueryRejection>,
-) -> ApiResult<(UsageQuery, Vec<UsagePoint>)> {
-    tokio::time::timeout(REQUEST_TIMEOUT, export(api, client, credentials, params))
-        .await
-        .map_err(|_| ApiError::past_deadline("export"))?
+    answer_by_deadline(async {
+        let (query, points) = export(&request, params).await?;
+        Ok(csv_file("usage.csv", to_csv(&query.group_by, &points)))
+    })
+    .await
 }
 
 async fn export(
-    api: &Api,
-    client: ClientAddress,
-    credentials: &Credentials,
+    request: &ExportRequest,
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> ApiResult<(UsageQuery, Vec<UsagePoint>)> {
-    let caller = api.admit(client, credentials).await?;
+    let caller = request.admit().await?;
     let tenant = caller.may_read()?;
     let Query(params) = params.map_err(|rejection| {
         ApiError::new(
@@ -121,7 +97,7 @@ async fn export(
         subject: params.subject,
     };
     let meter = MeterKey::parse(&params.meter)?;
-    let services = &api.services;
+    let services = &request.api.services;
     let points = usage::usage_within(
         &services.catalog,
         &services.analytics,
