@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use tally_meter::ticks::Ticks;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -26,13 +27,8 @@ pub async fn run(evaluator: Evaluator, config: AlertingConfig, shutdown: Cancell
 async fn evaluations(evaluator: &Evaluator, config: &AlertingConfig, shutdown: &CancellationToken) {
     let interval = config.eval_interval();
     let half = chrono::Duration::from_std(interval / 2).unwrap_or_default();
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
+    let mut ticks = Ticks::new(interval, shutdown);
+    while ticks.next().await {
         let at = Utc::now();
         let pass = async {
             match evaluator.due(at, at - half).await {
@@ -67,13 +63,8 @@ async fn notifications(
     shutdown: &CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(notify::MAX_IN_FLIGHT));
-    let mut ticks = tokio::time::interval(config.notify_interval());
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
+    let mut ticks = Ticks::new(config.notify_interval(), shutdown);
+    while ticks.next().await {
         let pass = async {
             if let Err(error) = notify::flush(&evaluator.catalog, Utc::now()).await {
                 tracing::warn!(%error, "alert notifications not flushed");

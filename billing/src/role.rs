@@ -12,6 +12,7 @@ use chrono::Utc;
 use tally_meter::analytics::Analytics;
 use tally_meter::audit::Actor;
 use tally_meter::catalog::Catalog;
+use tally_meter::ticks::Ticks;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::BillingConfig;
@@ -52,13 +53,8 @@ async fn invoice_runs(
     raw_retention_days: u32,
     shutdown: &CancellationToken,
 ) {
-    let mut ticks = tokio::time::interval(config.run_interval());
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
+    let mut ticks = Ticks::new(config.run_interval(), shutdown);
+    while ticks.next().await {
         let run = Run {
             catalog: &catalog,
             analytics: &analytics,

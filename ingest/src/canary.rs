@@ -20,6 +20,7 @@ use tally_meter::catalog::{Catalog, tenants};
 use tally_meter::event::{Event, EventBatch, WIRE_VERSION};
 use tally_meter::ids::TenantId;
 use tally_meter::sli::FRESHNESS;
+use tally_meter::ticks::Ticks;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -82,13 +83,8 @@ impl Canary {
     }
 
     async fn run(&self, shutdown: CancellationToken) {
-        let mut ticks = tokio::time::interval(self.interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
-                () = shutdown.cancelled() => return,
-            }
+        let mut ticks = Ticks::new(self.interval, &shutdown);
+        while ticks.next().await {
             tokio::select! {
                 () = self.measure_once() => {}
                 () = shutdown.cancelled() => return,

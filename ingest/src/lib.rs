@@ -48,6 +48,7 @@ pub use crate::metering::{QueryMetering, observe_api_answers};
 pub use crate::pipeline::{Outcome, Rejection};
 
 use tally_meter::auth_failures::FailureLimits;
+use tally_meter::ticks::Ticks;
 
 use crate::auth::Authenticator;
 use crate::metering::Metering;
@@ -111,13 +112,8 @@ impl Ingest {
     }
 
     async fn refresh_policy(self: Arc<Self>, every: Duration, shutdown: CancellationToken) {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
-                () = shutdown.cancelled() => break,
-            }
+        let mut ticks = Ticks::new(every, &shutdown);
+        while ticks.next().await {
             if let Err(error) = self.policy.refresh(Utc::now()).await {
                 PolicyNotRefreshed { error: &error }.emit();
             }

@@ -17,6 +17,7 @@ use crate::audit::Action;
 use crate::catalog::{self, Catalog};
 use crate::ids::TenantId;
 use crate::throttle::TokenBucket;
+use crate::ticks::Ticks;
 
 /// Most addresses tracked at once; failures of further addresses share one bucket and one
 /// count, so a flood from many addresses cannot grow memory.
@@ -176,13 +177,8 @@ impl AuthFailures {
         interval: Duration,
         stop: tokio_util::sync::CancellationToken,
     ) {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
-                () = stop.cancelled() => break,
-            }
+        let mut ticks = Ticks::new(interval, &stop);
+        while ticks.next().await {
             self.prune(Instant::now());
             if let Err(error) = self.flush(&catalog).await {
                 tracing::warn!(%error, "cannot record failed authentications in the audit log");

@@ -45,6 +45,7 @@ pub mod quota;
 pub mod sli;
 pub mod tenant;
 pub mod throttle;
+pub mod ticks;
 pub mod traffic;
 pub mod usage;
 pub mod web_session;

@@ -28,6 +28,7 @@ use stripe::{
 };
 use tally_meter::catalog::Catalog;
 use tally_meter::ids::{InvoiceId, TenantId};
+use tally_meter::ticks::Ticks;
 use tally_meter::{Error, Result};
 use tokio_util::sync::CancellationToken;
 
@@ -81,13 +82,8 @@ impl Sync {
 
     /// Passes over the invoices due every `interval` until `shutdown` is cancelled.
     pub async fn run(self, interval: Duration, shutdown: CancellationToken) {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = ticks.tick() => {}
-            }
+        let mut ticks = Ticks::new(interval, &shutdown);
+        while ticks.next().await {
             let outcome = tokio::select! {
                 () = shutdown.cancelled() => return,
                 outcome = self.pass() => outcome,
