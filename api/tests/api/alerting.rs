@@ -14,7 +14,7 @@ use tally_meter::catalog::quotas;
 use tally_meter::quota::{Limits, QuotaMode, period_of};
 use tally_testkit::store::tenant_with_key;
 
-use super::support::{Tenant, first_error};
+use super::support::Tenant;
 
 #[tokio::test]
 async fn a_tenant_manages_its_alert_rules_and_reads_its_alerts_and_no_one_else_sees_them() {
@@ -57,11 +57,8 @@ async fn a_tenant_manages_its_alert_rules_and_reads_its_alerts_and_no_one_else_s
             "BAD_USER_INPUT",
         ),
     ] {
-        let refused = node
-            .graphql(key, create, json!({ "spec": spec }))
-            .await
-            .json();
-        assert_eq!(first_error(&refused).0, Some(code), "{spec}: {refused}");
+        node.assert_refused(key, create, json!({ "spec": spec }), code)
+            .await;
     }
 
     // Half the monthly quota used: the rule fires once evaluated, and the history says so.
@@ -176,22 +173,16 @@ async fn a_tenant_manages_its_alert_rules_and_reads_its_alerts_and_no_one_else_s
         ),
         "mutation { deleteAlertReceiver(name: \"ops\") }".to_owned(),
     ] {
-        let refused = node.graphql(&other, &mutation, json!({})).await.json();
-        assert_eq!(
-            first_error(&refused).0,
-            Some("NOT_FOUND"),
-            "{mutation}: {refused}"
-        );
+        node.assert_refused(&other, &mutation, json!({}), "NOT_FOUND")
+            .await;
     }
-    let refused = node
-        .graphql(
-            &other,
-            "mutation { deleteAlertRule(name: \"quota\") }",
-            json!({}),
-        )
-        .await
-        .json();
-    assert_eq!(first_error(&refused).0, Some("NOT_FOUND"), "{refused}");
+    node.assert_refused(
+        &other,
+        "mutation { deleteAlertRule(name: \"quota\") }",
+        json!({}),
+        "NOT_FOUND",
+    )
+    .await;
 
     node.data(
         &admin,

@@ -85,15 +85,13 @@ async fn a_tenant_manages_its_customers_plans_and_subscriptions_and_no_one_else_
         "1000"
     );
     assert_eq!(read["subscriptions"], json!([{ "anchor": "ANNIVERSARY" }]));
-    let refused = node
-        .graphql(
-            &reader,
-            "mutation { publishPlan(key: \"pro\") { version } }",
-            json!({}),
-        )
-        .await
-        .json();
-    assert_eq!(first_error(&refused).0, Some("FORBIDDEN"), "{refused}");
+    node.assert_refused(
+        &reader,
+        "mutation { publishPlan(key: \"pro\") { version } }",
+        json!({}),
+        "FORBIDDEN",
+    )
+    .await;
 
     // Mistakes are named.
     let wrong = node
@@ -127,15 +125,13 @@ async fn a_tenant_manages_its_customers_plans_and_subscriptions_and_no_one_else_
         theirs,
         json!({ "customers": [], "plans": [], "subscriptions": [], "invoices": [] })
     );
-    let by_id = node
-        .graphql(
-            &other,
-            "mutation($id: ID!) { cancelSubscription(id: $id) { id } }",
-            json!({ "id": subscribed["createSubscription"]["id"] }),
-        )
-        .await
-        .json();
-    assert_eq!(first_error(&by_id).0, Some("NOT_FOUND"), "{by_id}");
+    node.assert_refused(
+        &other,
+        "mutation($id: ID!) { cancelSubscription(id: $id) { id } }",
+        json!({ "id": subscribed["createSubscription"]["id"] }),
+        "NOT_FOUND",
+    )
+    .await;
     for (query, variables) in [
         (
             "query($id: ID!) { upcomingInvoice(customerId: $id) { total } }",
@@ -150,11 +146,7 @@ async fn a_tenant_manages_its_customers_plans_and_subscriptions_and_no_one_else_
             json!({ "id": "00000000-0000-4000-8000-000000000001" }),
         ),
     ] {
-        let refused = node.graphql(&other, query, variables).await.json();
-        assert_eq!(
-            first_error(&refused).0,
-            Some("NOT_FOUND"),
-            "{query}: {refused}"
-        );
+        node.assert_refused(&other, query, variables, "NOT_FOUND")
+            .await;
     }
 }

@@ -11,7 +11,7 @@ use tally_slo::catalog::{self as slos, Slo as StoredSlo};
 use tally_testkit::Namespace;
 use tally_testkit::store::tenant_with_key;
 
-use super::support::{Tenant, first_error};
+use super::support::Tenant;
 
 const OPENSLO: &str = "apiVersion: openslo/v1
 kind: SLO
@@ -71,20 +71,15 @@ async fn a_tenant_applies_reads_and_deletes_its_slos_and_no_one_else_sees_them()
         json!(["unchanged checkout"]),
         "{again}"
     );
-    let refused = node
-        .graphql(&reader, apply, json!({ "yaml": OPENSLO }))
-        .await
-        .json();
-    assert_eq!(first_error(&refused).0, Some("FORBIDDEN"), "{refused}");
-    let bad = node
-        .graphql(
-            &admin,
-            apply,
-            json!({ "yaml": OPENSLO.replace("Occurrences", "Timeslices") }),
-        )
-        .await
-        .json();
-    assert_eq!(first_error(&bad).0, Some("BAD_USER_INPUT"), "{bad}");
+    node.assert_refused(&reader, apply, json!({ "yaml": OPENSLO }), "FORBIDDEN")
+        .await;
+    node.assert_refused(
+        &admin,
+        apply,
+        json!({ "yaml": OPENSLO.replace("Occurrences", "Timeslices") }),
+        "BAD_USER_INPUT",
+    )
+    .await;
 
     let read = node
         .data(
@@ -111,18 +106,16 @@ async fn a_tenant_applies_reads_and_deletes_its_slos_and_no_one_else_sees_them()
         node.data(&stranger, "{ slos { name } }", json!({})).await["slos"],
         json!([])
     );
-    let hidden = node
-        .graphql(&stranger, "{ slo(name: \"checkout\") { name } }", json!({}))
-        .await
-        .json();
-    assert_eq!(first_error(&hidden).0, Some("NOT_FOUND"), "{hidden}");
+    node.assert_refused(
+        &stranger,
+        "{ slo(name: \"checkout\") { name } }",
+        json!({}),
+        "NOT_FOUND",
+    )
+    .await;
     let delete = "mutation { deleteSlo(name: \"checkout\") }";
-    let not_theirs = node.graphql(&stranger, delete, json!({})).await.json();
-    assert_eq!(
-        first_error(&not_theirs).0,
-        Some("NOT_FOUND"),
-        "{not_theirs}"
-    );
+    node.assert_refused(&stranger, delete, json!({}), "NOT_FOUND")
+        .await;
 
     let deleted = node.data(&admin, delete, json!({})).await;
     assert_eq!(deleted["deleteSlo"], true);

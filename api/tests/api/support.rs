@@ -60,6 +60,14 @@ impl Node {
         answer["data"].clone()
     }
 
+    /// Posts a GraphQL query with a key, insisting that it is refused with the error code
+    /// `code`.
+    pub async fn assert_refused(&self, key: &str, query: &str, variables: Value, code: &str) {
+        let shown = format!("{query} {variables}");
+        let answer = self.graphql(key, query, variables).await.json();
+        assert_eq!(first_error(&answer).0, Some(code), "{shown}: {answer}");
+    }
+
     /// GETs a path, such as an export, with a key.
     pub async fn get(&self, key: &str, path_and_query: &str) -> Answer {
         self.send(
