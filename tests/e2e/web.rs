@@ -144,6 +144,40 @@ impl Browser {
         }
     }
 
+    /// Runs a script in the page and returns what it returned.
+    pub(super) async fn script(&self, code: &str) -> Value {
+        self.client
+            .execute(code, vec![])
+            .await
+            .expect("the script runs")
+    }
+
+    /// Clicks the link `css` of a hydrated page and waits until the page shows every one of
+    /// `texts`; insists that the app moved there in place, in the same document.
+    pub(super) async fn navigate_in_place(&self, css: &str, texts: &[&str]) {
+        self.script("window.tallyMarker = 'same document'; return null")
+            .await;
+        self.click(css).await;
+        let deadline = Instant::now() + SETTLE;
+        loop {
+            // While the page's data loads, what it shows may not be there yet.
+            let shown = self.text().await;
+            if texts.iter().all(|text| shown.contains(text)) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{texts:?} never showed after {css}: {shown}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            self.script("return window.tallyMarker || null").await,
+            "same document",
+            "navigation stayed in the page"
+        );
+    }
+
     pub(super) async fn source(&self) -> String {
         self.client.source().await.expect("the page source")
     }
@@ -671,13 +705,8 @@ async fn scenario(
         .expect("resizes the window");
     browser.open("/").await;
     let overflow = browser
-        .client
-        .execute(
-            "return document.documentElement.scrollWidth > window.innerWidth",
-            vec![],
-        )
-        .await
-        .expect("the script runs");
+        .script("return document.documentElement.scrollWidth > window.innerWidth")
+        .await;
     assert_eq!(
         overflow, false,
         "the overview scrolls sideways on a narrow screen"
@@ -689,38 +718,14 @@ async fn scenario(
 /// finished without a panic), and the navigation then moves between pages in place, loading
 /// their data through the server functions.
 async fn hydration_takes_over(browser: &Browser) {
-    let script = |code: &'static str| async move {
-        browser
-            .client
-            .execute(code, vec![])
-            .await
-            .expect("the script runs")
-    };
     for page in ["/quota", "/meters", "/quarantine", "/keys", "/"] {
         browser.open(page).await;
         wait_until_hydrated(browser, page).await;
     }
-    script("window.tallyMarker = 'same document'; return null").await;
-    browser.click("nav a[href='/quota']").await;
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        // While the page's data loads, its heading may not be there yet.
-        let text = browser.text().await;
-        if text.contains("This month") && text.contains("Rate") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the quota page never showed: {text}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    browser
+        .navigate_in_place("nav a[href='/quota']", &["This month", "Rate"])
+        .await;
     assert_eq!(browser.path().await, "/quota");
-    assert_eq!(
-        script("return window.tallyMarker || null").await,
-        "same document",
-        "navigation stayed in the page"
-    );
 }
 
 /// The bundle comes gzipped with an entity tag, and a revalidation gets 304 without a body.
@@ -743,13 +748,8 @@ async fn bundle_is_gzipped_and_revalidated(serve: &Serve) {
 pub(super) async fn wait_until_hydrated(browser: &Browser, page: &str) {
     let deadline = Instant::now() + SETTLE;
     while browser
-        .client
-        .execute(
-            "return document.documentElement.hasAttribute('data-hydrated')",
-            vec![],
-        )
+        .script("return document.documentElement.hasAttribute('data-hydrated')")
         .await
-        .expect("the script runs")
         != true
     {
         assert!(Instant::now() < deadline, "{page} never hydrated");

@@ -303,25 +303,8 @@ async fn a_tenant_sees_its_invoices_customers_and_plans_and_another_tenant_does_
         if std::env::var_os("TALLY_TEST_WEB_PKG").is_some() {
             wait_until_hydrated(&session, &invoice_path).await;
             session
-                .client
-                .execute("window.tallyMarker = 'same document'; return null", vec![])
-                .await
-                .expect("the script runs");
-            session.click("nav a[href='/customers']").await;
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-            while !session.text().await.contains("acme-1") {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "the customers page never showed"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            let marker = session
-                .client
-                .execute("return window.tallyMarker || null", vec![])
-                .await
-                .expect("the script runs");
-            assert_eq!(marker, "same document", "navigation stayed in the page");
+                .navigate_in_place("nav a[href='/customers']", &["acme-1"])
+                .await;
             session.shot("customers-hydrated").await;
         }
     })

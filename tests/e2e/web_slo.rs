@@ -7,7 +7,7 @@
 //! page is 404 to it. Headless Chromium takes a screenshot of checkout's page (and, with the
 //! browser bundle, checks that it hydrates and that the list leads to it in place).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tally_meter::api_key::Scope;
 
@@ -174,30 +174,11 @@ async fn a_tenant_sees_its_slos_budgets_burn_down_and_tiers_and_another_tenant_d
             session.open("/slos").await;
             wait_until_hydrated(&session, "/slos").await;
             session
-                .client
-                .execute("window.tallyMarker = 'same document'; return null", vec![])
-                .await
-                .expect("the script runs");
-            session.click("a[href='/slos/checkout']").await;
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while !session.text().await.contains("6 bad, 3 allowed") {
-                assert!(Instant::now() < deadline, "the SLO page never showed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            let marker = session
-                .client
-                .execute("return window.tallyMarker || null", vec![])
-                .await
-                .expect("the script runs");
-            assert_eq!(marker, "same document", "navigation stayed in the page");
+                .navigate_in_place("a[href='/slos/checkout']", &["6 bad, 3 allowed"])
+                .await;
             let dots = session
-                .client
-                .execute(
-                    "return document.querySelectorAll('svg circle.burn-point').length",
-                    vec![],
-                )
-                .await
-                .expect("the script runs");
+                .script("return document.querySelectorAll('svg circle.burn-point').length")
+                .await;
             assert_eq!(dots, 2, "one dot per route, drawn in the browser");
             session.shot("slo-hydrated").await;
         }
