@@ -32,6 +32,14 @@ pub fn code(body: &Value) -> Option<&str> {
     body["errors"][0]["extensions"]["code"].as_str()
 }
 
+/// Asserts that the first error of a GraphQL answer has the code `code` and a message that
+/// contains `words`.
+pub fn assert_error(body: &Value, code: &str, words: &str) {
+    assert_eq!(self::code(body), Some(code), "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(words), "{body}");
+}
+
 /// A tenant with an admin key, a read key, an ingest key and a meter `calls` over its events.
 struct Tenant {
     id: String,
