@@ -4,16 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Form, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Form, Path};
 use axum::response::Response;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::mutate;
+use super::FormPost;
 use crate::model::Flash;
-use crate::server::cookies::redirect;
-use crate::server::state::Web;
 
 /// A form of one JSON document, such as a rule.
 #[derive(serde::Deserialize)]
@@ -32,34 +29,29 @@ pub(in crate::server) struct SilenceForm {
 /// Runs a mutation of one JSON document typed in the field `field`; a document that is not
 /// JSON comes back with the reason, refilled.
 async fn mutate_json(
-    web: &Web,
-    parts: &Parts,
+    post: &FormPost,
     field: &str,
     text: &str,
     query: &str,
     done: impl FnOnce(Value) -> Flash,
 ) -> Response {
     match serde_json::from_str::<Value>(text) {
-        Ok(spec) => mutate(web, parts, "/alerts", query, json!({ "spec": spec }), done).await,
-        Err(error) => redirect(
+        Ok(spec) => {
+            post.mutate("/alerts", query, json!({ "spec": spec }), done)
+                .await
+        }
+        Err(error) => post.refuse(
             "/alerts",
-            &Flash::error(format!("That is not JSON: {error}."))
-                .with_form(BTreeMap::from([(field.to_owned(), text.to_owned())])),
-            web,
-            &parts.headers,
+            format!("That is not JSON: {error}."),
+            BTreeMap::from([(field.to_owned(), text.to_owned())]),
         ),
     }
 }
 
 /// Creates a rule from its JSON.
-pub(in crate::server) async fn create_rule(
-    State(web): State<Web>,
-    parts: Parts,
-    Form(form): Form<JsonForm>,
-) -> Response {
+pub(in crate::server) async fn create_rule(post: FormPost, Form(form): Form<JsonForm>) -> Response {
     mutate_json(
-        &web,
-        &parts,
+        &post,
         "rule",
         &form.spec,
         "mutation($spec: JSON!) { createAlertRule(spec: $spec) { name } }",
@@ -74,14 +66,8 @@ pub(in crate::server) async fn create_rule(
 }
 
 /// Deletes a rule.
-pub(in crate::server) async fn delete_rule(
-    State(web): State<Web>,
-    parts: Parts,
-    Path(name): Path<String>,
-) -> Response {
-    mutate(
-        &web,
-        &parts,
+pub(in crate::server) async fn delete_rule(post: FormPost, Path(name): Path<String>) -> Response {
+    post.mutate(
         "/alerts",
         "mutation($name: String!) { deleteAlertRule(name: $name) }",
         json!({ "name": name }),
@@ -92,13 +78,11 @@ pub(in crate::server) async fn delete_rule(
 
 /// Creates or replaces a receiver from its JSON.
 pub(in crate::server) async fn set_receiver(
-    State(web): State<Web>,
-    parts: Parts,
+    post: FormPost,
     Form(form): Form<JsonForm>,
 ) -> Response {
     mutate_json(
-        &web,
-        &parts,
+        &post,
         "receiver",
         &form.spec,
         "mutation($spec: JSON!) { setAlertReceiver(spec: $spec) }",
@@ -108,14 +92,9 @@ pub(in crate::server) async fn set_receiver(
 }
 
 /// Sets the routing tree from its JSON.
-pub(in crate::server) async fn set_routing(
-    State(web): State<Web>,
-    parts: Parts,
-    Form(form): Form<JsonForm>,
-) -> Response {
+pub(in crate::server) async fn set_routing(post: FormPost, Form(form): Form<JsonForm>) -> Response {
     mutate_json(
-        &web,
-        &parts,
+        &post,
         "routing",
         &form.spec,
         "mutation($spec: JSON!) { setAlertRouting(spec: $spec) }",
@@ -126,8 +105,7 @@ pub(in crate::server) async fn set_routing(
 
 /// Creates a silence from `name=value` matchers and a duration such as `2h`.
 pub(in crate::server) async fn create_silence(
-    State(web): State<Web>,
-    parts: Parts,
+    post: FormPost,
     Form(form): Form<SilenceForm>,
 ) -> Response {
     let typed = BTreeMap::from([
@@ -135,14 +113,7 @@ pub(in crate::server) async fn create_silence(
         ("duration".to_owned(), form.duration.clone()),
         ("comment".to_owned(), form.comment.clone()),
     ]);
-    let refuse = |text: String| {
-        redirect(
-            "/alerts",
-            &Flash::error(text).with_form(typed.clone()),
-            &web,
-            &parts.headers,
-        )
-    };
+    let refuse = |text: String| post.refuse("/alerts", text, typed.clone());
     let mut matchers = serde_json::Map::new();
     for entry in form
         .matchers
@@ -163,9 +134,7 @@ pub(in crate::server) async fn create_silence(
             form.duration
         ));
     };
-    mutate(
-        &web,
-        &parts,
+    post.mutate(
         "/alerts",
         "mutation($matchers: JSON!, $endsAt: DateTime!, $comment: String!) {
            createSilence(matchers: $matchers, endsAt: $endsAt, comment: $comment) { id } }",
@@ -189,14 +158,8 @@ fn parse_duration(text: &str) -> Option<chrono::Duration> {
 }
 
 /// Ends a silence now.
-pub(in crate::server) async fn expire_silence(
-    State(web): State<Web>,
-    parts: Parts,
-    Path(id): Path<String>,
-) -> Response {
-    mutate(
-        &web,
-        &parts,
+pub(in crate::server) async fn expire_silence(post: FormPost, Path(id): Path<String>) -> Response {
+    post.mutate(
         "/alerts",
         "mutation($id: ID!) { expireSilence(id: $id) }",
         json!({ "id": id }),

@@ -1,15 +1,11 @@
 //! The keys page's forms: create an API key (its secret shown once), revoke one.
 
-use axum::extract::{Form, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Form, Path};
 use axum::response::Response;
 use serde_json::json;
-use tally_api::auth::Caller;
 
-use super::mutate;
+use super::FormPost;
 use crate::model::Flash;
-use crate::server::cookies::redirect;
-use crate::server::state::Web;
 
 /// The new key form.
 #[derive(serde::Deserialize)]
@@ -18,14 +14,8 @@ pub(in crate::server) struct KeyForm {
 }
 
 /// Creates an API key; the next page shows its secret once.
-pub(in crate::server) async fn create_key(
-    State(web): State<Web>,
-    parts: Parts,
-    Form(form): Form<KeyForm>,
-) -> Response {
-    mutate(
-        &web,
-        &parts,
+pub(in crate::server) async fn create_key(post: FormPost, Form(form): Form<KeyForm>) -> Response {
+    post.mutate(
         "/keys",
         "mutation($scope: Scope!) { createApiKey(scope: $scope) { key { prefix scope } secret } }",
         json!({ "scope": form.scope }),
@@ -46,36 +36,28 @@ pub(in crate::server) async fn create_key(
 }
 
 /// Revokes an API key; revoking the signed-in key ends the session.
-pub(in crate::server) async fn revoke_key(
-    State(web): State<Web>,
-    parts: Parts,
-    Path(id): Path<String>,
-) -> Response {
-    let own = parts
-        .extensions
-        .get::<Caller>()
+pub(in crate::server) async fn revoke_key(post: FormPost, Path(id): Path<String>) -> Response {
+    let own = post
+        .caller()
         .is_some_and(|caller| caller.principal.key_id.to_string() == id);
-    let response = mutate(
-        &web,
-        &parts,
-        "/keys",
-        "mutation($id: ID!) { revokeApiKey(id: $id) { prefix } }",
-        json!({ "id": id }),
-        |data| {
-            Flash::notice(format!(
-                "Key {}… revoked: it stops working within seconds.",
-                data["revokeApiKey"]["prefix"].as_str().unwrap_or_default()
-            ))
-        },
-    )
-    .await;
+    let response = post
+        .mutate(
+            "/keys",
+            "mutation($id: ID!) { revokeApiKey(id: $id) { prefix } }",
+            json!({ "id": id }),
+            |data| {
+                Flash::notice(format!(
+                    "Key {}… revoked: it stops working within seconds.",
+                    data["revokeApiKey"]["prefix"].as_str().unwrap_or_default()
+                ))
+            },
+        )
+        .await;
     if own {
         // The session went with its key: the next page asks to sign in again.
-        return redirect(
+        return post.redirect(
             "/login",
             &Flash::notice("You revoked the key you signed in with; sign in with another key."),
-            &web,
-            &parts.headers,
         );
     }
     response

@@ -2,17 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Form, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Form, Path};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
-use tally_api::auth::Caller;
 
-use super::mutate;
+use super::FormPost;
 use crate::model::Flash;
 use crate::server::bridge::run;
-use crate::server::cookies::redirect;
-use crate::server::state::Web;
 
 /// The new meter form, as typed.
 #[derive(serde::Deserialize, serde::Serialize)]
@@ -30,22 +26,14 @@ pub(in crate::server) struct MeterForm {
 
 /// Creates a meter; a refused form comes back filled with what was typed.
 pub(in crate::server) async fn create_meter(
-    State(web): State<Web>,
-    parts: Parts,
+    post: FormPost,
     Form(form): Form<MeterForm>,
 ) -> Response {
     // What was typed, to fill the form again if it is refused.
     let fields: BTreeMap<String, String> = serde_json::to_value(&form)
         .and_then(serde_json::from_value)
         .unwrap_or_default();
-    let refuse = |text: String| {
-        redirect(
-            "/meters",
-            &Flash::error(text).with_form(fields.clone()),
-            &web,
-            &parts.headers,
-        )
-    };
+    let refuse = |text: String| post.refuse("/meters", text, fields.clone());
     let group_by = match parse_group_by(&form.group_by) {
         Ok(group_by) => group_by,
         Err(message) => return refuse(message),
@@ -68,22 +56,20 @@ pub(in crate::server) async fn create_meter(
         "groupBy": group_by,
         "allowedLatenessSecs": lateness,
     });
-    let Some(caller) = parts.extensions.get::<Caller>().copied() else {
+    let Some(caller) = post.caller() else {
         return Redirect::to("/login").into_response();
     };
     match run(
-        &web,
+        &post.web,
         caller,
         "mutation($input: MeterInput!) { createMeter(input: $input) { key } }",
         json!({ "input": input }),
     )
     .await
     {
-        Ok(_) => redirect(
+        Ok(_) => post.redirect(
             "/meters",
             &Flash::notice(format!("Meter {} created.", form.key.trim())),
-            &web,
-            &parts.headers,
         ),
         Err(message) => refuse(message),
     }
@@ -104,14 +90,8 @@ fn parse_group_by(text: &str) -> Result<Vec<Value>, String> {
 }
 
 /// Deletes a meter.
-pub(in crate::server) async fn delete_meter(
-    State(web): State<Web>,
-    parts: Parts,
-    Path(key): Path<String>,
-) -> Response {
-    mutate(
-        &web,
-        &parts,
+pub(in crate::server) async fn delete_meter(post: FormPost, Path(key): Path<String>) -> Response {
+    post.mutate(
         "/meters",
         "mutation($key: String!) { deleteMeter(key: $key) }",
         json!({ "key": key }),

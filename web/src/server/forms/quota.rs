@@ -1,14 +1,11 @@
 //! The quota page's form: set the tenant's rate, burst and monthly events.
 
-use axum::extract::{Form, State};
-use axum::http::request::Parts;
+use axum::extract::Form;
 use axum::response::Response;
 use serde_json::json;
 
-use super::mutate;
+use super::FormPost;
 use crate::model::Flash;
-use crate::server::cookies::redirect;
-use crate::server::state::Web;
 
 /// The quota form, as typed.
 #[derive(serde::Deserialize)]
@@ -22,11 +19,7 @@ pub(in crate::server) struct QuotaForm {
 }
 
 /// Sets the tenant's quota.
-pub(in crate::server) async fn set_quota(
-    State(web): State<Web>,
-    parts: Parts,
-    Form(form): Form<QuotaForm>,
-) -> Response {
+pub(in crate::server) async fn set_quota(post: FormPost, Form(form): Form<QuotaForm>) -> Response {
     let number = |text: &str, what: &str| -> Result<Option<u64>, String> {
         let text = text.trim().replace(['_', ','], "");
         if text.is_empty() {
@@ -47,11 +40,9 @@ pub(in crate::server) async fn set_quota(
     })();
     let (rate, burst, monthly) = match parsed {
         Ok(parsed) => parsed,
-        Err(message) => return redirect("/quota", &Flash::error(message), &web, &parts.headers),
+        Err(message) => return post.redirect("/quota", &Flash::error(message)),
     };
-    mutate(
-        &web,
-        &parts,
+    post.mutate(
         "/quota",
         "mutation($input: QuotaInput!) { setQuota(input: $input) { ratePerSec } }",
         json!({ "input": {
