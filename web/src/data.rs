@@ -20,21 +20,18 @@ pub async fn load_sign_in() -> Result<SignInForm, ServerFnError> {
     })
 }
 
+/// The fields of the signed-in viewer that every page's query asks for.
 #[cfg_attr(
     not(feature = "ssr"),
     allow(dead_code, reason = "the queries run on the server")
 )]
-const ME: &str = "me { tenantName scope keyId }";
+pub(crate) const ME: &str = "me { tenantName scope keyId }";
 
 /// The overview: the last hour's traffic.
 #[server(prefix = "/ui/fn")]
 pub async fn load_overview() -> Result<Page<Traffic>, ServerFnError> {
-    crate::server::bridge::query_page(
-        &format!(
-            "{{ {ME} data: traffic(top: 8) {{ minutes {{ minute accepted rejected }} \
-             topTypes {{ eventType events }} }} }}"
-        ),
-        serde_json::json!({}),
+    crate::server::bridge::query_data(
+        "traffic(top: 8) { minutes { minute accepted rejected } topTypes { eventType events } }",
     )
     .await
 }
@@ -42,12 +39,8 @@ pub async fn load_overview() -> Result<Page<Traffic>, ServerFnError> {
 /// The tenant's meters.
 #[server(prefix = "/ui/fn")]
 pub async fn load_meters() -> Result<Page<Vec<Meter>>, ServerFnError> {
-    crate::server::bridge::query_page(
-        &format!(
-            "{{ {ME} data: meters {{ key eventType aggregation valuePath \
-             groupBy {{ name path }} allowedLatenessSecs }} }}"
-        ),
-        serde_json::json!({}),
+    crate::server::bridge::query_data(
+        "meters { key eventType aggregation valuePath groupBy { name path } allowedLatenessSecs }",
     )
     .await
 }
@@ -82,13 +75,9 @@ pub async fn load_quarantine(
 /// The tenant's quota.
 #[server(prefix = "/ui/fn")]
 pub async fn load_quota() -> Result<Page<Quota>, ServerFnError> {
-    crate::server::bridge::query_page(
-        &format!(
-            "{{ {ME} data: quota {{ ratePerSec burst monthlyEvents monthlyMode isDefault \
-             periodStart consumed grantedRatePerSec grantedBurst grantedMonthlyEvents \
-             grantedMonthlyMode }} }}"
-        ),
-        serde_json::json!({}),
+    crate::server::bridge::query_data(
+        "quota { ratePerSec burst monthlyEvents monthlyMode isDefault periodStart consumed \
+         grantedRatePerSec grantedBurst grantedMonthlyEvents grantedMonthlyMode }",
     )
     .await
 }
@@ -96,11 +85,7 @@ pub async fn load_quota() -> Result<Page<Quota>, ServerFnError> {
 /// The tenant's API keys.
 #[server(prefix = "/ui/fn")]
 pub async fn load_api_keys() -> Result<Page<Vec<ApiKey>>, ServerFnError> {
-    crate::server::bridge::query_page(
-        &format!("{{ {ME} data: apiKeys {{ id scope prefix createdAt revokedAt }} }}"),
-        serde_json::json!({}),
-    )
-    .await
+    crate::server::bridge::query_data("apiKeys { id scope prefix createdAt revokedAt }").await
 }
 
 /// The tenant's invoices, newest period first.
@@ -132,11 +117,7 @@ pub async fn load_alerts() -> Result<Page<AlertsView>, ServerFnError> {
 /// The tenant's alert rules.
 #[server(prefix = "/ui/fn")]
 pub async fn load_alert_rules() -> Result<Page<Vec<AlertRuleRow>>, ServerFnError> {
-    crate::server::bridge::query_page(
-        &format!("{{ {ME} data: alertRules {{ name kind spec }} }}"),
-        serde_json::json!({}),
-    )
-    .await
+    crate::server::bridge::query_data("alertRules { name kind spec }").await
 }
 
 /// The tenant's SLOs, each with where it stands now.

@@ -16,6 +16,7 @@ use tally_api::auth::Caller;
 
 use super::session::{FormToken, SignInToken};
 use super::state::Web;
+use crate::data::ME;
 use crate::model::{Flash, Meter, MeterDetail, Page, SESSION_ENDED, UsageSelection, Viewer};
 
 /// Why the API refused an operation: its error code, if it gave one, and its message for
@@ -105,6 +106,11 @@ pub(crate) async fn query_page<T: DeserializeOwned>(
     page.flash = flash();
     page.viewer.form_token = form_token();
     Ok(page)
+}
+
+/// Runs a page's query of one field without variables, `data: FIELD` beside `me`.
+pub(crate) async fn query_data<T: DeserializeOwned>(field: &str) -> Result<Page<T>, ServerFnError> {
+    query_page(&format!("{{ {ME} data: {field} }}"), json!({})).await
 }
 
 /// Runs a page's query whose fields beside `me` are together the page's data.
