@@ -324,27 +324,17 @@ impl Objects {
             }
             ("POST", ["v1", "invoiceitems"]) => self.invoice_item(fields, now),
             ("POST", ["v1", "invoices", id, "finalize"]) => {
-                let Some(invoice) = self
-                    .invoices
-                    .iter_mut()
-                    .find(|invoice| invoice["id"] == *id)
-                else {
-                    return error(
-                        StatusCode::NOT_FOUND,
-                        "invalid_request_error",
-                        &format!("No such invoice: '{id}'"),
-                    );
+                let number = format!("STUB-{:04}", self.next_id);
+                let invoice = match self.draft_invoice(
+                    id,
+                    "This invoice is already finalized, you can't re-finalize a non-draft \
+                     invoice.",
+                ) {
+                    Ok(invoice) => invoice,
+                    Err(refused) => return refused,
                 };
-                if invoice["status"] != "draft" {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_request_error",
-                        "This invoice is already finalized, you can't re-finalize a \
-                         non-draft invoice.",
-                    );
-                }
                 invoice["status"] = json!("open");
-                invoice["number"] = json!(format!("STUB-{:04}", self.next_id));
+                invoice["number"] = json!(number);
                 invoice["status_transitions"]["finalized_at"] = json!(now);
                 if let Some(auto_advance) = fields.get("auto_advance") {
                     invoice["auto_advance"] = json!(auto_advance == "true");
@@ -357,6 +347,30 @@ impl Objects {
                 &format!("Unrecognized request URL ({method} {path})."),
             ),
         }
+    }
+
+    /// The draft invoice `id`, or the error Stripe answers a request on it with: not found, or
+    /// `not_draft` when it is no longer a draft.
+    fn draft_invoice(&mut self, id: &str, not_draft: &str) -> Result<&mut Value, (u16, Value)> {
+        let Some(invoice) = self
+            .invoices
+            .iter_mut()
+            .find(|invoice| invoice["id"] == *id)
+        else {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                &format!("No such invoice: '{id}'"),
+            ));
+        };
+        if invoice["status"] != "draft" {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                not_draft,
+            ));
+        }
+        Ok(invoice)
     }
 
     fn invoice_item(&mut self, fields: &HashMap<String, String>, now: i64) -> (u16, Value) {
@@ -382,24 +396,13 @@ impl Objects {
             "unit_amount": amount, "unit_amount_decimal": amount.to_string(),
         });
         if let Some(invoice_id) = fields.get("invoice") {
-            let Some(invoice) = self
-                .invoices
-                .iter_mut()
-                .find(|invoice| invoice["id"] == *invoice_id)
-            else {
-                return error(
-                    StatusCode::NOT_FOUND,
-                    "invalid_request_error",
-                    &format!("No such invoice: '{invoice_id}'"),
-                );
+            let invoice = match self.draft_invoice(
+                invoice_id,
+                "Invoice items can only be added to draft invoices.",
+            ) {
+                Ok(invoice) => invoice,
+                Err(refused) => return refused,
             };
-            if invoice["status"] != "draft" {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request_error",
-                    "Invoice items can only be added to draft invoices.",
-                );
-            }
             let line = json!({
                 "id": line_id, "object": "line_item", "amount": amount,
                 "amount_excluding_tax": amount, "currency": currency,
