@@ -1,5 +1,5 @@
 //! Every call the testkit makes into Tally's catalog, analytics and bus code: connecting,
-//! migrating, creating topics, and a tenant with a key.
+//! migrating, creating topics, a tenant with a key, and its limits.
 
 use secrecy::{ExposeSecret, SecretString};
 use tally_meter::analytics::{Analytics, ClickHouseConfig};
@@ -7,8 +7,9 @@ use tally_meter::api_key::Scope;
 use tally_meter::audit::Actor;
 use tally_meter::bus::{self, KafkaConfig};
 use tally_meter::caps::Caps;
-use tally_meter::catalog::{Catalog, PostgresConfig, api_keys, tenants};
+use tally_meter::catalog::{Catalog, PostgresConfig, api_keys, quotas, tenants};
 use tally_meter::ids::{Region, TenantId, TenantName};
+use tally_meter::quota::Limits;
 
 /// Connects to a catalog database.
 pub async fn connect_catalog(config: &PostgresConfig) -> Catalog {
@@ -67,4 +68,11 @@ pub async fn key_for(catalog: &Catalog, tenant: TenantId, scope: Scope) -> Strin
         .await
         .expect("creates key");
     key.secret.expose_secret().to_owned()
+}
+
+/// Sets a tenant's limits as the operator does, granting it the same.
+pub async fn set_limits(catalog: &Catalog, tenant: TenantId, limits: &Limits) {
+    quotas::set(catalog, tenant, limits, Actor::Operator, limits)
+        .await
+        .expect("sets the tenant's limits");
 }

@@ -12,11 +12,12 @@ use tally_meter::analytics::Analytics;
 use tally_meter::api_key::Scope;
 use tally_meter::audit::Actor;
 use tally_meter::caps::Caps;
-use tally_meter::catalog::{meters, quotas};
+use tally_meter::catalog::meters;
 use tally_meter::ids::{MeterKey, TenantId};
 use tally_meter::meter::{Aggregation, JsonPath, Meter, MeterSpec};
 use tally_meter::quota::{Limits, QuotaMode};
 use tally_meter::usage::{Tz, UsageQuery, Window, floor_minute};
+use tally_testkit::store::set_limits;
 
 use super::support::TestEnv;
 
@@ -74,9 +75,7 @@ impl Fleet {
                 monthly_events: None,
                 monthly_mode: QuotaMode::Hard,
             };
-            quotas::set(&catalog, id, &unthrottled, Actor::Operator, &unthrottled)
-                .await
-                .expect("sets limits");
+            set_limits(&catalog, id, &unthrottled).await;
             let mut meters = Vec::with_capacity(METERS.len());
             for (key, aggregation, value_path) in METERS {
                 let spec = MeterSpec {

@@ -7,11 +7,9 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use tally_ingest::IngestConfig;
 use tally_meter::api_key::Scope;
-use tally_meter::audit::Actor;
-use tally_meter::catalog::quotas;
 use tally_meter::quota::{Limits, QuotaMode};
 use tally_testkit::Namespace;
-use tally_testkit::store::tenant_with_key;
+use tally_testkit::store::{set_limits, tenant_with_key};
 
 use super::support::{Node, event};
 
@@ -27,9 +25,7 @@ async fn a_tenant_over_its_rate_is_throttled_without_hurting_others() {
         monthly_events: None,
         monthly_mode: QuotaMode::Hard,
     };
-    quotas::set(&catalog, noisy, &slow, Actor::Operator, &slow)
-        .await
-        .expect("sets limits");
+    set_limits(&catalog, noisy, &slow).await;
     let config = IngestConfig {
         refresh_secs: 1,
         ..IngestConfig::default()
@@ -70,9 +66,7 @@ async fn a_tenant_over_its_rate_is_throttled_without_hurting_others() {
         burst: 10_000,
         ..slow
     };
-    quotas::set(&catalog, noisy, &fast, Actor::Operator, &fast)
-        .await
-        .expect("raises limits");
+    set_limits(&catalog, noisy, &fast).await;
     let changed_at = Instant::now();
     loop {
         let status = node.post_batch(&noisy_key, &json!(fifty)).await.status;
@@ -100,24 +94,8 @@ async fn monthly_quotas_refuse_when_hard_and_warn_when_soft() {
         monthly_events: Some(20),
         monthly_mode: mode,
     };
-    quotas::set(
-        &catalog,
-        hard,
-        &capped(QuotaMode::Hard),
-        Actor::Operator,
-        &capped(QuotaMode::Hard),
-    )
-    .await
-    .expect("sets");
-    quotas::set(
-        &catalog,
-        soft,
-        &capped(QuotaMode::Soft),
-        Actor::Operator,
-        &capped(QuotaMode::Soft),
-    )
-    .await
-    .expect("sets");
+    set_limits(&catalog, hard, &capped(QuotaMode::Hard)).await;
+    set_limits(&catalog, soft, &capped(QuotaMode::Soft)).await;
     let node = Node::start(&namespace, IngestConfig::default()).await;
 
     let fifteen: Vec<Value> = (0..15).map(|index| event(&format!("m-{index}"))).collect();
