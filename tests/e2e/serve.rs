@@ -71,32 +71,31 @@ async fn readyz_names_the_dependency_that_is_down() {
 #[tokio::test]
 async fn serve_refuses_to_start_without_its_dependencies() {
     let env = TestEnv::migrated().await;
-    let output = run_bounded(
-        env.tally()
-            .env("TALLY__CLICKHOUSE__URL", "http://127.0.0.1:1")
-            .args(["serve", "--roles", "api"]),
-    )
-    .await;
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("cannot reach clickhouse at http://127.0.0.1:1"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-
-    let output = run_bounded(
-        env.tally()
-            .env("TALLY__KAFKA__BROKERS", "127.0.0.1:1")
-            .args(["serve", "--roles", "ingest"]),
-    )
-    .await;
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("cannot reach kafka at 127.0.0.1:1"),
-        "{stderr}"
-    );
+    for (variable, unreachable, roles, expected) in [
+        (
+            "TALLY__CLICKHOUSE__URL",
+            "http://127.0.0.1:1",
+            "api",
+            "cannot reach clickhouse at http://127.0.0.1:1",
+        ),
+        (
+            "TALLY__KAFKA__BROKERS",
+            "127.0.0.1:1",
+            "ingest",
+            "cannot reach kafka at 127.0.0.1:1",
+        ),
+    ] {
+        let output = run_bounded(
+            env.tally()
+                .env(variable, unreachable)
+                .args(["serve", "--roles", roles]),
+        )
+        .await;
+        assert_eq!(output.status.code(), Some(1), "{variable}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
