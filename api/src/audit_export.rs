@@ -31,11 +31,7 @@ pub async fn audit_json(
     request: ExportRequest,
     params: Result<Query<AuditParams>, QueryRejection>,
 ) -> Response {
-    answer(
-        export(&request, params)
-            .await
-            .map(|entries| Json(entries).into_response()),
-    )
+    answer(export(&request, params, |entries| Json(entries).into_response()).await)
 }
 
 /// `GET /v1/audit.csv`: one row per entry, with a header row.
@@ -45,16 +41,20 @@ pub async fn audit_csv(
     params: Result<Query<AuditParams>, QueryRejection>,
 ) -> Response {
     answer(
-        export(&request, params)
-            .await
-            .map(|entries| csv_file("audit.csv", to_csv(&entries))),
+        export(&request, params, |entries| {
+            csv_file("audit.csv", to_csv(entries))
+        })
+        .await,
     )
 }
 
+/// Admits the request, reads the tenant's latest entries and answers with them as `render`
+/// writes them.
 async fn export(
     request: &ExportRequest,
     params: Result<Query<AuditParams>, QueryRejection>,
-) -> ApiResult<Vec<AuditEntry>> {
+    render: impl FnOnce(&[AuditEntry]) -> Response,
+) -> ApiResult<Response> {
     let caller = request.admit().await?;
     let tenant = caller.may_administer()?;
     let Query(params) = params.map_err(|rejection| {
@@ -71,7 +71,8 @@ async fn export(
         ));
     }
     let catalog = &request.api.services.catalog;
-    Ok(catalog::audit::list(catalog, tenant, i64::from(limit)).await?)
+    let entries = catalog::audit::list(catalog, tenant, i64::from(limit)).await?;
+    Ok(render(&entries))
 }
 
 /// Renders entries as CSV (RFC 4180, cells neutralised against formulas): when, who, what,
