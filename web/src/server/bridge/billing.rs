@@ -22,13 +22,13 @@ use tally_billing::price::{PriceModel, Pricing, Tier};
 use tally_meter::usage::{Tz, parse_time_zone};
 
 use super::{Refusal, decode, page, run_coded, signed_in, viewer};
+use crate::data::ME;
 use crate::model::{
     CustomerRow, InvoiceDetail, InvoiceLine, InvoiceRow, Money, Page, PlanRow, PlanVersionRow,
     RunningTotals, Viewer,
 };
 use crate::server::state::Web;
 
-const ME: &str = "me { tenantName scope keyId }";
 const CUSTOMER_FIELDS: &str = "id externalId name email currency timezone taxPercent subjects";
 const INVOICE_FIELDS: &str = "id number status customerId periodStart periodEnd currency total";
 

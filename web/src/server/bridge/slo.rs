@@ -13,10 +13,10 @@ use serde_json::json;
 use tally_api::auth::Caller;
 
 use super::{Refusal, decode, page, run_coded, signed_in, viewer};
+use crate::data::ME;
 use crate::model::{Page, SloDetail, SloRow, SloSeries, SloSpecText, Standing};
 use crate::server::state::Web;
 
-const ME: &str = "me { tenantName scope keyId }";
 const SERIES_FIELDS: &str = "series { group total bad allowedBad budgetRemaining \
      tooFewEventsBelow burnRates { window good total rate } \
      tiers { tier severity longRate shortRate firing guarded inhibitedBy } }";
