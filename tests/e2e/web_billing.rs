@@ -221,36 +221,38 @@ async fn a_tenant_sees_its_invoices_customers_and_plans_and_another_tenant_does_
         }
     }
 
-    // Customers and plans.
-    let page = html(&serve, &a_session, "/customers").await;
-    for shown in [
-        "acme-1",
-        "Acme Ltd",
-        "EUR",
-        "UTC",
-        "19 %",
-        "s1",
-        "This period so far",
+    // Customers and plans, and none of B's.
+    for (path, shown, of_b) in [
+        (
+            "/customers",
+            &[
+                "acme-1",
+                "Acme Ltd",
+                "EUR",
+                "UTC",
+                "19 %",
+                "s1",
+                "This period so far",
+            ][..],
+            "Zeta",
+        ),
+        (
+            "/plans",
+            &[
+                "std",
+                "published",
+                "Base: 10.00 EUR per month, in advance",
+                "Units: meter units, graduated: up to 100 at 0.1, the rest at 0.05, per month in arrears",
+            ][..],
+            "zeta",
+        ),
     ] {
-        assert!(
-            page.contains(shown),
-            "the customers page shows {shown:?}: {page}"
-        );
+        let page = html(&serve, &a_session, path).await;
+        for shown in shown {
+            assert!(page.contains(shown), "{path} shows {shown:?}: {page}");
+        }
+        assert!(!page.contains(of_b), "A sees B's {of_b} on {path}");
     }
-    assert!(!page.contains("Zeta"), "A sees B's customer");
-    let page = html(&serve, &a_session, "/plans").await;
-    for shown in [
-        "std",
-        "published",
-        "Base: 10.00 EUR per month, in advance",
-        "Units: meter units, graduated: up to 100 at 0.1, the rest at 0.05, per month in arrears",
-    ] {
-        assert!(
-            page.contains(shown),
-            "the plans page shows {shown:?}: {page}"
-        );
-    }
-    assert!(!page.contains("zeta"), "A sees B's plan");
     let page = html(&serve, &a_session, "/").await;
     assert!(
         page.contains("This period so far") && page.contains(" EUR"),
