@@ -9,10 +9,10 @@ use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 use tally_meter::Error;
 use tally_meter::aggregator::{AggregatorConfig, retention};
 use tally_meter::analytics::Analytics;
+use tally_meter::analytics::events::RawEvent;
 use tally_meter::analytics::migrations::MIGRATIONS;
 use tally_meter::api_key::Scope;
 use tally_meter::audit::Actor;
@@ -193,20 +193,6 @@ async fn records_round_trip_through_the_broker() {
     consumer
         .commit_message(&message, CommitMode::Sync)
         .expect("commits the offset");
-}
-
-#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
-struct RawEvent {
-    tenant_id: String,
-    ingest_date: u16,
-    ingest_time_ms: i64,
-    event_time_ms: i64,
-    id: String,
-    source: String,
-    #[serde(rename = "type")]
-    event_type: String,
-    subject: String,
-    data: String,
 }
 
 #[tokio::test]

@@ -13,9 +13,9 @@ use super::block::{
 use super::dedup::{FirstSeen, Identity, key_hash};
 use super::encoding::{date_of_ms, from_stored, to_stored};
 use super::meters::{Counted, MeterSet, Reading, group_values, measure};
-use crate::analytics::writes::{
-    EventIdRow, EventsRawRow, QuarantineRow, RollupRow, RollupUniqueRow, UsageHourRow, Writes,
-};
+use crate::analytics::events::RawEvent;
+use crate::analytics::quarantine::QuarantineEntry;
+use crate::analytics::writes::{EventIdRow, RollupRow, RollupUniqueRow, UsageHourRow, Writes};
 use crate::event::{
     BoundedRaw, DEFAULT_QUARANTINE_RAW_BYTES, Event, EventBatch, MeteringRecord, QuarantineRecord,
 };
@@ -206,7 +206,7 @@ pub fn build(
             Content::Metering(metering) => pass.add_metering(metering, at, block),
             Content::Quarantine(rejected) => {
                 let raw = rejected.bounded_raw(DEFAULT_QUARANTINE_RAW_BYTES);
-                pass.writes.quarantine.push(QuarantineRow {
+                pass.writes.quarantine.push(QuarantineEntry {
                     tenant_id: rejected.tenant_id.to_string(),
                     ingest_date: date_of_ms(rejected.ingest_time_ms),
                     ingest_time_ms: rejected.ingest_time_ms,
@@ -223,7 +223,7 @@ pub fn build(
             }
             Content::Undecodable { reason, raw } => {
                 pass.outcomes.quarantined += 1;
-                pass.writes.quarantine.push(QuarantineRow {
+                pass.writes.quarantine.push(QuarantineEntry {
                     tenant_id: String::new(),
                     ingest_date: date_of_ms(record.timestamp_ms),
                     ingest_time_ms: record.timestamp_ms,
@@ -309,7 +309,7 @@ impl Pass<'_> {
             }
             self.outcomes.counted += 1;
             let data_text = event.data.as_ref().map_or("", |data| data.get());
-            self.writes.raw.push(EventsRawRow {
+            self.writes.raw.push(RawEvent {
                 tenant_id: tenant.clone(),
                 ingest_date: date,
                 ingest_time_ms: batch.ingest_time_ms,
@@ -394,7 +394,7 @@ impl Pass<'_> {
         self.outcomes.quarantined += 1;
         let raw = serde_json::to_string(event).unwrap_or_default();
         let raw = BoundedRaw::new(raw.as_bytes(), DEFAULT_QUARANTINE_RAW_BYTES);
-        self.writes.quarantine.push(QuarantineRow {
+        self.writes.quarantine.push(QuarantineEntry {
             tenant_id: batch.tenant_id.to_string(),
             ingest_date: date_of_ms(batch.ingest_time_ms),
             ingest_time_ms: batch.ingest_time_ms,

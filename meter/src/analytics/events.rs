@@ -2,7 +2,7 @@
 //! type, subject and source. A page ends at the [`RawEventPosition`] of its last event and the
 //! next page starts after it; the tenant is always the caller's, never part of a position.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Analytics, split_page};
 use crate::Result;
@@ -30,9 +30,14 @@ pub struct RawEventPosition {
     pub id: String,
 }
 
-/// A raw event as the aggregator kept it: a row of `events_raw`.
-#[derive(Debug, Clone, clickhouse::Row, Deserialize)]
+/// A raw event as the aggregator keeps it: a row of `events_raw`, written by each pass and
+/// read back in pages.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
 pub struct RawEvent {
+    /// The tenant's id.
+    pub tenant_id: String,
+    /// The day ingest accepted it, in days since the epoch (the partition key).
+    pub ingest_date: u16,
     /// When ingest accepted it, in milliseconds since the epoch.
     pub ingest_time_ms: i64,
     /// Event time, in milliseconds since the epoch.
@@ -84,7 +89,8 @@ impl Analytics {
             conditions.push("(ingest_time_ms, source, id) < (?, ?, ?)".to_owned());
         }
         let sql = format!(
-            "SELECT ingest_time_ms, event_time_ms, id, source, type, subject, data
+            "SELECT tenant_id, ingest_date, ingest_time_ms, event_time_ms, id, source, type,
+                    subject, data
              FROM events_raw FINAL WHERE {}
              ORDER BY ingest_time_ms DESC, source DESC, id DESC LIMIT {}",
             conditions.join(" AND "),

@@ -3,7 +3,7 @@
 //! [`QuarantinePosition`] of its last entry and the next page starts after it; the tenant is
 //! always the caller's, never part of a position.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Analytics, split_page};
 use crate::Result;
@@ -26,9 +26,14 @@ pub struct QuarantinePosition {
     pub reason: String,
 }
 
-/// An event that was not counted, and why: a row of `quarantine`.
-#[derive(Debug, Clone, clickhouse::Row, Deserialize)]
+/// An event that was not counted, and why: a row of `quarantine`, written by the aggregator's
+/// passes and read back in pages.
+#[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
 pub struct QuarantineEntry {
+    /// The tenant's id; empty when the record was not readable enough to tell.
+    pub tenant_id: String,
+    /// The day ingest received it, in days since the epoch (the partition key).
+    pub ingest_date: u16,
     /// When ingest received it, in milliseconds since the epoch.
     pub ingest_time_ms: i64,
     /// The topic the record was read from.
@@ -77,8 +82,8 @@ impl Analytics {
             ""
         };
         let sql = format!(
-            "SELECT ingest_time_ms, topic, kafka_partition, kafka_offset, position, event_id,
-                    reason, raw, raw_bytes, raw_sha256
+            "SELECT tenant_id, ingest_date, ingest_time_ms, topic, kafka_partition, kafka_offset,
+                    position, event_id, reason, raw, raw_bytes, raw_sha256
              FROM quarantine FINAL WHERE tenant_id = ?{position_filter}
              ORDER BY ingest_time_ms DESC, topic DESC, kafka_partition DESC, kafka_offset DESC,
                       position DESC, reason DESC

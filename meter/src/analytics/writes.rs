@@ -8,25 +8,12 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::Analytics;
+use super::events::RawEvent;
+use super::quarantine::QuarantineEntry;
 use crate::Result;
 use crate::aggregator::crash_point::{self, CrashPoint};
 use crate::aggregator::telemetry::TableInserted;
 use crate::usage::Resolution;
-
-/// A row of `events_raw`.
-#[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
-pub struct EventsRawRow {
-    pub tenant_id: String,
-    pub ingest_date: u16,
-    pub ingest_time_ms: i64,
-    pub event_time_ms: i64,
-    pub id: String,
-    pub source: String,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub subject: String,
-    pub data: String,
-}
 
 /// A row of `event_positions`: a position where an event was first seen.
 #[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
@@ -88,23 +75,6 @@ pub struct UsageHourRow {
     pub api_queries: u64,
 }
 
-/// A row of `quarantine`.
-#[derive(Debug, Clone, clickhouse::Row, Serialize)]
-pub struct QuarantineRow {
-    pub tenant_id: String,
-    pub ingest_date: u16,
-    pub ingest_time_ms: i64,
-    pub topic: String,
-    pub kafka_partition: u32,
-    pub kafka_offset: u64,
-    pub position: u32,
-    pub event_id: String,
-    pub reason: String,
-    pub raw: String,
-    pub raw_bytes: u64,
-    pub raw_sha256: String,
-}
-
 /// A row of `block_layout`.
 #[derive(Debug, Clone, clickhouse::Row, Serialize, Deserialize)]
 struct BlockLayoutRow {
@@ -118,8 +88,8 @@ struct BlockLayoutRow {
 #[derive(Debug, Default)]
 pub struct Writes {
     pub event_ids: Vec<EventIdRow>,
-    pub raw: Vec<EventsRawRow>,
-    pub quarantine: Vec<QuarantineRow>,
+    pub raw: Vec<RawEvent>,
+    pub quarantine: Vec<QuarantineEntry>,
     pub unique: Vec<RollupUniqueRow>,
     pub rollups: Vec<RollupRow>,
     pub usage: Vec<UsageHourRow>,
