@@ -150,31 +150,18 @@ mod tests {
     #[test]
     fn only_values_shaped_like_issued_keys_are_well_formed() {
         assert!(is_well_formed(&generate_secret()));
-        assert!(is_well_formed(&format!(
-            "tly_{}",
-            "a".repeat(SECRET_LENGTH)
-        )));
-        assert!(!is_well_formed(&format!(
-            "tly_{}",
-            "a".repeat(SECRET_LENGTH - 1)
-        )));
-        assert!(!is_well_formed(&format!(
-            "tly_{}",
-            "a".repeat(SECRET_LENGTH + 1)
-        )));
-        assert!(!is_well_formed(&format!(
-            "xyz_{}",
-            "a".repeat(SECRET_LENGTH)
-        )));
-        assert!(!is_well_formed(&format!(
-            "tly_{}-",
-            "a".repeat(SECRET_LENGTH - 1)
-        )));
-        assert!(!is_well_formed(&format!(
-            "tly_{}é",
-            "a".repeat(SECRET_LENGTH - 2)
-        )));
-        assert!(!is_well_formed(""));
+        let a = |length: usize| "a".repeat(length);
+        for (value, well_formed) in [
+            (format!("tly_{}", a(SECRET_LENGTH)), true),
+            (format!("tly_{}", a(SECRET_LENGTH - 1)), false),
+            (format!("tly_{}", a(SECRET_LENGTH + 1)), false),
+            (format!("xyz_{}", a(SECRET_LENGTH)), false),
+            (format!("tly_{}-", a(SECRET_LENGTH - 1)), false),
+            (format!("tly_{}é", a(SECRET_LENGTH - 2)), false),
+            (String::new(), false),
+        ] {
+            assert_eq!(is_well_formed(&value), well_formed, "{value:?}");
+        }
     }
 
     #[test]

@@ -256,6 +256,23 @@ impl Indicator {
             created_at: self.created_at,
         }
     }
+
+    /// An indicator for tests: good below status 500, grouped by route.
+    #[cfg(test)]
+    pub(crate) fn example(tenant: TenantId, event_type: &str) -> Self {
+        Self {
+            id: MeterId::generate(),
+            tenant_id: tenant,
+            event_type: event_type.to_owned(),
+            good: Predicate::parse("$.status < 500").expect("valid"),
+            group_by: Some((
+                "route".to_owned(),
+                JsonPath::parse("$.route").expect("valid"),
+            )),
+            created_at: Utc::now(),
+            platform: false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -319,18 +336,7 @@ mod tests {
 
     #[test]
     fn an_indicator_is_a_sum_meter_of_its_events() {
-        let indicator = Indicator {
-            id: MeterId::generate(),
-            tenant_id: TenantId::generate(),
-            event_type: "http.request".to_owned(),
-            good: Predicate::parse("$.status < 500").expect("valid"),
-            group_by: Some((
-                "route".to_owned(),
-                JsonPath::parse("$.route").expect("valid"),
-            )),
-            created_at: Utc::now(),
-            platform: false,
-        };
+        let indicator = Indicator::example(TenantId::generate(), "http.request");
         let meter = indicator.meter();
         assert_eq!(meter.spec.aggregation, Aggregation::Sum);
         assert_eq!(meter.id, indicator.id);

@@ -346,18 +346,7 @@ mod tests {
     #[test]
     fn an_indicator_reads_one_for_a_good_event_and_zero_for_another_without_subject() {
         let tenant = TenantId::generate();
-        let indicator = Indicator {
-            id: MeterId::generate(),
-            tenant_id: tenant,
-            event_type: "llm".to_owned(),
-            good: Predicate::parse("$.status < 500").expect("valid"),
-            group_by: Some((
-                "route".to_owned(),
-                JsonPath::parse("$.route").expect("valid"),
-            )),
-            created_at: Utc::now(),
-            platform: false,
-        };
+        let indicator = Indicator::example(tenant, "llm");
         let set = MeterSet::new(vec![meter(Aggregation::Count, None)], vec![indicator]);
         assert!(set.matching(tenant, "llm").len() == 1 && set.matching(tenant, "x").is_empty());
         let counted = &set.matching(tenant, "llm")[0];
