@@ -8,30 +8,36 @@ mod otlp;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Router;
+use axum::{Extension, Router};
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{MethodRouter, post};
 
 use serde_json::json;
 use tally_meter::sli::INGEST_ANSWER;
 
 use crate::Ingest;
 use crate::metering::matched_route;
+use crate::otlp::Signal;
 use crate::telemetry::RequestServed;
+
+/// The route of one OTLP signal's export path.
+fn otlp_export(signal: Signal) -> MethodRouter<Arc<Ingest>> {
+    post(otlp::export).layer(Extension(signal))
+}
 
 /// Returns the ingest routes: `POST /v1/events`, the OTLP/HTTP receivers and, when enabled,
 /// the benchmark baseline.
 pub fn router(ingest: Arc<Ingest>) -> Router {
     let mut routes = Router::new()
         .route("/v1/events", post(events::post_events))
-        .route("/v1/metrics", post(otlp::metrics))
-        .route("/v1/logs", post(otlp::logs))
-        .route("/v1/traces", post(otlp::traces));
+        .route("/v1/metrics", otlp_export(Signal::Metrics))
+        .route("/v1/logs", otlp_export(Signal::Logs))
+        .route("/v1/traces", otlp_export(Signal::Traces));
     if ingest.config.bench_baseline {
         routes = routes.route("/v1/bench/baseline", post(events::post_baseline));
     }

@@ -73,7 +73,7 @@ use serde::de::DeserializeOwned;
 
 use crate::{Candidate, DecodeLimits};
 
-pub use response::{encode_response, encode_status};
+pub use response::{RpcStatus, encode_response, encode_status};
 
 /// One of the three OTLP signals, each with its own export path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
 use prost::Message as _;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use tally_ingest::otlp::{self, Encoding, Signal};
+use tally_ingest::otlp::{self, Encoding, RpcStatus, Signal};
 use tally_ingest::{Candidate, DecodeLimits};
 
 /// The ingest time handed to the decoder, a realistic "now".
@@ -24,15 +24,6 @@ const INGEST_TIME_MS: i64 = 1_790_000_000_000;
 
 /// gRPC `INVALID_ARGUMENT`, the code of a 400 answer.
 const INVALID_ARGUMENT: i32 = 3;
-
-/// `google.rpc.Status` as OTLP/HTTP sends it, to read `encode_status` back.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-}
 
 fuzz_target!(|input: &[u8]| {
     let Some((&selector, body)) = input.split_first() else {

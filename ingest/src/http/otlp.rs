@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -23,11 +24,12 @@ use crate::{Ingest, telemetry};
 /// How many rejection reasons the partial-success message quotes.
 const QUOTED_REASONS: usize = 3;
 
-/// Accepts one OTLP export of `signal` for the key's tenant.
+/// Accepts one OTLP export for the key's tenant: the handler of all three paths, each of
+/// which names its `signal` in an [`Extension`].
 #[tracing::instrument(skip_all, fields(signal = %signal, tenant = tracing::field::Empty))]
 pub async fn export(
-    signal: Signal,
-    ingest: Arc<Ingest>,
+    Extension(signal): Extension<Signal>,
+    State(ingest): State<Arc<Ingest>>,
     client: ClientIp,
     authorization: BearerHeader,
     headers: HeaderMap,
@@ -125,45 +127,4 @@ fn grpc_code(status: StatusCode) -> i32 {
         StatusCode::SERVICE_UNAVAILABLE => 14,                             // UNAVAILABLE
         _ => 2,                                                            // UNKNOWN
     }
-}
-
-/// `POST /v1/metrics`.
-pub async fn metrics(
-    State(ingest): State<Arc<Ingest>>,
-    client: ClientIp,
-    authorization: BearerHeader,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    export(
-        Signal::Metrics,
-        ingest,
-        client,
-        authorization,
-        headers,
-        body,
-    )
-    .await
-}
-
-/// `POST /v1/logs`.
-pub async fn logs(
-    State(ingest): State<Arc<Ingest>>,
-    client: ClientIp,
-    authorization: BearerHeader,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    export(Signal::Logs, ingest, client, authorization, headers, body).await
-}
-
-/// `POST /v1/traces`.
-pub async fn traces(
-    State(ingest): State<Arc<Ingest>>,
-    client: ClientIp,
-    authorization: BearerHeader,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    export(Signal::Traces, ingest, client, authorization, headers, body).await
 }
