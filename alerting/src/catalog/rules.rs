@@ -21,6 +21,22 @@ use crate::rule::{By, Condition, Rule, RuleSpec};
 /// Most rules one tenant may have.
 pub const MAX_RULES_PER_TENANT: i64 = 1000;
 
+/// `sqlx::query_as!` of [`RuleRow`]s, checked at compile time like any other: the statement
+/// is `$head`, then the row's columns, then `$tail` (sqlx takes string literals joined by `+`
+/// as one query).
+macro_rules! query_rule_rows {
+    ($head:literal, $tail:literal, $($arguments:tt)*) => {
+        sqlx::query_as!(
+            RuleRow,
+            $head
+                + r#"id, tenant_id AS "tenant_id: TenantId", spec AS "spec: Json<RuleSpec>",
+                     created_at"#
+                + $tail,
+            $($arguments)*
+        )
+    };
+}
+
 struct RuleRow {
     id: Uuid,
     tenant_id: TenantId,
@@ -56,32 +72,17 @@ pub async fn create(
     if let Condition::Spend { customer, .. } = &spec.condition {
         customers::find_external_in(&mut transaction, tenant, customer)
             .await
-            .map_err(|error| match error {
-                Error::NotFound(_) => Error::Invalid(format!(
-                    "the rule watches customer {customer}, which does not exist"
-                )),
-                error => error,
-            })?;
+            .map_err(not_found_is_invalid(format!("customer {customer}")))?;
     }
     if let Condition::Slo { slo } = &spec.condition {
         slos::find_in(&mut transaction, tenant, slo)
             .await
-            .map_err(|error| match error {
-                Error::NotFound(_) => {
-                    Error::Invalid(format!("the rule watches SLO {slo}, which does not exist"))
-                }
-                error => error,
-            })?;
+            .map_err(not_found_is_invalid(format!("SLO {slo}")))?;
     }
     if let Condition::Threshold { meter, by, .. } = &spec.condition {
         let found = meters::find_in(&mut transaction, tenant, meter)
             .await
-            .map_err(|error| match error {
-                Error::NotFound(_) => Error::Invalid(format!(
-                    "the rule watches meter {meter}, which does not exist"
-                )),
-                error => error,
-            })?;
+            .map_err(not_found_is_invalid(format!("meter {meter}")))?;
         let aggregation = found.spec.aggregation;
         if !aggregation.merges_over_subjects() {
             return Err(Error::Invalid(format!(
@@ -108,11 +109,9 @@ pub async fn create(
             "a tenant has at most {MAX_RULES_PER_TENANT} alert rules"
         )));
     }
-    let row = sqlx::query_as!(
-        RuleRow,
-        r#"INSERT INTO alert_rules (id, tenant_id, name, spec) VALUES ($1, $2, $3, $4)
-           RETURNING id, tenant_id AS "tenant_id: TenantId", spec AS "spec: Json<RuleSpec>",
-                     created_at"#,
+    let row = query_rule_rows!(
+        "INSERT INTO alert_rules (id, tenant_id, name, spec) VALUES ($1, $2, $3, $4) RETURNING ",
+        "",
         Uuid::new_v4(),
         tenant as TenantId,
         &spec.name,
@@ -132,6 +131,17 @@ pub async fn create(
     Ok(rule)
 }
 
+/// Maps the error of finding what a rule watches, `watched` (such as "meter temp"): a rule
+/// watching something not found is [`Error::Invalid`]; other errors stay as they are.
+fn not_found_is_invalid(watched: String) -> impl FnOnce(Error) -> Error {
+    move |error| match error {
+        Error::NotFound(_) => {
+            Error::Invalid(format!("the rule watches {watched}, which does not exist"))
+        }
+        error => error,
+    }
+}
+
 /// Lists a tenant's rules by name.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
 pub async fn list(
@@ -139,12 +149,9 @@ pub async fn list(
     tenant: TenantId,
 ) -> Result<Vec<Rule>> {
     let mut connection = db.acquire().await?;
-    let rows = sqlx::query_as!(
-        RuleRow,
-        r#"SELECT id, tenant_id AS "tenant_id: TenantId", spec AS "spec: Json<RuleSpec>",
-                  created_at
-           FROM alert_rules WHERE tenant_id = $1
-           ORDER BY name"#,
+    let rows = query_rule_rows!(
+        "SELECT ",
+        " FROM alert_rules WHERE tenant_id = $1 ORDER BY name",
         tenant as TenantId,
     )
     .fetch_all(&mut *connection)
@@ -159,17 +166,19 @@ pub async fn find(
     name: &str,
 ) -> Result<Rule> {
     let mut connection = db.acquire().await?;
-    let row = sqlx::query_as!(
-        RuleRow,
-        r#"SELECT id, tenant_id AS "tenant_id: TenantId", spec AS "spec: Json<RuleSpec>",
-                  created_at
-           FROM alert_rules
-           WHERE tenant_id = $1 AND name = $2"#,
+    let row = query_rule_rows!(
+        "SELECT ",
+        " FROM alert_rules WHERE tenant_id = $1 AND name = $2",
         tenant as TenantId,
         name,
     )
     .fetch_optional(&mut *connection)
     .await?;
+    found(row, name)
+}
+
+/// The rule a query for the name `name` found, or [`Error::NotFound`].
+fn found(row: Option<RuleRow>, name: &str) -> Result<Rule> {
     row.map(Rule::from)
         .ok_or_else(|| Error::NotFound(format!("alert rule {name}")))
 }
@@ -184,19 +193,15 @@ pub async fn delete(
     actor: Actor,
 ) -> Result<()> {
     let mut transaction = db.begin().await?;
-    let row = sqlx::query_as!(
-        RuleRow,
-        r#"DELETE FROM alert_rules WHERE tenant_id = $1 AND name = $2
-           RETURNING id, tenant_id AS "tenant_id: TenantId", spec AS "spec: Json<RuleSpec>",
-                     created_at"#,
+    let row = query_rule_rows!(
+        "DELETE FROM alert_rules WHERE tenant_id = $1 AND name = $2 RETURNING ",
+        "",
         tenant as TenantId,
         name,
     )
     .fetch_optional(&mut *transaction)
     .await?;
-    let rule = row
-        .map(Rule::from)
-        .ok_or_else(|| Error::NotFound(format!("alert rule {name}")))?;
+    let rule = found(row, name)?;
     let change = Change::removed(Action::AlertRuleDeleted, &rule);
     audit::commit(transaction, tenant, actor, change).await?;
     Ok(())
