@@ -57,6 +57,22 @@ pub enum Applied {
     Unchanged,
 }
 
+/// `sqlx::query_as!` of [`SloRow`]s, checked at compile time like any other: the statement is
+/// `$head`, then the row's columns, then `$tail` (sqlx takes string literals joined by `+` as
+/// one query).
+macro_rules! query_slo_rows {
+    ($head:literal, $tail:literal, $($arguments:tt)*) => {
+        sqlx::query_as!(
+            SloRow,
+            $head
+                + r#"id AS "id: SloId", tenant_id AS "tenant_id: TenantId",
+                     spec AS "spec: Json<SloSpec>", created_at, updated_at"#
+                + $tail,
+            $($arguments)*
+        )
+    };
+}
+
 struct SloRow {
     id: SloId,
     tenant_id: TenantId,
@@ -101,11 +117,9 @@ pub async fn apply(
     let mut transaction = db.begin().await?;
     tenants::lock(&mut transaction, tenant).await?;
     let (event_type, good, group_name, group_path) = indicator_columns(spec);
-    let existing = sqlx::query_as!(
-        SloRow,
-        r#"SELECT id AS "id: SloId", tenant_id AS "tenant_id: TenantId",
-                  spec AS "spec: Json<SloSpec>", created_at, updated_at
-           FROM slos WHERE tenant_id = $1 AND name = $2 FOR UPDATE"#,
+    let existing = query_slo_rows!(
+        "SELECT ",
+        " FROM slos WHERE tenant_id = $1 AND name = $2 FOR UPDATE",
         tenant as TenantId,
         &spec.name,
     )
@@ -135,19 +149,18 @@ pub async fn apply(
         (Some(slo), Applied::Updated | Applied::Unchanged) => slo.id,
         _ => SloId::generate(),
     };
-    let row = sqlx::query_as!(
-        SloRow,
-        r#"INSERT INTO slos (id, tenant_id, name, event_type, good, group_name, group_path, spec)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (tenant_id, name) DO UPDATE SET
-               id = excluded.id, event_type = excluded.event_type, good = excluded.good,
-               group_name = excluded.group_name, group_path = excluded.group_path,
-               spec = excluded.spec,
-               created_at = CASE WHEN slos.id = excluded.id THEN slos.created_at ELSE now() END,
-               updated_at = CASE WHEN slos.spec = excluded.spec THEN slos.updated_at
-                                 ELSE now() END
-           RETURNING id AS "id: SloId", tenant_id AS "tenant_id: TenantId",
-                     spec AS "spec: Json<SloSpec>", created_at, updated_at"#,
+    let row = query_slo_rows!(
+        "INSERT INTO slos (id, tenant_id, name, event_type, good, group_name, group_path, spec)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (tenant_id, name) DO UPDATE SET
+             id = excluded.id, event_type = excluded.event_type, good = excluded.good,
+             group_name = excluded.group_name, group_path = excluded.group_path,
+             spec = excluded.spec,
+             created_at = CASE WHEN slos.id = excluded.id THEN slos.created_at ELSE now() END,
+             updated_at = CASE WHEN slos.spec = excluded.spec THEN slos.updated_at
+                               ELSE now() END
+         RETURNING ",
+        "",
         id as SloId,
         tenant as TenantId,
         &spec.name,
@@ -172,11 +185,9 @@ pub async fn apply(
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant))]
 pub async fn list(db: impl Acquire<'_, Database = Postgres>, tenant: TenantId) -> Result<Vec<Slo>> {
     let mut connection = db.acquire().await?;
-    let rows = sqlx::query_as!(
-        SloRow,
-        r#"SELECT id AS "id: SloId", tenant_id AS "tenant_id: TenantId",
-                  spec AS "spec: Json<SloSpec>", created_at, updated_at
-           FROM slos WHERE tenant_id = $1 ORDER BY name"#,
+    let rows = query_slo_rows!(
+        "SELECT ",
+        " FROM slos WHERE tenant_id = $1 ORDER BY name",
         tenant as TenantId,
     )
     .fetch_all(&mut *connection)
@@ -196,11 +207,9 @@ pub async fn find(
 /// [`find`] on a connection or in a transaction.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant, slo = name))]
 pub async fn find_in(connection: &mut PgConnection, tenant: TenantId, name: &str) -> Result<Slo> {
-    let row = sqlx::query_as!(
-        SloRow,
-        r#"SELECT id AS "id: SloId", tenant_id AS "tenant_id: TenantId",
-                  spec AS "spec: Json<SloSpec>", created_at, updated_at
-           FROM slos WHERE tenant_id = $1 AND name = $2"#,
+    let row = query_slo_rows!(
+        "SELECT ",
+        " FROM slos WHERE tenant_id = $1 AND name = $2",
         tenant as TenantId,
         name,
     )
@@ -222,12 +231,9 @@ pub async fn find_many(
     let tenants: Vec<sqlx::types::Uuid> =
         wanted.iter().map(|(tenant, _)| tenant.as_uuid()).collect();
     let names: Vec<&str> = wanted.iter().map(|(_, name)| name.as_str()).collect();
-    let rows = sqlx::query_as!(
-        SloRow,
-        r#"SELECT id AS "id: SloId", tenant_id AS "tenant_id: TenantId",
-                  spec AS "spec: Json<SloSpec>", created_at, updated_at
-           FROM slos
-           WHERE (tenant_id, name) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))"#,
+    let rows = query_slo_rows!(
+        "SELECT ",
+        " FROM slos WHERE (tenant_id, name) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))",
         &tenants,
         &names as &[&str],
     )
