@@ -8,8 +8,8 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::{Acquire, PgConnection, Postgres};
+use tally_meter::Result;
 use tally_meter::ids::TenantId;
-use tally_meter::{Error, Result};
 use uuid::Uuid;
 
 use crate::rule::Labels;
@@ -30,7 +30,9 @@ pub struct StoredSeries {
     pub evaluated_at: DateTime<Utc>,
 }
 
-struct SeriesRow {
+/// A stored series as read, with what the query reads of its rule: its id, or its name.
+struct SeriesRow<Rule> {
+    rule: Rule,
     series: String,
     labels: Json<BTreeMap<String, String>>,
     state: String,
@@ -40,21 +42,21 @@ struct SeriesRow {
     evaluated_at: DateTime<Utc>,
 }
 
-impl TryFrom<SeriesRow> for StoredSeries {
-    type Error = Error;
-
-    fn try_from(row: SeriesRow) -> Result<Self> {
-        Ok(Self {
-            series: row.series,
-            labels: Labels(row.labels.0),
+impl<Rule> SeriesRow<Rule> {
+    /// Its rule, as read, and the series.
+    fn into_stored(self) -> Result<(Rule, StoredSeries)> {
+        let series = StoredSeries {
+            series: self.series,
+            labels: Labels(self.labels.0),
             state: state::Series {
-                state: row.state.parse()?,
-                since: row.since,
-                last_breach: row.last_breach,
+                state: self.state.parse()?,
+                since: self.since,
+                last_breach: self.last_breach,
             },
-            value: row.value,
-            evaluated_at: row.evaluated_at,
-        })
+            value: self.value,
+            evaluated_at: self.evaluated_at,
+        };
+        Ok((self.rule, series))
     }
 }
 
@@ -63,9 +65,11 @@ pub async fn of_rules(
     connection: &mut PgConnection,
     rules: &[Uuid],
 ) -> Result<HashMap<Uuid, BTreeMap<String, StoredSeries>>> {
-    let rows = sqlx::query!(
-        r#"SELECT rule_id, series, labels AS "labels: Json<BTreeMap<String, String>>", state,
-                  since, last_breach, value, evaluated_at
+    let rows = sqlx::query_as!(
+        SeriesRow::<Uuid>,
+        r#"SELECT rule_id AS rule, series,
+                  labels AS "labels: Json<BTreeMap<String, String>>", state, since, last_breach,
+                  value, evaluated_at
            FROM alert_series WHERE rule_id = ANY($1)"#,
         rules,
     )
@@ -73,17 +77,9 @@ pub async fn of_rules(
     .await?;
     let mut stored: HashMap<Uuid, BTreeMap<String, StoredSeries>> = HashMap::new();
     for row in rows {
-        let series = StoredSeries::try_from(SeriesRow {
-            series: row.series,
-            labels: row.labels,
-            state: row.state,
-            since: row.since,
-            last_breach: row.last_breach,
-            value: row.value,
-            evaluated_at: row.evaluated_at,
-        })?;
+        let (rule, series) = row.into_stored()?;
         stored
-            .entry(row.rule_id)
+            .entry(rule)
             .or_default()
             .insert(series.series.clone(), series);
     }
@@ -184,7 +180,8 @@ pub async fn alerts(
     tenant: TenantId,
 ) -> Result<Vec<Alert>> {
     let mut connection = db.acquire().await?;
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        SeriesRow::<String>,
         r#"SELECT r.name AS rule, s.series,
                   s.labels AS "labels: Json<BTreeMap<String, String>>", s.state, s.since,
                   s.last_breach, s.value, s.evaluated_at
@@ -198,19 +195,8 @@ pub async fn alerts(
     .await?;
     rows.into_iter()
         .map(|row| {
-            Ok(Alert {
-                rule: row.rule,
-                series: SeriesRow {
-                    series: row.series,
-                    labels: row.labels,
-                    state: row.state,
-                    since: row.since,
-                    last_breach: row.last_breach,
-                    value: row.value,
-                    evaluated_at: row.evaluated_at,
-                }
-                .try_into()?,
-            })
+            let (rule, series) = row.into_stored()?;
+            Ok(Alert { rule, series })
         })
         .collect()
 }
