@@ -92,11 +92,18 @@ async fn create_meter(catalog: &Catalog, tenant: TenantId, key: &str) -> Meter {
         .expect("creates a meter")
 }
 
-async fn create_rule(catalog: &Catalog, tenant: TenantId, json: &str) {
-    let spec = RuleSpec::parse(json).expect("a rule");
-    rules::create(catalog, tenant, &spec, Actor::Operator)
-        .await
-        .expect("creates a rule");
+/// Creates a tenant's rules, each given as JSON.
+async fn create_rules(
+    catalog: &Catalog,
+    tenant: TenantId,
+    jsons: impl IntoIterator<Item = impl AsRef<str>>,
+) {
+    for json in jsons {
+        let spec = RuleSpec::parse(json.as_ref()).expect("a rule");
+        rules::create(catalog, tenant, &spec, Actor::Operator)
+            .await
+            .expect("creates a rule");
+    }
 }
 
 /// Writes one rollup row of the minute of `at`: a reading of `temp` from `subject` in
@@ -131,25 +138,16 @@ async fn write_reading(
         .expect("writes a rollup row");
 }
 
-/// A tenant's alerts as (rule, series, state).
-async fn alerts(catalog: &Catalog, tenant: TenantId) -> Vec<(String, String, String)> {
+/// A tenant's alerts, each as `rule series state`.
+async fn alerts(catalog: &Catalog, tenant: TenantId) -> Vec<String> {
     series::alerts(catalog, tenant)
         .await
         .expect("lists alerts")
         .into_iter()
         .map(|alert| {
-            (
-                alert.rule,
-                alert.series.series,
-                alert.series.state.state.as_str().to_owned(),
-            )
+            let state = alert.series.state.state.as_str();
+            format!("{} {} {state}", alert.rule, alert.series.series)
         })
-        .collect()
-}
-
-fn owned(rows: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
-    rows.iter()
-        .map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned()))
         .collect()
 }
 
@@ -176,25 +174,17 @@ async fn a_rule_that_fails_is_reported_and_the_rest_of_its_batch_is_evaluated() 
         )
         .await;
     }
-    create_rule(
+    create_rules(
         &stores.catalog,
         tenant,
-        r#"{"name": "hot", "kind": "threshold", "meter": "temp", "window": "1m",
-            "op": ">", "value": "80"}"#,
-    )
-    .await;
-    create_rule(
-        &stores.catalog,
-        tenant,
-        r#"{"name": "cold-region", "kind": "threshold", "meter": "temp", "window": "5m",
-            "op": "<", "value": "70", "by": {"group": "region"}, "for": "1m"}"#,
-    )
-    .await;
-    create_rule(
-        &stores.catalog,
-        tenant,
-        r#"{"name": "orphan", "kind": "threshold", "meter": "gone", "window": "1m",
-            "op": ">", "value": "1"}"#,
+        [
+            r#"{"name": "hot", "kind": "threshold", "meter": "temp", "window": "1m",
+                "op": ">", "value": "80"}"#,
+            r#"{"name": "cold-region", "kind": "threshold", "meter": "temp", "window": "5m",
+                "op": "<", "value": "70", "by": {"group": "region"}, "for": "1m"}"#,
+            r#"{"name": "orphan", "kind": "threshold", "meter": "gone", "window": "1m",
+                "op": ">", "value": "1"}"#,
+        ],
     )
     .await;
     meters::delete(
@@ -215,10 +205,7 @@ async fn a_rule_that_fails_is_reported_and_the_rest_of_its_batch_is_evaluated() 
     // eu's hottest is 91, us's 60: only us is colder than 70.
     assert_eq!(
         alerts(&stores.catalog, tenant).await,
-        owned(&[
-            ("hot", "subject=s1", "FIRING"),
-            ("cold-region", "region=us", "PENDING"),
-        ])
+        ["hot subject=s1 FIRING", "cold-region region=us PENDING"]
     );
     // The failed rule is still due at the next pass; the others were evaluated.
     let later = now + Duration::seconds(61);
@@ -230,10 +217,7 @@ async fn a_rule_that_fails_is_reported_and_the_rest_of_its_batch_is_evaluated() 
     );
     assert_eq!(
         alerts(&stores.catalog, tenant).await,
-        owned(&[
-            ("cold-region", "region=us", "FIRING"),
-            ("hot", "subject=s1", "RESOLVED"),
-        ])
+        ["cold-region region=us FIRING", "hot subject=s1 RESOLVED"]
     );
     assert_eq!(transitions_recorded(&stores.catalog).await, 4);
 }
@@ -253,18 +237,15 @@ async fn a_rule_whose_series_cannot_be_stored_fails_alone() {
         95,
     )
     .await;
-    create_rule(
+    create_rules(
         &stores.catalog,
         tenant,
-        r#"{"name": "by-subject", "kind": "threshold", "meter": "temp", "window": "1m",
-            "op": ">", "value": "80"}"#,
-    )
-    .await;
-    create_rule(
-        &stores.catalog,
-        tenant,
-        r#"{"name": "by-region", "kind": "threshold", "meter": "temp", "window": "1m",
-            "op": ">", "value": "80", "by": {"group": "region"}}"#,
+        [
+            r#"{"name": "by-subject", "kind": "threshold", "meter": "temp", "window": "1m",
+                "op": ">", "value": "80"}"#,
+            r#"{"name": "by-region", "kind": "threshold", "meter": "temp", "window": "1m",
+                "op": ">", "value": "80", "by": {"group": "region"}}"#,
+        ],
     )
     .await;
 
@@ -274,10 +255,7 @@ async fn a_rule_whose_series_cannot_be_stored_fails_alone() {
     assert!(report.failed[0].starts_with("by-subject: "), "{report:?}");
     assert_eq!(
         alerts(&stores.catalog, tenant).await,
-        owned(&[
-            ("by-region", "region=eu", "FIRING"),
-            ("by-region", "region=us", "FIRING"),
-        ])
+        ["by-region region=eu FIRING", "by-region region=us FIRING"]
     );
     assert_eq!(transitions_recorded(&stores.catalog).await, 2);
 }
@@ -289,11 +267,13 @@ async fn a_rule_just_evaluated_or_held_by_another_evaluation_is_skipped() {
     // Every evaluation below is within this minute, so the reading stays in the window.
     let now = floor_minute(Utc::now()) + Duration::seconds(1);
     write_reading(&stores.analytics, &temp, now, ("'s1'", "eu"), 90).await;
-    create_rule(
+    create_rules(
         &stores.catalog,
         tenant,
-        r#"{"name": "hot", "kind": "threshold", "meter": "temp", "window": "1m",
-            "op": ">", "value": "80"}"#,
+        [
+            r#"{"name": "hot", "kind": "threshold", "meter": "temp", "window": "1m",
+             "op": ">", "value": "80"}"#,
+        ],
     )
     .await;
     let first = stores.pass(now).await;
@@ -328,17 +308,13 @@ async fn two_passes_at_once_record_each_transition_once() {
             let temp_now = 70 + 10 * i64::try_from(index).expect("small");
             write_reading(&stores.analytics, &temp, now, (subject, "eu"), temp_now).await;
         }
-        for threshold in [65, 75, 85] {
-            create_rule(
-                &stores.catalog,
-                tenant,
-                &format!(
-                    r#"{{"name": "over-{threshold}", "kind": "threshold", "meter": "temp",
-                        "window": "1m", "op": ">", "value": "{threshold}"}}"#
-                ),
+        let over = [65, 75, 85].map(|threshold| {
+            format!(
+                r#"{{"name": "over-{threshold}", "kind": "threshold", "meter": "temp",
+                    "window": "1m", "op": ">", "value": "{threshold}"}}"#
             )
-            .await;
-        }
+        });
+        create_rules(&stores.catalog, tenant, over).await;
         tenants.push(tenant);
     }
     // Per tenant: 3 breaches over 65, 2 over 75, 1 over 85.
