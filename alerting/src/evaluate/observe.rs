@@ -556,6 +556,8 @@ mod tests {
 
     #[test]
     fn the_parts_of_a_series_merge_as_its_meter_aggregates() {
+        use Aggregation::{Avg, Max, Min, Sum};
+        use Comparison::{Above, AtMost, Below};
         let parts = || {
             vec![
                 part("a", 2, Some("10")),
@@ -569,25 +571,15 @@ mod tests {
                 .map(|(own, value, breaching)| ((*own).to_owned(), (*value).to_owned(), *breaching))
                 .collect()
         };
-        let measured = |aggregation, op| {
-            values(&measure_threshold(aggregation, op, ten, parts()).expect("measures"))
-        };
-        assert_eq!(
-            measured(Aggregation::Max, Comparison::Above),
-            owned(&[("a", "40", true), ("b", "5", false)])
-        );
-        assert_eq!(
-            measured(Aggregation::Min, Comparison::AtMost),
-            owned(&[("a", "10", true), ("b", "5", true)])
-        );
-        assert_eq!(
-            measured(Aggregation::Sum, Comparison::Above),
-            owned(&[("a", "50", true), ("b", "5", false)])
-        );
-        assert_eq!(
-            measured(Aggregation::Avg, Comparison::Below),
-            owned(&[("a", "10", false), ("b", "5", true)])
-        );
+        for (aggregation, op, expected) in [
+            (Max, Above, [("a", "40", true), ("b", "5", false)]),
+            (Min, AtMost, [("a", "10", true), ("b", "5", true)]),
+            (Sum, Above, [("a", "50", true), ("b", "5", false)]),
+            (Avg, Below, [("a", "10", false), ("b", "5", true)]),
+        ] {
+            let measured = measure_threshold(aggregation, op, ten, parts()).expect("measures");
+            assert_eq!(values(&measured), owned(&expected), "{aggregation}");
+        }
         let counted = measure_threshold(
             Aggregation::Count,
             Comparison::AtLeast,

@@ -310,14 +310,12 @@ mod tests {
 
     #[test]
     fn a_slack_message_has_the_title_and_a_coloured_attachment_per_status() {
-        let firing = Message::new(
-            "chat",
-            "k",
-            BTreeMap::new(),
-            vec![alert("firing", "s1")],
-            "key".to_owned(),
-        );
-        let slack = firing.slack();
+        // The Slack message of one alert of subject s1 in `status`.
+        let slack_of = |status| {
+            let alerts = vec![alert(status, "s1")];
+            Message::new("chat", "k", BTreeMap::new(), alerts, "key".to_owned()).slack()
+        };
+        let slack = slack_of("firing");
         assert_eq!(slack["text"], "[FIRING:1] too-hot");
         assert_eq!(slack["attachments"][0]["color"], "#d63232");
         assert!(
@@ -325,14 +323,7 @@ mod tests {
                 .as_str()
                 .is_some_and(|text| text.starts_with("FIRING subject=s1"))
         );
-        let resolved = Message::new(
-            "chat",
-            "k",
-            BTreeMap::new(),
-            vec![alert("resolved", "s1")],
-            "key".to_owned(),
-        );
-        assert_eq!(resolved.slack()["attachments"][0]["color"], "#2eb67d");
+        assert_eq!(slack_of("resolved")["attachments"][0]["color"], "#2eb67d");
     }
 
     #[test]
