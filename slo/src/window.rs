@@ -13,8 +13,9 @@ use tally_meter::{Error, Result};
 pub const MAX_ROLLING_DAYS: u32 = 90;
 
 /// An SLO's window, written `"28d"` (1 to 90 whole days, rolling) or `"month"` (the calendar
-/// month, UTC).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// month, UTC), and serialized as that text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Window {
     /// The last `days` days up to the end of the current minute.
     Rolling {
@@ -97,21 +98,17 @@ impl FromStr for Window {
     }
 }
 
-impl Serialize for Window {
-    fn serialize<S: serde::Serializer>(
-        &self,
-        serializer: S,
-    ) -> std::result::Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+impl TryFrom<String> for Window {
+    type Error = Error;
+
+    fn try_from(text: String) -> Result<Self> {
+        Self::parse(&text)
     }
 }
 
-impl<'de> Deserialize<'de> for Window {
-    fn deserialize<D: serde::Deserializer<'de>>(
-        deserializer: D,
-    ) -> std::result::Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Self::parse(&text).map_err(serde::de::Error::custom)
+impl From<Window> for String {
+    fn from(window: Window) -> Self {
+        window.to_string()
     }
 }
 

@@ -95,27 +95,10 @@ fn burn_rates_divide_the_bad_fraction_by_the_budget() {
     assert_eq!(rate(9856, 10_000), Some(Decimal::new(144, 1)));
     assert_eq!(rate(0, 3), Some(Decimal::from(1000)));
     assert_eq!(burn_rate(Counts { good: 1, total: 2 }, Decimal::ZERO), None);
-    assert!(burns_at_least(
-        Counts {
-            good: 9856,
-            total: 10_000
-        },
-        budget,
-        Decimal::new(144, 1)
-    ));
-    assert!(!burns_at_least(
-        Counts {
-            good: 9857,
-            total: 10_000
-        },
-        budget,
-        Decimal::new(144, 1)
-    ));
-    assert!(!burns_at_least(
-        Counts::default(),
-        budget,
-        Decimal::new(1, 4)
-    ));
+    let burns = |good, total, factor| burns_at_least(Counts { good, total }, budget, factor);
+    assert!(burns(9856, 10_000, Decimal::new(144, 1)));
+    assert!(!burns(9857, 10_000, Decimal::new(144, 1)));
+    assert!(!burns(0, 0, Decimal::new(1, 4)));
 }
 
 /// Uneven traffic: a busy minute with few errors and a quiet one with many. The average of the

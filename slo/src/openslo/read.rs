@@ -151,14 +151,16 @@ fn source_spec<T: DeserializeOwned>(source: Option<Source>, at: &str) -> Result<
     serde_norway::from_value(source.spec).map_err(|error| format!("{at}.spec: {error}"))
 }
 
+/// The one item of a list Tally holds one of, or the refusal `{at}: Tally holds {holds}, got …`.
+fn only_one<T>(items: Vec<T>, at: &str, holds: &str) -> Result<T, Refusal> {
+    let [item] = <[T; 1]>::try_from(items)
+        .map_err(|items| format!("{at}: Tally holds {holds}, got {}", items.len()))?;
+    Ok(item)
+}
+
 /// The objective, a percent, of the one objective.
 fn objective_of(objectives: Vec<Objective>) -> Result<Decimal, Refusal> {
-    let [objective] = <[Objective; 1]>::try_from(objectives).map_err(|objectives| {
-        format!(
-            "spec.objectives: Tally holds one objective per SLO, got {}",
-            objectives.len()
-        )
-    })?;
+    let objective = only_one(objectives, "spec.objectives", "one objective per SLO")?;
     match (objective.target, objective.target_percent) {
         (Some(target), None) => Ok(target * Decimal::ONE_HUNDRED),
         (None, Some(percent)) => Ok(percent),
@@ -168,12 +170,7 @@ fn objective_of(objectives: Vec<Objective>) -> Result<Decimal, Refusal> {
 
 /// The window of the one time window.
 fn window_of(time_windows: Vec<TimeWindow>) -> Result<Window, Refusal> {
-    let [time_window] = <[TimeWindow; 1]>::try_from(time_windows).map_err(|windows| {
-        format!(
-            "spec.timeWindow: Tally holds an SLO over one window, got {}",
-            windows.len()
-        )
-    })?;
+    let time_window = only_one(time_windows, "spec.timeWindow", "an SLO over one window")?;
     const AT: &str = "spec.timeWindow[0]";
     if time_window.is_rolling {
         if time_window.calendar.is_some() {
