@@ -25,6 +25,25 @@ struct MeterRow {
     created_at: DateTime<Utc>,
 }
 
+/// `sqlx::query_as!` into a [`MeterRow`]: a meter's columns, typed as `MeterRow` wants them,
+/// stand between the query's own `head` (`SELECT`, or a write ending in `RETURNING`) and
+/// `tail` (`FROM …`, or nothing), followed by the query's arguments. sqlx joins literals added
+/// with `+` before it reads a query, so each query is checked at compile time like any other.
+macro_rules! query_meters {
+    ($head:literal, $tail:literal, $($arguments:tt)*) => {
+        sqlx::query_as!(
+            MeterRow,
+            $head
+                + r#" id AS "id: MeterId", tenant_id AS "tenant_id: TenantId", key, event_type,
+                      value_path, aggregation,
+                      group_by AS "group_by: sqlx::types::Json<BTreeMap<String, String>>",
+                      allowed_lateness_secs, created_at "#
+                + $tail,
+            $($arguments)*
+        )
+    };
+}
+
 impl TryFrom<MeterRow> for Meter {
     type Error = Error;
 
@@ -78,15 +97,12 @@ pub async fn create(
     .fetch_one(&mut *transaction)
     .await?;
     caps::check(count, caps.meters_per_tenant, "meters", "meters_per_tenant")?;
-    let row = sqlx::query_as!(
-        MeterRow,
-        r#"INSERT INTO meters (id, tenant_id, key, event_type, value_path, aggregation, group_by,
-                               allowed_lateness_secs)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           RETURNING id AS "id: MeterId", tenant_id AS "tenant_id: TenantId", key, event_type,
-                     value_path, aggregation,
-                     group_by AS "group_by: sqlx::types::Json<BTreeMap<String, String>>",
-                     allowed_lateness_secs, created_at"#,
+    let row = query_meters!(
+        "INSERT INTO meters (id, tenant_id, key, event_type, value_path, aggregation, group_by,
+                             allowed_lateness_secs)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         RETURNING",
+        "",
         MeterId::generate() as MeterId,
         tenant as TenantId,
         spec.key.as_str(),
@@ -117,13 +133,9 @@ pub async fn list(
     tenant: TenantId,
 ) -> Result<Vec<Meter>> {
     let mut connection = db.acquire().await?;
-    let rows = sqlx::query_as!(
-        MeterRow,
-        r#"SELECT id AS "id: MeterId", tenant_id AS "tenant_id: TenantId", key, event_type,
-                  value_path, aggregation,
-                  group_by AS "group_by: sqlx::types::Json<BTreeMap<String, String>>",
-                  allowed_lateness_secs, created_at
-           FROM meters WHERE tenant_id = $1 ORDER BY key"#,
+    let rows = query_meters!(
+        "SELECT",
+        "FROM meters WHERE tenant_id = $1 ORDER BY key",
         tenant as TenantId,
     )
     .fetch_all(&mut *connection)
@@ -146,16 +158,9 @@ pub async fn keys(connection: &mut PgConnection, tenant: TenantId) -> Result<Vec
 #[tracing::instrument(skip_all)]
 pub async fn all(db: impl Acquire<'_, Database = Postgres>) -> Result<Vec<Meter>> {
     let mut connection = db.acquire().await?;
-    let rows = sqlx::query_as!(
-        MeterRow,
-        r#"SELECT id AS "id: MeterId", tenant_id AS "tenant_id: TenantId", key, event_type,
-                  value_path, aggregation,
-                  group_by AS "group_by: sqlx::types::Json<BTreeMap<String, String>>",
-                  allowed_lateness_secs, created_at
-           FROM meters ORDER BY tenant_id, key"#
-    )
-    .fetch_all(&mut *connection)
-    .await?;
+    let rows = query_meters!("SELECT", "FROM meters ORDER BY tenant_id, key",)
+        .fetch_all(&mut *connection)
+        .await?;
     rows.into_iter().map(Meter::try_from).collect()
 }
 
@@ -203,13 +208,9 @@ pub async fn find_in(
     tenant: TenantId,
     key: &MeterKey,
 ) -> Result<Meter> {
-    let row = sqlx::query_as!(
-        MeterRow,
-        r#"SELECT id AS "id: MeterId", tenant_id AS "tenant_id: TenantId", key, event_type,
-                  value_path, aggregation,
-                  group_by AS "group_by: sqlx::types::Json<BTreeMap<String, String>>",
-                  allowed_lateness_secs, created_at
-           FROM meters WHERE tenant_id = $1 AND key = $2"#,
+    let row = query_meters!(
+        "SELECT",
+        "FROM meters WHERE tenant_id = $1 AND key = $2",
         tenant as TenantId,
         key.as_str(),
     )
@@ -229,13 +230,9 @@ pub async fn delete(
     actor: Actor,
 ) -> Result<()> {
     let mut transaction = db.begin().await?;
-    let row = sqlx::query_as!(
-        MeterRow,
-        r#"DELETE FROM meters WHERE tenant_id = $1 AND key = $2
-           RETURNING id AS "id: MeterId", tenant_id AS "tenant_id: TenantId", key, event_type,
-                     value_path, aggregation,
-                     group_by AS "group_by: sqlx::types::Json<BTreeMap<String, String>>",
-                     allowed_lateness_secs, created_at"#,
+    let row = query_meters!(
+        "DELETE FROM meters WHERE tenant_id = $1 AND key = $2 RETURNING",
+        "",
         tenant as TenantId,
         key.as_str(),
     )
