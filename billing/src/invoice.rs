@@ -126,7 +126,7 @@ pub struct Computed {
 }
 
 named_enum! {
-    parse_err_fn = invalid_status;
+    invalid = "an invoice's status is DRAFT, FINALIZED, PAID or VOID";
     /// Where an invoice is in its life.
     pub enum Status {
         /// Recomputed by every run until its grace period ends.
@@ -138,12 +138,6 @@ named_enum! {
         /// Cancelled after it was finalized.
         Void,
     }
-}
-
-fn invalid_status(text: &str) -> Error {
-    Error::Invalid(format!(
-        "an invoice's status is DRAFT, FINALIZED, PAID or VOID, not {text:?}"
-    ))
 }
 
 /// An invoice, as stored.

@@ -7,10 +7,10 @@
 
 /// Declares a field-less enum that is stored, serialized and printed as its variants' names in
 /// SCREAMING_SNAKE_CASE and parsed from them in any case (`FromStr`, `<&str>::from`); any other
-/// text is the [`tally_meter::Error`] that `parse_err_fn` returns.
+/// text is [`tally_meter::Error::Invalid`], saying `invalid` and then `, not "<the text>"`.
 macro_rules! named_enum {
     (
-        parse_err_fn = $invalid:ident;
+        invalid = $invalid:literal;
         $(#[$attr:meta])*
         $vis:vis enum $name:ident { $($variants:tt)* }
     ) => {
@@ -31,10 +31,17 @@ macro_rules! named_enum {
             serialize_all = "SCREAMING_SNAKE_CASE",
             ascii_case_insensitive,
             parse_err_ty = tally_meter::Error,
-            parse_err_fn = $invalid
+            parse_err_fn = $name::invalid
         )]
         #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
         $vis enum $name { $($variants)* }
+
+        impl $name {
+            /// The error for text that names none of the variants.
+            fn invalid(text: &str) -> tally_meter::Error {
+                tally_meter::Error::Invalid(format!(concat!($invalid, ", not {:?}"), text))
+            }
+        }
     };
 }
 

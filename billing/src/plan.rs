@@ -15,7 +15,7 @@ use crate::price::UsagePrice;
 pub const MAX_CHARGES: usize = 50;
 
 named_enum! {
-    parse_err_fn = invalid_interval;
+    invalid = "an interval is MONTH or YEAR";
     /// How long a billing period lasts.
     pub enum Interval {
         /// A month.
@@ -23,10 +23,6 @@ named_enum! {
         /// A year.
         Year,
     }
-}
-
-fn invalid_interval(text: &str) -> Error {
-    Error::Invalid(format!("an interval is MONTH or YEAR, not {text:?}"))
 }
 
 /// What a plan charges for.

@@ -3,11 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tally_meter::Error;
 use tally_meter::ids::{CustomerId, PlanVersionId, SubscriptionId, TenantId};
 
 named_enum! {
-    parse_err_fn = invalid_anchor;
+    invalid = "an anchor is CALENDAR or ANNIVERSARY";
     /// Where billing periods start.
     pub enum Anchor {
         /// On the first of the month (or year), in the customer's time zone; the first period is
@@ -16,12 +15,6 @@ named_enum! {
         /// On the day of the month (or year) the subscription started.
         Anniversary,
     }
-}
-
-fn invalid_anchor(text: &str) -> Error {
-    Error::Invalid(format!(
-        "an anchor is CALENDAR or ANNIVERSARY, not {text:?}"
-    ))
 }
 
 /// A subscription, as stored.
