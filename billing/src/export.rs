@@ -11,7 +11,7 @@
 pub mod document;
 pub mod explain;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod format;
 mod month;
 pub mod pdf;

@@ -383,8 +383,9 @@ fn checked(value: Option<Decimal>) -> Result<Decimal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::fixtures::graduated_tokens;
     use crate::plan::{Interval, VersionSpec};
-    use crate::price::{PriceModel, Pricing, Tier, UsagePrice};
+    use crate::price::{PriceModel, Pricing, UsagePrice};
     use tally_meter::ids::{PlanId, PlanVersionId};
 
     fn d(text: &str) -> Decimal {
@@ -431,23 +432,7 @@ mod tests {
                             allowance: Decimal::ZERO,
                             pricing: Pricing::ByDimension {
                                 group: "model".to_owned(),
-                                models: BTreeMap::from([(
-                                    "large".to_owned(),
-                                    PriceModel::Graduated {
-                                        tiers: vec![
-                                            Tier {
-                                                up_to: Some(d("1000")),
-                                                unit_price: d("0.01"),
-                                                flat_fee: Decimal::ZERO,
-                                            },
-                                            Tier {
-                                                up_to: None,
-                                                unit_price: d("0.005"),
-                                                flat_fee: Decimal::ZERO,
-                                            },
-                                        ],
-                                    },
-                                )]),
+                                models: BTreeMap::from([("large".to_owned(), graduated_tokens())]),
                                 otherwise: PriceModel::Unit {
                                     unit_price: d("0.000333"),
                                 },

@@ -1,4 +1,5 @@
-//! An invoice and a customer for the exports' tests.
+//! An invoice, its customer and the graduated price of its tokens, for the unit tests of the
+//! exports and of invoicing.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -42,10 +43,10 @@ pub fn customer() -> Customer {
     }
 }
 
-/// January's finalized invoice with `lines` lines: February's platform fee of 49.00, then
-/// usage lines "Tokens (model N)" of 1,500 tokens on two graduated tiers, 12.50 each; 19 % tax.
-pub fn invoice(lines: usize) -> Invoice {
-    let tiers = PriceModel::Graduated {
+/// Tokens on two graduated tiers: the first 1,000 at 0.01 each, the rest at 0.005 (1,500 tokens
+/// cost 12.50).
+pub fn graduated_tokens() -> PriceModel {
+    PriceModel::Graduated {
         tiers: vec![
             Tier {
                 up_to: Some(d("1000")),
@@ -58,8 +59,13 @@ pub fn invoice(lines: usize) -> Invoice {
                 flat_fee: Decimal::ZERO,
             },
         ],
-    };
-    let rating = tiers.rate(d("1500")).expect("rates");
+    }
+}
+
+/// January's finalized invoice with `lines` lines: February's platform fee of 49.00, then
+/// usage lines "Tokens (model N)" of 1,500 tokens on two graduated tiers, 12.50 each; 19 % tax.
+pub fn invoice(lines: usize) -> Invoice {
+    let rating = graduated_tokens().rate(d("1500")).expect("rates");
     let mut all = vec![Line {
         description: "Platform fee".to_owned(),
         period: Period {
