@@ -84,43 +84,43 @@ mod tests {
         let invoice = invoice(2);
         let rows = rows(&invoice, &customer());
         let id = invoice.id.to_string();
+        // The invoice's and the customer's columns, the line's five, the currency and version.
+        let row = |[description, start, end, quantity, amount]: [&str; 5]| {
+            [
+                id.as_str(),
+                "ACME-000042",
+                "FINALIZED",
+                "crm-1",
+                "Acme (Europe) Ltd.",
+                "2025-12-31T23:00:00Z",
+                "2026-01-31T23:00:00Z",
+                description,
+                start,
+                end,
+                quantity,
+                amount,
+                "EUR",
+                "3",
+            ]
+            .map(str::to_owned)
+        };
         assert_eq!(
             rows,
             vec![
-                [
-                    id.as_str(),
-                    "ACME-000042",
-                    "FINALIZED",
-                    "crm-1",
-                    "Acme (Europe) Ltd.",
-                    "2025-12-31T23:00:00Z",
-                    "2026-01-31T23:00:00Z",
+                row([
                     "Platform fee",
                     "2026-01-31T23:00:00Z",
                     "2026-02-28T23:00:00Z",
                     "",
                     "49.00",
-                    "EUR",
-                    "3",
-                ]
-                .map(str::to_owned),
-                [
-                    id.as_str(),
-                    "ACME-000042",
-                    "FINALIZED",
-                    "crm-1",
-                    "Acme (Europe) Ltd.",
-                    "2025-12-31T23:00:00Z",
-                    "2026-01-31T23:00:00Z",
+                ]),
+                row([
                     "Tokens (model 1)",
                     "2025-12-31T23:00:00Z",
                     "2026-01-31T23:00:00Z",
                     "1500",
                     "12.50",
-                    "EUR",
-                    "3",
-                ]
-                .map(str::to_owned),
+                ]),
             ]
         );
     }
