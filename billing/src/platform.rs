@@ -227,13 +227,17 @@ mod tests {
         }
     }
 
+    /// March 2026 in UTC, the period these tests bill.
+    fn march() -> Period {
+        Period {
+            start: at("2026-03-01T00:00:00Z"),
+            end: at("2026-04-01T00:00:00Z"),
+        }
+    }
+
     #[test]
     fn hours_count_in_the_period_they_start_in_and_bytes_stay_until_their_day_is_dropped() {
         let tenant = TenantId::generate();
-        let march = Period {
-            start: at("2026-03-01T00:00:00Z"),
-            end: at("2026-04-01T00:00:00Z"),
-        };
         let hours = [
             // February's: with a day of retention, the 27th is dropped as March starts, the 28th
             // a day later.
@@ -242,7 +246,7 @@ mod tests {
             // March's: counted, and kept to the end of the month but for the last days'.
             hour("2026-03-31T12:00:00Z", 11, 1_000_000_000, 3),
         ];
-        let usage = usage_of(hours.into_iter().map(|hour| (tenant, hour)), march, 1);
+        let usage = usage_of(hours.into_iter().map(|hour| (tenant, hour)), march(), 1);
         let used = &usage[&tenant];
         let d = |text: &str| text.parse::<Decimal>().expect("a decimal");
         assert_eq!(used[&Resource::Events], d("11"));
@@ -255,11 +259,7 @@ mod tests {
     #[test]
     fn a_tenant_without_usage_in_reach_of_the_period_is_left_out() {
         let tenant = TenantId::generate();
-        let march = Period {
-            start: at("2026-03-01T00:00:00Z"),
-            end: at("2026-04-01T00:00:00Z"),
-        };
         let old = hour("2026-01-01T00:00:00Z", 5, 1_000, 1);
-        assert!(usage_of([(tenant, old)], march, 30).is_empty());
+        assert!(usage_of([(tenant, old)], march(), 30).is_empty());
     }
 }
