@@ -66,6 +66,29 @@ impl TryFrom<InvoiceRow> for Invoice {
     }
 }
 
+/// `sqlx::query_as!` into an [`InvoiceRow`]: the invoice's columns, with the types
+/// `InvoiceRow` wants, stand between the query's own `head` (`SELECT`, or a write ending in
+/// `RETURNING`) and `tail` (`FROM …`, or nothing), then come the query's arguments. sqlx joins
+/// literals added with `+` before it reads a query, so each query is still checked at compile
+/// time like any other.
+macro_rules! query_invoices {
+    ($head:literal, $tail:literal, $($arguments:tt)*) => {
+        sqlx::query_as!(
+            InvoiceRow,
+            $head
+                + r#" id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
+                      customer_id AS "customer_id: CustomerId",
+                      subscription_id AS "subscription_id: SubscriptionId",
+                      period_start, period_end, opening, status, number, currency,
+                      lines AS "lines: Json<Vec<Line>>",
+                      measured AS "measured: Json<Vec<Billed>>",
+                      subtotal, tax_percent, tax, total, grace_until, finalized_at "#
+                + $tail,
+            $($arguments)*
+        )
+    };
+}
+
 /// Writes the draft of a subscription's invoice for a period (its opening invoice if
 /// `opening`), or replaces the draft's lines and totals; an invoice already finalized is
 /// returned as it is. Runs may repeat: one invoice per subscription and period, whoever writes
@@ -80,25 +103,19 @@ pub async fn write_draft(
     grace_until: DateTime<Utc>,
 ) -> Result<Invoice> {
     let mut connection = db.acquire().await?;
-    let written = sqlx::query_as!(
-        InvoiceRow,
-        r#"INSERT INTO invoices (id, tenant_id, customer_id, subscription_id, period_start,
-                                 period_end, opening, status, currency, lines, measured,
-                                 subtotal, tax_percent, tax, total, grace_until)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, 'DRAFT', $8, $9, $10, $11, $12, $13, $14, $15)
-           ON CONFLICT (tenant_id, subscription_id, period_start, opening) DO UPDATE
-           SET period_end = excluded.period_end, currency = excluded.currency,
-               lines = excluded.lines, measured = excluded.measured, subtotal = excluded.subtotal,
-               tax_percent = excluded.tax_percent, tax = excluded.tax, total = excluded.total,
-               grace_until = excluded.grace_until, updated_at = now()
-           WHERE invoices.status = 'DRAFT'
-           RETURNING id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
-                     customer_id AS "customer_id: CustomerId",
-                     subscription_id AS "subscription_id: SubscriptionId",
-                     period_start, period_end, opening, status, number, currency,
-                     lines AS "lines: Json<Vec<Line>>",
-                     measured AS "measured: Json<Vec<Billed>>",
-                     subtotal, tax_percent, tax, total, grace_until, finalized_at"#,
+    let written = query_invoices!(
+        "INSERT INTO invoices (id, tenant_id, customer_id, subscription_id, period_start,
+                               period_end, opening, status, currency, lines, measured,
+                               subtotal, tax_percent, tax, total, grace_until)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'DRAFT', $8, $9, $10, $11, $12, $13, $14, $15)
+         ON CONFLICT (tenant_id, subscription_id, period_start, opening) DO UPDATE
+         SET period_end = excluded.period_end, currency = excluded.currency,
+             lines = excluded.lines, measured = excluded.measured, subtotal = excluded.subtotal,
+             tax_percent = excluded.tax_percent, tax = excluded.tax, total = excluded.total,
+             grace_until = excluded.grace_until, updated_at = now()
+         WHERE invoices.status = 'DRAFT'
+         RETURNING",
+        "",
         InvoiceId::generate() as InvoiceId,
         subscription.tenant_id as TenantId,
         subscription.customer_id as CustomerId,
@@ -120,18 +137,11 @@ pub async fn write_draft(
     let row = match written {
         Some(row) => row,
         None => {
-            sqlx::query_as!(
-                InvoiceRow,
-                r#"SELECT id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
-                          customer_id AS "customer_id: CustomerId",
-                          subscription_id AS "subscription_id: SubscriptionId",
-                          period_start, period_end, opening, status, number, currency,
-                          lines AS "lines: Json<Vec<Line>>",
-                          measured AS "measured: Json<Vec<Billed>>",
-                          subtotal, tax_percent, tax, total, grace_until, finalized_at
-                   FROM invoices
-                   WHERE tenant_id = $1 AND subscription_id = $2 AND period_start = $3
-                     AND opening = $4"#,
+            query_invoices!(
+                "SELECT",
+                "FROM invoices
+                 WHERE tenant_id = $1 AND subscription_id = $2 AND period_start = $3
+                   AND opening = $4",
                 subscription.tenant_id as TenantId,
                 subscription.id as SubscriptionId,
                 period.start,
@@ -194,18 +204,12 @@ pub async fn finalize(
     .fetch_one(&mut *transaction)
     .await?;
     let (prefix, number) = (sequence.prefix, sequence.last_number);
-    let row = sqlx::query_as!(
-        InvoiceRow,
-        r#"UPDATE invoices SET status = 'FINALIZED', number = $3, finalized_at = now(),
-                               updated_at = now()
-           WHERE tenant_id = $1 AND id = $2
-           RETURNING id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
-                     customer_id AS "customer_id: CustomerId",
-                     subscription_id AS "subscription_id: SubscriptionId",
-                     period_start, period_end, opening, status, number, currency,
-                     lines AS "lines: Json<Vec<Line>>",
-                     measured AS "measured: Json<Vec<Billed>>",
-                     subtotal, tax_percent, tax, total, grace_until, finalized_at"#,
+    let row = query_invoices!(
+        "UPDATE invoices SET status = 'FINALIZED', number = $3, finalized_at = now(),
+                             updated_at = now()
+         WHERE tenant_id = $1 AND id = $2
+         RETURNING",
+        "",
         tenant as TenantId,
         id as InvoiceId,
         format!("{prefix}-{number:06}"),
@@ -240,20 +244,14 @@ pub async fn settle(
     }
     let mut transaction = db.begin().await?;
     // The settled status's own timestamp is set with it: `paid_at` or `voided_at`.
-    let row = sqlx::query_as!(
-        InvoiceRow,
-        r#"UPDATE invoices SET status = $3,
-                  paid_at = CASE WHEN $3 = 'PAID' THEN now() ELSE paid_at END,
-                  voided_at = CASE WHEN $3 = 'VOID' THEN now() ELSE voided_at END,
-                  updated_at = now()
-           WHERE tenant_id = $1 AND id = $2 AND status = 'FINALIZED'
-           RETURNING id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
-                     customer_id AS "customer_id: CustomerId",
-                     subscription_id AS "subscription_id: SubscriptionId",
-                     period_start, period_end, opening, status, number, currency,
-                     lines AS "lines: Json<Vec<Line>>",
-                     measured AS "measured: Json<Vec<Billed>>",
-                     subtotal, tax_percent, tax, total, grace_until, finalized_at"#,
+    let row = query_invoices!(
+        "UPDATE invoices SET status = $3,
+                paid_at = CASE WHEN $3 = 'PAID' THEN now() ELSE paid_at END,
+                voided_at = CASE WHEN $3 = 'VOID' THEN now() ELSE voided_at END,
+                updated_at = now()
+         WHERE tenant_id = $1 AND id = $2 AND status = 'FINALIZED'
+         RETURNING",
+        "",
         tenant as TenantId,
         id as InvoiceId,
         <&str>::from(to),
@@ -299,16 +297,9 @@ pub async fn find(
 
 /// Finds one of the tenant's invoices on a connection, inside another function's transaction.
 async fn by_id(connection: &mut PgConnection, tenant: TenantId, id: InvoiceId) -> Result<Invoice> {
-    let row = sqlx::query_as!(
-        InvoiceRow,
-        r#"SELECT id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
-                  customer_id AS "customer_id: CustomerId",
-                  subscription_id AS "subscription_id: SubscriptionId",
-                  period_start, period_end, opening, status, number, currency,
-                  lines AS "lines: Json<Vec<Line>>",
-                  measured AS "measured: Json<Vec<Billed>>",
-                  subtotal, tax_percent, tax, total, grace_until, finalized_at
-           FROM invoices WHERE tenant_id = $1 AND id = $2"#,
+    let row = query_invoices!(
+        "SELECT",
+        "FROM invoices WHERE tenant_id = $1 AND id = $2",
         tenant as TenantId,
         id as InvoiceId,
     )
@@ -325,18 +316,11 @@ pub async fn list(
     customer: Option<CustomerId>,
 ) -> Result<Vec<Invoice>> {
     let mut connection = db.acquire().await?;
-    let rows = sqlx::query_as!(
-        InvoiceRow,
-        r#"SELECT id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
-                  customer_id AS "customer_id: CustomerId",
-                  subscription_id AS "subscription_id: SubscriptionId",
-                  period_start, period_end, opening, status, number, currency,
-                  lines AS "lines: Json<Vec<Line>>",
-                  measured AS "measured: Json<Vec<Billed>>",
-                  subtotal, tax_percent, tax, total, grace_until, finalized_at
-           FROM invoices
-           WHERE tenant_id = $1 AND ($2::uuid IS NULL OR customer_id = $2)
-           ORDER BY period_start DESC, id"#,
+    let rows = query_invoices!(
+        "SELECT",
+        "FROM invoices
+         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR customer_id = $2)
+         ORDER BY period_start DESC, id",
         tenant as TenantId,
         customer as Option<CustomerId>,
     )
@@ -354,17 +338,10 @@ pub async fn of_subscription(
     subscription: SubscriptionId,
 ) -> Result<Vec<Invoice>> {
     let mut connection = db.acquire().await?;
-    let rows = sqlx::query_as!(
-        InvoiceRow,
-        r#"SELECT id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
-                  customer_id AS "customer_id: CustomerId",
-                  subscription_id AS "subscription_id: SubscriptionId",
-                  period_start, period_end, opening, status, number, currency,
-                  lines AS "lines: Json<Vec<Line>>",
-                  measured AS "measured: Json<Vec<Billed>>",
-                  subtotal, tax_percent, tax, total, grace_until, finalized_at
-           FROM invoices WHERE tenant_id = $1 AND subscription_id = $2
-           ORDER BY period_start, opening DESC"#,
+    let rows = query_invoices!(
+        "SELECT",
+        "FROM invoices WHERE tenant_id = $1 AND subscription_id = $2
+         ORDER BY period_start, opening DESC",
         tenant as TenantId,
         subscription as SubscriptionId,
     )
@@ -382,19 +359,12 @@ pub async fn finalized_within(
     period: Period,
 ) -> Result<Vec<Invoice>> {
     let mut connection = db.acquire().await?;
-    let rows = sqlx::query_as!(
-        InvoiceRow,
-        r#"SELECT id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
-                  customer_id AS "customer_id: CustomerId",
-                  subscription_id AS "subscription_id: SubscriptionId",
-                  period_start, period_end, opening, status, number, currency,
-                  lines AS "lines: Json<Vec<Line>>",
-                  measured AS "measured: Json<Vec<Billed>>",
-                  subtotal, tax_percent, tax, total, grace_until, finalized_at
-           FROM invoices
-           WHERE tenant_id = $1 AND status <> 'DRAFT' AND finalized_at >= $2
-             AND finalized_at < $3
-           ORDER BY number, id"#,
+    let rows = query_invoices!(
+        "SELECT",
+        "FROM invoices
+         WHERE tenant_id = $1 AND status <> 'DRAFT' AND finalized_at >= $2
+           AND finalized_at < $3
+         ORDER BY number, id",
         tenant as TenantId,
         period.start,
         period.end,
