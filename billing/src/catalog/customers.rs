@@ -41,6 +41,28 @@ impl From<CustomerRow> for Customer {
     }
 }
 
+/// `sqlx::query_as!` into [`CustomerRow`]s: the customers `WHERE` `filter` keeps, each with its
+/// subjects, by external id; the query's arguments follow the filter. sqlx joins literals added
+/// with `+` before it reads a query, so each query is still checked at compile time.
+macro_rules! query_customers {
+    ($filter:literal, $($arguments:tt)*) => {
+        sqlx::query_as!(
+            CustomerRow,
+            r#"SELECT c.id AS "id: CustomerId", c.tenant_id AS "tenant_id: TenantId",
+                      c.external_id, c.name, c.email, c.currency, c.timezone, c.tax_percent,
+                      c.created_at,
+                      coalesce(array_agg(s.subject ORDER BY s.subject)
+                               FILTER (WHERE s.subject IS NOT NULL), '{}') AS "subjects!"
+               FROM customers c
+               LEFT JOIN customer_subjects s ON s.tenant_id = c.tenant_id AND s.customer_id = c.id
+               WHERE "#
+                + $filter
+                + " GROUP BY c.id ORDER BY c.external_id",
+            $($arguments)*
+        )
+    };
+}
+
 /// Creates a customer with its subjects and records it in the audit log. An external id the
 /// tenant already uses, or a subject another customer owns, is [`Error::Conflict`].
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant, %actor))]
@@ -145,17 +167,8 @@ async fn of_ids(
     ids: &[CustomerId],
 ) -> Result<Vec<Customer>> {
     let ids: Vec<_> = ids.iter().map(CustomerId::as_uuid).collect();
-    let rows = sqlx::query_as!(
-        CustomerRow,
-        r#"SELECT c.id AS "id: CustomerId", c.tenant_id AS "tenant_id: TenantId", c.external_id,
-                  c.name, c.email, c.currency, c.timezone, c.tax_percent, c.created_at,
-                  coalesce(array_agg(s.subject ORDER BY s.subject)
-                           FILTER (WHERE s.subject IS NOT NULL), '{}') AS "subjects!"
-           FROM customers c
-           LEFT JOIN customer_subjects s ON s.tenant_id = c.tenant_id AND s.customer_id = c.id
-           WHERE c.tenant_id = $1 AND c.id = ANY($2)
-           GROUP BY c.id
-           ORDER BY c.external_id"#,
+    let rows = query_customers!(
+        "c.tenant_id = $1 AND c.id = ANY($2)",
         tenant as TenantId,
         &ids,
     )
@@ -180,17 +193,8 @@ pub async fn find_external_in(
     tenant: TenantId,
     external_id: &str,
 ) -> Result<Customer> {
-    let row = sqlx::query_as!(
-        CustomerRow,
-        r#"SELECT c.id AS "id: CustomerId", c.tenant_id AS "tenant_id: TenantId", c.external_id,
-                  c.name, c.email, c.currency, c.timezone, c.tax_percent, c.created_at,
-                  coalesce(array_agg(s.subject ORDER BY s.subject)
-                           FILTER (WHERE s.subject IS NOT NULL), '{}') AS "subjects!"
-           FROM customers c
-           LEFT JOIN customer_subjects s ON s.tenant_id = c.tenant_id AND s.customer_id = c.id
-           WHERE c.tenant_id = $1 AND c.external_id = $2
-           GROUP BY c.id
-           ORDER BY c.external_id"#,
+    let row = query_customers!(
+        "c.tenant_id = $1 AND c.external_id = $2",
         tenant as TenantId,
         external_id,
     )
@@ -207,20 +211,8 @@ pub async fn list(
     tenant: TenantId,
 ) -> Result<Vec<Customer>> {
     let mut connection = db.acquire().await?;
-    let rows = sqlx::query_as!(
-        CustomerRow,
-        r#"SELECT c.id AS "id: CustomerId", c.tenant_id AS "tenant_id: TenantId", c.external_id,
-                  c.name, c.email, c.currency, c.timezone, c.tax_percent, c.created_at,
-                  coalesce(array_agg(s.subject ORDER BY s.subject)
-                           FILTER (WHERE s.subject IS NOT NULL), '{}') AS "subjects!"
-           FROM customers c
-           LEFT JOIN customer_subjects s ON s.tenant_id = c.tenant_id AND s.customer_id = c.id
-           WHERE c.tenant_id = $1
-           GROUP BY c.id
-           ORDER BY c.external_id"#,
-        tenant as TenantId,
-    )
-    .fetch_all(&mut *connection)
-    .await?;
+    let rows = query_customers!("c.tenant_id = $1", tenant as TenantId,)
+        .fetch_all(&mut *connection)
+        .await?;
     Ok(rows.into_iter().map(Customer::from).collect())
 }
