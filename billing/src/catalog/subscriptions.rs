@@ -36,6 +36,26 @@ impl TryFrom<SubscriptionRow> for Subscription {
     }
 }
 
+/// `sqlx::query_as!` into a [`SubscriptionRow`]: the subscription's columns, with the types
+/// `SubscriptionRow` wants, stand between the query's own `head` (`SELECT`, or a write ending in
+/// `RETURNING`) and `tail` (`FROM …`, or nothing), then come the query's arguments. sqlx joins
+/// literals added with `+` before it reads a query, so each query is still checked at compile
+/// time.
+macro_rules! query_subscriptions {
+    ($head:literal, $tail:literal, $($arguments:tt)*) => {
+        sqlx::query_as!(
+            SubscriptionRow,
+            $head
+                + r#" id AS "id: SubscriptionId", tenant_id AS "tenant_id: TenantId",
+                      customer_id AS "customer_id: CustomerId",
+                      plan_version_id AS "plan_version_id: PlanVersionId",
+                      anchor, starts_at, ends_at "#
+                + $tail,
+            $($arguments)*
+        )
+    };
+}
+
 /// Subscribes a customer to a published plan version from `starts_at`. A draft version, a
 /// plan in another currency than the customer's, or a subscription of the customer to the same
 /// plan that overlaps is refused.
@@ -85,15 +105,12 @@ pub async fn create(
             customer.external_id
         )));
     }
-    let row = sqlx::query_as!(
-        SubscriptionRow,
-        r#"INSERT INTO subscriptions (id, tenant_id, customer_id, plan_version_id, anchor,
-                                      starts_at)
-           VALUES ($1, $2, $3, $4, $5, $6)
-           RETURNING id AS "id: SubscriptionId", tenant_id AS "tenant_id: TenantId",
-                     customer_id AS "customer_id: CustomerId",
-                     plan_version_id AS "plan_version_id: PlanVersionId",
-                     anchor, starts_at, ends_at"#,
+    let row = query_subscriptions!(
+        "INSERT INTO subscriptions (id, tenant_id, customer_id, plan_version_id, anchor,
+                                    starts_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING",
+        "",
         SubscriptionId::generate() as SubscriptionId,
         tenant as TenantId,
         customer.id as CustomerId,
@@ -119,13 +136,9 @@ pub async fn cancel(
     actor: Actor,
 ) -> Result<Subscription> {
     let mut transaction = db.begin().await?;
-    let current = sqlx::query_as!(
-        SubscriptionRow,
-        r#"SELECT id AS "id: SubscriptionId", tenant_id AS "tenant_id: TenantId",
-                  customer_id AS "customer_id: CustomerId",
-                  plan_version_id AS "plan_version_id: PlanVersionId",
-                  anchor, starts_at, ends_at
-           FROM subscriptions WHERE tenant_id = $1 AND id = $2 FOR UPDATE"#,
+    let current = query_subscriptions!(
+        "SELECT",
+        "FROM subscriptions WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
         tenant as TenantId,
         id as SubscriptionId,
     )
@@ -143,13 +156,9 @@ pub async fn cancel(
                 .map_or_else(|| "no end".to_owned(), |ends_at| ends_at.to_string())
         )));
     }
-    let row = sqlx::query_as!(
-        SubscriptionRow,
-        r#"UPDATE subscriptions SET ends_at = $2 WHERE id = $1
-           RETURNING id AS "id: SubscriptionId", tenant_id AS "tenant_id: TenantId",
-                     customer_id AS "customer_id: CustomerId",
-                     plan_version_id AS "plan_version_id: PlanVersionId",
-                     anchor, starts_at, ends_at"#,
+    let row = query_subscriptions!(
+        "UPDATE subscriptions SET ends_at = $2 WHERE id = $1 RETURNING",
+        "",
         id as SubscriptionId,
         at,
     )
@@ -197,15 +206,11 @@ pub async fn list(
     customer: Option<CustomerId>,
 ) -> Result<Vec<Subscription>> {
     let mut connection = db.acquire().await?;
-    let rows = sqlx::query_as!(
-        SubscriptionRow,
-        r#"SELECT id AS "id: SubscriptionId", tenant_id AS "tenant_id: TenantId",
-                  customer_id AS "customer_id: CustomerId",
-                  plan_version_id AS "plan_version_id: PlanVersionId",
-                  anchor, starts_at, ends_at
-           FROM subscriptions
-           WHERE tenant_id = $1 AND ($2::uuid IS NULL OR customer_id = $2)
-           ORDER BY starts_at, id"#,
+    let rows = query_subscriptions!(
+        "SELECT",
+        "FROM subscriptions
+         WHERE tenant_id = $1 AND ($2::uuid IS NULL OR customer_id = $2)
+         ORDER BY starts_at, id",
         tenant as TenantId,
         customer as Option<CustomerId>,
     )
