@@ -37,6 +37,23 @@ impl TryFrom<PlanRow> for Plan {
     }
 }
 
+/// `sqlx::query_as!` into a [`PlanRow`]: the plan's columns, with the types `PlanRow` wants,
+/// stand between the query's own `head` (`SELECT`, or a write ending in `RETURNING`) and `tail`
+/// (`FROM …`, or nothing), then come the query's arguments. sqlx joins literals added with `+`
+/// before it reads a query, so each query is still checked at compile time.
+macro_rules! query_plans {
+    ($head:literal, $tail:literal, $($arguments:tt)*) => {
+        sqlx::query_as!(
+            PlanRow,
+            $head
+                + r#" id AS "id: PlanId", tenant_id AS "tenant_id: TenantId", key, name,
+                      created_at "#
+                + $tail,
+            $($arguments)*
+        )
+    };
+}
+
 struct VersionRow {
     id: PlanVersionId,
     plan_id: PlanId,
@@ -65,6 +82,20 @@ impl TryFrom<VersionRow> for PlanVersion {
     }
 }
 
+/// `query_plans!` for a [`VersionRow`]: the same splice, with a plan version's columns.
+macro_rules! query_versions {
+    ($head:literal, $tail:literal, $($arguments:tt)*) => {
+        sqlx::query_as!(
+            VersionRow,
+            $head
+                + r#" id AS "id: PlanVersionId", plan_id AS "plan_id: PlanId", version, currency,
+                      billing_interval, charges AS "charges: Json<Vec<Charge>>", published_at "#
+                + $tail,
+            $($arguments)*
+        )
+    };
+}
+
 /// Creates a plan with its first version, a draft. A key the tenant already uses is
 /// [`Error::Conflict`].
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant, plan = %key))]
@@ -84,11 +115,10 @@ pub async fn create(
     }
     let mut transaction = db.begin().await?;
     tenants::lock(&mut transaction, tenant).await?;
-    let row = sqlx::query_as!(
-        PlanRow,
-        r#"INSERT INTO plans (id, tenant_id, key, name) VALUES ($1, $2, $3, $4)
-           RETURNING id AS "id: PlanId", tenant_id AS "tenant_id: TenantId", key, name,
-                     created_at"#,
+    let row = query_plans!(
+        "INSERT INTO plans (id, tenant_id, key, name) VALUES ($1, $2, $3, $4)
+         RETURNING",
+        "",
         PlanId::generate() as PlanId,
         tenant as TenantId,
         key.as_str(),
@@ -122,13 +152,11 @@ pub async fn draft(
     let newest = newest_version(&mut transaction, plan.id).await?;
     let version = match newest {
         Some(draft) if draft.published_at.is_none() => {
-            let row = sqlx::query_as!(
-                VersionRow,
-                r#"UPDATE plan_versions SET currency = $2, billing_interval = $3, charges = $4
-                   WHERE id = $1
-                   RETURNING id AS "id: PlanVersionId", plan_id AS "plan_id: PlanId", version,
-                             currency, billing_interval, charges AS "charges: Json<Vec<Charge>>",
-                             published_at"#,
+            let row = query_versions!(
+                "UPDATE plan_versions SET currency = $2, billing_interval = $3, charges = $4
+                 WHERE id = $1
+                 RETURNING",
+                "",
                 draft.id as PlanVersionId,
                 spec.currency.code(),
                 <&str>::from(spec.interval),
@@ -195,11 +223,10 @@ pub async fn publish(
             _ => {}
         }
     }
-    let row = sqlx::query_as!(
-        VersionRow,
-        r#"UPDATE plan_versions SET published_at = now() WHERE id = $1
-           RETURNING id AS "id: PlanVersionId", plan_id AS "plan_id: PlanId", version, currency,
-                     billing_interval, charges AS "charges: Json<Vec<Charge>>", published_at"#,
+    let row = query_versions!(
+        "UPDATE plan_versions SET published_at = now() WHERE id = $1
+         RETURNING",
+        "",
         draft.id as PlanVersionId,
     )
     .fetch_one(&mut *transaction)
@@ -218,21 +245,18 @@ pub async fn find(
     key: &PlanKey,
 ) -> Result<(Plan, Vec<PlanVersion>)> {
     let mut connection = db.acquire().await?;
-    let row = sqlx::query_as!(
-        PlanRow,
-        r#"SELECT id AS "id: PlanId", tenant_id AS "tenant_id: TenantId", key, name, created_at
-           FROM plans WHERE tenant_id = $1 AND key = $2"#,
+    let row = query_plans!(
+        "SELECT",
+        "FROM plans WHERE tenant_id = $1 AND key = $2",
         tenant as TenantId,
         key.as_str(),
     )
     .fetch_optional(&mut *connection)
     .await?;
     let plan = Plan::try_from(row.ok_or_else(|| Error::NotFound(format!("plan {key}")))?)?;
-    let rows = sqlx::query_as!(
-        VersionRow,
-        r#"SELECT id AS "id: PlanVersionId", plan_id AS "plan_id: PlanId", version, currency,
-                  billing_interval, charges AS "charges: Json<Vec<Charge>>", published_at
-           FROM plan_versions WHERE plan_id = $1 ORDER BY version"#,
+    let rows = query_versions!(
+        "SELECT",
+        "FROM plan_versions WHERE plan_id = $1 ORDER BY version",
         plan.id as PlanId,
     )
     .fetch_all(&mut *connection)
@@ -273,11 +297,9 @@ pub async fn version(
     tenant: TenantId,
     id: PlanVersionId,
 ) -> Result<PlanVersion> {
-    let row = sqlx::query_as!(
-        VersionRow,
-        r#"SELECT id AS "id: PlanVersionId", plan_id AS "plan_id: PlanId", version, currency,
-                  billing_interval, charges AS "charges: Json<Vec<Charge>>", published_at
-           FROM plan_versions WHERE tenant_id = $1 AND id = $2"#,
+    let row = query_versions!(
+        "SELECT",
+        "FROM plan_versions WHERE tenant_id = $1 AND id = $2",
         tenant as TenantId,
         id as PlanVersionId,
     )
@@ -294,19 +316,16 @@ pub async fn list(
     tenant: TenantId,
 ) -> Result<Vec<(Plan, Vec<PlanVersion>)>> {
     let mut connection = db.acquire().await?;
-    let rows = sqlx::query_as!(
-        PlanRow,
-        r#"SELECT id AS "id: PlanId", tenant_id AS "tenant_id: TenantId", key, name, created_at
-           FROM plans WHERE tenant_id = $1 ORDER BY key"#,
+    let rows = query_plans!(
+        "SELECT",
+        "FROM plans WHERE tenant_id = $1 ORDER BY key",
         tenant as TenantId,
     )
     .fetch_all(&mut *connection)
     .await?;
-    let version_rows = sqlx::query_as!(
-        VersionRow,
-        r#"SELECT id AS "id: PlanVersionId", plan_id AS "plan_id: PlanId", version, currency,
-                  billing_interval, charges AS "charges: Json<Vec<Charge>>", published_at
-           FROM plan_versions WHERE tenant_id = $1 ORDER BY version"#,
+    let version_rows = query_versions!(
+        "SELECT",
+        "FROM plan_versions WHERE tenant_id = $1 ORDER BY version",
         tenant as TenantId,
     )
     .fetch_all(&mut *connection)
@@ -327,10 +346,9 @@ pub async fn list(
 
 /// Locks a tenant's plan for the transaction, so that its versions change one at a time.
 async fn lock_plan(connection: &mut PgConnection, tenant: TenantId, key: &PlanKey) -> Result<Plan> {
-    let row = sqlx::query_as!(
-        PlanRow,
-        r#"SELECT id AS "id: PlanId", tenant_id AS "tenant_id: TenantId", key, name, created_at
-           FROM plans WHERE tenant_id = $1 AND key = $2 FOR UPDATE"#,
+    let row = query_plans!(
+        "SELECT",
+        "FROM plans WHERE tenant_id = $1 AND key = $2 FOR UPDATE",
         tenant as TenantId,
         key.as_str(),
     )
@@ -343,12 +361,10 @@ async fn newest_version(
     connection: &mut PgConnection,
     plan: PlanId,
 ) -> Result<Option<PlanVersion>> {
-    let row = sqlx::query_as!(
-        VersionRow,
-        r#"SELECT id AS "id: PlanVersionId", plan_id AS "plan_id: PlanId", version, currency,
-                  billing_interval, charges AS "charges: Json<Vec<Charge>>", published_at
-           FROM plan_versions WHERE plan_id = $1
-           ORDER BY version DESC LIMIT 1"#,
+    let row = query_versions!(
+        "SELECT",
+        "FROM plan_versions WHERE plan_id = $1
+         ORDER BY version DESC LIMIT 1",
         plan as PlanId,
     )
     .fetch_optional(connection)
@@ -363,13 +379,12 @@ async fn insert_version(
     version: i32,
     spec: &VersionSpec,
 ) -> Result<PlanVersion> {
-    let row = sqlx::query_as!(
-        VersionRow,
-        r#"INSERT INTO plan_versions (id, tenant_id, plan_id, version, currency, billing_interval,
-                                      charges)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
-           RETURNING id AS "id: PlanVersionId", plan_id AS "plan_id: PlanId", version, currency,
-                     billing_interval, charges AS "charges: Json<Vec<Charge>>", published_at"#,
+    let row = query_versions!(
+        "INSERT INTO plan_versions (id, tenant_id, plan_id, version, currency, billing_interval,
+                                    charges)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         RETURNING",
+        "",
         PlanVersionId::generate() as PlanVersionId,
         tenant as TenantId,
         plan as PlanId,
