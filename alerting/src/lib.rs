@@ -13,3 +13,9 @@ pub mod notify;
 pub mod role;
 pub mod rule;
 pub mod state;
+
+/// Maps the error of reading `what` (such as "an alert rule") from JSON: the JSON is
+/// [`tally_meter::Error::Invalid`], "not {what}: …".
+fn not_json_of(what: &'static str) -> impl FnOnce(serde_json::Error) -> tally_meter::Error {
+    move |error| tally_meter::Error::Invalid(format!("not {what}: {error}"))
+}

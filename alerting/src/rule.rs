@@ -25,6 +25,7 @@ use tally_meter::{Error, Result};
 pub use tally_slo::tier::Severity;
 use uuid::Uuid;
 
+use crate::not_json_of;
 use crate::state::Timing;
 
 /// The longest window, `for` or `keep_firing_for` a rule may have.
@@ -147,8 +148,8 @@ impl RuleSpec {
     /// Reads and checks a rule's JSON; a field the rule's kind does not have is refused,
     /// never ignored.
     pub fn parse(json: &str) -> Result<Self> {
-        let value: serde_json::Value = serde_json::from_str(json)
-            .map_err(|error| Error::Invalid(format!("not an alert rule: {error}")))?;
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(not_json_of("an alert rule"))?;
         if let Some(fields) = value.as_object() {
             let kind_fields: &[&str] = match fields.get("kind").and_then(|kind| kind.as_str()) {
                 Some("threshold") => &["meter", "window", "op", "value", "by"],
@@ -174,8 +175,7 @@ impl RuleSpec {
                 )));
             }
         }
-        let spec: Self = serde_json::from_value(value)
-            .map_err(|error| Error::Invalid(format!("not an alert rule: {error}")))?;
+        let spec: Self = serde_json::from_value(value).map_err(not_json_of("an alert rule"))?;
         spec.validate()?;
         Ok(spec)
     }

@@ -12,6 +12,8 @@
 use serde::{Deserialize, Serialize};
 use tally_meter::{Error, Result};
 
+use crate::not_json_of;
+
 /// The shortest webhook secret.
 const MIN_SECRET_LEN: usize = 16;
 
@@ -62,8 +64,7 @@ pub struct Receiver {
 impl Receiver {
     /// Reads and checks a receiver's JSON.
     pub fn parse(json: &str) -> Result<Self> {
-        let receiver: Self = serde_json::from_str(json)
-            .map_err(|error| Error::Invalid(format!("not a receiver: {error}")))?;
+        let receiver: Self = serde_json::from_str(json).map_err(not_json_of("a receiver"))?;
         receiver.validate()?;
         Ok(receiver)
     }

@@ -21,7 +21,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tally_meter::{Error, Result};
 
-use crate::duration_text;
+use crate::{duration_text, not_json_of};
 
 /// Deepest a routing tree may be.
 const MAX_DEPTH: usize = 8;
@@ -109,8 +109,7 @@ pub struct Destination {
 impl Routing {
     /// Reads and checks a routing tree's JSON.
     pub fn parse(json: &str) -> Result<Self> {
-        let routing: Self = serde_json::from_str(json)
-            .map_err(|error| Error::Invalid(format!("not a routing tree: {error}")))?;
+        let routing: Self = serde_json::from_str(json).map_err(not_json_of("a routing tree"))?;
         if routing.root.receiver.is_none() {
             return Err(Error::Invalid(
                 "the root route names a receiver: every alert goes somewhere".to_owned(),
