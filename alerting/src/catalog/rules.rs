@@ -9,8 +9,8 @@ use sqlx::{Acquire, PgConnection, Postgres};
 use tally_billing::catalog::customers;
 use tally_meter::audit::{Action, Actor, Change};
 use tally_meter::catalog::{Catalog, audit, meters, tenants};
-use tally_meter::ids::{MeterId, MeterKey, TenantId};
-use tally_meter::meter::{JsonPath, Meter, MeterSpec};
+use tally_meter::ids::{MeterId, TenantId};
+use tally_meter::meter::Meter;
 use tally_meter::{Error, Result};
 use tally_slo::catalog::{self as slos, Applied, Slo};
 use tally_slo::spec::SloSpec;
@@ -263,42 +263,25 @@ pub async fn watched_meters(
     connection: &mut PgConnection,
     rules: &[Uuid],
 ) -> Result<HashMap<Uuid, Meter>> {
-    let rows = sqlx::query!(
-        r#"SELECT r.id AS rule_id, m.id AS "id: MeterId", m.tenant_id AS "tenant_id: TenantId",
-                  m.key, m.event_type, m.value_path, m.aggregation,
-                  m.group_by AS "group_by: Json<BTreeMap<String, String>>",
-                  m.allowed_lateness_secs, m.created_at
+    let watched = sqlx::query!(
+        r#"SELECT r.id AS rule_id, m.id AS "meter_id: MeterId"
            FROM alert_rules r
            JOIN meters m ON m.tenant_id = r.tenant_id AND m.key = r.spec ->> 'meter'
            WHERE r.id = ANY($1) AND r.spec ->> 'kind' = 'threshold'"#,
         rules,
     )
-    .fetch_all(connection)
+    .fetch_all(&mut *connection)
     .await?;
-    rows.into_iter()
-        .map(|row| {
-            let group_by = row
-                .group_by
-                .0
-                .into_iter()
-                .map(|(name, path)| Ok((name, JsonPath::parse(&path)?)))
-                .collect::<Result<_>>()?;
-            let meter = Meter {
-                id: row.id,
-                tenant_id: row.tenant_id,
-                spec: MeterSpec {
-                    key: MeterKey::parse(&row.key)?,
-                    event_type: row.event_type,
-                    value_path: row.value_path.as_deref().map(JsonPath::parse).transpose()?,
-                    aggregation: row.aggregation.parse()?,
-                    group_by,
-                    allowed_lateness_secs: u64::try_from(row.allowed_lateness_secs).unwrap_or(0),
-                },
-                created_at: row.created_at,
-            };
-            Ok((row.rule_id, meter))
-        })
-        .collect()
+    let ids: Vec<MeterId> = watched.iter().map(|row| row.meter_id).collect();
+    let meters: HashMap<MeterId, Meter> = meters::by_ids(connection, &ids)
+        .await?
+        .into_iter()
+        .map(|meter| (meter.id, meter))
+        .collect();
+    Ok(watched
+        .into_iter()
+        .filter_map(|row| Some((row.rule_id, meters.get(&row.meter_id)?.clone())))
+        .collect())
 }
 
 /// Records that rules were evaluated at `at`.

@@ -164,6 +164,19 @@ pub async fn all(db: impl Acquire<'_, Database = Postgres>) -> Result<Vec<Meter>
     rows.into_iter().map(Meter::try_from).collect()
 }
 
+/// The meters of these ids, whichever their tenants, inside another function's transaction;
+/// ids of no meter are left out.
+pub async fn by_ids(connection: &mut PgConnection, ids: &[MeterId]) -> Result<Vec<Meter>> {
+    let rows = query_meters!(
+        "SELECT",
+        "FROM meters WHERE id = ANY($1)",
+        ids as &[MeterId]
+    )
+    .fetch_all(connection)
+    .await?;
+    rows.into_iter().map(Meter::try_from).collect()
+}
+
 /// What changes whenever a meter or an SLO indicator is created or deleted: the number of
 /// each and their latest creation time (an SLO given a new indicator gets a new one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
