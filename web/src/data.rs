@@ -27,6 +27,14 @@ pub async fn load_sign_in() -> Result<SignInForm, ServerFnError> {
 )]
 pub(crate) const ME: &str = "me { tenantName scope keyId }";
 
+/// The fields of a meter that the meters and meter pages show.
+#[cfg_attr(
+    not(feature = "ssr"),
+    allow(dead_code, reason = "the queries run on the server")
+)]
+pub(crate) const METER_FIELDS: &str =
+    "key eventType aggregation valuePath groupBy { name path } allowedLatenessSecs";
+
 /// The overview: the last hour's traffic.
 #[server(prefix = "/ui/fn")]
 pub async fn load_overview() -> Result<Page<Traffic>, ServerFnError> {
@@ -39,10 +47,7 @@ pub async fn load_overview() -> Result<Page<Traffic>, ServerFnError> {
 /// The tenant's meters.
 #[server(prefix = "/ui/fn")]
 pub async fn load_meters() -> Result<Page<Vec<Meter>>, ServerFnError> {
-    crate::server::bridge::query_data(
-        "meters { key eventType aggregation valuePath groupBy { name path } allowedLatenessSecs }",
-    )
-    .await
+    crate::server::bridge::query_data(&format!("meters {{ {METER_FIELDS} }}")).await
 }
 
 /// One meter with its last hour and its usage over the selection.

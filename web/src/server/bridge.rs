@@ -7,6 +7,7 @@ pub(crate) mod billing;
 pub(crate) mod slo;
 
 use async_graphql::Variables;
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
@@ -16,7 +17,7 @@ use tally_api::auth::Caller;
 
 use super::session::{FormToken, SignInToken};
 use super::state::Web;
-use crate::data::ME;
+use crate::data::{ME, METER_FIELDS};
 use crate::model::{Flash, Meter, MeterDetail, Page, SESSION_ENDED, UsageSelection, Viewer};
 
 /// Why the API refused an operation: its error code, if it gave one, and its message for
@@ -35,6 +36,11 @@ impl Refusal {
             message,
         }
     }
+}
+
+/// The page's error for a refusal: the API's message, for people.
+fn refused(refusal: Refusal) -> ServerFnError {
+    ServerFnError::new(refusal.message)
 }
 
 /// Runs a GraphQL operation as the caller; the error is the API's message, for people.
@@ -121,6 +127,44 @@ pub(crate) async fn query_fields<T: DeserializeOwned>(
     Ok(page(viewer(&value)?, decode(value)?))
 }
 
+/// Runs a page's query without variables as the signed-in key; returns the UI's state and the
+/// key (for the page's further queries), the viewer and the answer.
+async fn page_answer(query: &str) -> Result<(Web, Caller, Viewer, Value), ServerFnError> {
+    let (web, caller) = signed_in()?;
+    let value = run_coded(&web, caller, query, json!({}))
+        .await
+        .map_err(refused)?;
+    let viewer = viewer(&value)?;
+    Ok((web, caller, viewer, value))
+}
+
+/// Runs the query of a page about one thing (an invoice, an SLO) as the signed-in key and
+/// returns the viewer and the answer. When the API refuses it with one of the codes `missing`,
+/// the page answers 404 with the message `not_found`.
+async fn detail_answer(
+    query: &str,
+    variables: Value,
+    missing: &[&str],
+    not_found: String,
+) -> Result<(Viewer, Value), ServerFnError> {
+    let (web, caller) = signed_in()?;
+    match run_coded(&web, caller, query, variables).await {
+        Ok(value) => Ok((viewer(&value)?, value)),
+        Err(refusal)
+            if refusal
+                .code
+                .as_deref()
+                .is_some_and(|code| missing.contains(&code)) =>
+        {
+            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                response.set_status(StatusCode::NOT_FOUND);
+            }
+            Err(ServerFnError::new(not_found))
+        }
+        Err(refusal) => Err(refused(refusal)),
+    }
+}
+
 /// The signed-in viewer of an answer's `me`, with the session's form token.
 fn viewer(value: &Value) -> Result<Viewer, ServerFnError> {
     let mut viewer: Viewer = decode(value["me"].clone())?;
@@ -137,26 +181,29 @@ fn page<T>(viewer: Viewer, data: T) -> Page<T> {
     }
 }
 
+/// A value the session middleware left on the request being rendered, such as its form token.
+fn request_extension<T: Clone + Send + Sync + 'static>() -> Option<T> {
+    use_context::<Parts>().and_then(|parts| parts.extensions.get::<T>().cloned())
+}
+
 /// The form token of the signed-in session, for the page's forms.
 pub(crate) fn form_token() -> String {
-    use_context::<Parts>()
-        .and_then(|parts| parts.extensions.get::<FormToken>().cloned())
+    request_extension()
         .map(|FormToken(token)| token)
         .unwrap_or_default()
 }
 
-/// The sign-in form's token of the request, from its cookie or new.
-/// The token the sign-in form must send back.
+/// The sign-in form's token of the request, from its cookie or new: the token the sign-in form
+/// must send back.
 pub(crate) fn sign_in_token() -> String {
-    use_context::<Parts>()
-        .and_then(|parts| parts.extensions.get::<SignInToken>().cloned())
+    request_extension()
         .map(|SignInToken(token)| token)
         .unwrap_or_default()
 }
 
 /// The message the request's previous form post left.
 pub(crate) fn flash() -> Option<Flash> {
-    use_context::<Parts>().and_then(|parts| parts.extensions.get::<Flash>().cloned())
+    request_extension()
 }
 
 /// Decodes a part of an answer.
@@ -177,11 +224,12 @@ async fn page_query(query: &str, variables: Value) -> Result<Value, ServerFnErro
 /// The UI's state and the request's signed-in key.
 fn signed_in() -> Result<(Web, Caller), ServerFnError> {
     let web = use_context::<Web>().ok_or_else(|| ServerFnError::new("the UI is not set up"))?;
-    let caller = use_context::<Parts>()
-        .and_then(|parts| parts.extensions.get::<Caller>().copied())
-        .ok_or_else(|| ServerFnError::new(SESSION_ENDED))?;
+    let caller = request_extension::<Caller>().ok_or_else(|| ServerFnError::new(SESSION_ENDED))?;
     Ok((web, caller))
 }
+
+/// The fields of a usage point that the meter page shows.
+const USAGE_POINT_FIELDS: &str = "windowStart windowEnd groups { name value } events value";
 
 /// The meter page's data: the meter, its last hour and its usage over the selection.
 pub(crate) async fn meter_detail(
@@ -192,15 +240,17 @@ pub(crate) async fn meter_detail(
     let to = tally_meter::usage::floor_minute(chrono::Utc::now()) + chrono::Duration::minutes(1);
     let from = to - chrono::Duration::hours(i64::from(selection.hours.clamp(1, 24 * 93)));
     let value = page_query(
-        "query($key: String!, $from: DateTime!, $to: DateTime!, $window: Window!,
-               $groupBy: [String!]!) {
-           me { tenantName scope keyId }
-           meters { key eventType aggregation valuePath groupBy { name path } allowedLatenessSecs }
-           lastHour(meter: $key) { windowStart windowEnd groups { name value } events value }
-           usage(meter: $key, from: $from, to: $to, window: $window, groupBy: $groupBy) {
-             windowStart windowEnd groups { name value } events value
-           }
-         }",
+        &format!(
+            "query($key: String!, $from: DateTime!, $to: DateTime!, $window: Window!,
+               $groupBy: [String!]!) {{
+           {ME}
+           meters {{ {METER_FIELDS} }}
+           lastHour(meter: $key) {{ {USAGE_POINT_FIELDS} }}
+           usage(meter: $key, from: $from, to: $to, window: $window, groupBy: $groupBy) {{
+             {USAGE_POINT_FIELDS}
+           }}
+         }}"
+        ),
         json!({
             "key": key,
             "from": from,
@@ -215,15 +265,10 @@ pub(crate) async fn meter_detail(
         .into_iter()
         .find(|meter| meter.key == key)
         .ok_or_else(|| ServerFnError::new(format!("There is no meter {key}.")))?;
-    let mut viewer: Viewer = decode(value["me"].clone())?;
-    viewer.form_token = form_token();
-    Ok(Page {
-        viewer,
-        flash: flash(),
-        data: MeterDetail {
-            meter,
-            last_hour: decode(value["lastHour"].clone())?,
-            usage: decode(value["usage"].clone())?,
-        },
-    })
+    let detail = MeterDetail {
+        meter,
+        last_hour: decode(value["lastHour"].clone())?,
+        usage: decode(value["usage"].clone())?,
+    };
+    Ok(page(viewer(&value)?, detail))
 }

@@ -6,12 +6,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tally_api::auth::Caller;
 use tally_billing::export::explain;
 use tally_billing::invoice::{Explanation, Line};
@@ -21,11 +20,11 @@ use tally_billing::plan::Charge;
 use tally_billing::price::{PriceModel, Pricing, Tier};
 use tally_meter::usage::{Tz, parse_time_zone};
 
-use super::{Refusal, decode, page, run_coded, signed_in, viewer};
+use super::{decode, detail_answer, page, page_answer, refused, run_coded, signed_in};
 use crate::data::ME;
 use crate::model::{
     CustomerRow, InvoiceDetail, InvoiceLine, InvoiceRow, Money, Page, PlanRow, PlanVersionRow,
-    RunningTotals, Viewer,
+    RunningTotals,
 };
 use crate::server::state::Web;
 
@@ -98,20 +97,6 @@ fn number(value: Decimal) -> String {
     value.normalize().to_string()
 }
 
-fn refused(refusal: Refusal) -> ServerFnError {
-    ServerFnError::new(refusal.message)
-}
-
-/// Runs a billing page's query as the signed-in key; returns the viewer and the answer.
-async fn page_answer(query: &str) -> Result<(Web, Caller, Viewer, Value), ServerFnError> {
-    let (web, caller) = signed_in()?;
-    let value = run_coded(&web, caller, query, json!({}))
-        .await
-        .map_err(refused)?;
-    let viewer = viewer(&value)?;
-    Ok((web, caller, viewer, value))
-}
-
 fn row(invoice: &Invoice, customers: &HashMap<String, Customer>) -> InvoiceRow {
     let customer = customers.get(&invoice.customer_id);
     let zone = customer.map_or(Tz::UTC, Customer::zone);
@@ -165,34 +150,17 @@ pub(crate) async fn invoices() -> Result<Page<Vec<InvoiceRow>>, ServerFnError> {
 /// One invoice with its explained lines. Another tenant's invoice, an unknown one or an id
 /// that is none answers 404, the same as the API's export.
 pub(crate) async fn invoice(id: String) -> Result<Page<InvoiceDetail>, ServerFnError> {
-    let (web, caller) = signed_in()?;
-    let answer = run_coded(
-        &web,
-        caller,
+    let (viewer, value) = detail_answer(
         &format!(
             "query($id: ID!) {{ {ME} invoice(id: $id) {{ {INVOICE_FIELDS} opening lines \
              subtotal taxPercent tax graceUntil finalizedAt }} \
              customers {{ {CUSTOMER_FIELDS} }} }}"
         ),
         json!({ "id": id }),
+        &["NOT_FOUND", "BAD_USER_INPUT"],
+        "There is no such invoice.".to_owned(),
     )
-    .await;
-    let value = match answer {
-        Ok(value) => value,
-        Err(refusal)
-            if matches!(
-                refusal.code.as_deref(),
-                Some("NOT_FOUND" | "BAD_USER_INPUT")
-            ) =>
-        {
-            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-                response.set_status(StatusCode::NOT_FOUND);
-            }
-            return Err(ServerFnError::new("There is no such invoice."));
-        }
-        Err(refusal) => return Err(refused(refusal)),
-    };
-    let viewer = viewer(&value)?;
+    .await?;
     let invoice: Invoice = decode(value["invoice"].clone())?;
     let customers = by_id(decode(value["customers"].clone())?);
     let zone = customers
