@@ -2,18 +2,19 @@
 //! hand at instants the test picks (`tally alert evaluate --at`) or by the alerting role of
 //! `tally serve`, with every transition in the history that ClickHouse keeps.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
-use tally_meter::catalog::meters;
-use tally_meter::ids::{MeterKey, TenantId};
+use tally_meter::ids::TenantId;
 
-use super::billing::{month_start, usage_event, write_plan as write_file};
+use super::billing::{
+    find_meter, month_start, usage_event, wait_until_meter_counts, write_plan as write_file,
+};
 use super::meter_load::post_batch;
 use super::security::access::Browser;
-use super::support::{Serve, TestEnv, meter_create};
+use super::support::{Serve, TestEnv, eventually, meter_create};
 use super::web_billing::{html, session_cookie};
 
 pub(crate) fn reading(id: &str, subject: &str, temp: u32) -> Value {
@@ -23,21 +24,23 @@ pub(crate) fn reading(id: &str, subject: &str, temp: u32) -> Value {
 
 /// Creates the tenant's meter `temp`: the largest `$.temp` of `reading` events.
 pub(crate) async fn temp_meter(env: &TestEnv, tenant: &str) {
-    env.run_ok(&[
-        "meter",
-        "create",
-        "--tenant",
+    env.run_ok(&meter_create(
         tenant,
-        "--key",
         "temp",
-        "--event-type",
         "reading",
-        "--aggregation",
         "max",
-        "--value",
-        "$.temp",
-    ])
+        &["--value", "$.temp"],
+    ))
     .await;
+}
+
+/// Creates a tenant with an ingest key and the meter `temp` ([`temp_meter`]); returns the
+/// tenant, the key and the tenant's id as text, which the commands take.
+pub(crate) async fn temp_tenant(env: &TestEnv) -> (TenantId, String, String) {
+    let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
+    let name = tenant.to_string();
+    temp_meter(env, &name).await;
+    (tenant, key, name)
 }
 
 /// The command that creates an alert rule, for [`configure`].
@@ -65,37 +68,22 @@ async fn send_readings(
     events: u64,
 ) {
     post_batch(&reqwest::Client::new(), &serve.base, key, batch).await;
-    let meter = meters::find(
-        &env.catalog().await,
-        tenant,
-        &MeterKey::parse("temp").expect("a key"),
-    )
-    .await
-    .expect("the meter");
+    let meter = find_meter(env, tenant, "temp").await;
     let analytics = env.analytics();
     let now = Utc::now();
     let range = (
         tally_meter::usage::floor_minute(now) - chrono::Duration::minutes(10),
         tally_meter::usage::floor_minute(now) + chrono::Duration::minutes(2),
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let counted: u64 = analytics
-            .totals_by_subject(&meter, range, None)
-            .await
+    wait_until_meter_counts(&meter, events, async || {
+        let totals = analytics.totals_by_subject(&meter, range, None).await;
+        totals
             .expect("totals answer")
             .iter()
             .map(|total| total.events)
-            .sum();
-        if counted == events {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "counted {counted} of {events} readings within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+            .sum()
+    })
+    .await;
 }
 
 /// The tenant's alerts now, as (rule, series, state).
@@ -160,9 +148,7 @@ fn owned(rows: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
 async fn a_threshold_rule_goes_pending_firing_and_resolved_with_its_history() {
     let env = TestEnv::migrated().await;
     let serve = env.serve("ingest,meter", &[]).await;
-    let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
-    let name = tenant.to_string();
-    temp_meter(&env, &name).await;
+    let (tenant, key, name) = temp_tenant(&env).await;
 
     // A rule on a meter the tenant lacks, or one that counts distinct values, is refused.
     let missing = write_file(
@@ -209,12 +195,9 @@ async fn a_threshold_rule_goes_pending_firing_and_resolved_with_its_history() {
     )
     .await;
     let t0 = Utc::now();
-    let evaluate = |at: DateTime<Utc>| {
-        let env = &env;
-        async move {
-            env.run_ok(&["alert", "evaluate", "--at", &at.to_rfc3339()])
-                .await
-        }
+    let evaluate = async |at: DateTime<Utc>| {
+        env.run_ok(&["alert", "evaluate", "--at", &at.to_rfc3339()])
+            .await
     };
     evaluate(t0).await;
     assert_eq!(
@@ -273,9 +256,7 @@ async fn a_threshold_rule_goes_pending_firing_and_resolved_with_its_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quota_rules_fire_at_80_and_100_percent_of_the_monthly_quota() {
     let env = TestEnv::migrated().await;
-    let serve = env
-        .serve("ingest,meter", &[("TALLY__INGEST__REFRESH_SECS", "1")])
-        .await;
+    let serve = env.serve_refreshing("ingest,meter").await;
     let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
     let name = tenant.to_string();
     env.run_ok(&[
@@ -315,29 +296,30 @@ async fn quota_rules_fire_at_80_and_100_percent_of_the_monthly_quota() {
 
 /// Evaluates every rule by hand until the tenant's firing series are `firing`, within 30 s.
 async fn evaluate_until_firing(env: &TestEnv, tenant: &str, firing: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        env.run_ok(&["alert", "evaluate"]).await;
-        let now: Vec<String> = alerts(env, tenant)
-            .await
-            .into_iter()
-            .filter(|(_, _, state)| state == "FIRING")
-            .map(|(_, series, _)| series)
-            .collect();
-        if now == firing {
-            return;
-        }
-        assert!(Instant::now() < deadline, "firing {now:?}, not {firing:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+        async || {
+            env.run_ok(&["alert", "evaluate"]).await;
+            let alerts = alerts(env, tenant).await;
+            let now: Vec<String> = alerts
+                .into_iter()
+                .filter_map(|(_, series, state)| (state == "FIRING").then_some(series))
+                .collect();
+            if now == firing {
+                Ok(())
+            } else {
+                Err(format!("firing {now:?}, not {firing:?}"))
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spend_rules_fire_at_80_and_100_percent_of_a_customers_budget() {
     let env = TestEnv::migrated().await;
-    let serve = env
-        .serve("ingest,meter", &[("TALLY__INGEST__REFRESH_SECS", "1")])
-        .await;
+    let serve = env.serve_refreshing("ingest,meter").await;
     let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
     let name = tenant.to_string();
     env.run_ok(&meter_create(
@@ -412,41 +394,26 @@ async fn spend_rules_fire_at_80_and_100_percent_of_a_customers_budget() {
 
     let client = reqwest::Client::new();
     let now = Utc::now();
-    // 15 units: 7.50 of 10.00.
-    post_batch(
-        &client,
-        &serve.base,
-        &key,
-        &[usage_event("u1", "s1", now, 15)],
-    )
-    .await;
-    evaluate_until_firing(&env, &name, &[]).await;
-    // 16 units: 8.00, 80 %.
-    post_batch(
-        &client,
-        &serve.base,
-        &key,
-        &[usage_event("u2", "s1", now, 1)],
-    )
-    .await;
-    evaluate_until_firing(&env, &name, &["customer=acme,threshold=80%"]).await;
-    // 20 units: 10.00, 100 %.
-    post_batch(
-        &client,
-        &serve.base,
-        &key,
-        &[usage_event("u3", "s1", now, 4)],
-    )
-    .await;
-    evaluate_until_firing(
-        &env,
-        &name,
-        &[
-            "customer=acme,threshold=100%",
-            "customer=acme,threshold=80%",
-        ],
-    )
-    .await;
+    let steps: [(&str, u32, &[&str]); 3] = [
+        // 15 units: 7.50 of 10.00.
+        ("u1", 15, &[]),
+        // 16 units: 8.00, 80 %.
+        ("u2", 1, &["customer=acme,threshold=80%"]),
+        // 20 units: 10.00, 100 %.
+        (
+            "u3",
+            4,
+            &[
+                "customer=acme,threshold=100%",
+                "customer=acme,threshold=80%",
+            ],
+        ),
+    ];
+    for (id, units, firing) in steps {
+        let usage = [usage_event(id, "s1", now, units)];
+        post_batch(&client, &serve.base, &key, &usage).await;
+        evaluate_until_firing(&env, &name, firing).await;
+    }
     let listed = env
         .run_ok(&["alert", "list", "--tenant", &name, "--json"])
         .await;
@@ -465,9 +432,7 @@ async fn two_alerting_processes_record_and_notify_each_transition_once() {
     ];
     let serve = env.serve("ingest,meter,alerting", &alerting).await;
     let _second = env.serve("alerting", &alerting).await;
-    let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
-    let name = tenant.to_string();
-    temp_meter(&env, &name).await;
+    let (tenant, key, name) = temp_tenant(&env).await;
     for (command, spec) in [
         (
             RULE_CREATE,
@@ -501,54 +466,66 @@ async fn two_alerting_processes_record_and_notify_each_transition_once() {
     )
     .await;
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let now = alerts(&env, &name).await;
-        let firing = |rule: &str, series: &str| {
-            now.iter()
-                .any(|alert| alert.0 == rule && alert.1 == series && alert.2 == "FIRING")
-        };
-        if firing("hot", "subject=s1")
-            && firing("silent", "subject=s1")
-            && firing("silent", "subject=s2")
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "alerts {now:?} within 60 s");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    eventually(
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        async || {
+            let now = alerts(&env, &name).await;
+            let firing = |rule: &str, series: &str| {
+                now.iter()
+                    .any(|alert| alert.0 == rule && alert.1 == series && alert.2 == "FIRING")
+            };
+            if firing("hot", "subject=s1")
+                && firing("silent", "subject=s1")
+                && firing("silent", "subject=s2")
+            {
+                Ok(())
+            } else {
+                Err(format!("alerts {now:?} within 60 s"))
+            }
+        },
+    )
+    .await;
     // s2 speaks again: its absence resolves while s1's stays.
     send_readings(&env, &serve, (tenant, &key), &[reading("h3", "s2", 10)], 3).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let now = alerts(&env, &name).await;
-        let state = |series: &str| {
-            now.iter()
-                .find(|alert| alert.0 == "silent" && alert.1 == series)
-                .map(|alert| alert.2.clone())
-        };
-        if state("subject=s2").as_deref() == Some("RESOLVED") {
-            assert_eq!(state("subject=s1").as_deref(), Some("FIRING"));
-            break;
-        }
-        assert!(Instant::now() < deadline, "alerts {now:?} within 30 s");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        async || {
+            let now = alerts(&env, &name).await;
+            let state = |series: &str| {
+                now.iter()
+                    .find(|alert| alert.0 == "silent" && alert.1 == series)
+                    .map(|alert| alert.2.clone())
+            };
+            if state("subject=s2").as_deref() == Some("RESOLVED") {
+                assert_eq!(state("subject=s1").as_deref(), Some("FIRING"));
+                Ok(())
+            } else {
+                Err(format!("alerts {now:?} within 30 s"))
+            }
+        },
+    )
+    .await;
     // Each transition was recorded once, by whichever process evaluated first.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let hot = history(&env, &name, "hot").await;
-        if !hot.is_empty() {
-            let transitions: Vec<(&str, &str, &str)> = hot
-                .iter()
-                .map(|(series, from, to, _)| (series.as_str(), from.as_str(), to.as_str()))
-                .collect();
-            assert_eq!(transitions, vec![("subject=s1", "INACTIVE", "FIRING")]);
-            break;
-        }
-        assert!(Instant::now() < deadline, "the history within 30 s");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let hot = eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        async || {
+            let hot = history(&env, &name, "hot").await;
+            if hot.is_empty() {
+                Err("the history within 30 s".to_owned())
+            } else {
+                Ok(hot)
+            }
+        },
+    )
+    .await;
+    let transitions: Vec<(&str, &str, &str)> = hot
+        .iter()
+        .map(|(series, from, to, _)| (series.as_str(), from.as_str(), to.as_str()))
+        .collect();
+    assert_eq!(transitions, vec![("subject=s1", "INACTIVE", "FIRING")]);
     // Each group's firing notification went out once, though both processes flush groups.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut firing: Vec<String> = hook
@@ -670,9 +647,7 @@ async fn alerts_are_notified_signed_grouped_silenced_inhibited_and_resolved() {
             ],
         )
         .await;
-    let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
-    let name = tenant.to_string();
-    temp_meter(&env, &name).await;
+    let (tenant, key, name) = temp_tenant(&env).await;
     let secret = "an-hmac-secret-of-the-test";
     for (command, spec) in [
         (
@@ -743,42 +718,43 @@ async fn alerts_are_notified_signed_grouped_silenced_inhibited_and_resolved() {
     let wait_for = |wanted: Vec<(&'static str, &'static str, Vec<&'static str>)>| {
         let hook = hook.clone();
         async move {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                let seen: Vec<(String, String, Vec<String>)> = hook
-                    .bodies()
-                    .iter()
-                    .map(|(_, body)| {
-                        (
-                            body["commonLabels"]["alertname"]
-                                .as_str()
-                                .unwrap_or("")
-                                .to_owned(),
-                            body["status"].as_str().unwrap_or("").to_owned(),
-                            body["alerts"]
-                                .as_array()
-                                .expect("alerts")
-                                .iter()
-                                .map(|alert| {
-                                    alert["labels"]["subject"].as_str().unwrap_or("").to_owned()
-                                })
-                                .collect(),
-                        )
-                    })
-                    .collect();
-                let found = wanted.iter().all(|(alert, status, subjects)| {
-                    seen.iter()
-                        .any(|(a, s, subs)| a == alert && s == status && subs == subjects)
-                });
-                if found {
-                    return seen;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "notifications {seen:?} within 60 s"
-                );
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+            eventually(
+                Duration::from_secs(60),
+                Duration::from_millis(200),
+                async || {
+                    let seen: Vec<(String, String, Vec<String>)> = hook
+                        .bodies()
+                        .iter()
+                        .map(|(_, body)| {
+                            (
+                                body["commonLabels"]["alertname"]
+                                    .as_str()
+                                    .unwrap_or("")
+                                    .to_owned(),
+                                body["status"].as_str().unwrap_or("").to_owned(),
+                                body["alerts"]
+                                    .as_array()
+                                    .expect("alerts")
+                                    .iter()
+                                    .map(|alert| {
+                                        alert["labels"]["subject"].as_str().unwrap_or("").to_owned()
+                                    })
+                                    .collect(),
+                            )
+                        })
+                        .collect();
+                    let found = wanted.iter().all(|(alert, status, subjects)| {
+                        seen.iter()
+                            .any(|(a, s, subs)| a == alert && s == status && subs == subjects)
+                    });
+                    if found {
+                        Ok(seen)
+                    } else {
+                        Err(format!("notifications {seen:?} within 60 s"))
+                    }
+                },
+            )
+            .await
         }
     };
     let seen = wait_for(vec![
@@ -981,9 +957,7 @@ async fn an_email_receiver_gets_a_plain_text_and_html_message_through_a_real_smt
             ],
         )
         .await;
-    let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
-    let name = tenant.to_string();
-    temp_meter(&env, &name).await;
+    let (_, key, name) = temp_tenant(&env).await;
     for (command, spec) in [
         (
             RULE_CREATE,
@@ -1006,14 +980,15 @@ async fn an_email_receiver_gets_a_plain_text_and_html_message_through_a_real_smt
     )
     .await;
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let message = loop {
-        if let Ok(message) = std::fs::read_to_string(mailbox.join("0000.eml")) {
-            break message;
-        }
-        assert!(Instant::now() < deadline, "an email within 60 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let message = eventually(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || {
+            std::fs::read_to_string(mailbox.join("0000.eml"))
+                .map_err(|_| "an email within 60 s".to_owned())
+        },
+    )
+    .await;
     let recipients = std::fs::read_to_string(mailbox.join("0000.rcpt")).expect("recipients");
     assert_eq!(recipients, "sre@plant.test");
     assert!(message.contains("Subject: [FIRING:2] too-hot"), "{message}");

@@ -1,13 +1,13 @@
 //! The GraphQL API end to end: two tenants with data of their own, and tenant A's keys trying
 //! every query and mutation on tenant B's data by id, by key, by filter and by cursor.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
 
 use super::meter_load::post_batch;
-use super::support::{Serve, TestEnv};
+use super::support::{Serve, TestEnv, eventually};
 
 /// Posts a GraphQL query with a key; returns the HTTP status and the body.
 pub async fn graphql(serve: &Serve, key: &str, query: &str, variables: Value) -> (u16, Value) {
@@ -50,16 +50,13 @@ struct Tenant {
 
 async fn tenant(env: &TestEnv, serve: &Serve) -> Tenant {
     let (id, admin) = env.tenant_with_key(Scope::Admin).await;
-    let create = |scope: &str| {
+    let create = async |scope: &str| {
         let query = format!("mutation {{ createApiKey(scope: {scope}) {{ secret }} }}");
-        let admin = admin.clone();
-        async move {
-            let body = graphql_body(serve, &admin, &query).await;
-            body["data"]["createApiKey"]["secret"]
-                .as_str()
-                .expect("a new key")
-                .to_owned()
-        }
+        let body = graphql_body(serve, &admin, &query).await;
+        body["data"]["createApiKey"]["secret"]
+            .as_str()
+            .expect("a new key")
+            .to_owned()
     };
     let read = create("READ").await;
     let ingest = create("INGEST").await;
@@ -96,26 +93,27 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
     // Wait until B's events are visible to B, so that A's queries would see them if they could.
     let usage = "query($from: DateTime!, $to: DateTime!) { usage(meter: \"calls\", from: $from, to: $to, window: MONTH, groupBy: [\"region\"]) { events groups { value } } }";
     let range = json!({ "from": "2026-01-01T00:00:00Z", "to": "2030-01-01T00:00:00Z" });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, seen_by_b) = graphql(&serve, &b.read, usage, range.clone()).await;
-        let (_, seen_by_a) = graphql(&serve, &a.read, usage, range.clone()).await;
-        if seen_by_b["data"]["usage"][0]["events"] == 5
-            && seen_by_a["data"]["usage"][0]["events"] == 3
-        {
-            assert_eq!(
-                seen_by_a["data"]["usage"][0]["groups"][0]["value"],
-                "a-region"
-            );
-            assert_eq!(seen_by_a["data"]["usage"].as_array().map(Vec::len), Some(1));
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "usage never showed: A {seen_by_a} B {seen_by_b}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    let seen_by_a = eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        async || {
+            let (_, seen_by_b) = graphql(&serve, &b.read, usage, range.clone()).await;
+            let (_, seen_by_a) = graphql(&serve, &a.read, usage, range.clone()).await;
+            if seen_by_b["data"]["usage"][0]["events"] == 5
+                && seen_by_a["data"]["usage"][0]["events"] == 3
+            {
+                Ok(seen_by_a)
+            } else {
+                Err(format!("usage never showed: A {seen_by_a} B {seen_by_b}"))
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        seen_by_a["data"]["usage"][0]["groups"][0]["value"],
+        "a-region"
+    );
+    assert_eq!(seen_by_a["data"]["usage"].as_array().map(Vec::len), Some(1));
 
     // The REST exports give the same usage, bound to the key's tenant.
     let export = |format: &str, key: &str, query: &str| {
@@ -209,18 +207,19 @@ async fn tenant_a_never_reaches_tenant_b_through_any_query_or_mutation() {
         .await
         .expect("ingest answers");
     let quarantine = "query($after: String) { quarantine(first: 1, after: $after) { items { eventId reason } nextCursor } }";
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let b_quarantine = loop {
-        let seen = graphql_body(&serve, &b.read, quarantine).await;
-        if seen["data"]["quarantine"]["nextCursor"].is_string() {
-            break seen;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "B's quarantine never showed: {seen}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let b_quarantine = eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        async || {
+            let seen = graphql_body(&serve, &b.read, quarantine).await;
+            if seen["data"]["quarantine"]["nextCursor"].is_string() {
+                Ok(seen)
+            } else {
+                Err(format!("B's quarantine never showed: {seen}"))
+            }
+        },
+    )
+    .await;
     assert!(
         b_quarantine["data"]["quarantine"]["items"][0]["reason"]
             .as_str()

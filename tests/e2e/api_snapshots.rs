@@ -5,7 +5,7 @@
 //! redacted; window and event times become their offset from the test's minute (`[T-7m]`), so
 //! the snapshots also pin which minute every value landed in.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, SecondsFormat, TimeDelta, Timelike, Utc};
 use insta::internals::Content;
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
 
 use super::meter_load::post_batch;
-use super::support::{Serve, TestEnv};
+use super::support::{Serve, TestEnv, eventually};
 
 /// Posts a GraphQL request with a key and returns the body, insisting on HTTP 200 and no
 /// errors.
@@ -182,8 +182,7 @@ async fn attempt(env: &TestEnv, serve: &Serve) -> Option<Answers> {
     assert_eq!(rejected.status().as_u16(), 422);
 
     // Wait until the aggregator counted and stored everything and ingest reported its usage.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let last_hour = loop {
+    let last_hour = eventually(Duration::from_secs(60), Duration::from_millis(300), async || {
         let tokens = graphql(serve, &read, LAST_HOUR, json!({ "meter": "tokens" })).await;
         let requests = graphql(serve, &read, LAST_HOUR, json!({ "meter": "requests" })).await;
         let events = graphql(
@@ -207,14 +206,14 @@ async fn attempt(env: &TestEnv, serve: &Serve) -> Option<Answers> {
             && items(&quarantine, "quarantine") == 1
             && quota["data"]["quota"]["consumed"] == ACCEPTED
         {
-            break tokens;
+            Ok(tokens)
+        } else {
+            Err(format!(
+                "the dataset never showed in full: {tokens} {requests} {events} {quarantine} {quota}"
+            ))
         }
-        assert!(
-            Instant::now() < deadline,
-            "the dataset never showed in full: {tokens} {requests} {events} {quarantine} {quota}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    })
+    .await;
     let newest = last_hour["data"]["lastHour"][59]["windowStart"]
         .as_str()
         .and_then(|time| DateTime::parse_from_rfc3339(time).ok());

@@ -19,12 +19,9 @@ fn figure(stdout: &str, label: &str, column: usize) -> Option<f64> {
 
 #[tokio::test]
 async fn bench_ingest_prints_both_phases_and_their_ratio() {
-    let env = TestEnv::migrated().await;
-    let stdout = env
-        .run_ok(&words(
-            "bench ingest --duration 1 --warmup 0 --runs 1 --tenants 2 --concurrency 2",
-        ))
-        .await;
+    let (env, stdout) =
+        run_bench("bench ingest --duration 1 --warmup 0 --runs 1 --tenants 2 --concurrency 2")
+            .await;
 
     assert!(stdout.contains("median of 1 run(s)"), "{stdout}");
     for column in [0, 1] {
@@ -68,13 +65,10 @@ async fn bench_e2e_prints_latency_percentiles() {
 
 #[tokio::test]
 async fn bench_query_prints_percentiles() {
-    let env = TestEnv::migrated().await;
-    let stdout = env
-        .run_ok(&words(
-            "bench query --tenants 3 --events-per-tenant 10 --duration 2 --warmup 0 \
-             --concurrency 4",
-        ))
-        .await;
+    let (env, stdout) = run_bench(
+        "bench query --tenants 3 --events-per-tenant 10 --duration 2 --warmup 0 --concurrency 4",
+    )
+    .await;
 
     assert_first_figure(&stdout, "events counted", 30.0);
     // Baseline, lastHour, usage and both.
@@ -92,8 +86,7 @@ async fn bench_query_prints_percentiles() {
 
 #[tokio::test]
 async fn bench_invoice_bills_every_customer_and_the_rerun_changes_nothing() {
-    let env = TestEnv::migrated().await;
-    let stdout = env.run_ok(&["bench", "invoice", "--customers", "40"]).await;
+    let (env, stdout) = run_bench("bench invoice --customers 40").await;
     assert_figures(&stdout, "invoices finalized", &[40.0, 0.0]);
     assert_figures(&stdout, "drafts written", &[40.0, 0.0]);
     let hash = |label: &str| {
@@ -107,11 +100,7 @@ async fn bench_invoice_bills_every_customer_and_the_rerun_changes_nothing() {
     let after_run = hash("hash of all invoices after the run");
     assert_eq!(after_run.len(), 64, "{stdout}");
     assert_eq!(after_run, hash("hash of all invoices after the rerun"));
-    assert!(
-        stdout.lines().any(|line| line.starts_with("target:")
-            && (line.ends_with("PASS") || line.ends_with("FAIL"))),
-        "{stdout}"
-    );
+    assert_verdict(&stdout, "target:");
     // Customer 1 makes a request a day for 28 days, of 100 tokens, and stores at most 40 GB
     // (day d's row holds (40 d) mod 50): 28 × 0.002 = 0.056 → 0.06, 2,800 tokens × 0.00003 =
     // 0.084 → 0.08, and 4 packages of 10 GB × 5.00.
@@ -139,13 +128,11 @@ async fn bench_invoice_bills_every_customer_and_the_rerun_changes_nothing() {
 
 #[tokio::test]
 async fn bench_alerting_evaluates_every_rule_and_records_each_breach_once() {
-    let env = TestEnv::migrated().await;
-    let stdout = env
-        .run_ok(&words(
-            "bench alerting --tenants 3 --rules-per-tenant 10 --subjects 10 --passes 3 \
-             --baseline-rules 10 --latency-tenants 0",
-        ))
-        .await;
+    let (env, stdout) = run_bench(
+        "bench alerting --tenants 3 --rules-per-tenant 10 --subjects 10 --passes 3 \
+         --baseline-rules 10 --latency-tenants 0",
+    )
+    .await;
     assert_figures(&stdout, "rules evaluated (steady: most)", &[30.0, 30.0]);
     assert_figures(&stdout, "rules failed (steady: most)", &[0.0, 0.0]);
     // Per tenant, 84 series and 18 of them breaching (a fifth of ten subjects for eight
@@ -198,12 +185,8 @@ async fn bench_alerting_times_each_breach_until_its_webhook_arrives() {
 
 #[tokio::test]
 async fn bench_slo_measures_every_slo_at_once_with_the_counts_written() {
-    let env = TestEnv::migrated().await;
-    let stdout = env
-        .run_ok(&words(
-            "bench slo --tenants 3 --slos-per-tenant 2 --passes 1 --baseline-slos 2",
-        ))
-        .await;
+    let (env, stdout) =
+        run_bench("bench slo --tenants 3 --slos-per-tenant 2 --passes 1 --baseline-slos 2").await;
     // Per tenant, slo-0 split by three endpoints and slo-1 whole: four series, each with its
     // window so far and seven burn-rate windows, none of whose counts differ.
     assert!(
@@ -220,6 +203,14 @@ async fn bench_slo_measures_every_slo_at_once_with_the_counts_written() {
     assert_verdict(&stdout, "target: burn rates of 6 SLOs");
     assert_verdict(&stdout, "target: a steady alert pass");
     assert_bench_tenants_suspended(&env, 3).await;
+}
+
+/// Runs `tally LINE` (plain words, as [`words`] splits them) in a fresh migrated namespace,
+/// insisting that it succeeds; returns the namespace and the standard output.
+async fn run_bench(line: &str) -> (TestEnv, String) {
+    let env = TestEnv::migrated().await;
+    let stdout = env.run_ok(&words(line)).await;
+    (env, stdout)
 }
 
 /// A line starting with `label` ends with the verdict, PASS or FAIL.

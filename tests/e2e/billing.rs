@@ -5,7 +5,7 @@
 //! next invoice. Every figure is compared with a reference the test computes on its own.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Months, TimeZone, Utc};
 use rust_decimal::Decimal;
@@ -15,10 +15,11 @@ use tally_billing::invoice::{Invoice, Status};
 use tally_meter::api_key::Scope;
 use tally_meter::catalog::meters;
 use tally_meter::ids::{MeterKey, TenantId};
+use tally_meter::meter::Meter;
 
 use super::api::{code, graphql, graphql_body};
 use super::meter_load::post_batch;
-use super::support::{Serve, TestEnv, meter_create};
+use super::support::{Serve, TestEnv, eventually, meter_create};
 
 /// How old an event may be for ingest and the test's meters: its events go back two months.
 pub(super) const LATENESS_SECS: &str = "8640000";
@@ -57,37 +58,55 @@ pub(super) async fn send_and_wait(
     events: u64,
 ) {
     post_batch(&reqwest::Client::new(), &serve.base, key, batch).await;
-    let meter = meters::find(
-        &env.catalog().await,
-        tenant,
-        &MeterKey::parse(meter).expect("a key"),
-    )
-    .await
-    .expect("the meter");
+    let meter = find_meter(env, tenant, meter).await;
     let subjects: Vec<String> = subjects
         .iter()
         .map(|subject| (*subject).to_owned())
         .collect();
     let analytics = env.analytics();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let counted: u64 = analytics
-            .totals(&meter, (month_start(3), month_start(0)), &subjects, None)
-            .await
+    let range = (month_start(3), month_start(0));
+    wait_until_meter_counts(&meter, events, async || {
+        let totals = analytics.totals(&meter, range, &subjects, None).await;
+        totals
             .expect("totals answer")
             .iter()
             .map(|total| total.events)
-            .sum();
-        if counted == events {
-            return;
+            .sum()
+    })
+    .await;
+}
+
+/// The tenant's meter `key`.
+pub(super) async fn find_meter(env: &TestEnv, tenant: TenantId, key: &str) -> Meter {
+    let key = MeterKey::parse(key).expect("a key");
+    meters::find(&env.catalog().await, tenant, &key)
+        .await
+        .expect("the meter")
+}
+
+/// Waits up to 60 s until `count` finds `events` events of `meter`.
+pub(super) async fn wait_until_meter_counts<Counting>(
+    meter: &Meter,
+    events: u64,
+    mut count: impl FnMut() -> Counting,
+) where
+    Counting: Future<Output = u64>,
+{
+    eventually(Duration::from_secs(60), Duration::from_millis(250), || {
+        let counting = count();
+        async move {
+            let counted = counting.await;
+            if counted == events {
+                Ok(())
+            } else {
+                Err(format!(
+                    "meter {} counted {counted} of {events} events within 60 s",
+                    meter.spec.key
+                ))
+            }
         }
-        assert!(
-            Instant::now() < deadline,
-            "meter {} counted {counted} of {events} events within 60 s",
-            meter.spec.key
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    })
+    .await;
 }
 
 /// An invoice as the test compares it: whose, which period, its state and its figures.
@@ -327,12 +346,9 @@ async fn invoices_are_drafted_finalized_and_adjusted_for_late_usage() {
         .collect();
     send_and_wait(&env, &serve, (b, &b_ingest), "calls", &calls, &["s1"], 23).await;
 
-    let run = |at: DateTime<Utc>| {
-        let env = &env;
-        async move {
-            env.run_ok(&["invoice", "run", "--at", &at.to_rfc3339()])
-                .await
-        }
+    let run = async |at: DateTime<Utc>| {
+        env.run_ok(&["invoice", "run", "--at", &at.to_rfc3339()])
+            .await
     };
     use Status::{Draft, Finalized};
     // An hour after the first period: the opening invoices are final, the period's drafts.

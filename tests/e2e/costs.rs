@@ -3,7 +3,7 @@
 //! events, bytes or stored gigabyte-hours) to the cent, adding up to the line.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{Datelike, Utc};
 use rust_decimal::Decimal;
@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
 
 use super::meter_load::post_batch;
-use super::support::TestEnv;
+use super::platform_billing::platform_hours_by_tenant;
+use super::support::{TestEnv, eventually};
 
 fn event(id: usize) -> Value {
     json!({
@@ -35,28 +36,30 @@ async fn shared_costs_are_split_by_measured_use_to_the_cent() {
     // Wait until the platform usage of both tenants is written.
     let analytics = env.analytics();
     let now = Utc::now();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut events: BTreeMap<_, u64> = BTreeMap::new();
-        for (tenant, hour) in analytics
-            .platform_hours(
+    eventually(
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        async || {
+            let hours = platform_hours_by_tenant(
+                &analytics,
                 now - chrono::Duration::hours(2),
                 now + chrono::Duration::hours(2),
             )
-            .await
-            .expect("platform usage")
-        {
-            *events.entry(tenant).or_default() += hour.accepted_events;
-        }
-        if events.get(&a) == Some(&30) && events.get(&b) == Some(&10) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "platform usage {events:?} within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+            .await;
+            let events: BTreeMap<_, u64> = hours
+                .into_iter()
+                .map(|(tenant, hours)| {
+                    (tenant, hours.iter().map(|hour| hour.accepted_events).sum())
+                })
+                .collect();
+            if events.get(&a) == Some(&30) && events.get(&b) == Some(&10) {
+                Ok(())
+            } else {
+                Err(format!("platform usage {events:?} within 60 s"))
+            }
+        },
+    )
+    .await;
 
     let costs = std::env::temp_dir().join(format!("costs-{}.csv", tally_testkit::random_id()));
     std::fs::write(

@@ -5,7 +5,7 @@
 //! proving that no acknowledged event is lost or counted twice; `ownership` checks that after a
 //! rebalance only a partition's owner commits its offset; `alerting` kills the alerting
 //! process while an alert is pending and while its notification is in flight. `own_broker` and `own_clickhouse`
-//! start the private servers these tests may stop. They load the machine, so nextest runs them
+//! start the private servers these tests may stop (`own_process`). They load the machine, so nextest runs them
 //! in the `heavy` group.
 
 pub mod aggregator;
@@ -17,5 +17,6 @@ pub mod clickhouse;
 pub mod crash_points;
 pub mod own_broker;
 pub mod own_clickhouse;
+pub mod own_process;
 pub mod ownership;
 pub mod resume;

@@ -19,7 +19,7 @@ use tally_meter::quota::{Limits, QuotaMode};
 use tally_meter::usage::{Tz, UsageQuery, Window, floor_minute};
 use tally_testkit::store::set_limits;
 
-use super::support::TestEnv;
+use super::support::{TestEnv, eventually};
 
 /// Consumer session settings for aggregators that tests kill: the broker drops a dead member
 /// from the group after 6 s instead of librdkafka's default 45 s (shorter sessions expire live
@@ -276,39 +276,39 @@ pub fn reference(events: &[Value]) -> BTreeMap<String, Decimal> {
 }
 
 /// Sends a batch through ingest, retrying on 429 and 503 (after their Retry-After) until it is
-/// acknowledged; panics on any other answer or after `deadline`.
+/// acknowledged; panics on any other answer or after 60 s.
 pub async fn post_batch(client: &reqwest::Client, base: &str, key: &str, batch: &[Value]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let answer = client
-            .post(format!("{base}/v1/events"))
-            .bearer_auth(key)
-            .header("content-type", "application/cloudevents-batch+json")
-            .json(batch)
-            .send()
-            .await;
-        match answer {
-            Ok(response) if response.status().is_success() => {
-                let body: Value = response.json().await.expect("a JSON answer");
-                assert_eq!(body["accepted"], json!(batch.len()), "{body}");
-                return;
+    eventually(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        async || {
+            let answer = client
+                .post(format!("{base}/v1/events"))
+                .bearer_auth(key)
+                .header("content-type", "application/cloudevents-batch+json")
+                .json(batch)
+                .send()
+                .await;
+            match answer {
+                Ok(response) if response.status().is_success() => {
+                    let body: Value = response.json().await.expect("a JSON answer");
+                    assert_eq!(body["accepted"], json!(batch.len()), "{body}");
+                    return Ok(());
+                }
+                Ok(response) if matches!(response.status().as_u16(), 429 | 503) => {}
+                Ok(response) => {
+                    let status = response.status();
+                    panic!(
+                        "ingest answered {status}: {}",
+                        response.text().await.unwrap_or_default()
+                    );
+                }
+                Err(_) => {}
             }
-            Ok(response) if matches!(response.status().as_u16(), 429 | 503) => {}
-            Ok(response) => {
-                let status = response.status();
-                panic!(
-                    "ingest answered {status}: {}",
-                    response.text().await.unwrap_or_default()
-                );
-            }
-            Err(_) => {}
-        }
-        assert!(
-            Instant::now() < deadline,
-            "ingest did not accept a batch within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+            Err("ingest did not accept a batch within 60 s")
+        },
+    )
+    .await;
 }
 
 /// Tally's usage of the fleet: the month's value of every meter through the usage query, and
@@ -429,6 +429,19 @@ fn differences(expected: &Usage, actual: &Usage) -> String {
             .collect::<Vec<_>>()
     });
     totals.take(5).chain(rollups).collect::<Vec<_>>().join("\n")
+}
+
+/// Waits until usage equals the reference of the events `sent` so far, as
+/// [`assert_usage_converges`] does.
+pub async fn assert_sent_usage_converges(
+    env: &TestEnv,
+    fleet: &Fleet,
+    sent: &[Vec<Value>],
+    base: DateTime<Utc>,
+    timeout: Duration,
+) {
+    let expected = expected_usage(fleet, sent);
+    assert_usage_converges(&env.analytics(), fleet, base, &expected, timeout).await;
 }
 
 /// How long usage must keep matching the reference to count as converged.

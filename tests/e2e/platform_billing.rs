@@ -4,13 +4,14 @@
 //! is compared with a reference the test computes from the hours it reads.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Datelike, DurationRound, Months, NaiveTime, TimeZone, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
 use tally_billing::catalog::{customers, invoices};
 use tally_billing::invoice::Status;
+use tally_meter::analytics::Analytics;
 use tally_meter::api_key::Scope;
 use tally_meter::ids::TenantId;
 use tally_meter::platform::HourUsage;
@@ -18,7 +19,7 @@ use tally_meter::platform::HourUsage;
 use super::api::{graphql, graphql_body};
 use super::billing::write_plan;
 use super::meter_load::post_batch;
-use super::support::TestEnv;
+use super::support::{TestEnv, eventually};
 
 /// Unit prices of the platform plan, by charge.
 const PRICES: [(&str, &str, &str); 4] = [
@@ -39,37 +40,50 @@ async fn wait_for_usage(
     tenants: &[(TenantId, u64, u64)],
 ) -> BTreeMap<TenantId, Vec<HourUsage>> {
     let analytics = env.analytics();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let now = Utc::now();
-        let mut hours: BTreeMap<TenantId, Vec<HourUsage>> = BTreeMap::new();
-        for (tenant, hour) in analytics
-            .platform_hours(
+    eventually(
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        async || {
+            let now = Utc::now();
+            let hours = platform_hours_by_tenant(
+                &analytics,
                 now - chrono::Duration::hours(3),
                 now + chrono::Duration::hours(1),
             )
-            .await
-            .expect("platform usage")
-        {
-            hours.entry(tenant).or_default().push(hour);
-        }
-        let sum = |tenant: &TenantId, field: fn(&HourUsage) -> u64| -> u64 {
-            hours
-                .get(tenant)
-                .map_or(0, |hours| hours.iter().map(field).sum())
-        };
-        if tenants.iter().all(|(tenant, events, queries)| {
-            sum(tenant, |hour| hour.accepted_events) == *events
-                && sum(tenant, |hour| hour.api_queries) == *queries
-        }) {
-            return hours;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "platform usage {hours:?} within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
+            .await;
+            let sum = |tenant: &TenantId, field: fn(&HourUsage) -> u64| -> u64 {
+                hours
+                    .get(tenant)
+                    .map_or(0, |hours| hours.iter().map(field).sum())
+            };
+            if tenants.iter().all(|(tenant, events, queries)| {
+                sum(tenant, |hour| hour.accepted_events) == *events
+                    && sum(tenant, |hour| hour.api_queries) == *queries
+            }) {
+                Ok(hours)
+            } else {
+                Err(format!("platform usage {hours:?} within 60 s"))
+            }
+        },
+    )
+    .await
+}
+
+/// Every tenant's hours of platform usage over `[from, to)`.
+pub(super) async fn platform_hours_by_tenant(
+    analytics: &Analytics,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> BTreeMap<TenantId, Vec<HourUsage>> {
+    let mut hours: BTreeMap<TenantId, Vec<HourUsage>> = BTreeMap::new();
+    for (tenant, hour) in analytics
+        .platform_hours(from, to)
+        .await
+        .expect("platform usage")
+    {
+        hours.entry(tenant).or_default().push(hour);
     }
+    hours
 }
 
 /// The reference: each charge's line for a tenant's hours over `[start, end)`, with raw

@@ -5,11 +5,11 @@
 //! README's output was captured on another day.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::process::Command;
 
-use super::support::{Serve, TestEnv, run_bounded};
+use super::support::{Serve, TestEnv, eventually, run_bounded};
 
 /// A `$ ` command of a console block and the lines shown after it.
 #[derive(Debug)]
@@ -200,14 +200,11 @@ async fn the_readme_graphql_examples_run_as_written() {
     let env = TestEnv::migrated().await;
     let serve = env.serve("ingest,meter,api", &[]).await;
     env.run_ok(&["tenant", "create", "--name", "acme"]).await;
-    let key = |scope: &'static str| {
-        let env = &env;
-        async move {
-            env.run_ok(&["key", "create", "--tenant", "acme", "--scope", scope])
-                .await
-                .trim()
-                .to_owned()
-        }
+    let key = async |scope: &str| {
+        env.run_ok(&["key", "create", "--tenant", "acme", "--scope", scope])
+            .await
+            .trim()
+            .to_owned()
     };
     let ingest = key("ingest").await;
     let admin = key("admin").await;
@@ -246,19 +243,22 @@ async fn the_readme_graphql_examples_run_as_written() {
     // a moment to count the events).
     for example in &graphql {
         let expected = without_dates(&example.output);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let printed = without_dates(shell.run(&example.command).await.trim_end());
-            if printed == expected {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "`{}` printed\n{printed}\nbut the README shows\n{expected}",
-                example.command
-            );
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
+        eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(300),
+            async || {
+                let printed = without_dates(shell.run(&example.command).await.trim_end());
+                if printed == expected {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "`{}` printed\n{printed}\nbut the README shows\n{expected}",
+                        example.command
+                    ))
+                }
+            },
+        )
+        .await;
     }
 }
 

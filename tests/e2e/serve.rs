@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tally_meter::api_key::Scope;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::support::{TestEnv, run_bounded};
+use super::support::{TestEnv, eventually, run_bounded};
 
 async fn readyz(base: &str) -> (u16, Value) {
     let response = reqwest::get(format!("{base}/readyz"))
@@ -148,8 +148,7 @@ async fn a_request_answered_while_ingest_drains_is_in_its_platform_usage() {
 
     // Its metering left with its final records, after the request was answered.
     let analytics = env.analytics();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_secs(30), Duration::from_millis(500), async || {
         let hours = analytics
             .platform_hourly(
                 tenant,
@@ -160,12 +159,12 @@ async fn a_request_answered_while_ingest_drains_is_in_its_platform_usage() {
             .expect("platform usage answers");
         let accepted: u64 = hours.iter().map(|hour| hour.accepted_events).sum();
         if accepted == 25 {
-            break;
+            Ok(())
+        } else {
+            Err(format!(
+                "platform usage counts {accepted} of the 25 events ingest accepted while draining"
+            ))
         }
-        assert!(
-            Instant::now() < deadline,
-            "platform usage counts {accepted} of the 25 events ingest accepted while draining"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    })
+    .await;
 }

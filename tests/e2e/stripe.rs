@@ -5,7 +5,7 @@
 //! right items (every call replays by its idempotency key); and a signed `invoice.paid`
 //! webhook marks the Tally invoice paid, while unsigned and wrongly signed events are refused.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{Datelike, TimeZone, Utc};
 use rust_decimal::Decimal;
@@ -17,7 +17,7 @@ use tally_meter::api_key::Scope;
 use tally_meter::ids::TenantId;
 use tally_testkit::stripe::{StripeStub, event, sign};
 
-use super::support::TestEnv;
+use super::support::{TestEnv, eventually};
 
 const WEBHOOK_SECRET: &str = "whsec_tally_test";
 
@@ -110,31 +110,29 @@ async fn subscribed_customer(env: &TestEnv) -> TenantId {
 /// Waits until the tenant's one invoice has a sync in `state`; returns the invoice.
 async fn wait_for_sync(env: &TestEnv, tenant: TenantId, state: SyncState) -> Invoice {
     let catalog = env.catalog().await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let listed = invoices::list(&catalog, tenant, None)
-            .await
-            .expect("invoices");
-        if let [invoice] = listed.as_slice() {
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        async || {
+            let listed = invoices::list(&catalog, tenant, None)
+                .await
+                .expect("invoices");
+            let [invoice] = listed.as_slice() else {
+                return Err(format!("{} invoices after 30 s, not one", listed.len()));
+            };
             let sync = sync_store::find(&catalog, tenant, invoice.id)
                 .await
                 .expect("the sync");
             if sync.as_ref().map(|sync| sync.state) == Some(state) {
-                return invoice.clone();
+                Ok(invoice.clone())
+            } else {
+                Err(format!(
+                    "the invoice's sync is {sync:?}, not {state} after 30 s"
+                ))
             }
-            assert!(
-                Instant::now() < deadline,
-                "the invoice's sync is {sync:?}, not {state} after 30 s"
-            );
-        } else {
-            assert!(
-                Instant::now() < deadline,
-                "{} invoices after 30 s, not one",
-                listed.len()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        },
+    )
+    .await
 }
 
 fn cents(amount: Decimal) -> i64 {

@@ -2,7 +2,7 @@
 //! store, and a way to run the `tally` binary against it.
 
 use std::ops::{Deref, DerefMut};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,9 +13,15 @@ pub use tally_testkit::kafka::{read_events, read_topic};
 use tokio::process::{Child, Command};
 
 pub mod bench;
+mod eventually;
+
+pub use eventually::{eventually, eventually_holds};
 
 /// Upper bound for one run of a one-shot command.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long `tally serve` may take to bind its port and answer `/healthz`, both together.
+const SERVE_STARTS_WITHIN: Duration = Duration::from_secs(30);
 
 /// A private namespace in each store for one test (a [`Namespace`], whose fields and store
 /// handles it dereferences to), and the `tally` binary pointed at it.
@@ -236,37 +242,47 @@ impl TestEnv {
             command.env(name, value);
         }
         let mut child = command.spawn().expect("starts tally serve");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let address = loop {
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            if let Some(address) = serving_address(&log) {
-                break address.to_owned();
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("tally serve exited ({status}) before serving:\n{log}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "tally serve did not bind within 30 s:\n{log}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let started = Instant::now();
+        let address = eventually(SERVE_STARTS_WITHIN, Duration::from_millis(50), || {
+            std::future::ready(bound_address(&log_path, &mut child))
+        })
+        .await;
         let base = format!("http://{address}");
-        loop {
-            if reqwest::get(format!("{base}/healthz")).await.is_ok() {
-                return Serve {
-                    child,
-                    base,
-                    log: log_path,
-                };
-            }
-            assert!(
-                Instant::now() < deadline,
-                "tally serve did not answer within 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let healthz = format!("{base}/healthz");
+        eventually_holds(
+            SERVE_STARTS_WITHIN.saturating_sub(started.elapsed()),
+            Duration::from_millis(100),
+            "tally serve did not answer within 30 s",
+            async || reqwest::get(&healthz).await.is_ok(),
+        )
+        .await;
+        Serve {
+            child,
+            base,
+            log: log_path,
         }
     }
+
+    /// Starts `tally serve --roles ROLES` as [`TestEnv::serve`] does, with ingest reloading
+    /// limits, types and quota usage every second (`TALLY__INGEST__REFRESH_SECS=1`), for tests
+    /// that change them or read them back soon after sending.
+    pub async fn serve_refreshing(&self, roles: &str) -> Serve {
+        self.serve(roles, &[("TALLY__INGEST__REFRESH_SECS", "1")])
+            .await
+    }
+}
+
+/// The address `tally serve` logged once bound, or what its log says so far; panics if the
+/// process exited before it bound.
+fn bound_address(log_path: &Path, child: &mut Child) -> Result<String, String> {
+    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+    if let Some(address) = serving_address(&log) {
+        return Ok(address.to_owned());
+    }
+    if let Ok(Some(status)) = child.try_wait() {
+        panic!("tally serve exited ({status}) before serving:\n{log}");
+    }
+    Err(format!("tally serve did not bind within 30 s:\n{log}"))
 }
 
 /// Finds the address in the log line `tally serve` writes once bound, such as

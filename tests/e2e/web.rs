@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::api::{graphql, graphql_body};
 use super::meter_load::post_batch;
-use super::support::{Serve, TestEnv, free_port, meter_create};
+use super::support::{Serve, TestEnv, eventually, eventually_holds, free_port, meter_create};
 
 /// How long a page may take to show what the test waits for (the aggregator's lag included).
 const SETTLE: Duration = Duration::from_secs(30);
@@ -83,20 +83,18 @@ impl Browser {
                 ],
             }),
         );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let client = loop {
-            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-                .capabilities(capabilities.clone())
-                .connect(&format!("http://127.0.0.1:{}", driver.port))
-                .await
-            {
-                Ok(client) => break client,
-                Err(error) => {
-                    assert!(Instant::now() < deadline, "no browser session: {error}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
-        };
+        let client = eventually(
+            Duration::from_secs(30),
+            Duration::from_millis(200),
+            async || {
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                    .capabilities(capabilities.clone())
+                    .connect(&format!("http://127.0.0.1:{}", driver.port))
+                    .await
+                    .map_err(|error| format!("no browser session: {error}"))
+            },
+        )
+        .await;
         let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join("web-screenshots")
             .join(shots);
@@ -144,6 +142,14 @@ impl Browser {
         }
     }
 
+    /// Asserts that the page's visible text holds every one of `texts`.
+    pub(super) async fn assert_shows(&self, texts: &[&str]) {
+        let text = self.text().await;
+        for expected in texts {
+            assert!(text.contains(expected), "{expected:?} is not shown: {text}");
+        }
+    }
+
     /// Runs a script in the page and returns what it returned.
     pub(super) async fn script(&self, code: &str) -> Value {
         self.client
@@ -158,19 +164,16 @@ impl Browser {
         self.script("window.tallyMarker = 'same document'; return null")
             .await;
         self.click(css).await;
-        let deadline = Instant::now() + SETTLE;
-        loop {
+        eventually(SETTLE, Duration::from_millis(100), async || {
             // While the page's data loads, what it shows may not be there yet.
             let shown = self.text().await;
             if texts.iter().all(|text| shown.contains(text)) {
-                break;
+                Ok(())
+            } else {
+                Err(format!("{texts:?} never showed after {css}: {shown}"))
             }
-            assert!(
-                Instant::now() < deadline,
-                "{texts:?} never showed after {css}: {shown}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await;
         assert_eq!(
             self.script("return window.tallyMarker || null").await,
             "same document",
@@ -216,28 +219,28 @@ impl Browser {
             .await
             .expect("a page");
         self.click(css).await;
-        let deadline = Instant::now() + SETTLE;
+        let clicked = Instant::now();
         // The old document's root goes stale once the browser has left it.
-        while old.tag_name().await.is_ok() {
-            assert!(
-                Instant::now() < deadline,
-                "{css} did not lead to a new page"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        while self
-            .client
-            .execute("return document.readyState", vec![])
-            .await
-            .expect("the page's state")
-            != "complete"
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the page after {css} did not load"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually_holds(
+            SETTLE,
+            Duration::from_millis(50),
+            &format!("{css} did not lead to a new page"),
+            async || old.tag_name().await.is_err(),
+        )
+        .await;
+        eventually_holds(
+            SETTLE.saturating_sub(clicked.elapsed()),
+            Duration::from_millis(50),
+            &format!("the page after {css} did not load"),
+            async || {
+                self.client
+                    .execute("return document.readyState", vec![])
+                    .await
+                    .expect("the page's state")
+                    == "complete"
+            },
+        )
+        .await;
     }
 
     async fn value(&self, css: &str) -> String {
@@ -260,19 +263,18 @@ impl Browser {
 
     /// Reloads `path` until its text satisfies `ready`; returns that text.
     async fn wait_for_text(&self, path: &str, what: &str, ready: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + SETTLE;
-        loop {
+        eventually(SETTLE, Duration::from_millis(500), async || {
             self.open(path).await;
             let text = self.text().await;
             if ready(&text) {
-                return text;
+                Ok(text)
+            } else {
+                Err(format!(
+                    "{path} did not show {what} within {SETTLE:?}; it shows:\n{text}"
+                ))
             }
-            assert!(
-                Instant::now() < deadline,
-                "{path} did not show {what} within {SETTLE:?}; it shows:\n{text}"
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        })
+        .await
     }
 
     pub(super) async fn sign_in(&self, key: &str) {
@@ -434,8 +436,7 @@ async fn scenario(
 
     browser.sign_in(admin).await;
     assert_eq!(browser.path().await, "/");
-    let text = browser.text().await;
-    assert!(text.contains("Overview") && text.contains(tenant), "{text}");
+    browser.assert_shows(&["Overview", tenant]).await;
 
     if hydrated {
         hydration_takes_over(browser).await;
@@ -461,8 +462,9 @@ async fn scenario(
     browser.fill("#meter-value", "$.tokens").await;
     browser.fill("#meter-groups", "model").await;
     browser.submit("form[action='/meters'] button").await;
-    let text = browser.text().await;
-    assert!(text.contains("Group by entries are name=path"), "{text}");
+    browser
+        .assert_shows(&["Group by entries are name=path"])
+        .await;
     assert_eq!(
         browser.value("#meter-key").await,
         "tokens",
@@ -470,12 +472,9 @@ async fn scenario(
     );
     browser.fill("#meter-groups", "model=$.model").await;
     browser.submit("form[action='/meters'] button").await;
-    let text = browser.text().await;
-    assert!(text.contains("Meter tokens created."), "{text}");
-    assert!(
-        text.contains("$.tokens") && text.contains("model=$.model"),
-        "{text}"
-    );
+    browser
+        .assert_shows(&["Meter tokens created.", "$.tokens", "model=$.model"])
+        .await;
     browser.shot("03-meters").await;
 
     // Events posted now show in the meter's chart and usage table, and on the overview.
@@ -532,8 +531,7 @@ async fn scenario(
         total += Decimal::from_str(&cell.text().await.expect("a value")).expect("a number");
     }
     assert_eq!(total, Decimal::from(465));
-    let text = browser.text().await;
-    assert!(text.contains("large") && text.contains("small"), "{text}");
+    browser.assert_shows(&["large", "small"]).await;
 
     let text = browser
         .wait_for_text("/", "the accepted and rejected events", |text| {
@@ -568,12 +566,9 @@ async fn scenario(
     browser.fill("#quota-monthly", "40").await;
     browser.choose("#quota-mode", "SOFT").await;
     browser.submit("form[action='/quota'] button").await;
-    let text = browser.text().await;
-    assert!(text.contains("Quota saved."), "{text}");
-    assert!(
-        text.contains("1,000 events") && text.contains("of 40 events"),
-        "{text}"
-    );
+    browser
+        .assert_shows(&["Quota saved.", "1,000 events", "of 40 events"])
+        .await;
     browser.shot("06-quota").await;
 
     // Keys: a new read key is shown once; the ingest key is revoked.
@@ -619,11 +614,9 @@ async fn scenario(
     browser
         .submit("button[aria-label='Delete meter tokens']")
         .await;
-    let text = browser.text().await;
-    assert!(
-        text.contains("Meter tokens deleted.") && text.contains("No meters yet"),
-        "{text}"
-    );
+    browser
+        .assert_shows(&["Meter tokens deleted.", "No meters yet"])
+        .await;
     secrets.assert_absent("the meters page", &browser.source().await);
 
     // Tenant B's meter is not there for A, even by its address.
@@ -679,18 +672,18 @@ async fn scenario(
         .await;
         assert!(revoked["errors"].is_null(), "{revoked}");
         browser.click("nav a[href='/quota']").await;
-        let deadline = Instant::now() + SETTLE;
-        while !browser
-            .text()
-            .await
-            .contains("Your session has ended: sign in again.")
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the ended session was not reported"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually_holds(
+            SETTLE,
+            Duration::from_millis(100),
+            "the ended session was not reported",
+            async || {
+                browser
+                    .text()
+                    .await
+                    .contains("Your session has ended: sign in again.")
+            },
+        )
+        .await;
         browser.shot("09-session-ended").await;
         browser.submit("a[href='/login']").await;
         assert_eq!(browser.path().await, "/login");
@@ -746,15 +739,18 @@ async fn bundle_is_gzipped_and_revalidated(serve: &Serve) {
 }
 
 pub(super) async fn wait_until_hydrated(browser: &Browser, page: &str) {
-    let deadline = Instant::now() + SETTLE;
-    while browser
-        .script("return document.documentElement.hasAttribute('data-hydrated')")
-        .await
-        != true
-    {
-        assert!(Instant::now() < deadline, "{page} never hydrated");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_holds(
+        SETTLE,
+        Duration::from_millis(100),
+        &format!("{page} never hydrated"),
+        async || {
+            browser
+                .script("return document.documentElement.hasAttribute('data-hydrated')")
+                .await
+                == true
+        },
+    )
+    .await;
 }
 
 /// The cookie a sign-in sets, and what a revoked key does to the session.

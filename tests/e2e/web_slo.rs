@@ -54,9 +54,7 @@ fn visible(html: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_sees_its_slos_budgets_burn_down_and_tiers_and_another_tenant_does_not() {
     let env = TestEnv::migrated().await;
-    let serve = env
-        .serve("ingest,meter,api", &[("TALLY__INGEST__REFRESH_SECS", "1")])
-        .await;
+    let serve = env.serve_refreshing("ingest,meter,api").await;
     let (a, a_read) = env.tenant_with_key(Scope::Read).await;
     let a_ingest = env.key_for(a, Scope::Ingest).await;
     let (_, b_read) = env.tenant_with_key(Scope::Read).await;

@@ -27,10 +27,9 @@ use tally_slo::status::status;
 
 use crate::e2e::meter::send_all;
 use crate::e2e::meter_load::{
-    EVENT_TYPE, FAST_SESSIONS, Fleet, SESSION_EXPIRY, assert_usage_converges, base_time, event,
-    expected_usage,
+    EVENT_TYPE, FAST_SESSIONS, Fleet, SESSION_EXPIRY, assert_sent_usage_converges, base_time, event,
 };
-use crate::e2e::support::{Serve, TestEnv};
+use crate::e2e::support::{Serve, TestEnv, eventually, eventually_holds};
 
 /// Records per aggregator block: small, so that kills land in the middle of blocks.
 pub(crate) const BLOCK_RECORDS: &str = "50";
@@ -45,14 +44,16 @@ pub(crate) const AGGREGATOR_SETTINGS: [(&str, &str); 2] = [
 /// after `timeout`.
 async fn await_counting(aggregator: &Serve, timeout: Duration) -> Duration {
     let started = Instant::now();
-    while counted(aggregator).await == 0 {
-        assert!(
-            started.elapsed() < timeout,
+    eventually_holds(
+        timeout,
+        Duration::from_millis(100),
+        &format!(
             "the aggregator at {} counted nothing within {timeout:?}",
             aggregator.base
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        ),
+        async || counted(aggregator).await > 0,
+    )
+    .await;
     started.elapsed()
 }
 
@@ -77,19 +78,6 @@ pub(crate) async fn resend_some(ingest: &Serve, fleet: &Fleet, sent: &mut [Vec<V
         .map(|events| events.iter().skip(10).step_by(20).cloned().collect())
         .collect();
     send_more(ingest, fleet, sent, resends).await;
-}
-
-/// Waits until usage equals the reference of the events `sent` so far, as
-/// [`assert_usage_converges`] does.
-pub(crate) async fn assert_sent_usage_converges(
-    env: &TestEnv,
-    fleet: &Fleet,
-    sent: &[Vec<Value>],
-    base: DateTime<Utc>,
-    timeout: Duration,
-) {
-    let expected = expected_usage(fleet, sent);
-    assert_usage_converges(&env.analytics(), fleet, base, &expected, timeout).await;
 }
 
 /// The events an aggregator has counted so far, from its `/metrics` (0 before its first write).
@@ -156,8 +144,7 @@ async fn assert_slo_counts_converge(
                 .sum()
         })
         .collect();
-    let deadline = Instant::now() + timeout;
-    loop {
+    eventually(timeout, Duration::from_millis(500), async || {
         let measured: Vec<Counts> = status(&env.analytics(), slos, Utc::now())
             .await
             .expect("measures the SLOs")
@@ -172,14 +159,12 @@ async fn assert_slo_counts_converge(
             })
             .collect();
         if measured == expected {
-            return;
+            Ok(())
+        } else {
+            Err(format!("SLO counts {measured:?}, not {expected:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "SLO counts {measured:?}, not {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,15 +213,7 @@ async fn usage_is_exact_when_the_aggregator_is_killed_five_times() {
     sender.await.expect("the sender finished");
     assert!(kills >= KILLS, "only {kills} kills");
 
-    let expected = expected_usage(&fleet, &streams);
-    assert_usage_converges(
-        &env.analytics(),
-        &fleet,
-        base,
-        &expected,
-        Duration::from_secs(90),
-    )
-    .await;
+    assert_sent_usage_converges(&env, &fleet, &streams, base, Duration::from_secs(90)).await;
     eprintln!("converged at {:.1} s", started.elapsed().as_secs_f64());
     assert_slo_counts_converge(&env, &slos, &streams, Duration::from_secs(30)).await;
     drop(aggregator);
@@ -329,25 +306,29 @@ async fn two_aggregators_split_partitions_and_one_takes_over_when_the_other_stop
 /// everything); panics with the partitions that differ after 15 s.
 pub(crate) async fn assert_commits_at_block_starts(env: &TestEnv) {
     let offsets = EventsOffsets::of(env);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let mut differing = Vec::new();
-        for partition in 0..env.kafka.partitions {
-            let committed = offsets.committed(partition);
-            let (block_start, end) = offsets.last_block_start(partition);
-            if committed != Some(block_start) {
-                differing.push(format!(
-                    "partition {partition}: committed {committed:?}, its last block starts at \
+    eventually(
+        Duration::from_secs(15),
+        Duration::from_millis(500),
+        async || {
+            let mut differing = Vec::new();
+            for partition in 0..env.kafka.partitions {
+                let committed = offsets.committed(partition);
+                let (block_start, end) = offsets.last_block_start(partition);
+                if committed != Some(block_start) {
+                    differing.push(format!(
+                        "partition {partition}: committed {committed:?}, its last block starts at \
                      {block_start} (end {end})"
-                ));
+                    ));
+                }
             }
-        }
-        if differing.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{}", differing.join("; "));
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+            if differing.is_empty() {
+                Ok(())
+            } else {
+                Err(differing.join("; "))
+            }
+        },
+    )
+    .await;
 }
 
 /// The test's events topic as its aggregators' consumer group sees it: partition ends and

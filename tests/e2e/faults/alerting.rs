@@ -4,16 +4,15 @@
 //! at least once, every copy with the same idempotency key, so dropping repeats by key leaves
 //! exactly one.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use tally_meter::api_key::Scope;
 
 use crate::e2e::alerting::{
-    Hook, RECEIVER_SET, ROUTING_SET, RULE_CREATE, configure, reading, temp_meter,
+    Hook, RECEIVER_SET, ROUTING_SET, RULE_CREATE, configure, reading, temp_tenant,
 };
 use crate::e2e::meter_load::post_batch;
-use crate::e2e::support::TestEnv;
+use crate::e2e::support::{TestEnv, eventually, eventually_holds};
 
 /// The tenant's alerts as (series, state).
 async fn states(env: &TestEnv, tenant: &str) -> Vec<(String, String)> {
@@ -47,9 +46,7 @@ async fn a_killed_alerting_process_neither_loses_nor_repeats_a_transition_or_a_n
         ("TALLY__ALERTING__ALLOW_PRIVATE_TARGETS", "true"),
     ];
     let serve = env.serve("ingest,meter", &[]).await;
-    let (tenant, key) = env.tenant_with_key(Scope::Ingest).await;
-    let name = tenant.to_string();
-    temp_meter(&env, &name).await;
+    let (_, key, name) = temp_tenant(&env).await;
     for (command, spec) in [
         (
             RULE_CREATE,
@@ -79,36 +76,45 @@ async fn a_killed_alerting_process_neither_loses_nor_repeats_a_transition_or_a_n
 
     // Killed while the alert is pending.
     let mut alerting = env.serve("alerting", &alerting_env).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while states(&env, &name).await != [("subject=s1".to_owned(), "PENDING".to_owned())] {
-        assert!(Instant::now() < deadline, "pending within 60 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let pending = [("subject=s1".to_owned(), "PENDING".to_owned())];
+    eventually_holds(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        "pending within 60 s",
+        async || states(&env, &name).await == pending,
+    )
+    .await;
     alerting.child.kill().await.expect("SIGKILL");
 
     // Restarted, it fires (the pending time counts from before the kill) and notifies; killed
     // again while the receiver holds the request.
     let mut alerting = env.serve("alerting", &alerting_env).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while hook.bodies().is_empty() {
-        assert!(Instant::now() < deadline, "a notification within 60 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_holds(
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        "a notification within 60 s",
+        async || !hook.bodies().is_empty(),
+    )
+    .await;
     alerting.child.kill().await.expect("SIGKILL");
 
     // Restarted, the notification's lease runs out and it is delivered again, same key.
     let _alerting = env.serve("alerting", &alerting_env).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let log = env
-            .run_ok(&["alert", "notifications", "--tenant", &name])
-            .await;
-        if log.contains("\"status\":\"SENT\"") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "delivered within 60 s: {log}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    eventually(
+        Duration::from_secs(60),
+        Duration::from_millis(300),
+        async || {
+            let log = env
+                .run_ok(&["alert", "notifications", "--tenant", &name])
+                .await;
+            if log.contains("\"status\":\"SENT\"") {
+                Ok(())
+            } else {
+                Err(format!("delivered within 60 s: {log}"))
+            }
+        },
+    )
+    .await;
     let deliveries = hook.bodies();
     let keys: Vec<&str> = deliveries
         .iter()
@@ -129,31 +135,32 @@ async fn a_killed_alerting_process_neither_loses_nor_repeats_a_transition_or_a_n
     }
 
     // The history holds each transition once.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let history = env
-            .run_ok(&["alert", "history", "--tenant", &name, "--json"])
-            .await;
-        let transitions: Vec<(String, String)> = history
-            .lines()
-            .map(|line| {
-                let entry: Value = serde_json::from_str(line).expect("an entry");
-                (
-                    entry["from"].as_str().unwrap_or("").to_owned(),
-                    entry["to"].as_str().unwrap_or("").to_owned(),
-                )
-            })
-            .rev()
-            .collect();
-        let expected = [("INACTIVE", "PENDING"), ("PENDING", "FIRING")]
-            .map(|(from, to)| (from.to_owned(), to.to_owned()));
-        if transitions == expected {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "history {transitions:?} within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        async || {
+            let history = env
+                .run_ok(&["alert", "history", "--tenant", &name, "--json"])
+                .await;
+            let transitions: Vec<(String, String)> = history
+                .lines()
+                .map(|line| {
+                    let entry: Value = serde_json::from_str(line).expect("an entry");
+                    (
+                        entry["from"].as_str().unwrap_or("").to_owned(),
+                        entry["to"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .rev()
+                .collect();
+            let expected = [("INACTIVE", "PENDING"), ("PENDING", "FIRING")]
+                .map(|(from, to)| (from.to_owned(), to.to_owned()));
+            if transitions == expected {
+                Ok(())
+            } else {
+                Err(format!("history {transitions:?} within 30 s"))
+            }
+        },
+    )
+    .await;
 }

@@ -12,7 +12,7 @@ use tally_meter::api_key::Scope;
 use tokio::sync::Mutex;
 
 use super::own_broker::OwnBroker;
-use crate::e2e::support::{TestEnv, read_events};
+use crate::e2e::support::{TestEnv, eventually, read_events};
 
 #[derive(Default)]
 struct Log {
@@ -67,8 +67,7 @@ async fn send_until_stopped(
 }
 
 async fn wait_for(log: &Mutex<Log>, since: Instant, status: u16, timeout: Duration) -> Instant {
-    let deadline = Instant::now() + timeout;
-    loop {
+    eventually(timeout, Duration::from_millis(50), async || {
         let log = log.lock().await;
         let since_then = log
             .answers
@@ -78,10 +77,9 @@ async fn wait_for(log: &Mutex<Log>, since: Instant, status: u16, timeout: Durati
             .clone()
             .find(|(_, answered, _, _)| *answered == status)
         {
-            return *sent_at;
+            return Ok(*sent_at);
         }
-        assert!(
-            Instant::now() < deadline,
+        Err(format!(
             "no {status} within {timeout:?}; answers meanwhile (0 = none): {:?}",
             since_then
                 .map(|(sent_at, answered, _, answered_at)| (
@@ -89,10 +87,9 @@ async fn wait_for(log: &Mutex<Log>, since: Instant, status: u16, timeout: Durati
                     answered_at.duration_since(*sent_at)
                 ))
                 .collect::<Vec<_>>()
-        );
-        drop(log);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        ))
+    })
+    .await
 }
 
 /// A migrated test environment on a broker of its own.
@@ -201,18 +198,15 @@ async fn wait_for_budget(
     slo: &str,
     ready: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let series = platform_series(env, platform, slo).await;
-        if let Some(series) = series.as_ref().filter(|series| ready(&series["budget"])) {
-            return series.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{slo} never got there: {series:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    eventually(
+        Duration::from_secs(90),
+        Duration::from_millis(500),
+        async || match platform_series(env, platform, slo).await {
+            Some(series) if ready(&series["budget"]) => Ok(series),
+            series => Err(format!("{slo} never got there: {series:?}")),
+        },
+    )
+    .await
 }
 
 #[tokio::test]

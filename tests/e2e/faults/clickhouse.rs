@@ -16,7 +16,7 @@ use crate::e2e::meter::send_all;
 use crate::e2e::meter_load::{
     Fleet, assert_usage_converges, base_time, event, expected_usage, measured,
 };
-use crate::e2e::support::TestEnv;
+use crate::e2e::support::{TestEnv, eventually_holds};
 
 /// How long ClickHouse stays down.
 const OUTAGE: Duration = Duration::from_secs(30);
@@ -37,19 +37,16 @@ fn part(fleet: &Fleet, base: DateTime<Utc>, range: std::ops::Range<usize>) -> Ve
 /// Waits until some usage is visible, which shows the aggregator has joined its group and is
 /// writing; panics after 30 s.
 async fn wait_until_counting(analytics: &Analytics, fleet: &Fleet, base: DateTime<Utc>) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while measured(analytics, fleet, base)
-        .await
-        .totals
-        .values()
-        .all(BTreeMap::is_empty)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the aggregator counted nothing within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually_holds(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        "the aggregator counted nothing within 30 s",
+        async || {
+            let usage = measured(analytics, fleet, base).await;
+            !usage.totals.values().all(BTreeMap::is_empty)
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,10 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::aggregator::{
-    AGGREGATOR_SETTINGS, assert_sent_usage_converges, resend_some, send_more, streams_with_resends,
-};
-use crate::e2e::meter_load::{Fleet, SESSION_EXPIRY, base_time};
+use super::aggregator::{AGGREGATOR_SETTINGS, resend_some, send_more, streams_with_resends};
+use crate::e2e::meter_load::{Fleet, SESSION_EXPIRY, assert_sent_usage_converges, base_time};
 use crate::e2e::support::TestEnv;
 
 /// The signal `std::process::abort` raises.

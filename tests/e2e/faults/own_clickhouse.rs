@@ -3,19 +3,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::process::{Child, Command};
-use uuid::Uuid;
+use tokio::process::Command;
 
-use crate::e2e::support::free_port;
+use super::own_process::OwnProcess;
+use crate::e2e::support::{eventually, free_port};
 
 /// A private ClickHouse server; killed, and its directory removed, when dropped.
 pub struct OwnClickHouse {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    directory: PathBuf,
-    child: Option<Child>,
+    process: OwnProcess,
 }
 
 /// The server command: `TALLY_TEST_CLICKHOUSE_BIN`, else where `scripts/services.sh` looks.
@@ -84,14 +83,12 @@ impl OwnClickHouse {
     /// Starts a server on free HTTP and TCP ports with its data in a fresh directory, and
     /// waits until it answers `/ping`.
     pub async fn start() -> Self {
-        let directory =
-            std::env::temp_dir().join(format!("tally-clickhouse-{}", Uuid::new_v4().simple()));
+        let process = OwnProcess::new("clickhouse-server", "clickhouse");
         let http_port = free_port();
-        write_config(&directory, http_port, free_port());
+        write_config(process.directory(), http_port, free_port());
         let mut server = Self {
             url: format!("http://127.0.0.1:{http_port}"),
-            directory,
-            child: None,
+            process,
         };
         server.resume().await;
         server
@@ -99,62 +96,47 @@ impl OwnClickHouse {
 
     /// Kills the server at once, as a crash would, and waits until it has exited.
     pub async fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().await.expect("kills clickhouse-server");
-        }
+        self.process.kill().await;
     }
 
     /// Starts the server again on the same ports with the same data, and waits for `/ping`.
     pub async fn resume(&mut self) {
-        let log_path = self.directory.join("clickhouse.log");
+        let directory = self.process.directory();
+        let log_path = directory.join("clickhouse.log");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log_path)
             .expect("opens the ClickHouse log");
-        let child = server_command()
+        let mut command = server_command();
+        command
             .arg(format!(
                 "--config-file={}",
-                self.directory.join("config.xml").display()
+                directory.join("config.xml").display()
             ))
-            .current_dir(&self.directory)
+            .current_dir(directory)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clones the log handle"))
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("starts clickhouse-server");
-        self.child = Some(child);
+            .stderr(log);
+        self.process.spawn(&mut command);
         let client = reqwest::Client::new();
         let ping = format!("{}/ping", self.url);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        eventually(Duration::from_secs(30), Duration::from_millis(100), async || {
             let answer = client
                 .get(&ping)
                 .timeout(Duration::from_secs(2))
                 .send()
                 .await;
             if answer.is_ok_and(|response| response.status().is_success()) {
-                return;
+                return Ok(());
             }
-            if Instant::now() >= deadline {
-                let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-                let tail: String = text.lines().rev().take(30).collect::<Vec<_>>().join("\n");
-                panic!(
-                    "clickhouse-server did not answer /ping within 30 s; log (newest first):\n{tail}"
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for OwnClickHouse {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.start_kill();
-        }
-        let _ = std::fs::remove_dir_all(&self.directory);
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: String = text.lines().rev().take(30).collect::<Vec<_>>().join("\n");
+            Err(format!(
+                "clickhouse-server did not answer /ping within 30 s; log (newest first):\n{tail}"
+            ))
+        })
+        .await;
     }
 }
 

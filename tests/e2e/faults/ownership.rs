@@ -3,16 +3,16 @@
 //! were it to commit them, it would move the new owner's committed offset back, and after a
 //! restart the group would re-read, and rewrite, what the new owner had long finished.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::aggregator::{
-    AGGREGATOR_SETTINGS, EventsOffsets, assert_commits_at_block_starts,
-    assert_sent_usage_converges, counted, send_more, streams_with_resends,
+    AGGREGATOR_SETTINGS, EventsOffsets, assert_commits_at_block_starts, counted, send_more,
+    streams_with_resends,
 };
-use crate::e2e::meter_load::{Fleet, base_time, event};
-use crate::e2e::support::{Serve, TestEnv};
+use crate::e2e::meter_load::{Fleet, assert_sent_usage_converges, base_time, event};
+use crate::e2e::support::{Serve, TestEnv, eventually, eventually_holds};
 
 /// Most events ingest puts in one record: few, so that a few hundred events fill blocks.
 const EVENTS_PER_RECORD: usize = 10;
@@ -104,19 +104,20 @@ async fn a_member_never_commits_a_partition_the_group_gave_to_another() {
         streams_on(kept, 2 * PHASE..3 * PHASE),
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
     let (kept_commit, _) = offsets.last_block_start(kept);
     assert!(
         Some(kept_commit) > kept_before,
         "the kept partition advanced no block: {kept_before:?} → {kept_commit}"
     );
-    while offsets.committed(kept) != Some(kept_commit) {
-        assert!(
-            Instant::now() < deadline,
+    eventually_holds(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        &format!(
             "the first aggregator did not commit {kept_commit} on partition {kept} within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        ),
+        async || offsets.committed(kept) == Some(kept_commit),
+    )
+    .await;
     for _ in 0..10 {
         assert_eq!(
             offsets.committed(taken),
@@ -153,20 +154,22 @@ async fn partitions_of_tenants(
 /// logs say; returns the first's and the second's.
 async fn split_between(env: &TestEnv, first: &Serve, second: &Serve) -> (i32, i32) {
     let topic = format!("{}events", env.kafka.topic_prefix);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let owned = (assigned(first, &topic), assigned(second, &topic));
-        if let ([kept], [taken]) = (owned.0.as_slice(), owned.1.as_slice())
-            && kept != taken
-        {
-            return (*kept, *taken);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the events partitions were not split within 30 s: {owned:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        async || {
+            let owned = (assigned(first, &topic), assigned(second, &topic));
+            if let ([kept], [taken]) = (owned.0.as_slice(), owned.1.as_slice())
+                && kept != taken
+            {
+                return Ok((*kept, *taken));
+            }
+            Err(format!(
+                "the events partitions were not split within 30 s: {owned:?}"
+            ))
+        },
+    )
+    .await
 }
 
 /// The partitions of `topic` in an aggregator's latest `kafka partitions assigned` log line.

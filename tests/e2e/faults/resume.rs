@@ -7,10 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::aggregator::{
-    AGGREGATOR_SETTINGS, BLOCK_RECORDS, EventsOffsets, assert_sent_usage_converges, send_more,
-};
-use crate::e2e::meter_load::{Fleet, base_time, event};
+use super::aggregator::{AGGREGATOR_SETTINGS, BLOCK_RECORDS, EventsOffsets, send_more};
+use crate::e2e::meter_load::{Fleet, assert_sent_usage_converges, base_time, event};
 use crate::e2e::support::{Serve, TestEnv, run_bounded};
 
 /// Each tenant's events numbered `numbers`, in requests of one event, so that every event is a

@@ -10,7 +10,7 @@ use tally_meter::api_key::Scope;
 use tally_meter::ids::TenantId;
 
 use crate::e2e::api::{assert_error, code, graphql, graphql_body};
-use crate::e2e::support::{Serve, TestEnv, memory, meter_create};
+use crate::e2e::support::{Serve, TestEnv, eventually, memory, meter_create};
 
 /// Posts a GraphQL query with a key that names a tenant in `X-Tally-Tenant`; returns the body.
 async fn graphql_naming(serve: &Serve, key: &str, tenant: &str, query: &str) -> Value {
@@ -224,19 +224,15 @@ async fn a_tenant_admin_may_lower_its_limits_but_never_raise_them() {
             ],
         )
         .await;
-    let set = |rate: u64, burst: u64| {
-        let admin = admin.clone();
-        let serve = &serve;
-        async move {
-            graphql(
-                serve,
-                &admin,
-                "mutation($rate: Int!, $burst: Int!) { setQuota(input: { ratePerSec: $rate, burst: $burst }) { ratePerSec burst grantedRatePerSec } }",
-                json!({ "rate": rate, "burst": burst }),
-            )
-            .await
-            .1
-        }
+    let set = async |rate: u64, burst: u64| {
+        graphql(
+            &serve,
+            &admin,
+            "mutation($rate: Int!, $burst: Int!) { setQuota(input: { ratePerSec: $rate, burst: $burst }) { ratePerSec burst grantedRatePerSec } }",
+            json!({ "rate": rate, "burst": burst }),
+        )
+        .await
+        .1
     };
     // Above the defaults, which are the grant of a tenant the operator never set limits for.
     let raised = set(1_000_000, 2_000_000).await;
@@ -310,24 +306,20 @@ async fn caps_refuse_the_1001st_meter_and_other_definitions_past_their_caps() {
         .serve("api", &[("TALLY__CAPS__KEYS_PER_TENANT", "3")])
         .await;
     fill_meters(&env, tenant, 999).await;
-    let create = |key: &str, groups: usize| {
+    let create = async |key: &str, groups: usize| {
         let group_by: Vec<Value> = (0..groups)
             .map(|n| json!({ "name": format!("g{n}"), "path": format!("$.g{n}") }))
             .collect();
         let input =
             json!({ "key": key, "eventType": "call", "aggregation": "COUNT", "groupBy": group_by });
-        let admin = admin.clone();
-        let serve = &serve;
-        async move {
-            graphql(
-                serve,
-                &admin,
-                "mutation($input: MeterInput!) { createMeter(input: $input) { key } }",
-                json!({ "input": input }),
-            )
-            .await
-            .1
-        }
+        graphql(
+            &serve,
+            &admin,
+            "mutation($input: MeterInput!) { createMeter(input: $input) { key } }",
+            json!({ "input": input }),
+        )
+        .await
+        .1
     };
     let too_many_groups = create("wide", 11).await;
     assert_eq!(
@@ -547,24 +539,28 @@ async fn the_audit_log_records_changes_sessions_platform_access_and_failures() {
     assert_eq!(status, 401);
 
     // Failures are written in batches, every 10 s.
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let actions = loop {
-        let body = graphql_body(
-            &serve,
-            &admin,
-            "{ auditLog(first: 100) { actor action client newValue } }",
-        )
-        .await;
-        let entries = body["data"]["auditLog"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if entries.iter().any(|entry| entry["action"] == "auth.failed") {
-            break entries;
-        }
-        assert!(Instant::now() < deadline, "no auth.failed entry: {body}");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    };
+    let actions = eventually(
+        Duration::from_secs(40),
+        Duration::from_secs(1),
+        async || {
+            let body = graphql_body(
+                &serve,
+                &admin,
+                "{ auditLog(first: 100) { actor action client newValue } }",
+            )
+            .await;
+            let entries = body["data"]["auditLog"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if entries.iter().any(|entry| entry["action"] == "auth.failed") {
+                Ok(entries)
+            } else {
+                Err(format!("no auth.failed entry: {body}"))
+            }
+        },
+    )
+    .await;
     let has = |action: &str| actions.iter().any(|entry| entry["action"] == action);
     for action in [
         "meter.created",

@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 use tally_meter::api_key::Scope;
 
 use super::super::api::graphql_body;
-use super::super::support::{Serve, TestEnv, memory, read_topic};
+use super::super::support::{Serve, TestEnv, eventually, memory, read_topic};
 
 /// Longest any test here may run.
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
@@ -319,18 +319,18 @@ async fn a_huge_rejected_event_is_quarantined_as_a_bounded_prefix_with_its_lengt
         // The aggregator stores the bounds, and the API shows them.
         let query =
             "{ quarantine(first: 10) { items { eventId raw rawBytes rawSha256 truncated } } }";
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let item = loop {
-            let seen = graphql_body(&serve, &read_key, query).await;
-            if let Some(item) = seen["data"]["quarantine"]["items"].get(0) {
-                break item.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the quarantine never showed: {seen}"
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        };
+        let item = eventually(
+            Duration::from_secs(60),
+            Duration::from_millis(250),
+            async || {
+                let seen = graphql_body(&serve, &read_key, query).await;
+                match seen["data"]["quarantine"]["items"].get(0) {
+                    Some(item) => Ok(item.clone()),
+                    None => Err(format!("the quarantine never showed: {seen}")),
+                }
+            },
+        )
+        .await;
         assert_eq!(item["eventId"], "huge");
         assert_eq!(item["raw"].as_str(), Some(raw));
         assert_eq!(item["rawBytes"].as_u64(), Some(huge_bytes.len() as u64));
