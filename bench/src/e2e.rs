@@ -48,7 +48,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use chrono::Utc;
 use hyper::header::HeaderValue;
 use tally_meter::analytics::Analytics;
@@ -69,7 +69,7 @@ use crate::format::grouped;
 use crate::load::Window;
 use crate::node::{Node, NodeLimits};
 use crate::tenants::{self, suspend_tenants};
-use crate::{Setup, migrate_and_connect, progress, short_random_id};
+use crate::{Setup, fail_unless_healthy, migrate_for_timed_bench, progress, short_random_id};
 
 /// The ingest-to-queryable p95 the bench checks, in milliseconds.
 pub const TARGET_P95_MS: f64 = 1000.0;
@@ -90,10 +90,7 @@ const MAX_LATENCY: Duration = Duration::from_secs(600);
 /// Runs the bench and prints its figures; fails, after printing them, if any request failed,
 /// any canary was lost or the meters did not count what ingest acknowledged.
 pub async fn run(setup: &Setup, args: &BenchE2eArgs) -> anyhow::Result<()> {
-    if args.duration.is_zero() {
-        bail!("--duration must be longer than 0 s");
-    }
-    let catalog = migrate_and_connect(setup).await?;
+    let catalog = migrate_for_timed_bench(setup, args.duration).await?;
     let analytics = Analytics::new(&setup.clickhouse);
     let mut fleet = Fleet::default();
     let measured = match fleet.create(&catalog, args.tenants).await {
@@ -107,14 +104,7 @@ pub async fn run(setup: &Setup, args: &BenchE2eArgs) -> anyhow::Result<()> {
     println!("{}", figures.breakdown().table());
     println!("{}\n", stages::footer());
     println!("{}", footer(&setup.meter));
-    let problems = figures.problems();
-    if !problems.is_empty() {
-        bail!(
-            "{}: these figures do not describe a healthy pipeline",
-            problems.join("; ")
-        );
-    }
-    Ok(())
+    fail_unless_healthy(&figures.problems(), "pipeline")
 }
 
 /// A bench tenant: its ingest key's `Authorization` value and its meter.
@@ -222,20 +212,7 @@ async fn measure(
         event_bytes: largest.largest_event_bytes(),
         body_bytes: largest.body_bytes(),
     };
-    let group_id = format!(
-        "{}-bench-{}",
-        setup.meter.group_id,
-        setup.kafka.topic_prefix.trim_end_matches('.')
-    );
-    progress("starting an ingest node and an aggregator");
-    let ingest = Node::ingest(setup, &limits).await?;
-    let aggregator = Node::meter(setup, &group_id).await?;
-    progress(&format!(
-        "ingest node {} listens on {}; aggregator {} consumes as group {group_id}",
-        ingest.pid(),
-        ingest.address(),
-        aggregator.pid(),
-    ));
+    let (ingest, aggregator) = Node::ingest_and_aggregator(setup, &limits).await?;
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     println!(
         "tally bench e2e: {} tenants, {}-byte events, {batch} per request, target {} events/s \

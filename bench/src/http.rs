@@ -144,6 +144,26 @@ pub fn accepted_events(
     }
 }
 
+/// The events a batch request's answer says were accepted, as [`accepted_events`] reads them;
+/// a failure is recorded in `failures` instead, and a broken connection dropped so that the
+/// sender opens another.
+pub fn accepted_or_record(
+    outcome: Result<(StatusCode, Bytes), hyper::Error>,
+    connection: &mut Option<Connection>,
+    failures: &mut Failures,
+) -> Option<u64> {
+    match accepted_events(outcome) {
+        Ok(accepted) => Some(accepted),
+        Err(failure) => {
+            if failure.connection_lost {
+                *connection = None;
+            }
+            failures.record(&failure.kind, failure.example);
+            None
+        }
+    }
+}
+
 /// The start of an answer, on one line, for error reports.
 pub fn excerpt(answer: &[u8]) -> String {
     let text = String::from_utf8_lossy(answer);

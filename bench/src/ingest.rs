@@ -24,7 +24,7 @@ use crate::load::{self, Shape, Target, Window};
 use crate::node::{Node, NodeLimits};
 use crate::report::{self, PhaseFigures, RunFigures};
 use crate::tenants::{self, suspend_tenants};
-use crate::{Setup, migrate_and_connect, progress, short_random_id};
+use crate::{Setup, migrate_for_timed_bench, progress, short_random_id};
 
 /// A bench tenant and the `Authorization` value of its ingest key.
 struct BenchTenant {
@@ -35,10 +35,7 @@ struct BenchTenant {
 
 /// Runs the bench and prints its figures; fails, after printing them, if any request failed.
 pub async fn run(setup: &Setup, args: &BenchIngestArgs) -> anyhow::Result<()> {
-    if args.duration.is_zero() {
-        bail!("--duration must be longer than 0 s");
-    }
-    let catalog = migrate_and_connect(setup).await?;
+    let catalog = migrate_for_timed_bench(setup, args.duration).await?;
     let tenants = create_tenants(&catalog, args.tenants).await?;
     let measured = measure(setup, args, &tenants).await;
     suspend_tenants(

@@ -83,6 +83,30 @@ async fn migrate_and_connect(setup: &Setup) -> anyhow::Result<Catalog> {
     })
 }
 
+/// What a bench measured over `--duration` does first: refuses a duration of 0, then migrates
+/// and connects as [`migrate_and_connect`] does.
+async fn migrate_for_timed_bench(
+    setup: &Setup,
+    duration: std::time::Duration,
+) -> anyhow::Result<Catalog> {
+    if duration.is_zero() {
+        bail!("--duration must be longer than 0 s");
+    }
+    migrate_and_connect(setup).await
+}
+
+/// Fails, after a bench printed its figures, with the `problems` they show: they do not
+/// describe a healthy `subject` (`pipeline`, `API`).
+fn fail_unless_healthy(problems: &[String], subject: &str) -> anyhow::Result<()> {
+    if !problems.is_empty() {
+        bail!(
+            "{}: these figures do not describe a healthy {subject}",
+            problems.join("; ")
+        );
+    }
+    Ok(())
+}
+
 /// The head of an insert of whole rows into ClickHouse's `rollup_writes`, every column as
 /// the aggregator writes them; the benches that write rollups themselves follow it with the
 /// `SELECT` that makes their rows.

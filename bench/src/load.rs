@@ -68,16 +68,22 @@ pub struct RequestCounts {
 
 impl RequestCounts {
     fn new() -> anyhow::Result<Self> {
+        Self::with_latency_up_to(MAX_LATENCY)
+    }
+
+    /// Nothing counted yet, with a latency histogram that holds up to `max_latency`.
+    pub(crate) fn with_latency_up_to(max_latency: Duration) -> anyhow::Result<Self> {
         Ok(Self {
             requests: 0,
             events: 0,
             rejected_events: 0,
-            latency: DurationHistogram::up_to(MAX_LATENCY)?,
+            latency: DurationHistogram::up_to(max_latency)?,
             failures: Failures::default(),
         })
     }
 
-    fn merge(&mut self, other: Self) -> anyhow::Result<()> {
+    /// Adds what another sender counted.
+    pub(crate) fn merge(&mut self, other: Self) -> anyhow::Result<()> {
         self.requests += other.requests;
         self.events += other.events;
         self.rejected_events += other.rejected_events;
@@ -86,6 +92,15 @@ impl RequestCounts {
             .context("cannot merge latency histograms")?;
         self.failures.merge(other.failures);
         Ok(())
+    }
+
+    /// Counts a request of `batch` events answered within the window after `latency`, of
+    /// which `accepted` events were accepted.
+    pub(crate) fn record(&mut self, batch: usize, accepted: u64, latency: Duration) {
+        self.requests += 1;
+        self.events += accepted;
+        self.rejected_events += (batch as u64).saturating_sub(accepted);
+        self.latency.record(latency);
     }
 
     /// Failed requests of the phase.
@@ -151,21 +166,13 @@ async fn send_until(
         let started = Instant::now();
         let outcome = http::send(sender, request).await;
         let finished = Instant::now();
-        let accepted = match http::accepted_events(outcome) {
-            Ok(accepted) => accepted,
-            Err(failure) => {
-                if failure.connection_lost {
-                    connection = None;
-                }
-                counts.failures.record(&failure.kind, failure.example);
-                continue;
-            }
+        let Some(accepted) =
+            http::accepted_or_record(outcome, &mut connection, &mut counts.failures)
+        else {
+            continue;
         };
         if window.start <= finished && finished <= window.end {
-            counts.requests += 1;
-            counts.events += accepted;
-            counts.rejected_events += (shape.batch as u64).saturating_sub(accepted);
-            counts.latency.record(finished.duration_since(started));
+            counts.record(shape.batch, accepted, finished.duration_since(started));
         }
     }
     Ok(counts)

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use hyper::StatusCode;
 use tokio::process::{Child, Command};
 
-use crate::{Setup, http};
+use crate::{Setup, http, progress};
 
 /// How long a node may take to answer `/readyz` with 200.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -91,6 +91,30 @@ impl Node {
             .args(["serve", "--roles", "meter"])
             .env("TALLY__METER__GROUP_ID", group_id);
         Self::start(command, "the aggregator").await
+    }
+
+    /// Starts an ingest node that allows the bench's requests, as [`Node::ingest`] does, and
+    /// an aggregator in a consumer group of the bench's own (the configured group, suffixed
+    /// with the topic prefix), and reports both; returns the ingest node, then the aggregator.
+    pub async fn ingest_and_aggregator(
+        setup: &Setup,
+        limits: &NodeLimits,
+    ) -> anyhow::Result<(Self, Self)> {
+        let group_id = format!(
+            "{}-bench-{}",
+            setup.meter.group_id,
+            setup.kafka.topic_prefix.trim_end_matches('.')
+        );
+        progress("starting an ingest node and an aggregator");
+        let ingest = Self::ingest(setup, limits).await?;
+        let aggregator = Self::meter(setup, &group_id).await?;
+        progress(&format!(
+            "ingest node {} listens on {}; aggregator {} consumes as group {group_id}",
+            ingest.pid(),
+            ingest.address(),
+            aggregator.pid(),
+        ));
+        Ok((ingest, aggregator))
     }
 
     /// Starts an API node (`tally serve --roles api`: GraphQL at `/graphql`) with per-key

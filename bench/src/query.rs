@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use hyper::header::HeaderValue;
 use tally_meter::analytics::Analytics;
 use tally_meter::api_key::Scope;
@@ -49,7 +49,7 @@ use crate::cpu::Clock;
 use crate::format::grouped;
 use crate::node::Node;
 use crate::tenants::{self, set_up_tenants, suspend_tenants};
-use crate::{Setup, migrate_and_connect, progress, short_random_id};
+use crate::{Setup, fail_unless_healthy, migrate_for_timed_bench, progress, short_random_id};
 
 /// The p99 the bench checks for `lastHour` and for `usage`, in milliseconds.
 pub const TARGET_P99_MS: f64 = 100.0;
@@ -81,10 +81,7 @@ struct QueryTenant {
 /// Runs the bench and prints its figures; fails, after printing them, if any request failed
 /// or the meters did not count every loaded event.
 pub async fn run(setup: &Setup, args: &BenchQueryArgs) -> anyhow::Result<()> {
-    if args.duration.is_zero() {
-        bail!("--duration must be longer than 0 s");
-    }
-    let catalog = migrate_and_connect(setup).await?;
+    let catalog = migrate_for_timed_bench(setup, args.duration).await?;
     let analytics = Analytics::new(&setup.clickhouse);
     let mut fleet = Fleet::default();
     let measured = match fleet.create(&catalog, args.tenants).await {
@@ -99,14 +96,7 @@ pub async fn run(setup: &Setup, args: &BenchQueryArgs) -> anyhow::Result<()> {
 
     println!("{}", figures.table());
     println!("{}", footer());
-    let problems = figures.problems();
-    if !problems.is_empty() {
-        bail!(
-            "{}: these figures do not describe a healthy API",
-            problems.join("; ")
-        );
-    }
-    Ok(())
+    fail_unless_healthy(&figures.problems(), "API")
 }
 
 /// Every tenant the bench created.
@@ -194,25 +184,12 @@ async fn measure(
     tenants: Arc<Vec<QueryTenant>>,
     analytics: &Analytics,
 ) -> anyhow::Result<Figures> {
-    let group_id = format!(
-        "{}-bench-{}",
-        setup.meter.group_id,
-        setup.kafka.topic_prefix.trim_end_matches('.')
-    );
     let plan = LoadPlan {
         tenants: Arc::clone(&tenants),
         events_per_tenant: args.events_per_tenant as usize,
         id_prefix: format!("{}-query", short_random_id()),
     };
-    progress("starting an ingest node and an aggregator");
-    let ingest = Node::ingest(setup, &plan.limits()).await?;
-    let aggregator = Node::meter(setup, &group_id).await?;
-    progress(&format!(
-        "ingest node {} listens on {}; aggregator {} consumes as group {group_id}",
-        ingest.pid(),
-        ingest.address(),
-        aggregator.pid(),
-    ));
+    let (ingest, aggregator) = Node::ingest_and_aggregator(setup, &plan.limits()).await?;
     let loaded = load::load(
         Arc::new(plan),
         ingest.address(),

@@ -96,7 +96,7 @@ impl Figures {
 
     /// Events acknowledged per second of the window.
     fn acknowledged_per_sec(&self) -> Option<f64> {
-        divide(self.load.events_acknowledged as f64, self.seconds)
+        divide(self.load.acknowledged.events as f64, self.seconds)
     }
 
     /// Where a canary's time goes, stage by stage.
@@ -133,7 +133,7 @@ impl Figures {
             ),
             (
                 "acknowledged events",
-                Some(load.events_acknowledged as f64),
+                Some(load.acknowledged.events as f64),
                 Unit::Count,
             ),
             (
@@ -149,12 +149,12 @@ impl Figures {
             ),
             (
                 "request latency p50 (ms)",
-                load.latency.quantile_ms(0.50),
+                load.acknowledged.latency.quantile_ms(0.50),
                 Unit::Decimal,
             ),
             (
                 "request latency p99 (ms)",
-                load.latency.quantile_ms(0.99),
+                load.acknowledged.latency.quantile_ms(0.99),
                 Unit::Decimal,
             ),
             (
@@ -206,7 +206,7 @@ impl Figures {
             ),
             (
                 "events/s per aggregator core",
-                divide(load.events_acknowledged as f64, self.aggregator_cpu_secs),
+                divide(load.acknowledged.events as f64, self.aggregator_cpu_secs),
                 Unit::Count,
             ),
             (
@@ -221,7 +221,7 @@ impl Figures {
             ),
             (
                 "events/s per ingest-node core",
-                divide(load.events_acknowledged as f64, self.ingest_cpu_secs),
+                divide(load.acknowledged.events as f64, self.ingest_cpu_secs),
                 Unit::Count,
             ),
             (
@@ -277,7 +277,7 @@ impl Figures {
             ),
             (
                 "rejected events",
-                Some(load.rejected_events as f64),
+                Some(load.acknowledged.rejected_events as f64),
                 Unit::Count,
             ),
         ];
@@ -308,13 +308,13 @@ impl Figures {
     /// A line for everything that makes the figures doubtful.
     fn problem_lines(&self) -> Vec<String> {
         let mut lines = Vec::new();
-        for line in self.load.failures.lines() {
+        for line in self.load.acknowledged.failures.lines() {
             lines.push(format!("load: {line}"));
         }
-        if self.load.rejected_events > 0 {
+        if self.load.acknowledged.rejected_events > 0 {
             lines.push(format!(
                 "load: {} events were not accepted",
-                self.load.rejected_events
+                self.load.acknowledged.rejected_events
             ));
         }
         for line in self.canaries.failures.lines() {
@@ -367,10 +367,10 @@ impl Figures {
     pub(super) fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let failed = self.load.failed_requests();
-        if failed > 0 || self.load.rejected_events > 0 {
+        if failed > 0 || self.load.acknowledged.rejected_events > 0 {
             problems.push(format!(
                 "{failed} failed requests and {} rejected events",
-                self.load.rejected_events
+                self.load.acknowledged.rejected_events
             ));
         }
         let failed_canaries = self.canaries.failures.total();

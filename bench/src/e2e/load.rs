@@ -23,10 +23,9 @@ use tokio::task::JoinHandle;
 
 use super::MAX_LATENCY;
 use crate::body::{self, BatchTemplate};
-use crate::failures::Failures;
 use crate::histogram::DurationHistogram;
 use crate::http::{self, BATCH_CONTENT_TYPE, Connection};
-use crate::load::Window;
+use crate::load::{RequestCounts, Window};
 use crate::progress;
 
 /// Size of one serialized load event, in bytes.
@@ -125,20 +124,13 @@ pub(super) struct SenderCounts {
     pub(super) requests_sent: u64,
     /// Events of those requests.
     pub(super) events_sent: u64,
-    /// 2xx requests completed in the window.
-    pub(super) requests_acknowledged: u64,
-    /// Events those requests accepted.
-    pub(super) events_acknowledged: u64,
-    /// Events of those requests that the node did not accept.
-    pub(super) rejected_events: u64,
+    /// The 2xx requests completed in the window (the events they accepted and rejected, and
+    /// their latency), and the failed requests of the whole run.
+    pub(super) acknowledged: RequestCounts,
     /// Events accepted over the whole run, warmup included: what the meters must count.
     pub(super) accepted_total: u64,
-    /// Latency of the requests acknowledged in the window.
-    pub(super) latency: DurationHistogram,
     /// How late requests due in the window started.
     pub(super) lag: DurationHistogram,
-    /// Failed requests of the whole run.
-    pub(super) failures: Failures,
 }
 
 impl SenderCounts {
@@ -147,13 +139,9 @@ impl SenderCounts {
         Ok(Self {
             requests_sent: 0,
             events_sent: 0,
-            requests_acknowledged: 0,
-            events_acknowledged: 0,
-            rejected_events: 0,
+            acknowledged: RequestCounts::with_latency_up_to(MAX_LATENCY)?,
             accepted_total: 0,
-            latency: DurationHistogram::up_to(MAX_LATENCY)?,
             lag: DurationHistogram::up_to(MAX_LATENCY)?,
-            failures: Failures::default(),
         })
     }
 
@@ -161,23 +149,17 @@ impl SenderCounts {
     fn merge(&mut self, other: Self) -> anyhow::Result<()> {
         self.requests_sent += other.requests_sent;
         self.events_sent += other.events_sent;
-        self.requests_acknowledged += other.requests_acknowledged;
-        self.events_acknowledged += other.events_acknowledged;
-        self.rejected_events += other.rejected_events;
+        self.acknowledged.merge(other.acknowledged)?;
         self.accepted_total += other.accepted_total;
-        self.latency
-            .merge(&other.latency)
-            .context("cannot merge latency histograms")?;
         self.lag
             .merge(&other.lag)
             .context("cannot merge lag histograms")?;
-        self.failures.merge(other.failures);
         Ok(())
     }
 
     /// Failed requests of the whole run.
     pub(super) fn failed_requests(&self) -> u64 {
-        self.failures.total()
+        self.acknowledged.failed_requests()
     }
 }
 
@@ -198,8 +180,12 @@ async fn send_slots(
         let Some(slot) = queue.lock().await.recv().await else {
             break;
         };
-        let Some(sender) =
-            http::connection_or_pause(&mut connection, plan.address, &mut counts.failures).await
+        let Some(sender) = http::connection_or_pause(
+            &mut connection,
+            plan.address,
+            &mut counts.acknowledged.failures,
+        )
+        .await
         else {
             continue;
         };
@@ -223,22 +209,16 @@ async fn send_slots(
         }
         let outcome = http::send(sender, request).await;
         let finished = Instant::now();
-        let accepted = match http::accepted_events(outcome) {
-            Ok(accepted) => accepted,
-            Err(failure) => {
-                if failure.connection_lost {
-                    connection = None;
-                }
-                counts.failures.record(&failure.kind, failure.example);
-                continue;
-            }
+        let Some(accepted) =
+            http::accepted_or_record(outcome, &mut connection, &mut counts.acknowledged.failures)
+        else {
+            continue;
         };
         counts.accepted_total += accepted;
         if in_window(window, finished) {
-            counts.requests_acknowledged += 1;
-            counts.events_acknowledged += accepted;
-            counts.rejected_events += (plan.batch as u64).saturating_sub(accepted);
-            counts.latency.record(finished.duration_since(started));
+            counts
+                .acknowledged
+                .record(plan.batch, accepted, finished.duration_since(started));
         }
     }
     Ok(counts)

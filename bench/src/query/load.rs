@@ -215,16 +215,9 @@ async fn send_batches(
             .header(AUTHORIZATION, plan.tenants[tenant].ingest.clone())
             .body(Full::new(plan.body(tenant, batch, Utc::now())))
             .context("cannot build a bench request")?;
-        match http::accepted_events(http::send(sender, request).await) {
-            Ok(count) => {
-                accepted[tenant].fetch_add(count, Ordering::Relaxed);
-            }
-            Err(failure) => {
-                if failure.connection_lost {
-                    connection = None;
-                }
-                failures.record(&failure.kind, failure.example);
-            }
+        let outcome = http::send(sender, request).await;
+        if let Some(count) = http::accepted_or_record(outcome, &mut connection, &mut failures) {
+            accepted[tenant].fetch_add(count, Ordering::Relaxed);
         }
     }
     Ok(failures)
