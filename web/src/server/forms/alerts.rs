@@ -26,43 +26,61 @@ pub(in crate::server) struct SilenceForm {
     comment: String,
 }
 
-/// Runs a mutation of one JSON document typed in the field `field`; a document that is not
-/// JSON comes back with the reason, refilled.
-async fn mutate_json(
-    post: &FormPost,
-    field: &str,
-    text: &str,
-    query: &str,
-    done: impl FnOnce(Value) -> Flash,
-) -> Response {
-    match serde_json::from_str::<Value>(text) {
-        Ok(spec) => {
-            post.mutate("/alerts", query, json!({ "spec": spec }), done)
-                .await
+/// A JSON document that one of the page's forms sets: the form's field, the mutation that
+/// takes it as `$spec`, and what the next page says once it is set.
+struct JsonDocument {
+    field: &'static str,
+    mutation: &'static str,
+    done: fn(Value) -> Flash,
+}
+
+/// An alert rule, created.
+const RULE: JsonDocument = JsonDocument {
+    field: "rule",
+    mutation: "mutation($spec: JSON!) { createAlertRule(spec: $spec) { name } }",
+    done: |data| {
+        Flash::notice(format!(
+            "Alert rule {} created.",
+            data["createAlertRule"]["name"].as_str().unwrap_or_default()
+        ))
+    },
+};
+
+/// A receiver, created or replaced.
+const RECEIVER: JsonDocument = JsonDocument {
+    field: "receiver",
+    mutation: "mutation($spec: JSON!) { setAlertReceiver(spec: $spec) }",
+    done: |_| Flash::notice("Receiver set."),
+};
+
+/// The routing tree.
+const ROUTING: JsonDocument = JsonDocument {
+    field: "routing",
+    mutation: "mutation($spec: JSON!) { setAlertRouting(spec: $spec) }",
+    done: |_| Flash::notice("Routing tree set."),
+};
+
+impl JsonDocument {
+    /// Runs the document's mutation with the JSON typed in `text`; a document that is not JSON
+    /// comes back with the reason, refilled.
+    async fn set(&self, post: &FormPost, text: &str) -> Response {
+        match serde_json::from_str::<Value>(text) {
+            Ok(spec) => {
+                post.mutate("/alerts", self.mutation, json!({ "spec": spec }), self.done)
+                    .await
+            }
+            Err(error) => post.refuse(
+                "/alerts",
+                format!("That is not JSON: {error}."),
+                BTreeMap::from([(self.field.to_owned(), text.to_owned())]),
+            ),
         }
-        Err(error) => post.refuse(
-            "/alerts",
-            format!("That is not JSON: {error}."),
-            BTreeMap::from([(field.to_owned(), text.to_owned())]),
-        ),
     }
 }
 
 /// Creates a rule from its JSON.
 pub(in crate::server) async fn create_rule(post: FormPost, Form(form): Form<JsonForm>) -> Response {
-    mutate_json(
-        &post,
-        "rule",
-        &form.spec,
-        "mutation($spec: JSON!) { createAlertRule(spec: $spec) { name } }",
-        |data| {
-            Flash::notice(format!(
-                "Alert rule {} created.",
-                data["createAlertRule"]["name"].as_str().unwrap_or_default()
-            ))
-        },
-    )
-    .await
+    RULE.set(&post, &form.spec).await
 }
 
 /// Deletes a rule.
@@ -81,26 +99,12 @@ pub(in crate::server) async fn set_receiver(
     post: FormPost,
     Form(form): Form<JsonForm>,
 ) -> Response {
-    mutate_json(
-        &post,
-        "receiver",
-        &form.spec,
-        "mutation($spec: JSON!) { setAlertReceiver(spec: $spec) }",
-        |_| Flash::notice("Receiver set."),
-    )
-    .await
+    RECEIVER.set(&post, &form.spec).await
 }
 
 /// Sets the routing tree from its JSON.
 pub(in crate::server) async fn set_routing(post: FormPost, Form(form): Form<JsonForm>) -> Response {
-    mutate_json(
-        &post,
-        "routing",
-        &form.spec,
-        "mutation($spec: JSON!) { setAlertRouting(spec: $spec) }",
-        |_| Flash::notice("Routing tree set."),
-    )
-    .await
+    ROUTING.set(&post, &form.spec).await
 }
 
 /// Creates a silence from `name=value` matchers and a duration such as `2h`.
