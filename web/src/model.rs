@@ -17,8 +17,8 @@ pub use billing::{
     RunningTotals,
 };
 pub use slo::{
-    BudgetPoint, BurnDown, BurnDownSeries, BurnRateRow, IndicatorText, SloDetail, SloRow,
-    SloSeries, SloSpecText, Standing, TierRow, TierText,
+    BudgetPoint, BurnDown, BurnDownSeries, BurnRateRow, IndicatorText, SloDefinition, SloDetail,
+    SloRow, SloSeries, SloSpecText, Standing, TierRow, TierText,
 };
 
 /// A message for the next page, after a form post: what happened, or why it did not.

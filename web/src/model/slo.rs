@@ -140,9 +140,9 @@ pub enum Standing {
     Unknown(String),
 }
 
-/// An SLO of the list.
+/// An SLO as it is defined: what both SLO pages show of it before its figures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SloRow {
+pub struct SloDefinition {
     /// Its name.
     pub name: String,
     /// The percent of good events promised.
@@ -151,6 +151,14 @@ pub struct SloRow {
     pub window: String,
     /// Its spec.
     pub spec: SloSpecText,
+}
+
+/// An SLO of the list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SloRow {
+    /// The SLO.
+    #[serde(flatten)]
+    pub slo: SloDefinition,
     /// Where it stands now.
     pub standing: Standing,
 }
@@ -196,18 +204,34 @@ pub struct BurnDown {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SloDetail {
-    /// Its name.
-    pub name: String,
-    /// The percent of good events promised.
-    pub objective: Decimal,
-    /// `28d` or `month`.
-    pub window: String,
-    /// Its spec.
-    pub spec: SloSpecText,
+    /// The SLO.
+    #[serde(flatten)]
+    pub slo: SloDefinition,
     /// When its indicator started counting.
     pub created_at: DateTime<Utc>,
     /// Where it stands now, per series.
     pub series: Vec<SloSeries>,
     /// How its budget went down over its window so far.
     pub burn_down: BurnDown,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_slo_row_reads_and_writes_its_definition_flat() {
+        let answer = r#"{"name": "checkout", "objective": "99.9", "window": "28d",
+            "spec": {"indicator": {"kind": "ratio", "event_type": "http.request",
+            "good": "$.status < 500"}}, "standing": {"Series": []}}"#;
+        let row: SloRow = serde_json::from_str(answer).expect("an SLO row");
+        assert_eq!(row.slo.name, "checkout");
+        assert_eq!(row.standing, Standing::Series(Vec::new()));
+        let written = serde_json::to_string(&row).expect("written");
+        assert!(
+            written.starts_with(r#"{"name":"checkout","objective":"99.9","window":"28d","spec":"#),
+            "{written}"
+        );
+        assert_eq!(serde_json::from_str::<SloRow>(&written).expect("read again"), row);
+    }
 }

@@ -23,7 +23,7 @@ pub fn SloPage() -> impl IntoView {
         move || params.get().get("name").unwrap_or_default(),
         load_slo,
     );
-    page("SLO", data, |_, slo| view! { <SloView slo=slo /> })
+    page("SLO", data, |_, detail| view! { <SloView detail=detail /> })
 }
 
 /// `28d` as "28 days, rolling", `month` as "the calendar month (UTC)".
@@ -37,7 +37,13 @@ fn window_text(window: &str) -> String {
 }
 
 #[component]
-fn SloView(slo: SloDetail) -> impl IntoView {
+fn SloView(detail: SloDetail) -> impl IntoView {
+    let SloDetail {
+        slo,
+        created_at,
+        series,
+        burn_down,
+    } = detail;
     let indicator = slo.spec.indicator.clone();
     let allowed = (Decimal::ONE_HUNDRED - slo.objective).normalize();
     let group = slo
@@ -46,9 +52,7 @@ fn SloView(slo: SloDetail) -> impl IntoView {
         .iter()
         .next()
         .map(|(name, path)| (name.clone(), path.clone()));
-    let burn_down = slo.burn_down.clone();
     let hourly = burn_down.step == "1h";
-    let series = slo.series.clone();
     let empty = series.is_empty().then(|| {
         view! {
             <section class="card">
@@ -57,7 +61,7 @@ fn SloView(slo: SloDetail) -> impl IntoView {
                     <code>{indicator.event_type.clone()}</code>
                     {format!(
                         " events have been counted since {}. Events of this type that ingest accepts count from the minute they arrive (up to an hour late).",
-                        when(slo.created_at)
+                        when(created_at)
                     )}
                 </p>
             </section>
@@ -100,7 +104,7 @@ fn SloView(slo: SloDetail) -> impl IntoView {
                     }}
                 </dd>
                 <dt>"Counting since"</dt>
-                <dd>{when(slo.created_at)}</dd>
+                <dd>{when(created_at)}</dd>
             </dl>
         </section>
         {empty}

@@ -108,7 +108,7 @@ fn SloTable(slos: Vec<SloRow>) -> impl IntoView {
                     </tr>
                 </thead>
                 <tbody>
-                    {slos.into_iter().map(|slo| view! { <SloListRow slo=slo /> }).collect_view()}
+                    {slos.into_iter().map(|row| view! { <SloListRow row=row /> }).collect_view()}
                 </tbody>
             </table>
             <p class="help">
@@ -121,10 +121,11 @@ fn SloTable(slos: Vec<SloRow>) -> impl IntoView {
 }
 
 #[component]
-fn SloListRow(slo: SloRow) -> impl IntoView {
+fn SloListRow(row: SloRow) -> impl IntoView {
+    let SloRow { slo, standing } = row;
     let href = format!("/slos/{}", slo.name);
     let indicator = &slo.spec.indicator;
-    let standing = match &slo.standing {
+    let standing = match &standing {
         Standing::Unknown(reason) => view! { <p class="error">{reason.clone()}</p> }.into_any(),
         Standing::Series(series) if series.is_empty() => {
             view! { <span class="muted">"No events yet"</span> }.into_any()
