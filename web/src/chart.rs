@@ -2,6 +2,7 @@
 //! bar for quotas. Nothing is fetched from anywhere; each bar carries a tooltip with its
 //! exact figures, and the chart a text summary for screen readers.
 
+use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 /// One stack of a bar chart.
@@ -13,6 +14,18 @@ pub struct Bar {
     pub tooltip: String,
     /// The heights of the stack's parts, bottom first, in the chart's unit (drawing only).
     pub parts: Vec<f64>,
+}
+
+impl Bar {
+    /// The bar of the minute that starts `at`: labelled `14:05`, with the tooltip
+    /// `14:05 UTC: {figures}`.
+    pub fn minute(at: DateTime<Utc>, figures: String, parts: Vec<f64>) -> Self {
+        Self {
+            label: at.format("%H:%M").to_string(),
+            tooltip: format!("{}: {figures}", at.format("%H:%M UTC")),
+            parts,
+        }
+    }
 }
 
 /// A series' name and its CSS class.

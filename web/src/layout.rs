@@ -1,6 +1,6 @@
 //! What every page shares: the layout of a signed-in page, loading a page's data, the
 //! one-time message a form post left, the pieces of the pages' forms (the session's form
-//! token, the danger button) and the formatting of counts, durations and times.
+//! token, the danger button) and the formatting of counts, durations, times and amounts.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -9,7 +9,7 @@ use leptos_router::hooks::use_location;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::model::{Flash, Page, SESSION_ENDED, Viewer};
+use crate::model::{Flash, Money, Page, SESSION_ENDED, Viewer};
 
 /// The one-time message of the page being rendered, from its data.
 #[derive(Clone)]
@@ -161,6 +161,16 @@ pub fn DangerButton(
     }
 }
 
+/// What only admin keys may do on a page, such as its forms; a read key is told instead whom to
+/// ask to `change` such things.
+pub fn admin_only(admin: bool, change: &str, forms: impl FnOnce() -> AnyView) -> AnyView {
+    if admin {
+        return forms();
+    }
+    let ask = format!("You signed in with a read key: ask someone with an admin key to {change}.");
+    view! { <p class="help">{ask}</p> }.into_any()
+}
+
 /// The card of an empty page or section: that there is nothing yet, and how to make some.
 #[component]
 pub fn EmptyCard(
@@ -308,4 +318,17 @@ pub fn duration(seconds: u64) -> String {
 /// Formats a time as `YYYY-MM-DD HH:MM UTC`.
 pub fn when(time: chrono::DateTime<chrono::Utc>) -> String {
     time.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// Formats amounts in several currencies as one figure, `18.45 EUR + 5.00 USD`, or `none`
+/// without any.
+pub fn amounts(totals: &[Money], none: &str) -> String {
+    if totals.is_empty() {
+        return none.to_owned();
+    }
+    totals
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" + ")
 }

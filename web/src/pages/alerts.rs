@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use leptos::prelude::*;
 
 use crate::data::{load_alert_rules, load_alerts};
-use crate::layout::{DangerButton, FormToken, flash, page, refill};
+use crate::layout::{DangerButton, FormToken, admin_only, flash, page, refill};
 use crate::model::{AlertRow, AlertRuleRow, AlertsView, Flash, SilenceRow, TransitionRow};
 
 /// The alerts page.
@@ -18,16 +18,9 @@ pub fn Alerts() -> impl IntoView {
         let admin = viewer.is_admin();
         view! {
             <AlertsBody view=view admin=admin />
-            {if admin {
+            {admin_only(admin, "change rules, receivers, routing or silences", || {
                 view! { <Rules /> <Forms flash=flash() /> }.into_any()
-            } else {
-                view! {
-                    <p class="help">
-                        "You signed in with a read key: ask someone with an admin key to change rules, receivers, routing or silences."
-                    </p>
-                }
-                    .into_any()
-            }}
+            })}
         }
     })
 }

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use crate::data::load_customers;
-use crate::layout::{EmptyCard, page};
+use crate::layout::{EmptyCard, amounts, page};
 use crate::model::CustomerRow;
 
 /// The customers page.
@@ -56,16 +56,7 @@ fn CustomerTable(customers: Vec<CustomerRow>) -> impl IntoView {
                             } else {
                                 customer.subjects.join(", ")
                             };
-                            let running = if customer.running.is_empty() {
-                                "no subscription".to_owned()
-                            } else {
-                                customer
-                                    .running
-                                    .iter()
-                                    .map(ToString::to_string)
-                                    .collect::<Vec<_>>()
-                                    .join(" + ")
-                            };
+                            let running = amounts(&customer.running, "no subscription");
                             view! {
                                 <tr>
                                     <td><code>{customer.external_id}</code></td>

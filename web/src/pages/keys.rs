@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use crate::data::load_api_keys;
-use crate::layout::{DangerButton, FormToken, page, when};
+use crate::layout::{DangerButton, FormToken, admin_only, page, when};
 use crate::model::ApiKey;
 
 /// The API keys page.
@@ -18,7 +18,7 @@ pub fn Keys() -> impl IntoView {
                 <h2>"Your keys"</h2>
                 <KeyTable keys=keys admin=admin current=viewer.key_id />
             </section>
-            {if admin {
+            {admin_only(admin, "create or revoke keys", || {
                 view! {
                     <section class="card">
                         <h2>"Create a key"</h2>
@@ -35,10 +35,7 @@ pub fn Keys() -> impl IntoView {
                     </section>
                 }
                     .into_any()
-            } else {
-                view! { <p class="help">"You signed in with a read key: ask someone with an admin key to create or revoke keys."</p> }
-                    .into_any()
-            }}
+            })}
         }
     })
 }

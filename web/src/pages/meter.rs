@@ -73,15 +73,12 @@ fn MeterView(detail: MeterDetail, selection: UsageSelection) -> impl IntoView {
     let bars: Vec<Bar> = detail
         .last_hour
         .iter()
-        .map(|point| Bar {
-            label: point.window_start.format("%H:%M").to_string(),
-            tooltip: format!(
-                "{}: {} ({} events)",
-                point.window_start.format("%H:%M UTC"),
-                value_text(point),
-                count(point.events)
-            ),
-            parts: vec![point.value.and_then(|value| value.to_f64()).unwrap_or(0.0)],
+        .map(|point| {
+            Bar::minute(
+                point.window_start,
+                format!("{} ({} events)", value_text(point), count(point.events)),
+                vec![point.value.and_then(|value| value.to_f64()).unwrap_or(0.0)],
+            )
         })
         .collect();
     let events: u64 = detail.last_hour.iter().map(|point| point.events).sum();

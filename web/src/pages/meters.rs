@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::data::load_meters;
-use crate::layout::{DangerButton, FormToken, duration, flash, page, refill};
+use crate::layout::{DangerButton, FormToken, admin_only, duration, flash, page, refill};
 use crate::model::{Flash, Meter};
 
 const AGGREGATIONS: [&str; 7] = [
@@ -27,16 +27,9 @@ pub fn Meters() -> impl IntoView {
                 <h2>"Your meters"</h2>
                 <MeterTable meters=meters admin=admin />
             </section>
-            {if admin {
+            {admin_only(admin, "create or delete meters", || {
                 view! { <CreateMeter flash=flash() /> }.into_any()
-            } else {
-                view! {
-                    <p class="help">
-                        "You signed in with a read key: ask someone with an admin key to create or delete meters."
-                    </p>
-                }
-                    .into_any()
-            }}
+            })}
         }
     })
 }

@@ -8,7 +8,7 @@ use leptos_meta::Meta;
 
 use crate::chart::{Bar, BarChart};
 use crate::data::{load_overview, load_running_totals};
-use crate::layout::{count, hydrated, page};
+use crate::layout::{amounts, count, hydrated, page};
 use crate::model::{RunningTotals, Traffic};
 
 /// Seconds between reloads.
@@ -54,16 +54,7 @@ pub fn Overview() -> impl IntoView {
 #[component]
 fn RunningTotal(totals: RunningTotals) -> impl IntoView {
     (totals.customers > 0).then(|| {
-        let figure = if totals.totals.is_empty() {
-            "nothing yet".to_owned()
-        } else {
-            totals
-                .totals
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" + ")
-        };
+        let figure = amounts(&totals.totals, "nothing yet");
         let customers = if totals.customers == 1 {
             "1 customer".to_owned()
         } else {
@@ -110,15 +101,16 @@ fn TrafficView(traffic: Traffic) -> impl IntoView {
     let bars: Vec<Bar> = traffic
         .minutes
         .iter()
-        .map(|minute| Bar {
-            label: minute.minute.format("%H:%M").to_string(),
-            tooltip: format!(
-                "{}: {} accepted, {} rejected",
-                minute.minute.format("%H:%M UTC"),
-                count(minute.accepted),
-                count(minute.rejected)
-            ),
-            parts: vec![minute.accepted as f64, minute.rejected as f64],
+        .map(|minute| {
+            Bar::minute(
+                minute.minute,
+                format!(
+                    "{} accepted, {} rejected",
+                    count(minute.accepted),
+                    count(minute.rejected)
+                ),
+                vec![minute.accepted as f64, minute.rejected as f64],
+            )
         })
         .collect();
     let summary = format!(
