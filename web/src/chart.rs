@@ -221,13 +221,12 @@ mod tests {
 
     #[test]
     fn scales_round_up_to_readable_steps() {
-        assert_eq!(nice_ceiling(0.0), 1.0);
-        assert_eq!(nice_ceiling(7.0), 10.0);
-        assert_eq!(nice_ceiling(120.0), 200.0);
-        assert_eq!(nice_ceiling(4_500.0), 5_000.0);
-        assert_eq!(short_number(1_500.0), "1.5k");
-        assert_eq!(short_number(2_000_000.0), "2M");
-        assert_eq!(short_number(40.0), "40");
+        for (highest, top) in [(0.0, 1.0), (7.0, 10.0), (120.0, 200.0), (4_500.0, 5_000.0)] {
+            assert_eq!(nice_ceiling(highest), top, "{highest}");
+        }
+        for (value, label) in [(1_500.0, "1.5k"), (2_000_000.0, "2M"), (40.0, "40")] {
+            assert_eq!(short_number(value), label, "{value}");
+        }
     }
 
     #[test]

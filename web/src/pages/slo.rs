@@ -455,14 +455,24 @@ mod tests {
 
     #[test]
     fn the_budget_axis_has_at_most_six_round_steps() {
-        assert_eq!(percent_step(100.0), 25.0);
-        assert_eq!(percent_step(200.0), 50.0);
-        assert_eq!(percent_step(500.0), 100.0);
-        assert_eq!(percent_step(1_000.0), 250.0);
-        assert_eq!(percent_step(100_000.0), 25_000.0);
-        assert_eq!(window_text("28d"), "28 days, rolling");
-        assert_eq!(window_text("1d"), "1 day, rolling");
-        assert_eq!(window_text("month"), "the calendar month (UTC)");
+        let steps = [
+            (100.0, 25.0),
+            (200.0, 50.0),
+            (500.0, 100.0),
+            (1_000.0, 250.0),
+            (100_000.0, 25_000.0),
+        ];
+        for (span, step) in steps {
+            assert_eq!(percent_step(span), step, "{span}");
+        }
+        let windows = [
+            ("28d", "28 days, rolling"),
+            ("1d", "1 day, rolling"),
+            ("month", "the calendar month (UTC)"),
+        ];
+        for (window, text) in windows {
+            assert_eq!(window_text(window), text);
+        }
     }
 
     #[test]
