@@ -75,14 +75,12 @@ async fn send_readings(
         tally_meter::usage::floor_minute(now) - chrono::Duration::minutes(10),
         tally_meter::usage::floor_minute(now) + chrono::Duration::minutes(2),
     );
-    wait_until_meter_counts(&meter, events, async || {
-        let totals = analytics.totals_by_subject(&meter, range, None).await;
-        totals
-            .expect("totals answer")
-            .iter()
-            .map(|total| total.events)
-            .sum()
-    })
+    wait_until_meter_counts(
+        &meter,
+        events,
+        || analytics.totals_by_subject(&meter, range, None),
+        |total| total.events,
+    )
     .await;
 }
 

@@ -65,14 +65,12 @@ pub(super) async fn send_and_wait(
         .collect();
     let analytics = env.analytics();
     let range = (month_start(3), month_start(0));
-    wait_until_meter_counts(&meter, events, async || {
-        let totals = analytics.totals(&meter, range, &subjects, None).await;
-        totals
-            .expect("totals answer")
-            .iter()
-            .map(|total| total.events)
-            .sum()
-    })
+    wait_until_meter_counts(
+        &meter,
+        events,
+        || analytics.totals(&meter, range, &subjects, None),
+        |total| total.events,
+    )
     .await;
 }
 
@@ -84,18 +82,25 @@ pub(super) async fn find_meter(env: &TestEnv, tenant: TenantId, key: &str) -> Me
         .expect("the meter")
 }
 
-/// Waits up to 60 s until `count` finds `events` events of `meter`.
-pub(super) async fn wait_until_meter_counts<Counting>(
+/// Waits up to 60 s until the totals of `meter` that `totals` reads hold `events` events in
+/// all, as `events_of` counts each.
+pub(super) async fn wait_until_meter_counts<Total, Totals>(
     meter: &Meter,
     events: u64,
-    mut count: impl FnMut() -> Counting,
+    mut totals: impl FnMut() -> Totals,
+    events_of: fn(&Total) -> u64,
 ) where
-    Counting: Future<Output = u64>,
+    Totals: Future<Output = tally_meter::Result<Vec<Total>>>,
 {
     eventually(Duration::from_secs(60), Duration::from_millis(250), || {
-        let counting = count();
+        let totals = totals();
         async move {
-            let counted = counting.await;
+            let counted: u64 = totals
+                .await
+                .expect("totals answer")
+                .iter()
+                .map(events_of)
+                .sum();
             if counted == events {
                 Ok(())
             } else {
