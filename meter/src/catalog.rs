@@ -12,6 +12,21 @@
 //! the transaction's `&mut PgConnection` instead: an `impl Acquire` instantiated with a
 //! `&mut PgConnection` inside a future that must be `Send` (every HTTP handler's) fails with
 //! "implementation of `Acquire` is not general enough", a known limit of the compiler.
+//!
+//! A table whose row several queries read keeps its column list once, in a small macro of its
+//! file built on [`query_rows!`](crate::query_rows).
+
+/// `sqlx::query_as!` into `$row`, with the row's `$columns` between the statement's own `$head`
+/// (`SELECT`, or a write ending in `RETURNING`) and `$tail` (`FROM …`, or nothing), followed by
+/// the statement's arguments. sqlx joins string literals added with `+` before it reads a query,
+/// so the query is checked at compile time like any other. A catalog file wraps it once with its
+/// row type and columns, as `meters` does with `query_meters!`.
+#[macro_export]
+macro_rules! query_rows {
+    ($row:ident, $columns:literal, $head:literal, $tail:literal, $($arguments:tt)*) => {
+        ::sqlx::query_as!($row, $head + " " + $columns + " " + $tail, $($arguments)*)
+    };
+}
 
 pub mod api_keys;
 pub mod audit;

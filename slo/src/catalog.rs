@@ -57,18 +57,14 @@ pub enum Applied {
     Unchanged,
 }
 
-/// `sqlx::query_as!` of [`SloRow`]s, checked at compile time like any other: the statement is
-/// `$head`, then the row's columns, then `$tail` (sqlx takes string literals joined by `+` as
-/// one query).
+/// [`query_rows!`](tally_meter::query_rows) of [`SloRow`]s.
 macro_rules! query_slo_rows {
-    ($head:literal, $tail:literal, $($arguments:tt)*) => {
-        sqlx::query_as!(
+    ($($query:tt)*) => {
+        tally_meter::query_rows!(
             SloRow,
-            $head
-                + r#"id AS "id: SloId", tenant_id AS "tenant_id: TenantId",
-                     spec AS "spec: Json<SloSpec>", created_at, updated_at"#
-                + $tail,
-            $($arguments)*
+            r#"id AS "id: SloId", tenant_id AS "tenant_id: TenantId",
+              spec AS "spec: Json<SloSpec>", created_at, updated_at"#,
+            $($query)*
         )
     };
 }

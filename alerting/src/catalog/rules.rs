@@ -21,18 +21,14 @@ use crate::rule::{By, Condition, Rule, RuleSpec};
 /// Most rules one tenant may have.
 pub const MAX_RULES_PER_TENANT: i64 = 1000;
 
-/// `sqlx::query_as!` of [`RuleRow`]s, checked at compile time like any other: the statement
-/// is `$head`, then the row's columns, then `$tail` (sqlx takes string literals joined by `+`
-/// as one query).
+/// [`query_rows!`](tally_meter::query_rows) of [`RuleRow`]s.
 macro_rules! query_rule_rows {
-    ($head:literal, $tail:literal, $($arguments:tt)*) => {
-        sqlx::query_as!(
+    ($($query:tt)*) => {
+        tally_meter::query_rows!(
             RuleRow,
-            $head
-                + r#"id, tenant_id AS "tenant_id: TenantId", spec AS "spec: Json<RuleSpec>",
-                     created_at"#
-                + $tail,
-            $($arguments)*
+            r#"id, tenant_id AS "tenant_id: TenantId", spec AS "spec: Json<RuleSpec>",
+              created_at"#,
+            $($query)*
         )
     };
 }

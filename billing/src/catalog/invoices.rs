@@ -66,25 +66,19 @@ impl TryFrom<InvoiceRow> for Invoice {
     }
 }
 
-/// `sqlx::query_as!` into an [`InvoiceRow`]: the invoice's columns, with the types
-/// `InvoiceRow` wants, stand between the query's own `head` (`SELECT`, or a write ending in
-/// `RETURNING`) and `tail` (`FROM …`, or nothing), then come the query's arguments. sqlx joins
-/// literals added with `+` before it reads a query, so each query is still checked at compile
-/// time like any other.
+/// [`query_rows!`](tally_meter::query_rows) of [`InvoiceRow`]s.
 macro_rules! query_invoices {
-    ($head:literal, $tail:literal, $($arguments:tt)*) => {
-        sqlx::query_as!(
+    ($($query:tt)*) => {
+        tally_meter::query_rows!(
             InvoiceRow,
-            $head
-                + r#" id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
-                      customer_id AS "customer_id: CustomerId",
-                      subscription_id AS "subscription_id: SubscriptionId",
-                      period_start, period_end, opening, status, number, currency,
-                      lines AS "lines: Json<Vec<Line>>",
-                      measured AS "measured: Json<Vec<Billed>>",
-                      subtotal, tax_percent, tax, total, grace_until, finalized_at "#
-                + $tail,
-            $($arguments)*
+            r#"id AS "id: InvoiceId", tenant_id AS "tenant_id: TenantId",
+              customer_id AS "customer_id: CustomerId",
+              subscription_id AS "subscription_id: SubscriptionId",
+              period_start, period_end, opening, status, number, currency,
+              lines AS "lines: Json<Vec<Line>>",
+              measured AS "measured: Json<Vec<Billed>>",
+              subtotal, tax_percent, tax, total, grace_until, finalized_at"#,
+            $($query)*
         )
     };
 }

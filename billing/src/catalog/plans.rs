@@ -37,19 +37,14 @@ impl TryFrom<PlanRow> for Plan {
     }
 }
 
-/// `sqlx::query_as!` into a [`PlanRow`]: the plan's columns, with the types `PlanRow` wants,
-/// stand between the query's own `head` (`SELECT`, or a write ending in `RETURNING`) and `tail`
-/// (`FROM …`, or nothing), then come the query's arguments. sqlx joins literals added with `+`
-/// before it reads a query, so each query is still checked at compile time.
+/// [`query_rows!`](tally_meter::query_rows) of [`PlanRow`]s.
 macro_rules! query_plans {
-    ($head:literal, $tail:literal, $($arguments:tt)*) => {
-        sqlx::query_as!(
+    ($($query:tt)*) => {
+        tally_meter::query_rows!(
             PlanRow,
-            $head
-                + r#" id AS "id: PlanId", tenant_id AS "tenant_id: TenantId", key, name,
-                      created_at "#
-                + $tail,
-            $($arguments)*
+            r#"id AS "id: PlanId", tenant_id AS "tenant_id: TenantId", key, name,
+              created_at"#,
+            $($query)*
         )
     };
 }
@@ -82,16 +77,14 @@ impl TryFrom<VersionRow> for PlanVersion {
     }
 }
 
-/// `query_plans!` for a [`VersionRow`]: the same splice, with a plan version's columns.
+/// [`query_rows!`](tally_meter::query_rows) of [`VersionRow`]s.
 macro_rules! query_versions {
-    ($head:literal, $tail:literal, $($arguments:tt)*) => {
-        sqlx::query_as!(
+    ($($query:tt)*) => {
+        tally_meter::query_rows!(
             VersionRow,
-            $head
-                + r#" id AS "id: PlanVersionId", plan_id AS "plan_id: PlanId", version, currency,
-                      billing_interval, charges AS "charges: Json<Vec<Charge>>", published_at "#
-                + $tail,
-            $($arguments)*
+            r#"id AS "id: PlanVersionId", plan_id AS "plan_id: PlanId", version, currency,
+              billing_interval, charges AS "charges: Json<Vec<Charge>>", published_at"#,
+            $($query)*
         )
     };
 }

@@ -36,22 +36,16 @@ impl TryFrom<SubscriptionRow> for Subscription {
     }
 }
 
-/// `sqlx::query_as!` into a [`SubscriptionRow`]: the subscription's columns, with the types
-/// `SubscriptionRow` wants, stand between the query's own `head` (`SELECT`, or a write ending in
-/// `RETURNING`) and `tail` (`FROM …`, or nothing), then come the query's arguments. sqlx joins
-/// literals added with `+` before it reads a query, so each query is still checked at compile
-/// time.
+/// [`query_rows!`](tally_meter::query_rows) of [`SubscriptionRow`]s.
 macro_rules! query_subscriptions {
-    ($head:literal, $tail:literal, $($arguments:tt)*) => {
-        sqlx::query_as!(
+    ($($query:tt)*) => {
+        tally_meter::query_rows!(
             SubscriptionRow,
-            $head
-                + r#" id AS "id: SubscriptionId", tenant_id AS "tenant_id: TenantId",
-                      customer_id AS "customer_id: CustomerId",
-                      plan_version_id AS "plan_version_id: PlanVersionId",
-                      anchor, starts_at, ends_at "#
-                + $tail,
-            $($arguments)*
+            r#"id AS "id: SubscriptionId", tenant_id AS "tenant_id: TenantId",
+              customer_id AS "customer_id: CustomerId",
+              plan_version_id AS "plan_version_id: PlanVersionId",
+              anchor, starts_at, ends_at"#,
+            $($query)*
         )
     };
 }

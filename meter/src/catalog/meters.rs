@@ -25,21 +25,16 @@ struct MeterRow {
     created_at: DateTime<Utc>,
 }
 
-/// `sqlx::query_as!` into a [`MeterRow`]: a meter's columns, typed as `MeterRow` wants them,
-/// stand between the query's own `head` (`SELECT`, or a write ending in `RETURNING`) and
-/// `tail` (`FROM …`, or nothing), followed by the query's arguments. sqlx joins literals added
-/// with `+` before it reads a query, so each query is checked at compile time like any other.
+/// [`query_rows!`](crate::query_rows) of [`MeterRow`]s.
 macro_rules! query_meters {
-    ($head:literal, $tail:literal, $($arguments:tt)*) => {
-        sqlx::query_as!(
+    ($($query:tt)*) => {
+        crate::query_rows!(
             MeterRow,
-            $head
-                + r#" id AS "id: MeterId", tenant_id AS "tenant_id: TenantId", key, event_type,
-                      value_path, aggregation,
-                      group_by AS "group_by: sqlx::types::Json<BTreeMap<String, String>>",
-                      allowed_lateness_secs, created_at "#
-                + $tail,
-            $($arguments)*
+            r#"id AS "id: MeterId", tenant_id AS "tenant_id: TenantId", key, event_type,
+              value_path, aggregation,
+              group_by AS "group_by: sqlx::types::Json<BTreeMap<String, String>>",
+              allowed_lateness_secs, created_at"#,
+            $($query)*
         )
     };
 }
