@@ -151,7 +151,7 @@ impl Canary {
                 .events_page(tenant, &filter, 1, None)
                 .await
                 .map_err(NotMeasured::Read)?;
-            if newest.events.first().is_some_and(|event| event.id == id) {
+            if newest.items.first().is_some_and(|event| event.id == id) {
                 return Ok(Some(started.elapsed()));
             }
             tokio::time::sleep(POLL_INTERVAL).await;

@@ -166,12 +166,28 @@ impl Analytics {
     }
 }
 
-/// Splits the rows of a page query, which asks for one row more than `first`, into the page
-/// and whether more rows follow.
-fn split_page<T>(mut rows: Vec<T>, first: usize) -> (Vec<T>, bool) {
-    let more = rows.len() > first;
-    rows.truncate(first);
-    (rows, more)
+/// A page of rows, and the position of its last row when more rows follow.
+#[derive(Debug, Clone)]
+pub struct Page<T, P> {
+    /// The rows.
+    pub items: Vec<T>,
+    /// Where the page ended, when more rows follow; none on the last page.
+    pub next: Option<P>,
+}
+
+impl<T, P> Page<T, P> {
+    /// Cuts the rows of a page query, which asks for one row more than `first`, to the page,
+    /// with the `position` of its last row when that extra row came.
+    fn cut(mut rows: Vec<T>, first: usize, position: impl FnOnce(&T) -> P) -> Self {
+        let more = rows.len() > first;
+        rows.truncate(first);
+        let next = if more {
+            rows.last().map(position)
+        } else {
+            None
+        };
+        Self { items: rows, next }
+    }
 }
 
 #[cfg(test)]
@@ -180,9 +196,13 @@ mod tests {
 
     #[test]
     fn a_page_query_asks_one_row_more_to_tell_whether_more_follow() {
-        assert_eq!(split_page(vec![1, 2, 3], 2), (vec![1, 2], true));
-        assert_eq!(split_page(vec![1, 2], 2), (vec![1, 2], false));
-        assert_eq!(split_page(Vec::<u8>::new(), 2), (Vec::new(), false));
+        let cut = |rows: Vec<u8>| {
+            let page = Page::cut(rows, 2, |last| *last);
+            (page.items, page.next)
+        };
+        assert_eq!(cut(vec![1, 2, 3]), (vec![1, 2], Some(2)));
+        assert_eq!(cut(vec![1, 2]), (vec![1, 2], None));
+        assert_eq!(cut(Vec::new()), (Vec::new(), None));
     }
 
     #[test]

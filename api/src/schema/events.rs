@@ -127,7 +127,7 @@ async fn page(
         .await?;
     Ok(EventPage {
         items: page
-            .events
+            .items
             .into_iter()
             .map(|event| Event {
                 time: time_of(event.event_time_ms),

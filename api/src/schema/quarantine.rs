@@ -120,7 +120,7 @@ async fn page(
         .await?;
     Ok(QuarantinePage {
         items: page
-            .entries
+            .items
             .into_iter()
             .map(|entry| QuarantinedEvent {
                 ingest_time: time_of(entry.ingest_time_ms),

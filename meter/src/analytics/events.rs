@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Analytics, split_page};
+use super::{Analytics, Page};
 use crate::Result;
 use crate::ids::TenantId;
 
@@ -56,13 +56,7 @@ pub struct RawEvent {
 }
 
 /// A page of raw events, newest first.
-#[derive(Debug, Clone)]
-pub struct RawEventPage {
-    /// The events.
-    pub events: Vec<RawEvent>,
-    /// Where the page ended, when more events follow; none on the last page.
-    pub next: Option<RawEventPosition>,
-}
+pub type RawEventPage = Page<RawEvent, RawEventPosition>;
 
 impl Analytics {
     /// Returns up to `first` raw events of the tenant after `after`, newest first, matching
@@ -109,15 +103,11 @@ impl Analytics {
                 .bind(&position.source)
                 .bind(&position.id);
         }
-        let (events, more) = split_page(query.fetch_all::<RawEvent>().await?, first);
-        let next = more
-            .then(|| events.last())
-            .flatten()
-            .map(|last| RawEventPosition {
-                ingest_time_ms: last.ingest_time_ms,
-                source: last.source.clone(),
-                id: last.id.clone(),
-            });
-        Ok(RawEventPage { events, next })
+        let rows = query.fetch_all::<RawEvent>().await?;
+        Ok(Page::cut(rows, first, |last| RawEventPosition {
+            ingest_time_ms: last.ingest_time_ms,
+            source: last.source.clone(),
+            id: last.id.clone(),
+        }))
     }
 }

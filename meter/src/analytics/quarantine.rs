@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Analytics, split_page};
+use super::{Analytics, Page};
 use crate::Result;
 use crate::ids::TenantId;
 
@@ -58,13 +58,7 @@ pub struct QuarantineEntry {
 }
 
 /// A page of quarantined events, newest first.
-#[derive(Debug, Clone)]
-pub struct QuarantineEntryPage {
-    /// The entries.
-    pub entries: Vec<QuarantineEntry>,
-    /// Where the page ended, when more entries follow; none on the last page.
-    pub next: Option<QuarantinePosition>,
-}
+pub type QuarantineEntryPage = Page<QuarantineEntry, QuarantinePosition>;
 
 impl Analytics {
     /// Returns up to `first` quarantined events of the tenant after `after`, newest first.
@@ -100,18 +94,14 @@ impl Analytics {
                 .bind(position.position)
                 .bind(&position.reason);
         }
-        let (entries, more) = split_page(query.fetch_all::<QuarantineEntry>().await?, first);
-        let next = more
-            .then(|| entries.last())
-            .flatten()
-            .map(|last| QuarantinePosition {
-                ingest_time_ms: last.ingest_time_ms,
-                topic: last.topic.clone(),
-                kafka_partition: last.kafka_partition,
-                kafka_offset: last.kafka_offset,
-                position: last.position,
-                reason: last.reason.clone(),
-            });
-        Ok(QuarantineEntryPage { entries, next })
+        let rows = query.fetch_all::<QuarantineEntry>().await?;
+        Ok(Page::cut(rows, first, |last| QuarantinePosition {
+            ingest_time_ms: last.ingest_time_ms,
+            topic: last.topic.clone(),
+            kafka_partition: last.kafka_partition,
+            kafka_offset: last.kafka_offset,
+            position: last.position,
+            reason: last.reason.clone(),
+        }))
     }
 }
