@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -16,6 +17,8 @@ use serde_json::{Value, json};
 use tally_meter::analytics::Analytics;
 use tally_meter::bus::BusProbe;
 use tally_meter::catalog::Catalog;
+
+use crate::cli::Role;
 
 /// How long one dependency check may take before it counts as down.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -51,6 +54,20 @@ pub struct Dependencies {
 }
 
 impl Dependencies {
+    /// The catalog, which `role` needs.
+    pub fn catalog(&self, role: Role) -> anyhow::Result<Catalog> {
+        self.postgres
+            .clone()
+            .with_context(|| format!("{role} needs postgres"))
+    }
+
+    /// The analytics store, which `role` needs.
+    pub fn analytics(&self, role: Role) -> anyhow::Result<Analytics> {
+        self.clickhouse
+            .clone()
+            .with_context(|| format!("{role} needs clickhouse"))
+    }
+
     /// Checks every present dependency concurrently; each maps to `Ok` or the reason it is down.
     pub async fn check(&self) -> BTreeMap<&'static str, Result<(), String>> {
         let postgres = self.postgres.as_ref().map(Catalog::ping);

@@ -132,12 +132,19 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
     let address = listener.local_addr()?;
 
     let tasks = TaskTracker::new();
+    // A role's background loop runs in a task of its own, watched: its end or panic shuts the
+    // whole process down.
+    let supervise = |role: Role, running: JoinHandle<()>| {
+        tasks.spawn(watch(
+            role,
+            running,
+            dependencies.failure.clone(),
+            shutdown.clone(),
+        ));
+    };
     let mut app = health::router(dependencies.clone(), metrics);
     if roles.contains(&Role::Ingest) {
-        let catalog = dependencies
-            .postgres
-            .clone()
-            .context("ingest needs postgres")?;
+        let catalog = dependencies.catalog(Role::Ingest)?;
         let ingest = Ingest::start(
             &config.ingest,
             catalog,
@@ -151,14 +158,8 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
     }
     if roles.contains(&Role::Api) {
         let services = Services {
-            catalog: dependencies
-                .postgres
-                .clone()
-                .context("api needs postgres")?,
-            analytics: dependencies
-                .clickhouse
-                .clone()
-                .context("api needs clickhouse")?,
+            catalog: dependencies.catalog(Role::Api)?,
+            analytics: dependencies.analytics(Role::Api)?,
             default_limits: config.ingest.default_limits(),
             caps: config.caps,
             raw_retention_days: config.meter.raw_retention_days,
@@ -194,22 +195,13 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
                 )),
             )
             .merge(tally_api::stripe_webhook::router(
-                dependencies
-                    .postgres
-                    .clone()
-                    .context("api needs postgres")?,
+                dependencies.catalog(Role::Api)?,
                 config.billing.stripe.webhook_secret.clone(),
             ));
     }
     if roles.contains(&Role::Meter) {
-        let catalog = dependencies
-            .postgres
-            .clone()
-            .context("meter needs postgres")?;
-        let analytics = dependencies
-            .clickhouse
-            .clone()
-            .context("meter needs clickhouse")?;
+        let catalog = dependencies.catalog(Role::Meter)?;
+        let analytics = dependencies.analytics(Role::Meter)?;
         if config.meter.canary_interval_secs > 0 {
             Canary::start(
                 &config.kafka,
@@ -224,61 +216,29 @@ pub async fn build(config: &Config, roles: &[Role]) -> anyhow::Result<Server> {
         let aggregator = Aggregator::start(&config.meter, &config.kafka, catalog, analytics)
             .await
             .context("cannot start the meter role")?;
-        let running = tokio::spawn(aggregator.run(shutdown.clone()));
-        tasks.spawn(watch(
-            Role::Meter,
-            running,
-            dependencies.failure.clone(),
-            shutdown.clone(),
-        ));
+        supervise(Role::Meter, tokio::spawn(aggregator.run(shutdown.clone())));
     }
     if roles.contains(&Role::Alerting) {
         let evaluator = Evaluator {
-            catalog: dependencies
-                .postgres
-                .clone()
-                .context("alerting needs postgres")?,
-            analytics: dependencies
-                .clickhouse
-                .clone()
-                .context("alerting needs clickhouse")?,
+            catalog: dependencies.catalog(Role::Alerting)?,
+            analytics: dependencies.analytics(Role::Alerting)?,
             default_limits: config.ingest.default_limits(),
             raw_retention_days: config.meter.raw_retention_days,
         };
-        let running = tokio::spawn(tally_alerting::role::run(
-            evaluator,
-            config.alerting.clone(),
-            shutdown.clone(),
-        ));
-        tasks.spawn(watch(
-            Role::Alerting,
-            running,
-            dependencies.failure.clone(),
-            shutdown.clone(),
-        ));
+        let run = tally_alerting::role::run(evaluator, config.alerting.clone(), shutdown.clone());
+        supervise(Role::Alerting, tokio::spawn(run));
     }
     if roles.contains(&Role::Billing) {
-        let catalog = dependencies
-            .postgres
-            .clone()
-            .context("billing needs postgres")?;
-        let analytics = dependencies
-            .clickhouse
-            .clone()
-            .context("billing needs clickhouse")?;
-        let running = tokio::spawn(tally_billing::role::run(
+        let catalog = dependencies.catalog(Role::Billing)?;
+        let analytics = dependencies.analytics(Role::Billing)?;
+        let run = tally_billing::role::run(
             catalog,
             analytics,
             config.billing.clone(),
             config.meter.raw_retention_days,
             shutdown.clone(),
-        ));
-        tasks.spawn(watch(
-            Role::Billing,
-            running,
-            dependencies.failure.clone(),
-            shutdown.clone(),
-        ));
+        );
+        supervise(Role::Billing, tokio::spawn(run));
     }
     let server = Server {
         listener,
