@@ -102,6 +102,18 @@ async fn insert(connection: &mut PgConnection, entry: Entry<'_>) -> Result<()> {
     Ok(())
 }
 
+/// [`query_rows!`](crate::query_rows) of [`AuditEntry`]s.
+macro_rules! query_entries {
+    ($($query:tt)*) => {
+        crate::query_rows!(
+            AuditEntry,
+            r#"id, tenant_id AS "tenant_id: TenantId", actor, action, old_value, new_value,
+              client, at"#,
+            $($query)*
+        )
+    };
+}
+
 /// Lists a tenant's latest entries, newest first.
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant, limit))]
 pub async fn list(
@@ -110,12 +122,9 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<AuditEntry>> {
     let mut connection = db.acquire().await?;
-    Ok(sqlx::query_as!(
-        AuditEntry,
-        r#"SELECT id, tenant_id AS "tenant_id: TenantId", actor, action, old_value, new_value,
-                  client, at
-           FROM audit_log
-           WHERE tenant_id = $1 ORDER BY at DESC, id DESC LIMIT $2"#,
+    Ok(query_entries!(
+        "SELECT",
+        "FROM audit_log WHERE tenant_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
         tenant as TenantId,
         limit,
     )
@@ -131,11 +140,9 @@ pub async fn list_all(
     limit: i64,
 ) -> Result<Vec<AuditEntry>> {
     let mut connection = db.acquire().await?;
-    Ok(sqlx::query_as!(
-        AuditEntry,
-        r#"SELECT id, tenant_id AS "tenant_id: TenantId", actor, action, old_value, new_value,
-                  client, at
-           FROM audit_log ORDER BY at DESC, id DESC LIMIT $1"#,
+    Ok(query_entries!(
+        "SELECT",
+        "FROM audit_log ORDER BY at DESC, id DESC LIMIT $1",
         limit,
     )
     .fetch_all(&mut *connection)
