@@ -80,31 +80,33 @@ impl PointMapper<'_> {
             }),
             Data::Histogram(histogram) => {
                 self.map_points(candidates, "histogram", &histogram.data_points, |point| {
-                    Ok(object(json!({
-                        "temporality": temporality(histogram.aggregation_temporality),
-                        "count": point.count,
-                        "sum": point.sum.map(double_json),
-                        "min": point.min.map(double_json),
-                        "max": point.max.map(double_json),
+                    let buckets = json!({
                         "bucket_counts": point.bucket_counts,
                         "explicit_bounds": doubles_json(&point.explicit_bounds),
-                    })))
+                    });
+                    let summary = (point.count, point.sum, point.min, point.max);
+                    Ok(histogram_fields(
+                        histogram.aggregation_temporality,
+                        summary,
+                        buckets,
+                    ))
                 });
             }
             Data::ExponentialHistogram(histogram) => {
                 let kind = "exponential_histogram";
                 self.map_points(candidates, kind, &histogram.data_points, |point| {
-                    Ok(object(json!({
-                        "temporality": temporality(histogram.aggregation_temporality),
-                        "count": point.count,
-                        "sum": point.sum.map(double_json),
-                        "min": point.min.map(double_json),
-                        "max": point.max.map(double_json),
+                    let buckets = json!({
                         "scale": point.scale,
                         "zero_count": point.zero_count,
                         "positive": point.positive.as_ref().map(buckets_json),
                         "negative": point.negative.as_ref().map(buckets_json),
-                    })))
+                    });
+                    let summary = (point.count, point.sum, point.min, point.max);
+                    Ok(histogram_fields(
+                        histogram.aggregation_temporality,
+                        summary,
+                        buckets,
+                    ))
                 });
             }
             Data::Summary(summary) => {
@@ -218,6 +220,24 @@ fn number_fields(point: &NumberDataPoint) -> Result<Map<String, Value>, String> 
         None => return Err("number data point has no value (asInt or asDouble)".to_owned()),
     };
     Ok(Map::from_iter([("value".to_owned(), value)]))
+}
+
+/// The fields of a histogram point, explicit or exponential: its temporality, its count, sum,
+/// min and max, then the fields of its kind of `buckets`.
+fn histogram_fields(
+    aggregation_temporality: i32,
+    (count, sum, min, max): (u64, Option<f64>, Option<f64>, Option<f64>),
+    buckets: Value,
+) -> Map<String, Value> {
+    let mut fields = object(json!({
+        "temporality": temporality(aggregation_temporality),
+        "count": count,
+        "sum": sum.map(double_json),
+        "min": min.map(double_json),
+        "max": max.map(double_json),
+    }));
+    fields.extend(object(buckets));
+    fields
 }
 
 fn doubles_json(numbers: &[f64]) -> Value {
