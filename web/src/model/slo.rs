@@ -232,6 +232,9 @@ mod tests {
             written.starts_with(r#"{"name":"checkout","objective":"99.9","window":"28d","spec":"#),
             "{written}"
         );
-        assert_eq!(serde_json::from_str::<SloRow>(&written).expect("read again"), row);
+        assert_eq!(
+            serde_json::from_str::<SloRow>(&written).expect("read again"),
+            row
+        );
     }
 }
