@@ -152,16 +152,11 @@ async fn a_threshold_rule_goes_pending_firing_and_resolved_with_its_history() {
     let missing = write_file(
         r#"{"name": "x", "kind": "threshold", "meter": "nope", "window": "1m", "op": ">", "value": "1"}"#,
     );
-    let refused = env
-        .run(&[
-            "alert", "rule", "create", "--tenant", &name, "--file", &missing,
-        ])
+    let create = [
+        "alert", "rule", "create", "--tenant", &name, "--file", &missing,
+    ];
+    env.run_refused(&create, "meter nope, which does not exist")
         .await;
-    assert!(!refused.status.success());
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("meter nope, which does not exist"),
-        "{refused:?}"
-    );
 
     let rule = write_file(
         r#"{"name": "too-hot", "kind": "threshold", "meter": "temp", "window": "5m",

@@ -4,7 +4,7 @@
 use secrecy::SecretString;
 use tally_meter::catalog::api_keys;
 
-use super::support::{TestEnv, meter_create, run_bounded};
+use super::support::{TestEnv, meter_create, run_bounded, words};
 
 fn stderr_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -248,12 +248,9 @@ async fn meters_are_managed_from_the_command_line() {
         .await;
     assert_eq!(duplicate.status.code(), Some(1));
     assert!(stderr_of(&duplicate).contains("this tenant already has a meter tokens"));
-    let no_value = env.run(&meter_create("acme", "avg", "x", "avg", &[])).await;
-    assert!(
-        stderr_of(&no_value).contains("AVG meters need a value path"),
-        "{}",
-        stderr_of(&no_value)
-    );
+    let no_value = meter_create("acme", "avg", "x", "avg", &[]);
+    env.run_refused(&no_value, "AVG meters need a value path")
+        .await;
     let bad_path = env
         .run(&meter_create(
             "acme",
@@ -266,12 +263,9 @@ async fn meters_are_managed_from_the_command_line() {
     assert_eq!(bad_path.status.code(), Some(2));
     assert!(stderr_of(&bad_path).contains("a JSON path looks like $.name"));
 
-    env.run_ok(&["meter", "delete", "--tenant", "acme", "requests"])
-        .await;
-    let gone = env
-        .run(&["meter", "delete", "--tenant", "acme", "requests"])
-        .await;
-    assert!(stderr_of(&gone).contains("meter requests not found"));
+    let delete = ["meter", "delete", "--tenant", "acme", "requests"];
+    env.run_ok(&delete).await;
+    env.run_refused(&delete, "meter requests not found").await;
     // Another tenant cannot delete acme's meter.
     let foreign = env
         .run(&["meter", "delete", "--tenant", "other", "tokens"])
@@ -324,28 +318,15 @@ async fn customers_plans_and_subscriptions_are_managed_from_the_command_line() {
             && customer.contains("device-1,device-2"),
         "{customer}"
     );
-    let taken = env
-        .run(&[
-            "customer",
-            "create",
-            "--tenant",
-            "acme",
-            "--external-id",
-            "crm-43",
-            "--name",
-            "Initech",
-            "--currency",
-            "EUR",
-            "--subject",
-            "device-2",
-        ])
-        .await;
-    assert!(!taken.status.success());
-    assert!(
-        stderr_of(&taken).contains("subject \"device-2\" already belongs to customer crm-42"),
-        "{}",
-        stderr_of(&taken)
+    let taken = words(
+        "customer create --tenant acme --external-id crm-43 --name Initech --currency EUR \
+         --subject device-2",
     );
+    env.run_refused(
+        &taken,
+        "subject \"device-2\" already belongs to customer crm-42",
+    )
+    .await;
 
     let plan = std::env::temp_dir().join(format!("plan-{}.json", tally_testkit::random_id()));
     std::fs::write(
@@ -373,12 +354,8 @@ async fn customers_plans_and_subscriptions_are_managed_from_the_command_line() {
         "--plan",
         "pro",
     ];
-    let early = env.run(&subscribe).await;
-    assert!(
-        stderr_of(&early).contains("plan pro has no published version yet"),
-        "{}",
-        stderr_of(&early)
-    );
+    env.run_refused(&subscribe, "plan pro has no published version yet")
+        .await;
     env.run_ok(&["plan", "publish", "--tenant", "acme", "--key", "pro"])
         .await;
     let shown: serde_json::Value = serde_json::from_str(

@@ -135,13 +135,8 @@ async fn the_operator_invoices_each_tenant_for_its_platform_usage() {
     let serve = env.serve("ingest,meter,api", &[]).await;
 
     // Without a platform tenant there is nothing to bill with, and the error says what to do.
-    let refused = env.run(&["invoice", "run", "--platform"]).await;
-    assert!(!refused.status.success());
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("--platform"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
-    );
+    env.run_refused(&["invoice", "run", "--platform"], "--platform")
+        .await;
 
     let (a, a_ingest) = env.tenant_with_key(Scope::Ingest).await;
     let (b, b_ingest) = env.tenant_with_key(Scope::Ingest).await;
@@ -165,12 +160,8 @@ async fn the_operator_invoices_each_tenant_for_its_platform_usage() {
         &wrong,
     ])
     .await;
-    let refused = env
-        .run(&["plan", "publish", "--tenant", "platform", "--key", "wrong"])
-        .await;
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success());
-    assert!(stderr.contains("not a platform meter"), "{stderr}");
+    let publish = ["plan", "publish", "--tenant", "platform", "--key", "wrong"];
+    env.run_refused(&publish, "not a platform meter").await;
 
     let charges: Vec<Value> = PRICES
         .iter()
@@ -199,20 +190,10 @@ async fn the_operator_invoices_each_tenant_for_its_platform_usage() {
         json!({"specversion": "1.0", "id": format!("p{id}"), "source": "platform-test",
                "type": "platform.test", "subject": "s", "data": {"padding": "x".repeat(100)}})
     };
-    post_batch(
-        &client,
-        &serve.base,
-        &a_ingest,
-        &(0..30).map(event).collect::<Vec<_>>(),
-    )
-    .await;
-    post_batch(
-        &client,
-        &serve.base,
-        &b_ingest,
-        &(0..10).map(event).collect::<Vec<_>>(),
-    )
-    .await;
+    for (key, events) in [(&a_ingest, 30), (&b_ingest, 10)] {
+        let batch: Vec<Value> = (0..events).map(event).collect();
+        post_batch(&client, &serve.base, key, &batch).await;
+    }
     let (a_read, b_read) = (
         env.key_for(a, Scope::Read).await,
         env.key_for(b, Scope::Read).await,

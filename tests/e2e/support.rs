@@ -87,6 +87,16 @@ impl TestEnv {
         run_bounded(self.tally().args(args)).await
     }
 
+    /// Runs `tally ARGS…`, insisting that it fails with an error that `says` something, and
+    /// returns its standard error.
+    pub async fn run_refused(&self, args: &[&str], says: &str) -> String {
+        let output = self.run(args).await;
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(!output.status.success(), "tally {args:?} succeeded");
+        assert!(stderr.contains(says), "tally {args:?}: {stderr}");
+        stderr
+    }
+
     /// Runs `tally ARGS…`, insisting that it succeeds, and returns its standard output.
     pub async fn run_ok(&self, args: &[&str]) -> String {
         let output = self.run(args).await;

@@ -84,6 +84,12 @@ fn cloud_event(id: &str, data: Value) -> Value {
 }
 
 /// Prints and returns how much the server's peak memory grew since it was `before`.
+/// The JSON of an answer that must have come with `expected`.
+fn json_answer(status: StatusCode, expected: StatusCode, answer: &[u8]) -> Value {
+    assert_eq!(status, expected, "{}", String::from_utf8_lossy(answer));
+    serde_json::from_slice(answer).expect("a JSON answer")
+}
+
 fn peak_growth(serve: &Serve, before: u64, what: &str) -> u64 {
     let after = memory(serve, "VmHWM");
     let growth = after.saturating_sub(before);
@@ -132,8 +138,7 @@ async fn a_gzipped_batch_of_millions_of_tiny_items_is_refused_at_once() {
         let what = "2M-item CloudEvents batch";
         let growth = peak_growth(&serve, before, what);
         eprintln!("{what}: answered {status} in {took:?}");
-        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-        let answer: Value = serde_json::from_slice(&answer).expect("a JSON answer");
+        let answer = json_answer(status, StatusCode::PAYLOAD_TOO_LARGE, &answer);
         assert_eq!(answer["error"]["code"], "PAYLOAD_TOO_LARGE");
         let message = answer["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains("ingest.max_batch_events"), "{message}");
@@ -249,13 +254,7 @@ async fn otlp_records_too_large_with_their_resource_are_refused_unbuilt() {
         .await;
         let what = "OTLP records over the limit with their resource";
         let growth = peak_growth(&serve, before, what);
-        assert_eq!(
-            status,
-            StatusCode::OK,
-            "{}",
-            String::from_utf8_lossy(&answer)
-        );
-        let answer: Value = serde_json::from_slice(&answer).expect("a JSON answer");
+        let answer = json_answer(status, StatusCode::OK, &answer);
         let partial = &answer["partialSuccess"];
         assert_eq!(
             partial["rejectedLogRecords"].as_i64(),
@@ -286,13 +285,7 @@ async fn a_huge_rejected_event_is_quarantined_as_a_bounded_prefix_with_its_lengt
         let body = serde_json::to_vec(&json!([huge, cloud_event("good", json!(1))])).expect("JSON");
         let batch_type = "application/cloudevents-batch+json";
         let (status, answer, _) = post(&serve, &key, "/v1/events", batch_type, false, body).await;
-        assert_eq!(
-            status,
-            StatusCode::ACCEPTED,
-            "{}",
-            String::from_utf8_lossy(&answer)
-        );
-        let answer: Value = serde_json::from_slice(&answer).expect("a JSON answer");
+        let answer = json_answer(status, StatusCode::ACCEPTED, &answer);
         assert_eq!(answer["accepted"], 1);
         let rejected = answer["rejected"].as_array().expect("rejections");
         assert_eq!(rejected.len(), 1, "{answer}");
