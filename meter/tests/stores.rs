@@ -103,24 +103,18 @@ async fn tenants_and_keys_round_trip_through_postgres() {
     ));
 
     // A suspended tenant's keys stop authenticating, and work again once it is active.
-    tenants::set_status(&catalog, acme.id, TenantStatus::Suspended, Actor::Operator)
-        .await
-        .expect("suspends");
-    assert_eq!(
-        api_keys::authenticate(&catalog, &created.secret)
+    for (status, authenticates) in [
+        (TenantStatus::Suspended, false),
+        (TenantStatus::Active, true),
+    ] {
+        tenants::set_status(&catalog, acme.id, status, Actor::Operator)
             .await
-            .expect("queries"),
-        None
-    );
-    tenants::set_status(&catalog, acme.id, TenantStatus::Active, Actor::Operator)
-        .await
-        .expect("activates");
-    assert!(
-        api_keys::authenticate(&catalog, &created.secret)
+            .expect("sets the status");
+        let principal = api_keys::authenticate(&catalog, &created.secret)
             .await
-            .expect("queries")
-            .is_some()
-    );
+            .expect("queries");
+        assert_eq!(principal.is_some(), authenticates, "{status}");
+    }
 
     // A revoked key no longer authenticates; unknown and malformed keys never do.
     let revoked = api_keys::revoke(&catalog, acme.id, created.key.id, Actor::Operator)
